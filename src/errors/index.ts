@@ -1,0 +1,2 @@
+export { Code, codeName, toCode } from "./code.js";
+export { AutodidactError } from "./autodidact-error.js";
