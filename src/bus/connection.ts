@@ -1,0 +1,153 @@
+import { readFile } from "node:fs/promises";
+import {
+  connect,
+  credsAuthenticator,
+  tokenAuthenticator,
+  usernamePasswordAuthenticator,
+  type Authenticator,
+  type NatsConnection,
+} from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { AutodidactError, Code } from "../errors/index.js";
+import { createLogger } from "../telemetry/logger.js";
+import { publish, type PublishOptions, type PublishResult } from "./publish.js";
+
+/** How to authenticate to NATS; all optional, pick one. */
+export interface BusCredentials {
+  /** Path of a `.creds` file (JWT + nkey seed) as produced by `nsc`. */
+  credsFile?: string;
+  token?: string;
+  user?: string;
+  pass?: string;
+}
+
+/** Options of {@link connectBus}. */
+export interface ConnectBusOptions {
+  /** One or more `nats://host:port` URLs. */
+  servers: string | string[];
+  /** Connection name shown by the server (`autodidact-critic-0`), helps when reading `nats server report`. */
+  name: string;
+  credentials?: BusCredentials;
+  /**
+   * Keep trying the first connect instead of failing (services started before NATS wait for it);
+   * false by default so a CLI call against a wrong URL fails fast.
+   */
+  waitOnFirstConnect?: boolean;
+  /** Timeout of JetStream API requests and publish acks, in ms (default 10 s). */
+  timeoutMs?: number;
+  /** Ceiling of the reconnect backoff, in ms (default 5 s). */
+  maxReconnectDelayMs?: number;
+}
+
+/**
+ * A connection to the mesh's NATS: the core connection, a JetStream client and manager, and the
+ * publish helper that adds message ids and trace context. One per process.
+ */
+export interface Bus {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly name: string;
+  /** Publishes to a stream subject with de-duplication by `msgId` and trace propagation. */
+  publish(subject: string, data: Uint8Array, options?: PublishOptions): Promise<PublishResult>;
+  /** Drains subscriptions and closes the connection; in-flight publishes complete first. */
+  close(): Promise<void>;
+  /** Resolves when the connection is closed for good (after close() or a fatal error). */
+  closed(): Promise<void>;
+}
+
+async function authenticators(credentials: BusCredentials | undefined): Promise<Authenticator[] | undefined> {
+  if (credentials === undefined) return undefined;
+  const out: Authenticator[] = [];
+  if (credentials.credsFile !== undefined) {
+    let creds: Uint8Array;
+    try {
+      creds = await readFile(credentials.credsFile);
+    } catch (err) {
+      throw new AutodidactError(`cannot read NATS credentials file ${credentials.credsFile}`, Code.InvalidArgument, {
+        cause: err,
+      });
+    }
+    out.push(credsAuthenticator(creds));
+  }
+  if (credentials.token !== undefined) out.push(tokenAuthenticator(credentials.token));
+  if (credentials.user !== undefined) out.push(usernamePasswordAuthenticator(credentials.user, credentials.pass ?? ""));
+  return out.length > 0 ? out : undefined;
+}
+
+/**
+ * Connects to NATS and returns a {@link Bus}. It reconnects forever with capped exponential
+ * backoff and jitter, so a service survives a nats-server restart without being restarted.
+ */
+export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
+  const log = createLogger("bus");
+  const maxDelay = options.maxReconnectDelayMs ?? 5_000;
+  const timeout = options.timeoutMs ?? 10_000;
+  let attempt = 0;
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: options.servers,
+      name: options.name,
+      maxReconnectAttempts: -1,
+      reconnect: true,
+      waitOnFirstConnect: options.waitOnFirstConnect ?? false,
+      reconnectDelayHandler: () => {
+        attempt += 1;
+        const base = Math.min(maxDelay, 100 * 2 ** Math.min(attempt, 10));
+        return Math.round(base / 2 + Math.random() * (base / 2));
+      },
+      authenticator: await authenticators(options.credentials),
+      timeout,
+    });
+  } catch (err) {
+    if (err instanceof AutodidactError) throw err;
+    const servers = Array.isArray(options.servers) ? options.servers.join(", ") : options.servers;
+    throw new AutodidactError(
+      `cannot connect to NATS at ${servers}: ${err instanceof Error ? err.message : String(err)} ` +
+        `(is nats-server running with JetStream, and is NATS_URL right?)`,
+      Code.Unavailable,
+      { cause: err },
+    );
+  }
+
+  void (async () => {
+    for await (const s of nc.status()) {
+      switch (s.type) {
+        case "disconnect":
+          log.warn("disconnected from NATS", { server: s.server });
+          break;
+        case "reconnect":
+          attempt = 0;
+          log.info("reconnected to NATS", { server: s.server });
+          break;
+        case "error":
+          log.error("NATS connection error", { error: s.error });
+          break;
+        default:
+          break;
+      }
+    }
+  })().catch(() => undefined);
+
+  const js = jetstream(nc, { timeout });
+  const jsm = await jetstreamManager(nc, { timeout, checkAPI: false });
+  const closedP = nc.closed().then(() => undefined);
+  const bus: Bus = {
+    nc,
+    js,
+    jsm,
+    name: options.name,
+    publish: (subject, data, publishOptions) => publish(bus, subject, data, publishOptions),
+    async close() {
+      if (nc.isClosed()) return;
+      try {
+        await nc.drain();
+      } catch {
+        await nc.close().catch(() => undefined);
+      }
+    },
+    closed: () => closedP,
+  };
+  return bus;
+}

@@ -1,0 +1,23 @@
+export { connectBus } from "./connection.js";
+export type { Bus, BusCredentials, ConnectBusOptions } from "./connection.js";
+export {
+  ensureTopology,
+  streamConfigs,
+  Streams,
+  KvBuckets,
+  ObjectBuckets,
+  Subjects,
+} from "./topology.js";
+export type {
+  CheckpointEvent,
+  KvBucketName,
+  ObjectBucketName,
+  StreamName,
+  TopologyOptions,
+  TopologyReport,
+} from "./topology.js";
+export { publish, isTransientPublishError, BUS_TRACER_NAME, MessagingAttributes } from "./publish.js";
+export type { PublishOptions, PublishResult } from "./publish.js";
+export { natsHeaderGetter, natsHeaderSetter, injectTraceContext, extractTraceContext } from "./trace-headers.js";
+export { startNatsServer, freePort, NATS_INSTALL_HINT } from "./nats-server.js";
+export type { NatsServerOptions, NatsServerProcess } from "./nats-server.js";

@@ -1,0 +1,156 @@
+import { context as otelContext, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { JetStreamApiError, type JetStreamPublishOptions } from "@nats-io/jetstream";
+import {
+  ClosedConnectionError,
+  DrainingConnectionError,
+  headers as natsHeaders,
+  type MsgHdrs,
+} from "@nats-io/transport-node";
+import { AutodidactError, Code } from "../errors/index.js";
+import type { Bus } from "./connection.js";
+import { injectTraceContext } from "./trace-headers.js";
+
+/** Instrumentation scope of every bus span. */
+export const BUS_TRACER_NAME = "autodidact.bus";
+
+/** Messaging semantic-convention attribute keys (kept local: the incubating entry point moves). */
+export const MessagingAttributes = {
+  system: "messaging.system",
+  destination: "messaging.destination.name",
+  messageId: "messaging.message.id",
+  operationType: "messaging.operation.type",
+  operationName: "messaging.operation.name",
+  bodySize: "messaging.message.body.size",
+  consumerGroup: "messaging.consumer.group.name",
+  deliveryCount: "messaging.nats.delivery_count",
+  streamSeq: "messaging.nats.stream_sequence",
+} as const;
+
+/** Options of {@link publish}. */
+export interface PublishOptions {
+  /**
+   * De-duplication id (the sample id): a second publish with the same id inside the stream's
+   * duplicate window is dropped by the server and acknowledged with `duplicate: true`.
+   */
+  msgId?: string;
+  /** Extra headers; `traceparent` is added to them. */
+  headers?: MsgHdrs | Record<string, string>;
+  /** Timeout of one attempt, in ms (default: the bus timeout). */
+  timeoutMs?: number;
+  /**
+   * How long to keep retrying a publish that failed transiently (server restarting, no
+   * responders, timeout), in ms. Safe because of `msgId`; 15 s by default, 0 to fail at once.
+   */
+  retryForMs?: number;
+  /** Server-side expectation: the stream's last sequence for this subject (optimistic concurrency). */
+  expectLastSubjectSequence?: number;
+}
+
+/** What the server acknowledged. */
+export interface PublishResult {
+  stream: string;
+  /** Stream sequence of the stored message (of the original one for a duplicate). */
+  seq: number;
+  /** True when the server dropped this publish as a duplicate of `msgId`. */
+  duplicate: boolean;
+}
+
+function toHeaders(h: PublishOptions["headers"]): MsgHdrs {
+  if (h === undefined) return natsHeaders();
+  if (typeof (h as MsgHdrs).keys === "function" && typeof (h as MsgHdrs).set === "function") return h as MsgHdrs;
+  const out = natsHeaders();
+  for (const [k, v] of Object.entries(h as Record<string, string>)) out.set(k, v);
+  return out;
+}
+
+/** True when a publish failure may succeed if tried again (restart, failover, slow server). */
+export function isTransientPublishError(err: unknown): boolean {
+  if (err instanceof ClosedConnectionError || err instanceof DrainingConnectionError) return false;
+  if (err instanceof JetStreamApiError) return err.code === 503 || err.status === 503;
+  if (!(err instanceof Error)) return false;
+  const text = `${err.name} ${err.message} ${err.cause instanceof Error ? err.cause.message : ""}`.toLowerCase();
+  return /timeout|no responders|503|disconnect|reconnect|connection/.test(text);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Publishes `data` to a JetStream subject: sets `Nats-Msg-Id` so a retried or replayed publish
+ * is stored once, injects the active trace context into the headers inside a PRODUCER span, and
+ * retries transient failures (a restarting server) for a bounded time.
+ */
+export async function publish(
+  bus: Bus,
+  subject: string,
+  data: Uint8Array,
+  options: PublishOptions = {},
+): Promise<PublishResult> {
+  const tracer = trace.getTracer(BUS_TRACER_NAME);
+  const span = tracer.startSpan(`publish ${subject}`, {
+    kind: SpanKind.PRODUCER,
+    attributes: {
+      [MessagingAttributes.system]: "nats",
+      [MessagingAttributes.destination]: subject,
+      [MessagingAttributes.operationType]: "send",
+      [MessagingAttributes.operationName]: "publish",
+      [MessagingAttributes.bodySize]: data.byteLength,
+      ...(options.msgId !== undefined ? { [MessagingAttributes.messageId]: options.msgId } : {}),
+    },
+  });
+  const ctx = trace.setSpan(otelContext.active(), span);
+  const headers = injectTraceContext(toHeaders(options.headers), ctx);
+  const opts: Partial<JetStreamPublishOptions> = { headers };
+  if (options.msgId !== undefined) opts.msgID = options.msgId;
+  if (options.timeoutMs !== undefined) opts.timeout = options.timeoutMs;
+  if (options.expectLastSubjectSequence !== undefined) {
+    opts.expect = { lastSubjectSequence: options.expectLastSubjectSequence };
+  }
+  const deadline = Date.now() + (options.retryForMs ?? 15_000);
+  let attempt = 0;
+  try {
+    for (;;) {
+      attempt += 1;
+      try {
+        const ack = await bus.js.publish(subject, data, opts);
+        span.setAttribute(MessagingAttributes.streamSeq, ack.seq);
+        if (ack.duplicate) span.setAttribute("messaging.nats.duplicate", true);
+        span.setStatus({ code: SpanStatusCode.OK });
+        return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+      } catch (err) {
+        if (isTransientPublishError(err) && Date.now() < deadline && !bus.nc.isClosed()) {
+          span.addEvent("retry", { attempt, error: err instanceof Error ? err.message : String(err) });
+          await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)));
+          continue;
+        }
+        throw err;
+      }
+    }
+  } catch (err) {
+    const wrapped = wrapPublishError(err, subject);
+    span.recordException(wrapped);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: wrapped.message });
+    throw wrapped;
+  } finally {
+    span.end();
+  }
+}
+
+function wrapPublishError(err: unknown, subject: string): AutodidactError {
+  if (err instanceof AutodidactError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  if (err instanceof JetStreamApiError) {
+    const code = err.code === 10071 || err.code === 10164 ? Code.Aborted : err.code === 10054 ? Code.ResourceExhausted : Code.FailedPrecondition;
+    return new AutodidactError(`publish to ${subject} rejected by JetStream: ${msg}`, code, {
+      cause: err,
+      details: { subject, apiCode: err.code },
+    });
+  }
+  if (/no responders/i.test(msg)) {
+    return new AutodidactError(
+      `publish to ${subject} found no stream (no responders): run ensureTopology or check the subject`,
+      Code.Unavailable,
+      { cause: err, details: { subject } },
+    );
+  }
+  return new AutodidactError(`publish to ${subject} failed: ${msg}`, Code.Unavailable, { cause: err, details: { subject } });
+}
