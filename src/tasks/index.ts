@@ -1,0 +1,24 @@
+export { createRng } from "./rng.js";
+export type { Rng } from "./rng.js";
+export { createCharTokenizer } from "./char-tokenizer.js";
+export type { CharTokenizer, CharTokenizerSpec } from "./char-tokenizer.js";
+export { defineTaskPack } from "./task-pack.js";
+export type {
+  FormatCheck,
+  TaskExample,
+  TaskPack,
+  TaskPackDefinition,
+  TaskProblem,
+  TaskStream,
+  TaskVerifier,
+} from "./task-pack.js";
+export {
+  ADDITION_SLICES,
+  ADDITION_TOKENIZER,
+  createAdditionTask,
+  formatAdditionPrompt,
+  parseAdditionPrompt,
+  solveAddition,
+} from "./addition.js";
+export { REVERSE_SLICES, REVERSE_TOKENIZER, createReverseTask } from "./reverse.js";
+export { getTaskPack, listTaskPacks, registerTaskPack } from "./registry.js";
