@@ -1,0 +1,128 @@
+import * as ort from "onnxruntime-node";
+import { AutodidactError, Code } from "../../errors/index.js";
+import type { Dim, DType } from "../graph/ir.js";
+import { arrayFor, type HostTensor, type TensorMap, type ValueMeta } from "./tensor.js";
+
+/** Which hardware runs the model. `auto` picks CUDA when this build and machine have it. */
+export type ExecutionProvider = "cpu" | "cuda" | "auto";
+
+/** Options of {@link createSession}. */
+export interface SessionOptions {
+  readonly executionProvider?: ExecutionProvider;
+  /** Threads inside one op (ORT intra-op pool); default: ORT's choice. */
+  readonly intraOpThreads?: number;
+  readonly interOpThreads?: number;
+  readonly graphOptimization?: "disabled" | "basic" | "extended" | "all";
+}
+
+/**
+ * A loaded model. `run` executes synchronously on the calling thread inside ORT, so call it only
+ * inside a worker (see `createModelWorker`) — the main thread uses the worker API instead.
+ */
+export interface ModelSession {
+  readonly inputs: readonly ValueMeta[];
+  readonly outputs: readonly ValueMeta[];
+  /** The provider actually running the model ("cpu" or "cuda"). */
+  readonly executionProvider: "cpu" | "cuda";
+  /**
+   * Runs the model. `outputNames` defaults to all outputs; `preallocated` outputs are written in
+   * place by ORT (no copy) and returned as given.
+   */
+  run(feeds: TensorMap, outputNames?: readonly string[], preallocated?: TensorMap): Promise<TensorMap>;
+  release(): Promise<void>;
+}
+
+const SUPPORTED: ReadonlySet<string> = new Set(["float32", "float64", "int32", "int64", "bool"]);
+
+/** True if this onnxruntime-node build can use CUDA (the library bundles or finds the provider). */
+export function cudaAvailable(): boolean {
+  return ort.listSupportedBackends().some((b) => b.name === "cuda");
+}
+
+/** Creates a session from ONNX bytes; the only place that constructs onnxruntime sessions. */
+export async function createSession(model: Uint8Array, options: SessionOptions = {}): Promise<ModelSession> {
+  const want = options.executionProvider ?? "cpu";
+  const base: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: options.graphOptimization ?? "all",
+    logSeverityLevel: 3,
+    ...(options.intraOpThreads !== undefined ? { intraOpNumThreads: options.intraOpThreads } : {}),
+    ...(options.interOpThreads !== undefined ? { interOpNumThreads: options.interOpThreads } : {}),
+  };
+  let session: ort.InferenceSession | undefined;
+  let ep: "cpu" | "cuda" = "cpu";
+  if (want !== "cpu" && cudaAvailable()) {
+    try {
+      session = await ort.InferenceSession.create(model, { ...base, executionProviders: ["cuda"] });
+      ep = "cuda";
+    } catch (cause) {
+      if (want === "cuda") throw new AutodidactError("CUDA execution provider failed to start", Code.FailedPrecondition, { cause });
+    }
+  } else if (want === "cuda") {
+    throw new AutodidactError("CUDA execution provider is not available in this onnxruntime-node build", Code.FailedPrecondition);
+  }
+  if (!session) {
+    try {
+      session = await ort.InferenceSession.create(model, { ...base, executionProviders: ["cpu"] });
+    } catch (cause) {
+      throw new AutodidactError(`cannot load ONNX model: ${(cause as Error).message ?? cause}`, Code.InvalidArgument, { cause });
+    }
+  }
+  const s = session;
+  const meta = (m: readonly ort.InferenceSession.ValueMetadata[]): ValueMeta[] =>
+    m.map((v) =>
+      v.isTensor
+        ? { name: v.name, dtype: v.type, shape: v.shape.map((d): Dim => (typeof d === "number" ? (d < 0 ? null : d) : d)) }
+        : { name: v.name, dtype: "non-tensor", shape: [] },
+    );
+  const inputs = meta(s.inputMetadata);
+  const outputs = meta(s.outputMetadata);
+  const outputNamesAll = outputs.map((o) => o.name);
+  return {
+    inputs,
+    outputs,
+    executionProvider: ep,
+    async run(feeds, outputNames = outputNamesAll, preallocated) {
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrt(t, name);
+      const fetches: Record<string, ort.Tensor | null> = {};
+      for (const name of outputNames) {
+        const pre = preallocated?.[name];
+        fetches[name] = pre ? toOrt(pre, name) : null;
+      }
+      let result: ort.InferenceSession.ReturnType;
+      try {
+        result = await s.run(ortFeeds, fetches as ort.InferenceSession.FetchesType);
+      } catch (cause) {
+        throw new AutodidactError(`model run failed: ${(cause as Error).message ?? cause}`, Code.InvalidArgument, { cause });
+      }
+      const out: TensorMap = {};
+      for (const name of outputNames) {
+        const pre = preallocated?.[name];
+        const r = result[name];
+        if (pre) out[name] = pre;
+        else if (r) out[name] = fromOrt(r, name);
+      }
+      return out;
+    },
+    async release() {
+      await s.release();
+    },
+  };
+}
+
+function toOrt(t: HostTensor, name: string): ort.Tensor {
+  if (!SUPPORTED.has(t.dtype)) throw new AutodidactError(`feed "${name}": unsupported dtype ${t.dtype}`, Code.InvalidArgument);
+  try {
+    return new ort.Tensor(t.dtype, t.data as ort.Tensor.DataType, t.dims);
+  } catch (cause) {
+    throw new AutodidactError(`feed "${name}": ${(cause as Error).message}`, Code.InvalidArgument, { cause });
+  }
+}
+
+function fromOrt(t: ort.Tensor, name: string): HostTensor {
+  if (!SUPPORTED.has(t.type)) throw new AutodidactError(`output "${name}": unsupported dtype ${t.type}`, Code.Unimplemented);
+  const dtype = t.type as DType;
+  const src = t.data as ArrayBufferView & { length: number };
+  const data = arrayFor(dtype, src.buffer, src.byteOffset, src.length);
+  return { dtype, dims: [...t.dims], data } as HostTensor;
+}
