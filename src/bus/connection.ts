@@ -94,7 +94,7 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
       waitOnFirstConnect: options.waitOnFirstConnect ?? false,
       reconnectDelayHandler: () => {
         attempt += 1;
-        const base = Math.min(maxDelay, 100 * 2 ** Math.min(attempt, 10));
+        const base = Math.min(maxDelay, 200 * 1.5 ** Math.min(attempt, 12));
         return Math.round(base / 2 + Math.random() * (base / 2));
       },
       authenticator: await authenticators(options.credentials),

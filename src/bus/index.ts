@@ -21,3 +21,23 @@ export type { PublishOptions, PublishResult } from "./publish.js";
 export { natsHeaderGetter, natsHeaderSetter, injectTraceContext, extractTraceContext } from "./trace-headers.js";
 export { startNatsServer, freePort, NATS_INSTALL_HINT } from "./nats-server.js";
 export type { NatsServerOptions, NatsServerProcess } from "./nats-server.js";
+export {
+  consume,
+  consumerLag,
+  ensureConsumer,
+  isRetryableError,
+} from "./consumer.js";
+export type {
+  BusMessage,
+  ConsumeOptions,
+  ConsumerHandle,
+  ConsumerLag,
+  ConsumerSpec,
+  ConsumerStats,
+  MessageHandler,
+  PoisonRecord,
+} from "./consumer.js";
+export { openKv, isKvConflict } from "./kv.js";
+export type { KvModifyResult, KvStore, KvValue } from "./kv.js";
+export { openObjectStore, sha256Hex } from "./objects.js";
+export type { GetObjectOptions, ObjectStoreClient, StoredObject } from "./objects.js";

@@ -1,0 +1,174 @@
+import { createHash } from "node:crypto";
+import { Objm, type ObjectInfo, type ObjectStore } from "@nats-io/obj";
+import { AutodidactError, Code } from "../errors/index.js";
+import type { Bus } from "./connection.js";
+import { ObjectBuckets } from "./topology.js";
+
+/** Description of a stored object, with the digest as lowercase hex (what registries record). */
+export interface StoredObject {
+  bucket: string;
+  name: string;
+  size: number;
+  chunks: number;
+  /** SHA-256 of the content, lowercase hex. */
+  sha256: string;
+  mtime: string;
+  revision: number;
+  metadata: Record<string, string>;
+}
+
+/** Options of {@link ObjectStoreClient.get}. */
+export interface GetObjectOptions {
+  /** Hex SHA-256 the caller expects (e.g. from the registry); DataLoss when the content differs. */
+  expectSha256?: string;
+}
+
+/**
+ * An object store bucket for checkpoint files. Every read is verified against SHA-256 (the
+ * digest stored with the object, and optionally the one the caller recorded), so a corrupt
+ * checkpoint is a clear DataLoss error instead of a silently broken model.
+ */
+export interface ObjectStoreClient {
+  readonly bucket: string;
+  readonly raw: ObjectStore;
+  put(name: string, data: Uint8Array, options?: { description?: string; metadata?: Record<string, string> }): Promise<StoredObject>;
+  get(name: string, options?: GetObjectOptions): Promise<{ data: Uint8Array; info: StoredObject }>;
+  /** The description of `name`, or null when absent. */
+  info(name: string): Promise<StoredObject | null>;
+  delete(name: string): Promise<void>;
+  list(): Promise<StoredObject[]>;
+}
+
+/** Lowercase hex SHA-256 of `data`. */
+export function sha256Hex(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+function digestToHex(digest: string): string {
+  const prefix = "SHA-256=";
+  if (!digest.startsWith(prefix)) return "";
+  return Buffer.from(digest.slice(prefix.length), "base64url").toString("hex");
+}
+
+const EMPTY_SHA256 = sha256Hex(new Uint8Array(0));
+
+function describe(info: ObjectInfo): StoredObject {
+  return {
+    bucket: info.bucket,
+    name: info.name,
+    size: info.size,
+    chunks: info.chunks,
+    sha256: info.size === 0 && info.digest === "" ? EMPTY_SHA256 : digestToHex(info.digest),
+    mtime: info.mtime,
+    revision: info.revision,
+    metadata: { ...(info.metadata ?? {}) },
+  };
+}
+
+function wrap(bucket: string, name: string, op: string, err: unknown): AutodidactError {
+  if (err instanceof AutodidactError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/digest|corrupt/i.test(msg)) {
+    return new AutodidactError(`object ${bucket}/${name} is corrupt: ${msg}`, Code.DataLoss, { cause: err });
+  }
+  return new AutodidactError(`object store ${op} ${bucket}/${name} failed: ${msg}`, Code.Unavailable, { cause: err });
+}
+
+/** Opens an object store bucket created by ensureTopology (the `checkpoints` bucket by default). */
+export async function openObjectStore(bus: Bus, bucket: string = ObjectBuckets.Checkpoints): Promise<ObjectStoreClient> {
+  let os: ObjectStore;
+  try {
+    os = await new Objm(bus.js).open(bucket);
+    await os.status();
+  } catch (err) {
+    throw new AutodidactError(`object store ${bucket} is not available (run ensureTopology): ${String(err)}`, Code.FailedPrecondition, {
+      cause: err,
+    });
+  }
+  const client: ObjectStoreClient = {
+    bucket,
+    raw: os,
+    async put(name, data, options = {}) {
+      try {
+        const meta: Parameters<ObjectStore["putBlob"]>[0] = { name };
+        if (options.description !== undefined) meta.description = options.description;
+        if (options.metadata !== undefined) meta.metadata = options.metadata;
+        const info = await os.putBlob(meta, data);
+        const stored = describe(info);
+        const local = sha256Hex(data);
+        if (stored.sha256 !== local) {
+          throw new AutodidactError(`object ${bucket}/${name} stored with digest ${stored.sha256}, expected ${local}`, Code.DataLoss);
+        }
+        return stored;
+      } catch (err) {
+        throw wrap(bucket, name, "put", err);
+      }
+    },
+    async get(name, options = {}) {
+      let result;
+      try {
+        result = await os.get(name);
+      } catch (err) {
+        throw wrap(bucket, name, "get", err);
+      }
+      if (result === null) {
+        throw new AutodidactError(`object ${bucket}/${name} not found`, Code.NotFound, { details: { bucket, name } });
+      }
+      const info = describe(result.info);
+      const parts: Uint8Array[] = [];
+      try {
+        const reader = result.data.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          parts.push(value);
+        }
+        const streamErr = await result.error;
+        if (streamErr) throw streamErr;
+      } catch (err) {
+        throw wrap(bucket, name, "get", err);
+      }
+      const data = Buffer.concat(parts);
+      const actual = sha256Hex(data);
+      if (data.byteLength !== info.size || actual !== info.sha256) {
+        throw new AutodidactError(
+          `object ${bucket}/${name} is corrupt: got ${data.byteLength} bytes with sha256 ${actual}, ` +
+            `stored ${info.size} bytes with sha256 ${info.sha256}`,
+          Code.DataLoss,
+          { details: { bucket, name } },
+        );
+      }
+      if (options.expectSha256 !== undefined && options.expectSha256.toLowerCase() !== actual) {
+        throw new AutodidactError(
+          `object ${bucket}/${name} has sha256 ${actual}, expected ${options.expectSha256.toLowerCase()}`,
+          Code.DataLoss,
+          { details: { bucket, name } },
+        );
+      }
+      return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), info };
+    },
+    async info(name) {
+      try {
+        const i = await os.info(name);
+        return i === null || i.deleted ? null : describe(i);
+      } catch (err) {
+        throw wrap(bucket, name, "info", err);
+      }
+    },
+    async delete(name) {
+      try {
+        await os.delete(name);
+      } catch (err) {
+        throw wrap(bucket, name, "delete", err);
+      }
+    },
+    async list() {
+      try {
+        return (await os.list()).filter((i) => !i.deleted).map(describe);
+      } catch (err) {
+        throw wrap(bucket, "*", "list", err);
+      }
+    },
+  };
+  return client;
+}
