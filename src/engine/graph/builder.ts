@@ -131,10 +131,21 @@ export class GraphBuilder {
 
   /** Marks a value as a graph output, optionally renaming it through an Identity node. */
   output(ref: ValueRef, name?: string): ValueInfo {
-    let v = this.get(ref);
+    let v = this.get(typeof ref === "string" ? ref : ref.name);
     if (name !== undefined && name !== v.name) v = this.unary("Identity", v, name);
     this.outputsList.push(v);
     return v;
+  }
+
+  /**
+   * Replaces the inferred shape of a node output with a more precise one the caller knows (e.g.
+   * naming a symbolic `past + new` length); call before the value is used as a graph output.
+   */
+  refine(ref: ValueRef, shape: Shape): ValueInfo {
+    const v = this.get(ref);
+    const refined: ValueInfo = { name: v.name, dtype: v.dtype, shape: [...shape] };
+    this.values.set(v.name, refined);
+    return refined;
   }
 
   /** Looks a value up by name (or returns the handle); throws on unknown names. */

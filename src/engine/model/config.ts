@@ -1,0 +1,71 @@
+import { AutodidactError, Code } from "../../errors/index.js";
+
+/** How token positions enter the model. `none` = NoPE (what Lee et al. use for length generalization). */
+export type PositionalEncoding = "none" | "learned" | "rotary";
+/** Normalization layer kind. */
+export type NormKind = "layernorm" | "rmsnorm";
+/** MLP activation: exact (erf) GELU or its tanh approximation. */
+export type Activation = "gelu" | "gelu_tanh";
+
+/** Shape and flavour of a decoder-only transformer; everything a graph builder needs. */
+export interface TransformerConfig {
+  readonly vocabSize: number;
+  readonly numLayers: number;
+  readonly hiddenSize: number;
+  readonly numHeads: number;
+  readonly intermediateSize: number;
+  /** Longest sequence (context) the model supports: learned/rotary tables and masks have this size. */
+  readonly maxPositions: number;
+  readonly positional: PositionalEncoding;
+  readonly norm: NormKind;
+  readonly activation: Activation;
+  readonly normEps: number;
+  /** Rotary base (θ); only for `positional: "rotary"`. */
+  readonly ropeTheta: number;
+  /** Reuse the token embedding as the output projection (no separate lm_head). */
+  readonly tieEmbeddings: boolean;
+  /** Biases on attention/MLP projections. */
+  readonly bias: boolean;
+}
+
+/** The reference model of the benchmarks: ~0.8M parameters for the addition task. */
+export const REFERENCE_CONFIG: TransformerConfig = {
+  vocabSize: 16,
+  numLayers: 4,
+  hiddenSize: 128,
+  numHeads: 4,
+  intermediateSize: 512,
+  maxPositions: 48,
+  positional: "none",
+  norm: "layernorm",
+  activation: "gelu",
+  normEps: 1e-5,
+  ropeTheta: 10000,
+  tieEmbeddings: false,
+  bias: false,
+};
+
+/** Fills defaults and checks consistency; throws InvalidArgument naming the bad field. */
+export function createTransformerConfig(partial: Partial<TransformerConfig> & Pick<TransformerConfig, "vocabSize">): TransformerConfig {
+  const c: TransformerConfig = { ...REFERENCE_CONFIG, ...partial };
+  const positive = ["vocabSize", "numLayers", "hiddenSize", "numHeads", "intermediateSize", "maxPositions"] as const;
+  for (const k of positive) {
+    if (!Number.isInteger(c[k]) || c[k] <= 0) throw new AutodidactError(`transformer config: ${k} must be a positive integer, got ${c[k]}`, Code.InvalidArgument);
+  }
+  if (c.hiddenSize % c.numHeads !== 0) {
+    throw new AutodidactError(`transformer config: hiddenSize ${c.hiddenSize} not divisible by numHeads ${c.numHeads}`, Code.InvalidArgument);
+  }
+  if (c.positional === "rotary" && (c.hiddenSize / c.numHeads) % 2 !== 0) {
+    throw new AutodidactError("transformer config: rotary needs an even head size", Code.InvalidArgument);
+  }
+  if (!["none", "learned", "rotary"].includes(c.positional)) throw new AutodidactError(`transformer config: positional "${c.positional}"`, Code.InvalidArgument);
+  if (!["layernorm", "rmsnorm"].includes(c.norm)) throw new AutodidactError(`transformer config: norm "${c.norm}"`, Code.InvalidArgument);
+  if (!["gelu", "gelu_tanh"].includes(c.activation)) throw new AutodidactError(`transformer config: activation "${c.activation}"`, Code.InvalidArgument);
+  if (!(c.normEps > 0)) throw new AutodidactError("transformer config: normEps must be > 0", Code.InvalidArgument);
+  return c;
+}
+
+/** Size of one attention head. */
+export function headDim(c: TransformerConfig): number {
+  return c.hiddenSize / c.numHeads;
+}

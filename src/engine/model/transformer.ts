@@ -1,0 +1,383 @@
+import { AutodidactError, Code } from "../../errors/index.js";
+import { GraphBuilder } from "../graph/builder.js";
+import type { Dim, Model, ValueInfo } from "../graph/ir.js";
+import { headDim, type TransformerConfig } from "./config.js";
+import { checkParameters, paramNames, parameterSpecs, type ParamSpec, type Parameters } from "./params.js";
+
+/** Float dtype a forward graph computes in (float64 for gradient checks; note Erf is float32-only in ORT). */
+export type FloatDType = "float32" | "float64";
+
+/** Additive mask value for disallowed attention (finite so fully-masked rows stay NaN-free). */
+export const MASK_VALUE = -1e9;
+
+/** LoRA settings for the forward graph: adapters become extra graph inputs with PEFT names. */
+export interface LoraGraphOptions {
+  readonly rank: number;
+  readonly alpha: number;
+  /** Module names (`q_proj`, `v_proj`, `up_proj`, ...) whose linears get adapters. */
+  readonly targetModules: readonly string[];
+}
+
+/** Options of {@link buildForwardGraph}. */
+export interface ForwardGraphOptions {
+  /** Batch dimension: a fixed size or a symbolic name (default "batch"). */
+  readonly batch?: number | string;
+  /** Sequence dimension: fixed (static mask) or symbolic (default "seq"). */
+  readonly seq?: number | string;
+  readonly dtype?: FloatDType;
+  readonly lora?: LoraGraphOptions;
+  /** Also expose the final hidden states (after the last norm) as output `hidden`. */
+  readonly hiddenOutput?: boolean;
+}
+
+/** A forward graph and the names of its inputs, in order. */
+export interface ForwardGraph {
+  readonly model: Model;
+  /** Base parameter input names (one per {@link ParamSpec}, spec order). */
+  readonly paramInputs: readonly string[];
+  /** LoRA input names (A then B per adapted linear) in graph order; empty without LoRA. */
+  readonly loraInputs: readonly LoraInput[];
+}
+
+/** One LoRA input of a forward graph. */
+export interface LoraInput {
+  readonly name: string;
+  /** The base weight it adapts. */
+  readonly base: string;
+  readonly which: "A" | "B";
+  readonly shape: readonly number[];
+}
+
+/** PEFT tensor names of the adapter pair on a base linear weight (`...q_proj.weight`). */
+export function loraParamNames(baseWeight: string): { a: string; b: string } {
+  const module = baseWeight.replace(/\.weight$/, "");
+  return { a: `base_model.model.${module}.lora_A.weight`, b: `base_model.model.${module}.lora_B.weight` };
+}
+
+interface Ctx {
+  readonly b: GraphBuilder;
+  readonly c: TransformerConfig;
+  readonly dtype: FloatDType;
+  readonly fused: boolean;
+  weight(name: string): ValueInfo;
+  linear(x: ValueInfo, spec: ParamSpec, biasName?: string): ValueInfo;
+}
+
+/**
+ * The training/analysis forward graph: `input_ids` [B,T] int64 + every parameter as a graph
+ * input → `logits` [B,T,V]. Built only from standard ONNX ops with composable gradients (Gather,
+ * MatMul, Transpose, Reshape, Add/Sub/Mul/Div, ReduceMean, Sqrt, Softmax, Erf/Tanh, Slice,
+ * Concat, Neg), so autodiff can differentiate it and one graph serves any weights.
+ */
+export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOptions = {}): ForwardGraph {
+  const dtype = options.dtype ?? "float32";
+  const batch = options.batch ?? "batch";
+  const seq = options.seq ?? "seq";
+  const b = new GraphBuilder("autodidact_forward");
+  const ids = b.input("input_ids", "int64", [batch, seq]);
+  const specs = parameterSpecs(c);
+  const values = new Map<string, ValueInfo>();
+  for (const s of specs) values.set(s.name, b.input(s.name, dtype, s.shape));
+  const loraInputs: LoraInput[] = [];
+  const lora = options.lora;
+  if (lora) {
+    if (!(lora.rank > 0)) throw new AutodidactError("LoRA rank must be positive", Code.InvalidArgument);
+    for (const s of specs) {
+      if (s.kind !== "linear" || !s.module || !lora.targetModules.includes(s.module)) continue;
+      const { a, b: bn } = loraParamNames(s.name);
+      const [out, inp] = s.shape as [number, number];
+      b.input(a, dtype, [lora.rank, inp]);
+      b.input(bn, dtype, [out, lora.rank]);
+      loraInputs.push({ name: a, base: s.name, which: "A", shape: [lora.rank, inp] }, { name: bn, base: s.name, which: "B", shape: [out, lora.rank] });
+    }
+    if (loraInputs.length === 0) throw new AutodidactError(`LoRA target modules [${lora.targetModules.join(",")}] match no linear`, Code.InvalidArgument);
+  }
+  const transposed = new Map<string, ValueInfo>();
+  const ctx: Ctx = {
+    b,
+    c,
+    dtype,
+    fused: false,
+    weight: (name) => {
+      const v = values.get(name);
+      if (!v) throw new AutodidactError(`no parameter ${name}`, Code.Internal);
+      return v;
+    },
+    linear(x, spec, biasName) {
+      let wt = transposed.get(spec.name);
+      if (!wt) {
+        wt = b.transpose(ctx.weight(spec.name), [1, 0]);
+        transposed.set(spec.name, wt);
+      }
+      let y = b.matMul(x, wt);
+      if (lora && spec.module && lora.targetModules.includes(spec.module)) {
+        const { a, b: bn } = loraParamNames(spec.name);
+        const down = b.matMul(x, b.transpose(b.get(a), [1, 0]));
+        const up = b.matMul(down, b.transpose(b.get(bn), [1, 0]));
+        y = b.add(y, b.mul(up, scalar(b, lora.alpha / lora.rank, dtype)));
+      }
+      if (biasName && c.bias) y = b.add(y, ctx.weight(biasName));
+      return y;
+    },
+  };
+
+  let h = b.gather(ctx.weight(paramNames.embed), ids);
+  const staticSeq = typeof seq === "number" ? seq : null;
+  if (staticSeq !== null && staticSeq > c.maxPositions) {
+    throw new AutodidactError(`sequence length ${staticSeq} exceeds maxPositions ${c.maxPositions}`, Code.InvalidArgument);
+  }
+  // Run-time sequence length as an int64 [1] (only when the length is symbolic).
+  const seqVec = staticSeq === null ? b.slice(b.shapeOf(ids), [1], [2], [0]) : null;
+  const firstRows = (table: ValueInfo): ValueInfo =>
+    seqVec === null
+      ? b.slice(table, [0], [staticSeq as number], [0])
+      : b.sliceDynamic(table, b.ints([0]), seqVec, b.ints([0]), [seq, ...table.shape.slice(1)]);
+
+  if (c.positional === "learned") h = b.add(h, firstRows(ctx.weight(paramNames.positions)));
+  let rope: { cos: ValueInfo; sin: ValueInfo } | null = null;
+  if (c.positional === "rotary") {
+    const t = ropeTables(c, dtype, b);
+    rope = { cos: firstRows(t.cos), sin: firstRows(t.sin) };
+  }
+  // Causal additive mask [T,T].
+  const P = staticSeq ?? c.maxPositions;
+  const maskTable = causalMaskTable(b, P, dtype);
+  const mask =
+    seqVec === null
+      ? maskTable
+      : b.sliceDynamic(maskTable, b.ints([0, 0]), b.concat([seqVec, seqVec], 0), b.ints([0, 1]), [seq, seq]);
+
+  const specByName = new Map(specs.map((s) => [s.name, s]));
+  const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
+  for (let i = 0; i < c.numLayers; i++) {
+    const a = norm(ctx, h, paramNames.inputNorm(i), paramNames.inputNorm(i, "bias"));
+    const q = ctx.linear(a, spec(paramNames.attn(i, "q_proj")), paramNames.attn(i, "q_proj", "bias"));
+    const k = ctx.linear(a, spec(paramNames.attn(i, "k_proj")), paramNames.attn(i, "k_proj", "bias"));
+    const v = ctx.linear(a, spec(paramNames.attn(i, "v_proj")), paramNames.attn(i, "v_proj", "bias"));
+    let qh = splitHeads(ctx, q);
+    let kh = splitHeads(ctx, k);
+    const vh = splitHeads(ctx, v);
+    if (rope) {
+      qh = applyRope(ctx, qh, rope.cos, rope.sin);
+      kh = applyRope(ctx, kh, rope.cos, rope.sin);
+    }
+    const attn = attend(ctx, qh, b.transpose(kh, [0, 1, 3, 2]), vh, mask);
+    h = b.add(h, ctx.linear(attn, spec(paramNames.attn(i, "o_proj")), paramNames.attn(i, "o_proj", "bias")));
+    const m = norm(ctx, h, paramNames.postAttnNorm(i), paramNames.postAttnNorm(i, "bias"));
+    const up = ctx.linear(m, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
+    const down = ctx.linear(gelu(ctx, up), spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias"));
+    h = b.add(h, down);
+  }
+  h = norm(ctx, h, paramNames.finalNorm, paramNames.finalNormBias);
+  if (options.hiddenOutput) b.output(h, "hidden");
+  const headSpec: ParamSpec = c.tieEmbeddings ? { name: paramNames.embed, shape: [c.vocabSize, c.hiddenSize], kind: "linear", module: "lm_head" } : spec(paramNames.lmHead);
+  b.output(ctx.linear(h, headSpec), "logits");
+  return {
+    model: b.buildModel({ metadata: { "autodidact.graph": "forward", "autodidact.config": JSON.stringify(c) } }),
+    paramInputs: specs.map((s) => s.name),
+    loraInputs,
+  };
+}
+
+/** Options of {@link buildServingGraph}. */
+export interface ServingGraphOptions {
+  /** Use fused/contrib ops (LayerNormalization, com.microsoft Gelu) — default true. */
+  readonly fused?: boolean;
+}
+
+/**
+ * The serving graph with the Hugging Face ONNX decoder signature:
+ * `input_ids` [B,S], `attention_mask` [B,past+S], `position_ids` [B,S],
+ * `past_key_values.{i}.key|value` [B,H,past,hd] → `logits` [B,S,V], `present.{i}.key|value`.
+ * Weights are initializers. The mask combines causality with `attention_mask`, so left-padded
+ * batches decode correctly.
+ */
+export function buildServingGraph(c: TransformerConfig, params: Parameters, options: ServingGraphOptions = {}): Model {
+  checkParameters(c, params);
+  const dtype: FloatDType = "float32";
+  const hd = headDim(c);
+  const b = new GraphBuilder("autodidact_decoder");
+  const B = "batch_size";
+  const S = "sequence_length";
+  const PAST = "past_sequence_length";
+  const TOTAL = "total_sequence_length";
+  const ids = b.input("input_ids", "int64", [B, S]);
+  const amask = b.input("attention_mask", "int64", [B, TOTAL]);
+  const pos = b.input("position_ids", "int64", [B, S]);
+  const past: { key: ValueInfo; value: ValueInfo }[] = [];
+  for (let i = 0; i < c.numLayers; i++) {
+    past.push({
+      key: b.input(`past_key_values.${i}.key`, dtype, [B, c.numHeads, PAST, hd]),
+      value: b.input(`past_key_values.${i}.value`, dtype, [B, c.numHeads, PAST, hd]),
+    });
+  }
+  const values = new Map<string, ValueInfo>();
+  for (const s of parameterSpecs(c)) {
+    const p = params[s.name] as Parameters[string];
+    values.set(s.name, b.initializer(s.name, "float32", p.dims, p.data));
+  }
+  const transposed = new Map<string, ValueInfo>();
+  const fused = options.fused ?? true;
+  const ctx: Ctx = {
+    b,
+    c,
+    dtype,
+    fused,
+    weight: (name) => values.get(name) as ValueInfo,
+    linear(x, spec, biasName) {
+      let wt = transposed.get(spec.name);
+      if (!wt) {
+        // ORT constant-folds this Transpose of an initializer at load time.
+        wt = b.transpose(ctx.weight(spec.name), [1, 0]);
+        transposed.set(spec.name, wt);
+      }
+      let y = b.matMul(x, wt);
+      if (biasName && c.bias) y = b.add(y, ctx.weight(biasName));
+      return y;
+    },
+  };
+
+  // Mask [B,1,S,TOTAL]: key j visible to query i iff j <= (TOTAL - S + i) and attention_mask[b, j] = 1.
+  const idsShape = b.shapeOf(ids);
+  const sLen = b.gather(idsShape, b.scalar(1, "int64"));
+  const total = b.gather(b.shapeOf(amask), b.scalar(1, "int64"));
+  const one = b.scalar(1, "int64");
+  const [qpos] = b.op("Range", [b.sub(total, sLen), total, one], [{ dtype: "int64", shape: [S] }]);
+  const [kpos] = b.op("Range", [b.scalar(0, "int64"), total, one], [{ dtype: "int64", shape: [TOTAL] }]);
+  const causal = b.compare("LessOrEqual", b.unsqueeze(kpos as ValueInfo, [0]), b.unsqueeze(qpos as ValueInfo, [1])); // [S,TOTAL]
+  const pad = b.unsqueeze(b.cast(amask, "bool"), [1, 2]); // [B,1,1,TOTAL]
+  const [allowed] = b.op("And", [causal, pad], [{ dtype: "bool", shape: [B, 1, S, TOTAL] }]);
+  const mask = b.where(allowed as ValueInfo, scalar(b, 0, dtype), scalar(b, MASK_VALUE, dtype));
+
+  let h = b.gather(ctx.weight(paramNames.embed), ids);
+  if (c.positional === "learned") h = b.add(h, b.gather(ctx.weight(paramNames.positions), pos));
+  let rope: { cos: ValueInfo; sin: ValueInfo } | null = null;
+  if (c.positional === "rotary") {
+    const t = ropeTables(c, dtype, b);
+    rope = { cos: b.unsqueeze(b.gather(t.cos, pos), [1]), sin: b.unsqueeze(b.gather(t.sin, pos), [1]) }; // [B,1,S,hd]
+  }
+  const specByName = new Map(parameterSpecs(c).map((s) => [s.name, s]));
+  const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
+  for (let i = 0; i < c.numLayers; i++) {
+    const a = norm(ctx, h, paramNames.inputNorm(i), paramNames.inputNorm(i, "bias"));
+    let qh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "q_proj")), paramNames.attn(i, "q_proj", "bias")));
+    let kh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "k_proj")), paramNames.attn(i, "k_proj", "bias")));
+    const vh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "v_proj")), paramNames.attn(i, "v_proj", "bias")));
+    if (rope) {
+      qh = applyRope(ctx, qh, rope.cos, rope.sin);
+      kh = applyRope(ctx, kh, rope.cos, rope.sin);
+    }
+    const layerPast = past[i] as { key: ValueInfo; value: ValueInfo };
+    const presentK = b.refine(b.concat([layerPast.key, kh], 2, `present.${i}.key`), [B, c.numHeads, TOTAL, hd]);
+    const presentV = b.refine(b.concat([layerPast.value, vh], 2, `present.${i}.value`), [B, c.numHeads, TOTAL, hd]);
+    const attn = attend(ctx, qh, b.transpose(presentK, [0, 1, 3, 2]), presentV, mask);
+    h = b.add(h, ctx.linear(attn, spec(paramNames.attn(i, "o_proj")), paramNames.attn(i, "o_proj", "bias")));
+    const m = norm(ctx, h, paramNames.postAttnNorm(i), paramNames.postAttnNorm(i, "bias"));
+    const up = ctx.linear(m, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
+    h = b.add(h, ctx.linear(gelu(ctx, up), spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias")));
+  }
+  h = norm(ctx, h, paramNames.finalNorm, paramNames.finalNormBias);
+  const headSpec: ParamSpec = c.tieEmbeddings ? { name: paramNames.embed, shape: [c.vocabSize, c.hiddenSize], kind: "linear", module: "lm_head" } : spec(paramNames.lmHead);
+  b.output(ctx.linear(h, headSpec), "logits");
+  for (let i = 0; i < c.numLayers; i++) {
+    b.output(`present.${i}.key`);
+    b.output(`present.${i}.value`);
+  }
+  return b.buildModel({ metadata: { "autodidact.graph": "serving", "autodidact.config": JSON.stringify(c) } });
+}
+
+// ------------------------------------------------------------------ pieces
+
+function scalar(b: GraphBuilder, v: number, dtype: FloatDType): ValueInfo {
+  return b.scalar(v, dtype);
+}
+
+function floatConst(b: GraphBuilder, dtype: FloatDType, dims: number[], data: Float64Array): ValueInfo {
+  return dtype === "float64" ? b.constant("float64", dims, data) : b.constant("float32", dims, Float32Array.from(data));
+}
+
+function causalMaskTable(b: GraphBuilder, n: number, dtype: FloatDType): ValueInfo {
+  const data = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) data[i * n + j] = MASK_VALUE;
+  return floatConst(b, dtype, [n, n], data);
+}
+
+/** cos/sin tables [maxPositions, headDim] in the "rotate half" layout of HF LLaMA. */
+function ropeTables(c: TransformerConfig, dtype: FloatDType, b: GraphBuilder): { cos: ValueInfo; sin: ValueInfo } {
+  const hd = headDim(c);
+  const half = hd / 2;
+  const cos = new Float64Array(c.maxPositions * hd);
+  const sin = new Float64Array(c.maxPositions * hd);
+  for (let p = 0; p < c.maxPositions; p++) {
+    for (let j = 0; j < hd; j++) {
+      const invFreq = Math.pow(c.ropeTheta, -(2 * (j % half)) / hd);
+      cos[p * hd + j] = Math.cos(p * invFreq);
+      sin[p * hd + j] = Math.sin(p * invFreq);
+    }
+  }
+  return { cos: floatConst(b, dtype, [c.maxPositions, hd], cos), sin: floatConst(b, dtype, [c.maxPositions, hd], sin) };
+}
+
+/** [B,T,D] → [B,H,T,hd]. */
+function splitHeads(ctx: Ctx, x: ValueInfo): ValueInfo {
+  const { b, c } = ctx;
+  return b.transpose(b.reshape(x, [0, 0, c.numHeads, headDim(c)]), [0, 2, 1, 3]);
+}
+
+/** x·cos + rotate_half(x)·sin on [B,H,T,hd]. */
+function applyRope(ctx: Ctx, x: ValueInfo, cos: ValueInfo, sin: ValueInfo): ValueInfo {
+  const { b, c } = ctx;
+  const hd = headDim(c);
+  const x1 = b.slice(x, [0], [hd / 2], [-1]);
+  const x2 = b.slice(x, [hd / 2], [hd], [-1]);
+  const rotated = b.concat([b.neg(x2), x1], -1);
+  return b.add(b.mul(x, cos), b.mul(rotated, sin));
+}
+
+/** softmax(q·kᵀ/√hd + mask)·v, then merge heads: [B,H,T,hd] → [B,T,D]. `kT` is [B,H,hd,L]. */
+function attend(ctx: Ctx, q: ValueInfo, kT: ValueInfo, v: ValueInfo, mask: ValueInfo): ValueInfo {
+  const { b, c, dtype } = ctx;
+  const qs = b.mul(q, scalar(b, 1 / Math.sqrt(headDim(c)), dtype));
+  const scores = b.add(b.matMul(qs, kT), mask);
+  const probs = b.softmax(scores, -1);
+  const out = b.transpose(b.matMul(probs, v), [0, 2, 1, 3]);
+  return b.reshape(out, [0, 0, c.hiddenSize]);
+}
+
+function norm(ctx: Ctx, x: ValueInfo, weight: string, bias: string): ValueInfo {
+  const { b, c, dtype } = ctx;
+  const w = ctx.weight(weight);
+  if (c.norm === "layernorm") {
+    if (ctx.fused) return b.layerNorm(x, w, ctx.weight(bias), c.normEps);
+    const mean = b.reduceMean(x, [-1]);
+    const xc = b.sub(x, mean);
+    const variance = b.reduceMean(b.mul(xc, xc), [-1]);
+    const y = b.div(xc, b.sqrt(b.add(variance, scalar(b, c.normEps, dtype))));
+    return b.add(b.mul(y, w), ctx.weight(bias));
+  }
+  const ms = b.reduceMean(b.mul(x, x), [-1]);
+  return b.mul(b.div(x, b.sqrt(b.add(ms, scalar(b, c.normEps, dtype)))), w);
+}
+
+function gelu(ctx: Ctx, x: ValueInfo): ValueInfo {
+  const { b, c, dtype } = ctx;
+  if (c.activation === "gelu") {
+    if (ctx.fused && dtype === "float32") return b.msGelu(x);
+    const scaled = b.mul(x, scalar(b, Math.SQRT1_2, dtype));
+    // ORT has no float64 Erf kernel: compute erf in float32 for float64 graphs.
+    const e = dtype === "float64" ? b.cast(b.erf(b.cast(scaled, "float32")), "float64") : b.erf(scaled);
+    return b.mul(b.mul(x, scalar(b, 0.5, dtype)), b.add(e, scalar(b, 1, dtype)));
+  }
+  // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+  const x3 = b.mul(b.mul(x, x), x);
+  const inner = b.mul(b.add(x, b.mul(x3, scalar(b, 0.044715, dtype))), scalar(b, Math.sqrt(2 / Math.PI), dtype));
+  return b.mul(b.mul(x, scalar(b, 0.5, dtype)), b.add(b.tanh(inner), scalar(b, 1, dtype)));
+}
+
+/** Symbolic dims used by the serving graph, exported so loaders and callers agree. */
+export const SERVING_DIMS: Readonly<Record<"batch" | "seq" | "past" | "total", Dim>> = {
+  batch: "batch_size",
+  seq: "sequence_length",
+  past: "past_sequence_length",
+  total: "total_sequence_length",
+};
