@@ -65,3 +65,35 @@ export {
   tensor,
   zeros,
 } from "./runtime/index.js";
+export type { Rng } from "./random.js";
+export { createRng } from "./random.js";
+export type {
+  Activation,
+  FloatDType,
+  ForwardGraph,
+  ForwardGraphOptions,
+  LoraGraphOptions,
+  LoraInput,
+  NormKind,
+  Parameters,
+  ParamKind,
+  ParamSpec,
+  PositionalEncoding,
+  ServingGraphOptions,
+  TransformerConfig,
+} from "./model/index.js";
+export {
+  buildForwardGraph,
+  buildServingGraph,
+  checkParameters,
+  createTransformerConfig,
+  headDim,
+  initParameters,
+  loraParamNames,
+  MASK_VALUE,
+  parameterCount,
+  parameterSpecs,
+  paramNames,
+  REFERENCE_CONFIG,
+  SERVING_DIMS,
+} from "./model/index.js";
