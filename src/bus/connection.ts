@@ -48,6 +48,8 @@ export interface Bus {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly name: string;
+  /** Timeout of JetStream API requests and publish acks, in ms. */
+  readonly timeoutMs: number;
   /** Publishes to a stream subject with de-duplication by `msgId` and trace propagation. */
   publish(subject: string, data: Uint8Array, options?: PublishOptions): Promise<PublishResult>;
   /** Drains subscriptions and closes the connection; in-flight publishes complete first. */
@@ -83,7 +85,10 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
   const log = createLogger("bus");
   const maxDelay = options.maxReconnectDelayMs ?? 5_000;
   const timeout = options.timeoutMs ?? 10_000;
-  let attempt = 0;
+  // nats.js asks for the delay on every turn of its dial loop (also while it is only waiting), so
+  // the backoff is a function of how long we have been disconnected, not of a call counter:
+  // 100 ms right after a restart, growing to maxDelay after a long outage.
+  let disconnectedAt: number | undefined;
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -93,9 +98,9 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
       reconnect: true,
       waitOnFirstConnect: options.waitOnFirstConnect ?? false,
       reconnectDelayHandler: () => {
-        attempt += 1;
-        const base = Math.min(maxDelay, 200 * 1.5 ** Math.min(attempt, 12));
-        return Math.round(base / 2 + Math.random() * (base / 2));
+        disconnectedAt ??= Date.now();
+        const down = Date.now() - disconnectedAt;
+        return Math.round(Math.min(maxDelay, Math.max(100, down / 4)) * (0.8 + Math.random() * 0.4));
       },
       authenticator: await authenticators(options.credentials),
       timeout,
@@ -115,10 +120,11 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
     for await (const s of nc.status()) {
       switch (s.type) {
         case "disconnect":
+          disconnectedAt ??= Date.now();
           log.warn("disconnected from NATS", { server: s.server });
           break;
         case "reconnect":
-          attempt = 0;
+          disconnectedAt = undefined;
           log.info("reconnected to NATS", { server: s.server });
           break;
         case "error":
@@ -138,6 +144,7 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
     js,
     jsm,
     name: options.name,
+    timeoutMs: timeout,
     publish: (subject, data, publishOptions) => publish(bus, subject, data, publishOptions),
     async close() {
       if (nc.isClosed()) return;

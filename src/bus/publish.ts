@@ -35,11 +35,16 @@ export interface PublishOptions {
   msgId?: string;
   /** Extra headers; `traceparent` is added to them. */
   headers?: MsgHdrs | Record<string, string>;
-  /** Timeout of one attempt, in ms (default: the bus timeout). */
+  /**
+   * Timeout of one attempt, in ms. By default the first attempt waits 1 s and each retry twice
+   * as long, up to the bus timeout: an ack normally takes milliseconds, and a publish buffered
+   * while the server restarted is simply lost, so waiting long for it only delays the retry.
+   */
   timeoutMs?: number;
   /**
-   * How long to keep retrying a publish that failed transiently (server restarting, no
-   * responders, timeout), in ms. Safe because of `msgId`; 15 s by default, 0 to fail at once.
+   * How long to keep retrying a publish that failed transiently, in ms (15 s by default, 0 to
+   * fail at once). "No responders" (JetStream not ready) is always retried; a timeout only when
+   * `msgId` is set, because then the server drops the copy if the first attempt was stored.
    */
   retryForMs?: number;
   /** Server-side expectation: the stream's last sequence for this subject (optimistic concurrency). */
@@ -72,6 +77,12 @@ export function isTransientPublishError(err: unknown): boolean {
   return /timeout|no responders|503|disconnect|reconnect|connection/.test(text);
 }
 
+function isNoResponders(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === 503 || err.status === 503;
+  const text = err instanceof Error ? `${err.message} ${err.cause instanceof Error ? err.cause.message : ""}` : "";
+  return /no responders|503/i.test(text);
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -101,7 +112,6 @@ export async function publish(
   const headers = injectTraceContext(toHeaders(options.headers), ctx);
   const opts: Partial<JetStreamPublishOptions> = { headers };
   if (options.msgId !== undefined) opts.msgID = options.msgId;
-  if (options.timeoutMs !== undefined) opts.timeout = options.timeoutMs;
   if (options.expectLastSubjectSequence !== undefined) {
     opts.expect = { lastSubjectSequence: options.expectLastSubjectSequence };
   }
@@ -110,6 +120,7 @@ export async function publish(
   try {
     for (;;) {
       attempt += 1;
+      opts.timeout = options.timeoutMs ?? Math.min(bus.timeoutMs, 1_000 * 2 ** (attempt - 1));
       try {
         const ack = await bus.js.publish(subject, data, opts);
         span.setAttribute(MessagingAttributes.streamSeq, ack.seq);
@@ -117,7 +128,8 @@ export async function publish(
         span.setStatus({ code: SpanStatusCode.OK });
         return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
       } catch (err) {
-        if (isTransientPublishError(err) && Date.now() < deadline && !bus.nc.isClosed()) {
+        const retry = isNoResponders(err) || (options.msgId !== undefined && isTransientPublishError(err));
+        if (retry && Date.now() < deadline && !bus.nc.isClosed()) {
           span.addEvent("retry", { attempt, error: err instanceof Error ? err.message : String(err) });
           await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)));
           continue;

@@ -90,6 +90,13 @@ describe("publish", () => {
     expect((await bus.jsm.streams.info(Streams.Samples)).state.messages).toBe(2);
   });
 
+  it("fails with Unavailable when no stream captures the subject", async () => {
+    const err = await bus.publish("nowhere.at.all", new Uint8Array([1]), { retryForMs: 0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AutodidactError);
+    expect((err as AutodidactError).code).toBe(Code.Unavailable);
+    expect((err as AutodidactError).message).toMatch(/nowhere\.at\.all/);
+  });
+
   it("rejects subject tokens that would escape their stream", () => {
     expect(() => Subjects.proposed("a.b")).toThrow(AutodidactError);
     expect(() => Subjects.verdicts("*")).toThrow(/invalid task/);
