@@ -8,6 +8,8 @@ export { createReflectionServices } from "./reflection.js";
 export { createServer, DEFAULT_MAX_MESSAGE_BYTES } from "./server.js";
 export type { Authorize, RpcServer, ServerOptions } from "./server.js";
 export { implement } from "./service.js";
+export { createInfoHandler, softwareVersion } from "./service-info.js";
+export type { InfoSource } from "./service-info.js";
 export type { CallContext, MethodHandler, ServiceHandlers, ServiceImplementation, ServiceMethods } from "./service.js";
 export { createMethodDefinition, createServiceDefinition, methodPath } from "./service-definition.js";
 export { DecodeFailure, fromStatus, toStatus } from "./status.js";

@@ -76,6 +76,21 @@ describe("rpc server and client", () => {
     expect(swapped.newVersion).toBe("7");
   });
 
+  it("answers GetInfo with the service's identity, version and current models", async () => {
+    const before = probe.scored;
+    const info = await critic.getInfo({});
+    expect(info.serviceName).toBe("autodidact.v1.CriticService");
+    expect(info.instanceId).toBe("critic-test");
+    expect(info.softwareVersion).toMatch(/^\d+\.\d+\.\d+/);
+    expect(info.tasks).toEqual(["addition"]);
+    expect(info.models[0]?.version).toBe(`main@${before}`);
+    await critic.score(sample("ok"));
+    const after = await critic.getInfo({});
+    expect(after.models[0]?.checkpointVersion).toBe(BigInt(before + 1));
+    expect(after.uptimeMs >= info.uptimeMs).toBe(true);
+    expect(after.startedAt?.seconds).toBe(info.startedAt?.seconds);
+  });
+
   it("answers a malformed request with INVALID_ARGUMENT and keeps serving", async () => {
     // Field 1 (sample, length-delimited) claims 127 bytes but only one follows: a truncated message.
     const { error } = await rawCall(server.address, "/autodidact.v1.CriticService/Score", Buffer.from([0x0a, 0x7f, 0x01]));

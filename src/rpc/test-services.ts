@@ -2,6 +2,7 @@
 import { AutodidactError, Code } from "../errors/index.js";
 import { CriticService } from "../gen/autodidact/v1/critic_pb.js";
 import { GeneratorService } from "../gen/autodidact/v1/generator_pb.js";
+import { createInfoHandler } from "./service-info.js";
 import { implement, type ServiceImplementation } from "./service.js";
 
 /** A promise with its resolver, for tests that must hold a handler at a known point. */
@@ -82,9 +83,11 @@ export function createTestCritic(probe: Probe): ServiceImplementation {
     getAgreement() {
       throw new AutodidactError("no decisions yet", Code.FailedPrecondition);
     },
-    getInfo() {
-      return { serviceName: CriticService.typeName, instanceId: "critic-test" };
-    },
+    getInfo: createInfoHandler(CriticService, {
+      instanceId: "critic-test",
+      models: () => [{ role: "critic", version: `main@${probe.scored}`, checkpointVersion: BigInt(probe.scored) }],
+      tasks: ["addition"],
+    }),
   });
 }
 
