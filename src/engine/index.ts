@@ -97,3 +97,5 @@ export {
   REFERENCE_CONFIG,
   SERVING_DIMS,
 } from "./model/index.js";
+export type { CharTokenizer, CharTokenizerOptions, DecodeOptions, EncodeOptions, SpecialTokenNames, Tokenizer } from "./tokenizer/index.js";
+export { charTokenizerFromJson, createCharTokenizer, createHfTokenizer, loadTokenizer, tokenizerFromJson } from "./tokenizer/index.js";
