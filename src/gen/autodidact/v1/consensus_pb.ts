@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file autodidact/v1/consensus.proto.
  */
 export const file_autodidact_v1_consensus: GenFile = /*@__PURE__*/
-  fileDesc("Ch1hdXRvZGlkYWN0L3YxL2NvbnNlbnN1cy5wcm90bxINYXV0b2RpZGFjdC52MSKYAwoPQ29uc2Vuc3VzUG9saWN5EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoBBIqCgRraW5kGAMgASgOMhwuYXV0b2RpZGFjdC52MS5Db25zZW5zdXNLaW5kEg8KB2NyaXRpY3MYBCADKAkSGAoQcmVxdWlyZWRfY3JpdGljcxgFIAMoCRIJCgFrGAYgASgNEhEKCXRocmVzaG9sZBgHIAEoARI8Cgd3ZWlnaHRzGAggAygLMisuYXV0b2RpZGFjdC52MS5Db25zZW5zdXNQb2xpY3kuV2VpZ2h0c0VudHJ5EhIKCnRpbWVvdXRfbXMYCSABKAQSMQoKb25fdGltZW91dBgKIAEoDjIdLmF1dG9kaWRhY3QudjEuVGltZW91dE91dGNvbWUSLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEbm90ZRgMIAEoCRouCgxXZWlnaHRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASJYCglQb2xpY3lSZWYSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgEEiwKBHNwZWMYAyABKAsyHi5hdXRvZGlkYWN0LnYxLkNvbnNlbnN1c1BvbGljeSLTAgoIRGVjaXNpb24SEQoJc2FtcGxlX2lkGAEgASgJEgwKBHRhc2sYAiABKAkSEAoIYWNjZXB0ZWQYAyABKAgSJQoGc2FtcGxlGAQgASgLMhUuYXV0b2RpZGFjdC52MS5TYW1wbGUSJQoFdm90ZXMYBSADKAsyFi5hdXRvZGlkYWN0LnYxLlZlcmRpY3QSKAoGcG9saWN5GAYgASgLMhguYXV0b2RpZGFjdC52MS5Qb2xpY3lSZWYSLwoHb3V0Y29tZRgHIAEoDjIeLmF1dG9kaWRhY3QudjEuRGVjaXNpb25PdXRjb21lEhYKDm91dGNvbWVfZGV0YWlsGAggASgJEi4KCmRlY2lkZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmRlY2lkZXJfaWQYCiABKAkSDwoHc3VwcG9ydBgLIAEoASKxAQoPQ3JpdGljQWdyZWVtZW50EhEKCWNyaXRpY19pZBgBIAEoCRITCgtjcml0aWNfa2luZBgCIAEoCRIcChRjcml0aWNfbW9kZWxfdmVyc2lvbhgDIAEoCRINCgV2b3RlcxgEIAEoBBIRCglhcHByb3ZhbHMYBSABKAQSFQoNYXBwcm92YWxfcmF0ZRgGIAEoARIfChdhZ3JlZW1lbnRfd2l0aF9kZWNpc2lvbhgHIAEoASJzChFQYWlyd2lzZUFncmVlbWVudBIQCghjcml0aWNfYRgBIAEoCRIQCghjcml0aWNfYhgCIAEoCRISCgpib3RoX3ZvdGVkGAMgASgEEhEKCWFncmVlbWVudBgEIAEoARITCgtjb2hlbl9rYXBwYRgFIAEoASqFAQoNQ29uc2Vuc3VzS2luZBIeChpDT05TRU5TVVNfS0lORF9VTlNQRUNJRklFRBAAEhwKGENPTlNFTlNVU19LSU5EX1VOQU5JTU9VUxABEhkKFUNPTlNFTlNVU19LSU5EX0tfT0ZfThACEhsKF0NPTlNFTlNVU19LSU5EX1dFSUdIVEVEEAMqaQoOVGltZW91dE91dGNvbWUSHwobVElNRU9VVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGgoWVElNRU9VVF9PVVRDT01FX1JFSkVDVBABEhoKFlRJTUVPVVRfT1VUQ09NRV9BQ0NFUFQQAiqtAQoPRGVjaXNpb25PdXRjb21lEiAKHERFQ0lTSU9OX09VVENPTUVfVU5TUEVDSUZJRUQQABIjCh9ERUNJU0lPTl9PVVRDT01FX1FVT1JVTV9SRUFDSEVEEAESHAoYREVDSVNJT05fT1VUQ09NRV9USU1FT1VUEAISGQoVREVDSVNJT05fT1VUQ09NRV9WRVRPEAMSGgoWREVDSVNJT05fT1VUQ09NRV9FQVJMWRAEYgZwcm90bzM", [file_autodidact_v1_sample, file_google_protobuf_timestamp]);
+  fileDesc("Ch1hdXRvZGlkYWN0L3YxL2NvbnNlbnN1cy5wcm90bxINYXV0b2RpZGFjdC52MSLOAwoPQ29uc2Vuc3VzUG9saWN5EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoBBIqCgRraW5kGAMgASgOMhwuYXV0b2RpZGFjdC52MS5Db25zZW5zdXNLaW5kEg8KB2NyaXRpY3MYBCADKAkSGAoQcmVxdWlyZWRfY3JpdGljcxgFIAMoCRIJCgFrGAYgASgNEhEKCXRocmVzaG9sZBgHIAEoARI8Cgd3ZWlnaHRzGAggAygLMisuYXV0b2RpZGFjdC52MS5Db25zZW5zdXNQb2xpY3kuV2VpZ2h0c0VudHJ5EhIKCnRpbWVvdXRfbXMYCSABKAQSMQoKb25fdGltZW91dBgKIAEoDjIdLmF1dG9kaWRhY3QudjEuVGltZW91dE91dGNvbWUSLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEbm90ZRgMIAEoCRI0Cg53ZWlnaHRlZF9iYXNpcxgNIAEoDjIcLmF1dG9kaWRhY3QudjEuV2VpZ2h0ZWRCYXNpcxouCgxXZWlnaHRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASJYCglQb2xpY3lSZWYSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgEEiwKBHNwZWMYAyABKAsyHi5hdXRvZGlkYWN0LnYxLkNvbnNlbnN1c1BvbGljeSLTAgoIRGVjaXNpb24SEQoJc2FtcGxlX2lkGAEgASgJEgwKBHRhc2sYAiABKAkSEAoIYWNjZXB0ZWQYAyABKAgSJQoGc2FtcGxlGAQgASgLMhUuYXV0b2RpZGFjdC52MS5TYW1wbGUSJQoFdm90ZXMYBSADKAsyFi5hdXRvZGlkYWN0LnYxLlZlcmRpY3QSKAoGcG9saWN5GAYgASgLMhguYXV0b2RpZGFjdC52MS5Qb2xpY3lSZWYSLwoHb3V0Y29tZRgHIAEoDjIeLmF1dG9kaWRhY3QudjEuRGVjaXNpb25PdXRjb21lEhYKDm91dGNvbWVfZGV0YWlsGAggASgJEi4KCmRlY2lkZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmRlY2lkZXJfaWQYCiABKAkSDwoHc3VwcG9ydBgLIAEoASKxAQoPQ3JpdGljQWdyZWVtZW50EhEKCWNyaXRpY19pZBgBIAEoCRITCgtjcml0aWNfa2luZBgCIAEoCRIcChRjcml0aWNfbW9kZWxfdmVyc2lvbhgDIAEoCRINCgV2b3RlcxgEIAEoBBIRCglhcHByb3ZhbHMYBSABKAQSFQoNYXBwcm92YWxfcmF0ZRgGIAEoARIfChdhZ3JlZW1lbnRfd2l0aF9kZWNpc2lvbhgHIAEoASJzChFQYWlyd2lzZUFncmVlbWVudBIQCghjcml0aWNfYRgBIAEoCRIQCghjcml0aWNfYhgCIAEoCRISCgpib3RoX3ZvdGVkGAMgASgEEhEKCWFncmVlbWVudBgEIAEoARITCgtjb2hlbl9rYXBwYRgFIAEoASqFAQoNQ29uc2Vuc3VzS2luZBIeChpDT05TRU5TVVNfS0lORF9VTlNQRUNJRklFRBAAEhwKGENPTlNFTlNVU19LSU5EX1VOQU5JTU9VUxABEhkKFUNPTlNFTlNVU19LSU5EX0tfT0ZfThACEhsKF0NPTlNFTlNVU19LSU5EX1dFSUdIVEVEEAMqiQEKDlRpbWVvdXRPdXRjb21lEh8KG1RJTUVPVVRfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhoKFlRJTUVPVVRfT1VUQ09NRV9SRUpFQ1QQARIaChZUSU1FT1VUX09VVENPTUVfQUNDRVBUEAISHgoaVElNRU9VVF9PVVRDT01FX0FDQ0VQVF9BTEwQAypsCg1XZWlnaHRlZEJhc2lzEh4KGldFSUdIVEVEX0JBU0lTX1VOU1BFQ0lGSUVEEAASHAoYV0VJR0hURURfQkFTSVNfQVBQUk9WQUxTEAESHQoZV0VJR0hURURfQkFTSVNfTUVBTl9TQ09SRRACKq0BCg9EZWNpc2lvbk91dGNvbWUSIAocREVDSVNJT05fT1VUQ09NRV9VTlNQRUNJRklFRBAAEiMKH0RFQ0lTSU9OX09VVENPTUVfUVVPUlVNX1JFQUNIRUQQARIcChhERUNJU0lPTl9PVVRDT01FX1RJTUVPVVQQAhIZChVERUNJU0lPTl9PVVRDT01FX1ZFVE8QAxIaChZERUNJU0lPTl9PVVRDT01FX0VBUkxZEARiBnByb3RvMw", [file_autodidact_v1_sample, file_google_protobuf_timestamp]);
 
 /**
  * A versioned consensus policy. The decider applies the version current when the first vote of a
@@ -106,6 +106,13 @@ export type ConsensusPolicy = Message<"autodidact.v1.ConsensusPolicy"> & {
    * @generated from field: string note = 12;
    */
   note: string;
+
+  /**
+   * What CONSENSUS_KIND_WEIGHTED compares with threshold.
+   *
+   * @generated from field: autodidact.v1.WeightedBasis weighted_basis = 13;
+   */
+  weightedBasis: WeightedBasis;
 };
 
 /**
@@ -394,11 +401,18 @@ export enum TimeoutOutcome {
   REJECT = 1,
 
   /**
-   * Accept if the votes that did arrive already satisfy the policy as if they were all the votes.
+   * Decide with the votes that did arrive, as if they were all the votes (accept if they satisfy the rule).
    *
    * @generated from enum value: TIMEOUT_OUTCOME_ACCEPT = 2;
    */
   ACCEPT = 2,
+
+  /**
+   * Accept the sample whatever the votes that arrived say (only for deployments that trust the generator).
+   *
+   * @generated from enum value: TIMEOUT_OUTCOME_ACCEPT_ALL = 3;
+   */
+  ACCEPT_ALL = 3,
 }
 
 /**
@@ -406,6 +420,40 @@ export enum TimeoutOutcome {
  */
 export const TimeoutOutcomeSchema: GenEnum<TimeoutOutcome> = /*@__PURE__*/
   enumDesc(file_autodidact_v1_consensus, 1);
+
+/**
+ * What CONSENSUS_KIND_WEIGHTED weighs.
+ *
+ * @generated from enum autodidact.v1.WeightedBasis
+ */
+export enum WeightedBasis {
+  /**
+   * Same as APPROVALS.
+   *
+   * @generated from enum value: WEIGHTED_BASIS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Weighted share of approving critics.
+   *
+   * @generated from enum value: WEIGHTED_BASIS_APPROVALS = 1;
+   */
+  APPROVALS = 1,
+
+  /**
+   * Weighted mean of the critics' scores.
+   *
+   * @generated from enum value: WEIGHTED_BASIS_MEAN_SCORE = 2;
+   */
+  MEAN_SCORE = 2,
+}
+
+/**
+ * Describes the enum autodidact.v1.WeightedBasis.
+ */
+export const WeightedBasisSchema: GenEnum<WeightedBasis> = /*@__PURE__*/
+  enumDesc(file_autodidact_v1_consensus, 2);
 
 /**
  * Why a decision came out the way it did.
@@ -451,5 +499,5 @@ export enum DecisionOutcome {
  * Describes the enum autodidact.v1.DecisionOutcome.
  */
 export const DecisionOutcomeSchema: GenEnum<DecisionOutcome> = /*@__PURE__*/
-  enumDesc(file_autodidact_v1_consensus, 2);
+  enumDesc(file_autodidact_v1_consensus, 3);
 
