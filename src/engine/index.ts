@@ -99,3 +99,5 @@ export {
 } from "./model/index.js";
 export type { CharTokenizer, CharTokenizerOptions, DecodeOptions, EncodeOptions, SpecialTokenNames, Tokenizer } from "./tokenizer/index.js";
 export { charTokenizerFromJson, createCharTokenizer, createHfTokenizer, loadTokenizer, tokenizerFromJson } from "./tokenizer/index.js";
+export type { EmitOptions, GradCheckOptions, GradCheckResult, GradientGraph, GradientOptions, GradientRule, RuleContext } from "./autodiff/index.js";
+export { buildGradientGraph, buildGradientModel, checkGradients, GraphEmitter, NON_DIFFERENTIABLE, RULES } from "./autodiff/index.js";
