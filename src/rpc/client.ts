@@ -24,7 +24,11 @@ export const DEFAULT_DEADLINE_MS = 30_000;
 
 /** Options of {@link createClient}. */
 export interface ClientOptions {
-  /** Deadline of every call unless the call says otherwise; default {@link DEFAULT_DEADLINE_MS}; Infinity = none. */
+  /**
+   * Deadline of every call unless the call says otherwise; default {@link DEFAULT_DEADLINE_MS};
+   * Infinity = none. It applies to streaming calls too: give long-lived streams (health Watch,
+   * StartRound, FetchCheckpoint of big files) a per-call `deadlineMs` (or Infinity plus a signal).
+   */
   deadlineMs?: number;
   /** Largest message sent or accepted, in bytes; default {@link DEFAULT_MAX_MESSAGE_BYTES}. */
   maxMessageBytes?: number;
@@ -44,6 +48,11 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Extra request metadata. */
   metadata?: Record<string, string> | Metadata;
+  /**
+   * Wait (until the deadline) for the server to become reachable instead of failing at once with
+   * Code.Unavailable; useful while services start side by side.
+   */
+  waitForReady?: boolean;
 }
 
 type In<I extends DescMessage> = MessageInitShape<I> | MessageShape<I>;
@@ -97,7 +106,7 @@ class CallRunner {
   }
 
   metadata(ctx: ReturnType<typeof context.active>, options: CallOptions | undefined): Metadata {
-    const metadata = new Metadata();
+    const metadata = new Metadata(options?.waitForReady ? { waitForReady: true } : undefined);
     const extra = options?.metadata;
     if (extra instanceof Metadata) metadata.merge(extra);
     else if (extra) for (const [key, value] of Object.entries(extra)) metadata.set(key, value);

@@ -8,6 +8,7 @@ import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { freePort } from "../bus/nats-server.js";
 import { createClient, createServer, type RpcServer } from "./index.js";
 import { createProbe, createTestCritic, createTestGenerator, type Probe } from "./test-services.js";
 
@@ -255,6 +256,27 @@ describe("rpc server and client", () => {
     expect(alphaResponses[0]?.messageResponse.case).toBe("listServicesResponse");
   });
 
+  it("answers a malformed message inside a bidi stream with INVALID_ARGUMENT", async () => {
+    const raw = new Client(server.address, credentials.createInsecure());
+    const call = raw.makeBidiStreamRequest(
+      "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      new Metadata(),
+      { deadline: Date.now() + 10_000 },
+    );
+    const outcome = new Promise<{ code: number; details: string }>((resolve) => call.on("status", resolve));
+    call.on("data", () => {});
+    call.on("error", () => {});
+    call.write(Buffer.from([0x3a, 0x7f])); // list_services (field 7) with a length past the end
+    call.end();
+    const st = await outcome;
+    raw.close();
+    expect(st.code).toBe(status.INVALID_ARGUMENT);
+    expect(st.details).toContain("grpc.reflection.v1.ServerReflectionRequest");
+    expect((await critic.score(sample("ok"))).approve).toBe(true);
+  });
+
   it("runs the authorize hook before handlers", async () => {
     const own = await createServer({
       services: [createTestCritic(createProbe())],
@@ -274,6 +296,20 @@ describe("rpc server and client", () => {
     client.close();
     health.close();
     await own.shutdown(1000);
+  });
+});
+
+describe("waiting for a server", () => {
+  it("fails fast by default but waits for a server that comes up when asked to", async () => {
+    const port = await freePort();
+    const client = createClient(CriticService, `127.0.0.1:${port}`, { deadlineMs: 20_000 });
+    await expectCode(client.score(sample("ok")), Code.Unavailable);
+    const pending = client.score(sample("ok"), { waitForReady: true });
+    const server = await createServer({ services: [createTestCritic(createProbe())], port });
+    expect(server.port).toBe(port);
+    expect((await pending).approve).toBe(true);
+    client.close();
+    await server.shutdown(1000);
   });
 });
 
