@@ -19,6 +19,11 @@ export interface GradCheckOptions {
   readonly maxElements?: number;
   /** Let the backward use com.microsoft ops. Default false. */
   readonly contrib?: boolean;
+  /**
+   * ORT graph optimization level for both sessions. Default "basic": level "all" fuses subgraphs
+   * into kernels that compute in float32 internally, which would blur float64 checks.
+   */
+  readonly graphOptimization?: "disabled" | "basic" | "extended" | "all";
 }
 
 /** Outcome of one comparison of analytic and numeric gradients. */
@@ -50,8 +55,9 @@ export async function checkGradients(model: Model, options: GradCheckOptions): P
     ...model,
     graph: { ...model.graph, outputs: model.graph.outputs.filter((o) => o.name === options.loss) },
   };
-  const train = await createSession(serialize(trainModel), { intraOpThreads: 1 });
-  const fwd = await createSession(serialize(fwdModel), { intraOpThreads: 1 });
+  const level = options.graphOptimization ?? "basic";
+  const train = await createSession(serialize(trainModel), { intraOpThreads: 1, graphOptimization: level });
+  const fwd = await createSession(serialize(fwdModel), { intraOpThreads: 1, graphOptimization: level });
   try {
     const gradNames = options.wrt.map((p) => gradients.get(p)!);
     const out = await train.run(options.feeds, gradNames);

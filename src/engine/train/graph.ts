@@ -1,0 +1,159 @@
+import { AutodidactError, Code } from "../../errors/index.js";
+import { buildGradientModel } from "../autodiff/gradient.js";
+import { GraphBuilder } from "../graph/builder.js";
+import { attr, type Graph, type Model, type Node, type TensorData } from "../graph/ir.js";
+import type { TransformerConfig } from "../model/config.js";
+import { buildForwardGraph, type FloatDType, type LoraInput } from "../model/transformer.js";
+import { appendCrossEntropyLoss, LOSS_NAMES } from "./loss.js";
+
+/** Full fine-tuning (every parameter trained) or LoRA (base frozen, adapters trained). */
+export type TrainMode = "full" | "lora";
+
+/** LoRA hyper-parameters. */
+export interface LoraOptions {
+  readonly rank: number;
+  readonly alpha: number;
+  /** Module names to adapt: any of q_proj, k_proj, v_proj, o_proj, up_proj, down_proj, lm_head. */
+  readonly targetModules: readonly string[];
+  /** Dropout probability on the adapter path's input (0 = off, the default). */
+  readonly dropout?: number;
+  /** Seed of the dropout masks (ORT Dropout `seed`). */
+  readonly dropoutSeed?: number;
+}
+
+/** Default LoRA settings: rank 8, alpha 16, attention q and v projections (the PEFT default targets). */
+export const DEFAULT_LORA: LoraOptions = { rank: 8, alpha: 16, targetModules: ["q_proj", "v_proj"], dropout: 0 };
+
+/** Options of {@link buildTrainingGraph}. */
+export interface TrainingGraphOptions {
+  readonly mode: TrainMode;
+  readonly lora?: LoraOptions;
+  readonly dtype?: FloatDType;
+  /** Fixed batch size or symbolic name. Default "batch". */
+  readonly batch?: number | string;
+  /** Fixed sequence length or symbolic name. Default "seq". */
+  readonly seq?: number | string;
+  /** Use com.microsoft FusedMatMul in the backward (float32 only). Default true for float32. */
+  readonly contrib?: boolean;
+  /** Also output the logits. Default false. */
+  readonly keepLogits?: boolean;
+}
+
+/** A training graph: inputs, trainable/frozen split, and where each gradient comes out. */
+export interface TrainingGraph {
+  readonly model: Model;
+  /** Inputs that receive gradients, in order (parameters in full mode, adapters in LoRA mode). */
+  readonly trainable: readonly string[];
+  /** Parameter inputs fed but not trained (the frozen base in LoRA mode; empty in full mode). */
+  readonly frozen: readonly string[];
+  /** Trainable input → gradient output name. */
+  readonly gradients: ReadonlyMap<string, string>;
+  /** The adapter inputs (LoRA mode). */
+  readonly loraInputs: readonly LoraInput[];
+  /** Data inputs: token ids, targets, loss mask. */
+  readonly dataInputs: { readonly ids: string; readonly targets: string; readonly mask: string };
+  readonly loss: string;
+}
+
+/**
+ * Builds the ONE graph a training step runs: the transformer's forward pass, token-level masked
+ * cross-entropy, and the gradient of the loss w.r.t. every trainable input. Frozen base weights in
+ * LoRA mode get no backward nodes at all (autodiff prunes them), and adapters are plain inputs, so
+ * one session serves any adapter.
+ */
+export function buildTrainingGraph(c: TransformerConfig, options: TrainingGraphOptions): TrainingGraph {
+  const lossGraph = buildLossGraph(c, options);
+  const contrib = options.contrib ?? (options.dtype ?? "float32") === "float32";
+  const { model, gradients } = buildGradientModel(lossGraph.model, {
+    wrt: lossGraph.trainable,
+    loss: LOSS_NAMES.loss,
+    keep: options.keepLogits ? ["logits"] : [],
+    contrib,
+  });
+  return { ...lossGraph, model, gradients };
+}
+
+/** The forward + loss graph of a training setup, before differentiation (for checks and evaluation). */
+export type LossGraph = Omit<TrainingGraph, "gradients">;
+
+/**
+ * The forward pass plus masked cross-entropy (outputs `logits` and `loss`), with the same inputs
+ * and trainable/frozen split as {@link buildTrainingGraph}. Exists so gradient checks and loss-only
+ * evaluation use exactly the graph training differentiates.
+ */
+export function buildLossGraph(c: TransformerConfig, options: TrainingGraphOptions): LossGraph {
+  const dtype = options.dtype ?? "float32";
+  if (options.mode !== "full" && options.mode !== "lora") {
+    throw new AutodidactError(`training mode must be "full" or "lora", got "${String(options.mode)}"`, Code.InvalidArgument);
+  }
+  const lora = options.mode === "lora" ? (options.lora ?? DEFAULT_LORA) : undefined;
+  if (lora !== undefined) validateLora(lora);
+  const fwd = buildForwardGraph(c, {
+    dtype,
+    batch: options.batch ?? "batch",
+    seq: options.seq ?? "seq",
+    ...(lora !== undefined ? { lora: { rank: lora.rank, alpha: lora.alpha, targetModules: lora.targetModules } } : {}),
+  });
+  let graph = fwd.model.graph;
+  if (lora !== undefined && (lora.dropout ?? 0) > 0) {
+    graph = insertLoraDropout(graph, new Set(fwd.loraInputs.filter((l) => l.which === "A").map((l) => l.name)), lora.dropout!, lora.dropoutSeed ?? 0);
+  }
+  const b = GraphBuilder.extend(graph, fwd.model.opsets);
+  appendCrossEntropyLoss(b, b.get("logits"));
+  b.output(LOSS_NAMES.loss);
+  const model = b.buildModel({ metadata: { ...(fwd.model.metadata ?? {}), "autodidact.graph": "training" } });
+  return {
+    model,
+    trainable: lora !== undefined ? fwd.loraInputs.map((l) => l.name) : [...fwd.paramInputs],
+    frozen: lora !== undefined ? [...fwd.paramInputs] : [],
+    loraInputs: fwd.loraInputs,
+    dataInputs: { ids: "input_ids", targets: LOSS_NAMES.targets, mask: LOSS_NAMES.mask },
+    loss: LOSS_NAMES.loss,
+  };
+}
+
+/** Checks LoRA hyper-parameters; throws InvalidArgument naming the bad one. */
+export function validateLora(lora: LoraOptions): void {
+  if (!Number.isInteger(lora.rank) || lora.rank <= 0) throw new AutodidactError(`LoRA rank must be a positive integer, got ${lora.rank}`, Code.InvalidArgument);
+  if (!(lora.alpha > 0)) throw new AutodidactError(`LoRA alpha must be positive, got ${lora.alpha}`, Code.InvalidArgument);
+  const d = lora.dropout ?? 0;
+  if (!(d >= 0 && d < 1)) throw new AutodidactError(`LoRA dropout must be in [0, 1), got ${d}`, Code.InvalidArgument);
+  if (lora.targetModules.length === 0) throw new AutodidactError("LoRA needs at least one target module", Code.InvalidArgument);
+}
+
+/**
+ * Puts a seeded Dropout (training mode) on the input of every LoRA down-projection, i.e. the
+ * `MatMul(x, Transpose(A))` node of each adapter, leaving the frozen path untouched (as PEFT does).
+ */
+function insertLoraDropout(graph: Graph, aInputs: ReadonlySet<string>, ratio: number, seed: number): Graph {
+  const transposedA = new Set<string>();
+  for (const n of graph.nodes) if (n.op === "Transpose" && aInputs.has(n.inputs[0] ?? "")) transposedA.add(n.outputs[0]!);
+  const ratioName = "lora_dropout.ratio";
+  const trainingName = "lora_dropout.training";
+  const inits: TensorData[] = [
+    { name: ratioName, dtype: graph.inputs.find((i) => aInputs.has(i.name))?.dtype === "float64" ? "float64" : "float32", dims: [], data: Float32Array.of(ratio) },
+    { name: trainingName, dtype: "bool", dims: [], data: Uint8Array.of(1) },
+  ];
+  if (inits[0]!.dtype === "float64") inits[0] = { ...inits[0]!, data: Float64Array.of(ratio) } as TensorData;
+  const nodes: Node[] = [];
+  const valueInfo = [...graph.valueInfo];
+  let k = 0;
+  for (const n of graph.nodes) {
+    if (n.op === "MatMul" && transposedA.has(n.inputs[1] ?? "")) {
+      const x = n.inputs[0]!;
+      const dropped = `lora_dropout.out_${k}`;
+      nodes.push({
+        op: "Dropout",
+        inputs: [x, ratioName, trainingName],
+        outputs: [dropped],
+        attrs: { seed: attr.int(seed + k) },
+        name: `lora_dropout_${k}`,
+      });
+      const info = graph.valueInfo.find((v) => v.name === x) ?? graph.inputs.find((v) => v.name === x);
+      if (info) valueInfo.push({ ...info, name: dropped });
+      k++;
+      nodes.push({ ...n, inputs: [dropped, n.inputs[1]!] });
+    } else nodes.push(n);
+  }
+  return { ...graph, nodes, initializers: [...graph.initializers, ...inits], valueInfo };
+}

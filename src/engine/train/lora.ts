@@ -1,0 +1,134 @@
+import { AutodidactError, Code } from "../../errors/index.js";
+import type { TransformerConfig } from "../model/config.js";
+import { parameterSpecs, type Parameters } from "../model/params.js";
+import { loraParamNames } from "../model/transformer.js";
+import { createRng } from "../random.js";
+import type { HostTensor } from "../runtime/tensor.js";
+import { validateLora, type LoraOptions } from "./graph.js";
+
+/** LoRA adapter tensors keyed by their PEFT names (`base_model.model.<module>.lora_A.weight`). */
+export type Adapters = Record<string, HostTensor<"float32">>;
+
+/** One adapted linear: its base weight and adapter tensor names, with shapes. */
+export interface AdaptedLinear {
+  readonly base: string;
+  readonly a: string;
+  readonly b: string;
+  /** [out, in] of the base weight. */
+  readonly out: number;
+  readonly in: number;
+}
+
+/** The linears a LoRA config adapts, in parameter order. */
+export function adaptedLinears(c: TransformerConfig, lora: LoraOptions): AdaptedLinear[] {
+  validateLora(lora);
+  const out: AdaptedLinear[] = [];
+  for (const s of parameterSpecs(c)) {
+    if (s.kind !== "linear" || s.module === undefined || !lora.targetModules.includes(s.module)) continue;
+    const names = loraParamNames(s.name);
+    out.push({ base: s.name, a: names.a, b: names.b, out: s.shape[0]!, in: s.shape[1]! });
+  }
+  if (out.length === 0) throw new AutodidactError(`LoRA target modules [${lora.targetModules.join(",")}] match no linear`, Code.InvalidArgument);
+  return out;
+}
+
+/**
+ * Fresh adapters as PEFT initializes them: A ~ U(−1/√in, 1/√in) (kaiming-uniform with a=√5),
+ * B = 0, so the adapted model starts exactly equal to the base. Seeded per tensor name.
+ */
+export function initLoraAdapters(c: TransformerConfig, lora: LoraOptions, seed: number | string): Adapters {
+  const rng = createRng(`lora:${seed}`);
+  const adapters: Adapters = {};
+  for (const l of adaptedLinears(c, lora)) {
+    const a = new Float32Array(lora.rank * l.in);
+    const r = rng.fork(l.a);
+    const bound = 1 / Math.sqrt(l.in);
+    for (let i = 0; i < a.length; i++) a[i] = (2 * r.next() - 1) * bound;
+    adapters[l.a] = { dtype: "float32", dims: [lora.rank, l.in], data: a };
+    adapters[l.b] = { dtype: "float32", dims: [l.out, lora.rank], data: new Float32Array(l.out * lora.rank) };
+  }
+  return adapters;
+}
+
+/** Checks that adapters have exactly the tensors and shapes a LoRA config needs. */
+export function checkAdapters(c: TransformerConfig, lora: LoraOptions, adapters: Readonly<Record<string, { readonly dims: readonly number[] }>>): void {
+  const want = new Map<string, readonly number[]>();
+  for (const l of adaptedLinears(c, lora)) {
+    want.set(l.a, [lora.rank, l.in]);
+    want.set(l.b, [l.out, lora.rank]);
+  }
+  for (const [name, dims] of want) {
+    const t = adapters[name];
+    if (t === undefined) throw new AutodidactError(`adapter: missing tensor ${name}`, Code.InvalidArgument);
+    if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
+      throw new AutodidactError(`adapter: ${name} has shape [${t.dims.join(",")}], needs [${dims.join(",")}]`, Code.InvalidArgument);
+    }
+  }
+  const extra = Object.keys(adapters).filter((k) => !want.has(k));
+  if (extra.length > 0) throw new AutodidactError(`adapter: unexpected tensors ${extra.slice(0, 3).join(", ")}`, Code.InvalidArgument);
+}
+
+/**
+ * Folds adapters into the base: W' = W + (alpha/r)·B·A for every adapted [out, in] weight.
+ * It exists for export: a merged model serves without adapter inputs and with no extra cost.
+ */
+export function mergeLora(c: TransformerConfig, params: Parameters, adapters: Readonly<Record<string, HostTensor>>, lora: LoraOptions): Parameters {
+  checkAdapters(c, lora, adapters);
+  const scale = lora.alpha / lora.rank;
+  const r = lora.rank;
+  const merged: Parameters = { ...params };
+  for (const l of adaptedLinears(c, lora)) {
+    const w = params[l.base];
+    if (w === undefined) throw new AutodidactError(`merge: base weight ${l.base} missing`, Code.InvalidArgument);
+    const a = adapters[l.a]!.data as ArrayLike<number>;
+    const b = adapters[l.b]!.data as ArrayLike<number>;
+    const out = Float32Array.from(w.data);
+    for (let i = 0; i < l.out; i++) {
+      for (let k = 0; k < r; k++) {
+        const bik = scale * b[i * r + k]!;
+        if (bik === 0) continue;
+        const row = i * l.in;
+        const arow = k * l.in;
+        for (let j = 0; j < l.in; j++) out[row + j]! += bik * a[arow + j]!;
+      }
+    }
+    merged[l.base] = { dtype: "float32", dims: [...w.dims], data: out };
+  }
+  return merged;
+}
+
+/**
+ * The PEFT `adapter_config.json` object for a LoRA config, so adapters saved here load in
+ * Hugging Face PEFT (and back).
+ */
+export function peftAdapterConfig(lora: LoraOptions, baseModel = "autodidact"): Record<string, unknown> {
+  return {
+    peft_type: "LORA",
+    task_type: "CAUSAL_LM",
+    base_model_name_or_path: baseModel,
+    r: lora.rank,
+    lora_alpha: lora.alpha,
+    lora_dropout: lora.dropout ?? 0,
+    target_modules: [...lora.targetModules],
+    bias: "none",
+    fan_in_fan_out: false,
+    inference_mode: true,
+    init_lora_weights: true,
+    modules_to_save: null,
+    use_rslora: false,
+  };
+}
+
+/** Reads LoRA options back from a PEFT adapter_config.json object. */
+export function loraFromPeftConfig(config: Readonly<Record<string, unknown>>): LoraOptions {
+  const r = config["r"];
+  const alpha = config["lora_alpha"];
+  const targets = config["target_modules"];
+  if (config["peft_type"] !== "LORA" || typeof r !== "number" || typeof alpha !== "number" || !Array.isArray(targets)) {
+    throw new AutodidactError("adapter_config.json is not a LoRA config with r, lora_alpha and target_modules", Code.InvalidArgument);
+  }
+  const dropout = typeof config["lora_dropout"] === "number" ? (config["lora_dropout"] as number) : 0;
+  const lora: LoraOptions = { rank: r, alpha, targetModules: targets.map(String), dropout };
+  validateLora(lora);
+  return lora;
+}
