@@ -101,3 +101,15 @@ export type { CharTokenizer, CharTokenizerOptions, DecodeOptions, EncodeOptions,
 export { charTokenizerFromJson, createCharTokenizer, createHfTokenizer, loadTokenizer, tokenizerFromJson } from "./tokenizer/index.js";
 export type { EmitOptions, GradCheckOptions, GradCheckResult, GradientGraph, GradientOptions, GradientRule, RuleContext } from "./autodiff/index.js";
 export { buildGradientGraph, buildGradientModel, checkGradients, GraphEmitter, NON_DIFFERENTIABLE, RULES } from "./autodiff/index.js";
+export type {
+  DecodedRow,
+  DecoderSignature,
+  DecodeRequest,
+  GenerateOptions,
+  Generation,
+  Sampler,
+  SamplingOptions,
+  TextGenerator,
+  TextGeneratorOptions,
+} from "./generate/index.js";
+export { checkSampling, createSampler, createTextGenerator, decodeBatch, decoderSignature } from "./generate/index.js";

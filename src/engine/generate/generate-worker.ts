@@ -1,0 +1,17 @@
+/**
+ * Worker-side entry of generation: `ModelWorker.call(thisModule, "generateInWorker", args)` runs
+ * the whole decoding loop next to the cached session, so no per-token message crosses threads.
+ */
+import type { WorkerContext } from "../runtime/model-worker.js";
+import { decodeBatch, type DecodedRow, type DecodeRequest } from "./decode.js";
+
+/** Arguments of {@link generateInWorker}. */
+export interface GenerateInWorkerArgs {
+  readonly sessionId: string;
+  readonly request: DecodeRequest;
+}
+
+/** Runs {@link decodeBatch} on a session cached in this worker. */
+export async function generateInWorker(args: GenerateInWorkerArgs, ctx: WorkerContext): Promise<DecodedRow[]> {
+  return decodeBatch(ctx.session(args.sessionId), args.request);
+}
