@@ -135,8 +135,15 @@ describe("rpc server and client", () => {
   });
 
   it("fires the deadline on a handler that never answers and aborts the handler", async () => {
-    await expectCode(critic.score(sample("hang"), { deadlineMs: 150 }), Code.DeadlineExceeded);
-    await probe.aborted.promise; // the server saw the cancellation
+    const own = createProbe();
+    const ownServer = await createServer({ services: [createTestCritic(own)] });
+    const client = createClient(CriticService, ownServer.address);
+    const call = client.score(sample("hang"), { deadlineMs: 1000 });
+    await own.entered.promise;
+    await expectCode(call, Code.DeadlineExceeded);
+    await own.aborted.promise; // the handler saw its signal abort
+    client.close();
+    await ownServer.shutdown(1000);
     const quick = createClient(CriticService, server.address, { deadlineMs: 100 });
     await expectCode(quick.score(sample("hang")), Code.DeadlineExceeded);
     quick.close();
@@ -341,7 +348,7 @@ describe("graceful shutdown", () => {
       () => undefined,
       (e: unknown) => e,
     );
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await probe.entered.promise;
     await server.shutdown(100);
     await probe.aborted.promise;
     const error = await outcome;

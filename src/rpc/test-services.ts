@@ -19,7 +19,7 @@ export function createGate(): Gate {
 
 /** Observations the handlers record so tests can assert server-side effects. */
 export interface Probe {
-  /** Opened when a "gate" call has entered its handler. */
+  /** Opened when a "gate" or "hang" call has entered its handler. */
   entered: Gate;
   /** Held until the test opens it. */
   release: Gate;
@@ -56,6 +56,7 @@ export function createTestCritic(probe: Probe): ServiceImplementation {
         case "crash":
           throw new Error("secret internal detail at /srv/model.onnx");
         case "hang":
+          probe.entered.open();
           await waitForAbort(ctx.signal);
           probe.aborted.open();
           throw new AutodidactError("gave up", Code.Canceled);
