@@ -61,6 +61,7 @@ const rows: Row[] = [
   { name: "timeout with votes: split voters (k=3 of 3 scales to 2)", spec: { kind: "k_of_n", k: 3, onTimeout: "decide_with_votes" }, votes: [yes(A), yes(B)], clock: after, want: { accepted: true, outcome: "timeout" } },
   { name: "timeout with votes: unanimous among voters", spec: { kind: "unanimous", onTimeout: "decide_with_votes" }, votes: [yes(A), yes(B)], clock: after, want: { accepted: true, outcome: "timeout" } },
   { name: "timeout with votes: weighted share of voters", spec: { kind: "weighted", threshold: 0.8, weights: { a: 1, b: 4, c: 1 }, onTimeout: "decide_with_votes" }, votes: [no(A), yes(C)], clock: after, want: { accepted: false, outcome: "timeout" } },
+  { name: "timeout with only unexpected votes rejects even with onTimeout=accept", spec: { kind: "k_of_n", k: 2, onTimeout: "accept" }, votes: [yes("x")], clock: after, want: { accepted: false, outcome: "timeout", reason: /no expected critic voted/ } },
   { name: "timeout with no votes at all rejects", spec: { kind: "unanimous", onTimeout: "decide_with_votes" }, votes: [], clock: after, want: { accepted: false, outcome: "timeout", reason: /no expected critic voted/ } },
   // de-duplication
   { name: "duplicate approvals count once", spec: { kind: "k_of_n", k: 2 }, votes: [yes(A), yes(A), yes(A)], want: "pending" },

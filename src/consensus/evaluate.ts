@@ -192,7 +192,8 @@ function applyRuleToVoters(policy: ConsensusPolicy, tally: VoteTally): { accepte
  * the same votes decides the same way, and a decision made on a prefix of the votes is the one
  * all of them would give. A required critic's rejection is a veto; its missing vote blocks
  * acceptance (and rejects at the timeout). Once `now - firstVoteAt >= timeoutMs`, the policy's
- * `onTimeout` decides what is still open.
+ * `onTimeout` decides what is still open, except that a sample no expected critic voted on is
+ * always rejected: nothing unjudged enters training data.
  */
 export function evaluateVotes(policy: ConsensusPolicy, votes: readonly Vote[], clock: EvaluationClock): ConsensusEvaluation {
   const tally = tallyVotes(policy, votes);
@@ -222,6 +223,7 @@ export function evaluateVotes(policy: ConsensusPolicy, votes: readonly Vote[], c
     return deadline === undefined ? { state: "pending", tally } : { state: "pending", tally, deadline };
   }
   const late = `timeout after ${policy.timeoutMs} ms, missing ${tally.missing.join(", ")}`;
+  if (tally.counted.length === 0) return decided(false, "timeout", `${late}; no expected critic voted`, 0);
   if (missingRequired.length > 0) {
     return decided(false, "timeout", `${late}; required critic ${missingRequired.join(", ")} did not vote`, rule.support);
   }

@@ -7,7 +7,7 @@ export type ConsensusKind = "unanimous" | "k_of_n" | "weighted";
 /**
  * What a timeout decides when not every expected vote arrived:
  * - `reject`: reject (unseen votes count as rejections);
- * - `accept`: accept unless a counted vote or a missing required critic already rules it out;
+ * - `accept`: accept unless a counted vote or a missing required critic rules it out, or no expected critic voted;
  * - `decide_with_votes`: apply the rule to the critics that did vote, as if they were the panel
  *   (`autodidact.v1.TimeoutOutcome.TIMEOUT_OUTCOME_ACCEPT`).
  */

@@ -1,0 +1,549 @@
+import { randomUUID } from "node:crypto";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import { headers as natsHeaders, nanos } from "@nats-io/transport-node";
+import { context as otelContext, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { extractTraceContext, KvBuckets, Streams, Subjects, type Bus } from "../bus/index.js";
+import { AutodidactError, Code } from "../errors/index.js";
+import {
+  DecisionOutcome,
+  DecisionSchema,
+  PolicyRefSchema,
+  type Decision,
+} from "../gen/autodidact/v1/consensus_pb.js";
+import { SampleSchema, VerdictSchema, type Sample, type Verdict } from "../gen/autodidact/v1/sample_pb.js";
+import { createLogger } from "../telemetry/logger.js";
+import { evaluateVotes, type ConsensusEvaluation, type DecisionOutcomeKind, type Vote } from "./evaluate.js";
+import { createConsensusPolicy, policyToSpec, type ConsensusPolicy, type ConsensusPolicySpec } from "./policy.js";
+import { policyToProto } from "./policy-proto.js";
+
+/** Where the consensus worker gets the policy for a task; called once per sample, at its first event. */
+export type PolicyProvider = (task: string) => ConsensusPolicy | Promise<ConsensusPolicy>;
+
+/** Options of {@link createConsensusWorker}. */
+export interface ConsensusWorkerOptions {
+  bus: Bus;
+  policyProvider: PolicyProvider;
+  /** Recorded as `decider_id` in the decisions this worker makes; a random id by default. */
+  id?: string;
+  /**
+   * Tasks this worker decides (all when omitted). Workers of different tasks need different
+   * durable names, since a durable's filter is fixed when it is created.
+   */
+  tasks?: readonly string[];
+  /** Durable consumer on the verdicts stream; workers sharing it share the work. */
+  verdictsDurable?: string;
+  /** Durable consumer on the samples stream (the decision carries the sample). */
+  samplesDurable?: string;
+  /** How often due timeouts and unpublished decisions are handled, in ms (default 250). */
+  sweepIntervalMs?: number;
+  /** How often the whole bucket is scanned for samples other (crashed) workers left, in ms (default 30 s). */
+  fullScanIntervalMs?: number;
+  /** A decision another worker stored but did not mark published is re-published after this, in ms (default 5 s). */
+  republishGraceMs?: number;
+  /** Deliveries before a message that keeps failing goes to the poison stream (default 10). */
+  maxDeliver?: number;
+  /** Called with every decision this worker published (metrics, agreement window). Must not throw. */
+  onDecision?: (decision: Decision) => void;
+}
+
+/** Counters of one worker, for tests and metrics. */
+export interface ConsensusWorkerStats {
+  verdicts: number;
+  samples: number;
+  /** Decisions this worker won the compare-and-set for. */
+  decided: number;
+  /** Decision messages this worker published (its own, plus recovered ones). */
+  published: number;
+  /** Compare-and-set conflicts retried. */
+  conflicts: number;
+  /** Votes that arrived after their sample was decided. */
+  lateVotes: number;
+  /** Messages sent to the poison stream. */
+  poisoned: number;
+}
+
+/** A running consensus worker. Any number may run; each sample is decided exactly once. */
+export interface ConsensusWorker {
+  readonly id: string;
+  /**
+   * Handles due work now: samples whose timeout passed, and decisions left unpublished. With
+   * `full`, the whole bucket is scanned first. Returns how many decisions it made or published.
+   */
+  sweep(full?: boolean): Promise<number>;
+  stats(): ConsensusWorkerStats;
+  /** Stops consuming and sweeping; in-flight messages finish first, unacked ones are redelivered. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The per-sample state in the `consensus` KV bucket (JSON). Protobuf payloads are base64 so the
+ * record stays inspectable with `nats kv get`. Once decided, the record keeps only the decision
+ * (which holds the sample and every vote) and whether it was published.
+ */
+interface ConsensusRecord {
+  v: 1;
+  sampleId: string;
+  task: string;
+  /** The policy in force at the sample's first event; every worker applies this one. */
+  policy: ConsensusPolicySpec;
+  firstVoteAt?: number;
+  sampleSeenAt?: number;
+  /** Sample bytes. */
+  sample?: string;
+  /** Verdict bytes, first vote of each critic, in arrival order. */
+  votes: string[];
+  /** Critics that changed their vote (ignored). */
+  conflicts: string[];
+  /** Decision bytes, once decided. */
+  decision?: string;
+  decidedAt?: number;
+  deciderId?: string;
+  published?: boolean;
+}
+
+type Event = { kind: "vote"; verdict: Verdict; bytes: Uint8Array } | { kind: "sample"; sample: Sample; bytes: Uint8Array };
+
+const KEY = /^[A-Za-z0-9_-]{1,200}$/;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64");
+const unb64 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, "base64"));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const outcomeToProto: Record<DecisionOutcomeKind, DecisionOutcome> = {
+  quorum: DecisionOutcome.QUORUM_REACHED,
+  early: DecisionOutcome.EARLY,
+  veto: DecisionOutcome.VETO,
+  timeout: DecisionOutcome.TIMEOUT,
+};
+
+function isCasConflict(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) {
+    return err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown;
+  }
+  return err instanceof Error && /wrong last sequence/i.test(err.message);
+}
+
+function toVote(v: Verdict): Vote {
+  return { criticId: v.criticId, approve: v.approve, score: v.score };
+}
+
+function validateVerdict(v: Verdict): void {
+  if (!KEY.test(v.sampleId)) throw new AutodidactError(`verdict has an invalid sample id ${JSON.stringify(v.sampleId.slice(0, 80))}`, Code.InvalidArgument);
+  if (v.criticId.length === 0) throw new AutodidactError("verdict has no critic id", Code.InvalidArgument);
+  if (!Number.isFinite(v.score) || v.score < 0 || v.score > 1) {
+    throw new AutodidactError(`verdict score must be in [0, 1], got ${v.score}`, Code.InvalidArgument);
+  }
+}
+
+function validateSample(s: Sample): void {
+  if (!KEY.test(s.id)) throw new AutodidactError(`sample has an invalid id ${JSON.stringify(s.id.slice(0, 80))}`, Code.InvalidArgument);
+  if (s.task.length === 0) throw new AutodidactError("sample has no task", Code.InvalidArgument);
+}
+
+/** The last token of `verdicts.<task>` / `samples.proposed.<task>`. */
+const taskOfSubject = (subject: string): string => subject.slice(subject.lastIndexOf(".") + 1);
+
+/**
+ * Starts a consensus worker: it consumes `verdicts.>` and `samples.proposed.>` from durable
+ * consumers, records every vote in the `consensus` KV bucket under the sample id with
+ * compare-and-set (retrying on conflict), decides with {@link evaluateVotes}, and publishes the
+ * Decision to `decisions.<task>` with the sample id as message id. The CAS transition from pending
+ * to decided is the gate: only the worker whose write lands publishes, so however many workers
+ * race over the same verdicts, each sample gets one decision. A sweeper decides timed-out samples
+ * and re-publishes decisions a crashed worker stored but never published.
+ */
+export async function createConsensusWorker(options: ConsensusWorkerOptions): Promise<ConsensusWorker> {
+  const { bus, policyProvider } = options;
+  const id = options.id ?? `consensus-${randomUUID().slice(0, 8)}`;
+  const sweepIntervalMs = options.sweepIntervalMs ?? 250;
+  const fullScanIntervalMs = options.fullScanIntervalMs ?? 30_000;
+  const republishGraceMs = options.republishGraceMs ?? 5_000;
+  const maxDeliver = options.maxDeliver ?? 10;
+  const log = createLogger("consensus", { worker: id });
+  const tracer = trace.getTracer("autodidact.consensus");
+  const stats: ConsensusWorkerStats = { verdicts: 0, samples: 0, decided: 0, published: 0, conflicts: 0, lateVotes: 0, poisoned: 0 };
+
+  let kv: KV;
+  try {
+    kv = await new Kvm(bus.js).open(KvBuckets.Consensus);
+  } catch (err) {
+    throw new AutodidactError(`cannot open the ${KvBuckets.Consensus} KV bucket (did ensureTopology run?)`, Code.FailedPrecondition, { cause: err });
+  }
+
+  /** Samples still open, with the time their timeout fires. */
+  const deadlines = new Map<string, number>();
+  /** Decisions seen stored but not published, with when they were decided. */
+  const unpublished = new Map<string, number>();
+  const policies = new Map<string, ConsensusPolicy>();
+  const policyOf = (spec: ConsensusPolicySpec): ConsensusPolicy => {
+    const key = JSON.stringify(spec);
+    let p = policies.get(key);
+    if (p === undefined) {
+      p = createConsensusPolicy(spec);
+      if (policies.size > 64) policies.clear();
+      policies.set(key, p);
+    }
+    return p;
+  };
+
+  const clockStart = (r: ConsensusRecord): number | undefined => r.firstVoteAt ?? r.sampleSeenAt;
+
+  /** Adds an event to a pending record; false when it changes nothing (a re-delivery). */
+  const apply = (r: ConsensusRecord, e: Event, now: number): boolean => {
+    if (e.kind === "sample") {
+      if (r.sample !== undefined) return false;
+      r.sample = b64(e.bytes);
+      r.sampleSeenAt = now;
+      return true;
+    }
+    for (const stored of r.votes) {
+      const prior = fromBinary(VerdictSchema, unb64(stored));
+      if (prior.criticId !== e.verdict.criticId) continue;
+      if (prior.approve === e.verdict.approve && prior.score === e.verdict.score) return false;
+      if (r.conflicts.includes(prior.criticId)) return false;
+      r.conflicts.push(prior.criticId);
+      log.warn("critic changed its vote; the change is ignored", { sampleId: r.sampleId, critic: prior.criticId });
+      return true;
+    }
+    r.votes.push(b64(e.bytes));
+    r.firstVoteAt ??= now;
+    return true;
+  };
+
+  const buildDecision = (r: ConsensusRecord, policy: ConsensusPolicy, ev: Extract<ConsensusEvaluation, { state: "decided" }>, now: number, detail?: string): Decision =>
+    create(DecisionSchema, {
+      sampleId: r.sampleId,
+      task: r.task,
+      accepted: ev.accepted,
+      ...(r.sample === undefined ? {} : { sample: fromBinary(SampleSchema, unb64(r.sample)) }),
+      votes: r.votes.map((v) => fromBinary(VerdictSchema, unb64(v))),
+      policy: create(PolicyRefSchema, { name: policy.name, version: BigInt(policy.version), spec: policyToProto(policy) }),
+      outcome: outcomeToProto[ev.outcome],
+      outcomeDetail: detail ?? (r.conflicts.length > 0 ? `${ev.reason}; ignored changed votes of ${r.conflicts.join(", ")}` : ev.reason),
+      decidedAt: timestampFromMs(now),
+      deciderId: id,
+      support: ev.support,
+    });
+
+  /** Publishes a stored decision (idempotent by msg id), then marks the record published. */
+  const publishDecision = async (sampleId: string, task: string, decisionB64: string): Promise<void> => {
+    const bytes = unb64(decisionB64);
+    await bus.publish(Subjects.decisions(task), bytes, { msgId: sampleId });
+    stats.published++;
+    unpublished.delete(sampleId);
+    try {
+      options.onDecision?.(fromBinary(DecisionSchema, bytes));
+    } catch (err) {
+      log.warn("onDecision hook threw", { error: String(err) });
+    }
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const entry = await kv.get(sampleId);
+      if (entry === null || entry.operation !== "PUT") return;
+      const r = JSON.parse(dec.decode(entry.value)) as ConsensusRecord;
+      if (r.published) return;
+      r.published = true;
+      try {
+        await kv.update(sampleId, enc.encode(JSON.stringify(r)), entry.revision);
+        return;
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+        stats.conflicts++;
+      }
+    }
+  };
+
+  /**
+   * The one state transition: read the record, add the event, evaluate, write back with CAS;
+   * retry from the read on conflict. Publishes when this call wrote the decision.
+   */
+  const touch = async (sampleId: string, task: string, event: Event | undefined): Promise<boolean> => {
+    for (let attempt = 0; ; attempt++) {
+      const now = Date.now();
+      const entry = await kv.get(sampleId);
+      let record: ConsensusRecord;
+      let revision = 0;
+      let changed = false;
+      if (entry === null || entry.operation !== "PUT") {
+        if (event === undefined) {
+          deadlines.delete(sampleId);
+          return false;
+        }
+        const policy = await policyProvider(task);
+        record = { v: 1, sampleId, task, policy: policyToSpec(policy), votes: [], conflicts: [] };
+        changed = true;
+      } else {
+        record = JSON.parse(dec.decode(entry.value)) as ConsensusRecord;
+        revision = entry.revision;
+      }
+
+      if (record.decision !== undefined) {
+        deadlines.delete(sampleId);
+        if (event?.kind === "vote") {
+          const critic = event.verdict.criticId;
+          if (!fromBinary(DecisionSchema, unb64(record.decision)).votes.some((v) => v.criticId === critic)) stats.lateVotes++;
+        }
+        if (!record.published) {
+          const decidedAt = record.decidedAt ?? 0;
+          if (now - decidedAt >= republishGraceMs) {
+            log.info("publishing a decision another worker stored but did not publish", { sampleId, decider: record.deciderId });
+            await publishDecision(sampleId, record.task, record.decision);
+            return true;
+          }
+          unpublished.set(sampleId, decidedAt);
+        }
+        return false;
+      }
+
+      if (event !== undefined && apply(record, event, now)) changed = true;
+      const policy = policyOf(record.policy);
+      const start = clockStart(record);
+      const votes = record.votes.map((v) => toVote(fromBinary(VerdictSchema, unb64(v))));
+      const ev = evaluateVotes(policy, votes, start === undefined ? { now } : { now, firstVoteAt: start });
+      let decision: Decision | undefined;
+      if (ev.state === "decided") {
+        if (record.sample !== undefined) decision = buildDecision(record, policy, ev, now);
+        else if (start !== undefined && now >= start + policy.timeoutMs) {
+          // Votes without their sample until the timeout: nothing to train on, so reject.
+          decision = buildDecision(
+            record,
+            policy,
+            { ...ev, accepted: false, outcome: "timeout" },
+            now,
+            `timeout after ${policy.timeoutMs} ms: the sample itself never reached consensus (votes said: ${ev.reason})`,
+          );
+        }
+      }
+      if (decision !== undefined) {
+        const bytes = toBinary(DecisionSchema, decision);
+        record = {
+          v: 1,
+          sampleId,
+          task: record.task,
+          policy: record.policy,
+          votes: [],
+          conflicts: record.conflicts,
+          decision: b64(bytes),
+          decidedAt: now,
+          deciderId: id,
+          published: false,
+        };
+        changed = true;
+      }
+      if (!changed) {
+        if (start !== undefined) deadlines.set(sampleId, start + policy.timeoutMs);
+        return false;
+      }
+
+      try {
+        const value = enc.encode(JSON.stringify(record));
+        if (revision === 0) await kv.create(sampleId, value);
+        else await kv.update(sampleId, value, revision);
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+        stats.conflicts++;
+        await sleep(Math.random() * Math.min(50, 2 ** attempt));
+        continue;
+      }
+      if (decision === undefined) {
+        const s = clockStart(record);
+        if (s !== undefined) deadlines.set(sampleId, s + policy.timeoutMs);
+        return false;
+      }
+      deadlines.delete(sampleId);
+      stats.decided++;
+      await publishDecision(sampleId, record.task, record.decision as string);
+      return true;
+    }
+  };
+
+  const poison = async (m: JsMsg, stream: string, err: unknown): Promise<void> => {
+    stats.poisoned++;
+    const h = natsHeaders();
+    h.set("Autodidact-Error", (err instanceof Error ? err.message : String(err)).slice(0, 512));
+    h.set("Autodidact-Subject", m.subject);
+    h.set("Autodidact-Consumer", id);
+    try {
+      await bus.publish(Subjects.poison(stream), m.data, { headers: h, retryForMs: 2_000 });
+    } catch (perr) {
+      log.error("could not record a poison message", { subject: m.subject, error: String(perr) });
+    }
+  };
+
+  const handle = async (m: JsMsg, kind: "vote" | "sample"): Promise<void> => {
+    const stream = kind === "vote" ? Streams.Verdicts : Streams.Samples;
+    let event: Event;
+    let sampleId: string;
+    let task: string;
+    try {
+      if (kind === "vote") {
+        const verdict = fromBinary(VerdictSchema, m.data);
+        validateVerdict(verdict);
+        event = { kind, verdict, bytes: m.data };
+        sampleId = verdict.sampleId;
+        task = verdict.task || taskOfSubject(m.subject);
+      } else {
+        const sample = fromBinary(SampleSchema, m.data);
+        validateSample(sample);
+        event = { kind, sample, bytes: m.data };
+        sampleId = sample.id;
+        task = sample.task;
+      }
+    } catch (err) {
+      log.warn("malformed message sent to poison", { subject: m.subject, error: String(err) });
+      await poison(m, stream, err);
+      m.term(String(err).slice(0, 200));
+      return;
+    }
+    const span = tracer.startSpan(
+      kind === "vote" ? "consensus record vote" : "consensus record sample",
+      { kind: SpanKind.CONSUMER, attributes: { "autodidact.sample_id": sampleId, "autodidact.task": task, "messaging.destination.name": m.subject } },
+      extractTraceContext(m.headers),
+    );
+    try {
+      await otelContext.with(trace.setSpan(otelContext.active(), span), () => touch(sampleId, task, event));
+      if (kind === "vote") stats.verdicts++;
+      else stats.samples++;
+      m.ack();
+      span.setStatus({ code: SpanStatusCode.OK });
+    } catch (err) {
+      span.recordException(err instanceof Error ? err : new Error(String(err)));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      if (m.info.deliveryCount >= maxDeliver) {
+        log.error("giving up on a message after repeated failures", { subject: m.subject, sampleId, error: String(err) });
+        await poison(m, stream, err);
+        m.term();
+      } else {
+        log.warn("consensus step failed; will retry", { subject: m.subject, sampleId, error: String(err) });
+        m.nak(Math.min(5_000, 100 * 2 ** m.info.deliveryCount));
+      }
+    } finally {
+      span.end();
+    }
+  };
+
+  const ensureConsumer = async (stream: string, durable: string, filters: string[]): Promise<void> => {
+    const config = {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(30_000),
+      max_deliver: maxDeliver + 1,
+      ...(filters.length === 1 ? { filter_subject: filters[0] as string } : { filter_subjects: filters }),
+    };
+    try {
+      await bus.jsm.consumers.add(stream, config);
+    } catch (err) {
+      // Another worker created it with the same name: fine if it exists now.
+      try {
+        await bus.jsm.consumers.info(stream, durable);
+      } catch {
+        throw new AutodidactError(`cannot create consumer ${durable} on ${stream}: ${String(err)}`, Code.Unavailable, { cause: err });
+      }
+    }
+  };
+
+  const verdictsDurable = options.verdictsDurable ?? "consensus-verdicts";
+  const samplesDurable = options.samplesDurable ?? "consensus-samples";
+  const tasks = options.tasks === undefined ? undefined : [...new Set(options.tasks)];
+  if (tasks !== undefined && tasks.length === 0) throw new AutodidactError("tasks, when given, must name at least one task", Code.InvalidArgument);
+  await ensureConsumer(Streams.Verdicts, verdictsDurable, tasks === undefined ? [Subjects.allVerdicts] : tasks.map(Subjects.verdicts));
+  await ensureConsumer(Streams.Samples, samplesDurable, tasks === undefined ? [Subjects.allProposed] : tasks.map(Subjects.proposed));
+
+  let stopped = false;
+  const iterators: ConsumerMessages[] = [];
+  const loop = async (stream: string, durable: string, kind: "vote" | "sample"): Promise<void> => {
+    while (!stopped) {
+      try {
+        const consumer = await bus.js.consumers.get(stream, durable);
+        const messages = await consumer.consume({ max_messages: 64 });
+        iterators.push(messages);
+        if (stopped) {
+          await messages.close();
+          return;
+        }
+        for await (const m of messages) {
+          if (stopped) {
+            m.nak();
+            continue;
+          }
+          await handle(m, kind);
+        }
+      } catch (err) {
+        if (stopped || bus.nc.isClosed()) return;
+        log.warn("consumer loop failed; restarting", { stream, error: String(err) });
+        await sleep(500);
+      }
+    }
+  };
+  const loops = [loop(Streams.Verdicts, verdictsDurable, "vote"), loop(Streams.Samples, samplesDurable, "sample")];
+
+  let sweeping: Promise<number> | undefined;
+  let lastFullScan = 0;
+  const sweepOnce = async (full: boolean): Promise<number> => {
+    let handled = 0;
+    const now = Date.now();
+    if (full) {
+      lastFullScan = now;
+      const keys: string[] = [];
+      for await (const k of await kv.keys()) keys.push(k);
+      for (const k of keys) {
+        const entry = await kv.get(k);
+        if (entry === null || entry.operation !== "PUT") continue;
+        const r = JSON.parse(dec.decode(entry.value)) as ConsensusRecord;
+        if (r.decision !== undefined) {
+          if (!r.published) unpublished.set(k, r.decidedAt ?? 0);
+          continue;
+        }
+        const s = clockStart(r);
+        if (s !== undefined) deadlines.set(k, s + r.policy.timeoutMs);
+      }
+    }
+    for (const [sampleId, deadline] of [...deadlines]) {
+      if (stopped) break;
+      if (deadline > now) continue;
+      try {
+        if (await touch(sampleId, "", undefined)) handled++;
+      } catch (err) {
+        log.warn("sweep could not settle a sample", { sampleId, error: String(err) });
+      }
+    }
+    for (const [sampleId, decidedAt] of [...unpublished]) {
+      if (stopped) break;
+      if (now - decidedAt < republishGraceMs) continue;
+      try {
+        if (await touch(sampleId, "", undefined)) handled++;
+      } catch (err) {
+        log.warn("sweep could not publish a decision", { sampleId, error: String(err) });
+      }
+    }
+    return handled;
+  };
+  const sweep = (full = false): Promise<number> => {
+    const run = (sweeping ?? Promise.resolve(0)).catch(() => 0).then(() => sweepOnce(full));
+    sweeping = run;
+    return run;
+  };
+  const timer = setInterval(() => {
+    if (stopped) return;
+    sweep(Date.now() - lastFullScan >= fullScanIntervalMs).catch((err: unknown) => log.warn("sweep failed", { error: String(err) }));
+  }, sweepIntervalMs);
+  timer.unref();
+
+  return {
+    id,
+    sweep,
+    stats: () => ({ ...stats }),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      await Promise.all(iterators.map((it) => it.close().catch(() => undefined)));
+      await Promise.all(loops);
+      await sweeping?.catch(() => undefined);
+    },
+  };
+}
