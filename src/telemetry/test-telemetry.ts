@@ -1,6 +1,4 @@
 import { context, propagation, trace } from "@opentelemetry/api";
-import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
   AlwaysOnSampler,
@@ -9,6 +7,7 @@ import {
   TracerProvider,
   type ReadableSpan,
 } from "@opentelemetry/sdk-trace";
+import { installPropagation } from "./setup.js";
 
 /** In-memory tracing for tests: spans are kept instead of exported, so tests can assert on them. */
 export interface TestTelemetry {
@@ -35,12 +34,7 @@ export function createTestTelemetry(serviceName = "autodidact-test"): TestTeleme
     spanProcessors: [new SimpleSpanProcessor({ exporter })],
   });
   trace.disable();
-  context.disable();
-  propagation.disable();
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(
-    new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
-  );
+  installPropagation();
   trace.setGlobalTracerProvider(provider);
   return {
     exporter,
