@@ -1,5 +1,5 @@
 import { AutodidactError, Code } from "../errors/index.js";
-import type { CharTokenizerSpec } from "./char-tokenizer.js";
+import type { CharTokenizerSpec } from "./tokenizer-spec.js";
 import type { Rng } from "./rng.js";
 import { defineTaskPack, type FormatCheck, type TaskPack } from "./task-pack.js";
 

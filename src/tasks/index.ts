@@ -1,7 +1,7 @@
 export { createRng } from "./rng.js";
 export type { Rng } from "./rng.js";
-export { createCharTokenizer } from "./char-tokenizer.js";
-export type { CharTokenizer, CharTokenizerSpec } from "./char-tokenizer.js";
+export { createTaskTokenizer } from "./tokenizer-spec.js";
+export type { CharTokenizerSpec } from "./tokenizer-spec.js";
 export { defineTaskPack } from "./task-pack.js";
 export type {
   FormatCheck,

@@ -1,5 +1,5 @@
 import { AutodidactError, Code } from "../errors/index.js";
-import type { CharTokenizerSpec } from "./char-tokenizer.js";
+import type { CharTokenizerSpec } from "./tokenizer-spec.js";
 import { createRng, type Rng } from "./rng.js";
 
 /** One problem: the prompt the model continues, and how hard it is on the task's curriculum. */
