@@ -6,8 +6,8 @@ import { GeneratorService } from "../gen/autodidact/v1/generator_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { fromBinary } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { create, createFileRegistry, fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { freePort } from "../bus/nats-server.js";
 import { createClient, createServer, type RpcServer } from "./index.js";
 import { createProbe, createTestCritic, createTestGenerator, type Probe } from "./test-services.js";
@@ -248,6 +248,22 @@ describe("rpc server and client", () => {
     expect(files[0]?.name).toBe("autodidact/v1/critic.proto");
     expect(files[0]?.service.map((s) => s.name)).toEqual(["CriticService"]);
     expect(files.map((f) => f.name)).toEqual(expect.arrayContaining(["autodidact/v1/sample.proto", "google/protobuf/timestamp.proto"]));
+
+    // The returned files are complete: a registry built from them alone resolves the method's types.
+    // (Ordered dependencies first, as FileDescriptorSet consumers expect; reflection sends the asked file first.)
+    const ordered: typeof files = [];
+    const visit = (name: string): void => {
+      const file = files.find((f) => f.name === name);
+      if (!file || ordered.includes(file)) return;
+      file.dependency.forEach(visit);
+      ordered.push(file);
+    };
+    visit(files[0]!.name);
+    expect(ordered).toHaveLength(files.length);
+    const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: ordered }));
+    const score = registry.getService("autodidact.v1.CriticService")?.methods.find((m) => m.name === "Score");
+    expect(score?.input.typeName).toBe("autodidact.v1.ScoreRequest");
+    expect(score?.output.fields.map((f) => f.name)).toContain("critic_model_version");
 
     expect(byName?.messageResponse.case).toBe("fileDescriptorResponse");
     expect(missing?.messageResponse.case).toBe("errorResponse");
