@@ -6,6 +6,7 @@ import {
 } from "../gen/grpc/health/v1/health_pb.js";
 import { implement, type ServiceImplementation } from "./service.js";
 
+/** The health states of grpc.health.v1 (SERVING, NOT_SERVING...), re-exported so services need not import generated code. */
 export { ServingStatus };
 
 /**
