@@ -113,3 +113,40 @@ export type {
   TextGeneratorOptions,
 } from "./generate/index.js";
 export { checkSampling, createSampler, createTextGenerator, decodeBatch, decoderSignature } from "./generate/index.js";
+export type { OpenDecoder } from "./generate/index.js";
+export { openDecoder } from "./generate/index.js";
+export type {
+  AdapterTensors,
+  DecoderFolder,
+  LoadedLoraAdapter,
+  LoadedModel,
+  Manifest,
+  PeftLoraConfig,
+  SafetensorsContent,
+  SaveLoraOptions,
+  SaveModelOptions,
+} from "./checkpoint/index.js";
+export {
+  ADAPTER_FILES,
+  decodeSafetensors,
+  encodeSafetensors,
+  expectedAdapterShapes,
+  fromHfConfig,
+  loadDecoder,
+  loadLoraAdapter,
+  loadModel,
+  MANIFEST_FILE,
+  MAX_HEADER_BYTES,
+  MODEL_FILES,
+  MODEL_TYPE,
+  peftConfig,
+  readManifest,
+  readSafetensors,
+  readVerified,
+  saveLoraAdapter,
+  saveModel,
+  sha256,
+  toHfConfig,
+  writeCheckpointFiles,
+  writeFileAtomic,
+} from "./checkpoint/index.js";

@@ -6,3 +6,5 @@ export type { DecodedRow, DecodeRequest } from "./decode.js";
 export { decodeBatch } from "./decode.js";
 export type { GenerateOptions, Generation, TextGenerator, TextGeneratorOptions } from "./generator.js";
 export { createTextGenerator } from "./generator.js";
+export type { OpenDecoder } from "./open-decoder.js";
+export { openDecoder } from "./open-decoder.js";
