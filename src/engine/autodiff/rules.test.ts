@@ -262,6 +262,14 @@ describe("gradient rules vs central finite differences (float64)", () => {
     });
     await check({ inputs: [{ name: "x", dims: [4, 6] }], build: (bb, v) => bb.slice(v.x!, [1, -4], [3, 100], [0, 1]) });
     await check({ inputs: [{ name: "x", dims: [3, 5] }], build: (bb, v) => bb.slice(v.x!, [0], [-1], [-1]) });
+    // Bounds known only at run time (from another input's shape), negative start.
+    await check({
+      inputs: [{ name: "x", dims: [6, 3] }, { name: "n", dims: [4], fill: { ints: 2 } }],
+      build: (bb, v) => {
+        const end = bb.shapeOf(v.n!);
+        return bb.sliceDynamic(v.x!, bb.ints([-5]), end, bb.ints([0]), [3, 3]);
+      },
+    });
   });
 
   it("Where with a broadcast condition and broadcast branches", async () => {

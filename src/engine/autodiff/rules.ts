@@ -625,33 +625,41 @@ export const RULES: ReadonlyMap<string, GradientRule> = new Map<string, Gradient
       const rank = xs.shape.length;
       const starts = c.e.intConstant(startsN);
       const ends = c.e.intConstant(endsN);
-      const axes = axesN !== undefined && axesN !== "" ? c.e.intConstant(axesN) : starts?.map((_, i) => i) ?? null;
+      const hasAxes = axesN !== undefined && axesN !== "";
+      const axesConst = hasAxes ? c.e.intConstant(axesN) : null;
+      if (hasAxes && axesConst === null) throw new AutodidactError("Slice gradient: axes must be a constant", Code.Unimplemented);
       const steps = stepsN !== undefined && stepsN !== "" ? c.e.intConstant(stepsN) : null;
-      if (starts === null || ends === null || axes === null) {
-        throw new AutodidactError("Slice gradient: starts/ends/axes must be constants", Code.Unimplemented);
-      }
-      if (steps !== null && steps.some((s) => s !== 1)) {
-        throw new AutodidactError("Slice gradient: only unit steps are supported", Code.Unimplemented);
-      }
-      const pads = new Array<number>(2 * rank).fill(0);
-      for (let k = 0; k < axes.length; k++) {
-        const ax = normAxis(axes[k]!, rank);
-        const d = xs.shape[ax];
-        let s = starts[k]!;
-        let e = ends[k]!;
-        if (typeof d === "number") {
-          s = Math.min(Math.max(s < 0 ? s + d : s, 0), d);
-          e = Math.min(Math.max(e < 0 ? e + d : e, 0), d);
-          pads[ax] = s;
-          pads[rank + ax] = d - Math.max(e, s);
-        } else if (s >= 0 && e >= 2 ** 31 - 1) {
-          pads[ax] = s;
-        } else {
-          throw new AutodidactError("Slice gradient: bounds on a dynamic axis must be [start>=0, end=max]", Code.Unimplemented);
-        }
+      if (stepsN !== undefined && stepsN !== "" && (steps === null || steps.some((st) => st !== 1))) {
+        throw new AutodidactError("Slice gradient: only constant unit steps are supported", Code.Unimplemented);
       }
       const zero = scalar(c, 0, xs.dtype);
-      return [c.e.op("Pad", [g!, c.e.int64(pads), zero], { mode: attr.string("constant") }), null, null, null, null];
+      const nAxes = axesConst?.length ?? starts?.length ?? c.info(startsN).shape[0];
+      if (typeof nAxes !== "number") throw new AutodidactError("Slice gradient: unknown number of sliced axes", Code.Unimplemented);
+      const axes = (axesConst ?? Array.from({ length: nAxes }, (_, i) => i)).map((a) => normAxis(a, rank));
+      // Fast path: constant bounds on static dims → constant pads.
+      if (starts !== null && ends !== null && axes.every((a) => typeof xs.shape[a] === "number")) {
+        const pads = new Array<number>(2 * rank).fill(0);
+        axes.forEach((ax, k) => {
+          const d = xs.shape[ax] as number;
+          const st = Math.min(Math.max(starts[k]! < 0 ? starts[k]! + d : starts[k]!, 0), d);
+          const en = Math.min(Math.max(ends[k]! < 0 ? ends[k]! + d : ends[k]!, 0), d);
+          pads[ax] = st;
+          pads[rank + ax] = d - Math.max(en, st);
+        });
+        return [c.e.op("Pad", [g!, c.e.int64(pads), zero], { mode: attr.string("constant") }), null, null, null, null];
+      }
+      // Run-time pads: begin = clamp(normalized start, 0, dim); end pad = dim − size(g) − begin.
+      const shapeX = c.shapeOf(x);
+      const axesT = c.e.int64(axes);
+      const dims = c.e.op("Gather", [shapeX, axesT], { axis: attr.int(0) });
+      const zeroI = c.e.int64([0], []);
+      const st = c.e.op("Cast", [startsN], { to: attr.int(7) });
+      const norm = c.e.op("Where", [c.e.op("Less", [st, zeroI]), c.e.op("Add", [st, dims]), st]);
+      const begin = c.e.op("Max", [c.e.op("Min", [norm, dims]), zeroI]);
+      const beginFull = c.e.op("ScatterElements", [c.e.int64(new Array<number>(rank).fill(0)), axesT, begin], { axis: attr.int(0) });
+      const endPad = c.e.op("Sub", [c.e.op("Sub", [shapeX, c.e.op("Shape", [g!])]), beginFull]);
+      const pads = c.e.op("Concat", [beginFull, endPad], { axis: attr.int(0) });
+      return [c.e.op("Pad", [g!, pads, zero], { mode: attr.string("constant") }), null, null, null, null];
     },
   ],
   [
