@@ -37,6 +37,8 @@ export interface ConnectBusOptions {
   timeoutMs?: number;
   /** Ceiling of the reconnect backoff, in ms (default 5 s). */
   maxReconnectDelayMs?: number;
+  /** How long close() waits for consumers and the drain before closing hard, in ms (default 10 s). */
+  drainTimeoutMs?: number;
 }
 
 /**
@@ -52,8 +54,13 @@ export interface Bus {
   readonly timeoutMs: number;
   /** Publishes to a stream subject with de-duplication by `msgId` and trace propagation. */
   publish(subject: string, data: Uint8Array, options?: PublishOptions): Promise<PublishResult>;
-  /** Drains subscriptions and closes the connection; in-flight publishes complete first. */
+  /**
+   * Stops every consumer started on this bus (their in-flight handlers finish and ack), then
+   * drains and closes the connection; bounded by `drainTimeoutMs`, after which it just closes.
+   */
   close(): Promise<void>;
+  /** Registers work to finish before the connection drains (consumers use it); returns an unregister function. */
+  onClose(hook: () => Promise<void>): () => void;
   /** Resolves when the connection is closed for good (after close() or a fatal error). */
   closed(): Promise<void>;
 }
@@ -139,6 +146,30 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
   const js = jetstream(nc, { timeout });
   const jsm = await jetstreamManager(nc, { timeout, checkAPI: false });
   const closedP = nc.closed().then(() => undefined);
+  const hooks = new Set<() => Promise<void>>();
+  const drainTimeout = options.drainTimeoutMs ?? 10_000;
+  let closing: Promise<void> | undefined;
+  const closeOnce = async (): Promise<void> => {
+    const graceful = (async () => {
+      await Promise.allSettled([...hooks].map((h) => h()));
+      if (!nc.isClosed()) await nc.drain();
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      graceful.then(
+        () => false,
+        () => true,
+      ),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), drainTimeout);
+      }),
+    ]);
+    if (timer !== undefined) clearTimeout(timer);
+    if (timedOut) {
+      log.warn("bus did not drain in time; closing", { drain_timeout_ms: drainTimeout });
+      await nc.close().catch(() => undefined);
+    }
+  };
   const bus: Bus = {
     nc,
     js,
@@ -146,13 +177,13 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
     name: options.name,
     timeoutMs: timeout,
     publish: (subject, data, publishOptions) => publish(bus, subject, data, publishOptions),
-    async close() {
-      if (nc.isClosed()) return;
-      try {
-        await nc.drain();
-      } catch {
-        await nc.close().catch(() => undefined);
-      }
+    close() {
+      closing ??= closeOnce();
+      return closing;
+    },
+    onClose(hook) {
+      hooks.add(hook);
+      return () => hooks.delete(hook);
     },
     closed: () => closedP,
   };

@@ -224,3 +224,42 @@ describe("consume", () => {
     expect((err as AutodidactError).code).toBe(Code.FailedPrecondition);
   });
 });
+
+describe("consume extras", () => {
+  it("keeps a long handler's message from being redelivered (in-progress acks)", async () => {
+    const task = "slow";
+    let deliveries = 0;
+    const handle = await consume(
+      bus,
+      { stream: Streams.Samples, durable: "slow-test", filterSubject: Subjects.proposed(task), ackWaitMs: 300 },
+      async () => {
+        deliveries += 1;
+        await new Promise((r) => setTimeout(r, 1_200));
+      },
+      { maxInFlight: 2 },
+    );
+    await withConsumer(handle, async () => {
+      await bus.publish(Subjects.proposed(task), enc.encode("x"), { msgId: "slow-1" });
+      await until("the ack", () => handle.stats.acked === 1);
+    });
+    expect(deliveries).toBe(1);
+  });
+
+  it("waitForLagBelow resolves once consumers catch up", async () => {
+    const task = "lag";
+    const spec = { stream: Streams.Samples, durable: "lag-test", filterSubject: Subjects.proposed(task) };
+    for (let i = 0; i < 5; i++) await bus.publish(Subjects.proposed(task), enc.encode("x"), { msgId: `lag-${i}` });
+    const { ensureConsumer, waitForLagBelow } = await import("./consumer.js");
+    await ensureConsumer(bus, spec);
+    expect((await consumerLag(bus, Streams.Samples, "lag-test")).pending).toBe(5);
+    const aborted = new AbortController();
+    aborted.abort();
+    const err = await waitForLagBelow(bus, Streams.Samples, "lag-test", 2, { signal: aborted.signal }).catch((e: unknown) => e);
+    expect((err as AutodidactError).code).toBe(Code.Canceled);
+    const handle = await consume(bus, spec, async () => undefined);
+    await withConsumer(handle, async () => {
+      const lag = await waitForLagBelow(bus, Streams.Samples, "lag-test", 2, { pollMs: 20 });
+      expect(lag.total).toBeLessThan(2);
+    });
+  });
+});

@@ -12,6 +12,7 @@ import { nanos, type MsgHdrs } from "@nats-io/transport-node";
 import { AutodidactError, Code, codeName } from "../errors/index.js";
 import { createLogger, type Logger } from "../telemetry/logger.js";
 import type { Bus } from "./connection.js";
+import { busInstruments } from "./metrics.js";
 import { BUS_TRACER_NAME, MessagingAttributes } from "./publish.js";
 import { Subjects } from "./topology.js";
 import { extractTraceContext } from "./trace-headers.js";
@@ -135,6 +136,44 @@ export async function consumerLag(bus: Bus, stream: string, durable: string): Pr
       throw new AutodidactError(`consumer ${stream}/${durable} does not exist`, Code.NotFound, { cause: err });
     }
     throw new AutodidactError(`cannot read lag of ${stream}/${durable}: ${String(err)}`, Code.Unavailable, { cause: err });
+  }
+}
+
+/** Options of {@link waitForLagBelow}. */
+export interface WaitForLagOptions {
+  /** How often to poll the consumer info, in ms (default 250). */
+  pollMs?: number;
+  /** Gives up (Canceled) when aborted. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Back-pressure for producers: resolves once the durable's backlog (pending + ack pending) is
+ * below `maxLag`, so the generator proposes samples only as fast as the critics judge them.
+ * A missing consumer counts as no backlog (nobody is consuming yet); transient errors are retried.
+ */
+export async function waitForLagBelow(
+  bus: Bus,
+  stream: string,
+  durable: string,
+  maxLag: number,
+  options: WaitForLagOptions = {},
+): Promise<ConsumerLag> {
+  const pollMs = options.pollMs ?? 250;
+  for (;;) {
+    if (options.signal?.aborted === true) {
+      throw new AutodidactError(`stopped waiting for ${stream}/${durable} to drain`, Code.Canceled);
+    }
+    try {
+      const lag = await consumerLag(bus, stream, durable);
+      if (lag.total < maxLag) return lag;
+    } catch (err) {
+      if (err instanceof AutodidactError && err.code === Code.NotFound) {
+        return { pending: 0, ackPending: 0, total: 0, redelivered: 0 };
+      }
+      if (bus.nc.isClosed()) throw err;
+    }
+    await sleep(pollMs);
   }
 }
 
@@ -350,6 +389,8 @@ export async function consume(
     );
     const msg = toBusMessage(spec.stream, m);
     if (msg.msgId !== undefined) span.setAttribute(MessagingAttributes.messageId, msg.msgId);
+    const started = performance.now();
+    let outcome = "ack";
     const timer = autoWorking ? setInterval(() => m.working(), Math.max(50, ackWaitMs / 2)) : undefined;
     try {
       await otelContext.with(trace.setSpan(parent, span), () => handler(msg));
@@ -360,6 +401,7 @@ export async function consume(
       } catch (err) {
         // The work is done but the ack was lost (e.g. server restarting): it will be redelivered,
         // which handlers tolerate because every message carries an idempotency key.
+        outcome = "ack_unconfirmed";
         log.warn("ack not confirmed; message may be redelivered", { seq: m.seq, error: err });
       }
       span.setStatus({ code: SpanStatusCode.OK });
@@ -374,10 +416,12 @@ export async function consume(
           const delay = Math.max(0, Math.round(retryDelay(m.info.deliveryCount)));
           log.warn("handler failed; will retry", { seq: m.seq, delivery: m.info.deliveryCount, delay_ms: delay, error: err });
           m.nak(delay);
+          outcome = "nak";
           stats.retried += 1;
           span.setAttribute("messaging.nats.outcome", "nak");
         } else {
           span.setAttribute("messaging.nats.outcome", "term");
+          outcome = "term";
           await poison(m, err, canRetry ? `gave up after ${m.info.deliveryCount} deliveries` : "non-retryable error");
         }
       } catch (settleErr) {
@@ -385,6 +429,10 @@ export async function consume(
       }
     } finally {
       span.end();
+      const attrs = { stream: spec.stream, durable: spec.durable, outcome };
+      const inst = busInstruments();
+      inst.consumed.add(1, attrs);
+      inst.handlerSeconds.record((performance.now() - started) / 1000, attrs);
     }
   };
 
@@ -441,10 +489,12 @@ export async function consume(
     }
   })();
 
-  return {
+  const unregister = bus.onClose(() => handle_.stop());
+  const handle_: ConsumerHandle = {
     spec,
     stats,
     async stop() {
+      unregister();
       if (!stopped) {
         stopped = true;
         const w = capacityWaiter;
@@ -456,4 +506,5 @@ export async function consume(
       await Promise.allSettled([...inFlight]);
     },
   };
+  return handle_;
 }

@@ -26,6 +26,8 @@ export {
   consumerLag,
   ensureConsumer,
   isRetryableError,
+  serverAtLeast,
+  waitForLagBelow,
 } from "./consumer.js";
 export type {
   BusMessage,
@@ -36,6 +38,7 @@ export type {
   ConsumerStats,
   MessageHandler,
   PoisonRecord,
+  WaitForLagOptions,
 } from "./consumer.js";
 export { openKv, isKvConflict } from "./kv.js";
 export type { KvModifyResult, KvStore, KvValue } from "./kv.js";

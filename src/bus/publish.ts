@@ -8,6 +8,7 @@ import {
 } from "@nats-io/transport-node";
 import { AutodidactError, Code } from "../errors/index.js";
 import type { Bus } from "./connection.js";
+import { busInstruments } from "./metrics.js";
 import { injectTraceContext } from "./trace-headers.js";
 
 /** Instrumentation scope of every bus span. */
@@ -126,6 +127,7 @@ export async function publish(
         span.setAttribute(MessagingAttributes.streamSeq, ack.seq);
         if (ack.duplicate) span.setAttribute("messaging.nats.duplicate", true);
         span.setStatus({ code: SpanStatusCode.OK });
+        busInstruments().published.add(1, { stream: ack.stream, duplicate: ack.duplicate });
         return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
       } catch (err) {
         const retry = isNoResponders(err) || (options.msgId !== undefined && isTransientPublishError(err));
