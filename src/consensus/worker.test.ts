@@ -4,7 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../bus/index.js";
 import { DecisionOutcome, DecisionSchema, type Decision } from "../gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema, VerdictSchema } from "../gen/autodidact/v1/sample_pb.js";
-import { createConsensusPolicy, createConsensusWorker, evaluateVotes, policyFromProto, type ConsensusWorker } from "./index.js";
+import {
+  createConsensusPolicy,
+  createConsensusWorker,
+  evaluateVotes,
+  policyFromProto,
+  policyToSpec,
+  type ConsensusWorker,
+} from "./index.js";
 
 let server: NatsServerProcess;
 let bus: Bus;
@@ -162,6 +169,37 @@ describe("consensus worker against a real nats-server", () => {
         expect(d.accepted).toBe(false);
       }
     }
+  });
+
+  it("workers sharing one durable keep deciding each sample once across a nats-server restart", async () => {
+    const task = "restart";
+    // A timeout far longer than the outage: every sample here gets all its votes.
+    const patient = createConsensusPolicy({ ...policyToSpec(policy), timeoutMs: 30_000 });
+    const opts = { bus, policyProvider: () => patient, tasks: [task], verdictsDurable: "restart-v", samplesDurable: "restart-s", sweepIntervalMs: 100, republishGraceMs: 1000 };
+    const w1 = await createConsensusWorker({ ...opts, id: "r1" });
+    const w2 = await createConsensusWorker({ ...opts, id: "r2" });
+    workers.push(w1, w2);
+    const n = 20;
+    const send = async (i: number): Promise<void> => {
+      const id = `restart-${i}`;
+      await publishSample(task, id);
+      await publishVerdict(task, id, "critic-a", i % 2 === 0);
+      await publishVerdict(task, id, "critic-b", i % 2 === 0);
+      await publishVerdict(task, id, "critic-c", true);
+    };
+    for (let i = 0; i < n / 2; i++) await send(i);
+    await server.restart();
+    for (let i = n / 2; i < n; i++) await send(i);
+
+    const decisions = await readDecisions(task, n, 60_000);
+    await w1.stop();
+    await w2.stop();
+    const ids = decisions.map((d) => d.sampleId).sort();
+    expect(ids).toEqual(Array.from({ length: n }, (_, i) => `restart-${i}`).sort());
+    for (const d of decisions) expect([d.sampleId, d.accepted, d.outcomeDetail]).toEqual([d.sampleId, Number(d.sampleId.split("-")[1]) % 2 === 0, d.outcomeDetail]);
+    // Both workers shared the work of one durable, and no sample was decided twice.
+    expect(w1.stats().decided + w2.stats().decided).toBeLessThanOrEqual(n);
+    expect(w1.stats().verdicts + w2.stats().verdicts).toBeGreaterThanOrEqual(3 * n);
   });
 
   it("keeps a critic's first vote and reports the change it tried", async () => {

@@ -1,7 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type ConsumerMessages,
+  type JsMsg,
+} from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { headers as natsHeaders, nanos } from "@nats-io/transport-node";
 import { context as otelContext, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
@@ -43,6 +51,12 @@ export interface ConsensusWorkerOptions {
   fullScanIntervalMs?: number;
   /** A decision another worker stored but did not mark published is re-published after this, in ms (default 5 s). */
   republishGraceMs?: number;
+  /** Messages handled at once per consumer (default 16); one sample's messages stay in order. */
+  concurrency?: number;
+  /** Timeout of one KV request in ms (default 3 s): short, so a request lost in a NATS restart is retried soon. */
+  kvTimeoutMs?: number;
+  /** How long one message's step is retried in place when NATS is briefly unavailable, in ms (default 15 s). */
+  retryForMs?: number;
   /** Deliveries before a message that keeps failing goes to the poison stream (default 10). */
   maxDeliver?: number;
   /** Called with every decision this worker published (metrics, agreement window). Must not throw. */
@@ -163,13 +177,18 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   const fullScanIntervalMs = options.fullScanIntervalMs ?? 30_000;
   const republishGraceMs = options.republishGraceMs ?? 5_000;
   const maxDeliver = options.maxDeliver ?? 10;
+  const retryForMs = options.retryForMs ?? 15_000;
+  const concurrency = options.concurrency ?? 16;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new AutodidactError(`concurrency must be a positive integer, got ${concurrency}`, Code.InvalidArgument);
+  }
   const log = createLogger("consensus", { worker: id });
   const tracer = trace.getTracer("autodidact.consensus");
   const stats: ConsensusWorkerStats = { verdicts: 0, samples: 0, decided: 0, published: 0, conflicts: 0, lateVotes: 0, poisoned: 0 };
 
   let kv: KV;
   try {
-    kv = await new Kvm(bus.js).open(KvBuckets.Consensus);
+    kv = await new Kvm(jetstream(bus.nc, { timeout: options.kvTimeoutMs ?? 3_000 })).open(KvBuckets.Consensus);
   } catch (err) {
     throw new AutodidactError(`cannot open the ${KvBuckets.Consensus} KV bucket (did ensureTopology run?)`, Code.FailedPrecondition, { cause: err });
   }
@@ -373,7 +392,32 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     }
   };
 
-  const handle = async (m: JsMsg, kind: "vote" | "sample"): Promise<void> => {
+  /**
+   * Retries a step that failed transiently (NATS restarting, request timeouts) in place for up to
+   * `retryForMs`, telling the server we are still working, so an outage shorter than that does not
+   * push the message out to a redelivery after the ack wait (and its sample past its timeout).
+   */
+  const withRetry = async <T>(m: JsMsg, step: () => Promise<T>): Promise<T> => {
+    const deadline = Date.now() + retryForMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await step();
+      } catch (err) {
+        if (err instanceof AutodidactError || stopped || bus.nc.isClosed() || Date.now() >= deadline) throw err;
+        log.debug("consensus step failed; retrying", { subject: m.subject, attempt, error: String(err) });
+        try {
+          m.working();
+        } catch {
+          // Disconnected: the next attempt will tell.
+        }
+        await sleep(Math.min(1_000, 50 * 2 ** Math.min(attempt, 5)));
+      }
+    }
+  };
+
+  type Parsed = { sampleId: string; task: string; event: Event };
+  /** Decodes and validates a message; malformed ones go to the poison stream and yield null. */
+  const parse = async (m: JsMsg, kind: "vote" | "sample"): Promise<Parsed | null> => {
     const stream = kind === "vote" ? Streams.Verdicts : Streams.Samples;
     let event: Event;
     let sampleId: string;
@@ -396,15 +440,20 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       log.warn("malformed message sent to poison", { subject: m.subject, error: String(err) });
       await poison(m, stream, err);
       m.term(String(err).slice(0, 200));
-      return;
+      return null;
     }
+    return { sampleId, task, event };
+  };
+
+  const handle = async (m: JsMsg, kind: "vote" | "sample", { sampleId, task, event }: Parsed): Promise<void> => {
+    const stream = kind === "vote" ? Streams.Verdicts : Streams.Samples;
     const span = tracer.startSpan(
       kind === "vote" ? "consensus record vote" : "consensus record sample",
       { kind: SpanKind.CONSUMER, attributes: { "autodidact.sample_id": sampleId, "autodidact.task": task, "messaging.destination.name": m.subject } },
       extractTraceContext(m.headers),
     );
     try {
-      await otelContext.with(trace.setSpan(otelContext.active(), span), () => touch(sampleId, task, event));
+      await otelContext.with(trace.setSpan(otelContext.active(), span), () => withRetry(m, () => touch(sampleId, task, event)));
       if (kind === "vote") stats.verdicts++;
       else stats.samples++;
       m.ack();
@@ -455,6 +504,32 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
 
   let stopped = false;
   const iterators: ConsumerMessages[] = [];
+  // Messages are handled concurrently (one slow request must not stall the stream), but those of
+  // one sample in arrival order, so "first vote wins" means first in the stream for this worker.
+  const chains = new Map<string, Promise<void>>();
+  const running = new Set<Promise<void>>();
+  const waiters: Array<() => void> = [];
+  let inflight = 0;
+  const acquire = async (): Promise<void> => {
+    while (inflight >= concurrency) await new Promise<void>((r) => waiters.push(r));
+    inflight++;
+  };
+  const release = (): void => {
+    inflight--;
+    waiters.shift()?.();
+  };
+  const dispatch = async (m: JsMsg, kind: "vote" | "sample"): Promise<void> => {
+    const parsed = await parse(m, kind);
+    if (parsed === null) return;
+    const key = parsed.sampleId;
+    const chain = (chains.get(key) ?? Promise.resolve()).then(() => handle(m, kind, parsed));
+    chains.set(key, chain);
+    try {
+      await chain;
+    } finally {
+      if (chains.get(key) === chain) chains.delete(key);
+    }
+  };
   const loop = async (stream: string, durable: string, kind: "vote" | "sample"): Promise<void> => {
     while (!stopped) {
       try {
@@ -470,7 +545,12 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
             m.nak();
             continue;
           }
-          await handle(m, kind);
+          await acquire();
+          const task = dispatch(m, kind)
+            .catch((err: unknown) => log.error("unexpected failure handling a message", { subject: m.subject, error: String(err) }))
+            .finally(release);
+          running.add(task);
+          void task.finally(() => running.delete(task));
         }
       } catch (err) {
         if (stopped || bus.nc.isClosed()) return;
@@ -502,8 +582,18 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
         if (s !== undefined) deadlines.set(k, s + r.policy.timeoutMs);
       }
     }
+    // Votes still queued for this worker may belong to samples whose timeout passed while we were
+    // behind (or disconnected): decide timeouts only once the verdict backlog is drained.
+    let caughtUp = false;
+    if ([...deadlines.values()].some((d) => d <= now)) {
+      try {
+        caughtUp = (await bus.jsm.consumers.info(Streams.Verdicts, verdictsDurable)).num_pending === 0;
+      } catch {
+        caughtUp = false;
+      }
+    }
     for (const [sampleId, deadline] of [...deadlines]) {
-      if (stopped) break;
+      if (stopped || !caughtUp) break;
       if (deadline > now) continue;
       try {
         if (await touch(sampleId, "", undefined)) handled++;
@@ -543,6 +633,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       clearInterval(timer);
       await Promise.all(iterators.map((it) => it.close().catch(() => undefined)));
       await Promise.all(loops);
+      await Promise.all([...running]);
       await sweeping?.catch(() => undefined);
     },
   };
