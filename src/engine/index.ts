@@ -109,10 +109,12 @@ export type {
   Generation,
   Sampler,
   SamplingOptions,
+  ScoredRow,
+  ScoreRequest,
   TextGenerator,
   TextGeneratorOptions,
 } from "./generate/index.js";
-export { checkSampling, createSampler, createTextGenerator, decodeBatch, decoderSignature } from "./generate/index.js";
+export { checkSampling, createSampler, createTextGenerator, decodeBatch, decoderSignature, scoreBatch } from "./generate/index.js";
 export type { OpenDecoder } from "./generate/index.js";
 export { openDecoder } from "./generate/index.js";
 export type {

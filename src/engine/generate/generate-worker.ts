@@ -4,6 +4,7 @@
  */
 import type { WorkerContext } from "../runtime/model-worker.js";
 import { decodeBatch, type DecodedRow, type DecodeRequest } from "./decode.js";
+import { scoreBatch, type ScoredRow, type ScoreRequest } from "./score.js";
 
 /** Arguments of {@link generateInWorker}. */
 export interface GenerateInWorkerArgs {
@@ -14,4 +15,15 @@ export interface GenerateInWorkerArgs {
 /** Runs {@link decodeBatch} on a session cached in this worker. */
 export async function generateInWorker(args: GenerateInWorkerArgs, ctx: WorkerContext): Promise<DecodedRow[]> {
   return decodeBatch(ctx.session(args.sessionId), args.request);
+}
+
+/** Arguments of {@link scoreInWorker}. */
+export interface ScoreInWorkerArgs {
+  readonly sessionId: string;
+  readonly request: ScoreRequest;
+}
+
+/** Runs {@link scoreBatch} on a session cached in this worker. */
+export async function scoreInWorker(args: ScoreInWorkerArgs, ctx: WorkerContext): Promise<ScoredRow[]> {
+  return scoreBatch(ctx.session(args.sessionId), args.request);
 }

@@ -106,6 +106,13 @@ describe("generation", () => {
     const k1 = await gen.generate(["12+3="], { maxNewTokens: 5, topK: 1, seed: 9, stopTokens: [] });
     const greedy = await naiveGreedy(tokenizer.encode("12+3="), 5);
     expect(k1[0]!.tokens).toEqual(greedy.tokens);
+    // Teacher-forced scoring of the sampled tokens reproduces the log-probs reported while sampling.
+    const scored = await gen.score(prompts, a.map((g) => g.tokens));
+    scored.forEach((row, i) => {
+      expect(row.logprobs).toHaveLength(a[i]!.tokens.length);
+      row.logprobs.forEach((lp, k) => expect(lp).toBeCloseTo(a[i]!.logprobs[k]!, 4));
+      expect(row.total).toBeCloseTo(a[i]!.logprobs.reduce((x, y) => x + y, 0), 3);
+    });
     const bad = await gen.generate(["1"], { maxNewTokens: 2, topP: 0 }).catch((e: unknown) => e);
     expect((bad as AutodidactError).code).toBe(Code.InvalidArgument);
   });

@@ -2,7 +2,8 @@ import { AutodidactError, Code } from "../../errors/index.js";
 import type { RemoteSession, SessionHost } from "../runtime/worker.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import type { DecodedRow, DecodeRequest } from "./decode.js";
-import type { GenerateInWorkerArgs } from "./generate-worker.js";
+import type { GenerateInWorkerArgs, ScoreInWorkerArgs } from "./generate-worker.js";
+import type { ScoredRow } from "./score.js";
 import { checkSampling, type SamplingOptions } from "./sampling.js";
 import { decoderSignature } from "./signature.js";
 
@@ -36,6 +37,15 @@ export interface TextGenerator {
   readonly session: RemoteSession;
   readonly tokenizer: Tokenizer;
   generate(prompts: readonly (string | readonly number[])[], options: GenerateOptions): Promise<Generation[]>;
+  /**
+   * Teacher-forced log-probabilities of each continuation given its prompt (text is encoded with
+   * the tokenizer, without bos/eos unless `addBos`/`addEos`).
+   */
+  score(
+    prompts: readonly (string | readonly number[])[],
+    continuations: readonly (string | readonly number[])[],
+    options?: { readonly addBos?: boolean; readonly addEos?: boolean },
+  ): Promise<ScoredRow[]>;
 }
 
 /** Options of {@link createTextGenerator}. */
@@ -62,13 +72,7 @@ export function createTextGenerator(options: TextGeneratorOptions): TextGenerato
     async generate(prompts, o) {
       checkSampling(o);
       const promptIds = prompts.map((p) => (typeof p === "string" ? tokenizer.encode(p, { addBos: o.addBos ?? false }) : [...p]));
-      for (const p of promptIds) {
-        for (const id of p) {
-          if (!Number.isInteger(id) || id < 0 || id >= tokenizer.vocabSize) {
-            throw new AutodidactError(`prompt token id ${id} is outside the vocabulary (size ${tokenizer.vocabSize})`, Code.InvalidArgument);
-          }
-        }
-      }
+      checkIds(promptIds, tokenizer.vocabSize);
       const stopTokens = o.stopTokens ?? (tokenizer.eosId !== null ? [tokenizer.eosId] : []);
       const request: DecodeRequest = {
         prompts: promptIds,
@@ -91,5 +95,26 @@ export function createTextGenerator(options: TextGeneratorOptions): TextGenerato
         text: tokenizer.decode(r.tokens, { skipSpecial: true }),
       }));
     },
+    async score(prompts, continuations, o = {}) {
+      const p = prompts.map((x) => (typeof x === "string" ? tokenizer.encode(x, { addBos: o.addBos ?? false }) : [...x]));
+      const c = continuations.map((x) => (typeof x === "string" ? tokenizer.encode(x, { addEos: o.addEos ?? false }) : [...x]));
+      checkIds(p, tokenizer.vocabSize);
+      checkIds(c, tokenizer.vocabSize);
+      const args: ScoreInWorkerArgs = {
+        sessionId: session.id,
+        request: { prompts: p, continuations: c, padId, ...(options.maxLength !== undefined ? { maxLength: options.maxLength } : {}) },
+      };
+      return host.call<ScoredRow[]>(WORKER_MODULE, "scoreInWorker", args);
+    },
   };
+}
+
+function checkIds(rows: readonly (readonly number[])[], vocabSize: number): void {
+  for (const row of rows) {
+    for (const id of row) {
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+        throw new AutodidactError(`token id ${id} is outside the vocabulary (size ${vocabSize})`, Code.InvalidArgument);
+      }
+    }
+  }
 }

@@ -4,6 +4,8 @@ export type { Sampler, SamplingOptions } from "./sampling.js";
 export { checkSampling, createSampler } from "./sampling.js";
 export type { DecodedRow, DecodeRequest } from "./decode.js";
 export { decodeBatch } from "./decode.js";
+export type { ScoredRow, ScoreRequest } from "./score.js";
+export { scoreBatch } from "./score.js";
 export type { GenerateOptions, Generation, TextGenerator, TextGeneratorOptions } from "./generator.js";
 export { createTextGenerator } from "./generator.js";
 export type { OpenDecoder } from "./open-decoder.js";
