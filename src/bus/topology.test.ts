@@ -102,3 +102,18 @@ describe("publish", () => {
     expect(() => Subjects.verdicts("*")).toThrow(/invalid task/);
   });
 });
+
+describe("ensureTopology conflicts", () => {
+  it("names the stream and the overlap when another stream captures its subjects", async () => {
+    await bus.jsm.streams.delete(Streams.Checkpoints);
+    await bus.jsm.streams.add({ name: "LEGACY", subjects: ["checkpoints.>"] });
+    try {
+      const err = await ensureTopology(bus).catch((e: unknown) => e);
+      expect((err as AutodidactError).code).toBe(Code.FailedPrecondition);
+      expect((err as AutodidactError).message).toMatch(/CHECKPOINTS.*overlap/);
+    } finally {
+      await bus.jsm.streams.delete("LEGACY");
+    }
+    await ensureTopology(bus);
+  });
+});

@@ -166,9 +166,13 @@ async function ensureStream(
     } catch (err) {
       // Another process may have created it between our info and add: fall through and verify.
       if ((await streamInfoOrNull(bus, desired.name)) === null) {
-        throw new AutodidactError(`could not create stream ${desired.name}: ${String(err)}`, Code.Unavailable, {
-          cause: err,
-        });
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new AutodidactError(
+          `could not create stream ${desired.name} (subjects ${desired.subjects.join(", ")}): ${msg}` +
+            (/overlap/i.test(msg) ? "; another stream already captures these subjects" : ""),
+          err instanceof JetStreamApiError ? Code.FailedPrecondition : Code.Unavailable,
+          { cause: err, details: { stream: desired.name } },
+        );
       }
       return ensureStream(bus, desired, report);
     }

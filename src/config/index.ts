@@ -17,3 +17,4 @@ export type {
   ValueSource,
 } from "./options.js";
 export { parseDuration, formatDuration } from "./duration.js";
+export { serviceOptions } from "./common.js";

@@ -159,3 +159,25 @@ describe("durations", () => {
     for (const ms of [1, 999, 1000, 90_000, 3_723_000, 86_400_000 + 1]) expect(parseDuration(formatDuration(ms))).toBe(ms);
   });
 });
+
+describe("serviceOptions", () => {
+  it("spreads into a service's declarations with types and env names intact", async () => {
+    const { serviceOptions } = await import("./common.js");
+    const p = defineOptions({ ...serviceOptions, model: { type: "string", help: "model", required: true } });
+    const r = p.parse(["--model", "m", "--metrics-port", "0"], {
+      NATS_URL: "nats://a:4222,nats://b:4222",
+      AUTODIDACT_LOG_LEVEL: "debug",
+      AUTODIDACT_SHUTDOWN_TIMEOUT: "5s",
+    });
+    expect(r.values.natsUrl).toEqual(["nats://a:4222", "nats://b:4222"]);
+    expect(r.values.metricsPort).toBe(0);
+    expect(r.values.grpcPort).toBe(0);
+    expect(r.values.logLevel).toBe("debug");
+    expect(r.values.shutdownTimeout).toBe(5_000);
+    expectTypeOf(r.values.logLevel).toEqualTypeOf<"debug" | "info" | "warn" | "error" | "silent">();
+    expectTypeOf(r.values.natsCreds).toEqualTypeOf<string | undefined>();
+    expect(err(() => p.parse(["--model", "m"], { AUTODIDACT_NATS_REPLICAS: "7" })).message).toContain(
+      "(from environment variable AUTODIDACT_NATS_REPLICAS): expected an integer between 1 and 5",
+    );
+  });
+});
