@@ -5,7 +5,7 @@ export type { LossGraph, LoraOptions, TrainingGraph, TrainingGraphOptions, Train
 export { buildLossGraph, buildTrainingGraph, DEFAULT_LORA, validateLora } from "./graph.js";
 export { appendCrossEntropyLoss, LOSS_NAMES } from "./loss.js";
 export type { AdaptedLinear, Adapters } from "./lora.js";
-export { adaptedLinears, checkAdapters, initLoraAdapters, loraFromPeftConfig, mergeLora, peftAdapterConfig } from "./lora.js";
+export { adaptedLinears, checkAdapters, initLoraAdapters, mergeLora } from "./lora.js";
 export type { AdamWOptions, AdamWState, OptimizerParam, ScheduleKind, ScheduleOptions, UpdateResult } from "./optimizer.js";
 export { AdamW, learningRate } from "./optimizer.js";
 export type { StepResult, TrainerOptions } from "./trainer-core.js";

@@ -96,39 +96,3 @@ export function mergeLora(c: TransformerConfig, params: Parameters, adapters: Re
   }
   return merged;
 }
-
-/**
- * The PEFT `adapter_config.json` object for a LoRA config, so adapters saved here load in
- * Hugging Face PEFT (and back).
- */
-export function peftAdapterConfig(lora: LoraOptions, baseModel = "autodidact"): Record<string, unknown> {
-  return {
-    peft_type: "LORA",
-    task_type: "CAUSAL_LM",
-    base_model_name_or_path: baseModel,
-    r: lora.rank,
-    lora_alpha: lora.alpha,
-    lora_dropout: lora.dropout ?? 0,
-    target_modules: [...lora.targetModules],
-    bias: "none",
-    fan_in_fan_out: false,
-    inference_mode: true,
-    init_lora_weights: true,
-    modules_to_save: null,
-    use_rslora: false,
-  };
-}
-
-/** Reads LoRA options back from a PEFT adapter_config.json object. */
-export function loraFromPeftConfig(config: Readonly<Record<string, unknown>>): LoraOptions {
-  const r = config["r"];
-  const alpha = config["lora_alpha"];
-  const targets = config["target_modules"];
-  if (config["peft_type"] !== "LORA" || typeof r !== "number" || typeof alpha !== "number" || !Array.isArray(targets)) {
-    throw new AutodidactError("adapter_config.json is not a LoRA config with r, lora_alpha and target_modules", Code.InvalidArgument);
-  }
-  const dropout = typeof config["lora_dropout"] === "number" ? (config["lora_dropout"] as number) : 0;
-  const lora: LoraOptions = { rank: r, alpha, targetModules: targets.map(String), dropout };
-  validateLora(lora);
-  return lora;
-}

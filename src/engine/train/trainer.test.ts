@@ -1,4 +1,8 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { loadLoraAdapter } from "../checkpoint/peft.js";
 import { AutodidactError, Code } from "../../errors/index.js";
 import { decodeBatch } from "../generate/decode.js";
 import { serialize } from "../graph/serialize.js";
@@ -97,7 +101,7 @@ describe("Trainer (worker thread)", () => {
   });
 
   it("keeps the event loop answering while a step runs", async () => {
-    const big = createTransformerConfig({ vocabSize: 10, numLayers: 4, hiddenSize: 128, numHeads: 4, intermediateSize: 512, maxPositions: 48 });
+    const big = createTransformerConfig({ vocabSize: 10, numLayers: 2, hiddenSize: 64, numHeads: 4, intermediateSize: 256, maxPositions: 48 });
     const trainer = await createTrainer({ config: big, weights: initParameters(big, 1), mode: "full", optimizer: { lr: 1e-3 } });
     open.push(trainer);
     const rng = createRng("loop");
@@ -163,7 +167,19 @@ describe("Trainer (worker thread)", () => {
     const trained = await trainer.getAdapters();
     await trainer.setAdapters(initialAdapters);
     expect(await trainer.evaluate(evalBatch)).toBeCloseTo(loss0, 6);
-    await trainer.setAdapters(trained);
+    // Saved in the PEFT layout and loaded back: the same adapted model.
+    const dir = await mkdtemp(join(tmpdir(), "adapter-"));
+    try {
+      await trainer.setAdapters(trained);
+      await trainer.saveAdapter(dir, { baseModel: "test-base" });
+      const loaded = await loadLoraAdapter(dir, config);
+      expect(loaded.config.r).toBe(4);
+      expect(loaded.config.target_modules).toEqual(lora.targetModules);
+      await trainer.setAdapters(initialAdapters);
+      await trainer.setAdapters(loaded.adapters);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     expect(await trainer.evaluate(evalBatch)).toBeCloseTo(loss1, 6);
     // Merged weights reproduce the adapted model's loss in a plain full-weight graph.
     const merged = await trainer.getMergedWeights();

@@ -1,4 +1,6 @@
 import { AutodidactError, Code } from "../../errors/index.js";
+import type { Manifest } from "../checkpoint/files.js";
+import { saveLoraAdapter } from "../checkpoint/peft.js";
 import type { TransformerConfig } from "../model/config.js";
 import type { Parameters } from "../model/params.js";
 import { createModelWorker, type SessionHost } from "../runtime/worker.js";
@@ -43,6 +45,11 @@ export interface Trainer {
   setAdapters(adapters: Adapters): Promise<void>;
   /** Weights with the adapters merged in (LoRA mode) or the weights themselves (full mode). */
   getMergedWeights(): Promise<Parameters>;
+  /**
+   * Writes the current adapters as a PEFT folder (adapter_config.json, adapter_model.safetensors,
+   * manifest.json) with the checkpoint helpers. LoRA mode only.
+   */
+  saveAdapter(dir: string, options: { baseModel: string; metadata?: Record<string, string> }): Promise<Manifest>;
   optimizerState(): Promise<AdamWState>;
   loadOptimizerState(state: AdamWState): Promise<void>;
   /** Frees the session (and the worker if the trainer owns it). */
@@ -94,6 +101,19 @@ export async function createTrainer(options: CreateTrainerOptions): Promise<Trai
       const weights = await trainer.getWeights();
       if (lora === undefined) return weights;
       return mergeLora(rest.config, weights, await trainer.getAdapters(), lora);
+    },
+    async saveAdapter(dir, o) {
+      if (lora === undefined) throw new AutodidactError("saveAdapter needs a LoRA trainer", Code.FailedPrecondition);
+      const adapters = await trainer.getAdapters();
+      return saveLoraAdapter(dir, {
+        adapters,
+        rank: lora.rank,
+        alpha: lora.alpha,
+        targetModules: lora.targetModules,
+        dropout: lora.dropout ?? 0,
+        baseModel: o.baseModel,
+        ...(o.metadata ? { metadata: o.metadata } : {}),
+      });
     },
     optimizerState: () => serial(() => call<AdamWState>("trainerOptimizerState", {})),
     loadOptimizerState: (state) => serial(async () => void (await call("trainerLoadOptimizerState", { state }))),
