@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { AutodidactError, Code } from "../../errors/index.js";
 import { errorFromWire, fromWire, toWire, type LoadedInfo, type WireTensor, type WorkerReply, type WorkerRequest } from "./protocol.js";
@@ -42,6 +43,10 @@ export interface SessionHost {
 export interface ModelWorker extends SessionHost {
   /** Requests sent and not yet answered (the pool balances on it). */
   readonly pending: number;
+  /** False once the thread crashed, exited or was closed. */
+  readonly alive: boolean;
+  /** Called once when the thread dies (not after `close()`), with the error pending requests got. */
+  onExit(listener: (error: AutodidactError) => void): void;
   runOn(sessionId: string, feeds: TensorMap, options?: RemoteRunOptions): Promise<TensorMap>;
   loadOn(sessionId: string, model: Uint8Array, options?: SessionOptions): Promise<LoadedInfo>;
   releaseOn(sessionId: string): Promise<void>;
@@ -61,10 +66,14 @@ export function createModelWorker(options: { name?: string } = {}): ModelWorker 
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   let nextId = 1;
   let dead: AutodidactError | null = null;
+  let closing = false;
+  const exitListeners: ((error: AutodidactError) => void)[] = [];
   worker.unref();
 
   const failAll = (err: AutodidactError): void => {
+    if (dead) return;
     dead = err;
+    if (!closing) for (const l of exitListeners) l(err);
     for (const w of waiting.values()) w.reject(err);
     waiting.clear();
   };
@@ -77,9 +86,7 @@ export function createModelWorker(options: { name?: string } = {}): ModelWorker 
     if (waiting.size === 0) worker.unref();
   });
   worker.on("error", (e) => failAll(new AutodidactError(`model worker crashed: ${e.message}`, Code.Unavailable, { cause: e })));
-  worker.on("exit", (code) => {
-    if (!dead) failAll(new AutodidactError(`model worker exited (code ${code})`, Code.Unavailable));
-  });
+  worker.on("exit", (code) => failAll(new AutodidactError(`model worker exited (code ${code})`, Code.Unavailable)));
 
   const send = <T>(req: RequestBody, transfer: readonly ArrayBuffer[] = []): Promise<T> => {
     if (dead) return Promise.reject(dead);
@@ -99,6 +106,12 @@ export function createModelWorker(options: { name?: string } = {}): ModelWorker 
   const self: ModelWorker = {
     get pending() {
       return waiting.size;
+    },
+    get alive() {
+      return dead === null;
+    },
+    onExit(listener) {
+      exitListeners.push(listener);
     },
     loadOn(sessionId, model, opts = {}) {
       return send<LoadedInfo>({ kind: "load", sessionId, model, options: opts });
@@ -129,9 +142,8 @@ export function createModelWorker(options: { name?: string } = {}): ModelWorker 
       return send<T>({ kind: "call", module: href, fn, args }, transfer);
     },
     async close() {
-      if (!dead) dead = new AutodidactError("model worker closed", Code.Unavailable);
-      for (const w of waiting.values()) w.reject(dead);
-      waiting.clear();
+      closing = true;
+      failAll(new AutodidactError("model worker closed", Code.Unavailable));
       await worker.terminate();
     },
   };
@@ -141,35 +153,84 @@ export function createModelWorker(options: { name?: string } = {}): ModelWorker 
 /** A set of model workers; sessions load on every worker and runs go to the least busy one. */
 export interface WorkerPool extends SessionHost {
   readonly size: number;
+  /** How many crashed workers were replaced so far. */
+  readonly restarts: number;
 }
 
 /**
  * Creates a pool of `size` workers (default 2: this machine's core count). Useful when several
- * independent runs (critics, evaluation shards, pipelined training steps) can overlap.
+ * independent runs (critics, evaluation shards, pipelined training steps) can overlap. Sessions
+ * default to `cores / size` intra-op threads so workers do not oversubscribe the CPU. A worker that
+ * crashes is replaced and every loaded session is reloaded into the new one; requests it had in
+ * flight fail with Unavailable (runs are safe to retry), later ones go to the replacement.
  */
 export function createWorkerPool(options: { size?: number; name?: string } = {}): WorkerPool {
   const size = Math.max(1, options.size ?? 2);
-  const workers = Array.from({ length: size }, (_, i) => createModelWorker({ name: `${options.name ?? "autodidact-model"}-${i}` }));
-  const pick = (): ModelWorker => workers.reduce((a, b) => (b.pending < a.pending ? b : a));
+  const threads = Math.max(1, Math.floor(availableParallelism() / size));
+  const loaded = new Map<string, { model: Uint8Array; opts: SessionOptions }>();
+  let restarts = 0;
+  let closed = false;
+  interface Slot {
+    worker: ModelWorker;
+    ready: Promise<void>;
+  }
+  const spawn = (i: number): Slot => {
+    const worker = createModelWorker({ name: `${options.name ?? "autodidact-model"}-${i}` });
+    const slot: Slot = { worker, ready: Promise.resolve() };
+    worker.onExit(() => {
+      if (closed) return;
+      restarts++;
+      const next = spawn(i);
+      next.ready = Promise.all([...loaded].map(([id, l]) => next.worker.loadOn(id, l.model, l.opts))).then(() => undefined);
+      next.ready.catch(() => undefined);
+      slots[i] = next;
+    });
+    return slot;
+  };
+  const slots: Slot[] = [];
+  for (let i = 0; i < size; i++) slots.push(spawn(i));
+  const pick = (): Slot => slots.reduce((a, b) => (b.worker.pending < a.worker.pending ? b : a));
+  const onSlot = async <T>(f: (w: ModelWorker) => Promise<T>): Promise<T> => {
+    const slot = pick();
+    await slot.ready;
+    return f(slot.worker);
+  };
   return {
     size,
+    get restarts() {
+      return restarts;
+    },
     async load(model, opts = {}, id = newSessionId()) {
-      const infos = await Promise.all(workers.map((w) => w.loadOn(id, model, opts)));
+      const o: SessionOptions = opts.intraOpThreads === undefined ? { ...opts, intraOpThreads: threads } : opts;
+      loaded.set(id, { model, opts: o });
+      let infos: LoadedInfo[];
+      try {
+        infos = await Promise.all(slots.map(async (s) => {
+          await s.ready;
+          return s.worker.loadOn(id, model, o);
+        }));
+      } catch (e) {
+        loaded.delete(id);
+        await Promise.all(slots.map((s) => s.worker.releaseOn(id).catch(() => undefined)));
+        throw e;
+      }
       const info = infos[0] as LoadedInfo;
       return {
         id,
         ...info,
-        run: (feeds, o) => pick().runOn(id, feeds, o),
+        run: (feeds, ro) => onSlot((w) => w.runOn(id, feeds, ro)),
         release: async () => {
-          await Promise.all(workers.map((w) => w.releaseOn(id)));
+          loaded.delete(id);
+          await Promise.all(slots.map((s) => s.worker.releaseOn(id).catch(() => undefined)));
         },
       };
     },
     call<T>(module: string | URL, fn: string, args: unknown, transfer?: readonly ArrayBuffer[]) {
-      return pick().call<T>(module, fn, args, transfer);
+      return onSlot((w) => w.call<T>(module, fn, args, transfer));
     },
     async close() {
-      await Promise.all(workers.map((w) => w.close()));
+      closed = true;
+      await Promise.all(slots.map((s) => s.worker.close()));
     },
   };
 }
