@@ -124,7 +124,7 @@ describe("model worker", () => {
       expect((crashed as AutodidactError).code).toBe(Code.Unavailable);
       expect(p.restarts).toBe(1);
       const out = await session.run(feeds);
-      expect(Array.from(out.z!.data)).toEqual([2, 4, 6, 8]);
+      expect(Array.from(out.z!.data as Float32Array)).toEqual([2, 4, 6, 8]);
     } finally {
       await p.close();
     }
