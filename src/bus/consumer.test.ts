@@ -114,6 +114,11 @@ describe("consume", () => {
     expect(byId.get("malformed")?.code).toBe("invalid_argument");
     expect(Buffer.from(byId.get("malformed")?.dataBase64 ?? "", "base64").toString()).toBe("{not json");
     expect(byId.get("always-fails")?.reason).toMatch(/gave up after 3 deliveries/);
+
+    const outcome = (o: string) => telemetry.metricValue("autodidact.bus.consumed", { durable: "poison-test", outcome: o });
+    expect(await outcome("term")).toBe(2);
+    expect(await outcome("nak")).toBe(2);
+    expect(await outcome("ack")).toBe(1);
   });
 
   it("splits the messages of one durable between two consumers, each handled exactly once", async () => {
