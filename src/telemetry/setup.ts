@@ -234,8 +234,12 @@ export async function setupTelemetry(options: TelemetryOptions): Promise<Telemet
   if (tracesUrl !== undefined) {
     const rawTimeout = env["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"] ?? env["OTEL_EXPORTER_OTLP_TIMEOUT"];
     const timeoutMillis = rawTimeout !== undefined && Number(rawTimeout) > 0 ? Number(rawTimeout) : 10_000;
-    const exporter = new OTLPTraceExporter({ url: tracesUrl, timeoutMillis });
-    spanProcessors.push(new BatchSpanProcessor({ exporter }));
+    try {
+      const exporter = new OTLPTraceExporter({ url: tracesUrl, timeoutMillis });
+      spanProcessors.push(new BatchSpanProcessor({ exporter }));
+    } catch (err) {
+      report("OTLP exporter setup (traces are not exported)", err);
+    }
   }
   const tracerProvider = new TracerProvider({ resource, sampler: samplerFromEnv(env), spanProcessors });
   trace.disable();
@@ -293,7 +297,7 @@ export async function setupTelemetry(options: TelemetryOptions): Promise<Telemet
   const t: Telemetry = {
     serviceName,
     enabled: true,
-    exportingTraces: tracesUrl !== undefined,
+    exportingTraces: spanProcessors.length > 0,
     metricsPort,
     metricsUrl,
     async forceFlush() {

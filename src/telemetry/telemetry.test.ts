@@ -79,6 +79,17 @@ describe("setupTelemetry", () => {
     expect(warnings.filter((w) => /export/.test(w.msg)).length).toBeLessThanOrEqual(1);
   });
 
+  it("keeps working without export when the OTLP endpoint is malformed", async () => {
+    const lines = captureLogs();
+    telemetry = await setupTelemetry({ serviceName: "bad-url", env: { OTEL_EXPORTER_OTLP_ENDPOINT: "not a url" } });
+    expect(telemetry.exportingTraces).toBe(false);
+    const span = getTracer().startSpan("still-traced");
+    expect(span.spanContext().traceId).toMatch(/^[0-9a-f]{32}$/);
+    span.end();
+    await telemetry.forceFlush();
+    expect(lines.some((l) => l.includes("OTLP exporter setup"))).toBe(true);
+  });
+
   it("honours OTEL_SDK_DISABLED and OTEL_SERVICE_NAME", async () => {
     telemetry = await setupTelemetry({ serviceName: "x", metricsPort: 0, env: { OTEL_SDK_DISABLED: "true", OTEL_SERVICE_NAME: "renamed" } });
     expect(telemetry.enabled).toBe(false);
