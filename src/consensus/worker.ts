@@ -1,19 +1,22 @@
 import { randomUUID } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { jetstream } from "@nats-io/jetstream";
+import { trace } from "@opentelemetry/api";
 import {
-  AckPolicy,
-  DeliverPolicy,
-  jetstream,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  type ConsumerMessages,
-  type JsMsg,
-} from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
-import { headers as natsHeaders, nanos } from "@nats-io/transport-node";
-import { context as otelContext, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
-import { extractTraceContext, KvBuckets, Streams, Subjects, type Bus } from "../bus/index.js";
+  consume,
+  consumerLag,
+  isKvConflict,
+  isRetryableError,
+  KvBuckets,
+  openKv,
+  Streams,
+  Subjects,
+  type Bus,
+  type BusMessage,
+  type ConsumerHandle,
+  type KvStore,
+} from "../bus/index.js";
 import { AutodidactError, Code } from "../errors/index.js";
 import {
   DecisionOutcome,
@@ -41,9 +44,9 @@ export interface ConsensusWorkerOptions {
    * durable names, since a durable's filter is fixed when it is created.
    */
   tasks?: readonly string[];
-  /** Durable consumer on the verdicts stream; workers sharing it share the work. */
+  /** Durable consumer on the verdicts stream; workers sharing it share the work. With `tasks`, one per task (`<name>-<task>`). */
   verdictsDurable?: string;
-  /** Durable consumer on the samples stream (the decision carries the sample). */
+  /** Durable consumer on the samples stream (the decision carries the sample); suffixed per task like `verdictsDurable`. */
   samplesDurable?: string;
   /** How often due timeouts and unpublished decisions are handled, in ms (default 250). */
   sweepIntervalMs?: number;
@@ -121,8 +124,6 @@ interface ConsensusRecord {
 type Event = { kind: "vote"; verdict: Verdict; bytes: Uint8Array } | { kind: "sample"; sample: Sample; bytes: Uint8Array };
 
 const KEY = /^[A-Za-z0-9_-]{1,200}$/;
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64");
 const unb64 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, "base64"));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -134,11 +135,9 @@ const outcomeToProto: Record<DecisionOutcomeKind, DecisionOutcome> = {
   timeout: DecisionOutcome.TIMEOUT,
 };
 
+/** A lost compare-and-set: someone else wrote the record first (update) or created it (create). */
 function isCasConflict(err: unknown): boolean {
-  if (err instanceof JetStreamApiError) {
-    return err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown;
-  }
-  return err instanceof Error && /wrong last sequence/i.test(err.message);
+  return isKvConflict(err) || (err instanceof AutodidactError && err.code === Code.AlreadyExists);
 }
 
 function toVote(v: Verdict): Vote {
@@ -182,16 +181,19 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new AutodidactError(`concurrency must be a positive integer, got ${concurrency}`, Code.InvalidArgument);
   }
+  const tasks = options.tasks === undefined ? undefined : [...new Set(options.tasks)];
+  if (tasks !== undefined && tasks.length === 0) throw new AutodidactError("tasks, when given, must name at least one task", Code.InvalidArgument);
   const log = createLogger("consensus", { worker: id });
   const tracer = trace.getTracer("autodidact.consensus");
   const stats: ConsensusWorkerStats = { verdicts: 0, samples: 0, decided: 0, published: 0, conflicts: 0, lateVotes: 0, poisoned: 0 };
 
-  let kv: KV;
-  try {
-    kv = await new Kvm(jetstream(bus.nc, { timeout: options.kvTimeoutMs ?? 3_000 })).open(KvBuckets.Consensus);
-  } catch (err) {
-    throw new AutodidactError(`cannot open the ${KvBuckets.Consensus} KV bucket (did ensureTopology run?)`, Code.FailedPrecondition, { cause: err });
-  }
+  // KV requests get a short timeout of their own: a request lost while NATS restarts fails fast
+  // and is retried, instead of holding its sample for the bus-wide timeout.
+  const kv: KvStore = await openKv({ ...bus, js: jetstream(bus.nc, { timeout: options.kvTimeoutMs ?? 3_000 }) }, KvBuckets.Consensus);
+  const readRecord = async (sampleId: string): Promise<{ record: ConsensusRecord; revision: number } | null> => {
+    const entry = await kv.getJson<ConsensusRecord>(sampleId);
+    return entry === null ? null : { record: entry.value, revision: entry.revision };
+  };
 
   /** Samples still open, with the time their timeout fires. */
   const deadlines = new Map<string, number>();
@@ -233,7 +235,13 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     return true;
   };
 
-  const buildDecision = (r: ConsensusRecord, policy: ConsensusPolicy, ev: Extract<ConsensusEvaluation, { state: "decided" }>, now: number, detail?: string): Decision =>
+  const buildDecision = (
+    r: ConsensusRecord,
+    policy: ConsensusPolicy,
+    ev: Extract<ConsensusEvaluation, { state: "decided" }>,
+    now: number,
+    detail?: string,
+  ): Decision =>
     create(DecisionSchema, {
       sampleId: r.sampleId,
       task: r.task,
@@ -260,13 +268,10 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       log.warn("onDecision hook threw", { error: String(err) });
     }
     for (let attempt = 0; attempt < 20; attempt++) {
-      const entry = await kv.get(sampleId);
-      if (entry === null || entry.operation !== "PUT") return;
-      const r = JSON.parse(dec.decode(entry.value)) as ConsensusRecord;
-      if (r.published) return;
-      r.published = true;
+      const current = await readRecord(sampleId);
+      if (current === null || current.record.published) return;
       try {
-        await kv.update(sampleId, enc.encode(JSON.stringify(r)), entry.revision);
+        await kv.updateJson(sampleId, { ...current.record, published: true }, current.revision);
         return;
       } catch (err) {
         if (!isCasConflict(err)) throw err;
@@ -277,16 +282,17 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
 
   /**
    * The one state transition: read the record, add the event, evaluate, write back with CAS;
-   * retry from the read on conflict. Publishes when this call wrote the decision.
+   * retry from the read on conflict. Publishes when this call wrote the decision. Returns
+   * whether it published a decision.
    */
   const touch = async (sampleId: string, task: string, event: Event | undefined): Promise<boolean> => {
     for (let attempt = 0; ; attempt++) {
       const now = Date.now();
-      const entry = await kv.get(sampleId);
+      const current = await readRecord(sampleId);
       let record: ConsensusRecord;
       let revision = 0;
       let changed = false;
-      if (entry === null || entry.operation !== "PUT") {
+      if (current === null) {
         if (event === undefined) {
           deadlines.delete(sampleId);
           return false;
@@ -295,8 +301,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
         record = { v: 1, sampleId, task, policy: policyToSpec(policy), votes: [], conflicts: [] };
         changed = true;
       } else {
-        record = JSON.parse(dec.decode(entry.value)) as ConsensusRecord;
-        revision = entry.revision;
+        ({ record, revision } = current);
       }
 
       if (record.decision !== undefined) {
@@ -337,7 +342,6 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
         }
       }
       if (decision !== undefined) {
-        const bytes = toBinary(DecisionSchema, decision);
         record = {
           v: 1,
           sampleId,
@@ -345,7 +349,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
           policy: record.policy,
           votes: [],
           conflicts: record.conflicts,
-          decision: b64(bytes),
+          decision: b64(toBinary(DecisionSchema, decision)),
           decidedAt: now,
           deciderId: id,
           published: false,
@@ -358,9 +362,8 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       }
 
       try {
-        const value = enc.encode(JSON.stringify(record));
-        if (revision === 0) await kv.create(sampleId, value);
-        else await kv.update(sampleId, value, revision);
+        if (revision === 0) await kv.createJson(sampleId, record);
+        else await kv.updateJson(sampleId, record, revision);
       } catch (err) {
         if (!isCasConflict(err)) throw err;
         stats.conflicts++;
@@ -379,34 +382,21 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     }
   };
 
-  const poison = async (m: JsMsg, stream: string, err: unknown): Promise<void> => {
-    stats.poisoned++;
-    const h = natsHeaders();
-    h.set("Autodidact-Error", (err instanceof Error ? err.message : String(err)).slice(0, 512));
-    h.set("Autodidact-Subject", m.subject);
-    h.set("Autodidact-Consumer", id);
-    try {
-      await bus.publish(Subjects.poison(stream), m.data, { headers: h, retryForMs: 2_000 });
-    } catch (perr) {
-      log.error("could not record a poison message", { subject: m.subject, error: String(perr) });
-    }
-  };
-
   /**
    * Retries a step that failed transiently (NATS restarting, request timeouts) in place for up to
    * `retryForMs`, telling the server we are still working, so an outage shorter than that does not
-   * push the message out to a redelivery after the ack wait (and its sample past its timeout).
+   * push the message out to a redelivery (and its sample past its timeout).
    */
-  const withRetry = async <T>(m: JsMsg, step: () => Promise<T>): Promise<T> => {
+  const withRetry = async <T>(msg: BusMessage, step: () => Promise<T>): Promise<T> => {
     const deadline = Date.now() + retryForMs;
     for (let attempt = 1; ; attempt++) {
       try {
         return await step();
       } catch (err) {
-        if (err instanceof AutodidactError || stopped || bus.nc.isClosed() || Date.now() >= deadline) throw err;
-        log.debug("consensus step failed; retrying", { subject: m.subject, attempt, error: String(err) });
+        if (!isRetryableError(err) || stopped || bus.nc.isClosed() || Date.now() >= deadline) throw err;
+        log.debug("consensus step failed; retrying", { subject: msg.subject, attempt, error: String(err) });
         try {
-          m.working();
+          msg.working();
         } catch {
           // Disconnected: the next attempt will tell.
         }
@@ -415,151 +405,76 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     }
   };
 
-  type Parsed = { sampleId: string; task: string; event: Event };
-  /** Decodes and validates a message; malformed ones go to the poison stream and yield null. */
-  const parse = async (m: JsMsg, kind: "vote" | "sample"): Promise<Parsed | null> => {
-    const stream = kind === "vote" ? Streams.Verdicts : Streams.Samples;
-    let event: Event;
-    let sampleId: string;
-    let task: string;
+  /** Decodes and validates a message; InvalidArgument (the bus sends it to poison) when malformed. */
+  const parse = (msg: BusMessage, kind: "vote" | "sample"): { sampleId: string; task: string; event: Event } => {
     try {
       if (kind === "vote") {
-        const verdict = fromBinary(VerdictSchema, m.data);
+        const verdict = fromBinary(VerdictSchema, msg.data);
         validateVerdict(verdict);
-        event = { kind, verdict, bytes: m.data };
-        sampleId = verdict.sampleId;
-        task = verdict.task || taskOfSubject(m.subject);
-      } else {
-        const sample = fromBinary(SampleSchema, m.data);
-        validateSample(sample);
-        event = { kind, sample, bytes: m.data };
-        sampleId = sample.id;
-        task = sample.task;
+        return { sampleId: verdict.sampleId, task: verdict.task || taskOfSubject(msg.subject), event: { kind, verdict, bytes: msg.data } };
       }
+      const sample = fromBinary(SampleSchema, msg.data);
+      validateSample(sample);
+      return { sampleId: sample.id, task: sample.task, event: { kind, sample, bytes: msg.data } };
     } catch (err) {
-      log.warn("malformed message sent to poison", { subject: m.subject, error: String(err) });
-      await poison(m, stream, err);
-      m.term(String(err).slice(0, 200));
-      return null;
-    }
-    return { sampleId, task, event };
-  };
-
-  const handle = async (m: JsMsg, kind: "vote" | "sample", { sampleId, task, event }: Parsed): Promise<void> => {
-    const stream = kind === "vote" ? Streams.Verdicts : Streams.Samples;
-    const span = tracer.startSpan(
-      kind === "vote" ? "consensus record vote" : "consensus record sample",
-      { kind: SpanKind.CONSUMER, attributes: { "autodidact.sample_id": sampleId, "autodidact.task": task, "messaging.destination.name": m.subject } },
-      extractTraceContext(m.headers),
-    );
-    try {
-      await otelContext.with(trace.setSpan(otelContext.active(), span), () => withRetry(m, () => touch(sampleId, task, event)));
-      if (kind === "vote") stats.verdicts++;
-      else stats.samples++;
-      m.ack();
-      span.setStatus({ code: SpanStatusCode.OK });
-    } catch (err) {
-      span.recordException(err instanceof Error ? err : new Error(String(err)));
-      span.setStatus({ code: SpanStatusCode.ERROR });
-      if (m.info.deliveryCount >= maxDeliver) {
-        log.error("giving up on a message after repeated failures", { subject: m.subject, sampleId, error: String(err) });
-        await poison(m, stream, err);
-        m.term();
-      } else {
-        log.warn("consensus step failed; will retry", { subject: m.subject, sampleId, error: String(err) });
-        m.nak(Math.min(5_000, 100 * 2 ** m.info.deliveryCount));
-      }
-    } finally {
-      span.end();
+      stats.poisoned++;
+      if (err instanceof AutodidactError) throw err;
+      throw new AutodidactError(`malformed ${kind === "vote" ? "verdict" : "sample"} on ${msg.subject}: ${String(err)}`, Code.InvalidArgument, {
+        cause: err,
+      });
     }
   };
 
-  const ensureConsumer = async (stream: string, durable: string, filters: string[]): Promise<void> => {
-    const config = {
-      durable_name: durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(30_000),
-      max_deliver: maxDeliver + 1,
-      ...(filters.length === 1 ? { filter_subject: filters[0] as string } : { filter_subjects: filters }),
-    };
-    try {
-      await bus.jsm.consumers.add(stream, config);
-    } catch (err) {
-      // Another worker created it with the same name: fine if it exists now.
-      try {
-        await bus.jsm.consumers.info(stream, durable);
-      } catch {
-        throw new AutodidactError(`cannot create consumer ${durable} on ${stream}: ${String(err)}`, Code.Unavailable, { cause: err });
-      }
-    }
-  };
-
-  const verdictsDurable = options.verdictsDurable ?? "consensus-verdicts";
-  const samplesDurable = options.samplesDurable ?? "consensus-samples";
-  const tasks = options.tasks === undefined ? undefined : [...new Set(options.tasks)];
-  if (tasks !== undefined && tasks.length === 0) throw new AutodidactError("tasks, when given, must name at least one task", Code.InvalidArgument);
-  await ensureConsumer(Streams.Verdicts, verdictsDurable, tasks === undefined ? [Subjects.allVerdicts] : tasks.map(Subjects.verdicts));
-  await ensureConsumer(Streams.Samples, samplesDurable, tasks === undefined ? [Subjects.allProposed] : tasks.map(Subjects.proposed));
-
-  let stopped = false;
-  const iterators: ConsumerMessages[] = [];
   // Messages are handled concurrently (one slow request must not stall the stream), but those of
   // one sample in arrival order, so "first vote wins" means first in the stream for this worker.
   const chains = new Map<string, Promise<void>>();
-  const running = new Set<Promise<void>>();
-  const waiters: Array<() => void> = [];
-  let inflight = 0;
-  const acquire = async (): Promise<void> => {
-    while (inflight >= concurrency) await new Promise<void>((r) => waiters.push(r));
-    inflight++;
-  };
-  const release = (): void => {
-    inflight--;
-    waiters.shift()?.();
-  };
-  const dispatch = async (m: JsMsg, kind: "vote" | "sample"): Promise<void> => {
-    const parsed = await parse(m, kind);
-    if (parsed === null) return;
-    const key = parsed.sampleId;
-    const chain = (chains.get(key) ?? Promise.resolve()).then(() => handle(m, kind, parsed));
-    chains.set(key, chain);
-    try {
-      await chain;
-    } finally {
-      if (chains.get(key) === chain) chains.delete(key);
-    }
-  };
-  const loop = async (stream: string, durable: string, kind: "vote" | "sample"): Promise<void> => {
-    while (!stopped) {
-      try {
-        const consumer = await bus.js.consumers.get(stream, durable);
-        const messages = await consumer.consume({ max_messages: 64 });
-        iterators.push(messages);
-        if (stopped) {
-          await messages.close();
-          return;
-        }
-        for await (const m of messages) {
-          if (stopped) {
-            m.nak();
-            continue;
+  let stopped = false;
+  const handler =
+    (kind: "vote" | "sample") =>
+    async (msg: BusMessage): Promise<void> => {
+      const { sampleId, task, event } = parse(msg, kind);
+      const span = trace.getActiveSpan();
+      span?.setAttribute("autodidact.sample_id", sampleId);
+      span?.setAttribute("autodidact.task", task);
+      const chain = (chains.get(sampleId) ?? Promise.resolve())
+        .catch(() => undefined)
+        .then(() => tracer.startActiveSpan(kind === "vote" ? "consensus record vote" : "consensus record sample", async (s) => {
+          try {
+            await withRetry(msg, () => touch(sampleId, task, event));
+          } finally {
+            s.end();
           }
-          await acquire();
-          const task = dispatch(m, kind)
-            .catch((err: unknown) => log.error("unexpected failure handling a message", { subject: m.subject, error: String(err) }))
-            .finally(release);
-          running.add(task);
-          void task.finally(() => running.delete(task));
-        }
-      } catch (err) {
-        if (stopped || bus.nc.isClosed()) return;
-        log.warn("consumer loop failed; restarting", { stream, error: String(err) });
-        await sleep(500);
+        }));
+      chains.set(sampleId, chain);
+      try {
+        await chain;
+      } finally {
+        if (chains.get(sampleId) === chain) chains.delete(sampleId);
       }
-    }
-  };
-  const loops = [loop(Streams.Verdicts, verdictsDurable, "vote"), loop(Streams.Samples, samplesDurable, "sample")];
+      if (kind === "vote") stats.verdicts++;
+      else stats.samples++;
+    };
+
+  const verdictsDurable = options.verdictsDurable ?? "consensus-verdicts";
+  const samplesDurable = options.samplesDurable ?? "consensus-samples";
+  const spec = (stream: string, durable: string, filterSubject: string) => ({ stream, durable, filterSubject, maxDeliver, description: "consensus worker" });
+  const verdictSpecs =
+    tasks === undefined
+      ? [spec(Streams.Verdicts, verdictsDurable, Subjects.allVerdicts)]
+      : tasks.map((t) => spec(Streams.Verdicts, `${verdictsDurable}-${t}`, Subjects.verdicts(t)));
+  const sampleSpecs =
+    tasks === undefined
+      ? [spec(Streams.Samples, samplesDurable, Subjects.allProposed)]
+      : tasks.map((t) => spec(Streams.Samples, `${samplesDurable}-${t}`, Subjects.proposed(t)));
+  const consumeOptions = { maxInFlight: concurrency, logger: log };
+  const handles: ConsumerHandle[] = [];
+  try {
+    for (const s of verdictSpecs) handles.push(await consume(bus, s, handler("vote"), consumeOptions));
+    for (const s of sampleSpecs) handles.push(await consume(bus, s, handler("sample"), consumeOptions));
+  } catch (err) {
+    await Promise.all(handles.map((h) => h.stop()));
+    throw err;
+  }
 
   let sweeping: Promise<number> | undefined;
   let lastFullScan = 0;
@@ -568,12 +483,12 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     const now = Date.now();
     if (full) {
       lastFullScan = now;
-      const keys: string[] = [];
-      for await (const k of await kv.keys()) keys.push(k);
-      for (const k of keys) {
-        const entry = await kv.get(k);
-        if (entry === null || entry.operation !== "PUT") continue;
-        const r = JSON.parse(dec.decode(entry.value)) as ConsensusRecord;
+      for (const k of await kv.keys()) {
+        const current = await readRecord(k);
+        if (current === null) continue;
+        const r = current.record;
+        // Another task's samples are settled by that task's workers, whose backlog we cannot see.
+        if (tasks !== undefined && !tasks.includes(r.task)) continue;
         if (r.decision !== undefined) {
           if (!r.published) unpublished.set(k, r.decidedAt ?? 0);
           continue;
@@ -587,7 +502,8 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     let caughtUp = false;
     if ([...deadlines.values()].some((d) => d <= now)) {
       try {
-        caughtUp = (await bus.jsm.consumers.info(Streams.Verdicts, verdictsDurable)).num_pending === 0;
+        const lags = await Promise.all(verdictSpecs.map((s) => consumerLag(bus, s.stream, s.durable)));
+        caughtUp = lags.every((l) => l.pending === 0);
       } catch {
         caughtUp = false;
       }
@@ -623,18 +539,21 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   }, sweepIntervalMs);
   timer.unref();
 
+  let unregister = (): void => undefined;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    unregister();
+    clearInterval(timer);
+    await Promise.all(handles.map((h) => h.stop()));
+    await sweeping?.catch(() => undefined);
+  };
+  unregister = bus.onClose(stop);
+
   return {
     id,
     sweep,
     stats: () => ({ ...stats }),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(timer);
-      await Promise.all(iterators.map((it) => it.close().catch(() => undefined)));
-      await Promise.all(loops);
-      await Promise.all([...running]);
-      await sweeping?.catch(() => undefined);
-    },
+    stop,
   };
 }
