@@ -129,8 +129,10 @@ describe("consume", () => {
       handledBy.set(m.msgId ?? "", [...(handledBy.get(m.msgId ?? "") ?? []), who]);
     };
     const spec = { stream: Streams.Samples, durable: "split-test", filterSubject: Subjects.proposed(task) };
+    // Two replicas: separate connections, as separate processes would have.
+    const replica = await connectBus({ servers: server.url, name: "consumer-test-replica" });
     const a = await consume(bus, spec, make("a"), { maxInFlight: 2 });
-    const b = await consume(bus, spec, make("b"), { maxInFlight: 2 });
+    const b = await consume(replica, spec, make("b"), { maxInFlight: 2 });
     const n = 60;
     try {
       await Promise.all(
@@ -139,6 +141,7 @@ describe("consume", () => {
       await until("all messages handled", () => handledBy.size === n && a.stats.acked + b.stats.acked === n);
     } finally {
       await Promise.all([a.stop(), b.stop()]);
+      await replica.close();
     }
     for (const [id, who] of handledBy) expect(who, id).toHaveLength(1);
     expect(a.stats.acked).toBeGreaterThan(0);
