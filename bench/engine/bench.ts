@@ -1,0 +1,186 @@
+/**
+ * Engine benchmark (on demand: `npm run bench:engine`, never part of `npm test`).
+ *
+ * One run measures, on the reference model (vocab 16, 4 layers, width 128, 4 heads, MLP 512,
+ * sequence 48, batch 64), with 2 threads for both engines:
+ *  - training tokens/s (full fine-tune, AdamW) for the engine and PyTorch, and the ratio;
+ *  - a LoRA (rank 8) step vs a full step;
+ *  - generation tokens/s with a KV cache at batch 1 and 64 for both, and the ratios;
+ *  - the machine's MatMul peak GFLOP/s (measured by ORT here) and model-FLOPs utilization
+ *    6 × params × tokens/s / peak;
+ *  - parity: the same weights in PyTorch give the same logits (max |Δ| ≤ 1e-4).
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { encodeSafetensors } from "../../src/engine/checkpoint/safetensors.js";
+import { decodeBatch } from "../../src/engine/generate/decode.js";
+import { createGraphBuilder } from "../../src/engine/graph/builder.js";
+import { serialize } from "../../src/engine/graph/serialize.js";
+import { REFERENCE_CONFIG } from "../../src/engine/model/config.js";
+import { initParameters, parameterCount } from "../../src/engine/model/params.js";
+import { buildForwardGraph, buildServingGraph } from "../../src/engine/model/transformer.js";
+import { createRng } from "../../src/engine/random.js";
+import { createSession } from "../../src/engine/runtime/session.js";
+import type { TensorMap } from "../../src/engine/runtime/tensor.js";
+import type { Batch } from "../../src/engine/train/batch.js";
+import { TrainerCore } from "../../src/engine/train/trainer-core.js";
+
+const THREADS = 2;
+const BATCH = 64;
+const SEQ = 48;
+const PROMPT = 8;
+const NEW_TOKENS = SEQ - PROMPT;
+const TRAIN_STEPS = Number(process.env.BENCH_TRAIN_STEPS ?? 10);
+const GEN_REPEATS = Number(process.env.BENCH_GEN_REPEATS ?? 3);
+const config = REFERENCE_CONFIG;
+
+const now = (): number => performance.now();
+
+async function timeIt(fn: () => Promise<unknown>, repeats: number, warmup = 2): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const t0 = now();
+  for (let i = 0; i < repeats; i++) await fn();
+  return (now() - t0) / repeats / 1000;
+}
+
+/** Best MatMul throughput of ORT on square float32 products (the machine's practical peak). */
+async function matmulPeak(): Promise<{ gflops: number; size: number }> {
+  let best = { gflops: 0, size: 0 };
+  for (const n of [512, 1024, 2048]) {
+    const b = createGraphBuilder("peak");
+    const a = b.input("a", "float32", [n, n]);
+    const w = b.input("b", "float32", [n, n]);
+    b.output(b.matMul(a, w), "y");
+    const s = await createSession(serialize(b.buildModel()), { intraOpThreads: THREADS, interOpThreads: 1 });
+    const rng = createRng(n);
+    const feeds: TensorMap = {
+      a: { dtype: "float32", dims: [n, n], data: Float32Array.from({ length: n * n }, () => rng.normal()) },
+      b: { dtype: "float32", dims: [n, n], data: Float32Array.from({ length: n * n }, () => rng.normal()) },
+    };
+    const sec = await timeIt(() => s.run(feeds), n >= 2048 ? 3 : 10);
+    await s.release();
+    const gflops = (2 * n * n * n) / sec / 1e9;
+    if (gflops > best.gflops) best = { gflops, size: n };
+  }
+  return best;
+}
+
+function randomBatch(seed: number): Batch {
+  const rng = createRng(seed);
+  const n = BATCH * SEQ;
+  return {
+    batchSize: BATCH,
+    seqLen: SEQ,
+    inputIds: BigInt64Array.from({ length: n }, () => BigInt(rng.int(config.vocabSize))),
+    targets: BigInt64Array.from({ length: n }, () => BigInt(rng.int(config.vocabSize))),
+    mask: new Float32Array(n).fill(1),
+  };
+}
+
+async function trainStep(mode: "full" | "lora", targetModules?: string[]): Promise<number> {
+  const core = await TrainerCore.create({
+    config,
+    weights: initParameters(config, 1),
+    mode,
+    ...(mode === "lora" ? { lora: { rank: 8, alpha: 16, targetModules: targetModules ?? ["q_proj", "v_proj"] } } : {}),
+    optimizer: { lr: 1e-4, weightDecay: 0.01 },
+    batchSize: BATCH,
+    seqLen: SEQ,
+    threads: THREADS,
+  });
+  const batch = randomBatch(7);
+  const sec = await timeIt(() => core.step(batch), TRAIN_STEPS);
+  await core.release();
+  return sec;
+}
+
+async function generationRate(params: ReturnType<typeof initParameters>, batch: number): Promise<number> {
+  const s = await createSession(serialize(buildServingGraph(config, params)), { intraOpThreads: THREADS, interOpThreads: 1 });
+  const rng = createRng(batch);
+  const prompts = Array.from({ length: batch }, () => Array.from({ length: PROMPT }, () => rng.int(config.vocabSize)));
+  const sec = await timeIt(() => decodeBatch(s, { prompts, maxNewTokens: NEW_TOKENS, greedy: true, padId: 0 }), GEN_REPEATS, 1);
+  await s.release();
+  return (batch * NEW_TOKENS) / sec;
+}
+
+async function main(): Promise<void> {
+  const params = initParameters(config, "bench");
+  const nParams = parameterCount(config);
+  console.log(`reference model: ${nParams} parameters, batch ${BATCH} × seq ${SEQ}, ${THREADS} threads`);
+
+  const peak = await matmulPeak();
+  console.log(`ORT MatMul peak: ${peak.gflops.toFixed(1)} GFLOP/s (n=${peak.size})`);
+
+  const fullSec = await trainStep("full");
+  const loraSec = await trainStep("lora");
+  const loraAllSec = await trainStep("lora", ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]);
+  const engineTrain = (BATCH * SEQ) / fullSec;
+  console.log(`engine training: ${(fullSec * 1000).toFixed(1)} ms/step, ${engineTrain.toFixed(0)} tokens/s`);
+
+  const engineGen: Record<number, number> = {};
+  for (const b of [1, 64]) engineGen[b] = await generationRate(params, b);
+
+  // Parity input and engine logits (forward graph, float32).
+  const work = mkdtempSync(join(tmpdir(), "engine-bench-"));
+  const parityShape = [2, SEQ];
+  const rng = createRng("parity");
+  const ids = BigInt64Array.from({ length: 2 * SEQ }, () => BigInt(rng.int(config.vocabSize)));
+  const fwd = buildForwardGraph(config, { batch: 2, seq: SEQ });
+  const fs = await createSession(serialize(fwd.model), { intraOpThreads: THREADS });
+  const out = await fs.run({ input_ids: { dtype: "int64", dims: parityShape, data: ids }, ...params }, ["logits"]);
+  await fs.release();
+  const logits = out["logits"]!.data as Float32Array;
+  writeFileSync(join(work, "weights.safetensors"), encodeSafetensors(params, { format: "pt" }));
+  writeFileSync(join(work, "parity_ids.bin"), new Uint8Array(ids.buffer));
+  writeFileSync(join(work, "parity_logits.bin"), new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
+  writeFileSync(
+    join(work, "spec.json"),
+    JSON.stringify({
+      config,
+      threads: THREADS,
+      batch: BATCH,
+      seq: SEQ,
+      promptLen: PROMPT,
+      newTokens: NEW_TOKENS,
+      trainSteps: TRAIN_STEPS,
+      genRepeats: GEN_REPEATS,
+      genBatches: [1, 64],
+      parityShape,
+    }),
+  );
+  const script = fileURLToPath(new URL("./torch_bench.py", import.meta.url));
+  const py = spawnSync("/usr/bin/python3", [script, work], {
+    encoding: "utf8",
+    env: { ...process.env, OMP_NUM_THREADS: String(THREADS), OPENBLAS_NUM_THREADS: String(THREADS), MKL_NUM_THREADS: String(THREADS) },
+  });
+  rmSync(work, { recursive: true, force: true });
+  if (py.status !== 0) {
+    console.error(py.stderr);
+    throw new Error(`PyTorch benchmark failed (exit ${py.status})`);
+  }
+  const torch = JSON.parse(py.stdout.trim().split("\n").pop()!) as Record<string, number | string>;
+
+  const mfu = (6 * nParams * engineTrain) / (peak.gflops * 1e9);
+  const torchTrain = torch["trainTokensPerSec"] as number;
+  const rows: [string, string, string, string, string][] = [
+    ["metric", "engine", "pytorch", "ratio", "target"],
+    ["training tokens/s (full, AdamW)", engineTrain.toFixed(0), torchTrain.toFixed(0), (engineTrain / torchTrain).toFixed(2), ">= 3"],
+    ["generation tokens/s, batch 1", engineGen[1]!.toFixed(0), (torch["genTokensPerSec_b1"] as number).toFixed(0), (engineGen[1]! / (torch["genTokensPerSec_b1"] as number)).toFixed(2), ">= 3"],
+    ["generation tokens/s, batch 64", engineGen[64]!.toFixed(0), (torch["genTokensPerSec_b64"] as number).toFixed(0), (engineGen[64]! / (torch["genTokensPerSec_b64"] as number)).toFixed(2), ">= 2"],
+    ["LoRA r8 (q,v) step / full step", `${(loraSec * 1000).toFixed(1)} / ${(fullSec * 1000).toFixed(1)} ms`, "", (loraSec / fullSec).toFixed(2), "< 1"],
+    ["LoRA r8 (all linears) step / full step", `${(loraAllSec * 1000).toFixed(1)} / ${(fullSec * 1000).toFixed(1)} ms`, "", (loraAllSec / fullSec).toFixed(2), "< 1"],
+    ["MFU (6·params·tokens/s / peak)", `${(100 * mfu).toFixed(1)}%`, "", "", ">= 40%"],
+    ["parity max |logit diff|", (torch["parityMaxAbsDiff"] as number).toExponential(2), "", "", "<= 1e-4"],
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((cell, i) => cell.padEnd(widths[i]!)).join("  "));
+  console.log(JSON.stringify({ peakGflops: peak.gflops, params: nParams, engine: { trainTokensPerSec: engineTrain, fullStepMs: fullSec * 1000, loraStepMs: loraSec * 1000, loraAllStepMs: loraAllSec * 1000, gen: engineGen, mfu }, torch }));
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
