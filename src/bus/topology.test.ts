@@ -117,3 +117,29 @@ describe("ensureTopology conflicts", () => {
     await ensureTopology(bus);
   });
 });
+
+describe("ensureTopology without JetStream", () => {
+  it("fails with Unavailable and a hint to enable JetStream", async () => {
+    const { spawn } = await import("node:child_process");
+    const { freePort } = await import("./nats-server.js");
+    const port = await freePort();
+    const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+    try {
+      let plain: Bus | undefined;
+      for (let i = 0; i < 100 && plain === undefined; i++) {
+        plain = await connectBus({ servers: `nats://127.0.0.1:${port}`, name: "no-js", timeoutMs: 1_000 }).catch(async () => {
+          await new Promise((r) => setTimeout(r, 50));
+          return undefined;
+        });
+      }
+      expect(plain).toBeDefined();
+      const err = await ensureTopology(plain as Bus).catch((e: unknown) => e);
+      await plain?.close();
+      expect(err).toBeInstanceOf(AutodidactError);
+      expect((err as AutodidactError).code).toBe(Code.Unavailable);
+      expect((err as AutodidactError).message).toMatch(/JetStream enabled/);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+});

@@ -213,6 +213,21 @@ async function ensureStream(
  * it at start; it is idempotent, so the first one creates and the others verify.
  */
 export async function ensureTopology(bus: Bus, options: TopologyOptions = {}): Promise<TopologyReport> {
+  try {
+    return await ensureTopologyUnwrapped(bus, options);
+  } catch (err) {
+    if (err instanceof AutodidactError) throw err;
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new AutodidactError(
+      `JetStream is not available on ${bus.nc.getServer()}: ${msg} (is nats-server running with JetStream enabled, ` +
+        "e.g. `nats-server -js`, and does this account have JetStream?)",
+      Code.Unavailable,
+      { cause: err },
+    );
+  }
+}
+
+async function ensureTopologyUnwrapped(bus: Bus, options: TopologyOptions): Promise<TopologyReport> {
   const report: TopologyReport = { created: [], updated: [], unchanged: [] };
   for (const cfg of streamConfigs(options)) await ensureStream(bus, cfg, report);
 
