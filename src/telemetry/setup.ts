@@ -189,6 +189,15 @@ export async function setupTelemetry(options: TelemetryOptions): Promise<Telemet
     log.warn("setupTelemetry called twice; keeping the first setup", { service: active.serviceName });
     return active;
   }
+  if (
+    options.metricsPort !== undefined &&
+    (!Number.isInteger(options.metricsPort) || options.metricsPort < 0 || options.metricsPort > 65535)
+  ) {
+    throw new AutodidactError(
+      `metrics port must be an integer between 0 and 65535 (0 = any free port), got ${options.metricsPort}`,
+      Code.InvalidArgument,
+    );
+  }
   const env = options.env ?? process.env;
   const serviceName = env["OTEL_SERVICE_NAME"]?.trim() || options.serviceName;
   setLogService(serviceName);

@@ -41,6 +41,11 @@ describe("setupTelemetry", () => {
     expect(notFound.status).toBe(404);
   });
 
+  it("rejects an impossible metrics port with InvalidArgument", async () => {
+    const err = await setupTelemetry({ serviceName: "x", metricsPort: 70_000, env: {} }).catch((e: unknown) => e);
+    expect((err as AutodidactError).code).toBe(Code.InvalidArgument);
+  });
+
   it("fails clearly when the metrics port is taken", async () => {
     telemetry = await setupTelemetry({ serviceName: "a", metricsPort: 0, metricsHost: "127.0.0.1", env: {} });
     const taken = telemetry.metricsPort;
