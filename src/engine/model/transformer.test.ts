@@ -130,23 +130,25 @@ describe("transformer graphs", () => {
     });
   }
 
-  it("left padding: a padded row decodes exactly like the unpadded prompt", async () => {
+  it("left padding: a padded row decodes exactly like the unpadded prompt (fused and composed attention)", async () => {
     const c = createTransformerConfig({ vocabSize: 13, numLayers: 2, hiddenSize: 16, numHeads: 2, intermediateSize: 24, maxPositions: 10, positional: "rotary" });
     const params = loudParams(c, 5);
     const prompt = [3, 1, 4];
     const alone = await forwardLogits(c, params, [prompt]);
-    const s = await createSession(serialize(buildServingGraph(c, params)));
-    // Row 0: two pads then the prompt; row 1: a longer unrelated prompt.
-    const out = await s.run({
-      input_ids: i64([2, 5], [0, 0, ...prompt, 7, 7, 2, 8, 1]),
-      attention_mask: i64([2, 5], [0, 0, 1, 1, 1, 1, 1, 1, 1, 1]),
-      position_ids: i64([2, 5], [0, 0, 0, 1, 2, 0, 1, 2, 3, 4]),
-      ...emptyPast(c, 2),
-    });
-    const V = c.vocabSize;
-    const row0 = (out.logits!.data as Float32Array).subarray(2 * V, 5 * V);
-    expect(maxDiff(row0, alone)).toBeLessThan(1e-4);
-    for (const v of out.logits!.data as Float32Array) expect(Number.isFinite(v)).toBe(true);
+    for (const fused of [true, false]) {
+      const s = await createSession(serialize(buildServingGraph(c, params, { fused })));
+      // Row 0: two pads then the prompt; row 1: a longer unrelated prompt.
+      const out = await s.run({
+        input_ids: i64([2, 5], [0, 0, ...prompt, 7, 7, 2, 8, 1]),
+        attention_mask: i64([2, 5], [0, 0, 1, 1, 1, 1, 1, 1, 1, 1]),
+        position_ids: i64([2, 5], [0, 0, 0, 1, 2, 0, 1, 2, 3, 4]),
+        ...emptyPast(c, 2),
+      });
+      const V = c.vocabSize;
+      const row0 = (out.logits!.data as Float32Array).subarray(2 * V, 5 * V);
+      expect(maxDiff(row0, alone)).toBeLessThan(1e-4);
+      for (const v of out.logits!.data as Float32Array) expect(Number.isFinite(v)).toBe(true);
+    }
   });
 
   it("float64 forward agrees with float32; LoRA inputs with zero B are a no-op and otherwise equal merged weights", async () => {

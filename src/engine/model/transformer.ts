@@ -1,6 +1,6 @@
 import { AutodidactError, Code } from "../../errors/index.js";
 import { GraphBuilder } from "../graph/builder.js";
-import type { Dim, Model, ValueInfo } from "../graph/ir.js";
+import { attr, MS_DOMAIN, type Dim, type Model, type ValueInfo } from "../graph/ir.js";
 import { headDim, type TransformerConfig } from "./config.js";
 import { checkParameters, paramNames, parameterSpecs, type ParamSpec, type Parameters } from "./params.js";
 
@@ -28,6 +28,11 @@ export interface ForwardGraphOptions {
   readonly lora?: LoraGraphOptions;
   /** Also expose the final hidden states (after the last norm) as output `hidden`. */
   readonly hiddenOutput?: boolean;
+  /**
+   * Use fused ops (LayerNormalization; com.microsoft Gelu in float32) instead of their standard-op
+   * compositions: fewer, faster kernels for training graphs (autodiff has rules for both). Default false.
+   */
+  readonly fused?: boolean;
 }
 
 /** A forward graph and the names of its inputs, in order. */
@@ -97,7 +102,7 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
     b,
     c,
     dtype,
-    fused: false,
+    fused: options.fused ?? false,
     weight: (name) => {
       const v = values.get(name);
       if (!v) throw new AutodidactError(`no parameter ${name}`, Code.Internal);
@@ -181,7 +186,10 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
 
 /** Options of {@link buildServingGraph}. */
 export interface ServingGraphOptions {
-  /** Use fused/contrib ops (LayerNormalization, com.microsoft Gelu) — default true. */
+  /**
+   * Use fused/contrib ops (LayerNormalization, com.microsoft Gelu and MultiHeadAttention with
+   * past/present KV) — default true. `false` composes everything from standard ops.
+   */
   readonly fused?: boolean;
 }
 
@@ -254,23 +262,45 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
   let rope: { cos: ValueInfo; sin: ValueInfo } | null = null;
   if (c.positional === "rotary") {
     const t = ropeTables(c, dtype, b);
-    rope = { cos: b.unsqueeze(b.gather(t.cos, pos), [1]), sin: b.unsqueeze(b.gather(t.sin, pos), [1]) }; // [B,1,S,hd]
+    // [B,1,S,hd] for the composed [B,H,S,hd] layout; [B,S,1,hd] for the fused [B,S,H,hd] layout.
+    const axis = fused ? 2 : 1;
+    rope = { cos: b.unsqueeze(b.gather(t.cos, pos), [axis]), sin: b.unsqueeze(b.gather(t.sin, pos), [axis]) };
   }
   const specByName = new Map(parameterSpecs(c).map((s) => [s.name, s]));
   const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
   for (let i = 0; i < c.numLayers; i++) {
     const a = norm(ctx, h, paramNames.inputNorm(i), paramNames.inputNorm(i, "bias"));
-    let qh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "q_proj")), paramNames.attn(i, "q_proj", "bias")));
-    let kh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "k_proj")), paramNames.attn(i, "k_proj", "bias")));
-    const vh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "v_proj")), paramNames.attn(i, "v_proj", "bias")));
-    if (rope) {
-      qh = applyRope(ctx, qh, rope.cos, rope.sin);
-      kh = applyRope(ctx, kh, rope.cos, rope.sin);
-    }
     const layerPast = past[i] as { key: ValueInfo; value: ValueInfo };
-    const presentK = b.refine(b.concat([layerPast.key, kh], 2, `present.${i}.key`), [B, c.numHeads, TOTAL, hd]);
-    const presentV = b.refine(b.concat([layerPast.value, vh], 2, `present.${i}.value`), [B, c.numHeads, TOTAL, hd]);
-    const attn = attend(ctx, qh, b.transpose(presentK, [0, 1, 3, 2]), presentV, mask);
+    let attn: ValueInfo;
+    if (fused) {
+      // com.microsoft MultiHeadAttention: appends to the cache and attends in one kernel.
+      let q = ctx.linear(a, spec(paramNames.attn(i, "q_proj")), paramNames.attn(i, "q_proj", "bias"));
+      let k = ctx.linear(a, spec(paramNames.attn(i, "k_proj")), paramNames.attn(i, "k_proj", "bias"));
+      const v = ctx.linear(a, spec(paramNames.attn(i, "v_proj")), paramNames.attn(i, "v_proj", "bias"));
+      if (rope) {
+        const rot = (x: ValueInfo): ValueInfo => b.reshape(applyRope(ctx, b.reshape(x, [0, 0, c.numHeads, hd]), rope.cos, rope.sin), [0, 0, c.hiddenSize]);
+        q = rot(q);
+        k = rot(k);
+      }
+      const kv = { dtype, shape: [B, c.numHeads, TOTAL, hd] };
+      const [out] = b.op("MultiHeadAttention", [q, k, v, null, null, mask, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
+        domain: MS_DOMAIN,
+        attrs: { num_heads: attr.int(c.numHeads), scale: attr.float(1 / Math.sqrt(hd)) },
+        names: [b.fresh("mha"), `present.${i}.key`, `present.${i}.value`],
+      });
+      attn = out as ValueInfo;
+    } else {
+      let qh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "q_proj")), paramNames.attn(i, "q_proj", "bias")));
+      let kh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "k_proj")), paramNames.attn(i, "k_proj", "bias")));
+      const vh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "v_proj")), paramNames.attn(i, "v_proj", "bias")));
+      if (rope) {
+        qh = applyRope(ctx, qh, rope.cos, rope.sin);
+        kh = applyRope(ctx, kh, rope.cos, rope.sin);
+      }
+      const presentK = b.refine(b.concat([layerPast.key, kh], 2, `present.${i}.key`), [B, c.numHeads, TOTAL, hd]);
+      const presentV = b.refine(b.concat([layerPast.value, vh], 2, `present.${i}.value`), [B, c.numHeads, TOTAL, hd]);
+      attn = attend(ctx, qh, b.transpose(presentK, [0, 1, 3, 2]), presentV, mask);
+    }
     h = b.add(h, ctx.linear(attn, spec(paramNames.attn(i, "o_proj")), paramNames.attn(i, "o_proj", "bias")));
     const m = norm(ctx, h, paramNames.postAttnNorm(i), paramNames.postAttnNorm(i, "bias"));
     const up = ctx.linear(m, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
