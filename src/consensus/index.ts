@@ -7,3 +7,6 @@ export type { AgreementReport, AgreementWindow, CriticStats, JudgedSample, PairS
 export { policyFromProto, policyToProto } from "./policy-proto.js";
 export { createConsensusWorker } from "./worker.js";
 export type { ConsensusWorker, ConsensusWorkerOptions, ConsensusWorkerStats, PolicyProvider } from "./worker.js";
+export { judgedSampleFromDecision } from "./worker.js";
+export { consensusInstruments } from "./metrics.js";
+export type { ConsensusInstruments } from "./metrics.js";

@@ -2,12 +2,15 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../bus/index.js";
+import { createTestTelemetry, type TestTelemetry } from "../telemetry/index.js";
 import { DecisionOutcome, DecisionSchema, type Decision } from "../gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema, VerdictSchema } from "../gen/autodidact/v1/sample_pb.js";
 import {
   createConsensusPolicy,
   createConsensusWorker,
+  criticStats,
   evaluateVotes,
+  judgedSampleFromDecision,
   policyFromProto,
   policyToSpec,
   type ConsensusWorker,
@@ -15,9 +18,11 @@ import {
 
 let server: NatsServerProcess;
 let bus: Bus;
+let telemetry: TestTelemetry;
 const workers: ConsensusWorker[] = [];
 
 beforeAll(async () => {
+  telemetry = createTestTelemetry("consensus-worker-test");
   server = await startNatsServer();
   bus = await connectBus({ servers: server.url, name: "consensus-worker-test" });
   await ensureTopology(bus);
@@ -27,6 +32,7 @@ afterAll(async () => {
   await Promise.all(workers.map((w) => w.stop()));
   await bus?.close();
   await server?.stop();
+  await telemetry?.shutdown();
 });
 
 const critics = ["critic-a", "critic-b", "critic-c"];
@@ -143,6 +149,14 @@ describe("consensus worker against a real nats-server", () => {
     const s2 = w2.stats();
     expect(s1.decided + s2.decided).toBe(n);
     expect(s1.published + s2.published).toBe(n);
+    expect(await telemetry.metricValue("autodidact.consensus.decisions", { task })).toBe(n);
+    // Each worker's agreement window holds the decisions it published: together, all of them.
+    const windows = [w1.agreement(task), w2.agreement(task)];
+    expect(windows.reduce((acc, r) => acc + (r?.samples ?? 0), 0)).toBe(n);
+    const combined = criticStats(decisions.map(judgedSampleFromDecision));
+    const votesInWindows = (critic: string): number =>
+      windows.reduce((acc, r) => acc + (r?.critics.find((c) => c.criticId === critic)?.votes ?? 0), 0);
+    for (const c of combined) expect(votesInWindows(c.criticId)).toBe(c.votes);
 
     for (const d of decisions) {
       const pattern = plan.get(d.sampleId) ?? [];

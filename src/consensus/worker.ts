@@ -29,6 +29,8 @@ import { createLogger } from "../telemetry/logger.js";
 import { evaluateVotes, type ConsensusEvaluation, type DecisionOutcomeKind, type Vote } from "./evaluate.js";
 import { createConsensusPolicy, policyToSpec, type ConsensusPolicy, type ConsensusPolicySpec } from "./policy.js";
 import { policyToProto } from "./policy-proto.js";
+import { createAgreementWindow, type AgreementReport, type AgreementWindow, type JudgedSample } from "./agreement.js";
+import { consensusInstruments } from "./metrics.js";
 
 /** Where the consensus worker gets the policy for a task; called once per sample, at its first event. */
 export type PolicyProvider = (task: string) => ConsensusPolicy | Promise<ConsensusPolicy>;
@@ -50,7 +52,7 @@ export interface ConsensusWorkerOptions {
   samplesDurable?: string;
   /** How often due timeouts and unpublished decisions are handled, in ms (default 250). */
   sweepIntervalMs?: number;
-  /** How often the whole bucket is scanned for samples other (crashed) workers left, in ms (default 30 s). */
+  /** How often the whole bucket is scanned for samples other (crashed) workers left, in ms (default 60 s; also once at start). */
   fullScanIntervalMs?: number;
   /** A decision another worker stored but did not mark published is re-published after this, in ms (default 5 s). */
   republishGraceMs?: number;
@@ -62,6 +64,8 @@ export interface ConsensusWorkerOptions {
   retryForMs?: number;
   /** Deliveries before a message that keeps failing goes to the poison stream (default 10). */
   maxDeliver?: number;
+  /** Decisions per task kept for the agreement metrics (default 1000). */
+  agreementWindow?: number;
   /** Called with every decision this worker published (metrics, agreement window). Must not throw. */
   onDecision?: (decision: Decision) => void;
 }
@@ -91,6 +95,8 @@ export interface ConsensusWorker {
    */
   sweep(full?: boolean): Promise<number>;
   stats(): ConsensusWorkerStats;
+  /** Critic agreement over the last decisions this worker published for a task (null when none yet). */
+  agreement(task: string): AgreementReport | null;
   /** Stops consuming and sweeping; in-flight messages finish first, unacked ones are redelivered. */
   stop(): Promise<void>;
 }
@@ -157,6 +163,14 @@ function validateSample(s: Sample): void {
   if (s.task.length === 0) throw new AutodidactError("sample has no task", Code.InvalidArgument);
 }
 
+/**
+ * A decision as agreement metrics see it (the counted votes and the outcome), so the monitor can
+ * feed an agreement window from the decisions stream just as the worker does.
+ */
+export function judgedSampleFromDecision(decision: Decision): JudgedSample {
+  return { votes: decision.votes.map((v) => ({ criticId: v.criticId, approve: v.approve })), accepted: decision.accepted };
+}
+
 /** The last token of `verdicts.<task>` / `samples.proposed.<task>`. */
 const taskOfSubject = (subject: string): string => subject.slice(subject.lastIndexOf(".") + 1);
 
@@ -173,7 +187,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   const { bus, policyProvider } = options;
   const id = options.id ?? `consensus-${randomUUID().slice(0, 8)}`;
   const sweepIntervalMs = options.sweepIntervalMs ?? 250;
-  const fullScanIntervalMs = options.fullScanIntervalMs ?? 30_000;
+  const fullScanIntervalMs = options.fullScanIntervalMs ?? 60_000;
   const republishGraceMs = options.republishGraceMs ?? 5_000;
   const maxDeliver = options.maxDeliver ?? 10;
   const retryForMs = options.retryForMs ?? 15_000;
@@ -185,6 +199,38 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   if (tasks !== undefined && tasks.length === 0) throw new AutodidactError("tasks, when given, must name at least one task", Code.InvalidArgument);
   const log = createLogger("consensus", { worker: id });
   const tracer = trace.getTracer("autodidact.consensus");
+  const agreementWindowSize = options.agreementWindow ?? 1_000;
+  const windows = new Map<string, AgreementWindow>();
+  const instruments = consensusInstruments();
+  // Agreement gauges read the windows at collection time.
+  const approvalGauge = instruments.meter.createObservableGauge("autodidact.consensus.critic.approval_rate", {
+    description: "Share of a critic's votes that approve, over the recent decisions of a task",
+  });
+  const matchGauge = instruments.meter.createObservableGauge("autodidact.consensus.critic.agreement_with_decision", {
+    description: "Share of a critic's votes that matched the final decision, over the recent decisions of a task",
+  });
+  const kappaGauge = instruments.meter.createObservableGauge("autodidact.consensus.fleiss_kappa", {
+    description: "Fleiss' kappa of the critics over the recent decisions of a task",
+  });
+  const gaugeCallback = (result: { observe(value: number, attributes?: Record<string, string>): void }, which: "approval" | "match" | "kappa"): void => {
+    for (const [task, window] of windows) {
+      const report = window.report();
+      if (which === "kappa") {
+        if (report.fleissKappa !== null) result.observe(report.fleissKappa, { task });
+        continue;
+      }
+      for (const c of report.critics) {
+        if (which === "approval") result.observe(c.approvalRate, { task, critic: c.criticId });
+        else if (c.agreementWithDecision !== null) result.observe(c.agreementWithDecision, { task, critic: c.criticId });
+      }
+    }
+  };
+  const approvalCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "approval");
+  const matchCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "match");
+  const kappaCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "kappa");
+  approvalGauge.addCallback(approvalCb);
+  matchGauge.addCallback(matchCb);
+  kappaGauge.addCallback(kappaCb);
   const stats: ConsensusWorkerStats = { verdicts: 0, samples: 0, decided: 0, published: 0, conflicts: 0, lateVotes: 0, poisoned: 0 };
 
   // KV requests get a short timeout of their own: a request lost while NATS restarts fails fast
@@ -262,8 +308,15 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     await bus.publish(Subjects.decisions(task), bytes, { msgId: sampleId });
     stats.published++;
     unpublished.delete(sampleId);
+    const decision = fromBinary(DecisionSchema, bytes);
+    let window = windows.get(task);
+    if (window === undefined) {
+      window = createAgreementWindow(agreementWindowSize);
+      windows.set(task, window);
+    }
+    window.add(judgedSampleFromDecision(decision));
     try {
-      options.onDecision?.(fromBinary(DecisionSchema, bytes));
+      options.onDecision?.(decision);
     } catch (err) {
       log.warn("onDecision hook threw", { error: String(err) });
     }
@@ -367,6 +420,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       } catch (err) {
         if (!isCasConflict(err)) throw err;
         stats.conflicts++;
+        instruments.conflicts.add(1);
         await sleep(Math.random() * Math.min(50, 2 ** attempt));
         continue;
       }
@@ -377,6 +431,8 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       }
       deadlines.delete(sampleId);
       stats.decided++;
+      instruments.decisions.add(1, { task: record.task, outcome: DecisionOutcome[decision.outcome] ?? "UNSPECIFIED", accepted: decision.accepted });
+      if (start !== undefined) instruments.decisionSeconds.record(Math.max(0, now - start) / 1000, { task: record.task });
       await publishDecision(sampleId, record.task, record.decision as string);
       return true;
     }
@@ -545,6 +601,9 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     stopped = true;
     unregister();
     clearInterval(timer);
+    approvalGauge.removeCallback(approvalCb);
+    matchGauge.removeCallback(matchCb);
+    kappaGauge.removeCallback(kappaCb);
     await Promise.all(handles.map((h) => h.stop()));
     await sweeping?.catch(() => undefined);
   };
@@ -554,6 +613,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     id,
     sweep,
     stats: () => ({ ...stats }),
+    agreement: (task) => windows.get(task)?.report() ?? null,
     stop,
   };
 }
