@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { AutodidactError, Code } from "../../errors/index.js";
 
@@ -38,6 +38,8 @@ export async function writeCheckpointFiles(
   files: Readonly<Record<string, Uint8Array | string>>,
   metadata?: Record<string, string>,
 ): Promise<Manifest> {
+  // Drop a previous manifest first: until the new one lands, the folder reads as incomplete.
+  await rm(join(dir, MANIFEST_FILE), { force: true });
   const entries: Record<string, { sha256: string; bytes: number }> = {};
   for (const [name, content] of Object.entries(files)) {
     const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;

@@ -152,6 +152,8 @@ describe("sampler", () => {
       expect(s.logprob).toBeCloseTo(Math.log(softmax[s.id]!), 5);
     }
     expect([...seenK].sort()).toEqual([0, 1]);
+    const nan = createSampler(3, { greedy: true });
+    expect(() => nan.sample(Float32Array.of(0, Number.NaN, 1), 0, rng)).toThrow(/non-finite/);
     // softmax ≈ [0.53, 0.20, 0.07, 0.03, 0.12]: the 0.6 nucleus is {0, 1}.
     expect([...seenP].sort()).toEqual([0, 1]);
   });

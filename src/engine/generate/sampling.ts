@@ -54,6 +54,9 @@ export function createSampler(vocabSize: number, options: SamplingOptions): Samp
       }
       let sum = 0;
       for (let v = 0; v < V; v++) sum += Math.exp((logits[offset + v] as number) - max);
+      if (!Number.isFinite(max) || !Number.isFinite(sum)) {
+        throw new AutodidactError("model produced non-finite logits (NaN/Inf): corrupt or diverged weights", Code.DataLoss);
+      }
       const logZ = max + Math.log(sum);
       const logprobOf = (id: number): number => (logits[offset + id] as number) - logZ;
       if (greedy) return { id: arg, logprob: logprobOf(arg) };
