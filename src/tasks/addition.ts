@@ -150,6 +150,7 @@ export function createAdditionTask(): TaskPack {
     solve: solveAddition,
     checkFormat: checkAdditionFormat,
     rareSlices: additionSlices,
+    difficultyOf: (prompt) => parseAdditionPrompt(prompt).n,
     exposeVerifier: true,
   });
 }

@@ -65,6 +65,7 @@ export function createReverseTask(): TaskPack {
       if (/([a-z])\1\1/.test(text)) tags.push("letter_run");
       return tags;
     },
+    difficultyOf: (prompt) => parseReversePrompt(prompt).length,
     exposeVerifier: true,
   });
 }

@@ -1,9 +1,12 @@
+import { createHash } from "node:crypto";
 import { AutodidactError, Code } from "../errors/index.js";
 import type { CharTokenizerSpec } from "./tokenizer-spec.js";
 import { createRng, type Rng } from "./rng.js";
 
 /** One problem: the prompt the model continues, and how hard it is on the task's curriculum. */
 export interface TaskProblem {
+  /** Stable id of the problem (same prompt, same id, in every round): lineage `prompt_id`. */
+  readonly id: string;
   readonly prompt: string;
   readonly difficulty: number;
 }
@@ -74,6 +77,10 @@ export interface TaskPack {
   lengthFilter(completions: readonly string[], maxShortfall?: number): boolean[];
   /** Rare-slice tags of a prompt (tails the monitor watches for collapse). */
   rareSlices(prompt: string): string[];
+  /** The difficulty of a well-formed prompt; InvalidArgument when it is malformed. */
+  difficultyOf(prompt: string): number;
+  /** Stable, key- and subject-safe id of a prompt: `<task>-<16 hex of sha256>`. */
+  promptId(prompt: string): string;
   /** Optional ground truth. */
   readonly verifier?: TaskVerifier;
 }
@@ -97,6 +104,7 @@ export interface TaskPackDefinition {
   /** Rules on an already normalized completion. */
   checkFormat(prompt: string, normalized: string): FormatCheck;
   rareSlices(prompt: string): string[];
+  difficultyOf(prompt: string): number;
   /** Expose `solve` as a verifier (ground truth) on the pack. */
   readonly exposeVerifier: boolean;
 }
@@ -126,7 +134,9 @@ export function defineTaskPack(def: TaskPackDefinition): TaskPack {
     }
   };
 
+  const promptId = (prompt: string): string => `${def.name}-${createHash("sha256").update(prompt).digest("hex").slice(0, 16)}`;
   const example = (prompt: string, difficulty: number): TaskExample => ({
+    id: promptId(prompt),
     prompt,
     difficulty,
     answer: def.solve(prompt),
@@ -183,7 +193,10 @@ export function defineTaskPack(def: TaskPackDefinition): TaskPack {
     createPromptSampler({ seed, difficulty }) {
       const exclude = reserved(difficulty).prompts;
       const rng = createRng(def.name, "prompts", String(seed), difficulty);
-      return stream(() => ({ prompt: drawAvoiding(rng, def, difficulty, exclude), difficulty }));
+      return stream(() => {
+        const prompt = drawAvoiding(rng, def, difficulty, exclude);
+        return { id: promptId(prompt), prompt, difficulty };
+      });
     },
     createAnchorSource({ seed, minDifficulty, maxDifficulty }) {
       checkDifficulty(minDifficulty);
@@ -226,6 +239,10 @@ export function defineTaskPack(def: TaskPackDefinition): TaskPack {
     rareSlices(prompt) {
       return def.rareSlices(prompt);
     },
+    difficultyOf(prompt) {
+      return def.difficultyOf(prompt);
+    },
+    promptId,
   };
   if (def.exposeVerifier) {
     return {

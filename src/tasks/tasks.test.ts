@@ -143,6 +143,20 @@ describe("addition task", () => {
     expect(new Set(drawn.map((a) => a.difficulty))).toEqual(new Set([2, 3, 4]));
   });
 
+  it("gives every problem a stable id and reads difficulty back from the prompt", () => {
+    const [p] = task.createPromptSampler({ seed: 5, difficulty: 9 }).take(1);
+    expect(p?.id).toBe(task.promptId(p?.prompt ?? ""));
+    expect(p?.id).toMatch(/^addition-[0-9a-f]{16}$/);
+    expect(createAdditionTask().promptId("21+93=")).toBe(task.promptId("21+93="));
+    expect(task.promptId("21+93=")).not.toBe(task.promptId("93+21="));
+    expect(getTaskPack("reverse").promptId("21+93=")).not.toBe(task.promptId("21+93="));
+    expect(task.evalSet(4)[0]?.id).toBe(task.promptId(task.evalSet(4)[0]?.prompt ?? ""));
+    expect(task.difficultyOf("21+93=")).toBe(2);
+    expect(task.difficultyOf("1+00001=")).toBe(5);
+    expect(() => task.difficultyOf("x")).toThrow(AutodidactError);
+    expect(getTaskPack("reverse").difficultyOf("abcd=")).toBe(4);
+  });
+
   it("anchor sources are reproducible per seed", () => {
     const a = task.createAnchorSource({ seed: 3, minDifficulty: 1, maxDifficulty: 16 }).take(40);
     const b = task.createAnchorSource({ seed: 3, minDifficulty: 1, maxDifficulty: 16 }).take(40);
