@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { AutodidactError, Code } from "../../errors/index.js";
 import { createGraphBuilder, serialize } from "../graph/index.js";
-import { createModelWorker, createSession, createWorkerPool, tensor, zeros } from "./index.js";
+import { createModelWorker, createSession, createWorkerPool, cudaAvailable, tensor, zeros } from "./index.js";
 
 function matmulModel(dtype: "float32" | "float64", n: number | string): Uint8Array {
   const b = createGraphBuilder("mm");
@@ -53,6 +53,15 @@ describe("in-thread session", () => {
     );
     expect(out.z).toBe(pre);
     expect(Array.from(pre.data)).toEqual([2, 4, 6, 8]);
+  });
+
+  it("selects the execution provider: auto falls back to CPU, cuda fails clearly without it", async () => {
+    const auto = await createSession(matmulModel("float32", 2), { executionProvider: "auto" });
+    expect(auto.executionProvider).toBe(cudaAvailable() ? "cuda" : "cpu");
+    if (!cudaAvailable()) {
+      const err = await createSession(matmulModel("float32", 2), { executionProvider: "cuda" }).catch((e: unknown) => e);
+      expect((err as AutodidactError).code).toBe(Code.FailedPrecondition);
+    }
   });
 
   it("rejects a corrupt model with InvalidArgument", async () => {

@@ -1,3 +1,6 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { AutodidactError, Code } from "../../errors/index.js";
 import type { Dim, DType } from "../graph/ir.js";
@@ -34,9 +37,26 @@ export interface ModelSession {
 
 const SUPPORTED: ReadonlySet<string> = new Set(["float32", "float64", "int32", "int64", "bool"]);
 
-/** True if this onnxruntime-node build can use CUDA (the library bundles or finds the provider). */
+let cudaCache: boolean | undefined;
+
+/**
+ * True if this onnxruntime-node install can use CUDA: the backend is known to the binding AND its
+ * provider libraries were installed (they are skipped unless `ONNXRUNTIME_NODE_INSTALL=cuda12`).
+ */
 export function cudaAvailable(): boolean {
-  return ort.listSupportedBackends().some((b) => b.name === "cuda");
+  if (cudaCache !== undefined) return cudaCache;
+  let ok = ort.listSupportedBackends().some((b) => b.name === "cuda");
+  if (ok) {
+    try {
+      const entry = createRequire(import.meta.url).resolve("onnxruntime-node");
+      const dir = join(dirname(entry), "..", "bin", "napi-v6", process.platform, process.arch);
+      ok = existsSync(join(dir, "libonnxruntime_providers_cuda.so")) || existsSync(join(dir, "onnxruntime_providers_cuda.dll"));
+    } catch {
+      ok = false;
+    }
+  }
+  cudaCache = ok;
+  return ok;
 }
 
 /** Creates a session from ONNX bytes; the only place that constructs onnxruntime sessions. */
