@@ -1,0 +1,1 @@
+export { criticOptions, criticService } from "./critic-service.js";

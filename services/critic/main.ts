@@ -1,0 +1,5 @@
+// Process entry of the critic service (`autodidact critic`).
+import { runService } from "../../src/host/index.js";
+import { criticService } from "./critic-service.js";
+
+process.exitCode = await runService(criticService);

@@ -1,0 +1,1 @@
+export { generatorOptions, generatorService } from "./generator-service.js";

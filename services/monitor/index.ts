@@ -1,0 +1,1 @@
+export { monitorOptions, monitorService } from "./monitor-service.js";

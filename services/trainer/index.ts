@@ -1,0 +1,1 @@
+export { trainerOptions, trainerService } from "./trainer-service.js";

@@ -1,0 +1,5 @@
+// Process entry of the trainer service (`autodidact trainer`).
+import { runService } from "../../src/host/index.js";
+import { trainerService } from "./trainer-service.js";
+
+process.exitCode = await runService(trainerService);

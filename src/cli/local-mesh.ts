@@ -1,0 +1,176 @@
+import { createWriteStream, type WriteStream } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startNatsServer, type NatsServerProcess } from "../bus/index.js";
+import type { ReadyLine } from "../host/index.js";
+import { createSupervisor, type RestartPolicy, type Supervisor } from "./supervisor.js";
+import { writeMeshState, type MeshServiceEntry, type MeshState } from "./mesh-state.js";
+
+/** One service process to run in the local mesh. */
+export interface MeshMember {
+  /** Unique process name (`critic-a`); also its instance id. */
+  name: string;
+  kind: MeshServiceEntry["kind"];
+  /** Extra flags for this process. */
+  args?: string[];
+}
+
+/** Options of {@link startLocalMesh}. */
+export interface LocalMeshOptions {
+  /** Where the state file, logs and (when started here) the NATS store live. */
+  stateDir: string;
+  /** Use this NATS instead of starting one. */
+  natsUrl?: string;
+  members: readonly MeshMember[];
+  /** Environment given to every service process. */
+  env?: Record<string, string>;
+  restartPolicy?: RestartPolicy;
+  /** Called with each line a service writes that is a warning or an error. */
+  onAlert?: (name: string, line: string) => void;
+  /** How long to wait for every member's first ready line. */
+  readyTimeoutMs?: number;
+  /** Aborting it while the mesh starts stops what was started and rejects. */
+  signal?: AbortSignal;
+}
+
+/** A running local mesh. */
+export interface LocalMesh {
+  readonly natsUrl: string;
+  readonly nats: NatsServerProcess | undefined;
+  readonly supervisor: Supervisor;
+  /** Current gRPC address of a member (changes when it restarts). */
+  address(name: string): string;
+  state(): MeshState;
+  /** Stops every service (SIGTERM, drain), then the nats-server this mesh started. */
+  stop(): Promise<void>;
+}
+
+/** The default members: one generator, three critics, one trainer, one monitor. */
+export const DEFAULT_MEMBERS: readonly MeshMember[] = [
+  { name: "generator", kind: "generator" },
+  { name: "critic-a", kind: "critic" },
+  { name: "critic-b", kind: "critic" },
+  { name: "critic-c", kind: "critic" },
+  { name: "trainer", kind: "trainer" },
+  { name: "monitor", kind: "monitor" },
+];
+
+const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+/** tsx's loader by absolute URL, so service processes start from any working directory. */
+const TSX_LOADER = import.meta.resolve("tsx");
+
+/** The command line that runs one service process (tsx loader, so no build step is needed). */
+export function serviceCommand(kind: MeshServiceEntry["kind"]): { command: string; args: string[] } {
+  return { command: process.execPath, args: ["--import", TSX_LOADER, join(repoRoot, "services", kind, "main.ts")] };
+}
+
+/**
+ * Starts a local mesh: a nats-server with JetStream (unless `natsUrl` is given) and every member as
+ * its own supervised process on loopback; resolves once each member printed its ready line.
+ */
+export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMesh> {
+  await mkdir(join(options.stateDir, "logs"), { recursive: true });
+  const nats = options.natsUrl === undefined ? await startNatsServer({ storeDir: join(options.stateDir, "nats") }) : undefined;
+  const natsUrl = options.natsUrl ?? nats!.url;
+  const supervisor = createSupervisor(options.restartPolicy);
+  const entries = new Map<string, MeshServiceEntry>();
+  const logs = new Map<string, WriteStream>();
+  const waiting = new Map<string, () => void>();
+
+  const state = (): MeshState => ({
+    natsUrl,
+    ownsNats: nats !== undefined,
+    supervisorPid: process.pid,
+    services: options.members.flatMap((m) => entries.get(m.name) ?? []),
+    updatedAt: new Date().toISOString(),
+  });
+  let saving = Promise.resolve();
+  const save = (): void => {
+    const snapshot = state();
+    saving = saving.then(() => writeMeshState(options.stateDir, snapshot)).catch(() => undefined);
+  };
+
+  supervisor.on("output", (name, line) => {
+    logs.get(name)?.write(line + "\n");
+    if (line.startsWith('{"event":"ready"')) {
+      const ready = JSON.parse(line) as ReadyLine;
+      const member = options.members.find((m) => m.name === name);
+      if (member) {
+        entries.set(name, {
+          name,
+          kind: member.kind,
+          address: `127.0.0.1:${ready.grpcPort}`,
+          pid: ready.pid,
+          metricsPort: ready.metricsPort,
+        });
+        save();
+        waiting.get(name)?.();
+      }
+      return;
+    }
+    if (/"level":"(warn|error)"/.test(line) || !line.startsWith("{")) options.onAlert?.(name, line);
+  });
+  supervisor.on("exited", (name, code, signal) => {
+    logs.get(name)?.write(`# exited code=${code} signal=${signal}\n`);
+    entries.delete(name);
+    save();
+  });
+
+  const readyTimeout = options.readyTimeoutMs ?? 60_000;
+  const allReady = options.members.map(
+    (member) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`${member.name} did not become ready in ${readyTimeout} ms (see its log)`)),
+          readyTimeout,
+        );
+        waiting.set(member.name, () => {
+          clearTimeout(timer);
+          waiting.delete(member.name);
+          resolve();
+        });
+      }),
+  );
+  for (const member of options.members) {
+    logs.set(member.name, createWriteStream(join(options.stateDir, "logs", `${member.name}.log`), { flags: "a" }));
+    const { command, args } = serviceCommand(member.kind);
+    supervisor.start({
+      name: member.name,
+      command,
+      args: [...args, "--instance-id", member.name, "--grpc-host", "127.0.0.1", ...(member.args ?? [])],
+      env: { ...options.env, NATS_URL: natsUrl },
+    });
+  }
+
+  const stop = async (): Promise<void> => {
+    await supervisor.stopAll();
+    await Promise.all([...logs.values()].map((s) => new Promise<void>((r) => s.end(r))));
+    await nats?.stop();
+    entries.clear();
+    await saving;
+  };
+  const aborted = new Promise<never>((_, reject) => {
+    const onAbort = (): void => reject(new Error("interrupted while the mesh was starting"));
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    await Promise.race([Promise.all(allReady), aborted]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    natsUrl,
+    nats,
+    supervisor,
+    address(name) {
+      const entry = entries.get(name);
+      if (!entry) throw new Error(`${name} is not running`);
+      return entry.address;
+    },
+    state,
+    stop,
+  };
+}

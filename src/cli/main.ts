@@ -1,0 +1,140 @@
+import { defineOptions } from "../config/index.js";
+import { AutodidactError } from "../errors/index.js";
+import { runService, type ServiceSpec } from "../host/index.js";
+import { softwareVersion } from "../rpc/index.js";
+import { DEFAULT_MEMBERS, startLocalMesh, type MeshMember } from "./local-mesh.js";
+import { defaultStateDir, readMeshState } from "./mesh-state.js";
+import { probeService } from "./status.js";
+import { formatTable } from "./table.js";
+
+const USAGE = `autodidact — a model that improves itself on its own data, guarded against collapse
+
+Usage: autodidact <command> [options]
+
+Commands:
+  up                 start a local mesh: nats-server, generator, critics, trainer, monitor
+  status             health and version of every service of the local mesh
+  generator|critic|trainer|monitor [options]
+                     run one service in this process (what a container runs)
+  help               this text; \`autodidact <command> --help\` for a command's options
+
+Exit codes: 0 success, 1 failure, 2 bad usage.`;
+
+/** The service entry points the CLI can run in-process, loaded lazily so `status` stays light. */
+const SERVICES: Record<string, () => Promise<ServiceSpec<never>>> = {
+  generator: async () => (await import("../../services/generator/index.js")).generatorService as ServiceSpec<never>,
+  critic: async () => (await import("../../services/critic/index.js")).criticService as ServiceSpec<never>,
+  trainer: async () => (await import("../../services/trainer/index.js")).trainerService as ServiceSpec<never>,
+  monitor: async () => (await import("../../services/monitor/index.js")).monitorService as ServiceSpec<never>,
+};
+
+const upOptions = defineOptions({
+  stateDir: { type: "string", help: "folder for the mesh state, logs and NATS store", env: "AUTODIDACT_STATE_DIR" },
+  natsUrl: { type: "string", help: "use this NATS (JetStream on) instead of starting nats-server", env: "NATS_URL" },
+  critics: { type: "int", help: "number of critic processes", default: 3, min: 1, max: 16 },
+});
+
+const statusOptions = defineOptions({
+  stateDir: { type: "string", help: "folder of the local mesh state", env: "AUTODIDACT_STATE_DIR" },
+});
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        process.stdout.write(USAGE + "\n");
+        return command === undefined ? 2 : 0;
+      case "--version":
+      case "version":
+        process.stdout.write(softwareVersion() + "\n");
+        return 0;
+      case "up":
+        return await up(rest);
+      case "status":
+        return await status(rest);
+      default: {
+        const load = SERVICES[command];
+        if (load) return await runService(await load(), rest);
+        process.stderr.write(`autodidact: unknown command "${command}"\n\n${USAGE}\n`);
+        return 2;
+      }
+    }
+  } catch (err) {
+    process.stderr.write(`autodidact ${command}: ${err instanceof AutodidactError ? err.rawMessage : String(err)}\n`);
+    return err instanceof AutodidactError && err.code === 3 ? 2 : 1;
+  }
+}
+
+async function up(argv: readonly string[]): Promise<number> {
+  const parsed = upOptions.parse(argv, process.env);
+  if (parsed.help) {
+    process.stdout.write(upOptions.help({ usage: "autodidact up [options]", description: "Start a local mesh." }) + "\n");
+    return 0;
+  }
+  const { stateDir = defaultStateDir(), natsUrl, critics } = parsed.values;
+  const members: MeshMember[] = [
+    ...DEFAULT_MEMBERS.filter((m) => m.kind !== "critic"),
+    ...Array.from({ length: critics }, (_, i) => ({ name: `critic-${String.fromCharCode(97 + i)}`, kind: "critic" as const })),
+  ];
+  process.stdout.write(natsUrl ? `using NATS at ${natsUrl}\n` : "starting nats-server (JetStream)…\n");
+  const interrupted = new AbortController();
+  const stopRequested = new Promise<void>((resolve) => {
+    const onSignal = (): void => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      interrupted.abort();
+      resolve();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+  const mesh = await startLocalMesh({
+    stateDir,
+    ...(natsUrl ? { natsUrl } : {}),
+    members,
+    signal: interrupted.signal,
+    onAlert: (name, line) => process.stderr.write(`[${name}] ${line}\n`),
+  });
+  mesh.supervisor.on("restarting", (name, delay) => process.stderr.write(`[${name}] exited; restarting in ${delay} ms\n`));
+  const rows = mesh.state().services.map((s) => [s.name, s.kind, s.address, s.pid]);
+  process.stdout.write(`\nlocal mesh is up (NATS ${mesh.natsUrl}, state in ${stateDir})\n\n`);
+  process.stdout.write(formatTable(["service", "kind", "gRPC", "pid"], rows) + "\n\n");
+  process.stdout.write("`autodidact status` in another terminal shows health; Ctrl-C stops everything.\n");
+
+  await stopRequested;
+  process.stdout.write("\nstopping the local mesh…\n");
+  await mesh.stop();
+  process.stdout.write("stopped.\n");
+  return 0;
+}
+
+async function status(argv: readonly string[]): Promise<number> {
+  const parsed = statusOptions.parse(argv, process.env);
+  if (parsed.help) {
+    process.stdout.write(statusOptions.help({ usage: "autodidact status [options]" }) + "\n");
+    return 0;
+  }
+  const stateDir = parsed.values.stateDir ?? defaultStateDir();
+  const state = await readMeshState(stateDir);
+  if (state.services.length === 0) {
+    process.stderr.write(`no service of the local mesh in ${stateDir} is running: start one with \`autodidact up\`\n`);
+    return 1;
+  }
+  const statuses = await Promise.all(state.services.map((s) => probeService(s)));
+  const rows = statuses.map((s) => [
+    s.name,
+    s.address,
+    s.health,
+    s.version,
+    s.uptimeS === null ? "-" : `${s.uptimeS.toFixed(0)}s`,
+    s.error ?? s.models,
+  ]);
+  process.stdout.write(`NATS ${state.natsUrl}\n\n`);
+  process.stdout.write(formatTable(["service", "gRPC", "health", "version", "uptime", "models"], rows) + "\n");
+  return statuses.every((s) => s.health === "SERVING") ? 0 : 1;
+}

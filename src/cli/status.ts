@@ -1,0 +1,63 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { CriticService } from "../gen/autodidact/v1/critic_pb.js";
+import { GeneratorService } from "../gen/autodidact/v1/generator_pb.js";
+import { MonitorService } from "../gen/autodidact/v1/monitor_pb.js";
+import { TrainerService } from "../gen/autodidact/v1/trainer_pb.js";
+import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { AutodidactError } from "../errors/index.js";
+import { createClient } from "../rpc/index.js";
+import type { MeshServiceEntry } from "./mesh-state.js";
+
+/** The gRPC service each kind of process serves. */
+export const SERVICE_OF_KIND: Readonly<Record<MeshServiceEntry["kind"], DescService>> = {
+  generator: GeneratorService,
+  critic: CriticService,
+  trainer: TrainerService,
+  monitor: MonitorService,
+};
+
+/** One row of `autodidact status`. */
+export interface ServiceStatus {
+  name: string;
+  address: string;
+  health: string;
+  version: string;
+  models: string;
+  uptimeS: number | null;
+  error?: string;
+}
+
+/** Asks one service for its health (grpc.health.v1) and identity (GetInfo). Never throws. */
+export async function probeService(entry: Pick<MeshServiceEntry, "name" | "kind" | "address">, deadlineMs = 3_000): Promise<ServiceStatus> {
+  const service = SERVICE_OF_KIND[entry.kind];
+  const health = createClient(Health, entry.address, { deadlineMs });
+  const info = createClient(service, entry.address, { deadlineMs }) as unknown as {
+    getInfo(req: object): Promise<{ softwareVersion: string; uptimeMs: bigint; models: { role: string; version: string }[] }>;
+    close(): void;
+  };
+  try {
+    const checked = await health.check({ service: service.typeName });
+    const about = await info.getInfo({});
+    return {
+      name: entry.name,
+      address: entry.address,
+      health: HealthCheckResponse_ServingStatus[checked.status] ?? String(checked.status),
+      version: about.softwareVersion,
+      models: about.models.map((m) => `${m.role}=${m.version}`).join(", ") || "-",
+      uptimeS: Number(about.uptimeMs) / 1000,
+    };
+  } catch (err) {
+    return {
+      name: entry.name,
+      address: entry.address,
+      health: "UNREACHABLE",
+      version: "-",
+      models: "-",
+      uptimeS: null,
+      error: err instanceof AutodidactError ? err.rawMessage : String(err),
+    };
+  } finally {
+    health.close();
+    info.close();
+  }
+}

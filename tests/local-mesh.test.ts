@@ -1,0 +1,83 @@
+// `autodidact up` as a user runs it: a real nats-server and every service as its own process, health over
+// gRPC via `autodidact status`, and Ctrl-C (SIGINT) stopping everything it started.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import type { MeshState } from "../src/cli/mesh-state.js";
+
+const cli = fileURLToPath(new URL("../bin/autodidact.mjs", import.meta.url));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("autodidact up / status", () => {
+  let up: ChildProcess | undefined;
+  let stateDir = "";
+
+  afterAll(async () => {
+    if (up && up.exitCode === null) up.kill("SIGKILL");
+    if (stateDir) await rm(stateDir, { recursive: true, force: true });
+  });
+
+  it("starts the mesh, reports every service SERVING, and leaves nothing running after Ctrl-C", async () => {
+    stateDir = await mkdtemp(join(tmpdir(), "autodidact-up-"));
+    const env = { ...process.env, NATS_URL: "", AUTODIDACT_STATE_DIR: stateDir };
+    delete env.NATS_URL;
+    up = spawn(process.execPath, [cli, "up"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    up.stdout!.on("data", (c: Buffer) => (out += c.toString()));
+    up.stderr!.on("data", (c: Buffer) => (err += c.toString()));
+    const upExit = new Promise<number | null>((resolve) => up!.once("exit", (code) => resolve(code)));
+    for (let i = 0; i < 900 && !out.includes("local mesh is up"); i++) {
+      if (up.exitCode !== null) throw new Error(`up exited early:\n${out}\n${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(out).toContain("local mesh is up");
+
+    const status = spawnSync(process.execPath, [cli, "status"], { env, encoding: "utf8", timeout: 60_000 });
+    expect(status.status, status.stderr).toBe(0);
+    const rows = status.stdout.split("\n").filter((l) => /^(generator|critic-[abc]|trainer|monitor)\s/.test(l));
+    expect(rows.map((r) => r.split(/\s+/)[0]).sort()).toEqual(
+      ["critic-a", "critic-b", "critic-c", "generator", "monitor", "trainer"],
+    );
+    for (const row of rows) expect(row).toMatch(/\sSERVING\s/);
+
+    const state = JSON.parse(await readFile(join(stateDir, "mesh.json"), "utf8")) as MeshState;
+    expect(state.ownsNats).toBe(true);
+    const pids = state.services.map((s) => s.pid);
+    expect(pids).toHaveLength(6);
+    const natsPort = Number(new URL(state.natsUrl).port);
+    const natsPid = spawnSync("pgrep", ["-f", `nats-server -a 127.0.0.1 -p ${natsPort} `], { encoding: "utf8" })
+      .stdout.trim()
+      .split("\n")
+      .map(Number)
+      .filter((n) => n > 0);
+    expect(natsPid).toHaveLength(1);
+
+    up.kill("SIGINT");
+    expect(await upExit).toBe(0);
+    expect(out).toContain("stopped.");
+    for (const pid of [...pids, ...natsPid]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+
+    // With the mesh gone, status says so and fails.
+    const after = spawnSync(process.execPath, [cli, "status"], { env, encoding: "utf8", timeout: 60_000 });
+    expect(after.status).toBe(1);
+    expect(after.stderr).toMatch(/no service of the local mesh .* is running/);
+  }, 120_000);
+
+  it("refuses a bad flag value with a message and exit code 2", () => {
+    const res = spawnSync(process.execPath, [cli, "critic", "--grpc-port", "99999"], { encoding: "utf8" });
+    expect(res.status).toBe(2);
+    expect(res.stderr).toMatch(/--grpc-port/);
+  });
+});
