@@ -345,10 +345,12 @@ export const RULES: ReadonlyMap<string, GradientRule> = new Map<string, Gradient
     (c, [g]) => {
       const x = c.node.inputs[0]!;
       const dtype = c.info(x).dtype;
-      // gelu(x) = x·Φ(x) → Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = exp(−x²/2)/√(2π)
-      const cdf = mul(c, add(c, c.e.op("Erf", [mul(c, x, scalar(c, Math.SQRT1_2, dtype))]), scalar(c, 1, dtype)), scalar(c, 0.5, dtype));
-      const pdf = mul(c, c.e.op("Exp", [mul(c, mul(c, x, x), scalar(c, -0.5, dtype))]), scalar(c, INV_SQRT_2PI, dtype));
-      return [mul(c, g!, add(c, cdf, mul(c, x, pdf)))];
+      // gelu(x) = x·Φ(x) → Φ(x) + x·φ(x) = ½ + ½·erf(x/√2) + x·exp(−x²/2)/√(2π)
+      const u = mul(c, x, scalar(c, Math.SQRT1_2, dtype));
+      const halfErf = mul(c, c.e.op("Erf", [u]), scalar(c, 0.5, dtype));
+      const negHalfSq = mul(c, u, mul(c, x, scalar(c, -Math.SQRT1_2, dtype)));
+      const xPdf = mul(c, mul(c, x, c.e.op("Exp", [negHalfSq])), scalar(c, INV_SQRT_2PI, dtype));
+      return [mul(c, g!, c.e.op("Sum", [halfErf, xPdf, scalar(c, 0.5, dtype)]))];
     },
   ],
   [

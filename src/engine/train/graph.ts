@@ -1,7 +1,7 @@
 import { AutodidactError, Code } from "../../errors/index.js";
 import { buildGradientModel } from "../autodiff/gradient.js";
 import { GraphBuilder } from "../graph/builder.js";
-import { attr, type Graph, type Model, type Node, type TensorData } from "../graph/ir.js";
+import { attr, MS_DOMAIN, type Graph, type Model, type Node, type TensorData } from "../graph/ir.js";
 import type { TransformerConfig } from "../model/config.js";
 import { buildForwardGraph, type FloatDType, type LoraInput } from "../model/transformer.js";
 import { appendCrossEntropyLoss, LOSS_NAMES } from "./loss.js";
@@ -37,6 +37,12 @@ export interface TrainingGraphOptions {
   readonly contrib?: boolean;
   /** Also output the logits. Default false. */
   readonly keepLogits?: boolean;
+  /**
+   * Forward with fused kernels (LayerNormalization whose stashed mean/inverse-std the backward
+   * reuses, com.microsoft Gelu). Default true for float32 (ORT's fused ops are float32-only or
+   * stash in float32), false for float64.
+   */
+  readonly fused?: boolean;
 }
 
 /** A training graph: inputs, trainable/frozen split, and where each gradient comes out. */
@@ -92,12 +98,14 @@ export function buildLossGraph(c: TransformerConfig, options: TrainingGraphOptio
     dtype,
     batch: options.batch ?? "batch",
     seq: options.seq ?? "seq",
+    fused: options.fused ?? dtype === "float32",
     ...(lora !== undefined ? { lora: { rank: lora.rank, alpha: lora.alpha, targetModules: lora.targetModules } } : {}),
   });
   let graph = fwd.model.graph;
   if (lora !== undefined && (lora.dropout ?? 0) > 0) {
     graph = insertLoraDropout(graph, new Set(fwd.loraInputs.filter((l) => l.which === "A").map((l) => l.name)), lora.dropout!, lora.dropoutSeed ?? 0);
   }
+  graph = composeGelu(graph);
   const b = GraphBuilder.extend(graph, fwd.model.opsets);
   appendCrossEntropyLoss(b, b.get("logits"));
   b.output(LOSS_NAMES.loss);
@@ -119,6 +127,58 @@ export function validateLora(lora: LoraOptions): void {
   const d = lora.dropout ?? 0;
   if (!(d >= 0 && d < 1)) throw new AutodidactError(`LoRA dropout must be in [0, 1), got ${d}`, Code.InvalidArgument);
   if (lora.targetModules.length === 0) throw new AutodidactError("LoRA needs at least one target module", Code.InvalidArgument);
+}
+
+/**
+ * Rewrites com.microsoft Gelu nodes as x·½·(1 + erf(x/√2)). Measured on ORT 1.30 CPU: the contrib
+ * Gelu kernel costs ~10× an Erf kernel per element, so the composition is faster in training
+ * graphs, and its backward reuses the same Erf.
+ */
+function composeGelu(graph: Graph): Graph {
+  if (!graph.nodes.some((n) => n.op === "Gelu" && n.domain === MS_DOMAIN)) return graph;
+  const infos = new Map([...graph.inputs, ...graph.valueInfo].map((v) => [v.name, v]));
+  const nodes: Node[] = [];
+  const valueInfo = [...graph.valueInfo];
+  const initializers = [...graph.initializers];
+  const constants = new Map<string, string>();
+  const constant = (value: number, dtype: "float32" | "float64"): string => {
+    const key = `${dtype}:${value}`;
+    let name = constants.get(key);
+    if (name === undefined) {
+      name = `gelu.const_${constants.size}`;
+      initializers.push(dtype === "float64" ? { name, dtype, dims: [], data: Float64Array.of(value) } : { name, dtype, dims: [], data: Float32Array.of(value) });
+      constants.set(key, name);
+    }
+    return name;
+  };
+  let k = 0;
+  for (const n of graph.nodes) {
+    if (!(n.op === "Gelu" && n.domain === MS_DOMAIN)) {
+      nodes.push(n);
+      continue;
+    }
+    const x = n.inputs[0]!;
+    const info = infos.get(x);
+    if (info === undefined || (info.dtype !== "float32" && info.dtype !== "float64")) {
+      throw new AutodidactError(`cannot rewrite Gelu: no float type for "${x}"`, Code.Internal);
+    }
+    const dtype = info.dtype;
+    const t = (suffix: string): string => {
+      const name = `gelu_${k}.${suffix}`;
+      valueInfo.push({ name, dtype, shape: info.shape });
+      return name;
+    };
+    const [u, e, e1, h] = [t("scaled"), t("erf"), t("erf_plus_1"), t("half_x")];
+    nodes.push(
+      { op: "Mul", inputs: [x, constant(Math.SQRT1_2, dtype)], outputs: [u] },
+      { op: "Erf", inputs: [u], outputs: [e] },
+      { op: "Add", inputs: [e, constant(1, dtype)], outputs: [e1] },
+      { op: "Mul", inputs: [x, constant(0.5, dtype)], outputs: [h] },
+      { op: "Mul", inputs: [h, e1], outputs: [n.outputs[0]!] },
+    );
+    k++;
+  }
+  return { ...graph, nodes, initializers, valueInfo };
 }
 
 /**
