@@ -30,7 +30,7 @@ describe("autodidact up / status", () => {
 
   it("starts the mesh, reports every service SERVING, and leaves nothing running after Ctrl-C", async () => {
     stateDir = await mkdtemp(join(tmpdir(), "autodidact-up-"));
-    const env = { ...process.env, NATS_URL: "", AUTODIDACT_STATE_DIR: stateDir };
+    const env: NodeJS.ProcessEnv = { ...process.env, AUTODIDACT_STATE_DIR: stateDir };
     delete env.NATS_URL;
     up = spawn(process.execPath, [cli, "up"], { env, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
