@@ -4,7 +4,9 @@ import { attr, MS_DOMAIN, type DType, type ValueInfo } from "../graph/ir.js";
 import { createRng, type Rng } from "../random.js";
 import type { HostTensor, TensorMap } from "../runtime/tensor.js";
 import { checkGradients } from "./gradcheck.js";
-import { buildGradientGraph } from "./gradient.js";
+import { serialize } from "../graph/serialize.js";
+import { createSession } from "../runtime/session.js";
+import { buildGradientGraph, buildGradientModel } from "./gradient.js";
 
 /** How an input is filled. */
 type Fill = "normal" | "positive" | "away0" | { readonly ints: number } | "bool";
@@ -363,6 +365,35 @@ describe("gradient rules in float32 (ops without float64 kernels, contrib backwa
       inputs: [{ name: "x", dims: [2, 3, 8] }, { name: "s", dims: [8] }, { name: "bias", dims: [8] }],
       build: (bb, v) => bb.layerNorm(v.x!, v.s!, v.bias!, 1e-5),
     });
+  });
+});
+
+describe("Dropout (random masks: checked by identity, not finite differences)", () => {
+  it("gradient is R·mask/(1−p), i.e. grad_x·x = y·R elementwise within one run", async () => {
+    const b = createGraphBuilder("dropout");
+    const x = b.input("x", "float32", [4, 8]);
+    const r = b.input("r", "float32", [4, 8]);
+    const ratio = b.scalar(0.25, "float32");
+    const training = b.constant("bool", [], Uint8Array.of(1));
+    const y = b.op("Dropout", [x, ratio, training], [{ dtype: "float32", shape: [4, 8] }], { attrs: { seed: attr.int(5) }, names: ["y"] })[0]!;
+    b.output(b.reduceSum(b.mul(y, r), [0, 1], false, "loss"));
+    const { model, gradients } = buildGradientModel(b.buildModel(), { wrt: ["x"], loss: "loss", keep: ["y"] });
+    const s = await createSession(serialize(model));
+    const rng = createRng("dropout");
+    const xs = Float32Array.from({ length: 32 }, () => 0.5 + rng.next());
+    const rs = Float32Array.from({ length: 32 }, () => rng.normal());
+    const out = await s.run({ x: { dtype: "float32", dims: [4, 8], data: xs }, r: { dtype: "float32", dims: [4, 8], data: rs } });
+    await s.release();
+    const ys = out["y"]!.data as Float32Array;
+    const gx = out[gradients.get("x")!]!.data as Float32Array;
+    let dropped = 0;
+    for (let i = 0; i < 32; i++) {
+      if (ys[i] === 0) dropped++;
+      expect(gx[i]! * xs[i]!).toBeCloseTo(ys[i]! * rs[i]!, 5);
+      expect(gx[i] === 0 || Math.abs(gx[i]! - rs[i]! / 0.75) < 1e-5).toBe(true);
+    }
+    expect(dropped).toBeGreaterThan(0);
+    expect(dropped).toBeLessThan(32);
   });
 });
 
