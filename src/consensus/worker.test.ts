@@ -1,5 +1,6 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
+import { trace } from "@opentelemetry/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../bus/index.js";
 import { createTestTelemetry, type TestTelemetry } from "../telemetry/index.js";
@@ -239,8 +240,15 @@ describe("consensus worker against a real nats-server", () => {
     const task = "silent";
     const w = await createConsensusWorker({ bus, policyProvider: () => quick, tasks: [task], id: "w-silent", verdictsDurable: "silent-v", samplesDurable: "silent-s", sweepIntervalMs: 50 });
     workers.push(w);
-    await publishSample(task, "silent-1");
+    // The sample is proposed inside a generator span: the timeout decision joins that trace.
+    const traceId = await trace.getTracer("test").startActiveSpan("generate", async (span) => {
+      await publishSample(task, "silent-1");
+      span.end();
+      return span.spanContext().traceId;
+    });
     const [d] = await readDecisions(task, 1);
+    const sweeps = telemetry.spansNamed("consensus sweep").filter((sp) => sp.attributes["autodidact.sample_id"] === "silent-1");
+    expect(sweeps.map((sp) => sp.spanContext().traceId)).toContain(traceId);
     expect(d?.accepted).toBe(false);
     expect(d?.outcome).toBe(DecisionOutcome.TIMEOUT);
     expect(d?.outcomeDetail).toMatch(/no expected critic voted/);

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { jetstream } from "@nats-io/jetstream";
-import { trace } from "@opentelemetry/api";
+import { defaultTextMapGetter, propagation, ROOT_CONTEXT, trace } from "@opentelemetry/api";
 import {
   consume,
   consumerLag,
@@ -120,6 +120,8 @@ interface ConsensusRecord {
   votes: string[];
   /** Critics that changed their vote (ignored). */
   conflicts: string[];
+  /** traceparent of the sample (or of the first vote until the sample arrives): timeouts decided by the sweeper join this trace. */
+  trace?: string;
   /** Decision bytes, once decided. */
   decision?: string;
   decidedAt?: number;
@@ -127,7 +129,11 @@ interface ConsensusRecord {
   published?: boolean;
 }
 
-type Event = { kind: "vote"; verdict: Verdict; bytes: Uint8Array } | { kind: "sample"; sample: Sample; bytes: Uint8Array };
+type Event = ({ kind: "vote"; verdict: Verdict } | { kind: "sample"; sample: Sample }) & {
+  bytes: Uint8Array;
+  /** W3C traceparent the message carried, if any. */
+  traceparent?: string;
+};
 
 const KEY = /^[A-Za-z0-9_-]{1,200}$/;
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64");
@@ -265,8 +271,10 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       if (r.sample !== undefined) return false;
       r.sample = b64(e.bytes);
       r.sampleSeenAt = now;
+      if (e.traceparent !== undefined) r.trace = e.traceparent;
       return true;
     }
+    if (r.trace === undefined && e.traceparent !== undefined) r.trace = e.traceparent;
     for (const stored of r.votes) {
       const prior = fromBinary(VerdictSchema, unb64(stored));
       if (prior.criticId !== e.verdict.criticId) continue;
@@ -463,15 +471,17 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
 
   /** Decodes and validates a message; InvalidArgument (the bus sends it to poison) when malformed. */
   const parse = (msg: BusMessage, kind: "vote" | "sample"): { sampleId: string; task: string; event: Event } => {
+    const traceparent = msg.headers?.has("traceparent") ? msg.headers.get("traceparent") : "";
+    const tp = traceparent === "" ? {} : { traceparent };
     try {
       if (kind === "vote") {
         const verdict = fromBinary(VerdictSchema, msg.data);
         validateVerdict(verdict);
-        return { sampleId: verdict.sampleId, task: verdict.task || taskOfSubject(msg.subject), event: { kind, verdict, bytes: msg.data } };
+        return { sampleId: verdict.sampleId, task: verdict.task || taskOfSubject(msg.subject), event: { kind, verdict, bytes: msg.data, ...tp } };
       }
       const sample = fromBinary(SampleSchema, msg.data);
       validateSample(sample);
-      return { sampleId: sample.id, task: sample.task, event: { kind, sample, bytes: msg.data } };
+      return { sampleId: sample.id, task: sample.task, event: { kind, sample, bytes: msg.data, ...tp } };
     } catch (err) {
       stats.poisoned++;
       if (err instanceof AutodidactError) throw err;
@@ -532,6 +542,20 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     throw err;
   }
 
+  /** A sweeper step for one sample, inside the sample's own trace when it has one. */
+  const settle = async (sampleId: string): Promise<boolean> => {
+    const current = await readRecord(sampleId);
+    const carrier = current?.record.trace === undefined ? {} : { traceparent: current.record.trace };
+    const parent = propagation.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
+    return tracer.startActiveSpan("consensus sweep", { attributes: { "autodidact.sample_id": sampleId } }, parent, async (span) => {
+      try {
+        return await touch(sampleId, "", undefined);
+      } finally {
+        span.end();
+      }
+    });
+  };
+
   let sweeping: Promise<number> | undefined;
   let lastFullScan = 0;
   const sweepOnce = async (full: boolean): Promise<number> => {
@@ -568,7 +592,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       if (stopped || !caughtUp) break;
       if (deadline > now) continue;
       try {
-        if (await touch(sampleId, "", undefined)) handled++;
+        if (await settle(sampleId)) handled++;
       } catch (err) {
         log.warn("sweep could not settle a sample", { sampleId, error: String(err) });
       }
@@ -577,7 +601,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       if (stopped) break;
       if (now - decidedAt < republishGraceMs) continue;
       try {
-        if (await touch(sampleId, "", undefined)) handled++;
+        if (await settle(sampleId)) handled++;
       } catch (err) {
         log.warn("sweep could not publish a decision", { sampleId, error: String(err) });
       }
