@@ -139,6 +139,8 @@ describe("LoRA gradients", () => {
     const rng = createRng("lora-fd");
     const feeds: TensorMap = { ...batchFeeds(c, "float64", "data-5"), ...randomParams(c, "params-5") };
     for (const l of lg.loraInputs) feeds[l.name] = { dtype: "float64", dims: l.shape, data: Float64Array.from({ length: l.shape[0]! * l.shape[1]! }, () => 0.3 * rng.normal()) };
+    // The alpha/r scale sits on the rank-r intermediate (one per adapted linear: 2 modules × 2 layers).
+    expect(lg.model.graph.nodes.filter((n) => n.outputs.some((o) => o.startsWith("lora_scaled_")))).toHaveLength(4);
     const res = await checkGradients(lg.model, { wrt: lg.trainable, loss: lg.loss, feeds, maxElements: 8, eps: 1e-5 });
     expect(res.maxRelError, JSON.stringify(res.worst)).toBeLessThan(1e-5);
     const withDropout = buildTrainingGraph(c, { mode: "lora", lora: { ...lora, dropout: 0.1, dropoutSeed: 7 } });

@@ -106,6 +106,7 @@ export function buildLossGraph(c: TransformerConfig, options: TrainingGraphOptio
     graph = insertLoraDropout(graph, new Set(fwd.loraInputs.filter((l) => l.which === "A").map((l) => l.name)), lora.dropout!, lora.dropoutSeed ?? 0);
   }
   graph = composeGelu(graph);
+  if (lora !== undefined) graph = scaleLoraOnRank(graph, new Set(fwd.loraInputs.filter((l) => l.which === "B").map((l) => l.name)));
   const b = GraphBuilder.extend(graph, fwd.model.opsets);
   appendCrossEntropyLoss(b, b.get("logits"));
   b.output(LOSS_NAMES.loss);
@@ -179,6 +180,53 @@ function composeGelu(graph: Graph): Graph {
     k++;
   }
   return { ...graph, nodes, initializers, valueInfo };
+}
+
+/**
+ * Moves the LoRA scale alpha/r from the adapter's output [B,T,out] onto its rank-r intermediate
+ * [B,T,r]: Mul(MatMul(d, Bᵀ), s) → MatMul(Mul(d, s), Bᵀ). Exact, and it removes one full-width
+ * elementwise pass forward and one backward per adapted linear.
+ */
+function scaleLoraOnRank(graph: Graph, bInputs: ReadonlySet<string>): Graph {
+  const producer = new Map<string, Node>();
+  for (const n of graph.nodes) for (const o of n.outputs) producer.set(o, n);
+  const consumers = new Map<string, number>();
+  for (const n of graph.nodes) for (const i of n.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
+  const scalars = new Set(graph.initializers.filter((t) => t.dims.length === 0 && (t.dtype === "float32" || t.dtype === "float64")).map((t) => t.name));
+  const infos = new Map(graph.valueInfo.map((v) => [v.name, v]));
+  // MatMul(d, Transpose(B)) nodes whose only consumer is a Mul by a scalar constant.
+  const rewrites = new Map<Node, { mul: Node; scale: string }>();
+  for (const n of graph.nodes) {
+    if (n.op !== "Mul") continue;
+    const [x, k] = n.inputs as [string, string];
+    const mm = producer.get(x);
+    if (!mm || mm.op !== "MatMul" || !scalars.has(k) || consumers.get(x) !== 1) continue;
+    const tb = producer.get(mm.inputs[1] ?? "");
+    if (!tb || tb.op !== "Transpose" || !bInputs.has(tb.inputs[0] ?? "")) continue;
+    rewrites.set(mm, { mul: n, scale: k });
+  }
+  if (rewrites.size === 0) return graph;
+  const dropped = new Set([...rewrites.values()].map((r) => r.mul));
+  const nodes: Node[] = [];
+  const valueInfo = [...graph.valueInfo];
+  let k = 0;
+  for (const n of graph.nodes) {
+    if (dropped.has(n)) continue;
+    const r = rewrites.get(n);
+    if (r === undefined) {
+      nodes.push(n);
+      continue;
+    }
+    const d = n.inputs[0]!;
+    const scaled = `lora_scaled_${k++}`;
+    const info = infos.get(d);
+    if (info) valueInfo.push({ ...info, name: scaled });
+    nodes.push({ op: "Mul", inputs: [d, r.scale], outputs: [scaled] });
+    // The MatMul now produces the Mul's output directly.
+    nodes.push({ ...n, inputs: [scaled, n.inputs[1]!], outputs: [r.mul.outputs[0]!] });
+  }
+  const removed = new Set([...rewrites.keys()].map((n) => n.outputs[0]!));
+  return { ...graph, nodes, valueInfo: valueInfo.filter((v) => !removed.has(v.name)) };
 }
 
 /**
