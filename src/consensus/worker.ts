@@ -188,6 +188,10 @@ const taskOfSubject = (subject: string): string => subject.slice(subject.lastInd
  * to decided is the gate: only the worker whose write lands publishes, so however many workers
  * race over the same verdicts, each sample gets one decision. A sweeper decides timed-out samples
  * and re-publishes decisions a crashed worker stored but never published.
+ *
+ * Sample ids must be KV- and subject-safe (`[A-Za-z0-9_-]`, e.g. UUIDs); a verdict's `score` is
+ * used as sent (weighted `mean_score` policies need critics to fill it). Malformed messages go to
+ * `poison.<stream>`; the worker keeps going.
  */
 export async function createConsensusWorker(options: ConsensusWorkerOptions): Promise<ConsensusWorker> {
   const { bus, policyProvider } = options;
@@ -234,9 +238,6 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   const approvalCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "approval");
   const matchCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "match");
   const kappaCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "kappa");
-  approvalGauge.addCallback(approvalCb);
-  matchGauge.addCallback(matchCb);
-  kappaGauge.addCallback(kappaCb);
   const stats: ConsensusWorkerStats = { verdicts: 0, samples: 0, decided: 0, published: 0, conflicts: 0, lateVotes: 0, poisoned: 0 };
 
   // KV requests get a short timeout of their own: a request lost while NATS restarts fails fast
@@ -613,6 +614,9 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     sweeping = run;
     return run;
   };
+  approvalGauge.addCallback(approvalCb);
+  matchGauge.addCallback(matchCb);
+  kappaGauge.addCallback(kappaCb);
   const timer = setInterval(() => {
     if (stopped) return;
     sweep(Date.now() - lastFullScan >= fullScanIntervalMs).catch((err: unknown) => log.warn("sweep failed", { error: String(err) }));

@@ -151,6 +151,8 @@ export function createAdditionTask(): TaskPack {
     checkFormat: checkAdditionFormat,
     rareSlices: additionSlices,
     difficultyOf: (prompt) => parseAdditionPrompt(prompt).n,
+    maxPromptLength: (n) => 2 * n + 2,
+    maxAnswerLength: (n) => n + 1,
     exposeVerifier: true,
   });
 }

@@ -66,6 +66,8 @@ export function createReverseTask(): TaskPack {
       return tags;
     },
     difficultyOf: (prompt) => parseReversePrompt(prompt).length,
+    maxPromptLength: (n) => n + 1,
+    maxAnswerLength: (n) => n,
     exposeVerifier: true,
   });
 }

@@ -79,6 +79,11 @@ export interface TaskPack {
   rareSlices(prompt: string): string[];
   /** The difficulty of a well-formed prompt; InvalidArgument when it is malformed. */
   difficultyOf(prompt: string): number;
+  /** Longest prompt / answer (characters = tokens, no specials) at a difficulty: sizes contexts and generation limits. */
+  maxPromptLength(difficulty: number): number;
+  maxAnswerLength(difficulty: number): number;
+  /** The text a model trains on for one example: prompt, answer, end token (the engine adds bos). */
+  trainingText(prompt: string, answer: string): string;
   /** Stable, key- and subject-safe id of a prompt: `<task>-<16 hex of sha256>`. */
   promptId(prompt: string): string;
   /** Optional ground truth. */
@@ -105,6 +110,8 @@ export interface TaskPackDefinition {
   checkFormat(prompt: string, normalized: string): FormatCheck;
   rareSlices(prompt: string): string[];
   difficultyOf(prompt: string): number;
+  maxPromptLength(difficulty: number): number;
+  maxAnswerLength(difficulty: number): number;
   /** Expose `solve` as a verifier (ground truth) on the pack. */
   readonly exposeVerifier: boolean;
 }
@@ -243,6 +250,17 @@ export function defineTaskPack(def: TaskPackDefinition): TaskPack {
       return def.difficultyOf(prompt);
     },
     promptId,
+    maxPromptLength(difficulty) {
+      checkDifficulty(difficulty);
+      return def.maxPromptLength(difficulty);
+    },
+    maxAnswerLength(difficulty) {
+      checkDifficulty(difficulty);
+      return def.maxAnswerLength(difficulty);
+    },
+    trainingText(prompt, answer) {
+      return `${prompt}${normalize(answer)}${def.tokenizer.special.eos}`;
+    },
   };
   if (def.exposeVerifier) {
     return {

@@ -157,6 +157,20 @@ describe("addition task", () => {
     expect(getTaskPack("reverse").difficultyOf("abcd=")).toBe(4);
   });
 
+  it("bounds prompt and answer lengths per difficulty and formats training text", () => {
+    for (const t of [task, getTaskPack("reverse")]) {
+      for (const n of [1, 3, 12]) {
+        const examples = t.createAnchorSource({ seed: n, minDifficulty: n, maxDifficulty: n }).take(300);
+        expect(Math.max(...examples.map((e) => e.prompt.length))).toBeLessThanOrEqual(t.maxPromptLength(n));
+        expect(Math.max(...examples.map((e) => e.answer.length))).toBeLessThanOrEqual(t.maxAnswerLength(n));
+      }
+    }
+    // The bounds are reached: both operands n digits with a final carry.
+    expect(formatAdditionPrompt(999n, 999n)).toHaveLength(task.maxPromptLength(3));
+    expect(solveAddition(formatAdditionPrompt(999n, 999n))).toHaveLength(task.maxAnswerLength(3));
+    expect(task.trainingText("21+93=", " 15<eos>")).toBe("21+93=15<eos>");
+  });
+
   it("anchor sources are reproducible per seed", () => {
     const a = task.createAnchorSource({ seed: 3, minDifficulty: 1, maxDifficulty: 16 }).take(40);
     const b = task.createAnchorSource({ seed: 3, minDifficulty: 1, maxDifficulty: 16 }).take(40);
