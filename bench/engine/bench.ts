@@ -12,7 +12,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encodeSafetensors } from "../../src/engine/checkpoint/safetensors.js";
@@ -110,6 +110,9 @@ async function main(): Promise<void> {
   const params = initParameters(config, "bench");
   const nParams = parameterCount(config);
   console.log(`reference model: ${nParams} parameters, batch ${BATCH} × seq ${SEQ}, ${THREADS} threads`);
+  // Other tenants skew every number below; the load average says how much.
+  const loadStart = loadavg()[0]!;
+  console.log(`load average at start: ${loadStart.toFixed(2)}`);
 
   const peak = await matmulPeak();
   console.log(`ORT MatMul peak: ${peak.gflops.toFixed(1)} GFLOP/s (n=${peak.size})`);
@@ -175,9 +178,10 @@ async function main(): Promise<void> {
     ["MFU (6·params·tokens/s / peak)", `${(100 * mfu).toFixed(1)}%`, "", "", ">= 40%"],
     ["parity max |logit diff|", (torch["parityMaxAbsDiff"] as number).toExponential(2), "", "", "<= 1e-4"],
   ];
+  console.log(`load average at start/end: ${loadStart.toFixed(2)} / ${loadavg()[0]!.toFixed(2)} (2 cores; > 2 means contention)`);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) console.log(r.map((cell, i) => cell.padEnd(widths[i]!)).join("  "));
-  console.log(JSON.stringify({ peakGflops: peak.gflops, params: nParams, engine: { trainTokensPerSec: engineTrain, fullStepMs: fullSec * 1000, loraStepMs: loraSec * 1000, loraAllStepMs: loraAllSec * 1000, gen: engineGen, mfu }, torch }));
+  console.log(JSON.stringify({ loadavg: [loadStart, loadavg()[0]], peakGflops: peak.gflops, params: nParams, engine: { trainTokensPerSec: engineTrain, fullStepMs: fullSec * 1000, loraStepMs: loraSec * 1000, loraAllStepMs: loraAllSec * 1000, gen: engineGen, mfu }, torch }));
 }
 
 main().catch((e: unknown) => {
