@@ -128,6 +128,15 @@ describe("gradient rules vs central finite differences (float64)", () => {
     });
   }
 
+  it("Max and Min (broadcasting; operands apart so the choice is stable under perturbation)", async () => {
+    for (const op of ["Max", "Min"]) {
+      await check({
+        inputs: [{ name: "a", dims: [3, 4], fill: "away0" }, { name: "b", dims: [4], fill: "away0" }],
+        build: (bb, v) => bb.binary(op, v.a!, bb.mul(v.b!, bb.scalar(1.37, "float64"))),
+      });
+    }
+  });
+
   it("Pow with constant exponents and a tensor exponent", async () => {
     for (const p of [2, 3, 0.5, -1.5]) {
       await check({ inputs: [{ name: "x", dims: [2, 3], fill: "positive" }], build: (bb, v) => bb.pow(v.x!, bb.scalar(p, "float64")) });

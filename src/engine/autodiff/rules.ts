@@ -280,6 +280,8 @@ export const RULES: ReadonlyMap<string, GradientRule> = new Map<string, Gradient
       return c.node.inputs.map((x, i) => (c.needs(i) ? c.unbroadcast(g!, s, x) : null));
     },
   ],
+  [":Max", (c, [g]) => minMax(c, g!, "GreaterOrEqual")],
+  [":Min", (c, [g]) => minMax(c, g!, "LessOrEqual")],
   [":Neg", (_c, [g]) => [neg(_c, g!)]],
   [":Identity", (_c, [g]) => [g!]],
   [
@@ -712,6 +714,22 @@ export const RULES: ReadonlyMap<string, GradientRule> = new Map<string, Gradient
     },
   ],
 ]);
+
+/**
+ * Elementwise Max/Min of two inputs: the gradient goes to the selected operand; ties go to the
+ * first one (a subgradient, as PyTorch's maximum splits nothing either).
+ */
+function minMax(c: RuleContext, g: string, firstWins: "GreaterOrEqual" | "LessOrEqual"): (string | null)[] {
+  if (c.node.inputs.length !== 2) throw new AutodidactError(`${c.node.op} gradient: only two inputs are supported`, Code.Unimplemented);
+  const [a, b] = c.node.inputs as [string, string];
+  const s = outShape(c);
+  const zero = scalar(c, 0, c.info(c.node.outputs[0]!).dtype);
+  const pick = c.e.op(firstWins, [a, b]);
+  return [
+    c.needs(0) ? c.unbroadcast(c.e.op("Where", [pick, g, zero]), s, a) : null,
+    c.needs(1) ? c.unbroadcast(c.e.op("Where", [pick, zero, g]), s, b) : null,
+  ];
+}
 
 /** The scalar value of a constant float (or int) tensor, or null if it is not a known scalar. */
 function constantFloat(c: RuleContext, name: string): number | null {
