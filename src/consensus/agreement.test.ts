@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { agreementReport, createAgreementWindow, criticStats, fleissKappa, pairwiseAgreement, type JudgedSample } from "./index.js";
+import { agreementReport, agreementToProto, createAgreementWindow, criticStats, fleissKappa, pairwiseAgreement, type JudgedSample } from "./index.js";
 
 const sample = (votes: Record<string, boolean>, accepted?: boolean): JudgedSample => ({
   votes: Object.entries(votes).map(([criticId, approve]) => ({ criticId, approve })),
@@ -56,10 +56,13 @@ describe("critic and pairwise agreement", () => {
 
   it("computes approval rates and agreement with the decision", () => {
     expect(criticStats(samples)).toEqual([
-      { criticId: "a", votes: 4, approvals: 2, approvalRate: 0.5, agreementWithDecision: 0.75 },
-      { criticId: "b", votes: 4, approvals: 1, approvalRate: 0.25, agreementWithDecision: 1 },
-      { criticId: "c", votes: 1, approvals: 1, approvalRate: 1, agreementWithDecision: null },
+      { criticId: "a", kind: "", modelVersion: "", votes: 4, approvals: 2, approvalRate: 0.5, agreementWithDecision: 0.75 },
+      { criticId: "b", kind: "", modelVersion: "", votes: 4, approvals: 1, approvalRate: 0.25, agreementWithDecision: 1 },
+      { criticId: "c", kind: "", modelVersion: "", votes: 1, approvals: 1, approvalRate: 1, agreementWithDecision: null },
     ]);
+    const r = agreementReport(samples);
+    expect(r.decided).toBe(4);
+    expect(r.acceptanceRate).toBe(0.25);
   });
 
   it("computes pairwise agreement and Cohen's kappa by hand", () => {
@@ -83,7 +86,38 @@ describe("critic and pairwise agreement", () => {
   });
 });
 
+describe("agreementToProto", () => {
+  it("fills the GetAgreement answer, with NaN for undefined kappas", () => {
+    const samples: JudgedSample[] = [
+      { votes: [{ criticId: "a", approve: true, kind: "verifier", modelVersion: "" }, { criticId: "b", approve: true, kind: "model-likelihood", modelVersion: "m-1" }], accepted: true },
+      { votes: [{ criticId: "a", approve: true, kind: "verifier" }, { criticId: "b", approve: true, kind: "model-likelihood", modelVersion: "m-2" }], accepted: true },
+    ];
+    const msg = agreementToProto(agreementReport(samples));
+    expect(msg.decisions).toBe(2n);
+    expect(msg.acceptanceRate).toBe(1);
+    expect(msg.critics.map((c) => [c.criticId, c.criticKind, c.criticModelVersion, c.votes, c.approvalRate])).toEqual([
+      ["a", "verifier", "", 2n, 1],
+      ["b", "model-likelihood", "m-2", 2n, 1],
+    ]);
+    // Everyone always approves: agreement is total, but chance-corrected agreement is undefined.
+    expect(msg.pairwise[0]?.agreement).toBe(1);
+    expect(msg.pairwise[0]?.cohenKappa).toBeNaN();
+    expect(msg.fleissKappa).toBeNaN();
+  });
+});
+
 describe("createAgreementWindow", () => {
+  it("reports over the most recent samples on request", () => {
+    const w = createAgreementWindow(10);
+    w.add(sample({ a: true }, true));
+    w.add(sample({ a: false }, false));
+    w.add(sample({ a: false }, false));
+    expect(w.report(2).critics[0]?.approvals).toBe(0);
+    expect(w.report(3).critics[0]?.approvals).toBe(1);
+    expect(w.report(100).samples).toBe(3);
+    expect(w.report(0).samples).toBe(0);
+  });
+
   it("keeps only the last N samples", () => {
     const w = createAgreementWindow(3);
     w.add(sample({ a: false, b: true })); // evicted below

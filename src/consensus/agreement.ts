@@ -1,8 +1,18 @@
+import { create } from "@bufbuild/protobuf";
 import { AutodidactError, Code } from "../errors/index.js";
+import { CriticAgreementSchema, PairwiseAgreementSchema } from "../gen/autodidact/v1/consensus_pb.js";
+import { GetAgreementResponseSchema, type GetAgreementResponse } from "../gen/autodidact/v1/critic_pb.js";
 
 /** A decided sample as agreement metrics see it: the critics' votes and the final decision. */
 export interface JudgedSample {
-  readonly votes: ReadonlyArray<{ readonly criticId: string; readonly approve: boolean }>;
+  readonly votes: ReadonlyArray<{
+    readonly criticId: string;
+    readonly approve: boolean;
+    /** Critic method ("verifier", "ensemble-vote"…), when known. */
+    readonly kind?: string;
+    /** Model version that produced the vote, when known. */
+    readonly modelVersion?: string;
+  }>;
   /** The consensus decision, when known (for agreement with the decision). */
   readonly accepted?: boolean;
 }
@@ -10,6 +20,9 @@ export interface JudgedSample {
 /** Per-critic statistics over a set of samples (mirrors `autodidact.v1.CriticAgreement`). */
 export interface CriticStats {
   readonly criticId: string;
+  /** Kind and model version of the critic's most recent vote in the window ("" when unknown). */
+  readonly kind: string;
+  readonly modelVersion: string;
   readonly votes: number;
   readonly approvals: number;
   /** approvals / votes; 0 when the critic cast no vote. */
@@ -32,6 +45,9 @@ export interface PairStats {
 /** Everything the monitor plots about critic agreement for one window. */
 export interface AgreementReport {
   readonly samples: number;
+  /** Samples with a known decision, and the share of them accepted (null when none). */
+  readonly decided: number;
+  readonly acceptanceRate: number | null;
   readonly critics: readonly CriticStats[];
   readonly pairs: readonly PairStats[];
   /** Fleiss' kappa over samples with at least two votes; null when undefined. */
@@ -95,10 +111,15 @@ function cohenKappa(pairs: ReadonlyArray<readonly [boolean, boolean]>): number |
 
 /** Approval rate and agreement with the decision of every critic that voted, sorted by id. */
 export function criticStats(samples: readonly JudgedSample[]): CriticStats[] {
-  const acc = new Map<string, { votes: number; approvals: number; decided: number; matched: number }>();
+  const acc = new Map<string, { votes: number; approvals: number; decided: number; matched: number; kind: string; modelVersion: string }>();
   for (const s of samples) {
+    const meta = new Map<string, { kind?: string; modelVersion?: string }>();
+    for (const v of s.votes) if (!meta.has(v.criticId)) meta.set(v.criticId, v);
     for (const [id, approve] of votesOf(s)) {
-      const a = acc.get(id) ?? { votes: 0, approvals: 0, decided: 0, matched: 0 };
+      const a = acc.get(id) ?? { votes: 0, approvals: 0, decided: 0, matched: 0, kind: "", modelVersion: "" };
+      const m = meta.get(id);
+      if (m?.kind) a.kind = m.kind;
+      if (m?.modelVersion) a.modelVersion = m.modelVersion;
       a.votes++;
       if (approve) a.approvals++;
       if (s.accepted !== undefined) {
@@ -112,6 +133,8 @@ export function criticStats(samples: readonly JudgedSample[]): CriticStats[] {
     .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
     .map(([criticId, a]) => ({
       criticId,
+      kind: a.kind,
+      modelVersion: a.modelVersion,
       votes: a.votes,
       approvals: a.approvals,
       approvalRate: a.votes === 0 ? 0 : a.approvals / a.votes,
@@ -157,8 +180,11 @@ export function agreementReport(samples: readonly JudgedSample[]): AgreementRepo
     }
     return [yes, no];
   });
+  const decided = samples.filter((s) => s.accepted !== undefined);
   return {
     samples: samples.length,
+    decided: decided.length,
+    acceptanceRate: decided.length === 0 ? null : decided.filter((s) => s.accepted === true).length / decided.length,
     critics: criticStats(samples),
     pairs: pairwiseAgreement(samples),
     fleissKappa: fleissKappa(counts),
@@ -173,8 +199,8 @@ export interface AgreementWindow {
   readonly size: number;
   /** Adds a decided sample, evicting the oldest when full. */
   add(sample: JudgedSample): void;
-  /** Agreement over the samples in the window. */
-  report(): AgreementReport;
+  /** Agreement over the samples in the window, or over only the `last` most recent ones. */
+  report(last?: number): AgreementReport;
   clear(): void;
 }
 
@@ -195,7 +221,12 @@ export function createAgreementWindow(capacity: number): AgreementWindow {
     },
     add(sample) {
       const copy: JudgedSample = {
-        votes: sample.votes.map((v) => ({ criticId: v.criticId, approve: v.approve })),
+        votes: sample.votes.map((v) => ({
+          criticId: v.criticId,
+          approve: v.approve,
+          ...(v.kind === undefined ? {} : { kind: v.kind }),
+          ...(v.modelVersion === undefined ? {} : { modelVersion: v.modelVersion }),
+        })),
         ...(sample.accepted === undefined ? {} : { accepted: sample.accepted }),
       };
       if (ring.length < capacity) ring.push(copy);
@@ -204,12 +235,47 @@ export function createAgreementWindow(capacity: number): AgreementWindow {
         head = (head + 1) % capacity;
       }
     },
-    report() {
-      return agreementReport(ring.length < capacity ? ring : [...ring.slice(head), ...ring.slice(0, head)]);
+    report(last) {
+      const ordered = ring.length < capacity ? ring : [...ring.slice(head), ...ring.slice(0, head)];
+      if (last === undefined) return agreementReport(ordered);
+      if (!Number.isInteger(last) || last < 0) throw new AutodidactError(`last must be a non-negative integer, got ${last}`, Code.InvalidArgument);
+      return agreementReport(last === 0 ? [] : ordered.slice(-last));
     },
     clear() {
       ring.length = 0;
       head = 0;
     },
   };
+}
+
+/**
+ * The wire form of an agreement report (the critic service's GetAgreement answer). Undefined
+ * kappas become NaN as the contract says; shares with nothing to count become 0.
+ */
+export function agreementToProto(report: AgreementReport): GetAgreementResponse {
+  return create(GetAgreementResponseSchema, {
+    critics: report.critics.map((c) =>
+      create(CriticAgreementSchema, {
+        criticId: c.criticId,
+        criticKind: c.kind,
+        criticModelVersion: c.modelVersion,
+        votes: BigInt(c.votes),
+        approvals: BigInt(c.approvals),
+        approvalRate: c.approvalRate,
+        agreementWithDecision: c.agreementWithDecision ?? 0,
+      }),
+    ),
+    pairwise: report.pairs.map((p) =>
+      create(PairwiseAgreementSchema, {
+        criticA: p.criticA,
+        criticB: p.criticB,
+        bothVoted: BigInt(p.bothVoted),
+        agreement: p.agreement ?? 0,
+        cohenKappa: p.cohenKappa ?? Number.NaN,
+      }),
+    ),
+    fleissKappa: report.fleissKappa ?? Number.NaN,
+    decisions: BigInt(report.decided),
+    acceptanceRate: report.acceptanceRate ?? 0,
+  });
 }

@@ -174,7 +174,10 @@ function validateSample(s: Sample): void {
  * feed an agreement window from the decisions stream just as the worker does.
  */
 export function judgedSampleFromDecision(decision: Decision): JudgedSample {
-  return { votes: decision.votes.map((v) => ({ criticId: v.criticId, approve: v.approve })), accepted: decision.accepted };
+  return {
+    votes: decision.votes.map((v) => ({ criticId: v.criticId, approve: v.approve, kind: v.criticKind, modelVersion: v.criticModelVersion })),
+    accepted: decision.accepted,
+  };
 }
 
 /** The last token of `verdicts.<task>` / `samples.proposed.<task>`. */
