@@ -1,7 +1,7 @@
 import { AutodidactError, Code } from "../../errors/index.js";
 import { attr, MS_DOMAIN, type Attr, type DType, type Node, type Shape, type ValueInfo } from "../graph/ir.js";
 import type { GraphEmitter } from "./emitter.js";
-import { broadcastShapes, inversePerm, isStatic, normAxis, sameDim } from "./shapes.js";
+import { broadcastShapes, inversePerm, normAxis, sameDim } from "./shapes.js";
 
 /**
  * What a gradient rule may ask while it writes the backward of one forward node. It exists so
@@ -742,6 +742,3 @@ function constantFloat(c: RuleContext, name: string): number | null {
 export function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => sameDim(d, b[i]!));
 }
-
-/** Re-exported for the rule context implementation. */
-export { isStatic };

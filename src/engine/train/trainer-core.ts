@@ -176,6 +176,7 @@ export class TrainerCore {
     return this.optimizer.state();
   }
 
+  /** Restores optimizer moments and step count (resuming from a checkpoint). */
   loadOptimizerState(state: AdamWState): void {
     this.optimizer.loadState(state);
   }
@@ -185,6 +186,7 @@ export class TrainerCore {
     return this.optimizer.step;
   }
 
+  /** Frees the ORT session. */
   async release(): Promise<void> {
     await this.session.release();
   }

@@ -26,41 +26,50 @@ export async function trainerCreate(args: { id: string; options: TrainerOptions 
   return { trainable: [...core.graph.trainable], frozen: [...core.graph.frozen] };
 }
 
+/** One optimization step of trainer `id` (see TrainerCore.step). */
 export function trainerStep(args: { id: string; batch: Batch }): Promise<StepResult> {
   return get(args.id).step(args.batch);
 }
 
+/** Loss of trainer `id` on a batch, no update. */
 export function trainerEvaluate(args: { id: string; batch: Batch }): Promise<number> {
   return get(args.id).evaluate(args.batch);
 }
 
+/** Copies of trainer `id`'s full weights (the frozen base in LoRA mode). */
 export function trainerWeights(args: { id: string }): Parameters {
   return get(args.id).weights();
 }
 
+/** Copies of trainer `id`'s adapters (LoRA mode). */
 export function trainerAdapters(args: { id: string }): Adapters {
   return get(args.id).adapters();
 }
 
+/** Replaces trainer `id`'s weights in place (same session). */
 export function trainerSetWeights(args: { id: string; weights: Parameters }): null {
   get(args.id).setWeights(args.weights);
   return null;
 }
 
+/** Swaps trainer `id`'s adapters (a tensor swap, same session). */
 export function trainerSetAdapters(args: { id: string; adapters: Adapters }): null {
   get(args.id).setAdapters(args.adapters);
   return null;
 }
 
+/** Trainer `id`'s AdamW moments and step count, for resumable checkpoints. */
 export function trainerOptimizerState(args: { id: string }): AdamWState {
   return get(args.id).optimizerState();
 }
 
+/** Restores AdamW state saved by trainerOptimizerState. */
 export function trainerLoadOptimizerState(args: { id: string; state: AdamWState }): null {
   get(args.id).loadOptimizerState(args.state);
   return null;
 }
 
+/** Frees trainer `id`'s session; later calls with that id fail with FailedPrecondition. */
 export async function trainerRelease(args: { id: string }): Promise<null> {
   const t = trainers.get(args.id);
   trainers.delete(args.id);
