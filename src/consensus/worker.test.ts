@@ -217,6 +217,32 @@ describe("consensus worker against a real nats-server", () => {
     expect(w1.stats().verdicts + w2.stats().verdicts).toBeGreaterThanOrEqual(3 * n);
   });
 
+  it("a worker replaced mid-stream: its successor on the same durables finishes the rest, once each", async () => {
+    const task = "handover";
+    const patient = createConsensusPolicy({ ...policyToSpec(policy), timeoutMs: 30_000 });
+    const opts = { bus, policyProvider: () => patient, tasks: [task], verdictsDurable: "handover-v", samplesDurable: "handover-s", sweepIntervalMs: 100 };
+    const n = 30;
+    for (let i = 0; i < n; i++) {
+      const id = `handover-${i}`;
+      await publishSample(task, id);
+      for (const c of critics) await publishVerdict(task, id, c, true);
+    }
+    const first = await createConsensusWorker({ ...opts, id: "first", concurrency: 1 });
+    workers.push(first);
+    for (let i = 0; i < 400 && first.stats().published < 5; i++) await new Promise((r) => setTimeout(r, 10));
+    await first.stop();
+    const done = first.stats().published;
+    expect(done).toBeGreaterThanOrEqual(5);
+    const second = await createConsensusWorker({ ...opts, id: "second" });
+    workers.push(second);
+    const decisions = await readDecisions(task, n);
+    await second.stop();
+    expect(new Set(decisions.map((d) => d.sampleId)).size).toBe(n);
+    expect(decisions).toHaveLength(n);
+    expect(first.stats().decided + second.stats().decided).toBe(n);
+    expect(second.stats().decided).toBeGreaterThan(0);
+  });
+
   it("keeps a critic's first vote and reports the change it tried", async () => {
     const task = "flip";
     const w = await createConsensusWorker({ bus, policyProvider: () => quick, tasks: [task], id: "w-flip", verdictsDurable: "flip-v", samplesDurable: "flip-s", sweepIntervalMs: 50 });
