@@ -114,8 +114,8 @@ export type {
   TextGenerator,
   TextGeneratorOptions,
 } from "./generate/index.js";
-export { checkSampling, createSampler, createTextGenerator, decodeBatch, decoderSignature, scoreBatch } from "./generate/index.js";
-export type { OpenDecoder } from "./generate/index.js";
+export { checkSampling, createSampler, createTextGenerator, decodeBatch, decoderSignature, emptyCacheDims, kvNames, scoreBatch } from "./generate/index.js";
+export type { OpenDecoder, OpenDecoderOptions } from "./generate/index.js";
 export { openDecoder } from "./generate/index.js";
 export type {
   AdapterTensors,

@@ -3,7 +3,7 @@ import { createRng } from "../random.js";
 import type { ModelSession } from "../runtime/session.js";
 import type { HostTensor, TensorMap } from "../runtime/tensor.js";
 import { createSampler, type SamplingOptions } from "./sampling.js";
-import { decoderSignature } from "./signature.js";
+import { decoderSignature, emptyCacheDims, kvNames } from "./signature.js";
 
 /** Everything one batched decoding needs, as plain data (it crosses into a worker). */
 export interface DecodeRequest extends SamplingOptions {
@@ -80,13 +80,13 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest): Pr
   if (sig.hasAttentionMask) feeds.attention_mask = { dtype: "int64", dims: [B, L], data: mask0 };
   if (sig.hasPositionIds) feeds.position_ids = { dtype: "int64", dims: [B, L], data: pos0 };
   if (sig.hasUseCacheBranch) feeds.use_cache_branch = { dtype: "bool", dims: [1], data: Uint8Array.of(0) };
-  for (let l = 0; l < sig.numLayers; l++) {
-    for (const kv of ["key", "value"]) {
-      feeds[`past_key_values.${l}.${kv}`] = { dtype: "float32", dims: [B, sig.numKvHeads, 0, sig.headDim], data: new Float32Array(0) };
-    }
+  const names = Array.from({ length: sig.numLayers }, (_, l) => kvNames(sig, l));
+  const empty = emptyCacheDims(sig, B);
+  for (const n of names) {
+    feeds[n.inKey] = { dtype: "float32", dims: empty, data: new Float32Array(0) };
+    feeds[n.inValue] = { dtype: "float32", dims: empty, data: new Float32Array(0) };
   }
-  const outputNames = ["logits"];
-  for (let l = 0; l < sig.numLayers; l++) outputNames.push(`present.${l}.key`, `present.${l}.value`);
+  const outputNames = ["logits", ...names.flatMap((n) => [n.outKey, n.outValue])];
 
   let sampler: ReturnType<typeof createSampler> | null = null;
   const done = new Uint8Array(B);
@@ -94,11 +94,44 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest): Pr
   let curLen = L;
   const stepIds = new BigInt64Array(B);
   const stepPos = new BigInt64Array(B);
+  const perStep = B * sig.numKvHeads * sig.headDim; // cache floats per time step (all rows)
+  const cap = perStep * maxTotal;
+  // Pre-allocated buffers, so nothing of size O(cache) is allocated per token:
+  //  - time-major: one buffer per cache tensor; the graph returns only the new entries, which we
+  //    append at [past, past+S); its prefix is the next step's input (inputs cross cheaply).
+  //  - hf: the graph returns the whole grown cache; ORT writes it in place into one of two pools
+  //    used alternately, so a step never reads and writes the same memory.
+  const caches = sig.kvLayout === "time-major" ? names.map(() => [new Float32Array(cap), new Float32Array(cap)] as const) : null;
+  let pools: Float32Array[][] | null = null;
+  let logitsBuf: Float32Array | null = null;
   for (let step = 0; step < maxNew && remaining > 0; step++) {
-    const out = await session.run(feeds, outputNames);
+    let pre: TensorMap | undefined;
+    if (step > 0 && logitsBuf) {
+      pre = { logits: { dtype: "float32", dims: [B, 1, logitsBuf.length / B], data: logitsBuf } };
+      if (sig.kvLayout === "hf") {
+        pools ??= [0, 1].map(() => Array.from({ length: 2 * sig.numLayers }, () => new Float32Array(cap)));
+        const pool = pools[step % 2] as Float32Array[];
+        const dims = [B, sig.numKvHeads, curLen, sig.headDim];
+        names.forEach((n, l) => {
+          (pre as TensorMap)[n.outKey] = { dtype: "float32", dims, data: (pool[2 * l] as Float32Array).subarray(0, perStep * curLen) };
+          (pre as TensorMap)[n.outValue] = { dtype: "float32", dims, data: (pool[2 * l + 1] as Float32Array).subarray(0, perStep * curLen) };
+        });
+      }
+    }
+    const out = await session.run(feeds, outputNames, pre);
     const logits = out.logits as HostTensor;
     if (logits.dtype !== "float32") throw new AutodidactError(`decoder logits are ${logits.dtype}; only float32 is supported`, Code.Unimplemented);
     const [, S, V] = logits.dims as [number, number, number];
+    if (step === 0) logitsBuf = new Float32Array(B * V);
+    if (caches) {
+      // Append the S new entries of every layer after the `past` ones.
+      const past = curLen - S;
+      names.forEach((n, l) => {
+        const [k, v] = caches[l] as readonly [Float32Array, Float32Array];
+        k.set((out[n.outKey] as HostTensor).data as Float32Array, past * perStep);
+        v.set((out[n.outValue] as HostTensor).data as Float32Array, past * perStep);
+      });
+    }
     sampler ??= createSampler(V, req);
     const data = logits.data as Float32Array;
     for (let b = 0; b < B; b++) {
@@ -131,10 +164,17 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest): Pr
     if (sig.hasAttentionMask) next.attention_mask = { dtype: "int64", dims: [B, newLen], data: mask.slice() };
     if (sig.hasPositionIds) next.position_ids = { dtype: "int64", dims: [B, 1], data: stepPos.slice() };
     if (sig.hasUseCacheBranch) next.use_cache_branch = { dtype: "bool", dims: [1], data: Uint8Array.of(1) };
-    for (let l = 0; l < sig.numLayers; l++) {
-      next[`past_key_values.${l}.key`] = out[`present.${l}.key`] as HostTensor;
-      next[`past_key_values.${l}.value`] = out[`present.${l}.value`] as HostTensor;
-    }
+    names.forEach((n, l) => {
+      if (caches) {
+        const [k, v] = caches[l] as readonly [Float32Array, Float32Array];
+        const dims = [curLen, B, sig.numKvHeads, sig.headDim];
+        next[n.inKey] = { dtype: "float32", dims, data: k.subarray(0, curLen * perStep) };
+        next[n.inValue] = { dtype: "float32", dims, data: v.subarray(0, curLen * perStep) };
+      } else {
+        next[n.inKey] = out[n.outKey] as HostTensor;
+        next[n.inValue] = out[n.outValue] as HostTensor;
+      }
+    });
     feeds = next;
     curLen = newLen;
   }

@@ -5,7 +5,7 @@ import { buildForwardGraph, buildServingGraph, createTransformerConfig, initPara
 import { createRng } from "../random.js";
 import { createModelWorker, createSession, type ModelSession, type ModelWorker, type RemoteSession } from "../runtime/index.js";
 import { createCharTokenizer } from "../tokenizer/index.js";
-import { createSampler, createTextGenerator, decodeBatch, decoderSignature } from "./index.js";
+import { createSampler, createTextGenerator, decodeBatch, decoderSignature, scoreBatch } from "./index.js";
 
 const tokenizer = createCharTokenizer({ alphabet: "0123456789+=" });
 const config: TransformerConfig = createTransformerConfig({
@@ -78,6 +78,28 @@ describe("generation", () => {
       rows[i]!.logprobs.forEach((lp, k) => expect(lp).toBeCloseTo(want.logprobs[k]!, 4));
       expect(rows[i]!.finishReason).toBe("length");
     }
+  });
+
+  it("the time-major decoding graph generates and scores exactly like the HF-signature graph", async () => {
+    const fast = await createSession(serialize(buildServingGraph(config, params, { kvLayout: "time-major" })));
+    const sig = decoderSignature(fast.inputs, fast.outputs);
+    expect(sig.kvLayout).toBe("time-major");
+    expect(sig).toMatchObject({ numLayers: 2, numKvHeads: 2, headDim: 8 });
+    const prompts = [[4, 5, 13], [1, 7, 7, 3, 14, 9, 9], [10]];
+    for (const opts of [{ greedy: true }, { temperature: 1.3, topP: 0.9, seed: 3 }]) {
+      const a = await decodeBatch(serving, { prompts, maxNewTokens: 9, padId: 0, ...opts });
+      const b = await decodeBatch(fast, { prompts, maxNewTokens: 9, padId: 0, ...opts });
+      expect(b.map((r) => r.tokens)).toEqual(a.map((r) => r.tokens));
+      b.forEach((r, i) => r.logprobs.forEach((lp, k) => expect(lp).toBeCloseTo(a[i]!.logprobs[k]!, 4)));
+    }
+    const conts = [[3, 3], [], [5, 6, 7]];
+    const sa = await scoreBatch(serving, { prompts, continuations: conts, padId: 0 });
+    const sb = await scoreBatch(fast, { prompts, continuations: conts, padId: 0 });
+    sb.forEach((r, i) => {
+      expect(r.logprobs).toHaveLength(conts[i]!.length);
+      r.logprobs.forEach((lp, k) => expect(lp).toBeCloseTo(sa[i]!.logprobs[k]!, 4));
+    });
+    await fast.release();
   });
 
   it("stops at stop tokens and caps to the model context", async () => {

@@ -1,5 +1,5 @@
 export type { DecoderSignature } from "./signature.js";
-export { decoderSignature } from "./signature.js";
+export { decoderSignature, emptyCacheDims, kvNames } from "./signature.js";
 export type { Sampler, SamplingOptions } from "./sampling.js";
 export { checkSampling, createSampler } from "./sampling.js";
 export type { DecodedRow, DecodeRequest } from "./decode.js";
@@ -8,5 +8,5 @@ export type { ScoredRow, ScoreRequest } from "./score.js";
 export { scoreBatch } from "./score.js";
 export type { GenerateOptions, Generation, TextGenerator, TextGeneratorOptions } from "./generator.js";
 export { createTextGenerator } from "./generator.js";
-export type { OpenDecoder } from "./open-decoder.js";
+export type { OpenDecoder, OpenDecoderOptions } from "./open-decoder.js";
 export { openDecoder } from "./open-decoder.js";

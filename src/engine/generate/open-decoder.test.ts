@@ -42,7 +42,9 @@ describe("openDecoder", () => {
     const a = await openDecoder(worker, ours);
     const b = await openDecoder(worker, external);
     expect(a.folder.source).toBe("autodidact");
+    expect(a.signature.kvLayout).toBe("time-major");
     expect(b.folder.source).toBe("external");
+    expect(b.signature.kvLayout).toBe("hf");
     expect(b.signature).toMatchObject({ numLayers: 2, numKvHeads: 2, headDim: 8 });
     const opts = { maxNewTokens: 8, temperature: 0.9, seed: 5, stopTokens: [] };
     const ga = await a.generator.generate(["12+34=", "9"], opts);

@@ -1,7 +1,7 @@
 import { AutodidactError, Code } from "../../errors/index.js";
 import type { ModelSession } from "../runtime/session.js";
 import type { HostTensor, TensorMap } from "../runtime/tensor.js";
-import { decoderSignature } from "./signature.js";
+import { decoderSignature, emptyCacheDims, kvNames } from "./signature.js";
 
 /** Teacher-forced scoring request: log-probabilities of given continuations after given prompts. */
 export interface ScoreRequest {
@@ -53,7 +53,9 @@ export async function scoreBatch(session: ModelSession, req: ScoreRequest): Prom
   if (sig.hasPositionIds) feeds.position_ids = { dtype: "int64", dims: [B, L], data: pos };
   if (sig.hasUseCacheBranch) feeds.use_cache_branch = { dtype: "bool", dims: [1], data: Uint8Array.of(0) };
   for (let l = 0; l < sig.numLayers; l++) {
-    for (const kv of ["key", "value"]) feeds[`past_key_values.${l}.${kv}`] = { dtype: "float32", dims: [B, sig.numKvHeads, 0, sig.headDim], data: new Float32Array(0) };
+    const n = kvNames(sig, l);
+    feeds[n.inKey] = { dtype: "float32", dims: emptyCacheDims(sig, B), data: new Float32Array(0) };
+    feeds[n.inValue] = { dtype: "float32", dims: emptyCacheDims(sig, B), data: new Float32Array(0) };
   }
   const out = await session.run(feeds, ["logits"]);
   const logits = out.logits as HostTensor;

@@ -16,35 +16,58 @@ export interface DecoderSignature {
   /** Merged optimum decoders take a bool `use_cache_branch`. */
   readonly hasUseCacheBranch: boolean;
   readonly kvDtype: "float32";
+  /**
+   * `hf`: `past_key_values.{i}.*` [B,H,past,hd] in, `present.{i}.*` out (optimum and ours).
+   * `time-major`: `cache.{i}.*` [past,B,H,hd] in, `new.{i}.*` [S,B,H,hd] out (our fast graph).
+   */
+  readonly kvLayout: "hf" | "time-major";
+}
+
+/** Input and output names of layer `l`'s cache in a signature. */
+export function kvNames(sig: DecoderSignature, l: number): { inKey: string; inValue: string; outKey: string; outValue: string } {
+  return sig.kvLayout === "hf"
+    ? { inKey: `past_key_values.${l}.key`, inValue: `past_key_values.${l}.value`, outKey: `present.${l}.key`, outValue: `present.${l}.value` }
+    : { inKey: `cache.${l}.key`, inValue: `cache.${l}.value`, outKey: `new.${l}.key`, outValue: `new.${l}.value` };
+}
+
+/** Dims of an empty (past = 0) cache input for a batch. */
+export function emptyCacheDims(sig: DecoderSignature, batch: number): number[] {
+  return sig.kvLayout === "hf" ? [batch, sig.numKvHeads, 0, sig.headDim] : [0, batch, sig.numKvHeads, sig.headDim];
 }
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+const CACHE = /^cache\.(\d+)\.(key|value)$/;
 
 /** Derives the {@link DecoderSignature} from input metadata; InvalidArgument if it does not fit. */
 export function decoderSignature(inputs: readonly ValueMeta[], outputs: readonly ValueMeta[]): DecoderSignature {
   const names = new Set(inputs.map((i) => i.name));
   if (!names.has("input_ids")) throw new AutodidactError("decoder has no input_ids input", Code.InvalidArgument);
   if (!outputs.some((o) => o.name === "logits")) throw new AutodidactError("decoder has no logits output", Code.InvalidArgument);
+  const kvLayout: DecoderSignature["kvLayout"] = inputs.some((i) => CACHE.test(i.name)) ? "time-major" : "hf";
+  const pattern = kvLayout === "hf" ? PAST : CACHE;
   let layers = 0;
   let heads: number | null = null;
   let hd: number | null = null;
   for (const i of inputs) {
-    const m = PAST.exec(i.name);
+    const m = pattern.exec(i.name);
     if (!m) continue;
     layers = Math.max(layers, Number(m[1]) + 1);
     if (i.dtype !== "float32") throw new AutodidactError(`decoder KV cache ${i.name} is ${i.dtype}; only float32 is supported`, Code.Unimplemented);
-    const h = i.shape[1];
+    const h = i.shape[kvLayout === "hf" ? 1 : 2];
     const d = i.shape[3];
     if (i.shape.length !== 4 || typeof h !== "number" || typeof d !== "number") {
-      throw new AutodidactError(`decoder input ${i.name} must be [batch, heads, past, head_dim] with fixed heads/head_dim`, Code.InvalidArgument);
+      const layout = kvLayout === "hf" ? "[batch, heads, past, head_dim]" : "[past, batch, heads, head_dim]";
+      throw new AutodidactError(`decoder input ${i.name} must be ${layout} with fixed heads/head_dim`, Code.InvalidArgument);
     }
     heads = h;
     hd = d;
   }
   for (let l = 0; l < layers; l++) {
     for (const kv of ["key", "value"]) {
-      if (!names.has(`past_key_values.${l}.${kv}`)) throw new AutodidactError(`decoder lacks past_key_values.${l}.${kv}`, Code.InvalidArgument);
-      if (!outputs.some((o) => o.name === `present.${l}.${kv}`)) throw new AutodidactError(`decoder lacks output present.${l}.${kv}`, Code.InvalidArgument);
+      const inName = kvLayout === "hf" ? `past_key_values.${l}.${kv}` : `cache.${l}.${kv}`;
+      const outName = kvLayout === "hf" ? `present.${l}.${kv}` : `new.${l}.${kv}`;
+      if (!names.has(inName)) throw new AutodidactError(`decoder lacks ${inName}`, Code.InvalidArgument);
+      if (!outputs.some((o) => o.name === outName)) throw new AutodidactError(`decoder lacks output ${outName}`, Code.InvalidArgument);
     }
   }
   if (layers === 0 || heads === null || hd === null) throw new AutodidactError("decoder has no past_key_values inputs (no KV cache)", Code.InvalidArgument);
@@ -56,5 +79,6 @@ export function decoderSignature(inputs: readonly ValueMeta[], outputs: readonly
     hasAttentionMask: names.has("attention_mask"),
     hasUseCacheBranch: names.has("use_cache_branch"),
     kvDtype: "float32",
+    kvLayout,
   };
 }

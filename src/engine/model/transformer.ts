@@ -191,6 +191,15 @@ export interface ServingGraphOptions {
    * past/present KV) — default true. `false` composes everything from standard ops.
    */
   readonly fused?: boolean;
+  /**
+   * `hf` (default): the Hugging Face signature, `past_key_values.{i}.*` [B,H,past,hd] in and the
+   * whole grown cache `present.{i}.*` out. `time-major`: our fast decoding signature,
+   * `cache.{i}.key|value` [past,B,H,hd] in and only the new entries `new.{i}.key|value` [S,B,H,hd]
+   * out, so the caller appends them to one pre-allocated buffer whose prefix is the next input and
+   * the cache never crosses the JS boundary as an output (that copy dominated batched decoding).
+   * Requires `fused`.
+   */
+  readonly kvLayout?: "hf" | "time-major";
 }
 
 /**
@@ -212,12 +221,21 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
   const ids = b.input("input_ids", "int64", [B, S]);
   const amask = b.input("attention_mask", "int64", [B, TOTAL]);
   const pos = b.input("position_ids", "int64", [B, S]);
+  const timeMajor = options.kvLayout === "time-major";
+  if (timeMajor && options.fused === false) throw new AutodidactError("kvLayout time-major needs the fused serving graph", Code.InvalidArgument);
   const past: { key: ValueInfo; value: ValueInfo }[] = [];
   for (let i = 0; i < c.numLayers; i++) {
-    past.push({
-      key: b.input(`past_key_values.${i}.key`, dtype, [B, c.numHeads, PAST, hd]),
-      value: b.input(`past_key_values.${i}.value`, dtype, [B, c.numHeads, PAST, hd]),
-    });
+    if (timeMajor) {
+      // [past,B,H,hd] → [B,H,past,hd] inside the graph (a kernel-side copy, cheap).
+      const key = b.input(`cache.${i}.key`, dtype, [PAST, B, c.numHeads, hd]);
+      const value = b.input(`cache.${i}.value`, dtype, [PAST, B, c.numHeads, hd]);
+      past.push({ key: b.transpose(key, [1, 2, 0, 3]), value: b.transpose(value, [1, 2, 0, 3]) });
+    } else {
+      past.push({
+        key: b.input(`past_key_values.${i}.key`, dtype, [B, c.numHeads, PAST, hd]),
+        value: b.input(`past_key_values.${i}.value`, dtype, [B, c.numHeads, PAST, hd]),
+      });
+    }
   }
   const values = new Map<string, ValueInfo>();
   for (const s of parameterSpecs(c)) {
@@ -282,13 +300,28 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
         q = rot(q);
         k = rot(k);
       }
-      const kv = { dtype, shape: [B, c.numHeads, TOTAL, hd] };
-      const [out] = b.op("MultiHeadAttention", [q, k, v, null, null, mask, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
-        domain: MS_DOMAIN,
-        attrs: { num_heads: attr.int(c.numHeads), scale: attr.float(1 / Math.sqrt(hd)) },
-        names: [b.fresh("mha"), `present.${i}.key`, `present.${i}.value`],
-      });
-      attn = out as ValueInfo;
+      const mhaAttrs = { num_heads: attr.int(c.numHeads), scale: attr.float(1 / Math.sqrt(hd)) };
+      if (timeMajor) {
+        const newEntries = (x: ValueInfo, name: string): ValueInfo => b.transpose(b.reshape(x, [0, 0, c.numHeads, hd]), [1, 0, 2, 3], name);
+        newEntries(k, `new.${i}.key`);
+        newEntries(v, `new.${i}.value`);
+        // The CPU kernel only attends over past_key/past_value when the present outputs are
+        // requested, so they are produced (and stay inside the graph).
+        const kv = { dtype, shape: [B, c.numHeads, TOTAL, hd] };
+        const [out] = b.op("MultiHeadAttention", [q, k, v, null, null, mask, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
+          domain: MS_DOMAIN,
+          attrs: mhaAttrs,
+        });
+        attn = out as ValueInfo;
+      } else {
+        const kv = { dtype, shape: [B, c.numHeads, TOTAL, hd] };
+        const [out] = b.op("MultiHeadAttention", [q, k, v, null, null, mask, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
+          domain: MS_DOMAIN,
+          attrs: mhaAttrs,
+          names: [b.fresh("mha"), `present.${i}.key`, `present.${i}.value`],
+        });
+        attn = out as ValueInfo;
+      }
     } else {
       let qh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "q_proj")), paramNames.attn(i, "q_proj", "bias")));
       let kh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "k_proj")), paramNames.attn(i, "k_proj", "bias")));
@@ -310,10 +343,10 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
   const headSpec: ParamSpec = c.tieEmbeddings ? { name: paramNames.embed, shape: [c.vocabSize, c.hiddenSize], kind: "linear", module: "lm_head" } : spec(paramNames.lmHead);
   b.output(ctx.linear(h, headSpec), "logits");
   for (let i = 0; i < c.numLayers; i++) {
-    b.output(`present.${i}.key`);
-    b.output(`present.${i}.value`);
+    b.output(timeMajor ? `new.${i}.key` : `present.${i}.key`);
+    b.output(timeMajor ? `new.${i}.value` : `present.${i}.value`);
   }
-  return b.buildModel({ metadata: { "autodidact.graph": "serving", "autodidact.config": JSON.stringify(c) } });
+  return b.buildModel({ metadata: { "autodidact.graph": timeMajor ? "decoding" : "serving", "autodidact.config": JSON.stringify(c) } });
 }
 
 // ------------------------------------------------------------------ pieces
