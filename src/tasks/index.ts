@@ -22,3 +22,5 @@ export {
 } from "./addition.js";
 export { REVERSE_SLICES, REVERSE_TOKENIZER, createReverseTask } from "./reverse.js";
 export { getTaskPack, listTaskPacks, registerTaskPack } from "./registry.js";
+export { ensembleVote, scoreAnswers } from "./scoring.js";
+export type { AccuracyReport, EnsembleVote } from "./scoring.js";
