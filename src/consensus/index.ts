@@ -1,3 +1,8 @@
+/**
+ * Consensus: versioned policies, the pure vote evaluation (`evaluateVotes`), agreement metrics,
+ * the policy store in the registry bucket, and the consensus worker that turns verdicts into
+ * exactly one decision per sample over JetStream + KV compare-and-set.
+ */
 export { createConsensusPolicy, policyToSpec } from "./policy.js";
 export type { ConsensusKind, ConsensusPolicy, ConsensusPolicySpec, TimeoutPolicy, WeightedBasis } from "./policy.js";
 export { evaluateVotes, tallyVotes } from "./evaluate.js";

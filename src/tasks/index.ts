@@ -1,3 +1,8 @@
+/**
+ * Task packs: everything the mesh knows about a task (tokenizer spec, seeded prompt sampler,
+ * anchor data, held-out evaluation sets disjoint from both, answer equivalence, format rules,
+ * rare slices, optional verifier). Built-ins: `addition` (reversed, Lee et al. 2025) and `reverse`.
+ */
 export { createRng } from "./rng.js";
 export type { Rng } from "./rng.js";
 export { createTaskTokenizer } from "./tokenizer-spec.js";
