@@ -6,10 +6,12 @@ import {
   createReverseTask,
   createRng,
   createTaskTokenizer,
+  defineTaskPack,
   formatAdditionPrompt,
   getTaskPack,
   listTaskPacks,
   parseAdditionPrompt,
+  registerTaskPack,
   solveAddition,
 } from "./index.js";
 
@@ -23,6 +25,34 @@ describe("registry", () => {
     expect(getTaskPack("reverse").name).toBe("reverse");
     expect(getTaskPack("addition")).toBe(getTaskPack("addition"));
     expect(listTaskPacks()).toEqual(expect.arrayContaining(["addition", "reverse"]));
+  });
+
+  it("registers a deployment's own task built with defineTaskPack, once", () => {
+    const upper = defineTaskPack({
+      name: "upper",
+      description: "uppercase a letter",
+      tokenizer: { kind: "char", alphabet: [..."abcABC="], special: { pad: "<pad>", bos: "<bos>", eos: "<eos>" } },
+      difficulty: { min: 1, max: 1 },
+      sliceNames: [],
+      heldOutSize: 10,
+      defaultMaxShortfall: 1,
+      problemSpace: () => 3,
+      sample: (rng) => `${rng.pick(["a", "b", "c"])}=`,
+      solve: (prompt) => prompt.slice(0, 1).toUpperCase(),
+      checkFormat: (_prompt, answer) => (/^[ABC]$/.test(answer) ? { ok: true } : { ok: false, reason: "one capital" }),
+      rareSlices: () => [],
+      difficultyOf: () => 1,
+      maxPromptLength: () => 2,
+      maxAnswerLength: () => 1,
+      exposeVerifier: false,
+    });
+    registerTaskPack(upper);
+    expect(getTaskPack("upper")).toBe(upper);
+    expect(listTaskPacks()).toContain("upper");
+    expect(upper.verifier).toBeUndefined();
+    expect(upper.evalSet(1)).toHaveLength(1); // half of a 3-problem space, rounded down
+    expect(() => registerTaskPack(upper)).toThrow(/already registered/);
+    expect(() => registerTaskPack({ ...upper, name: "addition" })).toThrow(/already registered/);
   });
 
   it("rejects an unknown task with InvalidArgument naming the known ones", () => {
