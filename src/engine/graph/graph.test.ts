@@ -68,7 +68,11 @@ describe("graph builder", () => {
   it("validate() reports dangling names, bad order, duplicates and bad initializers", () => {
     const g: Graph = {
       name: "bad",
-      inputs: [{ name: "a", dtype: "float32", shape: [2] }],
+      inputs: [
+        { name: "a", dtype: "float32", shape: [2] },
+        { name: "m", dtype: "float32", shape: ["B", 3, 4] },
+        { name: "n", dtype: "float32", shape: [5, 6] },
+      ],
       outputs: [{ name: "out", dtype: "float32", shape: [2] }, { name: "never", dtype: "float32", shape: [2] }],
       initializers: [{ name: "w", dtype: "float32", dims: [3], data: new Float32Array(2) }],
       valueInfo: [],
@@ -76,6 +80,8 @@ describe("graph builder", () => {
         { op: "Add", inputs: ["a", "later"], outputs: ["out"] },
         { op: "Neg", inputs: ["a"], outputs: ["later"] },
         { op: "Neg", inputs: ["ghost"], outputs: ["out"] },
+        { op: "MatMul", inputs: ["m", "n"], outputs: ["mm"] },
+        { op: "Add", inputs: ["a", "n"], outputs: ["sum"] },
       ],
     };
     const issues = graphIssues(g);
@@ -84,6 +90,8 @@ describe("graph builder", () => {
     expect(issues.some((i) => i.includes('duplicate value "out"'))).toBe(true);
     expect(issues.some((i) => i.includes('initializer "w"'))).toBe(true);
     expect(issues.some((i) => i.includes('"never" is never produced'))).toBe(true);
+    expect(issues.some((i) => i.includes("MatMul") && i.includes("4 vs 5"))).toBe(true);
+    expect(issues.some((i) => i.includes("Add") && i.includes("broadcast"))).toBe(true);
     try {
       validate(g);
       expect.unreachable();

@@ -1,9 +1,11 @@
 import { AutodidactError, Code } from "../../errors/index.js";
 import type { Graph, ValueInfo } from "./ir.js";
-import { fmt } from "./shape.js";
+import { broadcastShapes, fmt, matMulShape } from "./shape.js";
 
 /** Ops whose inputs must share one element type (cheap dtype check). */
 const SAME_DTYPE_OPS = new Set(["Add", "Sub", "Mul", "Div", "MatMul", "Concat", "Max", "Min", "Sum"]);
+/** Binary ops with numpy broadcasting (cheap shape check). */
+const BROADCAST_OPS = new Set(["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Where"]);
 
 /**
  * Lists every structural problem of a graph: duplicate names, inputs used before they are
@@ -41,6 +43,16 @@ export function graphIssues(graph: Graph): string[] {
     }
     if ((node.domain ?? "") === "" && SAME_DTYPE_OPS.has(node.op) && dtypes.size > 1) {
       issues.push(`${label} mixes element types ${[...dtypes].join(", ")}`);
+    }
+    // Cheap shape checks where both operand shapes are known.
+    const shapes = node.inputs.map((n) => defined.get(n)?.shape);
+    if ((node.domain ?? "") === "" && shapes.length === 2 && shapes[0] && shapes[1]) {
+      try {
+        if (node.op === "MatMul") matMulShape(shapes[0], shapes[1]);
+        else if (BROADCAST_OPS.has(node.op)) broadcastShapes([shapes[0], shapes[1]], node.op);
+      } catch (e) {
+        issues.push(`${label}: ${(e as Error).message.replace(/^\[[a-z_]+\] /, "")}`);
+      }
     }
     if (node.outputs.length === 0) issues.push(`${label} has no outputs`);
     for (const out of node.outputs) if (out !== "") define(out, info.get(out) ?? null, label);
