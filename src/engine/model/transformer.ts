@@ -160,13 +160,16 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
     const k = ctx.linear(a, spec(paramNames.attn(i, "k_proj")), paramNames.attn(i, "k_proj", "bias"));
     const v = ctx.linear(a, spec(paramNames.attn(i, "v_proj")), paramNames.attn(i, "v_proj", "bias"));
     let qh = splitHeads(ctx, q);
-    let kh = splitHeads(ctx, k);
     const vh = splitHeads(ctx, v);
+    let kT: ValueInfo;
     if (rope) {
       qh = applyRope(ctx, qh, rope.cos, rope.sin);
-      kh = applyRope(ctx, kh, rope.cos, rope.sin);
+      kT = b.transpose(applyRope(ctx, splitHeads(ctx, k), rope.cos, rope.sin), [0, 1, 3, 2]);
+    } else {
+      // [B,T,D] → [B,T,H,hd] → [B,H,hd,T] in one Transpose.
+      kT = b.transpose(b.reshape(k, [0, 0, c.numHeads, headDim(c)]), [0, 2, 3, 1]);
     }
-    const attn = attend(ctx, qh, b.transpose(kh, [0, 1, 3, 2]), vh, mask);
+    const attn = attend(ctx, qh, kT, vh, mask);
     h = b.add(h, ctx.linear(attn, spec(paramNames.attn(i, "o_proj")), paramNames.attn(i, "o_proj", "bias")));
     const m = norm(ctx, h, paramNames.postAttnNorm(i), paramNames.postAttnNorm(i, "bias"));
     const up = ctx.linear(m, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
