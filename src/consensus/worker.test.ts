@@ -314,6 +314,33 @@ describe("consensus worker against a real nats-server", () => {
     expect(b.stats().published).toBeGreaterThanOrEqual(1);
   });
 
+  it("waits for a policy that is not there yet instead of dropping the votes", async () => {
+    const task = "nopolicy";
+    let calls = 0;
+    const w = await createConsensusWorker({
+      bus,
+      policyProvider: () => {
+        calls++;
+        if (calls <= 3) throw new Error("no policy set");
+        return quick;
+      },
+      tasks: [task],
+      id: "w-nopolicy",
+      verdictsDurable: "nopolicy-v",
+      samplesDurable: "nopolicy-s",
+      sweepIntervalMs: 50,
+    });
+    workers.push(w);
+    await publishSample(task, "np-1");
+    await publishVerdict(task, "np-1", "critic-a", true);
+    await publishVerdict(task, "np-1", "critic-b", true);
+    const decisions = await readDecisions(task, 1);
+    await w.stop();
+    expect(decisions.map((d) => [d.sampleId, d.accepted])).toEqual([["np-1", true]]);
+    expect(calls).toBeGreaterThan(3);
+    expect(w.stats().poisoned).toBe(0);
+  });
+
   it("sends malformed verdicts to the poison stream and keeps deciding", async () => {
     const task = "poison";
     const w = await createConsensusWorker({ bus, policyProvider: () => quick, tasks: [task], id: "w-poison", verdictsDurable: "poison-v", samplesDurable: "poison-s", sweepIntervalMs: 50 });

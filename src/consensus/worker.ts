@@ -362,7 +362,14 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
           deadlines.delete(sampleId);
           return false;
         }
-        const policy = await policyProvider(task);
+        let policy: ConsensusPolicy;
+        try {
+          policy = await policyProvider(task);
+        } catch (err) {
+          // Retryable on purpose: an operator may be about to set the policy; the message waits
+          // (retries, then redeliveries) instead of going straight to poison.
+          throw new AutodidactError(`no consensus policy for task ${JSON.stringify(task)} yet: ${String(err)}`, Code.Unavailable, { cause: err });
+        }
         record = { v: 1, sampleId, task, policy: policyToSpec(policy), votes: [], conflicts: [] };
         changed = true;
       } else {
