@@ -1,0 +1,11 @@
+// Model serving shared by the generator and the critics: one swappable model per service, loaded from a
+// folder or a registry checkpoint, validated before it serves, and named in every result.
+export { createModelHolder } from "./model-holder.js";
+export type { LoadedModel, ModelHolder, ModelHolderOptions, SwapResult } from "./model-holder.js";
+export { loadDecoderModel, validateDecoderModel } from "./decoder-model.js";
+export { CLASSIFIER_SIGNATURE, checkClassifierSignature, loadClassifierModel, validateClassifierModel } from "./classifier-model.js";
+export type { ClassifierModel } from "./classifier-model.js";
+export { checkpointVersion, parseModelRef, resolveModelSource } from "./model-source.js";
+export type { CheckpointFetcher, ModelSource } from "./model-source.js";
+export { linkRegistry } from "./registry-link.js";
+export type { PromotedRegistry } from "./registry-link.js";
