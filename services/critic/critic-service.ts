@@ -1,11 +1,65 @@
-import { CriticService } from "../../src/gen/autodidact/v1/critic_pb.js";
-import { notYet, type ServiceSpec } from "../../src/host/index.js";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConsensusPolicy, createConsensusWorker, openPolicyStore, type ConsensusWorker } from "../../src/consensus/index.js";
+import { createModelWorker, type ModelWorker, type OpenDecoder } from "../../src/engine/index.js";
+import { AutodidactError, Code } from "../../src/errors/index.js";
+import { CriticService, SwapModelResponseSchema } from "../../src/gen/autodidact/v1/critic_pb.js";
+import type { ServiceSpec } from "../../src/host/index.js";
 import { createInfoHandler, implement } from "../../src/rpc/index.js";
+import {
+  checkpointVersion,
+  createModelHolder,
+  linkRegistry,
+  loadClassifierModel,
+  loadDecoderModel,
+  parseModelRef,
+  resolveModelSource,
+  validateClassifierModel,
+  validateDecoderModel,
+  type ClassifierModel,
+  type LoadedModel,
+  type ModelHolder,
+  type ModelSource,
+  type PromotedRegistry,
+  type SwapResult,
+} from "../../src/serving/index.js";
+import { createCritic } from "./critic.js";
+import {
+  createClassifierJudge,
+  createLikelihoodJudge,
+  createModelJudge,
+  createNoveltyJudge,
+  createRulesJudge,
+  createVerifierJudge,
+  CRITIC_KINDS,
+  type CriticKind,
+  type Judge,
+} from "./judges.js";
 
 /** Flags of the critic service beyond the ones every service takes. */
 export const criticOptions = {
   task: { type: "list", help: "task packs this instance handles", env: "AUTODIDACT_TASKS", default: ["addition"] },
+  kind: { type: "enum", values: CRITIC_KINDS, help: "critic method", env: "AUTODIDACT_CRITIC_KIND", default: "rules" },
+  criticId: { type: "string", help: "critic id on verdicts and its durable (replicas share it); default: instance id", env: "AUTODIDACT_CRITIC_ID" },
+  model: { type: "string", help: "model: a folder/.onnx path or <lineage>@<version> (model, likelihood, classifier kinds)", env: "AUTODIDACT_CRITIC_MODEL" },
+  lineage: { type: "string", help: "lineage of SwapModel checkpoint versions", env: "AUTODIDACT_LINEAGE", default: "main" },
+  threshold: { type: "float", help: "approval threshold (likelihood: mean log-prob; novelty: max Jaccard; model: agreeing share; classifier: probability)", env: "AUTODIDACT_CRITIC_THRESHOLD" },
+  samples: { type: "int", help: "model kind: own answers per sample (1 = greedy)", default: 1, min: 1, max: 64 },
+  temperature: { type: "float", help: "model kind: temperature of its own answers when samples > 1", default: 0.7, min: 0 },
+  classifierLabel: { type: "int", help: "classifier kind: index of the 'good sample' label", default: 1, min: 0 },
+  ngram: { type: "int", help: "novelty kind: character n-gram size", default: 3, min: 1, max: 16 },
+  noveltyWindow: { type: "int", help: "novelty kind: accepted samples remembered per task", default: 1000, min: 1 },
+  maxCompletionChars: { type: "int", help: "rules kind: longest completion accepted (0 = the task's own limit)", default: 0, min: 0 },
+  maxInFlight: { type: "int", help: "samples judged at once by this process", default: 16, min: 1, max: 1024 },
+  consensusWorker: { type: "bool", help: "run a consensus worker in this process (--no-consensus-worker to disable)", default: true },
+  consensusCritics: { type: "list", help: "expected critics of the fallback consensus policy (default: this critic)", env: "AUTODIDACT_CONSENSUS_CRITICS" },
+  consensusTimeout: { type: "duration", help: "vote timeout of the fallback consensus policy", default: 30_000, min: 1 },
+  cacheDir: { type: "string", help: "where registry checkpoints are downloaded", env: "AUTODIDACT_CACHE_DIR" },
 } as const;
+
+type AnyHolder = { kind: "decoder"; holder: ModelHolder<OpenDecoder> } | { kind: "classifier"; holder: ModelHolder<ClassifierModel> };
 
 /** The critic service: judges every proposed sample with its own model or method */
 export const criticService: ServiceSpec<typeof criticOptions> = {
@@ -13,22 +67,135 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
   description: "judges every proposed sample with its own model or method",
   options: criticOptions,
   async start(ctx) {
-    const info = createInfoHandler(CriticService, { instanceId: ctx.instanceId, tasks: ctx.config.task });
+    const cfg = ctx.config;
+    const kind = cfg.kind as CriticKind;
+    const criticId = cfg.criticId ?? ctx.instanceId;
+    const logger = ctx.logger;
+    const needsModel = kind === "model" || kind === "likelihood" || kind === "classifier";
+    if (needsModel && cfg.model === undefined) {
+      throw new AutodidactError(`--kind ${kind} needs --model (a path or <lineage>@<version>)`, Code.InvalidArgument);
+    }
+    if (kind === "verifier") {
+      logger.warn("critic uses the task's ground-truth verifier: only for deployments that configure it on purpose", { criticId });
+    }
+    let registry: PromotedRegistry | undefined;
+    const getRegistry = async (): Promise<PromotedRegistry | undefined> =>
+      (registry ??= await linkRegistry(ctx.bus, cfg.cacheDir ?? join(tmpdir(), "autodidact-cache", criticId)));
+
+    let worker: ModelWorker | undefined;
+    let models: AnyHolder | undefined;
+    const loadFrom = async (source: ModelSource, expectedDigest: string): Promise<SwapResult> => {
+      if (models === undefined) throw new AutodidactError(`critic kind ${kind} has no model to swap`, Code.FailedPrecondition);
+      const host = (worker ??= createModelWorker({ name: `critic-${criticId}` }));
+      const { path, version } = await resolveModelSource(source, await getRegistry());
+      const checkDigest = async <M>(loaded: LoadedModel<M>): Promise<LoadedModel<M>> => {
+        const want = expectedDigest.replace(/^sha256:/, "");
+        if (want !== "" && !loaded.version.endsWith(want)) {
+          await loaded.release().catch(() => undefined);
+          throw new AutodidactError(`model at ${path} has version ${loaded.version}, expected digest ${want}`, Code.FailedPrecondition);
+        }
+        return loaded;
+      };
+      if (models.kind === "decoder") return models.holder.swap(async () => checkDigest(await loadDecoderModel(host, path, version)));
+      return models.holder.swap(async () => checkDigest(await loadClassifierModel(host, path, version)));
+    };
+
+    let judge: Judge;
+    switch (kind) {
+      case "model":
+      case "likelihood": {
+        const holder = createModelHolder<OpenDecoder>({ name: `critic ${criticId} model`, validate: validateDecoderModel, logger });
+        models = { kind: "decoder", holder };
+        judge =
+          kind === "model"
+            ? createModelJudge(holder, { samples: cfg.samples, temperature: cfg.temperature, ...(cfg.threshold !== undefined ? { threshold: cfg.threshold } : {}) })
+            : createLikelihoodJudge(holder, cfg.threshold !== undefined ? { threshold: cfg.threshold } : {});
+        break;
+      }
+      case "classifier": {
+        const holder = createModelHolder<ClassifierModel>({ name: `critic ${criticId} classifier`, validate: validateClassifierModel, logger });
+        models = { kind: "classifier", holder };
+        judge = createClassifierJudge(holder, { label: cfg.classifierLabel, ...(cfg.threshold !== undefined ? { threshold: cfg.threshold } : {}) });
+        break;
+      }
+      case "rules":
+        judge = createRulesJudge(cfg.maxCompletionChars > 0 ? { maxCompletionChars: cfg.maxCompletionChars } : {});
+        break;
+      case "novelty":
+        judge = createNoveltyJudge({ n: cfg.ngram, window: cfg.noveltyWindow, ...(cfg.threshold !== undefined ? { threshold: cfg.threshold } : {}) });
+        break;
+      case "verifier":
+        judge = createVerifierJudge();
+        break;
+    }
+
+    let consensus: ConsensusWorker | undefined;
+    const critic = createCritic({ bus: ctx.bus, criticId, judge, maxInFlight: cfg.maxInFlight, logger });
+    try {
+      if (cfg.model !== undefined) await loadFrom(parseModelRef(cfg.model), "");
+      await critic.start();
+      if (cfg.consensusWorker) {
+        const expected = cfg.consensusCritics ?? [criticId];
+        const fallback = createConsensusPolicy({
+          name: "critic-fallback",
+          version: 0,
+          kind: "k_of_n",
+          k: Math.floor(expected.length / 2) + 1,
+          expected,
+          timeoutMs: cfg.consensusTimeout,
+          onTimeout: "reject",
+          note: `fallback of critic ${criticId}: majority of the configured critics`,
+        });
+        const store = await openPolicyStore(ctx.bus);
+        consensus = await createConsensusWorker({ bus: ctx.bus, policyProvider: store.provider({ fallback }), id: `${criticId}-consensus-${ctx.instanceId}` });
+      }
+    } catch (err) {
+      await critic.stop().catch(() => undefined);
+      await models?.holder.close().catch(() => undefined);
+      await worker?.close().catch(() => undefined);
+      throw err;
+    }
+
+    const info = createInfoHandler(CriticService, {
+      instanceId: ctx.instanceId,
+      tasks: cfg.task,
+      attributes: { criticId, kind },
+      models: () => {
+        const v = models?.holder.version;
+        if (v === undefined) return [];
+        const m = /^(.+)@(\d+)$/.exec(v);
+        return [{ role: "critic", version: v, ...(m ? { lineage: m[1], checkpointVersion: BigInt(m[2] as string) } : { digest: v.replace(/^sha256:/, "") }) }];
+      },
+    });
     return {
       services: [
         implement(CriticService, {
           getInfo: () => info(),
-          score() {
-            throw notYet("Score needs the critic kinds (critics and consensus issue)");
+          async score(req) {
+            if (req.sample === undefined) throw new AutodidactError("ScoreRequest has no sample", Code.InvalidArgument);
+            return critic.score(req.sample);
           },
-          swapModel() {
-            throw notYet("SwapModel needs live model swaps (critics and consensus issue)");
+          async swapModel(req) {
+            let source: ModelSource;
+            if (req.source.case === "path") source = { kind: "path", path: req.source.value };
+            else if (req.source.case === "checkpointVersion") {
+              source = { kind: "checkpoint", lineage: req.lineage || cfg.lineage, version: Number(req.source.value) };
+            } else throw new AutodidactError("SwapModelRequest needs a path or a checkpoint_version", Code.InvalidArgument);
+            if (source.kind === "checkpoint") logger.info("swapping to checkpoint", { version: checkpointVersion(source.lineage, source.version) });
+            const r = await loadFrom(source, req.expectedDigest);
+            return create(SwapModelResponseSchema, { oldVersion: r.oldVersion, newVersion: r.newVersion, swappedAt: timestampFromDate(r.swappedAt), loadMs: r.loadMs });
           },
-          getAgreement() {
-            throw notYet("GetAgreement needs agreement metrics (critics and consensus issue)");
+          async getAgreement(req) {
+            return critic.agreement(req.task, req.window);
           },
         }),
       ],
+      async stop() {
+        await critic.stop();
+        await consensus?.stop();
+        await models?.holder.close();
+        await worker?.close();
+      },
     };
   },
 };

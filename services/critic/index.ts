@@ -1,1 +1,15 @@
 export { criticOptions, criticService } from "./critic-service.js";
+export { createCritic, criticDurable } from "./critic.js";
+export type { Critic, CriticOptions, CriticStats } from "./critic.js";
+export {
+  charNgrams,
+  createClassifierJudge,
+  createLikelihoodJudge,
+  createModelJudge,
+  createNoveltyJudge,
+  createRulesJudge,
+  createVerifierJudge,
+  CRITIC_KINDS,
+  jaccard,
+} from "./judges.js";
+export type { CriticKind, Judge, Judgement } from "./judges.js";

@@ -1,0 +1,241 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import type { Subscription } from "@nats-io/transport-node";
+import { consume, Streams, Subjects, type Bus, type BusMessage, type ConsumerHandle } from "../../src/bus/index.js";
+import { agreementReport, judgedSampleFromDecision, type JudgedSample } from "../../src/consensus/index.js";
+import { AutodidactError, Code } from "../../src/errors/index.js";
+import { CriticAgreementSchema, DecisionSchema, PairwiseAgreementSchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
+import { GetAgreementResponseSchema, type GetAgreementResponse } from "../../src/gen/autodidact/v1/critic_pb.js";
+import { SampleSchema, VerdictSchema, type Sample, type Verdict } from "../../src/gen/autodidact/v1/sample_pb.js";
+import { getTaskPack, type TaskPack } from "../../src/tasks/index.js";
+import { createLogger, getMeter, type Logger } from "../../src/telemetry/index.js";
+import type { Judge } from "./judges.js";
+
+const SAMPLE_ID = /^[A-Za-z0-9_-]{1,200}$/;
+const TASK = /^[A-Za-z0-9_-]{1,64}$/;
+const MALFORMED = new Set<Code>([Code.InvalidArgument, Code.OutOfRange, Code.NotFound]);
+
+/** Options of {@link createCritic}. */
+export interface CriticOptions {
+  readonly bus: Bus;
+  /** Stable critic id: one vote per critic per sample; replicas of one critic share it. */
+  readonly criticId: string;
+  readonly judge: Judge;
+  /** Durable on the samples stream; default `critic-<criticId>` so replicas share the work. */
+  readonly durable?: string;
+  /** Samples judged at once by this process (default 16). */
+  readonly maxInFlight?: number;
+  /** Deliveries before a sample that keeps failing is terminated as poison (default 5). */
+  readonly maxDeliver?: number;
+  /** AckWait of the durable, in ms (default 30 s). */
+  readonly ackWaitMs?: number;
+  /** Decisions kept per task for GetAgreement (default 1000). */
+  readonly agreementWindow?: number;
+  readonly logger?: Logger;
+}
+
+/** Counters of a running critic, for tests and status. */
+export interface CriticStats {
+  judged: number;
+  approved: number;
+  /** Samples rejected because they were malformed for this critic. */
+  malformed: number;
+  /** Verdicts published to `verdicts.<task>`. */
+  published: number;
+  decisionsSeen: number;
+}
+
+/** A critic instance: judges samples from the bus and on demand, and watches decisions for agreement. */
+export interface Critic {
+  readonly id: string;
+  readonly kind: string;
+  readonly durable: string;
+  /** Judges one sample now without publishing (the Score RPC). InvalidArgument when it has no usable id. */
+  score(sample: Sample): Promise<Verdict>;
+  /** Starts consuming `samples.proposed.>` and watching `decisions.>`. */
+  start(): Promise<void>;
+  /** Agreement over the last `window` decisions of `task` ("" = every task) this critic observed. */
+  agreement(task: string, window?: number): GetAgreementResponse;
+  stats(): Readonly<CriticStats>;
+  /** Stops consuming (in-flight samples finish and ack) and watching. */
+  stop(): Promise<void>;
+}
+
+/** The durable a critic id consumes through (replicas of one critic share it). */
+export function criticDurable(criticId: string): string {
+  return `critic-${criticId.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+}
+
+function errorMessage(err: unknown): string {
+  if (err instanceof AutodidactError) return err.rawMessage;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Creates a critic around one {@link Judge}. Exists so that every critic kind shares the same
+ * guarantees: each proposed sample is judged once per critic id (replicas share a durable), the
+ * verdict goes to `verdicts.<task>` with message id `<sampleId>:<criticId>` (a redelivery after a
+ * crash publishes a duplicate the server drops), a malformed sample is rejected with a reason, and a
+ * message that cannot even be decoded is terminated as poison instead of being retried forever.
+ */
+export function createCritic(options: CriticOptions): Critic {
+  const { bus, criticId, judge } = options;
+  const logger = options.logger ?? createLogger("critic");
+  const durable = options.durable ?? criticDurable(criticId);
+  const capacity = options.agreementWindow ?? 1000;
+  const stats: CriticStats = { judged: 0, approved: 0, malformed: 0, published: 0, decisionsSeen: 0 };
+  const meter = getMeter("autodidact.critic");
+  const verdictCounter = meter.createCounter("autodidact.critic.verdicts", { description: "verdicts by outcome" });
+  const latency = meter.createHistogram("autodidact.critic.latency", { description: "time to judge one sample", unit: "ms" });
+  const windows = new Map<string, Array<JudgedSample & { kinds: Map<string, { kind: string; version: string }> }>>();
+  let consumer: ConsumerHandle | undefined;
+  let subscription: Subscription | undefined;
+
+  const reject = (sample: Sample, reason: string, t0: number): Verdict => {
+    stats.malformed++;
+    return verdict(sample, { approve: false, score: 0, reason: `malformed sample: ${reason}`, modelVersion: "" }, t0);
+  };
+
+  const verdict = (sample: Sample, j: { approve: boolean; score: number; reason: string; modelVersion: string }, t0: number): Verdict => {
+    const latencyMs = performance.now() - t0;
+    stats.judged++;
+    if (j.approve) stats.approved++;
+    verdictCounter.add(1, { critic: criticId, kind: judge.kind, approve: j.approve });
+    latency.record(latencyMs, { critic: criticId, kind: judge.kind });
+    return create(VerdictSchema, {
+      sampleId: sample.id,
+      criticId,
+      criticKind: judge.kind,
+      criticModelVersion: j.modelVersion,
+      approve: j.approve,
+      score: Number.isFinite(j.score) ? Math.min(1, Math.max(0, j.score)) : 0,
+      reason: j.reason,
+      latencyMs,
+      createdAt: timestampNow(),
+      task: sample.task,
+    });
+  };
+
+  const judgeSample = async (sample: Sample): Promise<Verdict> => {
+    const t0 = performance.now();
+    if (!SAMPLE_ID.test(sample.id)) {
+      throw new AutodidactError(`sample has no usable id ${JSON.stringify(sample.id.slice(0, 80))}: use [A-Za-z0-9_-]`, Code.InvalidArgument);
+    }
+    if (!TASK.test(sample.task)) throw new AutodidactError(`sample ${sample.id} has an invalid task ${JSON.stringify(sample.task.slice(0, 80))}`, Code.InvalidArgument);
+    let task: TaskPack;
+    try {
+      task = getTaskPack(sample.task);
+    } catch (err) {
+      return reject(sample, errorMessage(err), t0);
+    }
+    if (sample.prompt.length === 0) return reject(sample, "empty prompt", t0);
+    try {
+      return verdict(sample, await judge.judge(sample, task), t0);
+    } catch (err) {
+      if (err instanceof AutodidactError && MALFORMED.has(err.code)) return reject(sample, errorMessage(err), t0);
+      throw err;
+    }
+  };
+
+  const handle = async (msg: BusMessage): Promise<void> => {
+    let sample: Sample;
+    try {
+      sample = fromBinary(SampleSchema, msg.data);
+    } catch (err) {
+      throw new AutodidactError(`${msg.subject}#${msg.seq} is not a Sample: ${errorMessage(err)}`, Code.InvalidArgument, { cause: err });
+    }
+    const subjectTask = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
+    let v: Verdict;
+    if (sample.task !== subjectTask && SAMPLE_ID.test(sample.id) && TASK.test(subjectTask)) {
+      // Route the rejection by the subject so the decider of that task sees it.
+      v = reject(create(SampleSchema, { ...sample, task: subjectTask }), `task ${JSON.stringify(sample.task)} does not match subject ${msg.subject}`, performance.now());
+    } else {
+      v = await judgeSample(sample);
+    }
+    await bus.publish(Subjects.verdicts(v.task), toBinary(VerdictSchema, v), { msgId: `${v.sampleId}:${criticId}` });
+    stats.published++;
+  };
+
+  const observe = (data: Uint8Array): void => {
+    try {
+      const decision = fromBinary(DecisionSchema, data);
+      stats.decisionsSeen++;
+      const judged = judgedSampleFromDecision(decision);
+      const kinds = new Map(decision.votes.map((v) => [v.criticId, { kind: v.criticKind, version: v.criticModelVersion }]));
+      for (const key of ["", decision.task]) {
+        let ring = windows.get(key);
+        if (ring === undefined) windows.set(key, (ring = []));
+        ring.push({ ...judged, kinds });
+        if (ring.length > capacity) ring.splice(0, ring.length - capacity);
+      }
+      if (decision.accepted && decision.sample !== undefined) judge.noteAccepted?.(decision.sample);
+    } catch (err) {
+      logger.debug("ignoring an undecodable decision", { error: errorMessage(err) });
+    }
+  };
+
+  return {
+    id: criticId,
+    kind: judge.kind,
+    durable,
+    score: judgeSample,
+    async start() {
+      if (consumer !== undefined) return;
+      subscription = bus.nc.subscribe(Subjects.allDecisions, { callback: (err, m) => (err === null ? observe(m.data) : undefined) });
+      consumer = await consume(
+        bus,
+        {
+          stream: Streams.Samples,
+          durable,
+          filterSubject: Subjects.allProposed,
+          maxDeliver: options.maxDeliver ?? 5,
+          ackWaitMs: options.ackWaitMs ?? 30_000,
+          description: `critic ${criticId} (${judge.kind})`,
+        },
+        handle,
+        { maxInFlight: options.maxInFlight ?? 16, logger },
+      );
+    },
+    agreement(task, window = 0) {
+      const ring = windows.get(task) ?? [];
+      const slice = window > 0 ? ring.slice(-window) : ring;
+      const report = agreementReport(slice);
+      const meta = new Map<string, { kind: string; version: string }>();
+      for (const s of slice) for (const [id, m] of s.kinds) meta.set(id, m);
+      const accepted = slice.filter((s) => s.accepted === true).length;
+      return create(GetAgreementResponseSchema, {
+        critics: report.critics.map((c) =>
+          create(CriticAgreementSchema, {
+            criticId: c.criticId,
+            criticKind: meta.get(c.criticId)?.kind ?? "",
+            criticModelVersion: meta.get(c.criticId)?.version ?? "",
+            votes: BigInt(c.votes),
+            approvals: BigInt(c.approvals),
+            approvalRate: c.approvalRate,
+            agreementWithDecision: c.agreementWithDecision ?? Number.NaN,
+          }),
+        ),
+        pairwise: report.pairs.map((p) =>
+          create(PairwiseAgreementSchema, {
+            criticA: p.criticA,
+            criticB: p.criticB,
+            bothVoted: BigInt(p.bothVoted),
+            agreement: p.agreement ?? Number.NaN,
+            cohenKappa: p.cohenKappa ?? Number.NaN,
+          }),
+        ),
+        fleissKappa: report.fleissKappa ?? Number.NaN,
+        decisions: BigInt(slice.length),
+        acceptanceRate: slice.length === 0 ? 0 : accepted / slice.length,
+      });
+    },
+    stats: () => ({ ...stats }),
+    async stop() {
+      subscription?.unsubscribe();
+      subscription = undefined;
+      const c = consumer;
+      consumer = undefined;
+      await c?.stop();
+    },
+  };
+}

@@ -1,0 +1,212 @@
+import type { OpenDecoder } from "../../src/engine/index.js";
+import { AutodidactError, Code } from "../../src/errors/index.js";
+import type { Sample } from "../../src/gen/autodidact/v1/sample_pb.js";
+import type { ClassifierModel, ModelHolder } from "../../src/serving/index.js";
+import { createTaskTokenizer, type TaskPack } from "../../src/tasks/index.js";
+
+/** The critic methods a critic instance can run (`--kind`). */
+export const CRITIC_KINDS = ["model", "likelihood", "rules", "novelty", "classifier", "verifier"] as const;
+/** One critic method. */
+export type CriticKind = (typeof CRITIC_KINDS)[number];
+
+/** One judgement of one sample, before it becomes a Verdict. */
+export interface Judgement {
+  readonly approve: boolean;
+  /** In [0, 1], higher = better sample. */
+  readonly score: number;
+  readonly reason: string;
+  /** Model version that produced the judgement ("" for model-free methods). */
+  readonly modelVersion: string;
+}
+
+/**
+ * A critic method. Exists so the critic's bus and RPC plumbing is the same for every kind: only
+ * `judge` differs. Throwing InvalidArgument / OutOfRange means "this sample is malformed for me" and
+ * becomes a rejection with the error as reason.
+ */
+export interface Judge {
+  readonly kind: CriticKind;
+  judge(sample: Sample, task: TaskPack): Promise<Judgement>;
+  /** Told about every accepted decision (novelty remembers them). */
+  noteAccepted?(sample: Sample): void;
+}
+
+const clamp01 = (x: number): number => (Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : 0);
+
+/** Rules critic: the task's format rules plus an optional cap on completion length. */
+export function createRulesJudge(options: { maxCompletionChars?: number } = {}): Judge {
+  return {
+    kind: "rules",
+    async judge(sample, task) {
+      const completion = task.normalize(sample.completion);
+      if (options.maxCompletionChars !== undefined && completion.length > options.maxCompletionChars) {
+        return { approve: false, score: 0, reason: `completion has ${completion.length} characters, limit ${options.maxCompletionChars}`, modelVersion: "" };
+      }
+      const check = task.checkFormat(sample.prompt, sample.completion);
+      return check.ok
+        ? { approve: true, score: 1, reason: "format and length rules pass", modelVersion: "" }
+        : { approve: false, score: 0, reason: check.reason, modelVersion: "" };
+    },
+  };
+}
+
+/** Verifier critic: the task's ground truth (only when a deployment configures it on purpose). */
+export function createVerifierJudge(): Judge {
+  return {
+    kind: "verifier",
+    async judge(sample, task) {
+      if (task.verifier === undefined) {
+        throw new AutodidactError(`task ${task.name} has no verifier`, Code.FailedPrecondition);
+      }
+      const ok = task.verifier.check(sample.prompt, sample.completion);
+      return { approve: ok, score: ok ? 1 : 0, reason: ok ? "matches the ground truth" : "differs from the ground truth", modelVersion: "" };
+    },
+  };
+}
+
+/** Character n-grams of a string (the whole string when shorter than n). */
+export function charNgrams(text: string, n: number): Set<string> {
+  const out = new Set<string>();
+  if (text.length <= n) {
+    if (text.length > 0) out.add(text);
+    return out;
+  }
+  for (let i = 0; i + n <= text.length; i++) out.add(text.slice(i, i + n));
+  return out;
+}
+
+/** Jaccard similarity of two sets (0 when both are empty). */
+export function jaccard(a: ReadonlySet<string>, b: ReadonlySet<string>): number {
+  if (a.size === 0 && b.size === 0) return 0;
+  let inter = 0;
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+  for (const x of small) if (large.has(x)) inter++;
+  return inter / (a.size + b.size - inter);
+}
+
+/**
+ * Novelty critic: rejects a sample whose prompt+completion n-gram set has Jaccard similarity above
+ * `threshold` with one of the last `window` accepted samples of its task (near-duplicates add no
+ * information and narrow the training distribution: early collapse).
+ */
+export function createNoveltyJudge(options: { n?: number; threshold?: number; window?: number } = {}): Judge {
+  const n = options.n ?? 3;
+  const threshold = options.threshold ?? 0.8;
+  const capacity = options.window ?? 1000;
+  const recent = new Map<string, Array<{ id: string; grams: Set<string> }>>();
+  const text = (s: Sample, task: TaskPack): string => `${s.prompt}${task.normalize(s.completion)}`;
+  const tasks = new Map<string, TaskPack>();
+  return {
+    kind: "novelty",
+    async judge(sample, task) {
+      tasks.set(task.name, task);
+      const grams = charNgrams(text(sample, task), n);
+      let best = 0;
+      let bestId = "";
+      for (const r of recent.get(task.name) ?? []) {
+        if (r.id === sample.id) continue;
+        const sim = jaccard(grams, r.grams);
+        if (sim > best) {
+          best = sim;
+          bestId = r.id;
+        }
+      }
+      const approve = best <= threshold;
+      return {
+        approve,
+        score: clamp01(1 - best),
+        reason: approve ? `max similarity ${best.toFixed(3)} <= ${threshold}` : `near-duplicate of accepted sample ${bestId} (Jaccard ${best.toFixed(3)} > ${threshold})`,
+        modelVersion: "",
+      };
+    },
+    noteAccepted(sample) {
+      let list = recent.get(sample.task);
+      if (list === undefined) recent.set(sample.task, (list = []));
+      if (list.some((r) => r.id === sample.id)) return;
+      const task = tasks.get(sample.task);
+      list.push({ id: sample.id, grams: charNgrams(task ? text(sample, task) : `${sample.prompt}${sample.completion}`, n) });
+      if (list.length > capacity) list.splice(0, list.length - capacity);
+    },
+  };
+}
+
+/**
+ * Model critic: its own model answers the prompt (greedy when `samples` is 1, else `samples`
+ * seeded draws at `temperature`) and approves when the share of its answers equivalent to the
+ * sample's (task-defined equivalence) reaches `threshold`.
+ */
+export function createModelJudge(holder: ModelHolder<OpenDecoder>, options: { samples?: number; temperature?: number; threshold?: number } = {}): Judge {
+  const k = Math.max(1, options.samples ?? 1);
+  const threshold = options.threshold ?? 0.5;
+  return {
+    kind: "model",
+    judge: (sample, task) =>
+      holder.use(async (model, version) => {
+        const maxNewTokens = task.maxAnswerLength(task.difficultyOf(sample.prompt)) + 1;
+        const prompts = Array.from({ length: k }, () => sample.prompt);
+        const gens = await model.generator.generate(prompts, {
+          maxNewTokens,
+          addBos: true,
+          ...(k === 1 ? { greedy: true } : { temperature: options.temperature ?? 0.7, seed: sample.id }),
+        });
+        const answers = gens.map((g) => task.normalize(g.text));
+        const agree = answers.filter((a) => task.equivalent(a, sample.completion)).length;
+        const share = agree / k;
+        const approve = share >= threshold;
+        const shown = answers[0] ?? "";
+        return {
+          approve,
+          score: clamp01(share),
+          reason: k === 1 ? (approve ? "own answer agrees" : `own answer ${JSON.stringify(shown)} differs`) : `${agree}/${k} own answers agree (need ${threshold})`,
+          modelVersion: version,
+        };
+      }),
+  };
+}
+
+/**
+ * Likelihood critic: teacher-forced mean log-probability per token of the completion (with its end
+ * token) under the critic's model; approves at or above `threshold` (natural log). Score = exp(mean).
+ */
+export function createLikelihoodJudge(holder: ModelHolder<OpenDecoder>, options: { threshold?: number } = {}): Judge {
+  const threshold = options.threshold ?? Math.log(0.5);
+  return {
+    kind: "likelihood",
+    judge: (sample, task) =>
+      holder.use(async (model, version) => {
+        const completion = task.normalize(sample.completion);
+        const [row] = await model.generator.score([sample.prompt], [completion], { addBos: true, addEos: true });
+        if (row === undefined || row.logprobs.length === 0) throw new AutodidactError("nothing to score", Code.InvalidArgument);
+        const mean = row.total / row.logprobs.length;
+        const approve = mean >= threshold;
+        return {
+          approve,
+          score: clamp01(Math.exp(mean)),
+          reason: `mean log-prob ${mean.toFixed(3)} ${approve ? ">=" : "<"} ${threshold.toFixed(3)}`,
+          modelVersion: version,
+        };
+      }),
+  };
+}
+
+/**
+ * Classifier critic: an ONNX sequence classifier / reward model reads prompt + completion and
+ * approves when the probability of `label` reaches `threshold`.
+ */
+export function createClassifierJudge(holder: ModelHolder<ClassifierModel>, options: { label?: number; threshold?: number } = {}): Judge {
+  const label = options.label ?? 1;
+  const threshold = options.threshold ?? 0.5;
+  return {
+    kind: "classifier",
+    judge: (sample, task) =>
+      holder.use(async (model, version) => {
+        const tokenizer = model.tokenizer ?? createTaskTokenizer(task);
+        const ids = tokenizer.encode(`${sample.prompt}${task.normalize(sample.completion)}`, { addBos: tokenizer.bosId !== null });
+        const [probs] = await model.classify([ids]);
+        const p = probs?.[label];
+        if (p === undefined) throw new AutodidactError(`classifier has no label ${label} (labels: ${probs?.length ?? 0})`, Code.FailedPrecondition);
+        const approve = p >= threshold;
+        return { approve, score: clamp01(p), reason: `p(label ${label}) = ${p.toFixed(3)} ${approve ? ">=" : "<"} ${threshold}`, modelVersion: version };
+      }),
+  };
+}
