@@ -116,7 +116,7 @@ export type {
 } from "./generate/index.js";
 export { checkSampling, createSampler, createTextGenerator, decodeBatch, decoderSignature, emptyCacheDims, kvNames, scoreBatch } from "./generate/index.js";
 export type { OpenDecoder, OpenDecoderOptions } from "./generate/index.js";
-export { openDecoder } from "./generate/index.js";
+export { openDecoder, openWeights } from "./generate/index.js";
 export type {
   AdapterTensors,
   DecoderFolder,

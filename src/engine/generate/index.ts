@@ -9,4 +9,4 @@ export { scoreBatch } from "./score.js";
 export type { GenerateOptions, Generation, TextGenerator, TextGeneratorOptions } from "./generator.js";
 export { createTextGenerator } from "./generator.js";
 export type { OpenDecoder, OpenDecoderOptions } from "./open-decoder.js";
-export { openDecoder } from "./open-decoder.js";
+export { openDecoder, openWeights } from "./open-decoder.js";

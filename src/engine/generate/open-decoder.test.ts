@@ -3,13 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { AutodidactError, Code } from "../../errors/index.js";
-import { saveModel } from "../checkpoint/index.js";
+import { expectedAdapterShapes, saveLoraAdapter, saveModel } from "../checkpoint/index.js";
+import { mergeLora } from "../train/lora.js";
 import { serialize } from "../graph/index.js";
 import { buildServingGraph, createTransformerConfig, initParameters } from "../model/index.js";
 import { createRng } from "../random.js";
 import { createModelWorker } from "../runtime/index.js";
 import { createCharTokenizer } from "../tokenizer/index.js";
-import { openDecoder } from "./index.js";
+import { openDecoder, openWeights } from "./index.js";
 
 const dirs: string[] = [];
 const worker = createModelWorker();
@@ -41,9 +42,9 @@ describe("openDecoder", () => {
 
     const a = await openDecoder(worker, ours);
     const b = await openDecoder(worker, external);
-    expect(a.folder.source).toBe("autodidact");
+    expect(a.folder?.source).toBe("autodidact");
     expect(a.signature.kvLayout).toBe("time-major");
-    expect(b.folder.source).toBe("external");
+    expect(b.folder?.source).toBe("external");
     expect(b.signature.kvLayout).toBe("hf");
     expect(b.signature).toMatchObject({ numLayers: 2, numKvHeads: 2, headDim: 8 });
     const opts = { maxNewTokens: 8, temperature: 0.9, seed: 5, stopTokens: [] };
@@ -54,6 +55,37 @@ describe("openDecoder", () => {
     // The context cap comes from max_position_embeddings: 6 prompt tokens + at most 10 new.
     const long = await b.generator.generate(["12+34="], { maxNewTokens: 100, greedy: true, stopTokens: [] });
     expect(long[0]!.tokens).toHaveLength(10);
+  });
+
+  it("merges a PEFT adapter when opening, like serving the merged weights directly", async () => {
+    const ours = await tempDir();
+    await saveModel(ours, { config, params, tokenizer });
+    const adapterDir = await tempDir();
+    const rank = 2;
+    const targets = ["q_proj", "up_proj"];
+    const adapters = Object.fromEntries(
+      [...expectedAdapterShapes(config, rank, targets)].map(([name, shape]) => [
+        name,
+        { dtype: "float32" as const, dims: [...shape], data: new Float32Array(shape[0]! * shape[1]!).map(() => 0.5 * rng.normal()) },
+      ]),
+    );
+    await saveLoraAdapter(adapterDir, { adapters, rank, alpha: 4, targetModules: targets, baseModel: ours });
+    const adapted = await openDecoder(worker, ours, { adapter: adapterDir });
+    const merged = await openWeights(worker, { config, params: mergeLora(config, params, adapters, { rank, alpha: 4, targetModules: targets }), tokenizer });
+    const plain = await openDecoder(worker, ours);
+    const opts = { maxNewTokens: 10, greedy: true, stopTokens: [] };
+    const prompts = ["12+34=", "5+5=", "777"];
+    const ga = await adapted.generator.generate(prompts, opts);
+    const gm = await merged.generator.generate(prompts, opts);
+    const gp = await plain.generator.generate(prompts, opts);
+    expect(ga.map((g) => g.tokens)).toEqual(gm.map((g) => g.tokens));
+    expect(ga.map((g) => g.logprobs)).not.toEqual(gp.map((g) => g.logprobs));
+    const external = await tempDir();
+    await writeFile(join(external, "model.onnx"), serialize(buildServingGraph(config, params)));
+    await writeFile(join(external, "config.json"), JSON.stringify({ model_type: "llama" }));
+    await writeFile(join(external, "tokenizer.json"), JSON.stringify(tokenizer.toJSON()));
+    const e = await openDecoder(worker, external, { adapter: adapterDir }).catch((x: unknown) => x);
+    expect((e as AutodidactError).code).toBe(Code.FailedPrecondition);
   });
 
   it("rejects folders whose config disagrees with the ONNX graph, or that hold no decoder", async () => {

@@ -1,9 +1,14 @@
 import { AutodidactError, Code } from "../../errors/index.js";
 import { loadDecoder, type DecoderFolder } from "../checkpoint/model-folder.js";
+import { loadLoraAdapter } from "../checkpoint/peft.js";
 import { serialize } from "../graph/serialize.js";
+import type { TransformerConfig } from "../model/config.js";
+import type { Parameters } from "../model/params.js";
 import { buildServingGraph } from "../model/transformer.js";
 import type { SessionOptions } from "../runtime/session.js";
 import type { RemoteSession, SessionHost } from "../runtime/worker.js";
+import type { Tokenizer } from "../tokenizer/tokenizer.js";
+import { mergeLora } from "../train/lora.js";
 import { createTextGenerator, type TextGenerator } from "./generator.js";
 import { decoderSignature, type DecoderSignature } from "./signature.js";
 
@@ -11,11 +16,17 @@ import { decoderSignature, type DecoderSignature } from "./signature.js";
 export interface OpenDecoderOptions extends SessionOptions {
   /** For our own folders, run the time-major decoding graph instead of onnx/model.onnx (default true). */
   readonly fast?: boolean;
+  /**
+   * A PEFT LoRA adapter folder to merge into the weights before serving (our folders only):
+   * serving a merged model costs nothing extra per token.
+   */
+  readonly adapter?: string;
 }
 
-/** A decoder folder loaded into a worker host, ready to generate. */
+/** A decoder loaded into a worker host, ready to generate. */
 export interface OpenDecoder {
-  readonly folder: DecoderFolder;
+  /** The folder it came from (absent for {@link openWeights}). */
+  readonly folder?: DecoderFolder;
   readonly session: RemoteSession;
   readonly signature: DecoderSignature;
   readonly generator: TextGenerator;
@@ -27,23 +38,63 @@ export interface OpenDecoder {
  */
 export async function openDecoder(host: SessionHost, dir: string, options: OpenDecoderOptions = {}): Promise<OpenDecoder> {
   const folder = await loadDecoder(dir);
-  const { fast = true, ...sessionOptions } = options;
+  const { fast = true, adapter, ...sessionOptions } = options;
+  let params = folder.params;
+  if (adapter !== undefined) {
+    if (!folder.config || !params) throw new AutodidactError(`${dir}: LoRA adapters can only be merged into our own model folders`, Code.FailedPrecondition);
+    const a = await loadLoraAdapter(adapter, folder.config);
+    params = mergeLora(folder.config, params, a.adapters, {
+      rank: a.config.r,
+      alpha: a.config.lora_alpha,
+      targetModules: a.config.target_modules,
+      dropout: 0,
+    });
+  }
   // Our own models decode through the time-major graph built from their weights (same outputs,
   // ~2x faster: the cache never comes back across the JS boundary); others use their ONNX file.
   const model =
-    fast && folder.config && folder.params ? serialize(buildServingGraph(folder.config, folder.params, { kvLayout: "time-major" })) : folder.model;
-  const session = await host.load(model, sessionOptions);
+    folder.config && params && (fast || adapter !== undefined)
+      ? serialize(buildServingGraph(folder.config, params, fast ? { kvLayout: "time-major" } : {}))
+      : folder.model;
+  const opened = await openModelBytes(host, model, folder.tokenizer, sessionOptions, folder.maxLength, (sig) => {
+    const layers = folder.hfConfig.num_hidden_layers ?? folder.hfConfig.n_layer;
+    if (typeof layers === "number" && layers !== sig.numLayers) {
+      throw new AutodidactError(`${dir}: config.json says ${layers} layers, the ONNX decoder has ${sig.numLayers}`, Code.InvalidArgument);
+    }
+  });
+  return { folder, ...opened };
+}
+
+/**
+ * Serves in-memory weights (e.g. straight from the trainer, or merged with an adapter) without a
+ * folder: builds the time-major decoding graph and loads it into `host`.
+ */
+export async function openWeights(
+  host: SessionHost,
+  model: { readonly config: TransformerConfig; readonly params: Parameters; readonly tokenizer: Tokenizer },
+  options: SessionOptions = {},
+): Promise<OpenDecoder> {
+  const bytes = serialize(buildServingGraph(model.config, model.params, { kvLayout: "time-major" }));
+  return openModelBytes(host, bytes, model.tokenizer, options, model.config.maxPositions);
+}
+
+async function openModelBytes(
+  host: SessionHost,
+  model: Uint8Array,
+  tokenizer: Tokenizer,
+  options: SessionOptions,
+  maxLength: number | undefined,
+  check?: (sig: DecoderSignature) => void,
+): Promise<Omit<OpenDecoder, "folder">> {
+  const session = await host.load(model, options);
   let signature: DecoderSignature;
   try {
     signature = decoderSignature(session.inputs, session.outputs);
-    const layers = folder.hfConfig.num_hidden_layers ?? folder.hfConfig.n_layer;
-    if (typeof layers === "number" && layers !== signature.numLayers) {
-      throw new AutodidactError(`${dir}: config.json says ${layers} layers, the ONNX decoder has ${signature.numLayers}`, Code.InvalidArgument);
-    }
+    check?.(signature);
   } catch (e) {
     await session.release().catch(() => undefined);
     throw e;
   }
-  const generator = createTextGenerator({ host, session, tokenizer: folder.tokenizer, ...(folder.maxLength !== undefined ? { maxLength: folder.maxLength } : {}) });
-  return { folder, session, signature, generator };
+  const generator = createTextGenerator({ host, session, tokenizer, ...(maxLength !== undefined ? { maxLength } : {}) });
+  return { session, signature, generator };
 }
