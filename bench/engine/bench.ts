@@ -9,6 +9,8 @@
  *  - the machine's MatMul peak GFLOP/s (measured by ORT here) and model-FLOPs utilization
  *    6 × params × tokens/s / peak;
  *  - parity: the same weights in PyTorch give the same logits (max |Δ| ≤ 1e-4).
+ * Every rate uses the fastest of several timed repetitions, for both engines, and the peak is the
+ * best of two measurements: on a shared machine that is the least contended estimate.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -33,17 +35,25 @@ const BATCH = 64;
 const SEQ = 48;
 const PROMPT = 8;
 const NEW_TOKENS = SEQ - PROMPT;
-const TRAIN_STEPS = Number(process.env.BENCH_TRAIN_STEPS ?? 10);
-const GEN_REPEATS = Number(process.env.BENCH_GEN_REPEATS ?? 3);
+const TRAIN_STEPS = Number(process.env.BENCH_TRAIN_STEPS ?? 20);
+const GEN_REPEATS = Number(process.env.BENCH_GEN_REPEATS ?? 5);
 const config = REFERENCE_CONFIG;
 
 const now = (): number => performance.now();
 
+/**
+ * Seconds per call: the fastest of `repeats` individually timed calls. On a shared machine the
+ * minimum is the measurement least distorted by other tenants (both engines are timed this way).
+ */
 async function timeIt(fn: () => Promise<unknown>, repeats: number, warmup = 2): Promise<number> {
   for (let i = 0; i < warmup; i++) await fn();
-  const t0 = now();
-  for (let i = 0; i < repeats; i++) await fn();
-  return (now() - t0) / repeats / 1000;
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < repeats; i++) {
+    const t0 = now();
+    await fn();
+    best = Math.min(best, now() - t0);
+  }
+  return best / 1000;
 }
 
 /** Best MatMul throughput of ORT on square float32 products (the machine's practical peak). */
@@ -80,7 +90,8 @@ function randomBatch(seed: number): Batch {
   };
 }
 
-async function trainStep(mode: "full" | "lora", targetModules?: string[]): Promise<number> {
+/** Best wall seconds per step, and mean process CPU seconds per step (all threads). */
+async function trainStep(mode: "full" | "lora", targetModules?: string[]): Promise<{ wall: number; cpu: number }> {
   const core = await TrainerCore.create({
     config,
     weights: initParameters(config, 1),
@@ -92,9 +103,11 @@ async function trainStep(mode: "full" | "lora", targetModules?: string[]): Promi
     threads: THREADS,
   });
   const batch = randomBatch(7);
-  const sec = await timeIt(() => core.step(batch), TRAIN_STEPS);
+  const c0 = process.cpuUsage();
+  const wall = await timeIt(() => core.step(batch), TRAIN_STEPS);
+  const used = process.cpuUsage(c0);
   await core.release();
-  return sec;
+  return { wall, cpu: (used.user + used.system) / 1e6 / (TRAIN_STEPS + 2) };
 }
 
 async function generationRate(params: ReturnType<typeof initParameters>, batch: number): Promise<number> {
@@ -114,13 +127,17 @@ async function main(): Promise<void> {
   const loadStart = loadavg()[0]!;
   console.log(`load average at start: ${loadStart.toFixed(2)}`);
 
-  const peak = await matmulPeak();
-  console.log(`ORT MatMul peak: ${peak.gflops.toFixed(1)} GFLOP/s (n=${peak.size})`);
+  let peak = await matmulPeak();
 
-  const fullSec = await trainStep("full");
-  const loraSec = await trainStep("lora");
-  const loraAllSec = await trainStep("lora", ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]);
+  const full = await trainStep("full");
+  const loraSec = (await trainStep("lora")).wall;
+  const loraAllSec = (await trainStep("lora", ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"])).wall;
+  const fullSec = full.wall;
   const engineTrain = (BATCH * SEQ) / fullSec;
+  // Peak again after the training runs; keep the better one (contention only lowers it).
+  const peak2 = await matmulPeak();
+  if (peak2.gflops > peak.gflops) peak = peak2;
+  console.log(`ORT MatMul peak: ${peak.gflops.toFixed(1)} GFLOP/s (n=${peak.size})`);
   console.log(`engine training: ${(fullSec * 1000).toFixed(1)} ms/step, ${engineTrain.toFixed(0)} tokens/s`);
 
   const engineGen: Record<number, number> = {};
@@ -171,6 +188,13 @@ async function main(): Promise<void> {
   const rows: [string, string, string, string, string][] = [
     ["metric", "engine", "pytorch", "ratio", "target"],
     ["training tokens/s (full, AdamW)", engineTrain.toFixed(0), torchTrain.toFixed(0), (engineTrain / torchTrain).toFixed(2), ">= 3"],
+    [
+      "training CPU-ms/step, all threads (less load-sensitive)",
+      (full.cpu * 1000).toFixed(0),
+      ((torch["trainCpuSecPerStep"] as number) * 1000).toFixed(0),
+      ((torch["trainCpuSecPerStep"] as number) / full.cpu).toFixed(2),
+      ">= 3",
+    ],
     ["generation tokens/s, batch 1", engineGen[1]!.toFixed(0), (torch["genTokensPerSec_b1"] as number).toFixed(0), (engineGen[1]! / (torch["genTokensPerSec_b1"] as number)).toFixed(2), ">= 3"],
     ["generation tokens/s, batch 64", engineGen[64]!.toFixed(0), (torch["genTokensPerSec_b64"] as number).toFixed(0), (engineGen[64]! / (torch["genTokensPerSec_b64"] as number)).toFixed(2), ">= 2"],
     ["LoRA r8 (q,v) step / full step", `${(loraSec * 1000).toFixed(1)} / ${(fullSec * 1000).toFixed(1)} ms`, "", (loraSec / fullSec).toFixed(2), "< 1"],
@@ -181,7 +205,7 @@ async function main(): Promise<void> {
   console.log(`load average at start/end: ${loadStart.toFixed(2)} / ${loadavg()[0]!.toFixed(2)} (2 cores; > 2 means contention)`);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) console.log(r.map((cell, i) => cell.padEnd(widths[i]!)).join("  "));
-  console.log(JSON.stringify({ loadavg: [loadStart, loadavg()[0]], peakGflops: peak.gflops, params: nParams, engine: { trainTokensPerSec: engineTrain, fullStepMs: fullSec * 1000, loraStepMs: loraSec * 1000, loraAllStepMs: loraAllSec * 1000, gen: engineGen, mfu }, torch }));
+  console.log(JSON.stringify({ loadavg: [loadStart, loadavg()[0]], peakGflops: peak.gflops, params: nParams, engine: { trainTokensPerSec: engineTrain, fullStepMs: fullSec * 1000, fullStepCpuMs: full.cpu * 1000, loraStepMs: loraSec * 1000, loraAllStepMs: loraAllSec * 1000, gen: engineGen, mfu }, torch }));
 }
 
 main().catch((e: unknown) => {
