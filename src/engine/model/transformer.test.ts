@@ -89,6 +89,11 @@ describe("transformer graphs", () => {
       const full = await forwardLogits(c, params, ids);
       const fixed = await forwardLogits(c, params, ids, T);
       expect(maxDiff(full, fixed)).toBeLessThan(1e-5);
+      const fusedGraph = buildForwardGraph(c, { fused: true });
+      expect(fusedGraph.model.graph.nodes.filter((n) => n.op === "LayerNormalization" || n.op === "Gelu").length).toBeGreaterThan(0);
+      const fs = await createSession(serialize(fusedGraph.model));
+      const fo = await fs.run({ input_ids: i64([B, T], ids.flat()), ...params });
+      expect(maxDiff(fo.logits!.data as Float32Array, full)).toBeLessThan(1e-4);
       const serving = buildServingGraph(c, params);
       validate(serving.graph);
       const s: ModelSession = await createSession(serialize(serving));
