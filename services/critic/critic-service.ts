@@ -53,6 +53,7 @@ export const criticOptions = {
   noveltyWindow: { type: "int", help: "novelty kind: accepted samples remembered per task", default: 1000, min: 1 },
   maxCompletionChars: { type: "int", help: "rules kind: longest completion accepted (0 = the task's own limit)", default: 0, min: 0 },
   maxInFlight: { type: "int", help: "samples judged at once by this process", default: 16, min: 1, max: 1024 },
+  ackWait: { type: "duration", help: "how long a sample taken by a replica that died waits before redelivery", default: 30_000, min: 100 },
   consensusWorker: { type: "bool", help: "run a consensus worker in this process (--no-consensus-worker to disable)", default: true },
   consensusCritics: { type: "list", help: "expected critics of the fallback consensus policy (default: this critic)", env: "AUTODIDACT_CONSENSUS_CRITICS" },
   consensusTimeout: { type: "duration", help: "vote timeout of the fallback consensus policy", default: 30_000, min: 1 },
@@ -130,7 +131,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
     }
 
     let consensus: ConsensusWorker | undefined;
-    const critic = createCritic({ bus: ctx.bus, criticId, judge, maxInFlight: cfg.maxInFlight, logger });
+    const critic = createCritic({ bus: ctx.bus, criticId, judge, maxInFlight: cfg.maxInFlight, ackWaitMs: cfg.ackWait, logger });
     try {
       if (cfg.model !== undefined) await loadFrom(parseModelRef(cfg.model), "");
       await critic.start();

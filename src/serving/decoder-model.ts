@@ -10,7 +10,7 @@ import type { LoadedModel } from "./model-holder.js";
 export async function loadDecoderModel(host: SessionHost, dir: string, version?: string): Promise<LoadedModel<OpenDecoder>> {
   const decoder = await openDecoder(host, dir);
   return {
-    version: version ?? `sha256:${sha256(decoder.folder.model)}`,
+    version: version ?? `sha256:${sha256(decoder.folder?.model ?? new TextEncoder().encode(dir))}`,
     model: decoder,
     release: () => decoder.session.release(),
   };
