@@ -109,7 +109,9 @@ describe("model checkpoints", () => {
   it("saves a Hugging Face-style folder with a manifest and loads it back exactly", async () => {
     const dir = await tempDir();
     const manifest = await saveModel(dir, { config, params, tokenizer, metadata: { round: "3" } });
-    expect(Object.keys(manifest.files).sort()).toEqual(["config.json", "model.safetensors", "onnx/model.onnx", "tokenizer.json"]);
+    expect(Object.keys(manifest.files).sort()).toEqual(["config.json", "model.safetensors", "onnx/model.onnx", "tokenizer.json", "tokenizer_config.json"]);
+    const tokConfig = JSON.parse(await readFile(join(dir, "tokenizer_config.json"), "utf8")) as Record<string, unknown>;
+    expect(tokConfig).toMatchObject({ bos_token: "<bos>", eos_token: "<eos>", pad_token: "<pad>" });
     const weights = await readFile(join(dir, "model.safetensors"));
     expect(manifest.files["model.safetensors"]!.sha256).toBe(sha256(weights));
     const hf = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>;

@@ -15,6 +15,7 @@ import { decodeSafetensors, encodeSafetensors } from "./safetensors.js";
 export const MODEL_FILES = {
   config: "config.json",
   tokenizer: "tokenizer.json",
+  tokenizerConfig: "tokenizer_config.json",
   weights: "model.safetensors",
   onnx: "onnx/model.onnx",
   manifest: MANIFEST_FILE,
@@ -76,9 +77,23 @@ export interface SaveModelOptions {
  */
 export async function saveModel(dir: string, o: SaveModelOptions): Promise<Manifest> {
   checkParameters(o.config, o.params);
+  const tok = o.tokenizer;
+  const name = (id: number | null): string | null => (id === null ? null : (tok.idToToken(id) ?? null));
   const files: Record<string, Uint8Array | string> = {
     [MODEL_FILES.config]: JSON.stringify(toHfConfig(o.config, o.tokenizer), null, 2),
     [MODEL_FILES.tokenizer]: JSON.stringify(o.tokenizer.toJSON()),
+    // What transformers' PreTrainedTokenizerFast reads to know the special tokens.
+    [MODEL_FILES.tokenizerConfig]: JSON.stringify(
+      {
+        tokenizer_class: "PreTrainedTokenizerFast",
+        bos_token: name(tok.bosId),
+        eos_token: name(tok.eosId),
+        pad_token: name(tok.padId),
+        model_max_length: o.config.maxPositions,
+      },
+      null,
+      2,
+    ),
     [MODEL_FILES.weights]: encodeSafetensors(o.params, { format: "pt", ...(o.metadata ?? {}) }),
   };
   if (o.onnx ?? true) files[MODEL_FILES.onnx] = serialize(buildServingGraph(o.config, o.params));
@@ -112,7 +127,10 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   }
   checkParameters(config, st.tensors, weightsPath);
   const tokPath = join(dir, MODEL_FILES.tokenizer);
-  const tokenizer = tokenizerFromJson(parseJson(await readVerified(dir, MODEL_FILES.tokenizer, manifest), tokPath));
+  const tokConfig = manifest.files[MODEL_FILES.tokenizerConfig]
+    ? parseJson(await readVerified(dir, MODEL_FILES.tokenizerConfig, manifest), join(dir, MODEL_FILES.tokenizerConfig))
+    : {};
+  const tokenizer = tokenizerFromJson(parseJson(await readVerified(dir, MODEL_FILES.tokenizer, manifest), tokPath), tokConfig);
   if (tokenizer.vocabSize > config.vocabSize) {
     throw new AutodidactError(`${tokPath}: tokenizer has ${tokenizer.vocabSize} ids but the model's vocab_size is ${config.vocabSize}`, Code.InvalidArgument, {
       details: { file: tokPath },
