@@ -1,10 +1,40 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createModelWorker, type ModelWorker, type OpenDecoder } from "../../src/engine/index.js";
+import { AutodidactError, Code } from "../../src/errors/index.js";
 import { GeneratorService } from "../../src/gen/autodidact/v1/generator_pb.js";
-import { notYet, type ServiceSpec } from "../../src/host/index.js";
+import type { ServiceSpec } from "../../src/host/index.js";
 import { createInfoHandler, implement } from "../../src/rpc/index.js";
+import {
+  createModelHolder,
+  linkRegistry,
+  loadDecoderModel,
+  parseModelRef,
+  resolveModelSource,
+  validateDecoderModel,
+  type ModelSource,
+  type PromotedRegistry,
+} from "../../src/serving/index.js";
+import { getTaskPack } from "../../src/tasks/index.js";
+import { createProposer } from "./proposer.js";
 
 /** Flags of the generator service beyond the ones every service takes. */
 export const generatorOptions = {
-  task: { type: "list", help: "task packs this instance handles", env: "AUTODIDACT_TASKS", default: ["addition"] },
+  task: { type: "list", help: "task packs this instance handles (the first is the default)", env: "AUTODIDACT_TASKS", default: ["addition"] },
+  lineage: { type: "string", help: "checkpoint lineage whose promoted version it serves", env: "AUTODIDACT_LINEAGE", default: "main" },
+  model: { type: "string", help: "serve this model (path or <lineage>@<version>) instead of following the promoted checkpoint", env: "AUTODIDACT_GENERATOR_MODEL" },
+  propose: { type: "bool", help: "run the proposing loop (off: only Generate on demand)", env: "AUTODIDACT_PROPOSE", default: false },
+  difficulty: { type: "int", help: "difficulty of proposed prompts", env: "AUTODIDACT_DIFFICULTY", default: 3, min: 1 },
+  temperature: { type: "float", help: "sampling temperature (0 = greedy)", default: 0.7, min: 0 },
+  topP: { type: "float", help: "nucleus sampling mass (1 = off)", default: 1, min: 0, max: 1 },
+  topK: { type: "int", help: "top-k cut-off (0 = off)", default: 0, min: 0 },
+  seed: { type: "int", help: "seed of the prompt stream and sampling (0 = random)", default: 0, min: 0 },
+  batchSize: { type: "int", help: "prompts completed per batched generation", default: 32, min: 1, max: 4096 },
+  maxInFlight: { type: "int", help: "batches generating or publishing at once", default: 2, min: 1, max: 64 },
+  maxLag: { type: "int", help: "back-pressure: pause while a critic durable has this many samples pending", default: 1000, min: 1 },
+  maxNewTokens: { type: "int", help: "tokens generated per completion (0 = the task's longest answer + end)", default: 0, min: 0 },
+  round: { type: "int", help: "round recorded in proposed samples", default: 0, min: 0 },
+  cacheDir: { type: "string", help: "where registry checkpoints are downloaded", env: "AUTODIDACT_CACHE_DIR" },
 } as const;
 
 /** The generator service: proposes synthetic samples with the promoted model */
@@ -13,16 +43,105 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
   description: "proposes synthetic samples with the promoted model",
   options: generatorOptions,
   async start(ctx) {
-    const info = createInfoHandler(GeneratorService, { instanceId: ctx.instanceId, tasks: ctx.config.task });
+    const cfg = ctx.config;
+    const logger = ctx.logger;
+    const defaultTask = cfg.task[0];
+    if (defaultTask === undefined) throw new AutodidactError("--task needs at least one task", Code.InvalidArgument);
+    getTaskPack(defaultTask);
+    const holder = createModelHolder<OpenDecoder>({ name: "generator model", validate: validateDecoderModel, logger });
+    let worker: ModelWorker | undefined;
+    let registry: PromotedRegistry | undefined;
+    const load = async (source: ModelSource): Promise<void> => {
+      const host = (worker ??= createModelWorker({ name: "generator" }));
+      const { path, version } = await resolveModelSource(source, registry);
+      await holder.swap(() => loadDecoderModel(host, path, version));
+    };
+    let unwatch: (() => void) | undefined;
+    const proposer = createProposer({
+      bus: ctx.bus,
+      holder,
+      generatorId: ctx.instanceId,
+      lineage: cfg.lineage,
+      task: defaultTask,
+      difficulty: cfg.difficulty,
+      temperature: cfg.temperature,
+      topP: cfg.topP,
+      topK: cfg.topK,
+      seed: cfg.seed,
+      batchSize: cfg.batchSize,
+      maxNewTokens: cfg.maxNewTokens,
+      round: cfg.round,
+      logger,
+    });
+    try {
+      if (cfg.model !== undefined) {
+        registry = await linkRegistry(ctx.bus, cfg.cacheDir ?? join(tmpdir(), "autodidact-cache", ctx.instanceId));
+        await load(parseModelRef(cfg.model));
+      } else {
+        registry = await linkRegistry(ctx.bus, cfg.cacheDir ?? join(tmpdir(), "autodidact-cache", ctx.instanceId));
+        if (registry === undefined) logger.warn("no checkpoint registry and no --model: Generate answers FAILED_PRECONDITION until a model is set");
+        else {
+          const follow = (version: number): void => {
+            const source: ModelSource = { kind: "checkpoint", lineage: cfg.lineage, version };
+            if (holder.version === `${cfg.lineage}@${version}`) return;
+            load(source).catch((err: unknown) => logger.error("cannot serve the promoted checkpoint; keeping the current model", { version, error: String(err) }));
+          };
+          const promoted = await registry.getPromoted(cfg.lineage);
+          if (promoted !== undefined) await load({ kind: "checkpoint", lineage: cfg.lineage, version: promoted.version }).catch((err: unknown) =>
+            logger.error("cannot load the promoted checkpoint", { version: promoted.version, error: String(err) }));
+          unwatch = registry.watchPromoted(cfg.lineage, follow);
+        }
+      }
+    } catch (err) {
+      unwatch?.();
+      await holder.close().catch(() => undefined);
+      await worker?.close().catch(() => undefined);
+      throw err;
+    }
+    let loop: Promise<void> | undefined;
+    if (cfg.propose) {
+      loop = proposer.run({ signal: ctx.signal, maxInFlight: cfg.maxInFlight, maxLag: cfg.maxLag }).catch((err: unknown) => {
+        if (!ctx.signal.aborted) logger.error("proposing loop stopped", { error: String(err) });
+      });
+    }
+
+    const info = createInfoHandler(GeneratorService, {
+      instanceId: ctx.instanceId,
+      tasks: cfg.task,
+      attributes: { lineage: cfg.lineage, propose: String(cfg.propose) },
+      models: () => {
+        const v = holder.version;
+        if (v === undefined) return [];
+        const m = /^(.+)@(\d+)$/.exec(v);
+        return [{ role: "generator", version: v, ...(m ? { lineage: m[1], checkpointVersion: BigInt(m[2] as string) } : { digest: v.replace(/^sha256:/, "") }) }];
+      },
+    });
     return {
       services: [
         implement(GeneratorService, {
           getInfo: () => info(),
-          generate() {
-            throw notYet("Generate needs the proposing loop (critics and consensus issue)");
+          async *generate(req, call) {
+            yield* proposer.generate({
+              task: req.task,
+              count: req.count,
+              difficulty: req.difficulty,
+              temperature: req.temperature,
+              topP: req.topP,
+              topK: req.topK,
+              seed: Number(req.seed % BigInt(2 ** 31)),
+              round: req.round,
+              publish: req.publish,
+              signal: call.signal,
+            });
           },
         }),
       ],
+      async stop() {
+        unwatch?.();
+        await loop;
+        await holder.close();
+        await worker?.close();
+      },
     };
   },
 };
