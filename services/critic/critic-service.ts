@@ -136,7 +136,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
       if (cfg.model !== undefined) await loadFrom(parseModelRef(cfg.model), "");
       await critic.start();
       if (cfg.consensusWorker) {
-        const expected = cfg.consensusCritics ?? [criticId];
+        const expected = cfg.consensusCritics !== undefined && cfg.consensusCritics.length > 0 ? cfg.consensusCritics : [criticId];
         const fallback = createConsensusPolicy({
           name: "critic-fallback",
           version: 0,

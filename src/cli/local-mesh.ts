@@ -132,6 +132,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         });
       }),
   );
+  const criticNames = options.members.filter((m) => m.kind === "critic").map((m) => m.name).join(",");
   for (const member of options.members) {
     logs.set(member.name, createWriteStream(join(options.stateDir, "logs", `${member.name}.log`), { flags: "a" }));
     const { command, args } = serviceCommand(member.kind);
@@ -139,7 +140,8 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       name: member.name,
       command,
       args: [...args, "--instance-id", member.name, "--grpc-host", "127.0.0.1", ...(member.args ?? [])],
-      env: { ...options.env, NATS_URL: natsUrl },
+      // One fallback consensus panel for every critic process: all critic members (a policy set in the registry overrides it).
+      env: { AUTODIDACT_CONSENSUS_CRITICS: criticNames, ...options.env, NATS_URL: natsUrl },
     });
   }
 
