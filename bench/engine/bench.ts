@@ -119,69 +119,110 @@ async function generationRate(params: ReturnType<typeof initParameters>, batch: 
   return (batch * NEW_TOKENS) / sec;
 }
 
+/** One measurement, run in its own process (see {@link main}); returns a JSON-able result. */
+async function runPart(part: string, work: string | undefined): Promise<unknown> {
+  switch (part) {
+    case "train-full":
+      return trainStep("full");
+    case "train-lora-qv":
+      return trainStep("lora");
+    case "train-lora-all":
+      return trainStep("lora", ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]);
+    case "gen-1":
+      return generationRate(initParameters(config, "bench"), 1);
+    case "gen-64":
+      return generationRate(initParameters(config, "bench"), 64);
+    case "peak": {
+      const a = await matmulPeak();
+      const b = await matmulPeak();
+      return a.gflops >= b.gflops ? a : b;
+    }
+    case "parity": {
+      if (work === undefined) throw new Error("parity needs a work directory");
+      const params = initParameters(config, "bench");
+      const parityShape = [2, SEQ];
+      const rng = createRng("parity");
+      const ids = BigInt64Array.from({ length: 2 * SEQ }, () => BigInt(rng.int(config.vocabSize)));
+      const fwd = buildForwardGraph(config, { batch: 2, seq: SEQ });
+      const fs = await createSession(serialize(fwd.model), { intraOpThreads: THREADS });
+      const out = await fs.run({ input_ids: { dtype: "int64", dims: parityShape, data: ids }, ...params }, ["logits"]);
+      await fs.release();
+      const logits = out["logits"]!.data as Float32Array;
+      writeFileSync(join(work, "weights.safetensors"), encodeSafetensors(params, { format: "pt" }));
+      writeFileSync(join(work, "parity_ids.bin"), new Uint8Array(ids.buffer));
+      writeFileSync(join(work, "parity_logits.bin"), new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
+      writeFileSync(
+        join(work, "spec.json"),
+        JSON.stringify({
+          config,
+          threads: THREADS,
+          batch: BATCH,
+          seq: SEQ,
+          promptLen: PROMPT,
+          newTokens: NEW_TOKENS,
+          trainSteps: TRAIN_STEPS,
+          genRepeats: GEN_REPEATS,
+          genBatches: [1, 64],
+          parityShape,
+        }),
+      );
+      return null;
+    }
+    default:
+      throw new Error(`unknown bench part ${part}`);
+  }
+}
+
+/**
+ * Runs every measurement in a fresh process: within one process, sessions created after others
+ * were released measured up to 2x slower here, which would bias whatever is measured last.
+ */
+function spawnPart<T>(part: string, work?: string): T {
+  const self = fileURLToPath(import.meta.url);
+  const r = spawnSync(process.execPath, ["--import", "tsx", self, part, ...(work ? [work] : [])], { encoding: "utf8" });
+  if (r.status !== 0) {
+    console.error(r.stderr);
+    throw new Error(`bench part ${part} failed (exit ${r.status})`);
+  }
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as T;
+}
+
 async function main(): Promise<void> {
-  const params = initParameters(config, "bench");
   const nParams = parameterCount(config);
   console.log(`reference model: ${nParams} parameters, batch ${BATCH} × seq ${SEQ}, ${THREADS} threads`);
   // Other tenants skew every number below; the load average says how much.
   const loadStart = loadavg()[0]!;
   console.log(`load average at start: ${loadStart.toFixed(2)}`);
 
-  let peak = await matmulPeak();
-
-  const full = await trainStep("full");
-  const loraSec = (await trainStep("lora")).wall;
-  const loraAllSec = (await trainStep("lora", ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"])).wall;
+  type Train = { wall: number; cpu: number };
+  const full = spawnPart<Train>("train-full");
   const fullSec = full.wall;
   const engineTrain = (BATCH * SEQ) / fullSec;
-  // Peak again after the training runs; keep the better one (contention only lowers it).
-  const peak2 = await matmulPeak();
-  if (peak2.gflops > peak.gflops) peak = peak2;
-  console.log(`ORT MatMul peak: ${peak.gflops.toFixed(1)} GFLOP/s (n=${peak.size})`);
   console.log(`engine training: ${(fullSec * 1000).toFixed(1)} ms/step, ${engineTrain.toFixed(0)} tokens/s`);
+  const loraSec = spawnPart<Train>("train-lora-qv").wall;
+  const loraAllSec = spawnPart<Train>("train-lora-all").wall;
+  const engineGen: Record<number, number> = { 1: spawnPart<number>("gen-1"), 64: spawnPart<number>("gen-64") };
 
-  const engineGen: Record<number, number> = {};
-  for (const b of [1, 64]) engineGen[b] = await generationRate(params, b);
-
-  // Parity input and engine logits (forward graph, float32).
   const work = mkdtempSync(join(tmpdir(), "engine-bench-"));
-  const parityShape = [2, SEQ];
-  const rng = createRng("parity");
-  const ids = BigInt64Array.from({ length: 2 * SEQ }, () => BigInt(rng.int(config.vocabSize)));
-  const fwd = buildForwardGraph(config, { batch: 2, seq: SEQ });
-  const fs = await createSession(serialize(fwd.model), { intraOpThreads: THREADS });
-  const out = await fs.run({ input_ids: { dtype: "int64", dims: parityShape, data: ids }, ...params }, ["logits"]);
-  await fs.release();
-  const logits = out["logits"]!.data as Float32Array;
-  writeFileSync(join(work, "weights.safetensors"), encodeSafetensors(params, { format: "pt" }));
-  writeFileSync(join(work, "parity_ids.bin"), new Uint8Array(ids.buffer));
-  writeFileSync(join(work, "parity_logits.bin"), new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
-  writeFileSync(
-    join(work, "spec.json"),
-    JSON.stringify({
-      config,
-      threads: THREADS,
-      batch: BATCH,
-      seq: SEQ,
-      promptLen: PROMPT,
-      newTokens: NEW_TOKENS,
-      trainSteps: TRAIN_STEPS,
-      genRepeats: GEN_REPEATS,
-      genBatches: [1, 64],
-      parityShape,
-    }),
-  );
-  const script = fileURLToPath(new URL("./torch_bench.py", import.meta.url));
-  const py = spawnSync("/usr/bin/python3", [script, work], {
-    encoding: "utf8",
-    env: { ...process.env, OMP_NUM_THREADS: String(THREADS), OPENBLAS_NUM_THREADS: String(THREADS), MKL_NUM_THREADS: String(THREADS) },
-  });
-  rmSync(work, { recursive: true, force: true });
-  if (py.status !== 0) {
-    console.error(py.stderr);
-    throw new Error(`PyTorch benchmark failed (exit ${py.status})`);
+  let torch: Record<string, number | string>;
+  try {
+    spawnPart<null>("parity", work);
+    const script = fileURLToPath(new URL("./torch_bench.py", import.meta.url));
+    const py = spawnSync("/usr/bin/python3", [script, work], {
+      encoding: "utf8",
+      env: { ...process.env, OMP_NUM_THREADS: String(THREADS), OPENBLAS_NUM_THREADS: String(THREADS), MKL_NUM_THREADS: String(THREADS) },
+    });
+    if (py.status !== 0) {
+      console.error(py.stderr);
+      throw new Error(`PyTorch benchmark failed (exit ${py.status})`);
+    }
+    torch = JSON.parse(py.stdout.trim().split("\n").pop()!) as Record<string, number | string>;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
-  const torch = JSON.parse(py.stdout.trim().split("\n").pop()!) as Record<string, number | string>;
+
+  const peak = spawnPart<{ gflops: number; size: number }>("peak");
+  console.log(`ORT MatMul peak: ${peak.gflops.toFixed(1)} GFLOP/s (n=${peak.size})`);
 
   const mfu = (6 * nParams * engineTrain) / (peak.gflops * 1e9);
   const torchTrain = torch["trainTokensPerSec"] as number;
@@ -208,7 +249,22 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ loadavg: [loadStart, loadavg()[0]], peakGflops: peak.gflops, params: nParams, engine: { trainTokensPerSec: engineTrain, fullStepMs: fullSec * 1000, fullStepCpuMs: full.cpu * 1000, loraStepMs: loraSec * 1000, loraAllStepMs: loraAllSec * 1000, gen: engineGen, mfu }, torch }));
 }
 
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});
+
+const [part, workDir] = process.argv.slice(2);
+if (part !== undefined) {
+  runPart(part, workDir).then(
+    (r) => {
+      console.log(JSON.stringify(r));
+      process.exit(0);
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+} else {
+  main().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
