@@ -1,0 +1,129 @@
+/**
+ * Mesh throughput on loopback (on demand: `npm run bench:mesh -- [samples] [consensusWorkers]`): N proposed
+ * samples are judged by three trivial always-approve critics (in-process consumers, each with its own
+ * durable and connection, the real critic plumbing of services/critic) and decided by consensus workers
+ * (3-of-3); reports decided samples/s from the first proposal to the last decision, next to raw
+ * JetStream publish throughput (message ids, same server, same run) and their ratio.
+ * Not part of CI; numbers depend on the machine and on what else runs on it.
+ */
+import { create, toBinary } from "@bufbuild/protobuf";
+import { RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { connectBus, ensureTopology, startNatsServer, Subjects, type Bus } from "../../src/bus/index.js";
+import { createConsensusPolicy, createConsensusWorker } from "../../src/consensus/index.js";
+import { DecisionSchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
+import { SampleSchema } from "../../src/gen/autodidact/v1/sample_pb.js";
+import { fromBinary } from "@bufbuild/protobuf";
+import { createCritic, type Judge } from "../../services/critic/index.js";
+
+const count = Number(process.argv[2] ?? 5_000);
+const workers = Number(process.argv[3] ?? 2);
+const WINDOW = 512;
+
+const alwaysApprove: Judge = {
+  kind: "rules",
+  judge: async () => ({ approve: true, score: 1, reason: "bench", modelVersion: "" }),
+};
+
+async function rawPublish(bus: Bus, payload: Uint8Array): Promise<number> {
+  await bus.jsm.streams.add({ name: "BENCH_RAW", subjects: ["benchraw.>"], storage: StorageType.File, retention: RetentionPolicy.Limits });
+  const t0 = performance.now();
+  for (let i = 0; i < count; i += WINDOW) {
+    const batch = [];
+    for (let j = i; j < Math.min(count, i + WINDOW); j++) batch.push(bus.js.publish("benchraw.samples", payload, { msgID: `raw-${j}` }));
+    await Promise.all(batch);
+  }
+  return count / ((performance.now() - t0) / 1000);
+}
+
+async function main(): Promise<void> {
+  const server = await startNatsServer();
+  const connect = (name: string): Promise<Bus> => connectBus({ servers: server.url, name });
+  const buses: Bus[] = [];
+  try {
+    const main = await connect("bench-mesh");
+    buses.push(main);
+    await ensureTopology(main);
+    const samples = Array.from({ length: count }, (_, i) =>
+      create(SampleSchema, { id: `s-${i}-${Math.random().toString(36).slice(2, 8)}`, task: "addition", prompt: "21+43=", completion: "64", difficulty: 2 }),
+    );
+    const payload = toBinary(SampleSchema, samples[0]!);
+    const raw = await rawPublish(main, payload);
+
+    const critics = [];
+    for (const id of ["a", "b", "c"]) {
+      const bus = await connect(`bench-critic-${id}`);
+      buses.push(bus);
+      const c = createCritic({ bus, criticId: `bench-${id}`, judge: alwaysApprove, maxInFlight: 256 });
+      await c.start();
+      critics.push(c);
+    }
+    const policy = createConsensusPolicy({ version: 1, kind: "k_of_n", k: 3, expected: ["bench-a", "bench-b", "bench-c"], timeoutMs: 600_000, onTimeout: "reject" });
+    const deciders = [];
+    for (let w = 0; w < workers; w++) {
+      const bus = await connect(`bench-consensus-${w}`);
+      buses.push(bus);
+      deciders.push(await createConsensusWorker({ bus, policyProvider: () => policy, id: `bench-consensus-${w}`, concurrency: 64, sweepIntervalMs: 1_000 }));
+    }
+
+    const decided = new Set<string>();
+    let accepted = 0;
+    let last = 0;
+    let done!: () => void;
+    const all = new Promise<void>((r) => (done = r));
+    main.nc.subscribe(Subjects.allDecisions, {
+      callback: (err, m) => {
+        if (err !== null) return;
+        const d = fromBinary(DecisionSchema, m.data);
+        if (decided.has(d.sampleId)) return;
+        decided.add(d.sampleId);
+        if (d.accepted) accepted++;
+        if (decided.size === count) {
+          last = performance.now();
+          done();
+        }
+      },
+    });
+    await main.nc.flush();
+
+    const t0 = performance.now();
+    for (let i = 0; i < count; i += WINDOW) {
+      const batch = [];
+      for (let j = i; j < Math.min(count, i + WINDOW); j++) {
+        const s = samples[j]!;
+        batch.push(main.publish(Subjects.proposed("addition"), toBinary(SampleSchema, s), { msgId: s.id }));
+      }
+      await Promise.all(batch);
+    }
+    const proposedAt = performance.now();
+    let judgedAt = 0;
+    const judged = (async () => {
+      while (critics.some((c) => c.stats().published < count)) await new Promise((r) => setTimeout(r, 10));
+      judgedAt = performance.now();
+    })();
+    await all;
+    await judged;
+    const seconds = (last - t0) / 1000;
+    const decidedPerSecond = count / seconds;
+    for (const c of critics) await c.stop();
+    for (const d of deciders) await d.stop();
+    console.log(
+      JSON.stringify({
+        samples: count,
+        critics: 3,
+        consensusWorkers: workers,
+        accepted,
+        proposeSeconds: Number(((proposedAt - t0) / 1000).toFixed(2)),
+        judgeSeconds: Number(((judgedAt - t0) / 1000).toFixed(2)),
+        decideSeconds: Number(seconds.toFixed(2)),
+        decidedPerSecond: Math.round(decidedPerSecond),
+        rawPublishPerSecond: Math.round(raw),
+        ratio: Number((decidedPerSecond / raw).toFixed(3)),
+      }),
+    );
+  } finally {
+    for (const b of buses.reverse()) await b.close().catch(() => undefined);
+    await server.stop();
+  }
+}
+
+await main();
