@@ -11,6 +11,7 @@ import { createInfoHandler, implement } from "../../src/rpc/index.js";
 import {
   checkpointVersion,
   createModelHolder,
+  followPromoted,
   linkRegistry,
   loadClassifierModel,
   loadDecoderModel,
@@ -44,7 +45,8 @@ export const criticOptions = {
   kind: { type: "enum", values: CRITIC_KINDS, help: "critic method", env: "AUTODIDACT_CRITIC_KIND", default: "rules" },
   criticId: { type: "string", help: "critic id on verdicts and its durable (replicas share it); default: instance id", env: "AUTODIDACT_CRITIC_ID" },
   model: { type: "string", help: "model: a folder/.onnx path or <lineage>@<version> (model, likelihood, classifier kinds)", env: "AUTODIDACT_CRITIC_MODEL" },
-  lineage: { type: "string", help: "lineage of SwapModel checkpoint versions", env: "AUTODIDACT_LINEAGE", default: "main" },
+  lineage: { type: "string", help: "lineage of SwapModel checkpoint versions (and of --follow-promoted)", env: "AUTODIDACT_LINEAGE", default: "main" },
+  followPromoted: { type: "bool", help: "serve the promoted checkpoint of --lineage and swap on every promotion or rollback", default: false },
   threshold: { type: "float", help: "approval threshold (likelihood: mean log-prob; novelty: max Jaccard; model: agreeing share; classifier: probability)", env: "AUTODIDACT_CRITIC_THRESHOLD" },
   samples: { type: "int", help: "model kind: own answers per sample (1 = greedy)", default: 1, min: 1, max: 64 },
   temperature: { type: "float", help: "model kind: temperature of its own answers when samples > 1", default: 0.7, min: 0 },
@@ -73,7 +75,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
     const criticId = cfg.criticId ?? ctx.instanceId;
     const logger = ctx.logger;
     const needsModel = kind === "model" || kind === "likelihood" || kind === "classifier";
-    if (needsModel && cfg.model === undefined) {
+    if (needsModel && cfg.model === undefined && !(cfg.followPromoted && kind !== "classifier")) {
       throw new AutodidactError(`--kind ${kind} needs --model (a path or <lineage>@<version>)`, Code.InvalidArgument);
     }
     if (kind === "verifier") {
@@ -131,9 +133,19 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
     }
 
     let consensus: ConsensusWorker | undefined;
+    let unwatch: (() => void) | undefined;
     const critic = createCritic({ bus: ctx.bus, criticId, judge, maxInFlight: cfg.maxInFlight, ackWaitMs: cfg.ackWait, logger });
     try {
       if (cfg.model !== undefined) await loadFrom(parseModelRef(cfg.model), "");
+      if (cfg.followPromoted && models?.kind === "decoder") {
+        const reg = await getRegistry();
+        if (reg === undefined) throw new AutodidactError("--follow-promoted needs the checkpoint registry (src/registry)", Code.FailedPrecondition);
+        const host = (worker ??= createModelWorker({ name: `critic-${criticId}` }));
+        unwatch = await followPromoted({ registry: reg, lineage: cfg.lineage, holder: models.holder, load: (dir, version) => loadDecoderModel(host, dir, version), logger });
+        if (models.holder.version === undefined && cfg.model === undefined) {
+          throw new AutodidactError(`--follow-promoted: lineage ${cfg.lineage} has no loadable promoted checkpoint yet`, Code.FailedPrecondition);
+        }
+      }
       await critic.start();
       if (cfg.consensusWorker) {
         const expected = cfg.consensusCritics !== undefined && cfg.consensusCritics.length > 0 ? cfg.consensusCritics : [criticId];
@@ -151,6 +163,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
         consensus = await createConsensusWorker({ bus: ctx.bus, policyProvider: store.provider({ fallback }), id: `${criticId}-consensus-${ctx.instanceId}` });
       }
     } catch (err) {
+      unwatch?.();
       await critic.stop().catch(() => undefined);
       await models?.holder.close().catch(() => undefined);
       await worker?.close().catch(() => undefined);
@@ -192,6 +205,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
         }),
       ],
       async stop() {
+        unwatch?.();
         await critic.stop();
         await consensus?.stop();
         await models?.holder.close();

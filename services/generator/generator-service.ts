@@ -7,6 +7,7 @@ import type { ServiceSpec } from "../../src/host/index.js";
 import { createInfoHandler, implement } from "../../src/rpc/index.js";
 import {
   createModelHolder,
+  followPromoted,
   linkRegistry,
   loadDecoderModel,
   parseModelRef,
@@ -81,15 +82,8 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
         registry = await linkRegistry(ctx.bus, cfg.cacheDir ?? join(tmpdir(), "autodidact-cache", ctx.instanceId));
         if (registry === undefined) logger.warn("no checkpoint registry and no --model: Generate answers FAILED_PRECONDITION until a model is set");
         else {
-          const follow = (version: number): void => {
-            const source: ModelSource = { kind: "checkpoint", lineage: cfg.lineage, version };
-            if (holder.version === `${cfg.lineage}@${version}`) return;
-            load(source).catch((err: unknown) => logger.error("cannot serve the promoted checkpoint; keeping the current model", { version, error: String(err) }));
-          };
-          const promoted = await registry.getPromoted(cfg.lineage);
-          if (promoted !== undefined) await load({ kind: "checkpoint", lineage: cfg.lineage, version: promoted.version }).catch((err: unknown) =>
-            logger.error("cannot load the promoted checkpoint", { version: promoted.version, error: String(err) }));
-          unwatch = registry.watchPromoted(cfg.lineage, follow);
+          const host = (worker ??= createModelWorker({ name: "generator" }));
+          unwatch = await followPromoted({ registry, lineage: cfg.lineage, holder, load: (dir, version) => loadDecoderModel(host, dir, version), logger });
         }
       }
     } catch (err) {

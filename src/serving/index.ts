@@ -9,3 +9,5 @@ export { checkpointVersion, parseModelRef, resolveModelSource } from "./model-so
 export type { CheckpointFetcher, ModelSource } from "./model-source.js";
 export { linkRegistry } from "./registry-link.js";
 export type { PromotedRegistry } from "./registry-link.js";
+export { followPromoted } from "./follow-promoted.js";
+export type { FollowPromotedOptions } from "./follow-promoted.js";
