@@ -25,6 +25,7 @@ export const generatorOptions = {
   lineage: { type: "string", help: "checkpoint lineage whose promoted version it serves", env: "AUTODIDACT_LINEAGE", default: "main" },
   model: { type: "string", help: "serve this model (path or <lineage>@<version>) instead of following the promoted checkpoint", env: "AUTODIDACT_GENERATOR_MODEL" },
   propose: { type: "bool", help: "run the proposing loop (off: only Generate on demand)", env: "AUTODIDACT_PROPOSE", default: false },
+  proposeLimit: { type: "int", help: "stop the proposing loop after this many samples (0 = never)", default: 0, min: 0 },
   difficulty: { type: "int", help: "difficulty of proposed prompts", env: "AUTODIDACT_DIFFICULTY", default: 3, min: 1 },
   temperature: { type: "float", help: "sampling temperature (0 = greedy)", default: 0.7, min: 0 },
   topP: { type: "float", help: "nucleus sampling mass (1 = off)", default: 1, min: 0, max: 1 },
@@ -94,7 +95,7 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
     }
     let loop: Promise<void> | undefined;
     if (cfg.propose) {
-      loop = proposer.run({ signal: ctx.signal, maxInFlight: cfg.maxInFlight, maxLag: cfg.maxLag }).catch((err: unknown) => {
+      loop = proposer.run({ signal: ctx.signal, maxInFlight: cfg.maxInFlight, maxLag: cfg.maxLag, ...(cfg.proposeLimit > 0 ? { limit: cfg.proposeLimit } : {}) }).catch((err: unknown) => {
         if (!ctx.signal.aborted) logger.error("proposing loop stopped", { error: String(err) });
       });
     }
