@@ -14,7 +14,7 @@ import { SampleSchema } from "../src/gen/autodidact/v1/sample_pb.js";
 import { startService, type RunningService, type ServiceConfig } from "../src/host/index.js";
 import { createClient, type RpcClient } from "../src/rpc/index.js";
 import { criticOptions, criticService } from "../services/critic/index.js";
-import { saveTinyClassifier, saveTinyDecoder } from "../services/critic/test-models.js";
+import { saveTinyClassifier, saveTinyDecoder } from "../src/serving/test-models.js";
 
 describe("critic SwapModel", () => {
   let nats: NatsServerProcess;

@@ -12,7 +12,7 @@ import { DecisionSchema, type Decision } from "../src/gen/autodidact/v1/consensu
 import { SampleSchema } from "../src/gen/autodidact/v1/sample_pb.js";
 import { startService, type RunningService, type ServiceConfig, type ServiceSpec } from "../src/host/index.js";
 import { criticService } from "../services/critic/index.js";
-import { saveTinyDecoder } from "../services/critic/test-models.js";
+import { saveTinyDecoder } from "../src/serving/test-models.js";
 import { generatorService } from "../services/generator/index.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

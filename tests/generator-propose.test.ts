@@ -14,7 +14,7 @@ import { SampleSchema, type Sample } from "../src/gen/autodidact/v1/sample_pb.js
 import { startService, type RunningService, type ServiceConfig } from "../src/host/index.js";
 import { createClient } from "../src/rpc/index.js";
 import { getTaskPack } from "../src/tasks/index.js";
-import { saveTinyDecoder } from "../services/critic/test-models.js";
+import { saveTinyDecoder } from "../src/serving/test-models.js";
 import { generatorOptions, generatorService } from "../services/generator/index.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

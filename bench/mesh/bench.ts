@@ -16,7 +16,8 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { createCritic, type Judge } from "../../services/critic/index.js";
 
 const count = Number(process.argv[2] ?? 5_000);
-const workers = Number(process.argv[3] ?? 2);
+const workers = Number(process.argv[3] ?? 1);
+const concurrency = Number(process.argv[4] ?? 64);
 const WINDOW = 512;
 
 const alwaysApprove: Judge = {
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
     for (let w = 0; w < workers; w++) {
       const bus = await connect(`bench-consensus-${w}`);
       buses.push(bus);
-      deciders.push(await createConsensusWorker({ bus, policyProvider: () => policy, id: `bench-consensus-${w}`, concurrency: 64, sweepIntervalMs: 1_000 }));
+      deciders.push(await createConsensusWorker({ bus, policyProvider: () => policy, id: `bench-consensus-${w}`, concurrency, sweepIntervalMs: 1_000 }));
     }
 
     const decided = new Set<string>();

@@ -90,7 +90,8 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
     const loadFrom = async (source: ModelSource, expectedDigest: string): Promise<SwapResult> => {
       if (models === undefined) throw new AutodidactError(`critic kind ${kind} has no model to swap`, Code.FailedPrecondition);
       const host = (worker ??= createModelWorker({ name: `critic-${criticId}` }));
-      const { path, version } = await resolveModelSource(source, await getRegistry());
+      const fetcher = await getRegistry();
+      const { path, version } = await resolveModelSource(source, fetcher);
       const checkDigest = async <M>(loaded: LoadedModel<M>): Promise<LoadedModel<M>> => {
         const want = expectedDigest.replace(/^sha256:/, "");
         if (want !== "" && !loaded.version.endsWith(want)) {
@@ -99,7 +100,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
         }
         return loaded;
       };
-      if (models.kind === "decoder") return models.holder.swap(async () => checkDigest(await loadDecoderModel(host, path, version)));
+      if (models.kind === "decoder") return models.holder.swap(async () => checkDigest(await loadDecoderModel(host, path, version, fetcher !== undefined ? { fetcher } : {})));
       return models.holder.swap(async () => checkDigest(await loadClassifierModel(host, path, version)));
     };
 
@@ -141,7 +142,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
         const reg = await getRegistry();
         if (reg === undefined) throw new AutodidactError("--follow-promoted needs the checkpoint registry (src/registry)", Code.FailedPrecondition);
         const host = (worker ??= createModelWorker({ name: `critic-${criticId}` }));
-        unwatch = await followPromoted({ registry: reg, lineage: cfg.lineage, holder: models.holder, load: (dir, version) => loadDecoderModel(host, dir, version), logger });
+        unwatch = await followPromoted({ registry: reg, lineage: cfg.lineage, holder: models.holder, load: (dir, version) => loadDecoderModel(host, dir, version, { fetcher: reg }), logger });
         if (models.holder.version === undefined && cfg.model === undefined) {
           throw new AutodidactError(`--follow-promoted: lineage ${cfg.lineage} has no loadable promoted checkpoint yet`, Code.FailedPrecondition);
         }

@@ -22,7 +22,7 @@ import {
   createRulesJudge,
   createVerifierJudge,
 } from "./judges.js";
-import { saveTinyClassifier, saveTinyDecoder } from "./test-models.js";
+import { saveTinyClassifier, saveTinyDecoder } from "../../src/serving/test-models.js";
 
 const task = getTaskPack("addition");
 const sample = (id: string, prompt: string, completion: string): Sample => create(SampleSchema, { id, task: "addition", prompt, completion });

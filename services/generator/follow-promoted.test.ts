@@ -9,7 +9,7 @@ import type { Bus } from "../../src/bus/index.js";
 import { createModelWorker, type OpenDecoder } from "../../src/engine/index.js";
 import type { Sample } from "../../src/gen/autodidact/v1/sample_pb.js";
 import { createModelHolder, followPromoted, loadDecoderModel, validateDecoderModel, type PromotedRegistry } from "../../src/serving/index.js";
-import { saveTinyDecoder } from "../critic/test-models.js";
+import { saveTinyDecoder } from "../../src/serving/test-models.js";
 import { createProposer } from "./proposer.js";
 
 function memoryRegistry(dirs: Map<number, string>): PromotedRegistry & { promote(v: number): void } {

@@ -56,7 +56,7 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
     const load = async (source: ModelSource): Promise<void> => {
       const host = (worker ??= createModelWorker({ name: "generator" }));
       const { path, version } = await resolveModelSource(source, registry);
-      await holder.swap(() => loadDecoderModel(host, path, version));
+      await holder.swap(() => loadDecoderModel(host, path, version, registry !== undefined ? { fetcher: registry } : {}));
     };
     let unwatch: (() => void) | undefined;
     const proposer = createProposer({
@@ -84,7 +84,7 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
         if (registry === undefined) logger.warn("no checkpoint registry and no --model: Generate answers FAILED_PRECONDITION until a model is set");
         else {
           const host = (worker ??= createModelWorker({ name: "generator" }));
-          unwatch = await followPromoted({ registry, lineage: cfg.lineage, holder, load: (dir, version) => loadDecoderModel(host, dir, version), logger });
+          unwatch = await followPromoted({ registry, lineage: cfg.lineage, holder, load: (dir, version) => loadDecoderModel(host, dir, version, { fetcher: registry }), logger });
         }
       }
     } catch (err) {

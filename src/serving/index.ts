@@ -3,6 +3,7 @@
 export { createModelHolder } from "./model-holder.js";
 export type { LoadedModel, ModelHolder, ModelHolderOptions, SwapResult } from "./model-holder.js";
 export { loadDecoderModel, validateDecoderModel } from "./decoder-model.js";
+export type { LoadDecoderOptions } from "./decoder-model.js";
 export { CLASSIFIER_SIGNATURE, checkClassifierSignature, loadClassifierModel, validateClassifierModel } from "./classifier-model.js";
 export type { ClassifierModel } from "./classifier-model.js";
 export { checkpointVersion, parseModelRef, resolveModelSource } from "./model-source.js";

@@ -1,8 +1,43 @@
-// Tiny models for critic and generator tests: built with the engine, small enough to load in milliseconds.
+// Test helpers (not exported from the module): tiny decoders, adapters and classifiers built with the engine, loading in milliseconds.
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createGraphBuilder, createTransformerConfig, initParameters, saveModel, serialize, createRng } from "../../src/engine/index.js";
-import { createTaskTokenizer, getTaskPack } from "../../src/tasks/index.js";
+import {
+  createGraphBuilder,
+  createRng,
+  createTransformerConfig,
+  expectedAdapterShapes,
+  initParameters,
+  saveLoraAdapter,
+  saveModel,
+  serialize,
+  type AdapterTensors,
+  type TransformerConfig,
+} from "../engine/index.js";
+import { createTaskTokenizer, getTaskPack } from "../tasks/index.js";
+
+/** The config of {@link saveTinyDecoder}'s models. */
+export function tinyDecoderConfig(): TransformerConfig {
+  return createTransformerConfig({
+    vocabSize: createTaskTokenizer(getTaskPack("addition")).vocabSize,
+    numLayers: 1,
+    hiddenSize: 16,
+    numHeads: 2,
+    intermediateSize: 32,
+    maxPositions: 48,
+    positional: "rotary",
+  });
+}
+
+/** Saves a random LoRA adapter (PEFT layout) for a tiny decoder, naming `baseModel` as its base. */
+export async function saveTinyAdapter(dir: string, baseModel: string, seed: number): Promise<void> {
+  const rng = createRng(`adapter-${seed}`);
+  const adapters: AdapterTensors = {};
+  for (const [name, shape] of expectedAdapterShapes(tinyDecoderConfig(), 4, ["q_proj", "v_proj"])) {
+    const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
+    adapters[name] = { dtype: "float32", dims: [...shape], data };
+  }
+  await saveLoraAdapter(dir, { adapters, rank: 4, alpha: 8, targetModules: ["q_proj", "v_proj"], baseModel });
+}
 
 /** Saves a tiny random decoder for the addition task's tokenizer into `dir`; `seed` varies the weights. */
 export async function saveTinyDecoder(dir: string, seed: number): Promise<void> {
