@@ -1,5 +1,5 @@
 /**
- * Mesh throughput on loopback (on demand: `npm run bench:mesh -- [samples] [consensusWorkers]`): N proposed
+ * Mesh throughput on loopback (on demand: `npm run bench:mesh -- [samples] [consensusWorkers] [concurrency] [--processes]`): N proposed
  * samples are judged by three trivial always-approve critics (in-process consumers, each with its own
  * durable and connection, the real critic plumbing of services/critic) and decided by consensus workers
  * (3-of-3); reports decided samples/s from the first proposal to the last decision, next to raw
@@ -8,16 +8,24 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RetentionPolicy, StorageType } from "@nats-io/jetstream";
-import { connectBus, ensureTopology, startNatsServer, Subjects, type Bus } from "../../src/bus/index.js";
+import { connectBus, ensureTopology, startNatsServer, Streams, Subjects, type Bus } from "../../src/bus/index.js";
 import { createConsensusPolicy, createConsensusWorker } from "../../src/consensus/index.js";
 import { DecisionSchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema } from "../../src/gen/autodidact/v1/sample_pb.js";
 import { fromBinary } from "@bufbuild/protobuf";
-import { createCritic, type Judge } from "../../services/critic/index.js";
+import { createCritic, type Critic, type Judge } from "../../services/critic/index.js";
+import type { ConsensusWorker } from "../../src/consensus/index.js";
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
 
-const count = Number(process.argv[2] ?? 5_000);
-const workers = Number(process.argv[3] ?? 1);
-const concurrency = Number(process.argv[4] ?? 64);
+const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+/** `--processes`: consensus workers and critics run in child processes of their own (uses both cores). */
+const separate = process.argv.includes("--processes");
+const count = Number(args[0] ?? 5_000);
+const workers = Number(args[1] ?? 1);
+const concurrency = process.argv[2] === "--child" ? Number(process.argv[6] ?? 64) : Number(args[2] ?? 64);
+const CRITICS = ["bench-a", "bench-b", "bench-c"];
+const policy = createConsensusPolicy({ version: 1, kind: "k_of_n", k: 3, expected: CRITICS, timeoutMs: 600_000, onTimeout: "reject" });
 const WINDOW = 512;
 
 const alwaysApprove: Judge = {
@@ -36,10 +44,39 @@ async function rawPublish(bus: Bus, payload: Uint8Array): Promise<number> {
   return count / ((performance.now() - t0) / 1000);
 }
 
+/** Child process: runs one consensus worker or one critic against `url` until SIGTERM. */
+async function child(role: string, url: string, name: string): Promise<void> {
+  const bus = await connectBus({ servers: url, name });
+  const stop =
+    role === "consensus"
+      ? (await createConsensusWorker({ bus, policyProvider: () => policy, id: name, concurrency, sweepIntervalMs: 1_000 })).stop
+      : await (async () => {
+          const c = createCritic({ bus, criticId: name, judge: alwaysApprove, maxInFlight: 256 });
+          await c.start();
+          return c.stop;
+        })();
+  process.stdout.write("ready\n");
+  await new Promise<void>((resolve) => process.once("SIGTERM", () => resolve()));
+  await stop();
+  await bus.close();
+}
+
+function spawnChild(role: string, url: string, name: string): Promise<ChildProcess> {
+  const p = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--child", role, url, name, String(concurrency)], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, AUTODIDACT_LOG_LEVEL: "warn" },
+  });
+  return new Promise((resolve, reject) => {
+    p.stdout!.on("data", (d: Buffer) => (d.toString().includes("ready") ? resolve(p) : undefined));
+    p.once("exit", (code) => reject(new Error(`${role} ${name} exited with ${code}`)));
+  });
+}
+
 async function main(): Promise<void> {
   const server = await startNatsServer();
   const connect = (name: string): Promise<Bus> => connectBus({ servers: server.url, name });
   const buses: Bus[] = [];
+  const children: ChildProcess[] = [];
   try {
     const main = await connect("bench-mesh");
     buses.push(main);
@@ -50,20 +87,24 @@ async function main(): Promise<void> {
     const payload = toBinary(SampleSchema, samples[0]!);
     const raw = await rawPublish(main, payload);
 
-    const critics = [];
-    for (const id of ["a", "b", "c"]) {
-      const bus = await connect(`bench-critic-${id}`);
-      buses.push(bus);
-      const c = createCritic({ bus, criticId: `bench-${id}`, judge: alwaysApprove, maxInFlight: 256 });
-      await c.start();
-      critics.push(c);
-    }
-    const policy = createConsensusPolicy({ version: 1, kind: "k_of_n", k: 3, expected: ["bench-a", "bench-b", "bench-c"], timeoutMs: 600_000, onTimeout: "reject" });
-    const deciders = [];
-    for (let w = 0; w < workers; w++) {
-      const bus = await connect(`bench-consensus-${w}`);
-      buses.push(bus);
-      deciders.push(await createConsensusWorker({ bus, policyProvider: () => policy, id: `bench-consensus-${w}`, concurrency, sweepIntervalMs: 1_000 }));
+    const critics: Critic[] = [];
+    const deciders: ConsensusWorker[] = [];
+    if (separate) {
+      for (const id of CRITICS) children.push(await spawnChild("critic", server.url, id));
+      for (let w = 0; w < workers; w++) children.push(await spawnChild("consensus", server.url, `bench-consensus-${w}`));
+    } else {
+      for (const id of CRITICS) {
+        const bus = await connect(`bench-critic-${id}`);
+        buses.push(bus);
+        const c = createCritic({ bus, criticId: id, judge: alwaysApprove, maxInFlight: 256 });
+        await c.start();
+        critics.push(c);
+      }
+      for (let w = 0; w < workers; w++) {
+        const bus = await connect(`bench-consensus-${w}`);
+        buses.push(bus);
+        deciders.push(await createConsensusWorker({ bus, policyProvider: () => policy, id: `bench-consensus-${w}`, concurrency, sweepIntervalMs: 1_000 }));
+      }
     }
 
     const decided = new Set<string>();
@@ -98,7 +139,9 @@ async function main(): Promise<void> {
     const proposedAt = performance.now();
     let judgedAt = 0;
     const judged = (async () => {
-      while (critics.some((c) => c.stats().published < count)) await new Promise((r) => setTimeout(r, 10));
+      const verdicts = async (): Promise<number> => (await main.jsm.streams.info(Streams.Verdicts)).state.messages;
+      if (separate) while ((await verdicts()) < count * CRITICS.length) await new Promise((r) => setTimeout(r, 20));
+      else while (critics.some((c) => c.stats().published < count)) await new Promise((r) => setTimeout(r, 10));
       judgedAt = performance.now();
     })();
     await all;
@@ -111,6 +154,7 @@ async function main(): Promise<void> {
       JSON.stringify({
         samples: count,
         critics: 3,
+        processes: separate,
         consensusWorkers: workers,
         accepted,
         proposeSeconds: Number(((proposedAt - t0) / 1000).toFixed(2)),
@@ -122,9 +166,14 @@ async function main(): Promise<void> {
       }),
     );
   } finally {
+    for (const c of children) {
+      c.kill("SIGTERM");
+      await new Promise((r) => c.once("exit", r));
+    }
     for (const b of buses.reverse()) await b.close().catch(() => undefined);
     await server.stop();
   }
 }
 
-await main();
+if (process.argv[2] === "--child") await child(process.argv[3]!, process.argv[4]!, process.argv[5]!);
+else await main();
