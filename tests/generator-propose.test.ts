@@ -105,7 +105,7 @@ describe("generator", () => {
     for (let stable = 0; stable < 5; ) {
       await sleep(300);
       const now = await count();
-      stable = now === last && now > 0 ? stable + 1 : 0;
+      stable = now === last && now >= 8 ? stable + 1 : 0;
       last = now;
     }
     // Bounded by the lag limit plus the batch in flight when it was reached.
