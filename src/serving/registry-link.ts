@@ -17,8 +17,11 @@ export async function linkRegistry(bus: Bus, cacheDir: string): Promise<Promoted
   let mod: { createRegistry?: (bus: Bus, options: { cacheDir: string }) => PromotedRegistry };
   try {
     mod = (await import(modulePath)) as typeof mod;
-  } catch {
-    return undefined;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const missing = code === "ERR_MODULE_NOT_FOUND" || /Cannot find module|Failed to load url|does not exist/i.test(String(err));
+    if (missing) return undefined;
+    throw err;
   }
   return mod.createRegistry?.(bus, { cacheDir });
 }

@@ -1,6 +1,5 @@
 // Test helpers (not exported from the module): tiny decoders, adapters and classifiers built with the engine, loading in milliseconds.
 import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import {
   createGraphBuilder,
   createRng,
@@ -72,6 +71,3 @@ export async function saveTinyClassifier(file: string, votes: readonly (readonly
   b.output(logits, "logits");
   await writeFile(file, serialize(b.buildModel()));
 }
-
-/** Path helper so tests name model files the same way. */
-export const modelFile = (dir: string, name: string): string => join(dir, name);
