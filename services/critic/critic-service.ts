@@ -24,6 +24,8 @@ import {
   type ModelHolder,
   type ModelSource,
   type PromotedRegistry,
+  readModelRefFile,
+  watchModelRefFile,
   type SwapResult,
 } from "../../src/serving/index.js";
 import { createCritic } from "./critic.js";
@@ -45,6 +47,8 @@ export const criticOptions = {
   kind: { type: "enum", values: CRITIC_KINDS, help: "critic method", env: "AUTODIDACT_CRITIC_KIND", default: "rules" },
   criticId: { type: "string", help: "critic id on verdicts and its durable (replicas share it); default: instance id", env: "AUTODIDACT_CRITIC_ID" },
   model: { type: "string", help: "model: a folder/.onnx path or <lineage>@<version> (model, likelihood, classifier kinds)", env: "AUTODIDACT_CRITIC_MODEL" },
+  modelFile: { type: "string", help: "file holding the model reference (a mounted ConfigMap key), used when --model is unset; polled: a new reference swaps the model live", env: "AUTODIDACT_CRITIC_MODEL_FILE" },
+  modelFilePoll: { type: "duration", help: "how often --model-file is checked for a new reference", default: 2_000, min: 100 },
   lineage: { type: "string", help: "lineage of SwapModel checkpoint versions (and of --follow-promoted)", env: "AUTODIDACT_LINEAGE", default: "main" },
   followPromoted: { type: "bool", help: "serve the promoted checkpoint of --lineage and swap on every promotion or rollback", default: false },
   threshold: { type: "float", help: "approval threshold (likelihood: mean log-prob; novelty: max Jaccard; model: agreeing share; classifier: probability)", env: "AUTODIDACT_CRITIC_THRESHOLD" },
@@ -75,7 +79,8 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
     const criticId = cfg.criticId ?? ctx.instanceId;
     const logger = ctx.logger;
     const needsModel = kind === "model" || kind === "likelihood" || kind === "classifier";
-    if (needsModel && cfg.model === undefined && !(cfg.followPromoted && kind !== "classifier")) {
+    const modelRef = cfg.model ?? (needsModel && cfg.modelFile !== undefined ? await readModelRefFile(cfg.modelFile) : undefined);
+    if (needsModel && modelRef === undefined && !(cfg.followPromoted && kind !== "classifier")) {
       throw new AutodidactError(`--kind ${kind} needs --model (a path or <lineage>@<version>)`, Code.InvalidArgument);
     }
     if (kind === "verifier") {
@@ -135,15 +140,19 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
 
     let consensus: ConsensusWorker | undefined;
     let unwatch: (() => void) | undefined;
+    let stopModelFile: (() => Promise<void>) | undefined;
     const critic = createCritic({ bus: ctx.bus, criticId, judge, maxInFlight: cfg.maxInFlight, ackWaitMs: cfg.ackWait, logger });
     try {
-      if (cfg.model !== undefined) await loadFrom(parseModelRef(cfg.model), "");
+      if (modelRef !== undefined) await loadFrom(parseModelRef(modelRef), "");
+      if (cfg.model === undefined && cfg.modelFile !== undefined && modelRef !== undefined) {
+        stopModelFile = watchModelRefFile({ path: cfg.modelFile, initial: modelRef, intervalMs: cfg.modelFilePoll, onChange: (ref) => loadFrom(parseModelRef(ref), ""), logger });
+      }
       if (cfg.followPromoted && models?.kind === "decoder") {
         const reg = await getRegistry();
         if (reg === undefined) throw new AutodidactError("--follow-promoted needs the checkpoint registry (src/registry)", Code.FailedPrecondition);
         const host = (worker ??= createModelWorker({ name: `critic-${criticId}` }));
         unwatch = await followPromoted({ registry: reg, lineage: cfg.lineage, holder: models.holder, load: (dir, version) => loadDecoderModel(host, dir, version, { fetcher: reg }), logger });
-        if (models.holder.version === undefined && cfg.model === undefined) {
+        if (models.holder.version === undefined && modelRef === undefined) {
           throw new AutodidactError(`--follow-promoted: lineage ${cfg.lineage} has no loadable promoted checkpoint yet`, Code.FailedPrecondition);
         }
       }
@@ -165,6 +174,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
       }
     } catch (err) {
       unwatch?.();
+      await stopModelFile?.();
       await critic.stop().catch(() => undefined);
       await models?.holder.close().catch(() => undefined);
       await worker?.close().catch(() => undefined);
@@ -207,6 +217,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
       ],
       async stop() {
         unwatch?.();
+        await stopModelFile?.();
         await critic.stop();
         await consensus?.stop();
         await models?.holder.close();

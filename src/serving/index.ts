@@ -12,3 +12,5 @@ export { linkRegistry } from "./registry-link.js";
 export type { PromotedRegistry } from "./registry-link.js";
 export { followPromoted } from "./follow-promoted.js";
 export type { FollowPromotedOptions } from "./follow-promoted.js";
+export { readModelRefFile, watchModelRefFile } from "./model-ref-file.js";
+export type { WatchModelRefFileOptions } from "./model-ref-file.js";
