@@ -3,7 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConsensusPolicy, createConsensusWorker, openPolicyStore, type ConsensusWorker } from "../../src/consensus/index.js";
-import { createModelWorker, type ModelWorker, type OpenDecoder } from "../../src/engine/index.js";
+import { createModelWorker, selectedExecutionProvider, type ModelWorker, type OpenDecoder } from "../../src/engine/index.js";
 import { AutodidactError, Code } from "../../src/errors/index.js";
 import { CriticService, SwapModelResponseSchema } from "../../src/gen/autodidact/v1/critic_pb.js";
 import type { ServiceSpec } from "../../src/host/index.js";
@@ -184,7 +184,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
     const info = createInfoHandler(CriticService, {
       instanceId: ctx.instanceId,
       tasks: cfg.task,
-      attributes: { criticId, kind },
+      attributes: { criticId, kind, executionProvider: selectedExecutionProvider() },
       models: () => {
         const v = models?.holder.version;
         if (v === undefined) return [];

@@ -1,6 +1,6 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createModelWorker, type ModelWorker, type OpenDecoder } from "../../src/engine/index.js";
+import { createModelWorker, selectedExecutionProvider, type ModelWorker, type OpenDecoder } from "../../src/engine/index.js";
 import { AutodidactError, Code } from "../../src/errors/index.js";
 import { GeneratorService } from "../../src/gen/autodidact/v1/generator_pb.js";
 import type { ServiceSpec } from "../../src/host/index.js";
@@ -103,7 +103,7 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
     const info = createInfoHandler(GeneratorService, {
       instanceId: ctx.instanceId,
       tasks: cfg.task,
-      attributes: { lineage: cfg.lineage, propose: String(cfg.propose) },
+      attributes: { lineage: cfg.lineage, propose: String(cfg.propose), executionProvider: selectedExecutionProvider() },
       models: () => {
         const v = holder.version;
         if (v === undefined) return [];

@@ -62,6 +62,8 @@ export {
   createSession,
   createWorkerPool,
   cudaAvailable,
+  defaultExecutionProvider,
+  selectedExecutionProvider,
   tensor,
   zeros,
 } from "./runtime/index.js";

@@ -59,9 +59,29 @@ export function cudaAvailable(): boolean {
   return ok;
 }
 
+/**
+ * The provider used when a caller names none: `AUTODIDACT_EXECUTION_PROVIDER` (cpu, cuda or auto;
+ * default cpu), so a deployment (the GPU image and overlay set `auto`) moves every model to the GPU
+ * without each caller passing an option.
+ */
+export function defaultExecutionProvider(): ExecutionProvider {
+  const v = process.env["AUTODIDACT_EXECUTION_PROVIDER"];
+  if (v === undefined || v === "") return "cpu";
+  if (v === "cpu" || v === "cuda" || v === "auto") return v;
+  throw new AutodidactError(`AUTODIDACT_EXECUTION_PROVIDER must be cpu, cuda or auto, not "${v}"`, Code.InvalidArgument);
+}
+
+/**
+ * The provider sessions created with the default will run on ("cpu" or "cuda"), for services to
+ * report in GetInfo. `auto` falls back to CPU if CUDA fails to start a session, which this cannot see.
+ */
+export function selectedExecutionProvider(): "cpu" | "cuda" {
+  return defaultExecutionProvider() !== "cpu" && cudaAvailable() ? "cuda" : "cpu";
+}
+
 /** Creates a session from ONNX bytes; the only place that constructs onnxruntime sessions. */
 export async function createSession(model: Uint8Array, options: SessionOptions = {}): Promise<ModelSession> {
-  const want = options.executionProvider ?? "cpu";
+  const want = options.executionProvider ?? defaultExecutionProvider();
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: options.graphOptimization ?? "all",
     logSeverityLevel: 3,
