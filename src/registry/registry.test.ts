@@ -1,0 +1,115 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectBus, ensureTopology, ObjectBuckets, openObjectStore, startNatsServer, type Bus, type NatsServerProcess } from "../bus/index.js";
+import { AutodidactError, Code } from "../errors/index.js";
+import { createRegistry, listCheckpointFiles, safeCheckpointPath, type CheckpointRecord, type Registry } from "./index.js";
+
+describe("checkpoint registry", () => {
+  let nats: NatsServerProcess;
+  let bus: Bus;
+  let work: string;
+  let registry: Registry;
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    bus = await connectBus({ servers: nats.url, name: "registry-test" });
+    await ensureTopology(bus);
+    work = await mkdtemp(join(tmpdir(), "registry-test-"));
+    registry = createRegistry(bus, { cacheDir: join(work, "cache") });
+  });
+  afterAll(async () => {
+    await bus?.close();
+    await nats?.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  async function makeFolder(name: string, content: string): Promise<string> {
+    const dir = join(work, name);
+    await mkdir(join(dir, "onnx"), { recursive: true });
+    await writeFile(join(dir, "config.json"), JSON.stringify({ name }));
+    await writeFile(join(dir, "onnx", "model.onnx"), content);
+    return dir;
+  }
+
+  async function register(lineage: string, dir: string, parentVersion = 0): Promise<CheckpointRecord> {
+    const version = await registry.allocateVersion(lineage);
+    const record: CheckpointRecord = {
+      lineage,
+      version,
+      parentVersion,
+      round: version,
+      status: "candidate",
+      statusReason: "",
+      files: await listCheckpointFiles(dir),
+      manifest: { note: "test" },
+      metrics: {},
+      createdAt: new Date().toISOString(),
+    };
+    await registry.putCheckpoint(record, dir);
+    return record;
+  }
+
+  it("allocates contiguous versions even when allocations race", async () => {
+    const versions = await Promise.all(Array.from({ length: 8 }, () => registry.allocateVersion("race")));
+    expect([...versions].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it("stores a checkpoint and materializes a verified copy, refetching a tampered cache", async () => {
+    const dir = await makeFolder("a", "weights-a");
+    const record = await register("main", dir);
+    expect(record.files.map((f) => f.name)).toEqual(["config.json", "onnx/model.onnx"]);
+    const local = await registry.materialize("main", record.version);
+    expect(await readFile(join(local, "onnx", "model.onnx"), "utf8")).toBe("weights-a");
+    await writeFile(join(local, "onnx", "model.onnx"), "tampered");
+    const again = await registry.materialize("main", record.version);
+    expect(await readFile(join(again, "onnx", "model.onnx"), "utf8")).toBe("weights-a");
+    await expect(registry.putCheckpoint(record, dir)).rejects.toMatchObject({ code: Code.AlreadyExists });
+    expect((await registry.listCheckpoints("main")).map((r) => r.version)).toEqual([record.version]);
+  });
+
+  it("refuses a stored file whose digest does not match its record", async () => {
+    const dir = await makeFolder("b", "weights-b");
+    const record = await register("tampered", dir);
+    const store = await openObjectStore(bus, ObjectBuckets.Checkpoints);
+    await store.put(`tampered/${record.version}/onnx/model.onnx`, new TextEncoder().encode("evil"));
+    const err = await registry.materialize("tampered", record.version).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AutodidactError);
+    expect((err as AutodidactError).code).toBe(Code.DataLoss);
+  });
+
+  it("refuses file names that escape the checkpoint folder", async () => {
+    for (const name of ["../x", "/etc/passwd", "a/../../x", ""]) {
+      expect(() => safeCheckpointPath("/tmp/ckpt", name)).toThrow(/escapes its folder/);
+    }
+    expect(safeCheckpointPath("/tmp/ckpt", "onnx/model.onnx")).toBe("/tmp/ckpt/onnx/model.onnx");
+    const dir = await makeFolder("c", "weights-c");
+    const version = await registry.allocateVersion("evil");
+    const forged: CheckpointRecord = {
+      lineage: "evil", version, parentVersion: 0, round: 0, status: "candidate", statusReason: "",
+      files: [{ name: "../c/config.json", sha256: "0", size: 1 }], manifest: {}, metrics: {}, createdAt: "",
+    };
+    await expect(registry.putCheckpoint(forged, dir)).rejects.toMatchObject({ code: Code.InvalidArgument });
+  });
+
+  it("moves the promoted pointer with compare-and-set and tells watchers", async () => {
+    const v1 = await register("promo", await makeFolder("p1", "w1"));
+    const v2 = await register("promo", await makeFolder("p2", "w2"), v1.version);
+    const seen: number[] = [];
+    const stop = registry.watchPromoted("promo", (v) => seen.push(v));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await registry.getPromoted("promo")).toBeUndefined();
+    await registry.setPromoted("promo", v1.version, 0);
+    const first = await registry.getPromoted("promo");
+    expect(first?.version).toBe(v1.version);
+    await registry.setPromoted("promo", v2.version, first!.revision);
+    await expect(registry.setPromoted("promo", v1.version, first!.revision)).rejects.toMatchObject({ code: Code.Aborted });
+    await expect(registry.setPromoted("promo", 99)).rejects.toMatchObject({ code: Code.NotFound });
+    for (let i = 0; i < 50 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    stop();
+    expect(seen).toEqual([v1.version, v2.version]);
+    const updated = await registry.setStatus("promo", v2.version, "promoted", "better on anchors");
+    expect(updated).toMatchObject({ status: "promoted", statusReason: "better on anchors" });
+  });
+});
