@@ -8,7 +8,8 @@ ARG NODE_IMAGE=node:22-bookworm-slim
 # --- dependencies: npm ci with the project's .npmrc (onnxruntime-node's CUDA download skipped) ---
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
-ENV NODE_ENV=production
+ENV NODE_ENV=production \
+    ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 

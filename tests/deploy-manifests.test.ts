@@ -1,8 +1,11 @@
 // deploy/k8s rendered offline: every overlay renders with kubectl kustomize, every object validates
 // against the Kubernetes OpenAPI schemas (kubernetes-models) or, for KEDA's ScaledObject, its CRD
 // schema plus our own checks, and the objects agree with each other and with the services' flags.
-import { readFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { cp, mkdtemp, readdir, readFile, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { criticDurable } from "../services/critic/critic.js";
@@ -212,4 +215,34 @@ describe("NATS Helm values and images", () => {
     expect(gpu).toMatch(/FROM \$\{CUDA_IMAGE\} AS runtime/);
     expect(gpu).toMatch(/ARG CUDA_IMAGE=nvidia\/cuda:12\.[\d.]+-cudnn-runtime/);
   });
+});
+
+describe("image contents", () => {
+  it("the files the Dockerfile copies (minus .dockerignore) are enough to load every service", async () => {
+    const dockerfile = await readFile(join(REPO_ROOT, "Dockerfile"), "utf8");
+    const final = dockerfile.split(/^FROM /m).at(-1)!;
+    const sources = [...final.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
+    expect(sources).toEqual(expect.arrayContaining(["bin", "src", "services", "package.json"]));
+    const ignore = (await readFile(join(REPO_ROOT, ".dockerignore"), "utf8")).split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+    const ignored = (rel: string): boolean =>
+      ignore.some((p) => (p.startsWith("**/*") ? rel.endsWith(p.slice(4)) : rel === p || rel.startsWith(p + "/")));
+    const image = await mkdtemp(join(tmpdir(), "image-"));
+    try {
+      for (const s of sources) {
+        await cp(join(REPO_ROOT, s), join(image, s), { recursive: true, filter: (from) => !ignored(from.slice(REPO_ROOT.length)) });
+      }
+      const copied = (await readdir(image, { recursive: true })).map(String);
+      expect(copied.some((f) => f.endsWith(".test.ts"))).toBe(false);
+      expect(copied).toContain(join("services", "critic", "critic-service.ts"));
+      await symlink(join(REPO_ROOT, "node_modules"), join(image, "node_modules"));
+      await Promise.all(
+        ["generator", "critic", "trainer", "monitor"].map(async (service) => {
+          const { stdout } = await promisify(execFile)(process.execPath, ["bin/autodidact.mjs", service, "--help"], { cwd: image });
+          expect(stdout, service).toContain(`autodidact ${service} [options]`);
+        }),
+      );
+    } finally {
+      await rm(image, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
