@@ -1,0 +1,38 @@
+// Runs the in-process self-improvement recipe and prints the per-round table.
+// Usage: node --import tsx scripts/self-improve.ts [default|quick] [--no-consensus] [--replace]
+//        [--lora] [--rounds N] [--json FILE] [--set key=value (numbers, dotted keys)]...
+import { writeFile } from "node:fs/promises";
+import { formatRound, recipes, runSelfImprovement, type SelfImprovementConfig } from "../src/experiment/index.js";
+
+const args = process.argv.slice(2);
+const name = args[0] && !args[0].startsWith("--") ? args.shift()! : "default";
+let config: SelfImprovementConfig = structuredClone(recipes[name as keyof typeof recipes] ?? recipes.default) as SelfImprovementConfig;
+let json: string | undefined;
+for (let i = 0; i < args.length; i++) {
+  const a = args[i]!;
+  if (a === "--no-consensus") config = { ...config, vote: false, lengthFilter: false };
+  else if (a === "--replace") config = { ...config, data: "replace" };
+  else if (a === "--lora") config = { ...config, mode: "lora", lora: { rank: 16, alpha: 32, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"] } };
+  else if (a === "--json") json = args[++i];
+  else if (a === "--set") {
+    const [key, value] = args[++i]!.split("=") as [string, string];
+    const path = key.split(".");
+    let o = config as unknown as Record<string, unknown>;
+    for (const p of path.slice(0, -1)) o = o[p] as Record<string, unknown>;
+    const v = value.includes(",") ? value.split(",").map(Number) : Number.isNaN(Number(value)) ? value : Number(value);
+    o[path[path.length - 1]!] = v;
+  } else throw new Error(`unknown argument ${a}`);
+}
+console.log(`recipe ${name}: ${JSON.stringify(config)}`);
+let last = 0;
+const result = await runSelfImprovement(config, {
+  onRound: (r) => console.log(formatRound(r)),
+  onStep: (lineage, step, total, loss) => {
+    if (Date.now() - last > 15000 || step === total) {
+      last = Date.now();
+      console.log(`  ${lineage} step ${step}/${total} loss ${loss.toFixed(4)}`);
+    }
+  },
+});
+console.log(`base frontier ${result.baseFrontier} -> final ${result.finalFrontier}, wall ${result.wallSeconds.toFixed(0)}s`);
+if (json) await writeFile(json, JSON.stringify(result, null, 2));

@@ -1,0 +1,22 @@
+/**
+ * The self-improvement recipe for reversed addition (Lee et al. 2025), in process: base models,
+ * self-labelling one digit longer each round, vote + length filter, accumulated data with real
+ * anchors, per-lineage fine-tuning, held-out evaluation. The mesh demo reuses its pieces.
+ */
+export { checkConfig, DEFAULT_RECIPE, QUICK_RECIPE, recipes } from "./recipe.js";
+export type { ModelShape, SelfImprovementConfig, TrainPhase } from "./recipe.js";
+export {
+  accuracyByLength,
+  filterLabels,
+  frontierOf,
+  greedyAnswers,
+  mixBatch,
+  modelConfig,
+  runSelfImprovement,
+  toExample,
+  trainBase,
+  trainPhase,
+  withGenerator,
+} from "./self-improve.js";
+export type { LabelFilter, LabelledSample, Lineage, RoundReport, RunHooks, SelfImprovementResult } from "./self-improve.js";
+export { formatRound } from "./table.js";

@@ -1,0 +1,120 @@
+import { AutodidactError, Code } from "../errors/index.js";
+import type { LoraOptions, TrainMode } from "../engine/index.js";
+
+/** Model shape of every lineage (NoPE decoder; vocab comes from the task's tokenizer). */
+export interface ModelShape {
+  readonly numLayers: number;
+  readonly hiddenSize: number;
+  readonly numHeads: number;
+  readonly intermediateSize: number;
+  /** Context length; must hold the longest prompt + answer + eos the run will see. */
+  readonly maxPositions: number;
+}
+
+/** How one training phase runs (base training or one round's fine-tune). */
+export interface TrainPhase {
+  readonly steps: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  readonly warmupSteps: number;
+  /** Share of the final linear decay (warmup-stable-decay, Lee et al. 2025). */
+  readonly decayShare: number;
+  readonly weightDecay: number;
+}
+
+/**
+ * Everything that defines a self-improvement run of the reversed-addition recipe. Plain data, so
+ * the mesh demo can load it from a file and reuse the same numbers.
+ */
+export interface SelfImprovementConfig {
+  readonly task: "addition";
+  /** One independently seeded model per entry; the first one is "the generator". */
+  readonly seeds: readonly number[];
+  readonly model: ModelShape;
+  /** Base models learn real problems of 1..baseDigits digits. */
+  readonly baseDigits: number;
+  readonly base: TrainPhase;
+  readonly rounds: number;
+  /** Problems each lineage labels per round (at one digit past the longest trained length). */
+  readonly samplesPerRound: number;
+  readonly round: TrainPhase;
+  /** Full fine-tune or LoRA in the rounds (base training is always full). */
+  readonly mode: TrainMode;
+  readonly lora?: LoraOptions;
+  /** Majority vote across lineages (threshold = share of all answers) and the length filter. */
+  readonly vote: boolean;
+  readonly voteThreshold: number;
+  readonly lengthFilter: boolean;
+  /** `accumulate`: every round's accepted labels stay; `replace`: only the latest round's. */
+  readonly data: "accumulate" | "replace";
+  /** Minimum share of real anchor problems (1..baseDigits) in every fine-tuning batch. */
+  readonly anchorShare: number;
+  /** Held-out problems per length for the accuracy table. */
+  readonly evalSize: number;
+  /** Exact-match accuracy that counts a length as mastered (the frontier). */
+  readonly frontierThreshold: number;
+  /** ORT threads per lineage worker (lineages run concurrently). */
+  readonly threads: number;
+}
+
+/** The default recipe: 3 lineages, 1..5 digit base, 8 rounds of self-labelled longer problems. */
+export const DEFAULT_RECIPE: SelfImprovementConfig = Object.freeze({
+  task: "addition",
+  seeds: Object.freeze([1, 2, 3]),
+  model: Object.freeze({ numLayers: 3, hiddenSize: 96, numHeads: 4, intermediateSize: 384, maxPositions: 64 }),
+  baseDigits: 5,
+  base: Object.freeze({ steps: 1500, batchSize: 64, lr: 2e-3, warmupSteps: 100, decayShare: 0.3, weightDecay: 0.01 }),
+  rounds: 8,
+  samplesPerRound: 512,
+  round: Object.freeze({ steps: 200, batchSize: 64, lr: 1e-3, warmupSteps: 20, decayShare: 0.5, weightDecay: 0.01 }),
+  mode: "full",
+  vote: true,
+  voteThreshold: 0.6,
+  lengthFilter: true,
+  data: "accumulate",
+  anchorShare: 0.25,
+  evalSize: 128,
+  frontierThreshold: 0.95,
+  threads: 1,
+}) as SelfImprovementConfig;
+
+/** Same path as the default, small enough for a test or a first look (a few minutes at most). */
+export const QUICK_RECIPE: SelfImprovementConfig = Object.freeze({
+  ...DEFAULT_RECIPE,
+  model: Object.freeze({ numLayers: 2, hiddenSize: 64, numHeads: 4, intermediateSize: 256, maxPositions: 40 }),
+  baseDigits: 3,
+  base: Object.freeze({ ...DEFAULT_RECIPE.base, steps: 600 }),
+  rounds: 2,
+  samplesPerRound: 256,
+  round: Object.freeze({ ...DEFAULT_RECIPE.round, steps: 120 }),
+  evalSize: 64,
+}) as SelfImprovementConfig;
+
+/** Named recipes, so the CLI and the demo pick one by name. */
+export const recipes: Readonly<Record<"default" | "quick", SelfImprovementConfig>> = Object.freeze({
+  default: DEFAULT_RECIPE,
+  quick: QUICK_RECIPE,
+});
+
+/** Checks a config before any model is built; InvalidArgument naming the field. */
+export function checkConfig(c: SelfImprovementConfig): void {
+  const bad = (msg: string): never => {
+    throw new AutodidactError(`self-improvement config: ${msg}`, Code.InvalidArgument);
+  };
+  if (c.task !== "addition") bad(`task "${c.task}" has no recipe (only "addition")`);
+  if (c.seeds.length === 0) bad("seeds must name at least one lineage");
+  if (new Set(c.seeds).size !== c.seeds.length) bad("seeds must be distinct");
+  if (!(Number.isInteger(c.baseDigits) && c.baseDigits >= 1)) bad("baseDigits must be an integer >= 1");
+  if (!(Number.isInteger(c.rounds) && c.rounds >= 0)) bad("rounds must be an integer >= 0");
+  if (!(c.anchorShare >= 0 && c.anchorShare <= 1)) bad("anchorShare must be in [0, 1]");
+  if (!(c.voteThreshold > 0 && c.voteThreshold <= 1)) bad("voteThreshold must be in (0, 1]");
+  if (!(c.frontierThreshold > 0 && c.frontierThreshold <= 1)) bad("frontierThreshold must be in (0, 1]");
+  for (const [name, p] of [["base", c.base], ["round", c.round]] as const) {
+    if (!(Number.isInteger(p.steps) && p.steps >= 0)) bad(`${name}.steps must be an integer >= 0`);
+    if (!(Number.isInteger(p.batchSize) && p.batchSize >= 1)) bad(`${name}.batchSize must be an integer >= 1`);
+    if (!(p.lr > 0)) bad(`${name}.lr must be > 0`);
+  }
+  const longest = c.baseDigits + c.rounds + 1;
+  const need = 2 * longest + 2 + longest + 2;
+  if (c.model.maxPositions < need) bad(`model.maxPositions ${c.model.maxPositions} cannot hold ${longest}-digit problems (needs ${need})`);
+}
