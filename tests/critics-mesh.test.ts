@@ -28,7 +28,7 @@ function startCritic(natsUrl: string, id: string): Promise<CriticProcess> {
   const child = spawn(
     process.execPath,
     ["--import", TSX, CRITIC_MAIN, "--nats-url", natsUrl, "--kind", "rules", "--critic-id", id, "--instance-id", `${id}-${randomUUID().slice(0, 4)}`,
-      "--consensus-critics", "a,b,c", "--ack-wait", "3s", "--grpc-host", "127.0.0.1", "--log-level", "warn"],
+      "--consensus-critics", "a,b,c", "--consensus-timeout", "150s", "--ack-wait", "3s", "--grpc-host", "127.0.0.1", "--log-level", "warn"],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   return new Promise((resolve, reject) => {
