@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file autodidact/v1/monitor.proto.
  */
 export const file_autodidact_v1_monitor: GenFile = /*@__PURE__*/
-  fileDesc("ChthdXRvZGlkYWN0L3YxL21vbml0b3IucHJvdG8SDWF1dG9kaWRhY3QudjEiXwoPRXZhbHVhdGVSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAQSDwoHbGluZWFnZRgCIAEoCRIMCgR0YXNrGAMgASgJEhwKFGxpbWl0X3Blcl9kaWZmaWN1bHR5GAQgASgNIlEKDlByb21vdGVSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAQSDwoHbGluZWFnZRgCIAEoCRINCgVmb3JjZRgDIAEoCBIOCgZyZWFzb24YBCABKAkixwEKD1Byb21vdGVSZXNwb25zZRIQCghwcm9tb3RlZBgBIAEoCBIwCgpjaGVja3BvaW50GAIgASgLMhwuYXV0b2RpZGFjdC52MS5DaGVja3BvaW50UmVmEi0KCmV2YWx1YXRpb24YAyABKAsyGS5hdXRvZGlkYWN0LnYxLkV2YWx1YXRpb24SJwoEZ2F0ZRgEIAEoCzIZLmF1dG9kaWRhY3QudjEuR2F0ZVJlc3VsdBIYChBwcmV2aW91c192ZXJzaW9uGAUgASgEIkYKD1JvbGxiYWNrUmVxdWVzdBIPCgdsaW5lYWdlGAEgASgJEhIKCnRvX3ZlcnNpb24YAiABKAQSDgoGcmVhc29uGAMgASgJInEKEFJvbGxiYWNrUmVzcG9uc2USLgoIcHJldmlvdXMYASABKAsyHC5hdXRvZGlkYWN0LnYxLkNoZWNrcG9pbnRSZWYSLQoHY3VycmVudBgCIAEoCzIcLmF1dG9kaWRhY3QudjEuQ2hlY2twb2ludFJlZiIwCg5IaXN0b3J5UmVxdWVzdBIPCgdsaW5lYWdlGAEgASgJEg0KBWxpbWl0GAIgASgNIl4KD0hpc3RvcnlSZXNwb25zZRIxCgtjaGVja3BvaW50cxgBIAMoCzIcLmF1dG9kaWRhY3QudjEuQ2hlY2twb2ludFJlZhIYChBwcm9tb3RlZF92ZXJzaW9uGAIgASgEIjIKDkxpbmVhZ2VSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAQSDwoHbGluZWFnZRgCIAEoCSI+Cg9MaW5lYWdlUmVzcG9uc2USKwoFY2hhaW4YASADKAsyHC5hdXRvZGlkYWN0LnYxLkNoZWNrcG9pbnRSZWYiEgoQR2V0UG9saWN5UmVxdWVzdCJZChBTZXRQb2xpY3lSZXF1ZXN0EisKBnBvbGljeRgBIAEoCzIbLmF1dG9kaWRhY3QudjEuR2F0aW5nUG9saWN5EhgKEGV4cGVjdGVkX3ZlcnNpb24YAiABKAQiKQoZR2V0Q29uc2Vuc3VzUG9saWN5UmVxdWVzdBIMCgRuYW1lGAEgASgJImUKGVNldENvbnNlbnN1c1BvbGljeVJlcXVlc3QSLgoGcG9saWN5GAEgASgLMh4uYXV0b2RpZGFjdC52MS5Db25zZW5zdXNQb2xpY3kSGAoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoBDKeBgoOTW9uaXRvclNlcnZpY2USRQoIRXZhbHVhdGUSHi5hdXRvZGlkYWN0LnYxLkV2YWx1YXRlUmVxdWVzdBoZLmF1dG9kaWRhY3QudjEuRXZhbHVhdGlvbhJICgdQcm9tb3RlEh0uYXV0b2RpZGFjdC52MS5Qcm9tb3RlUmVxdWVzdBoeLmF1dG9kaWRhY3QudjEuUHJvbW90ZVJlc3BvbnNlEksKCFJvbGxiYWNrEh4uYXV0b2RpZGFjdC52MS5Sb2xsYmFja1JlcXVlc3QaHy5hdXRvZGlkYWN0LnYxLlJvbGxiYWNrUmVzcG9uc2USSAoHSGlzdG9yeRIdLmF1dG9kaWRhY3QudjEuSGlzdG9yeVJlcXVlc3QaHi5hdXRvZGlkYWN0LnYxLkhpc3RvcnlSZXNwb25zZRJICgdMaW5lYWdlEh0uYXV0b2RpZGFjdC52MS5MaW5lYWdlUmVxdWVzdBoeLmF1dG9kaWRhY3QudjEuTGluZWFnZVJlc3BvbnNlEkkKCUdldFBvbGljeRIfLmF1dG9kaWRhY3QudjEuR2V0UG9saWN5UmVxdWVzdBobLmF1dG9kaWRhY3QudjEuR2F0aW5nUG9saWN5EkkKCVNldFBvbGljeRIfLmF1dG9kaWRhY3QudjEuU2V0UG9saWN5UmVxdWVzdBobLmF1dG9kaWRhY3QudjEuR2F0aW5nUG9saWN5El4KEkdldENvbnNlbnN1c1BvbGljeRIoLmF1dG9kaWRhY3QudjEuR2V0Q29uc2Vuc3VzUG9saWN5UmVxdWVzdBoeLmF1dG9kaWRhY3QudjEuQ29uc2Vuc3VzUG9saWN5El4KElNldENvbnNlbnN1c1BvbGljeRIoLmF1dG9kaWRhY3QudjEuU2V0Q29uc2Vuc3VzUG9saWN5UmVxdWVzdBoeLmF1dG9kaWRhY3QudjEuQ29uc2Vuc3VzUG9saWN5EkQKB0dldEluZm8SHS5hdXRvZGlkYWN0LnYxLkdldEluZm9SZXF1ZXN0GhouYXV0b2RpZGFjdC52MS5TZXJ2aWNlSW5mb2IGcHJvdG8z", [file_autodidact_v1_checkpoint, file_autodidact_v1_common, file_autodidact_v1_consensus, file_autodidact_v1_report]);
+  fileDesc("ChthdXRvZGlkYWN0L3YxL21vbml0b3IucHJvdG8SDWF1dG9kaWRhY3QudjEiXwoPRXZhbHVhdGVSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAQSDwoHbGluZWFnZRgCIAEoCRIMCgR0YXNrGAMgASgJEhwKFGxpbWl0X3Blcl9kaWZmaWN1bHR5GAQgASgNIlEKDlByb21vdGVSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAQSDwoHbGluZWFnZRgCIAEoCRINCgVmb3JjZRgDIAEoCBIOCgZyZWFzb24YBCABKAkixwEKD1Byb21vdGVSZXNwb25zZRIQCghwcm9tb3RlZBgBIAEoCBIwCgpjaGVja3BvaW50GAIgASgLMhwuYXV0b2RpZGFjdC52MS5DaGVja3BvaW50UmVmEi0KCmV2YWx1YXRpb24YAyABKAsyGS5hdXRvZGlkYWN0LnYxLkV2YWx1YXRpb24SJwoEZ2F0ZRgEIAEoCzIZLmF1dG9kaWRhY3QudjEuR2F0ZVJlc3VsdBIYChBwcmV2aW91c192ZXJzaW9uGAUgASgEIkYKD1JvbGxiYWNrUmVxdWVzdBIPCgdsaW5lYWdlGAEgASgJEhIKCnRvX3ZlcnNpb24YAiABKAQSDgoGcmVhc29uGAMgASgJInEKEFJvbGxiYWNrUmVzcG9uc2USLgoIcHJldmlvdXMYASABKAsyHC5hdXRvZGlkYWN0LnYxLkNoZWNrcG9pbnRSZWYSLQoHY3VycmVudBgCIAEoCzIcLmF1dG9kaWRhY3QudjEuQ2hlY2twb2ludFJlZiIwCg5IaXN0b3J5UmVxdWVzdBIPCgdsaW5lYWdlGAEgASgJEg0KBWxpbWl0GAIgASgNIl4KD0hpc3RvcnlSZXNwb25zZRIxCgtjaGVja3BvaW50cxgBIAMoCzIcLmF1dG9kaWRhY3QudjEuQ2hlY2twb2ludFJlZhIYChBwcm9tb3RlZF92ZXJzaW9uGAIgASgEIjIKDkxpbmVhZ2VSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAQSDwoHbGluZWFnZRgCIAEoCSJsCg9MaW5lYWdlUmVzcG9uc2USKwoFY2hhaW4YASADKAsyHC5hdXRvZGlkYWN0LnYxLkNoZWNrcG9pbnRSZWYSLAoHZW50cmllcxgCIAMoCzIbLmF1dG9kaWRhY3QudjEuTGluZWFnZUVudHJ5IrkCCgxMaW5lYWdlRW50cnkSDwoHdmVyc2lvbhgBIAEoBBIOCgZyb3VuZHMYAiADKA0SFAoMc2FtcGxlX2NvdW50GAMgASgEEhkKEXNhbXBsZV9pZHNfZGlnZXN0GAQgASgJEhcKD3N5bnRoZXRpY19jb3VudBgFIAEoBBISCgpyZWFsX2NvdW50GAYgASgEEkIKDGNyaXRpY192b3RlcxgHIAMoCzIsLmF1dG9kaWRhY3QudjEuTGluZWFnZUVudHJ5LkNyaXRpY1ZvdGVzRW50cnkSGAoQc2FtcGxlc19wcm9wb3NlZBgIIAEoBBIYChBzYW1wbGVzX2FjY2VwdGVkGAkgASgEGjIKEENyaXRpY1ZvdGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASISChBHZXRQb2xpY3lSZXF1ZXN0IlkKEFNldFBvbGljeVJlcXVlc3QSKwoGcG9saWN5GAEgASgLMhsuYXV0b2RpZGFjdC52MS5HYXRpbmdQb2xpY3kSGAoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoBCIpChlHZXRDb25zZW5zdXNQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkiZQoZU2V0Q29uc2Vuc3VzUG9saWN5UmVxdWVzdBIuCgZwb2xpY3kYASABKAsyHi5hdXRvZGlkYWN0LnYxLkNvbnNlbnN1c1BvbGljeRIYChBleHBlY3RlZF92ZXJzaW9uGAIgASgEMp4GCg5Nb25pdG9yU2VydmljZRJFCghFdmFsdWF0ZRIeLmF1dG9kaWRhY3QudjEuRXZhbHVhdGVSZXF1ZXN0GhkuYXV0b2RpZGFjdC52MS5FdmFsdWF0aW9uEkgKB1Byb21vdGUSHS5hdXRvZGlkYWN0LnYxLlByb21vdGVSZXF1ZXN0Gh4uYXV0b2RpZGFjdC52MS5Qcm9tb3RlUmVzcG9uc2USSwoIUm9sbGJhY2sSHi5hdXRvZGlkYWN0LnYxLlJvbGxiYWNrUmVxdWVzdBofLmF1dG9kaWRhY3QudjEuUm9sbGJhY2tSZXNwb25zZRJICgdIaXN0b3J5Eh0uYXV0b2RpZGFjdC52MS5IaXN0b3J5UmVxdWVzdBoeLmF1dG9kaWRhY3QudjEuSGlzdG9yeVJlc3BvbnNlEkgKB0xpbmVhZ2USHS5hdXRvZGlkYWN0LnYxLkxpbmVhZ2VSZXF1ZXN0Gh4uYXV0b2RpZGFjdC52MS5MaW5lYWdlUmVzcG9uc2USSQoJR2V0UG9saWN5Eh8uYXV0b2RpZGFjdC52MS5HZXRQb2xpY3lSZXF1ZXN0GhsuYXV0b2RpZGFjdC52MS5HYXRpbmdQb2xpY3kSSQoJU2V0UG9saWN5Eh8uYXV0b2RpZGFjdC52MS5TZXRQb2xpY3lSZXF1ZXN0GhsuYXV0b2RpZGFjdC52MS5HYXRpbmdQb2xpY3kSXgoSR2V0Q29uc2Vuc3VzUG9saWN5EiguYXV0b2RpZGFjdC52MS5HZXRDb25zZW5zdXNQb2xpY3lSZXF1ZXN0Gh4uYXV0b2RpZGFjdC52MS5Db25zZW5zdXNQb2xpY3kSXgoSU2V0Q29uc2Vuc3VzUG9saWN5EiguYXV0b2RpZGFjdC52MS5TZXRDb25zZW5zdXNQb2xpY3lSZXF1ZXN0Gh4uYXV0b2RpZGFjdC52MS5Db25zZW5zdXNQb2xpY3kSRAoHR2V0SW5mbxIdLmF1dG9kaWRhY3QudjEuR2V0SW5mb1JlcXVlc3QaGi5hdXRvZGlkYWN0LnYxLlNlcnZpY2VJbmZvYgZwcm90bzM", [file_autodidact_v1_checkpoint, file_autodidact_v1_common, file_autodidact_v1_consensus, file_autodidact_v1_report]);
 
 /**
  * @generated from message autodidact.v1.EvaluateRequest
@@ -268,6 +268,13 @@ export type LineageResponse = Message<"autodidact.v1.LineageResponse"> & {
    * @generated from field: repeated autodidact.v1.CheckpointRef chain = 1;
    */
   chain: CheckpointRef[];
+
+  /**
+   * One entry per element of chain (same order): the data that formed each checkpoint.
+   *
+   * @generated from field: repeated autodidact.v1.LineageEntry entries = 2;
+   */
+  entries: LineageEntry[];
 };
 
 /**
@@ -276,6 +283,73 @@ export type LineageResponse = Message<"autodidact.v1.LineageResponse"> & {
  */
 export const LineageResponseSchema: GenMessage<LineageResponse> = /*@__PURE__*/
   messageDesc(file_autodidact_v1_monitor, 8);
+
+/**
+ * What formed one checkpoint of a lineage, read from its trainer manifest.
+ *
+ * @generated from message autodidact.v1.LineageEntry
+ */
+export type LineageEntry = Message<"autodidact.v1.LineageEntry"> & {
+  /**
+   * @generated from field: uint64 version = 1;
+   */
+  version: bigint;
+
+  /**
+   * Rounds whose samples trained it.
+   *
+   * @generated from field: repeated uint32 rounds = 2;
+   */
+  rounds: number[];
+
+  /**
+   * Samples behind sample_ids_digest.
+   *
+   * @generated from field: uint64 sample_count = 3;
+   */
+  sampleCount: bigint;
+
+  /**
+   * SHA-256 of the sorted, newline-joined sample ids of its training mix.
+   *
+   * @generated from field: string sample_ids_digest = 4;
+   */
+  sampleIdsDigest: string;
+
+  /**
+   * @generated from field: uint64 synthetic_count = 5;
+   */
+  syntheticCount: bigint;
+
+  /**
+   * @generated from field: uint64 real_count = 6;
+   */
+  realCount: bigint;
+
+  /**
+   * Critic votes summary (approve / reject counts, agreement...).
+   *
+   * @generated from field: map<string, double> critic_votes = 7;
+   */
+  criticVotes: { [key: string]: number };
+
+  /**
+   * @generated from field: uint64 samples_proposed = 8;
+   */
+  samplesProposed: bigint;
+
+  /**
+   * @generated from field: uint64 samples_accepted = 9;
+   */
+  samplesAccepted: bigint;
+};
+
+/**
+ * Describes the message autodidact.v1.LineageEntry.
+ * Use `create(LineageEntrySchema)` to create a new message.
+ */
+export const LineageEntrySchema: GenMessage<LineageEntry> = /*@__PURE__*/
+  messageDesc(file_autodidact_v1_monitor, 9);
 
 /**
  * @generated from message autodidact.v1.GetPolicyRequest
@@ -288,7 +362,7 @@ export type GetPolicyRequest = Message<"autodidact.v1.GetPolicyRequest"> & {
  * Use `create(GetPolicyRequestSchema)` to create a new message.
  */
 export const GetPolicyRequestSchema: GenMessage<GetPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 9);
+  messageDesc(file_autodidact_v1_monitor, 10);
 
 /**
  * @generated from message autodidact.v1.SetPolicyRequest
@@ -312,7 +386,7 @@ export type SetPolicyRequest = Message<"autodidact.v1.SetPolicyRequest"> & {
  * Use `create(SetPolicyRequestSchema)` to create a new message.
  */
 export const SetPolicyRequestSchema: GenMessage<SetPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 10);
+  messageDesc(file_autodidact_v1_monitor, 11);
 
 /**
  * @generated from message autodidact.v1.GetConsensusPolicyRequest
@@ -331,7 +405,7 @@ export type GetConsensusPolicyRequest = Message<"autodidact.v1.GetConsensusPolic
  * Use `create(GetConsensusPolicyRequestSchema)` to create a new message.
  */
 export const GetConsensusPolicyRequestSchema: GenMessage<GetConsensusPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 11);
+  messageDesc(file_autodidact_v1_monitor, 12);
 
 /**
  * @generated from message autodidact.v1.SetConsensusPolicyRequest
@@ -355,7 +429,7 @@ export type SetConsensusPolicyRequest = Message<"autodidact.v1.SetConsensusPolic
  * Use `create(SetConsensusPolicyRequestSchema)` to create a new message.
  */
 export const SetConsensusPolicyRequestSchema: GenMessage<SetConsensusPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 12);
+  messageDesc(file_autodidact_v1_monitor, 13);
 
 /**
  * Evaluates checkpoints on real held-out data, watches for collapse, gates promotion, rolls back,
