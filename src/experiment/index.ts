@@ -20,3 +20,4 @@ export {
 } from "./self-improve.js";
 export type { LabelFilter, LabelledSample, Lineage, RoundReport, RunHooks, SelfImprovementResult } from "./self-improve.js";
 export { formatRound } from "./table.js";
+export { loadBase, saveBase } from "./checkpoints.js";

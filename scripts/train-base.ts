@@ -1,0 +1,48 @@
+// Re-creates the shipped base models of the addition recipe: one independently seeded lineage per
+// recipe seed, trained on real 1..baseDigits-digit problems, checked on held-out problems, saved
+// with the engine's saveModel into <out>/lineage-<seed>/.
+// Usage: node --import tsx scripts/train-base.ts [default|quick] [--out models/addition-base]
+import { join } from "node:path";
+import { createModelWorker } from "../src/engine/index.js";
+import { createTaskTokenizer, getTaskPack } from "../src/tasks/index.js";
+import { accuracyByLength, frontierOf, modelConfig, recipes, saveBase, trainBase, withGenerator } from "../src/experiment/index.js";
+
+const args = process.argv.slice(2);
+const name = (args[0] && !args[0].startsWith("--") ? args.shift()! : "default") as keyof typeof recipes;
+const config = recipes[name];
+if (config === undefined) throw new Error(`unknown recipe ${name}`);
+const outIdx = args.indexOf("--out");
+const out = outIdx >= 0 ? args[outIdx + 1]! : join("models", name === "default" ? "addition-base" : `addition-base-${name}`);
+const pack = getTaskPack(config.task);
+const tokenizer = createTaskTokenizer(pack);
+const mc = modelConfig(config.model, tokenizer);
+const started = Date.now();
+await Promise.all(
+  config.seeds.map(async (seed) => {
+    const host = createModelWorker({ name: `train-base-${seed}` });
+    try {
+      let last = 0;
+      const weights = await trainBase({
+        config,
+        seed,
+        host,
+        onStep: (s, total, loss) => {
+          if (Date.now() - last > 20000 || s === total) {
+            last = Date.now();
+            console.log(`lineage-${seed} step ${s}/${total} loss ${loss.toFixed(4)}`);
+          }
+        },
+      });
+      const lineage = { name: `lineage-${seed}`, seed, host, weights };
+      const lengths = Array.from({ length: config.baseDigits + 2 }, (_, i) => i + 1);
+      const acc = await withGenerator(lineage, mc, tokenizer, config.threads, (g) => accuracyByLength(g, pack, lengths, config.evalSize));
+      const frontier = frontierOf(acc, config.frontierThreshold);
+      const dir = join(out, lineage.name);
+      await saveBase(dir, { config, seed, weights, frontier });
+      console.log(`${lineage.name}: frontier ${frontier}, accuracy ${acc.map((a) => `${a.length}:${(100 * a.accuracy).toFixed(0)}%`).join(" ")} -> ${dir}`);
+    } finally {
+      await host.close();
+    }
+  }),
+);
+console.log(`done in ${((Date.now() - started) / 1000).toFixed(0)}s`);
