@@ -1,6 +1,7 @@
 // Live swap on promotion: the generator's proposer follows the promoted checkpoint of its lineage.
-// The registry here is an in-memory stand-in with the shared registry's interface (promoted pointer +
-// watch + materialize) because src/registry is not in the tree yet; models and swaps are real.
+// The registry here is an in-memory stand-in with the registry's interface (promoted pointer + watch +
+// materialize), so a checkpoint folder can be corrupted after "download" (the real registry verifies
+// digests; tests/generator-registry.test.ts runs against it). Models and swaps are real.
 import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -85,6 +85,7 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
         else {
           const host = (worker ??= createModelWorker({ name: "generator" }));
           unwatch = await followPromoted({ registry, lineage: cfg.lineage, holder, load: (dir, version) => loadDecoderModel(host, dir, version, { fetcher: registry }), logger });
+          if (holder.version === undefined) logger.warn("no promoted checkpoint to serve yet: Generate answers FAILED_PRECONDITION until one is promoted", { lineage: cfg.lineage });
         }
       }
     } catch (err) {

@@ -1,4 +1,5 @@
 import type { Bus } from "../bus/index.js";
+import { createRegistry } from "../registry/index.js";
 import type { CheckpointFetcher } from "./model-source.js";
 
 /** The registry calls a serving process makes: fetch a checkpoint, read and follow the promoted version. */
@@ -8,20 +9,10 @@ export interface PromotedRegistry extends CheckpointFetcher {
 }
 
 /**
- * Opens the shared checkpoint registry (`src/registry`, owned by the trainer) for a serving process.
- * Loaded lazily by module path so serving works (path-only models) in a tree where the registry is
- * not built yet; resolves undefined then.
+ * Opens the shared checkpoint registry (`src/registry`) for a serving process, narrowed to what
+ * serving needs, with checkpoints cached under `cacheDir`. Kept async (and able to answer undefined)
+ * so callers also handle deployments without a registry.
  */
 export async function linkRegistry(bus: Bus, cacheDir: string): Promise<PromotedRegistry | undefined> {
-  const modulePath = "../registry/index.js";
-  let mod: { createRegistry?: (bus: Bus, options: { cacheDir: string }) => PromotedRegistry };
-  try {
-    mod = (await import(modulePath)) as typeof mod;
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    const missing = code === "ERR_MODULE_NOT_FOUND" || /Cannot find module|Failed to load url|does not exist/i.test(String(err));
-    if (missing) return undefined;
-    throw err;
-  }
-  return mod.createRegistry?.(bus, { cacheDir });
+  return createRegistry(bus, { cacheDir });
 }
