@@ -1,10 +1,36 @@
-import { TrainerService } from "../../src/gen/autodidact/v1/trainer_pb.js";
-import { notYet, type ServiceSpec } from "../../src/host/index.js";
+import { join, resolve } from "node:path";
+import { consume, Streams, Subjects, type ConsumerHandle } from "../../src/bus/index.js";
+import { AutodidactError, Code } from "../../src/errors/index.js";
+import { TrainerService, type RoundEvent } from "../../src/gen/autodidact/v1/trainer_pb.js";
+import type { ServiceSpec } from "../../src/host/index.js";
+import { createRegistry } from "../../src/registry/index.js";
 import { createInfoHandler, implement } from "../../src/rpc/index.js";
+import { getMeter } from "../../src/telemetry/index.js";
+import { localCheckpointDir, streamCheckpointFiles } from "./fetch-checkpoint.js";
+import type { MixMode } from "./mix.js";
+import { openRoundJournal } from "./round-journal.js";
+import { createRoundRunner, type RoundRunner } from "./rounds.js";
+import { openTrainingSet, sampleFromDecision } from "./training-set.js";
 
 /** Flags of the trainer service beyond the ones every service takes. */
 export const trainerOptions = {
   task: { type: "list", help: "task packs this instance handles", env: "AUTODIDACT_TASKS", default: ["addition"] },
+  dataDir: { type: "string", help: "training set, round journal, mix logs and checkpoints live here", env: "AUTODIDACT_DATA_DIR", default: "./.autodidact/trainer" },
+  cacheDir: { type: "string", help: "where registry checkpoints are downloaded (default: <data-dir>/cache)", env: "AUTODIDACT_CACHE_DIR" },
+  lineages: { type: "list", help: "lineages trained each round, each from its own promoted parent with its own seed", env: "AUTODIDACT_LINEAGES", default: ["main"] },
+  mode: { type: "enum", values: ["lora", "full"], help: "LoRA adapters on a frozen base, or full fine-tuning", default: "lora" },
+  mix: { type: "enum", values: ["accumulate", "replace"], help: "synthetic data accumulated across rounds, or only the newest (experiments)", default: "accumulate" },
+  anchorRatio: { type: "float", help: "minimum share of real anchor data in every batch", default: 0.25, min: 0, max: 0.95 },
+  roundMinSamples: { type: "int", help: "start a round when this many new accepted samples arrived (0 = only on StartRound)", default: 0, min: 0 },
+  batchSize: { type: "int", help: "examples per optimizer step (synthetic + anchor)", default: 16, min: 2, max: 4096 },
+  steps: { type: "int", help: "optimizer steps per round (0 = one pass over the synthetic pool)", default: 0, min: 0 },
+  maxReuse: { type: "int", help: "times one accepted sample may be used in a round", default: 2, min: 1 },
+  lr: { type: "float", help: "peak learning rate (AdamW)", default: 1e-3, min: 0 },
+  loraRank: { type: "int", help: "LoRA rank", default: 4, min: 1, max: 256 },
+  loraAlpha: { type: "float", help: "LoRA alpha", default: 8, min: 0 },
+  seed: { type: "string", help: "seed of mixes, anchor draws and adapter init", default: "autodidact" },
+  trainThreads: { type: "int", help: "onnxruntime intra-op threads of a training session (0 = all cores)", default: 1, min: 0 },
+  durable: { type: "string", help: "durable consumer name on decisions (replicas would share it)", default: "trainer" },
 } as const;
 
 /** The trainer service: fine-tunes on consensus-accepted samples mixed with real anchor data */
@@ -13,19 +39,138 @@ export const trainerService: ServiceSpec<typeof trainerOptions> = {
   description: "fine-tunes on consensus-accepted samples mixed with real anchor data",
   options: trainerOptions,
   async start(ctx) {
-    const info = createInfoHandler(TrainerService, { instanceId: ctx.instanceId, tasks: ctx.config.task });
+    const cfg = ctx.config;
+    const dataDir = resolve(cfg.dataDir);
+    const tasks = new Set(cfg.task);
+    const lineages = cfg.lineages;
+    if (lineages.length === 0) throw new AutodidactError("--lineages must name at least one lineage", Code.InvalidArgument);
+    const trainingSet = await openTrainingSet(join(dataDir, "training-set.jsonl"));
+    const journal = await openRoundJournal(join(dataDir, "rounds.jsonl"));
+    const registry = createRegistry(ctx.bus, { cacheDir: cfg.cacheDir ?? join(dataDir, "cache") });
+    const runner: RoundRunner = createRoundRunner({
+      bus: ctx.bus,
+      registry,
+      trainingSet,
+      journal,
+      dataDir,
+      logger: ctx.logger,
+      defaults: {
+        lineages,
+        mode: cfg.mode as "lora" | "full",
+        mixMode: cfg.mix as MixMode,
+        anchorRatio: cfg.anchorRatio,
+        batchSize: cfg.batchSize,
+        steps: cfg.steps,
+        maxReuse: cfg.maxReuse,
+        lr: cfg.lr,
+        loraRank: cfg.loraRank,
+        loraAlpha: cfg.loraAlpha,
+        seed: cfg.seed,
+        threads: cfg.trainThreads,
+      },
+    });
+    const accepted = getMeter("autodidact-trainer").createCounter("autodidact.trainer.samples_accepted", {
+      description: "accepted samples added to the training set",
+    });
+    // Rounds a crash interrupted come first (the runner is serial: auto rounds queue behind).
+    void runner.recover();
+
+    const lastTo = (task: string): number => {
+      let to = 0;
+      for (const r of journal.rounds()) if (r.plan.task === task) to = Math.max(to, r.plan.to);
+      return to;
+    };
+    const maybeStartRound = (task: string): void => {
+      if (cfg.roundMinSamples <= 0 || runner.busy() || ctx.signal.aborted) return;
+      if (trainingSet.count(task) - lastTo(task) < cfg.roundMinSamples) return;
+      runner.run({ task }, () => undefined).catch((err: unknown) => ctx.logger.warn("automatic round ended without candidate", { task, error: String(err) }));
+    };
+
+    const consumer: ConsumerHandle = await consume(
+      ctx.bus,
+      { stream: Streams.Decisions, durable: cfg.durable, filterSubject: Subjects.allDecisions, description: "trainer intake of accepted samples" },
+      async (msg) => {
+        const sample = sampleFromDecision(msg.data);
+        if (sample === undefined || !tasks.has(sample.task)) return;
+        // Durable (fsync) before the handler returns, i.e. before the ack.
+        if (await trainingSet.add(sample)) {
+          accepted.add(1, { task: sample.task });
+          maybeStartRound(sample.task);
+        }
+      },
+      { maxInFlight: 16, logger: ctx.logger },
+    );
+
+    const info = createInfoHandler(TrainerService, {
+      instanceId: ctx.instanceId,
+      tasks: ctx.config.task,
+      attributes: { lineages: lineages.join(","), mode: cfg.mode, mix: cfg.mix, anchorRatio: String(cfg.anchorRatio) },
+    });
     return {
       services: [
         implement(TrainerService, {
           getInfo: () => info(),
-          startRound() {
-            throw notYet("StartRound needs training rounds (trainer issue)");
+          async *startRound(req) {
+            const task = req.task || cfg.task[0] || "";
+            if (!tasks.has(task)) throw new AutodidactError(`this trainer does not handle task "${task}"`, Code.InvalidArgument);
+            const queue: RoundEvent[] = [];
+            let wake: (() => void) | undefined;
+            let finished = false;
+            let failure: unknown;
+            runner
+              .run(
+                {
+                  task,
+                  round: req.round,
+                  ...(req.lineage ? { lineages: [req.lineage] } : {}),
+                  baseVersion: Number(req.baseVersion),
+                  steps: Number(req.steps),
+                  anchorRatio: req.anchorRatio,
+                  maxSamples: Number(req.maxSamples),
+                  hyperparameters: req.hyperparameters,
+                },
+                (e) => {
+                  queue.push(e);
+                  wake?.();
+                },
+              )
+              .then(
+                () => undefined,
+                (err: unknown) => {
+                  failure = err;
+                },
+              )
+              .finally(() => {
+                finished = true;
+                wake?.();
+              });
+            for (;;) {
+              const next = queue.shift();
+              if (next !== undefined) {
+                yield next;
+                continue;
+              }
+              if (finished) break;
+              await new Promise<void>((r) => (wake = r));
+              wake = undefined;
+            }
+            if (failure !== undefined) throw failure;
           },
-          fetchCheckpoint() {
-            throw notYet("FetchCheckpoint needs versioned checkpoints (trainer issue)");
+          async *fetchCheckpoint(req, call) {
+            const lineage = req.lineage || lineages[0]!;
+            const version = Number(req.version);
+            if (!Number.isSafeInteger(version) || version < 1) throw new AutodidactError("FetchCheckpoint needs a version >= 1", Code.InvalidArgument);
+            const record = await registry.getCheckpoint(lineage, version);
+            if (record === undefined) throw new AutodidactError(`checkpoint ${lineage}@${version} is not in the registry`, Code.NotFound);
+            const dir = (await localCheckpointDir(dataDir, lineage, version)) ?? (await registry.materialize(lineage, version));
+            yield* streamCheckpointFiles(record, dir, req, call.signal);
           },
         }),
       ],
+      async stop() {
+        await consumer.stop();
+        await trainingSet.close().catch(() => undefined);
+      },
     };
   },
 };

@@ -1,0 +1,434 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Subjects, type Bus } from "../../src/bus/index.js";
+import { createTrainer, loadModel, makeBatch, saveModel, type Example, type StepResult, type Trainer } from "../../src/engine/index.js";
+import { AutodidactError, Code } from "../../src/errors/index.js";
+import { CheckpointRefSchema, CheckpointStatus } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
+import { RoundEventSchema, type RoundEvent } from "../../src/gen/autodidact/v1/trainer_pb.js";
+import { listCheckpointFiles, type CheckpointRecord, type Registry } from "../../src/registry/index.js";
+import { softwareVersion } from "../../src/rpc/index.js";
+import { getMeter, type Logger } from "../../src/telemetry/index.js";
+import { getTaskPack, type TaskExample } from "../../src/tasks/index.js";
+import { buildMix, type Mix, type MixMode } from "./mix.js";
+import type { RoundJournal, RoundPlan, RoundState } from "./round-journal.js";
+import type { TrainingSample, TrainingSet } from "./training-set.js";
+
+/** The trainer's configured defaults for a round (flags); StartRound may override some. */
+export interface RoundDefaults {
+  lineages: string[];
+  mode: "lora" | "full";
+  mixMode: MixMode;
+  anchorRatio: number;
+  batchSize: number;
+  steps: number;
+  maxReuse: number;
+  lr: number;
+  loraRank: number;
+  loraAlpha: number;
+  seed: string;
+  /** ORT intra-op threads of a training session (0 = ORT default). */
+  threads: number;
+}
+
+/** What a caller asks for (StartRound fields; zero values mean "configured default"). */
+export interface RoundRequest {
+  round?: number;
+  task: string;
+  lineages?: string[];
+  baseVersion?: number;
+  steps?: number;
+  anchorRatio?: number;
+  maxSamples?: number;
+  hyperparameters?: Record<string, string>;
+}
+
+/** Dependencies of {@link createRoundRunner}. */
+export interface RoundRunnerDeps {
+  bus: Bus;
+  registry: Registry;
+  trainingSet: TrainingSet;
+  journal: RoundJournal;
+  dataDir: string;
+  defaults: RoundDefaults;
+  logger: Logger;
+}
+
+/** Runs training rounds one at a time. */
+export interface RoundRunner {
+  /** Plans and runs a round, calling `emit` with progress events and finally the report event. */
+  run(request: RoundRequest, emit: (event: RoundEvent) => void): Promise<RoundEvent>;
+  /** Redoes (or finishes) rounds a crash interrupted; a lineage whose candidate exists is not redone. */
+  recover(): Promise<void>;
+  /** Whether a round is running or queued. */
+  busy(): boolean;
+}
+
+const sha256 = (data: string | Uint8Array): string => createHash("sha256").update(data).digest("hex");
+
+function num(h: Record<string, string>, key: string, fallback: number, check: (v: number) => boolean): number {
+  const raw = h[key];
+  if (raw === undefined || raw === "") return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || !check(v)) throw new AutodidactError(`hyperparameter ${key}=${raw} is not valid`, Code.InvalidArgument);
+  return v;
+}
+
+const KNOWN_HYPER = new Set(["lr", "batch_size", "steps", "max_reuse", "lora_rank", "lora_alpha", "seed", "mix", "mode"]);
+
+const progress = (phase: string, message: string, step = 0, total = 0, loss = Number.NaN): RoundEvent =>
+  create(RoundEventSchema, { event: { case: "progress", value: { phase, message, step: BigInt(step), totalSteps: BigInt(total), loss } } });
+
+/** Token examples of one batch: prompt (with bos) and the training continuation of each item. */
+function examplesOf(
+  pack: ReturnType<typeof getTaskPack>,
+  tokenizer: { encode(text: string, o?: { addBos?: boolean }): number[] },
+  items: readonly { prompt: string; answer: string }[],
+): Example[] {
+  return items.map(({ prompt, answer }) => {
+    const full = pack.trainingText(prompt, answer);
+    const rest = full.startsWith(prompt) ? full.slice(prompt.length) : full;
+    return { prompt: tokenizer.encode(prompt, { addBos: true }), completion: tokenizer.encode(rest) };
+  });
+}
+
+/** Creates the round runner: plan → mix → train → checkpoint → publish, journaled for crash safety. */
+export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
+  const { bus, registry, trainingSet, journal, dataDir, defaults, logger } = deps;
+  const meter = getMeter("autodidact-trainer");
+  const lossHist = meter.createHistogram("autodidact.trainer.step_loss", { description: "training loss per optimizer step" });
+  const roundsCounter = meter.createCounter("autodidact.trainer.rounds", { description: "training rounds by outcome" });
+  let chain: Promise<unknown> = Promise.resolve();
+  let pending = 0;
+
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    pending++;
+    const next = chain.then(fn, fn).finally(() => pending--);
+    chain = next.catch(() => undefined);
+    return next;
+  };
+
+  const plan = async (req: RoundRequest): Promise<RoundPlan> => {
+    const pack = getTaskPack(req.task);
+    const h = req.hyperparameters ?? {};
+    for (const k of Object.keys(h)) if (!KNOWN_HYPER.has(k)) throw new AutodidactError(`unknown hyperparameter ${k} (known: ${[...KNOWN_HYPER].join(", ")})`, Code.InvalidArgument);
+    const mixMode = (h.mix ?? defaults.mixMode) as MixMode;
+    if (mixMode !== "accumulate" && mixMode !== "replace") throw new AutodidactError(`mix must be accumulate or replace, got ${h.mix}`, Code.InvalidArgument);
+    const mode = (h.mode ?? defaults.mode) as "lora" | "full";
+    if (mode !== "lora" && mode !== "full") throw new AutodidactError(`mode must be lora or full, got ${h.mode}`, Code.InvalidArgument);
+    const anchorRatio = Math.max(defaults.anchorRatio, req.anchorRatio ?? 0);
+    if (anchorRatio >= 1) throw new AutodidactError(`anchor ratio ${anchorRatio} must be below 1`, Code.InvalidArgument);
+    const lineages = req.lineages && req.lineages.length > 0 ? req.lineages : defaults.lineages;
+    const round = req.round && req.round > 0 ? req.round : journal.lastRound() + 1;
+    if (journal.get(round) !== undefined) throw new AutodidactError(`round ${round} already exists`, Code.AlreadyExists);
+    const to = trainingSet.count(pack.name);
+    let from = 0;
+    if (mixMode === "replace") {
+      for (const r of journal.rounds()) if (r.plan.task === pack.name && r.end?.status === "done") from = Math.max(from, r.plan.to);
+    }
+    const parents: Record<string, number> = {};
+    for (const lineage of lineages) {
+      if (req.baseVersion && req.baseVersion > 0) {
+        if ((await registry.getCheckpoint(lineage, req.baseVersion)) === undefined) {
+          throw new AutodidactError(`base checkpoint ${lineage}@${req.baseVersion} is not in the registry`, Code.NotFound);
+        }
+        parents[lineage] = req.baseVersion;
+      } else {
+        const p = await registry.getPromoted(lineage);
+        if (p === undefined) throw new AutodidactError(`lineage ${lineage} has no promoted checkpoint to train from`, Code.FailedPrecondition);
+        parents[lineage] = p.version;
+      }
+    }
+    return {
+      round,
+      task: pack.name,
+      lineages,
+      parents,
+      mode,
+      mixMode,
+      from,
+      to,
+      maxSamples: req.maxSamples ?? 0,
+      anchorRatio,
+      steps: req.steps && req.steps > 0 ? req.steps : num(h, "steps", defaults.steps, (v) => Number.isInteger(v) && v >= 0),
+      batchSize: num(h, "batch_size", defaults.batchSize, (v) => Number.isInteger(v) && v >= 2 && v <= 4096),
+      maxReuse: num(h, "max_reuse", defaults.maxReuse, (v) => Number.isInteger(v) && v >= 1),
+      lr: num(h, "lr", defaults.lr, (v) => v > 0),
+      loraRank: num(h, "lora_rank", defaults.loraRank, (v) => Number.isInteger(v) && v >= 1),
+      loraAlpha: num(h, "lora_alpha", defaults.loraAlpha, (v) => v > 0),
+      seed: h.seed ?? defaults.seed,
+    };
+  };
+
+  const publishRoundEvent = async (round: number, event: RoundEvent, tag: string): Promise<void> => {
+    try {
+      await bus.publish(Subjects.checkpoints("round"), toBinary(RoundEventSchema, event), { msgId: `round-${round}-${tag}` });
+    } catch (err) {
+      logger.warn("could not publish round event", { round, error: String(err) });
+    }
+  };
+
+  const publishCandidate = async (record: CheckpointRecord, task: string, manifestDigest: string): Promise<void> => {
+    const ref = create(CheckpointRefSchema, {
+      version: BigInt(record.version),
+      lineage: record.lineage,
+      parentVersion: BigInt(record.parentVersion),
+      round: record.round,
+      digest: manifestDigest,
+      uri: `nats-obj://checkpoints/${record.lineage}/${record.version}`,
+      metrics: record.metrics,
+      status: CheckpointStatus.CANDIDATE,
+      statusReason: record.statusReason,
+      createdAt: timestampFromDate(new Date(record.createdAt)),
+      task,
+    });
+    await bus.publish(Subjects.checkpoints("candidate"), toBinary(CheckpointRefSchema, ref), { msgId: `${record.lineage}@${record.version}` });
+  };
+
+  /** Trains one lineage of a round and registers its candidate; returns the record. */
+  const trainLineage = async (p: RoundPlan, state: RoundState, lineage: string, li: number, emit: (e: RoundEvent) => void): Promise<CheckpointRecord> => {
+    const pack = getTaskPack(p.task);
+    let pool: TrainingSample[] = trainingSet.samples(p.task, p.from, p.to);
+    if (p.maxSamples > 0 && pool.length > p.maxSamples) pool = pool.slice(pool.length - p.maxSamples);
+    const seed = `${p.seed}:${p.task}:round-${p.round}:${lineage}`;
+    const diffs = pool.map((s) => Math.min(pack.difficulty.max, Math.max(pack.difficulty.min, s.difficulty || pack.difficulty.min)));
+    const anchors = pack.createAnchorSource({ seed: `${seed}:anchor`, minDifficulty: Math.min(...diffs), maxDifficulty: Math.max(...diffs) });
+    emit(progress("mix", `${lineage}: ${pool.length} accepted samples, anchor ratio ${p.anchorRatio}`));
+    const mix: Mix<TrainingSample> = buildMix(pool, anchors, { batchSize: p.batchSize, anchorRatio: p.anchorRatio, maxReuse: p.maxReuse, steps: p.steps, seed });
+    const mixLog = mix.batches.map((b) => JSON.stringify({ batch: b.index, sampleIds: b.synthetic.map((s) => s.sampleId), anchorIds: b.anchors.map((a) => a.id) })).join("\n") + "\n";
+    const mixDir = join(dataDir, "mix");
+    await mkdir(mixDir, { recursive: true });
+    const mixPath = join(mixDir, `round-${p.round}-${lineage}.jsonl`);
+    await writeFile(`${mixPath}.tmp`, mixLog);
+    await rename(`${mixPath}.tmp`, mixPath);
+
+    const parent = p.parents[lineage]!;
+    const base = await loadModel(await registry.materialize(lineage, parent));
+    const tok = base.tokenizer;
+    const batches = mix.batches.map((b) =>
+      examplesOf(pack, tok, [
+        ...b.synthetic.map((s) => ({ prompt: s.prompt, answer: pack.normalize(s.completion) })),
+        ...b.anchors.map((a: TaskExample) => ({ prompt: a.prompt, answer: a.answer })),
+      ]),
+    );
+    const seqLen = Math.max(...batches.flat().map((e) => e.prompt.length + e.completion.length - 1));
+    if (seqLen > base.config.maxPositions) {
+      throw new AutodidactError(`training examples need ${seqLen + 1} positions, ${lineage}@${parent} has ${base.config.maxPositions}`, Code.FailedPrecondition);
+    }
+    const lora = { rank: p.loraRank, alpha: p.loraAlpha, targetModules: ["q_proj", "v_proj"], dropout: 0 };
+    const trainer: Trainer = await createTrainer({
+      config: base.config,
+      weights: base.params,
+      mode: p.mode,
+      ...(p.mode === "lora" ? { lora } : {}),
+      optimizer: { lr: p.lr, weightDecay: 0 },
+      seed: li + 1 + p.round * 1000,
+      batchSize: p.batchSize,
+      seqLen,
+      ...(defaults.threads > 0 ? { threads: defaults.threads } : {}),
+    });
+    const curve: StepResult[] = [];
+    try {
+      const total = batches.length;
+      for (let i = 0; i < total; i++) {
+        const batch = makeBatch(batches[i]!, { padId: tok.padId ?? 0, seqLen });
+        const r = await trainer.step(batch);
+        curve.push(r);
+        lossHist.record(r.loss, { lineage, task: p.task });
+        emit(progress("train", `${lineage} step ${i + 1}/${total}`, i + 1, total, r.loss));
+      }
+      emit(progress("checkpoint", `${lineage}: writing checkpoint`));
+      let version = state.allocated.get(lineage);
+      if (version === undefined) {
+        version = await registry.allocateVersion(lineage);
+        await journal.append({ kind: "allocated", round: p.round, lineage, version });
+      }
+      const root = join(dataDir, "checkpoints", lineage);
+      const final = join(root, String(version));
+      const tmp = join(root, `.tmp-${version}-${randomBytes(4).toString("hex")}`);
+      await mkdir(tmp, { recursive: true });
+      const metadata = { lineage, version: String(version), parent: String(parent), round: String(p.round) };
+      await saveModel(tmp, { config: base.config, params: await trainer.getMergedWeights(), tokenizer: tok, metadata });
+      if (p.mode === "lora") await trainer.saveAdapter(join(tmp, "adapter"), { baseModel: `${lineage}@${parent}`, metadata });
+      await writeFile(join(tmp, "mix-log.jsonl"), mixLog);
+      const modelFiles = await listCheckpointFiles(tmp);
+      const createdAt = new Date().toISOString();
+      const hyperparameters: Record<string, string> = {
+        lr: String(p.lr),
+        steps: String(curve.length),
+        batch_size: String(p.batchSize),
+        max_reuse: String(p.maxReuse),
+        seed: seed,
+        mix: p.mixMode,
+        mode: p.mode,
+        anchor_ratio: String(p.anchorRatio),
+        ...(p.mode === "lora" ? { lora_rank: String(p.loraRank), lora_alpha: String(p.loraAlpha), lora_targets: lora.targetModules.join(",") } : {}),
+      };
+      const manifest = {
+        version,
+        lineage,
+        parentVersion: parent,
+        round: p.round,
+        task: p.task,
+        adaptation: p.mode,
+        hyperparameters,
+        mix: {
+          syntheticCount: mix.syntheticCount,
+          realCount: mix.realCount,
+          realRatio: mix.realCount / (mix.realCount + mix.syntheticCount),
+          anchorRatio: p.anchorRatio,
+          syntheticByDifficulty: mix.syntheticByDifficulty,
+          realByDifficulty: mix.realByDifficulty,
+          mode: p.mixMode,
+          trainingSetSlice: [p.from, p.to],
+        },
+        sampleIdsDigest: sha256(mix.sampleIds.join("\n")),
+        sampleCount: mix.sampleIds.length,
+        mixLog: "mix-log.jsonl",
+        lossCurve: curve.map((c) => ({ step: c.step, loss: c.loss, learningRate: c.lr, gradNorm: c.gradNorm })),
+        files: modelFiles.map((f) => ({ name: f.name, sha256: f.sha256, sizeBytes: f.size })),
+        modelConfig: base.config,
+        createdAt,
+        softwareVersion: softwareVersion(),
+      };
+      const manifestText = JSON.stringify(manifest, null, 2);
+      await writeFile(join(tmp, "training-manifest.json"), manifestText);
+      const files = await listCheckpointFiles(tmp);
+      await rm(final, { recursive: true, force: true }); // a half-done folder of a crashed attempt at this version
+      await rename(tmp, final);
+      const last = curve[curve.length - 1];
+      const record: CheckpointRecord = {
+        lineage,
+        version,
+        parentVersion: parent,
+        round: p.round,
+        status: "candidate",
+        statusReason: `trained in round ${p.round} from ${lineage}@${parent}`,
+        files,
+        manifest,
+        metrics: last ? { final_loss: last.loss, steps: curve.length } : {},
+        createdAt,
+      };
+      emit(progress("publish", `${lineage}@${version}: uploading`));
+      await registry.putCheckpoint(record, final);
+      await publishCandidate(record, p.task, sha256(manifestText));
+      await journal.append({ kind: "candidate", round: p.round, lineage, version });
+      logger.info("candidate checkpoint", { lineage, version, round: p.round, loss: last?.loss });
+      return record;
+    } finally {
+      await trainer.close();
+    }
+  };
+
+  const execute = async (p: RoundPlan, emit: (e: RoundEvent) => void): Promise<RoundEvent> => {
+    const started = new Date();
+    const state = journal.get(p.round)!;
+    const records: CheckpointRecord[] = [];
+    for (const [li, lineage] of p.lineages.entries()) {
+      const done = state.candidates.get(lineage);
+      if (done !== undefined) {
+        const rec = await registry.getCheckpoint(lineage, done);
+        if (rec) records.push(rec);
+        continue;
+      }
+      // Allocated before a crash and already registered: only the event (deduplicated by msgId) may be missing.
+      const allocated = state.allocated.get(lineage);
+      if (allocated !== undefined) {
+        const rec = await registry.getCheckpoint(lineage, allocated);
+        if (rec) {
+          const digest = sha256(JSON.stringify(rec.manifest, null, 2));
+          await publishCandidate(rec, p.task, digest);
+          await journal.append({ kind: "candidate", round: p.round, lineage, version: allocated });
+          records.push(rec);
+          continue;
+        }
+      }
+      try {
+        records.push(await trainLineage(p, state, lineage, li, emit));
+      } catch (err) {
+        const aborted = err instanceof AutodidactError && err.code === Code.Aborted;
+        const reason = `round ${p.round} ${aborted ? "aborted" : "failed"} on ${lineage}: ${err instanceof Error ? err.message : String(err)}`;
+        const status = aborted ? "aborted" : "failed";
+        await journal.append({ kind: "end", round: p.round, status, reason });
+        roundsCounter.add(1, { outcome: status, task: p.task });
+        const ev = progress(status, reason);
+        emit(ev);
+        await publishRoundEvent(p.round, ev, status);
+        logger.warn("round ended without candidate", { round: p.round, reason });
+        throw aborted ? new AutodidactError(reason, Code.Aborted, { cause: err }) : err;
+      }
+    }
+    await journal.append({ kind: "end", round: p.round, status: "done", reason: "" });
+    roundsCounter.add(1, { outcome: "done", task: p.task });
+    const finished = new Date();
+    const first = records[0];
+    const m = (first?.manifest ?? {}) as { mix?: { syntheticCount: number; realCount: number; realRatio: number }; lossCurve?: { step: number; loss: number; learningRate: number; gradNorm: number }[]; sampleCount?: number };
+    const report = create(RoundEventSchema, {
+      event: {
+        case: "report",
+        value: {
+          round: p.round,
+          lineage: first?.lineage ?? "",
+          task: p.task,
+          samplesAccepted: BigInt(p.to - p.from),
+          samplesUsed: BigInt(m.sampleCount ?? 0),
+          mix: {
+            syntheticCount: BigInt(m.mix?.syntheticCount ?? 0),
+            realCount: BigInt(m.mix?.realCount ?? 0),
+            realRatio: m.mix?.realRatio ?? 0,
+            anchorRatio: p.anchorRatio,
+          },
+          lossCurve: (m.lossCurve ?? []).map((c) => ({ step: BigInt(c.step), loss: c.loss, learningRate: c.learningRate, gradNorm: c.gradNorm })),
+          candidateVersion: BigInt(first?.version ?? 0),
+          baseVersion: BigInt(first?.parentVersion ?? 0),
+          durationMs: finished.getTime() - started.getTime(),
+          startedAt: timestampFromDate(started),
+          finishedAt: timestampFromDate(finished),
+          steps: BigInt(m.lossCurve?.length ?? 0),
+          ...(first
+            ? {
+                candidate: {
+                  version: BigInt(first.version),
+                  lineage: first.lineage,
+                  parentVersion: BigInt(first.parentVersion),
+                  round: p.round,
+                  status: CheckpointStatus.CANDIDATE,
+                  task: p.task,
+                  uri: `nats-obj://checkpoints/${first.lineage}/${first.version}`,
+                },
+              }
+            : {}),
+        },
+      },
+    });
+    emit(report);
+    await publishRoundEvent(p.round, report, "done");
+    return report;
+  };
+
+  return {
+    run(request, emit) {
+      return serial(async () => {
+        const p = await plan(request);
+        emit(progress("collect", `round ${p.round}: ${p.to - p.from} accepted samples of ${p.task} (${p.mixMode})`));
+        await journal.append({ kind: "start", plan: p });
+        return execute(p, emit);
+      });
+    },
+    recover() {
+      return serial(async () => {
+        for (const r of journal.unfinished()) {
+          logger.info("resuming interrupted round", { round: r.plan.round, candidates: [...r.candidates.keys()] });
+          try {
+            await execute(r.plan, () => undefined);
+          } catch (err) {
+            logger.warn("interrupted round could not be redone", { round: r.plan.round, error: String(err) });
+          }
+        }
+      });
+    },
+    busy: () => pending > 0,
+  };
+}
