@@ -101,4 +101,19 @@ describe("serving registry checkpoints", () => {
       client.close();
     }
   }, 60_000);
+
+  it("a critic with --follow-promoted serves the promoted checkpoint and swaps on promotion", async () => {
+    await registry.setPromoted("main", 1);
+    const c = await start(criticService, ["--kind", "likelihood", "--threshold", "-100", "--follow-promoted", "--critic-id", "fp", "--no-consensus-worker", "--cache-dir", join(dir, "cache-fp")]);
+    const client = createClient(CriticService, c.server.address);
+    try {
+      const sample = create(SampleSchema, { id: "s2", task: "addition", prompt: "21+43=", completion: "64" });
+      expect((await client.score({ sample })).criticModelVersion).toBe("main@1");
+      await registry.setPromoted("main", 2);
+      while ((await client.getInfo({})).models[0]?.version !== "main@2") await sleep(50);
+      expect((await client.score({ sample })).criticModelVersion).toBe("main@2");
+    } finally {
+      client.close();
+    }
+  }, 60_000);
 });
