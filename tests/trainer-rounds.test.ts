@@ -1,0 +1,220 @@
+// The trainer on a real nats-server: intake of decisions.addition (only accepted samples, deduplicated,
+// durable), rounds mixing exactly those samples with anchor data at the configured ratio in every batch
+// (manifest + mix log), replace vs accumulate, NaN abort without candidate, FetchCheckpoint over gRPC.
+import { createHash } from "node:crypto";
+import { fromBinary } from "@bufbuild/protobuf";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectBus, consume, consumerLag, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../src/bus/index.js";
+import { defineOptions, serviceOptions } from "../src/config/index.js";
+import { loadLoraAdapter, loadModel } from "../src/engine/index.js";
+import { AutodidactError, Code } from "../src/errors/index.js";
+import { CheckpointRefSchema, type CheckpointRef } from "../src/gen/autodidact/v1/checkpoint_pb.js";
+import { RoundEventSchema, TrainerService, type RoundEvent } from "../src/gen/autodidact/v1/trainer_pb.js";
+import { startService, type RunningService, type ServiceConfig } from "../src/host/index.js";
+import { createRegistry, type Registry } from "../src/registry/index.js";
+import { createClient } from "../src/rpc/index.js";
+import { receiveCheckpoint, trainerOptions, trainerService } from "../services/trainer/index.js";
+import { mixLogPath, parseMixLog, problems, publishDecision, registerBase, registerPoisonedBase, waitFor } from "./trainer-support.js";
+
+const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
+
+describe("trainer rounds", () => {
+  let nats: NatsServerProcess;
+  let bus: Bus;
+  let dir: string;
+  let dataDir: string;
+  let registry: Registry;
+  let trainer: RunningService;
+  let client: ReturnType<typeof createClient<typeof TrainerService>>;
+  const candidates: { ref: CheckpointRef; msgId: string | undefined }[] = [];
+  const roundEvents: RoundEvent[] = [];
+  const accepted = problems("acc", 10);
+  const rejected = problems("rej", 4);
+  const later = problems("later", 6);
+
+  const round = async (req: Parameters<typeof client.startRound>[0]): Promise<{ events: RoundEvent[]; error?: AutodidactError }> => {
+    const events: RoundEvent[] = [];
+    try {
+      for await (const e of client.startRound(req)) events.push(e);
+      return { events };
+    } catch (err) {
+      return { events, error: err as AutodidactError };
+    }
+  };
+  const report = (events: RoundEvent[]) => {
+    const last = events[events.length - 1];
+    if (last?.event.case !== "report") throw new Error(`round did not end with a report: ${JSON.stringify(last?.event.case)}`);
+    return last.event.value;
+  };
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    bus = await connectBus({ servers: nats.url, name: "trainer-test" });
+    await ensureTopology(bus);
+    dir = await mkdtemp(join(tmpdir(), "trainer-"));
+    dataDir = join(dir, "data");
+    registry = createRegistry(bus, { cacheDir: join(dir, "test-cache") });
+    expect(await registerBase(registry, "main", join(dir, "base"), 1)).toBe(1);
+    await consume(bus, { stream: Streams.Checkpoints, durable: "test-candidates", filterSubject: Subjects.checkpoints("candidate") }, async (m) => {
+      candidates.push({ ref: fromBinary(CheckpointRefSchema, m.data), msgId: m.msgId });
+    });
+    await consume(bus, { stream: Streams.Checkpoints, durable: "test-rounds", filterSubject: Subjects.checkpoints("round") }, async (m) => {
+      roundEvents.push(fromBinary(RoundEventSchema, m.data));
+    });
+    const parsed = defineOptions({ ...serviceOptions, ...trainerOptions }).parse(
+      ["--nats-url", nats.url, "--grpc-host", "127.0.0.1", "--log-level", "warn", "--data-dir", dataDir, "--batch-size", "8", "--anchor-ratio", "0.25", "--max-reuse", "1", "--lr", "0.01"],
+      {},
+    );
+    trainer = await startService(trainerService, parsed.values as unknown as ServiceConfig<typeof trainerOptions>);
+    client = createClient(TrainerService, trainer.server.address);
+  }, 60_000);
+
+  afterAll(async () => {
+    client?.close();
+    await trainer?.stop();
+    await bus?.close();
+    await nats?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("trains on exactly the accepted samples plus anchor data at the configured ratio in every batch; rejected ones never enter", async () => {
+    for (const [i, s] of accepted.entries()) {
+      await publishDecision(bus, s, true);
+      if (i < rejected.length) await publishDecision(bus, rejected[i]!, false);
+    }
+    // A second accepted decision for an already accepted sample (another message id) is deduplicated.
+    await publishDecision(bus, { ...accepted[0]!, id: accepted[0]!.id }, true);
+    await bus.publish(Subjects.decisions("addition"), new TextEncoder().encode("not a decision"), { msgId: "garbage-1" });
+    await waitFor(async () => (await consumerLag(bus, Streams.Decisions, "trainer")).total === 0, 20_000, "intake to drain");
+    const lines = (await readFile(join(dataDir, "training-set.jsonl"), "utf8")).split("\n").filter((l) => l.trim() !== "");
+    const stored = lines.map((l) => JSON.parse(l) as { sampleId: string; votes: { criticId: string; approve: boolean }[] });
+    expect(stored.map((s) => s.sampleId).sort()).toEqual(accepted.map((s) => s.id).sort());
+    expect(stored[0]!.votes.map((v) => v.criticId)).toEqual(["critic-a", "critic-b"]);
+
+    const { events, error } = await round({ task: "addition", steps: 0n });
+    expect(error).toBeUndefined();
+    const phases = new Set(events.flatMap((e) => (e.event.case === "progress" ? [e.event.value.phase] : [])));
+    expect([...phases]).toEqual(expect.arrayContaining(["collect", "mix", "train", "checkpoint", "publish"]));
+    const trainLosses = events.flatMap((e) => (e.event.case === "progress" && e.event.value.phase === "train" ? [e.event.value.loss] : []));
+    expect(trainLosses.length).toBeGreaterThan(0);
+    expect(trainLosses.every((l) => Number.isFinite(l) && l > 0)).toBe(true);
+    const rep = report(events);
+    expect(rep.round).toBe(1);
+    expect(rep.candidateVersion).toBe(2n);
+    expect(rep.baseVersion).toBe(1n);
+
+    const record = (await registry.getCheckpoint("main", 2))!;
+    expect(record.status).toBe("candidate");
+    expect(record.parentVersion).toBe(1);
+    const m = record.manifest as {
+      mix: { syntheticCount: number; realCount: number; realRatio: number; anchorRatio: number };
+      sampleIdsDigest: string;
+      sampleCount: number;
+      lossCurve: { loss: number }[];
+      hyperparameters: Record<string, string>;
+      files: { name: string; sha256: string }[];
+      round: number;
+      version: number;
+      parentVersion: number;
+    };
+    expect([m.version, m.parentVersion, m.round]).toEqual([2, 1, 1]);
+    expect(m.sampleIdsDigest).toBe(sha256(accepted.map((s) => s.id).sort().join("\n")));
+    expect(m.sampleCount).toBe(accepted.length);
+    expect(m.hyperparameters.mode).toBe("lora");
+    expect(m.lossCurve.map((p) => p.loss)).toEqual(trainLosses);
+    expect(m.files.map((f) => f.name)).toEqual(expect.arrayContaining(["model.safetensors", "config.json", "adapter/adapter_model.safetensors", "mix-log.jsonl"]));
+    // The mix log: every batch holds ≥ 25 % anchor data; synthetic ids are exactly the accepted ones.
+    const logText = await readFile(mixLogPath(dataDir, 1, "main"), "utf8");
+    const batches = parseMixLog(logText);
+    expect(batches.length).toBe(m.lossCurve.length);
+    for (const b of batches) {
+      expect(b.sampleIds.length + b.anchorIds.length).toBe(8);
+      expect(b.anchorIds.length / 8).toBeGreaterThanOrEqual(0.25);
+    }
+    const used = batches.flatMap((b) => b.sampleIds);
+    expect(new Set(used)).toEqual(new Set(accepted.map((s) => s.id)));
+    for (const r of rejected) expect(used).not.toContain(r.id);
+    expect(m.mix.syntheticCount).toBe(used.length);
+    expect(m.mix.realCount).toBe(batches.reduce((n, b) => n + b.anchorIds.length, 0));
+    expect(m.mix.realRatio).toBeGreaterThanOrEqual(0.25);
+    // The copy inside the checkpoint is the same log, and its digest is in the record.
+    const copy = record.files.find((f) => f.name === "mix-log.jsonl")!;
+    expect(copy.sha256).toBe(sha256(logText));
+
+    await waitFor(() => candidates.length >= 1, 10_000, "candidate event");
+    expect(candidates[0]!.msgId).toBe("main@2");
+    expect(candidates[0]!.ref.version).toBe(2n);
+    expect(candidates[0]!.ref.parentVersion).toBe(1n);
+    expect(candidates[0]!.ref.round).toBe(1);
+  }, 120_000);
+
+  it("replace trains on the newest accepted samples only; accumulate on all of them", async () => {
+    for (const s of later) await publishDecision(bus, s, true);
+    await publishDecision(bus, problems("rej2", 1)[0]!, false);
+    await waitFor(async () => (await consumerLag(bus, Streams.Decisions, "trainer")).total === 0, 20_000, "intake to drain");
+
+    const replaced = await round({ task: "addition", hyperparameters: { mix: "replace" } });
+    expect(replaced.error).toBeUndefined();
+    expect(report(replaced.events).round).toBe(2);
+    const rIds = new Set(parseMixLog(await readFile(mixLogPath(dataDir, 2, "main"), "utf8")).flatMap((b) => b.sampleIds));
+    expect(rIds).toEqual(new Set(later.map((s) => s.id)));
+
+    const accumulated = await round({ task: "addition" });
+    expect(accumulated.error).toBeUndefined();
+    const aBatches = parseMixLog(await readFile(mixLogPath(dataDir, 3, "main"), "utf8"));
+    expect(new Set(aBatches.flatMap((b) => b.sampleIds))).toEqual(new Set([...accepted, ...later].map((s) => s.id)));
+    for (const b of aBatches) expect(b.anchorIds.length).toBeGreaterThanOrEqual(2);
+    const rec = (await registry.getCheckpoint("main", 4))!;
+    expect((rec.manifest as { mix: { mode: string } }).mix.mode).toBe("accumulate");
+    expect((await registry.getCheckpoint("main", 3))!.manifest).toMatchObject({ mix: { mode: "replace" } });
+  }, 120_000);
+
+  it("a NaN loss (poisoned base) aborts the round with a clear event and no candidate", async () => {
+    expect(await registerPoisonedBase(registry, "poisoned", join(dir, "poisoned"))).toBe(1);
+    const before = (await registry.listCheckpoints()).length;
+    const candidatesBefore = candidates.length;
+    const { events, error } = await round({ task: "addition", lineage: "poisoned", steps: 6n });
+    expect(error).toBeInstanceOf(AutodidactError);
+    expect(error!.code).toBe(Code.Aborted);
+    const last = events[events.length - 1]!;
+    expect(last.event.case).toBe("progress");
+    if (last.event.case === "progress") {
+      expect(last.event.value.phase).toBe("aborted");
+      expect(last.event.value.message).toMatch(/round 4 aborted on poisoned: .*loss is NaN/);
+    }
+    await waitFor(() => roundEvents.some((e) => e.event.case === "progress" && e.event.value.phase === "aborted"), 10_000, "aborted round event");
+    expect((await registry.listCheckpoints()).length).toBe(before);
+    expect(await registry.getCheckpoint("poisoned", 2)).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(candidates.length).toBe(candidatesBefore);
+    // The service keeps serving: bad input gets a clear status, and the next round works.
+    const bad = await round({ task: "addition", hyperparameters: { bogus: "1" } });
+    expect(bad.error?.code).toBe(Code.InvalidArgument);
+    const next = await round({ task: "addition", steps: 2n });
+    expect(next.error).toBeUndefined();
+    expect(report(next.events).candidateVersion).toBe(5n);
+  }, 120_000);
+
+  it("FetchCheckpoint streams a checkpoint in chunks that reassemble to the registry digests and load in the engine", async () => {
+    const record = (await registry.getCheckpoint("main", 2))!;
+    const out = join(dir, "fetched");
+    const files = await receiveCheckpoint(client.fetchCheckpoint({ version: 2n, lineage: "main", chunkBytes: 4096 }), out);
+    expect(files.map((f) => [f.name, f.sha256]).sort()).toEqual(record.files.map((f) => [f.name, f.sha256]).sort());
+    const model = await loadModel(out);
+    expect(model.metadata.version).toBe("2");
+    expect(model.config.numLayers).toBe(1);
+    const adapter = await loadLoraAdapter(join(out, "adapter"));
+    expect(Object.keys(adapter.adapters ?? adapter).length).toBeGreaterThan(0);
+    // Chunking: a file larger than the chunk arrives in several chunks, with the digest only on the last.
+    const chunks = [];
+    for await (const c of client.fetchCheckpoint({ version: 2n, files: ["model.safetensors"], chunkBytes: 1024 })) chunks.push(c);
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(chunks.slice(0, -1).every((c) => c.sha256 === "" && !c.last)).toBe(true);
+    expect(chunks[chunks.length - 1]!.sha256).toBe(record.files.find((f) => f.name === "model.safetensors")!.sha256);
+    const missing = await receiveCheckpoint(client.fetchCheckpoint({ version: 99n }), join(dir, "nope")).catch((e: unknown) => e);
+    expect((missing as AutodidactError).code).toBe(Code.NotFound);
+  }, 60_000);
+});
