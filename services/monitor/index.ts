@@ -1,1 +1,3 @@
 export { monitorOptions, monitorService } from "./monitor-service.js";
+export { createMonitor, EVALUATION_KEY_PREFIX, GATING_POLICY_KEY, manifestDigest } from "./monitor.js";
+export type { Monitor, MonitorOptions, PromoteOutcome, StoredEvaluation } from "./monitor.js";

@@ -1,11 +1,48 @@
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { consume, Streams, Subjects, type ConsumerHandle } from "../../src/bus/index.js";
+import { openPolicyStore, policyFromProto, policyToProto, policyToSpec } from "../../src/consensus/index.js";
+import { createModelWorker, type ModelWorker } from "../../src/engine/index.js";
+import { AutodidactError, Code } from "../../src/errors/index.js";
+import { CheckpointRefSchema } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
+import { ConsensusPolicySchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { MonitorService } from "../../src/gen/autodidact/v1/monitor_pb.js";
-import { notYet, type ServiceSpec } from "../../src/host/index.js";
+import type { ServiceSpec } from "../../src/host/index.js";
+import { createRegistry } from "../../src/registry/index.js";
 import { createInfoHandler, implement } from "../../src/rpc/index.js";
+import { getTaskPack } from "../../src/tasks/index.js";
+import { startDashboard, type DashboardServer } from "../../src/dashboard/index.js";
+import { fromGatingPolicy, toCheckpointRef, toEvaluation, toGateResult, toGatingPolicy, toLineageEntry } from "./convert.js";
+import { createMonitor, type Monitor } from "./monitor.js";
 
 /** Flags of the monitor service beyond the ones every service takes. */
 export const monitorOptions = {
-  task: { type: "list", help: "task packs this instance handles", env: "AUTODIDACT_TASKS", default: ["addition"] },
+  task: { type: "list", help: "task packs this instance handles (the first one evaluates checkpoints whose manifest names none)", env: "AUTODIDACT_TASKS", default: ["addition"] },
+  lineage: { type: "string", help: "checkpoint lineage it gates by default", env: "AUTODIDACT_LINEAGE", default: "main" },
+  cacheDir: { type: "string", help: "where registry checkpoints are downloaded", env: "AUTODIDACT_CACHE_DIR" },
+  evalLimit: { type: "int", help: "held-out problems per difficulty evaluated for each checkpoint (0 = the whole set)", env: "AUTODIDACT_EVAL_LIMIT", default: 32, min: 0 },
+  evalMinDifficulty: { type: "int", help: "lowest difficulty evaluated", env: "AUTODIDACT_EVAL_MIN_DIFFICULTY", default: 1, min: 1 },
+  evalMaxDifficulty: { type: "int", help: "highest difficulty evaluated (0 = the task's maximum)", env: "AUTODIDACT_EVAL_MAX_DIFFICULTY", default: 8, min: 0 },
+  dashboardPort: { type: "int", help: "HTTP port of the dashboard (0 = ephemeral, -1 = off)", env: "AUTODIDACT_DASHBOARD_PORT", default: 0, min: -1, max: 65535 },
+  dashboardHost: { type: "string", help: "interface the dashboard binds", env: "AUTODIDACT_DASHBOARD_HOST", default: "127.0.0.1" },
+  consumeCandidates: { type: "bool", help: "evaluate and gate every checkpoints.candidate event", default: true },
+  liveCheck: { type: "duration", help: "re-evaluate the promoted checkpoint this often and roll back on regression (0 = off)", default: 0, min: 0 },
 } as const;
+
+const version = (v: bigint): number => {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new AutodidactError(`version ${v} is too large`, Code.InvalidArgument);
+  return Number(v);
+};
+
+/** The difficulties evaluated: the flags' range clipped to the task's. */
+function evalDifficulties(task: string, min: number, max: number): number[] {
+  const range = getTaskPack(task).difficulty;
+  const lo = Math.max(range.min, min);
+  const hi = max === 0 ? range.max : Math.min(range.max, max);
+  if (lo > hi) throw new AutodidactError(`evaluation difficulties ${min}..${max} are outside task ${task}'s ${range.min}..${range.max}`, Code.InvalidArgument);
+  return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+}
 
 /** The monitor service: evaluates checkpoints on real data, detects collapse, promotes and rolls back */
 export const monitorService: ServiceSpec<typeof monitorOptions> = {
@@ -13,40 +50,142 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
   description: "evaluates checkpoints on real data, detects collapse, promotes and rolls back",
   options: monitorOptions,
   async start(ctx) {
-    const info = createInfoHandler(MonitorService, { instanceId: ctx.instanceId, tasks: ctx.config.task });
+    const cfg = ctx.config;
+    const log = ctx.logger;
+    const registry = createRegistry(ctx.bus, { cacheDir: cfg.cacheDir ?? join(tmpdir(), "autodidact-cache", `monitor-${ctx.instanceId}`) });
+    const worker: ModelWorker = createModelWorker({ name: "monitor-eval" });
+    let dashboard: DashboardServer | undefined;
+    const monitor: Monitor = await createMonitor({
+      bus: ctx.bus,
+      registry,
+      host: worker,
+      defaultTask: cfg.task[0] ?? "addition",
+      limitPerDifficulty: cfg.evalLimit,
+      difficulties: evalDifficulties(cfg.task[0] ?? "addition", cfg.evalMinDifficulty, cfg.evalMaxDifficulty),
+      logger: log,
+      onChange: () => dashboard?.notify(),
+    });
+    const policies = await openPolicyStore(ctx.bus);
+    const lineageOf = (l: string): string => (l === "" ? cfg.lineage : l);
+
+    let consumer: ConsumerHandle | undefined;
+    if (cfg.consumeCandidates) {
+      consumer = await consume(
+        ctx.bus,
+        { stream: Streams.Checkpoints, durable: "monitor-candidates", filterSubject: Subjects.checkpoints("candidate"), ackWaitMs: 120_000, maxDeliver: 3 },
+        async (msg) => {
+          let ref;
+          try {
+            ref = fromBinary(CheckpointRefSchema, msg.data);
+          } catch (cause) {
+            throw new AutodidactError("checkpoints.candidate carries no CheckpointRef", Code.InvalidArgument, { cause });
+          }
+          const lineage = lineageOf(ref.lineage);
+          const v = version(ref.version);
+          const record = await registry.getCheckpoint(lineage, v);
+          if (record === undefined) throw new AutodidactError(`candidate ${lineage}@${v} is not in the registry`, Code.NotFound);
+          if (record.status !== "candidate") return; // already judged (redelivery or a manual Promote)
+          const policy = await monitor.getPolicy();
+          if (policy.autoPromote) await monitor.promote(lineage, v);
+          else await monitor.evaluate(lineage, v);
+        },
+        { logger: log },
+      );
+    }
+
+    let liveTimer: NodeJS.Timeout | undefined;
+    if (cfg.liveCheck > 0) {
+      liveTimer = setInterval(() => {
+        monitor.checkPromoted(cfg.lineage).catch((err: unknown) => log.warn("live check failed", { error: String(err) }));
+      }, cfg.liveCheck);
+      liveTimer.unref();
+    }
+
+    if (cfg.dashboardPort >= 0) {
+      dashboard = await startDashboard({ monitor, registry, lineage: cfg.lineage, port: cfg.dashboardPort, host: cfg.dashboardHost });
+      log.info("dashboard", { url: dashboard.url });
+      process.stdout.write(`${JSON.stringify({ event: "dashboard", url: dashboard.url })}\n`);
+    }
+
+    const info = createInfoHandler(MonitorService, {
+      instanceId: ctx.instanceId,
+      tasks: cfg.task,
+      attributes: { lineage: cfg.lineage, ...(dashboard ? { dashboardUrl: dashboard.url } : {}) },
+    });
+
     return {
       services: [
         implement(MonitorService, {
           getInfo: () => info(),
-          evaluate() {
-            throw notYet("Evaluate needs the evaluation suite (monitor issue)");
+          async evaluate(req) {
+            const lineage = lineageOf(req.lineage);
+            let v = version(req.version);
+            if (v === 0) {
+              const p = await registry.getPromoted(lineage);
+              if (p === undefined) throw new AutodidactError(`lineage ${lineage} has no promoted version`, Code.FailedPrecondition);
+              v = p.version;
+            }
+            const e = await monitor.evaluate(lineage, v, { force: true, ...(req.limitPerDifficulty > 0 ? { limitPerDifficulty: req.limitPerDifficulty } : {}) });
+            return toEvaluation(e);
           },
-          promote() {
-            throw notYet("Promote needs gated promotion (monitor issue)");
+          async promote(req) {
+            const lineage = lineageOf(req.lineage);
+            const out = await monitor.promote(lineage, version(req.version), { force: req.force, reason: req.reason });
+            return {
+              promoted: out.promoted,
+              checkpoint: toCheckpointRef(out.record, out.evaluation),
+              evaluation: toEvaluation(out.evaluation),
+              gate: toGateResult(out.gate),
+              previousVersion: BigInt(out.previousVersion),
+            };
           },
-          rollback() {
-            throw notYet("Rollback needs the checkpoint registry (monitor issue)");
+          async rollback(req) {
+            const lineage = lineageOf(req.lineage);
+            const out = await monitor.rollback(lineage, version(req.toVersion), req.reason);
+            return { previous: toCheckpointRef(out.previous), current: toCheckpointRef(out.current) };
           },
-          history() {
-            throw notYet("History needs the checkpoint registry (monitor issue)");
+          async history(req) {
+            const lineage = lineageOf(req.lineage);
+            const h = await monitor.history(lineage, req.limit);
+            const refs = await Promise.all(h.records.map(async (r) => toCheckpointRef(r, await monitor.getEvaluation(lineage, r.version))));
+            return { checkpoints: refs, promotedVersion: BigInt(h.promotedVersion) };
           },
-          lineage() {
-            throw notYet("Lineage needs the checkpoint registry (monitor issue)");
+          async lineage(req) {
+            const lineage = lineageOf(req.lineage);
+            let v = version(req.version);
+            if (v === 0) v = (await registry.getPromoted(lineage))?.version ?? 0;
+            if (v === 0) throw new AutodidactError(`lineage ${lineage} has no promoted version; name one`, Code.InvalidArgument);
+            const chain = await monitor.lineage(lineage, v);
+            return { chain: chain.map((r) => toCheckpointRef(r)), entries: chain.map(toLineageEntry) };
           },
-          getPolicy() {
-            throw notYet("GetPolicy needs gated promotion (monitor issue)");
+          async getPolicy() {
+            return toGatingPolicy(await monitor.getPolicy());
           },
-          setPolicy() {
-            throw notYet("SetPolicy needs gated promotion (monitor issue)");
+          async setPolicy(req) {
+            if (req.policy === undefined) throw new AutodidactError("SetPolicy needs a policy", Code.InvalidArgument);
+            return toGatingPolicy(await monitor.setPolicy(fromGatingPolicy(req.policy), version(req.expectedVersion)));
           },
-          getConsensusPolicy() {
-            throw notYet("GetConsensusPolicy needs the consensus policy registry (critics and consensus issue)");
+          async getConsensusPolicy(req) {
+            const name = req.name === "" ? "default" : req.name;
+            const p = await policies.get(name);
+            if (p === null) throw new AutodidactError(`consensus policy ${name} was never set`, Code.NotFound);
+            return policyToProto(p);
           },
-          setConsensusPolicy() {
-            throw notYet("SetConsensusPolicy needs the consensus policy registry (critics and consensus issue)");
+          async setConsensusPolicy(req) {
+            if (req.policy === undefined) throw new AutodidactError("SetConsensusPolicy needs a policy", Code.InvalidArgument);
+            const parsed = policyFromProto(create(ConsensusPolicySchema, { ...req.policy, version: req.policy.version || 1n }));
+            const exp = version(req.expectedVersion);
+            const stored = await policies.set(policyToSpec(parsed), exp > 0 ? { expectedVersion: exp } : {});
+            return policyToProto(stored);
           },
         }),
       ],
+      async stop() {
+        if (liveTimer) clearInterval(liveTimer);
+        await consumer?.stop();
+        await dashboard?.close();
+        await worker.close();
+      },
     };
   },
 };

@@ -12,3 +12,5 @@ export { evaluateModel, labelAccuracy, signalsOf } from "./evaluate-model.js";
 export type { DifficultyReport, EvaluateModelOptions, EvaluationReport, LabeledSample } from "./evaluate-model.js";
 export { applyGate, checkGatePolicy, DEFAULT_GATE_POLICY, thresholdsOf } from "./gate.js";
 export type { GateOutcome, GatePolicy } from "./gate.js";
+export { summarizeManifest } from "./manifest.js";
+export type { ManifestSummary } from "./manifest.js";

@@ -1,0 +1,307 @@
+import { createHash } from "node:crypto";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { CheckpointRefSchema } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
+import { toCheckpointRef } from "./convert.js";
+import { Subjects, openKv, isKvConflict, type Bus, type KvStore } from "../../src/bus/index.js";
+import type { SessionHost } from "../../src/engine/index.js";
+import { AutodidactError, Code } from "../../src/errors/index.js";
+import {
+  applyGate,
+  checkGatePolicy,
+  DEFAULT_GATE_POLICY,
+  evaluateModel,
+  labelAccuracy,
+  signalsOf,
+  thresholdsOf,
+  type EvaluationReport,
+  type GateOutcome,
+  type GatePolicy,
+} from "../../src/evaluation/index.js";
+import type { CheckpointRecord, Registry } from "../../src/registry/index.js";
+import { summarizeManifest } from "../../src/evaluation/index.js";
+import { loadDecoderModel } from "../../src/serving/index.js";
+import { getTaskPack } from "../../src/tasks/index.js";
+import { createLogger, type Logger } from "../../src/telemetry/index.js";
+
+/** Registry KV key of the gating policy (JSON, versioned). */
+export const GATING_POLICY_KEY = "monitor.gating-policy";
+/** Registry KV key prefix of stored evaluations: `monitor.evaluation.<lineage>.<version>`. */
+export const EVALUATION_KEY_PREFIX = "monitor.evaluation.";
+
+/** An evaluation as the monitor stores it: the report plus which checkpoint and baseline it concerns. */
+export interface StoredEvaluation extends EvaluationReport {
+  readonly lineage: string;
+  readonly version: number;
+  readonly baselineVersion: number;
+  /** Verifier-judged accuracy of the accepted synthetic labels that trained it (NaN-free: -1 = unknown). */
+  readonly labelAccuracy: number;
+  /** Same for every proposed sample of the round, when the manifest lists them (-1 = unknown). */
+  readonly labelAccuracyProposed: number;
+  readonly evaluatedAt: string;
+  readonly gate?: GateOutcome;
+}
+
+/** Outcome of {@link Monitor.promote}. */
+export interface PromoteOutcome {
+  readonly promoted: boolean;
+  readonly record: CheckpointRecord;
+  readonly evaluation: StoredEvaluation;
+  readonly gate: GateOutcome;
+  readonly previousVersion: number;
+}
+
+/** Options of {@link createMonitor}. */
+export interface MonitorOptions {
+  readonly bus: Bus;
+  readonly registry: Registry;
+  /** Where candidate models are loaded for evaluation (a model worker). */
+  readonly host: SessionHost;
+  /** Task evaluated when a manifest names none. */
+  readonly defaultTask: string;
+  /** Cap on held-out problems per difficulty (0 = all). */
+  readonly limitPerDifficulty?: number;
+  /** Difficulties evaluated (default the task's whole range). */
+  readonly difficulties?: readonly number[];
+  readonly logger?: Logger;
+  /** Called after every change (evaluation, promotion, rollback): the dashboard's live feed. */
+  readonly onChange?: () => void;
+}
+
+/**
+ * The monitor's logic over the registry: evaluate checkpoints on real held-out data, gate and
+ * promote, roll back, and explain history and lineage. The gRPC service and the dashboard sit on it.
+ */
+export interface Monitor {
+  evaluate(lineage: string, version: number, options?: { limitPerDifficulty?: number; force?: boolean }): Promise<StoredEvaluation>;
+  getEvaluation(lineage: string, version: number): Promise<StoredEvaluation | undefined>;
+  /** Evaluates, gates against the promoted version, and promotes (or rejects, keeping the reason). */
+  promote(lineage: string, version: number, options?: { force?: boolean; reason?: string; rejectOnFail?: boolean }): Promise<PromoteOutcome>;
+  /** Serves `toVersion` again (0 = the promoted version before the current one); the current one becomes rolled_back. */
+  rollback(lineage: string, toVersion: number, reason: string): Promise<{ previous: CheckpointRecord; current: CheckpointRecord }>;
+  /** Re-evaluates the promoted version; rolls back when it fails the gate against its predecessor and the policy says so. */
+  checkPromoted(lineage: string): Promise<{ rolledBack: boolean; reasons: string[] }>;
+  history(lineage: string, limit?: number): Promise<{ records: CheckpointRecord[]; promotedVersion: number }>;
+  /** Root first, the version last. */
+  lineage(lineage: string, version: number): Promise<CheckpointRecord[]>;
+  getPolicy(): Promise<GatePolicy>;
+  setPolicy(policy: Omit<GatePolicy, "version" | "updatedAt">, expectedVersion?: number): Promise<GatePolicy>;
+}
+
+/** Creates the monitor logic; see {@link Monitor}. */
+export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
+  const { bus, registry, host } = options;
+  const log = options.logger ?? createLogger("monitor");
+  const kv: KvStore = await openKv(bus, "registry");
+  const changed = (): void => {
+    try {
+      options.onChange?.();
+    } catch {
+      // a listener never breaks the monitor
+    }
+  };
+
+  const mustGet = async (lineage: string, version: number): Promise<CheckpointRecord> => {
+    const r = await registry.getCheckpoint(lineage, version);
+    if (r === undefined) throw new AutodidactError(`checkpoint ${lineage}@${version} does not exist`, Code.NotFound);
+    return r;
+  };
+  const evalKey = (lineage: string, version: number) => `${EVALUATION_KEY_PREFIX}${lineage}.${version}`;
+  const getEvaluation = async (lineage: string, version: number): Promise<StoredEvaluation | undefined> =>
+    (await kv.getJson<StoredEvaluation>(evalKey(lineage, version)))?.value ?? undefined;
+
+  const getPolicy = async (): Promise<GatePolicy> => (await kv.getJson<GatePolicy>(GATING_POLICY_KEY))?.value ?? DEFAULT_GATE_POLICY;
+
+  // One evaluation at a time: the model worker is shared and evaluations are CPU-bound.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = queue.then(fn, fn);
+    queue = run.catch(() => undefined);
+    return run;
+  };
+
+  const evaluate: Monitor["evaluate"] = (lineage, version, o = {}) =>
+    serial(async () => {
+      if (!o.force) {
+        const cached = await getEvaluation(lineage, version);
+        if (cached !== undefined && o.limitPerDifficulty === undefined) return cached;
+      }
+      const record = await mustGet(lineage, version);
+      const summary = summarizeManifest(record);
+      const pack = getTaskPack(summary.task ?? options.defaultTask);
+      const promoted = await registry.getPromoted(lineage);
+      const baselineVersion = promoted && promoted.version !== version ? promoted.version : record.parentVersion;
+      const baseline = baselineVersion > 0 ? await getEvaluation(lineage, baselineVersion) : undefined;
+      const policy = await getPolicy();
+      const dir = await registry.materialize(lineage, version);
+      const loaded = await loadDecoderModel(host, dir, `${lineage}@${version}`, { fetcher: registry });
+      let report: EvaluationReport;
+      try {
+        const limit = o.limitPerDifficulty ?? options.limitPerDifficulty ?? 0;
+        report = await evaluateModel(loaded.model.generator, pack, {
+          ...(limit > 0 ? { limitPerDifficulty: limit } : {}),
+          ...(options.difficulties ? { difficulties: options.difficulties } : {}),
+          ...(baseline ? { reference: signalsOf(baseline) } : {}),
+          thresholds: thresholdsOf(policy),
+          seed: `${lineage}@${version}`,
+        });
+      } finally {
+        await loaded.release();
+      }
+      const label = pack.verifier && summary.acceptedSamples.length > 0 ? labelAccuracy(pack, summary.acceptedSamples).accuracy : -1;
+      const labelProposed = pack.verifier && summary.proposedSamples.length > 0 ? labelAccuracy(pack, summary.proposedSamples).accuracy : -1;
+      const stored: StoredEvaluation = {
+        ...report,
+        lineage,
+        version,
+        baselineVersion: baseline ? baselineVersion : 0,
+        labelAccuracy: label,
+        labelAccuracyProposed: labelProposed,
+        evaluatedAt: new Date().toISOString(),
+      };
+      await kv.putJson(evalKey(lineage, version), stored);
+      log.info("evaluated", { lineage, version, accuracy: report.accuracy, loss: report.loss, alarms: report.alarms.length });
+      changed();
+      return stored;
+    });
+
+  const publishEvent = async (event: "promoted" | "rolled_back", record: CheckpointRecord): Promise<void> => {
+    const ref = create(CheckpointRefSchema, toCheckpointRef(record));
+    await bus.publish(Subjects.checkpoints(event), toBinary(CheckpointRefSchema, ref), { msgId: `${event}-${record.lineage}-${record.version}-${Date.now()}` });
+  };
+
+  /** Moves the promoted pointer with CAS, retrying when someone else moved it meanwhile. */
+  const movePointer = async (lineage: string, version: number): Promise<number> => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await registry.getPromoted(lineage);
+      try {
+        await registry.setPromoted(lineage, version, current?.revision ?? 0);
+        return current?.version ?? 0;
+      } catch (err) {
+        const conflict = isKvConflict(err) || (err instanceof AutodidactError && err.code === Code.Aborted);
+        if (!conflict || attempt === 4) throw err;
+      }
+    }
+    throw new AutodidactError("unreachable", Code.Internal);
+  };
+
+  const promote: Monitor["promote"] = async (lineage, version, o = {}) => {
+    const record = await mustGet(lineage, version);
+    const promoted = await registry.getPromoted(lineage);
+    const evaluation = await evaluate(lineage, version);
+    const policy = await getPolicy();
+    const incumbentVersion = promoted && promoted.version !== version ? promoted.version : 0;
+    const incumbent = incumbentVersion > 0 ? (await getEvaluation(lineage, incumbentVersion)) ?? (await evaluate(lineage, incumbentVersion)) : undefined;
+    const gate = applyGate(policy, evaluation, incumbent);
+    await kv.putJson(evalKey(lineage, version), { ...evaluation, gate });
+    if (!gate.passed && !o.force) {
+      let updated = record;
+      if (o.rejectOnFail ?? true) {
+        updated = await registry.setStatus(lineage, version, "rejected", `gate (policy v${gate.policyVersion}) failed vs ${incumbentVersion ? `v${incumbentVersion}` : "no incumbent"}: ${gate.reasons.join("; ")}`);
+      }
+      log.info("candidate rejected", { lineage, version, reasons: gate.reasons.join("; ") });
+      changed();
+      return { promoted: false, record: updated, evaluation, gate, previousVersion: promoted?.version ?? 0 };
+    }
+    const reason = gate.passed
+      ? `passed gate (policy v${gate.policyVersion}) vs ${incumbentVersion ? `v${incumbentVersion}` : "no incumbent"}${o.reason ? `: ${o.reason}` : ""}`
+      : `forced past failed gate: ${gate.reasons.join("; ")}${o.reason ? ` (${o.reason})` : ""}`;
+    const updated = await registry.setStatus(lineage, version, "promoted", reason);
+    const previousVersion = await movePointer(lineage, version);
+    await publishEvent("promoted", updated);
+    log.info("promoted", { lineage, version, previousVersion });
+    changed();
+    return { promoted: true, record: updated, evaluation, gate, previousVersion };
+  };
+
+  const rollback: Monitor["rollback"] = async (lineage, toVersion, reason) => {
+    const current = await registry.getPromoted(lineage);
+    if (current === undefined) throw new AutodidactError(`lineage ${lineage} has no promoted version to roll back`, Code.FailedPrecondition);
+    let target = toVersion;
+    if (target === 0) {
+      // The promoted version before the current one: newest earlier record that was promoted at some point.
+      const earlier = (await registry.listCheckpoints(lineage)).filter((r) => r.version < current.version && (r.status === "promoted" || r.status === "rolled_back")).sort((a, b) => b.version - a.version);
+      const found = earlier.find((r) => r.status === "promoted") ?? earlier[0];
+      if (found === undefined) throw new AutodidactError(`lineage ${lineage} has no earlier promoted version than v${current.version}`, Code.FailedPrecondition);
+      target = found.version;
+    }
+    if (target === current.version) throw new AutodidactError(`${lineage}@${target} is already the promoted version`, Code.FailedPrecondition);
+    const targetRecord = await mustGet(lineage, target);
+    const why = reason || "rollback";
+    const previous = await registry.setStatus(lineage, current.version, "rolled_back", `rolled back to v${target}: ${why}`);
+    const restored = await registry.setStatus(lineage, target, "promoted", `restored by rollback from v${current.version}: ${why}`);
+    void targetRecord;
+    await movePointer(lineage, target);
+    await publishEvent("rolled_back", restored);
+    log.info("rolled back", { lineage, from: current.version, to: target });
+    changed();
+    return { previous, current: restored };
+  };
+
+  return {
+    evaluate,
+    getEvaluation,
+    promote,
+    rollback,
+    async checkPromoted(lineage) {
+      const current = await registry.getPromoted(lineage);
+      if (current === undefined) return { rolledBack: false, reasons: [] };
+      const policy = await getPolicy();
+      const record = await mustGet(lineage, current.version);
+      const live = await evaluate(lineage, current.version, { force: true });
+      const parentEval = record.parentVersion > 0 ? await getEvaluation(lineage, record.parentVersion) : undefined;
+      const gate = applyGate(policy, live, parentEval);
+      if (gate.passed || !policy.autoRollback) return { rolledBack: false, reasons: gate.reasons };
+      const before = (await registry.listCheckpoints(lineage)).some((r) => r.version < current.version && (r.status === "promoted" || r.status === "rolled_back"));
+      if (!before) return { rolledBack: false, reasons: gate.reasons };
+      await rollback(lineage, 0, `automatic: live evaluation regressed (${gate.reasons.join("; ")})`);
+      return { rolledBack: true, reasons: gate.reasons };
+    },
+    async history(lineage, limit = 0) {
+      const records = (await registry.listCheckpoints(lineage)).sort((a, b) => b.version - a.version);
+      const promoted = await registry.getPromoted(lineage);
+      return { records: limit > 0 ? records.slice(0, limit) : records, promotedVersion: promoted?.version ?? 0 };
+    },
+    async lineage(lineage, version) {
+      const chain: CheckpointRecord[] = [];
+      const seen = new Set<number>();
+      let v = version;
+      while (v > 0) {
+        if (seen.has(v)) throw new AutodidactError(`lineage ${lineage} has a parent cycle at v${v}`, Code.DataLoss);
+        seen.add(v);
+        const r = await registry.getCheckpoint(lineage, v);
+        if (r === undefined) {
+          if (v === version) throw new AutodidactError(`checkpoint ${lineage}@${version} does not exist`, Code.NotFound);
+          break;
+        }
+        chain.unshift(r);
+        v = r.parentVersion;
+      }
+      return chain;
+    },
+    getPolicy,
+    async setPolicy(p, expectedVersion) {
+      for (let attempt = 0; ; attempt++) {
+        const entry = await kv.getJson<GatePolicy>(GATING_POLICY_KEY);
+        const currentVersion = entry?.value.version ?? 0;
+        if (expectedVersion !== undefined && expectedVersion !== 0 && expectedVersion !== currentVersion) {
+          throw new AutodidactError(`gating policy is at version ${currentVersion}, not ${expectedVersion}: re-read it and retry`, Code.Aborted);
+        }
+        const next = checkGatePolicy({ ...DEFAULT_GATE_POLICY, ...p, version: currentVersion + 1, updatedAt: new Date().toISOString() });
+        try {
+          if (entry === null) await kv.createJson(GATING_POLICY_KEY, next);
+          else await kv.updateJson(GATING_POLICY_KEY, next, entry.revision);
+          changed();
+          return next;
+        } catch (err) {
+          const lost = isKvConflict(err) || (err instanceof AutodidactError && (err.code === Code.AlreadyExists || err.code === Code.Aborted));
+          if (!lost || attempt >= 4 || expectedVersion !== undefined) throw err;
+        }
+      }
+    },
+  };
+}
+
+/** SHA-256 of a record's manifest JSON: the `digest` of its wire CheckpointRef. */
+export function manifestDigest(record: CheckpointRecord): string {
+  return createHash("sha256").update(JSON.stringify(record.manifest)).digest("hex");
+}
