@@ -19,7 +19,7 @@ for (let i = 0; i < args.length; i++) {
     const path = key.split(".");
     let o = config as unknown as Record<string, unknown>;
     for (const p of path.slice(0, -1)) o = o[p] as Record<string, unknown>;
-    const v = value.includes(",") || key === "seeds" ? value.split(",").map(Number) : Number.isNaN(Number(value)) ? value : Number(value);
+    const v = value.includes(",") || key === "seeds" ? value.split(",").map(Number) : value === "true" ? true : value === "false" ? false : Number.isNaN(Number(value)) ? value : Number(value);
     o[path[path.length - 1]!] = v;
   } else throw new Error(`unknown argument ${a}`);
 }

@@ -4,8 +4,8 @@
 // Usage: node --import tsx scripts/train-base.ts [default|quick] [--out models/addition-base]
 import { join } from "node:path";
 import { createModelWorker } from "../src/engine/index.js";
-import { createTaskTokenizer, getTaskPack } from "../src/tasks/index.js";
-import { accuracyByLength, frontierOf, modelConfig, recipes, saveBase, trainBase, withGenerator } from "../src/experiment/index.js";
+import { createTaskTokenizer } from "../src/tasks/index.js";
+import { accuracyByLength, frontierOf, modelConfig, recipes, recipeTask, saveBase, trainBase, withGenerator } from "../src/experiment/index.js";
 
 const args = process.argv.slice(2);
 const name = (args[0] && !args[0].startsWith("--") ? args.shift()! : "default") as keyof typeof recipes;
@@ -13,7 +13,7 @@ const config = recipes[name];
 if (config === undefined) throw new Error(`unknown recipe ${name}`);
 const outIdx = args.indexOf("--out");
 const out = outIdx >= 0 ? args[outIdx + 1]! : join("models", name === "default" ? "addition-base" : `addition-base-${name}`);
-const pack = getTaskPack(config.task);
+const pack = recipeTask(config.task);
 const tokenizer = createTaskTokenizer(pack);
 const mc = modelConfig(config.model, tokenizer);
 const started = Date.now();
@@ -35,7 +35,7 @@ await Promise.all(
       });
       const lineage = { name: `lineage-${seed}`, seed, host, weights };
       const lengths = Array.from({ length: config.baseDigits + 2 }, (_, i) => i + 1);
-      const acc = await withGenerator(lineage, mc, tokenizer, config.threads, (g) => accuracyByLength(g, pack, lengths, config.evalSize));
+      const acc = await withGenerator(lineage, mc, tokenizer, config.threads, (g) => accuracyByLength(g, pack, lengths, config.evalSize, config.bos));
       const frontier = frontierOf(acc, config.frontierThreshold);
       const dir = join(out, lineage.name);
       await saveBase(dir, { config, seed, weights, frontier });

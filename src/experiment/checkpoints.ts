@@ -1,8 +1,8 @@
 import { loadModel, saveModel, type Parameters } from "../engine/index.js";
 import { AutodidactError, Code } from "../errors/index.js";
-import { createTaskTokenizer, getTaskPack } from "../tasks/index.js";
+import { createTaskTokenizer } from "../tasks/index.js";
 import type { SelfImprovementConfig } from "./recipe.js";
-import { modelConfig } from "./self-improve.js";
+import { modelConfig, recipeTask } from "./self-improve.js";
 
 /**
  * Saves one base lineage as an engine model folder, with the recipe facts (seed, base digits,
@@ -12,7 +12,7 @@ export async function saveBase(
   dir: string,
   o: { readonly config: SelfImprovementConfig; readonly seed: number; readonly weights: Parameters; readonly frontier: number },
 ): Promise<void> {
-  const pack = getTaskPack(o.config.task);
+  const pack = recipeTask(o.config.task);
   const tokenizer = createTaskTokenizer(pack);
   await saveModel(dir, {
     config: modelConfig(o.config.model, tokenizer),
@@ -34,7 +34,7 @@ export async function saveBase(
  */
 export async function loadBase(dir: string, config: SelfImprovementConfig): Promise<{ weights: Parameters; frontier: number; seed: number }> {
   const m = await loadModel(dir);
-  const want = modelConfig(config.model, createTaskTokenizer(getTaskPack(config.task)));
+  const want = modelConfig(config.model, createTaskTokenizer(recipeTask(config.task)));
   for (const k of ["numLayers", "hiddenSize", "numHeads", "intermediateSize", "vocabSize", "positional"] as const) {
     if (m.config[k] !== want[k]) {
       throw new AutodidactError(`${dir}: base model has ${k} ${String(m.config[k])}, the recipe wants ${String(want[k])}; re-run train-base`, Code.FailedPrecondition);

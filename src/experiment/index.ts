@@ -12,6 +12,7 @@ export {
   greedyAnswers,
   mixBatch,
   modelConfig,
+  recipeTask,
   runSelfImprovement,
   toExample,
   trainBase,
@@ -21,3 +22,4 @@ export {
 export type { LabelFilter, LabelledSample, Lineage, RoundReport, RunHooks, SelfImprovementResult } from "./self-improve.js";
 export { formatRound } from "./table.js";
 export { loadBase, saveBase } from "./checkpoints.js";
+export { createPaddedAdditionTask, ensurePaddedAdditionTask, PADDED_ADDITION } from "./padded-addition.js";

@@ -27,7 +27,8 @@ export interface TrainPhase {
  * the mesh demo can load it from a file and reuse the same numbers.
  */
 export interface SelfImprovementConfig {
-  readonly task: "addition";
+  /** `addition` (the built-in pack) or `addition-padded` (equal-length zero-padded operands). */
+  readonly task: "addition" | "addition-padded";
   /** One independently seeded model per entry; the first one is "the generator". */
   readonly seeds: readonly number[];
   readonly model: ModelShape;
@@ -53,6 +54,8 @@ export interface SelfImprovementConfig {
   readonly evalSize: number;
   /** Exact-match accuracy that counts a length as mastered (the frontier). */
   readonly frontierThreshold: number;
+  /** Prepend the tokenizer's bos to every prompt (an attention sink / counting anchor for NoPE). */
+  readonly bos: boolean;
   /** ORT threads per lineage worker (lineages run concurrently). */
   readonly threads: number;
 }
@@ -75,6 +78,7 @@ export const DEFAULT_RECIPE: SelfImprovementConfig = Object.freeze({
   anchorShare: 0.25,
   evalSize: 128,
   frontierThreshold: 0.95,
+  bos: false,
   threads: 1,
 }) as SelfImprovementConfig;
 
@@ -101,7 +105,7 @@ export function checkConfig(c: SelfImprovementConfig): void {
   const bad = (msg: string): never => {
     throw new AutodidactError(`self-improvement config: ${msg}`, Code.InvalidArgument);
   };
-  if (c.task !== "addition") bad(`task "${c.task}" has no recipe (only "addition")`);
+  if (c.task !== "addition" && c.task !== "addition-padded") bad(`task "${String(c.task)}" has no recipe (only "addition", "addition-padded")`);
   if (c.seeds.length === 0) bad("seeds must name at least one lineage");
   if (new Set(c.seeds).size !== c.seeds.length) bad("seeds must be distinct");
   if (!(Number.isInteger(c.baseDigits) && c.baseDigits >= 1)) bad("baseDigits must be an integer >= 1");

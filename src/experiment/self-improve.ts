@@ -14,6 +14,7 @@ import {
 } from "../engine/index.js";
 import { AutodidactError, Code } from "../errors/index.js";
 import { createRng, createTaskTokenizer, ensembleVote, getTaskPack, type Rng, type TaskExample, type TaskPack } from "../tasks/index.js";
+import { ensurePaddedAdditionTask, PADDED_ADDITION } from "./padded-addition.js";
 import { checkConfig, type ModelShape, type SelfImprovementConfig, type TrainPhase } from "./recipe.js";
 
 /** A prompt with the label the ensemble (or the generator alone) gave it. */
@@ -72,16 +73,22 @@ export interface RunHooks {
   readonly baseWeights?: readonly Parameters[];
 }
 
+/** The task pack a config names (registers the padded variant on first use). */
+export function recipeTask(name: SelfImprovementConfig["task"]): TaskPack {
+  if (name === PADDED_ADDITION) ensurePaddedAdditionTask();
+  return getTaskPack(name);
+}
+
 /** The task's transformer config for a model shape (NoPE, as in Lee et al. 2025). */
 export function modelConfig(shape: ModelShape, tokenizer: CharTokenizer): TransformerConfig {
   return createTransformerConfig({ ...shape, vocabSize: tokenizer.vocabSize, positional: "none" });
 }
 
 /** Tokenizes a prompt/answer pair as a supervised example (answer followed by eos). */
-export function toExample(tokenizer: CharTokenizer, prompt: string, answer: string): Example {
+export function toExample(tokenizer: CharTokenizer, prompt: string, answer: string, bos = false): Example {
   const eos = tokenizer.eosId;
   if (eos === null) throw new AutodidactError("the task tokenizer has no eos token", Code.FailedPrecondition);
-  return { prompt: tokenizer.encode(prompt), completion: [...tokenizer.encode(answer), eos] };
+  return { prompt: tokenizer.encode(prompt, { addBos: bos }), completion: [...tokenizer.encode(answer), eos] };
 }
 
 /**
@@ -158,11 +165,11 @@ export async function trainPhase(options: {
 }
 
 /** Greedy answers of one model to many prompts (batched KV-cached decoding), eos stripped. */
-export async function greedyAnswers(generator: TextGenerator, prompts: readonly string[], maxDigits: number, chunk = 256): Promise<string[]> {
+export async function greedyAnswers(generator: TextGenerator, prompts: readonly string[], maxDigits: number, bos = false, chunk = 256): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < prompts.length; i += chunk) {
     const part = prompts.slice(i, i + chunk);
-    const gens = await generator.generate(part, { maxNewTokens: maxDigits + 1, greedy: true });
+    const gens = await generator.generate(part, { maxNewTokens: maxDigits + 1, greedy: true, addBos: bos });
     for (const g of gens) out.push(g.finishReason === "stop" ? g.text : `${g.text}?`);
   }
   return out;
@@ -222,6 +229,7 @@ export async function accuracyByLength(
   pack: TaskPack,
   lengths: readonly number[],
   size: number,
+  bos = false,
 ): Promise<{ length: number; accuracy: number }[]> {
   const sets = lengths.map((n) => pack.evalSet(n, Math.min(size, pack.evalSet(n).length)));
   const all: TaskExample[] = sets.flat();
@@ -229,6 +237,7 @@ export async function accuracyByLength(
     generator,
     all.map((e) => e.prompt),
     Math.max(...lengths) + 1,
+    bos,
   );
   let k = 0;
   return sets.map((set, i) => {
@@ -254,7 +263,7 @@ export async function trainBase(options: {
   readonly onStep?: (step: number, total: number, loss: number) => void;
 }): Promise<Parameters> {
   const c = options.config;
-  const pack = getTaskPack(c.task);
+  const pack = recipeTask(c.task);
   const tokenizer = createTaskTokenizer(pack);
   const mc = modelConfig(c.model, tokenizer);
   const anchor = pack.createAnchorSource({ seed: `base:${options.seed}`, minDifficulty: 1, maxDifficulty: c.baseDigits });
@@ -264,7 +273,7 @@ export async function trainBase(options: {
     weights: initParameters(mc, options.seed),
     phase: c.base,
     padId: tokenizer.padId ?? 0,
-    nextBatch: () => anchor.take(c.base.batchSize).map((e) => toExample(tokenizer, e.prompt, e.answer)),
+    nextBatch: () => anchor.take(c.base.batchSize).map((e) => toExample(tokenizer, e.prompt, e.answer, c.bos)),
     mode: "full",
     seed: options.seed,
     threads: c.threads,
@@ -287,7 +296,7 @@ function labelAccuracy(pack: TaskPack, samples: readonly { prompt: string; answe
 export async function runSelfImprovement(config: SelfImprovementConfig, hooks: RunHooks = {}): Promise<SelfImprovementResult> {
   checkConfig(config);
   const started = Date.now();
-  const pack = getTaskPack(config.task);
+  const pack = recipeTask(config.task);
   const tokenizer = createTaskTokenizer(pack);
   const mc = modelConfig(config.model, tokenizer);
   const padId = tokenizer.padId ?? 0;
@@ -302,7 +311,7 @@ export async function runSelfImprovement(config: SelfImprovementConfig, hooks: R
     const evaluate = async (maxLength: number): Promise<{ accuracy: { length: number; accuracy: number }[][]; frontiers: number[] }> => {
       const lengths = Array.from({ length: maxLength }, (_, i) => i + 1);
       const accuracy = await Promise.all(
-        lineages.map((l) => withGenerator(l, mc, tokenizer, config.threads, (g) => accuracyByLength(g, pack, lengths, config.evalSize))),
+        lineages.map((l) => withGenerator(l, mc, tokenizer, config.threads, (g) => accuracyByLength(g, pack, lengths, config.evalSize, config.bos))),
       );
       return { accuracy, frontiers: accuracy.map((a) => frontierOf(a, config.frontierThreshold)) };
     };
@@ -349,7 +358,7 @@ export async function runSelfImprovement(config: SelfImprovementConfig, hooks: R
         .take(config.samplesPerRound)
         .map((p) => p.prompt);
       const answersByModel = await Promise.all(
-        lineages.map((l) => withGenerator(l, mc, tokenizer, config.threads, (g) => greedyAnswers(g, prompts, labelLength + 1))),
+        lineages.map((l) => withGenerator(l, mc, tokenizer, config.threads, (g) => greedyAnswers(g, prompts, labelLength + 1, config.bos))),
       );
       const labels = filterLabels(pack, prompts, answersByModel, config);
       const proposed = prompts.map((prompt, i) => ({ prompt, answer: (answersByModel[0] as string[])[i] as string }));
@@ -358,7 +367,7 @@ export async function runSelfImprovement(config: SelfImprovementConfig, hooks: R
         if (answer !== null) accepted.push({ prompt: prompts[i] as string, answer, difficulty: labelLength });
       });
       pool = config.data === "accumulate" ? [...pool, ...accepted] : accepted;
-      const poolExamples = pool.map((s) => toExample(tokenizer, s.prompt, s.answer));
+      const poolExamples = pool.map((s) => toExample(tokenizer, s.prompt, s.answer, config.bos));
       t0 = Date.now();
       await Promise.all(
         lineages.map(async (l) => {
@@ -376,7 +385,7 @@ export async function runSelfImprovement(config: SelfImprovementConfig, hooks: R
                 anchorShare: config.anchorShare,
                 nextAnchor: () => {
                   const e = anchor.next();
-                  return toExample(tokenizer, e.prompt, e.answer);
+                  return toExample(tokenizer, e.prompt, e.answer, config.bos);
                 },
                 pool: poolExamples,
                 rng,
