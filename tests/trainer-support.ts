@@ -1,5 +1,6 @@
 // Helpers of the trainer tests: tiny base checkpoints registered as promoted, accepted/rejected decisions.
 import { create, toBinary } from "@bufbuild/protobuf";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { Subjects, type Bus } from "../src/bus/index.js";
 import { DecisionSchema } from "../src/gen/autodidact/v1/consensus_pb.js";
@@ -98,4 +99,9 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The manifest's sample-id digest rule: sha256 of the sorted ids joined by newlines. */
+export function idsDigest(ids: Iterable<string>): string {
+  return createHash("sha256").update([...ids].sort().join("\n")).digest("hex");
 }

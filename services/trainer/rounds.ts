@@ -121,7 +121,10 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
     const anchorRatio = Math.max(defaults.anchorRatio, req.anchorRatio ?? 0);
     if (anchorRatio >= 1) throw new AutodidactError(`anchor ratio ${anchorRatio} must be below 1`, Code.InvalidArgument);
     const lineages = req.lineages && req.lineages.length > 0 ? req.lineages : defaults.lineages;
-    const round = req.round && req.round > 0 ? req.round : journal.lastRound() + 1;
+    // Round numbers stay unique across trainer data dirs too: never below a round the registry knows.
+    let known = journal.lastRound();
+    for (const lineage of lineages) for (const r of await registry.listCheckpoints(lineage)) known = Math.max(known, r.round);
+    const round = req.round && req.round > 0 ? req.round : known + 1;
     if (journal.get(round) !== undefined) throw new AutodidactError(`round ${round} already exists`, Code.AlreadyExists);
     const to = trainingSet.count(pack.name);
     let from = 0;
@@ -334,7 +337,10 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
         continue;
       }
       // Allocated before a crash and already registered: only the event (deduplicated by msgId) may be missing.
-      const allocated = state.allocated.get(lineage);
+      // Without a journal entry, the registry itself is asked for a candidate of this round and parent.
+      const allocated =
+        state.allocated.get(lineage) ??
+        (await registry.listCheckpoints(lineage)).find((r) => r.round === p.round && r.parentVersion === p.parents[lineage] && r.manifest.task === p.task)?.version;
       if (allocated !== undefined) {
         const rec = await registry.getCheckpoint(lineage, allocated);
         if (rec) {
