@@ -1,19 +1,22 @@
 // Runs the in-process self-improvement recipe and prints the per-round table.
 // Usage: node --import tsx scripts/self-improve.ts [default|quick] [--no-consensus] [--replace]
-//        [--lora] [--rounds N] [--json FILE] [--set key=value (numbers, dotted keys)]...
+//        [--lora] [--base models/addition-base] [--json FILE] [--set key=value (numbers, dotted keys)]...
 import { writeFile } from "node:fs/promises";
-import { formatRound, recipes, runSelfImprovement, type SelfImprovementConfig } from "../src/experiment/index.js";
+import { join } from "node:path";
+import { formatRound, loadBase, recipes, runSelfImprovement, type SelfImprovementConfig } from "../src/experiment/index.js";
 
 const args = process.argv.slice(2);
 const name = args[0] && !args[0].startsWith("--") ? args.shift()! : "default";
 let config: SelfImprovementConfig = structuredClone(recipes[name as keyof typeof recipes] ?? recipes.default) as SelfImprovementConfig;
 let json: string | undefined;
+let baseDir: string | undefined;
 for (let i = 0; i < args.length; i++) {
   const a = args[i]!;
   if (a === "--no-consensus") config = { ...config, vote: false, lengthFilter: false };
   else if (a === "--replace") config = { ...config, data: "replace" };
   else if (a === "--lora") config = { ...config, mode: "lora", lora: { rank: 16, alpha: 32, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"] } };
   else if (a === "--json") json = args[++i];
+  else if (a === "--base") baseDir = args[++i];
   else if (a === "--set") {
     const [key, value] = args[++i]!.split("=") as [string, string];
     const path = key.split(".");
@@ -24,8 +27,10 @@ for (let i = 0; i < args.length; i++) {
   } else throw new Error(`unknown argument ${a}`);
 }
 console.log(`recipe ${name}: ${JSON.stringify(config)}`);
+const baseWeights = baseDir === undefined ? undefined : await Promise.all(config.seeds.map(async (seed) => (await loadBase(join(baseDir!, `lineage-${seed}`), config)).weights));
 let last = 0;
 const result = await runSelfImprovement(config, {
+  ...(baseWeights ? { baseWeights } : {}),
   onRound: (r) => console.log(formatRound(r)),
   onStep: (lineage, step, total, loss) => {
     if (Date.now() - last > 15000 || step === total) {

@@ -62,12 +62,12 @@ export interface SelfImprovementConfig {
 
 /** The default recipe: 3 lineages, 1..5 digit base, 8 rounds of self-labelled longer problems. */
 export const DEFAULT_RECIPE: SelfImprovementConfig = Object.freeze({
-  task: "addition",
+  task: "addition-padded",
   seeds: Object.freeze([1, 2, 3]),
-  model: Object.freeze({ numLayers: 3, hiddenSize: 96, numHeads: 4, intermediateSize: 384, maxPositions: 64 }),
-  baseDigits: 5,
-  base: Object.freeze({ steps: 1500, batchSize: 64, lr: 2e-3, warmupSteps: 100, decayShare: 0.3, weightDecay: 0.01 }),
-  rounds: 8,
+  model: Object.freeze({ numLayers: 2, hiddenSize: 64, numHeads: 4, intermediateSize: 256, maxPositions: 48 }),
+  baseDigits: 3,
+  base: Object.freeze({ steps: 4000, batchSize: 64, lr: 1.5e-3, warmupSteps: 100, decayShare: 0.5, weightDecay: 0.01 }),
+  rounds: 7,
   samplesPerRound: 512,
   round: Object.freeze({ steps: 200, batchSize: 64, lr: 1e-3, warmupSteps: 20, decayShare: 0.5, weightDecay: 0.01 }),
   mode: "full",
@@ -78,7 +78,7 @@ export const DEFAULT_RECIPE: SelfImprovementConfig = Object.freeze({
   anchorShare: 0.25,
   evalSize: 128,
   frontierThreshold: 0.95,
-  bos: false,
+  bos: true,
   threads: 1,
 }) as SelfImprovementConfig;
 
