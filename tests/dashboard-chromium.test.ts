@@ -114,7 +114,7 @@ describe("dashboard in headless Chromium", () => {
     const r4 = await registerCandidate(registry, work, { lineage: L, seed: 4, parentVersion: 2, round: 3, manifest: manifestFor(3, 0) });
     await announceCandidate(bus, r4);
     await page.locator(`#history tr[data-version="${r4.version}"]`).waitFor({ timeout: 60_000 });
-    await page.waitForFunction(() => document.querySelectorAll('svg[data-plot="accuracy"] circle[data-series="overall"]').length === 4, undefined, { timeout: 60_000 });
+    await page.waitForFunction(`document.querySelectorAll('svg[data-plot="accuracy"] circle[data-series="overall"]').length === 4`, undefined, { timeout: 60_000 });
     await page.close();
   }, 120_000);
 });
