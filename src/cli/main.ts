@@ -14,6 +14,9 @@ Usage: autodidact <command> [options]
 Commands:
   up                 start a local mesh: nats-server, generator, critics, trainer, monitor
   status             health and version of every service of the local mesh
+  history            checkpoints of a lineage with promoted / rejected / rolled-back status
+  lineage <version>  rounds, sample counts, critic votes and sample-id digests from the root to <version>
+  rollback [<version>]  serve an earlier version again (default: the previous promoted one)
   generator|critic|trainer|monitor [options]
                      run one service in this process (what a container runs)
   help               this text; \`autodidact <command> --help\` for a command's options
@@ -57,6 +60,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await up(rest);
       case "status":
         return await status(rest);
+      case "history":
+      case "lineage":
+      case "rollback":
+        return await (await import("./monitor-commands.js")).monitorCommand(command, rest);
       default: {
         const load = SERVICES[command];
         if (load) return await runService(await load(), rest);
