@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import { AutodidactError, Code } from "../../src/errors/index.js";
+import { getTaskPack } from "../../src/tasks/index.js";
+import { anchorsPerBatch, buildMix } from "./mix.js";
+
+const pool = Array.from({ length: 23 }, (_, i) => ({ sampleId: `s-${String(i).padStart(2, "0")}`, difficulty: 2 + (i % 2) }));
+const anchors = (seed: string) => getTaskPack("addition").createAnchorSource({ seed, minDifficulty: 2, maxDifficulty: 3 });
+
+describe("buildMix", () => {
+  it("keeps at least the anchor ratio of real data in every batch, including the last", () => {
+    for (const [batchSize, ratio] of [[8, 0.25], [10, 0.25], [7, 0.3], [16, 0.5]] as const) {
+      const mix = buildMix(pool, anchors("a"), { batchSize, anchorRatio: ratio, maxReuse: 1, steps: 0, seed: "x" });
+      expect(mix.batches.length).toBeGreaterThan(0);
+      for (const b of mix.batches) {
+        expect(b.synthetic.length + b.anchors.length).toBe(batchSize);
+        expect(b.anchors.length / batchSize).toBeGreaterThanOrEqual(ratio);
+      }
+      expect(mix.syntheticCount + mix.realCount).toBe(batchSize * mix.batches.length);
+    }
+    expect(anchorsPerBatch(8, 0.25)).toBe(2);
+    expect(anchorsPerBatch(10, 0.25)).toBe(3);
+    expect(anchorsPerBatch(8, 0.01)).toBe(1);
+    expect(anchorsPerBatch(8, 0)).toBe(0);
+  });
+
+  it("one pass uses every sample exactly once; max reuse caps appearances when more steps are asked", () => {
+    const once = buildMix(pool, anchors("a"), { batchSize: 8, anchorRatio: 0.25, maxReuse: 1, steps: 0, seed: "x" });
+    const used = once.batches.flatMap((b) => b.synthetic.map((s) => s.sampleId));
+    expect(used.length).toBe(pool.length);
+    expect([...once.sampleIds]).toEqual(pool.map((s) => s.sampleId).sort());
+    const capped = buildMix(pool, anchors("a"), { batchSize: 8, anchorRatio: 0.25, maxReuse: 2, steps: 1000, seed: "x" });
+    const counts = new Map<string, number>();
+    for (const b of capped.batches) for (const s of b.synthetic) counts.set(s.sampleId, (counts.get(s.sampleId) ?? 0) + 1);
+    expect(Math.max(...counts.values())).toBe(2);
+    expect(capped.batches.length).toBe(Math.ceil((2 * pool.length) / 6));
+  });
+
+  it("is reproducible from its seed and changes with it", () => {
+    const ids = (seed: string) =>
+      buildMix(pool, anchors(seed), { batchSize: 8, anchorRatio: 0.25, maxReuse: 1, steps: 0, seed }).batches.map((b) => [
+        b.synthetic.map((s) => s.sampleId),
+        b.anchors.map((a) => a.id),
+      ]);
+    expect(ids("one")).toEqual(ids("one"));
+    expect(ids("one")).not.toEqual(ids("two"));
+  });
+
+  it("refuses an empty pool and a ratio that leaves no synthetic slot", () => {
+    const err = (f: () => unknown): AutodidactError => {
+      try {
+        f();
+      } catch (e) {
+        return e as AutodidactError;
+      }
+      throw new Error("no error");
+    };
+    expect(err(() => buildMix([], anchors("a"), { batchSize: 8, anchorRatio: 0.25, maxReuse: 1, steps: 0, seed: "x" })).code).toBe(Code.FailedPrecondition);
+    expect(err(() => buildMix(pool, anchors("a"), { batchSize: 2, anchorRatio: 0.9, maxReuse: 1, steps: 0, seed: "x" })).code).toBe(Code.InvalidArgument);
+    expect(err(() => buildMix(pool, anchors("a"), { batchSize: 8, anchorRatio: 1, maxReuse: 1, steps: 0, seed: "x" })).code).toBe(Code.InvalidArgument);
+  });
+});
