@@ -198,6 +198,27 @@ describe("trainer rounds", () => {
     expect(report(next.events).candidateVersion).toBe(5n);
   }, 120_000);
 
+  it("an exploding gradient aborts the round without a candidate; full fine-tuning is an option", async () => {
+    const before = (await registry.listCheckpoints("main")).length;
+    const exploding = await round({ task: "addition", steps: 3n, hyperparameters: { abort_grad_norm: "1e-9" } });
+    expect(exploding.error?.code).toBe(Code.Aborted);
+    expect(exploding.error?.message).toMatch(/gradient norm .* exceeds 1e-9/);
+    expect((await registry.listCheckpoints("main")).length).toBe(before);
+
+    const full = await round({ task: "addition", steps: 2n, hyperparameters: { mode: "full" } });
+    expect(full.error).toBeUndefined();
+    const rep = report(full.events);
+    const rec = (await registry.getCheckpoint("main", Number(rep.candidateVersion)))!;
+    expect(rec.version).toBe(before + 1);
+    expect(rec.parentVersion).toBe(1);
+    expect(rec.manifest).toMatchObject({ adaptation: "full", hyperparameters: { mode: "full" } });
+    expect(rec.files.some((f) => f.name.startsWith("adapter/"))).toBe(false);
+    const base = await loadModel(await registry.materialize("main", 1));
+    const tuned = await loadModel(await registry.materialize("main", rec.version));
+    const changed = Object.keys(base.params).filter((k) => base.params[k]!.data.some((v, i) => v !== tuned.params[k]!.data[i]));
+    expect(changed.length).toBeGreaterThan(Object.keys(base.params).length / 2); // full: (nearly) every tensor moves
+  }, 120_000);
+
   it("FetchCheckpoint streams a checkpoint in chunks that reassemble to the registry digests and load in the engine", async () => {
     const record = (await registry.getCheckpoint("main", 2))!;
     const out = join(dir, "fetched");

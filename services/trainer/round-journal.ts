@@ -24,6 +24,8 @@ export interface RoundPlan {
   loraRank: number;
   loraAlpha: number;
   seed: string;
+  /** Gradient-norm abort threshold (absent in journals of older trainers: 1e6). */
+  abortGradNorm?: number;
 }
 
 /** A line of the round journal. */

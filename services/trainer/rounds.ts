@@ -31,6 +31,8 @@ export interface RoundDefaults {
   seed: string;
   /** ORT intra-op threads of a training session (0 = ORT default). */
   threads: number;
+  /** A gradient norm above this aborts the round as a divergence (exploding gradient). */
+  abortGradNorm: number;
 }
 
 /** What a caller asks for (StartRound fields; zero values mean "configured default"). */
@@ -76,7 +78,7 @@ function num(h: Record<string, string>, key: string, fallback: number, check: (v
   return v;
 }
 
-const KNOWN_HYPER = new Set(["lr", "batch_size", "steps", "max_reuse", "lora_rank", "lora_alpha", "seed", "mix", "mode"]);
+const KNOWN_HYPER = new Set(["lr", "batch_size", "steps", "max_reuse", "lora_rank", "lora_alpha", "seed", "mix", "mode", "abort_grad_norm"]);
 
 const progress = (phase: string, message: string, step = 0, total = 0, loss = Number.NaN): RoundEvent =>
   create(RoundEventSchema, { event: { case: "progress", value: { phase, message, step: BigInt(step), totalSteps: BigInt(total), loss } } });
@@ -162,6 +164,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
       loraRank: num(h, "lora_rank", defaults.loraRank, (v) => Number.isInteger(v) && v >= 1),
       loraAlpha: num(h, "lora_alpha", defaults.loraAlpha, (v) => v > 0),
       seed: h.seed ?? defaults.seed,
+      abortGradNorm: num(h, "abort_grad_norm", defaults.abortGradNorm, (v) => v > 0),
     };
   };
 
@@ -226,7 +229,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
       weights: base.params,
       mode: p.mode,
       ...(p.mode === "lora" ? { lora } : {}),
-      optimizer: { lr: p.lr, weightDecay: 0 },
+      optimizer: { lr: p.lr, weightDecay: 0, abortGradNorm: p.abortGradNorm ?? 1e6 },
       seed: li + 1 + p.round * 1000,
       batchSize: p.batchSize,
       seqLen,
@@ -267,6 +270,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
         mix: p.mixMode,
         mode: p.mode,
         anchor_ratio: String(p.anchorRatio),
+        abort_grad_norm: String(p.abortGradNorm ?? 1e6),
         ...(p.mode === "lora" ? { lora_rank: String(p.loraRank), lora_alpha: String(p.loraAlpha), lora_targets: lora.targetModules.join(",") } : {}),
       };
       const manifest = {

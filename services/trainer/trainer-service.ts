@@ -30,6 +30,7 @@ export const trainerOptions = {
   loraAlpha: { type: "float", help: "LoRA alpha", default: 8, min: 0 },
   seed: { type: "string", help: "seed of mixes, anchor draws and adapter init", default: "autodidact" },
   trainThreads: { type: "int", help: "onnxruntime intra-op threads of a training session (0 = all cores)", default: 1, min: 0 },
+  abortGradNorm: { type: "float", help: "a gradient norm above this aborts the round (exploding gradient), no candidate", default: 1e6, min: 0 },
   durable: { type: "string", help: "durable consumer name on decisions (replicas would share it)", default: "trainer" },
 } as const;
 
@@ -67,6 +68,7 @@ export const trainerService: ServiceSpec<typeof trainerOptions> = {
         loraAlpha: cfg.loraAlpha,
         seed: cfg.seed,
         threads: cfg.trainThreads,
+        abortGradNorm: cfg.abortGradNorm,
       },
     });
     const accepted = getMeter("autodidact-trainer").createCounter("autodidact.trainer.samples_accepted", {
