@@ -36,7 +36,7 @@ await Promise.all(
       const lineage = { name: `lineage-${seed}`, seed, host, weights };
       const lengths = Array.from({ length: config.baseDigits + 2 }, (_, i) => i + 1);
       const acc = await withGenerator(lineage, mc, tokenizer, config.threads, (g) => accuracyByLength(g, pack, lengths, config.evalSize, config.bos));
-      const frontier = frontierOf(acc, config.frontierThreshold);
+      const frontier = frontierOf(acc, config.frontierThreshold, config.frontierFrom);
       const dir = join(out, lineage.name);
       await saveBase(dir, { config, seed, weights, frontier });
       console.log(`${lineage.name}: frontier ${frontier}, accuracy ${acc.map((a) => `${a.length}:${(100 * a.accuracy).toFixed(0)}%`).join(" ")} -> ${dir}`);

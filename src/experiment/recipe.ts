@@ -54,6 +54,12 @@ export interface SelfImprovementConfig {
   readonly evalSize: number;
   /** Exact-match accuracy that counts a length as mastered (the frontier). */
   readonly frontierThreshold: number;
+  /**
+   * First length the frontier must cover. 2 in the recipes: 1-digit problems are a 100-problem
+   * space of which the task holds out half, so length 1 measures recall of 50 pairs, not the
+   * algorithm the frontier is about.
+   */
+  readonly frontierFrom: number;
   /** Prepend the tokenizer's bos to every prompt (an attention sink / counting anchor for NoPE). */
   readonly bos: boolean;
   /** ORT threads per lineage worker (lineages run concurrently). */
@@ -78,6 +84,7 @@ export const DEFAULT_RECIPE: SelfImprovementConfig = Object.freeze({
   anchorShare: 0.25,
   evalSize: 128,
   frontierThreshold: 0.95,
+  frontierFrom: 2,
   bos: true,
   threads: 1,
 }) as SelfImprovementConfig;

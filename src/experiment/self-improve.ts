@@ -247,10 +247,10 @@ export async function accuracyByLength(
   });
 }
 
-/** Longest L such that every length 1..L reached `threshold` (0 when length 1 did not). */
-export function frontierOf(accuracy: readonly { length: number; accuracy: number }[], threshold: number): number {
+/** Longest L such that every length from..L reached `threshold` (from - 1 when `from` did not). */
+export function frontierOf(accuracy: readonly { length: number; accuracy: number }[], threshold: number, from = 1): number {
   const byLength = new Map(accuracy.map((a) => [a.length, a.accuracy]));
-  let f = 0;
+  let f = from - 1;
   while ((byLength.get(f + 1) ?? -1) >= threshold) f++;
   return f;
 }
@@ -313,7 +313,7 @@ export async function runSelfImprovement(config: SelfImprovementConfig, hooks: R
       const accuracy = await Promise.all(
         lineages.map((l) => withGenerator(l, mc, tokenizer, config.threads, (g) => accuracyByLength(g, pack, lengths, config.evalSize, config.bos))),
       );
-      return { accuracy, frontiers: accuracy.map((a) => frontierOf(a, config.frontierThreshold)) };
+      return { accuracy, frontiers: accuracy.map((a) => frontierOf(a, config.frontierThreshold, config.frontierFrom)) };
     };
     // Round 0: base models.
     let t0 = Date.now();
