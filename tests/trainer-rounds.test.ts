@@ -227,6 +227,11 @@ describe("trainer rounds", () => {
     const model = await loadModel(out);
     expect(model.metadata.version).toBe("2");
     expect(model.config.numLayers).toBe(1);
+    // LoRA on the promoted parent: the merged model differs from main@1 exactly in the adapted projections.
+    const base = await loadModel(await registry.materialize("main", 1));
+    const changed = Object.keys(base.params).filter((k) => base.params[k]!.data.some((v, i) => v !== model.params[k]!.data[i]));
+    expect(changed.length).toBeGreaterThan(0);
+    expect(changed.every((k) => /q_proj|v_proj/.test(k))).toBe(true);
     const adapter = await loadLoraAdapter(join(out, "adapter"));
     expect(Object.keys(adapter.adapters ?? adapter).length).toBeGreaterThan(0);
     // Chunking: a file larger than the chunk arrives in several chunks, with the digest only on the last.
