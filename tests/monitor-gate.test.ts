@@ -1,5 +1,5 @@
 import { fromBinary } from "@bufbuild/protobuf";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus, ensureTopology, startNatsServer, Subjects, type Bus, type NatsServerProcess } from "../src/bus/index.js";
@@ -10,7 +10,7 @@ import { CheckpointRefSchema, CheckpointStatus } from "../src/gen/autodidact/v1/
 import { ConsensusKind } from "../src/gen/autodidact/v1/consensus_pb.js";
 import { MonitorService } from "../src/gen/autodidact/v1/monitor_pb.js";
 import type { RunningService } from "../src/host/index.js";
-import { createRegistry, type CheckpointRecord, type Registry } from "../src/registry/index.js";
+import { createRegistry, listCheckpointFiles, type CheckpointRecord, type Registry } from "../src/registry/index.js";
 import { createClient, type RpcClient } from "../src/rpc/index.js";
 import { createMonitor } from "../services/monitor/index.js";
 import { announceCandidate, registerCandidate, startMonitor, tmpdir, waitFor } from "./monitor-support.js";
@@ -179,5 +179,24 @@ describe("monitor: gated promotion, rollback, history and lineage", () => {
     expect((await registry.getPromoted(L))?.version).toBe(v1.version);
     expect((await registry.getCheckpoint(L, v2.version))?.status).toBe("rolled_back");
     expect((await registry.getCheckpoint(L, v2.version))?.statusReason).toMatch(/automatic/);
+  }, 90_000);
+
+  it("rejects a candidate whose files are not a loadable model, with the reason, and keeps serving", async () => {
+    const dir = join(work, "not-a-model");
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "config.json"), JSON.stringify({ model_type: "nonsense" }));
+    await writeFile(join(dir, "model.safetensors"), "not safetensors");
+    const version = await registry.allocateVersion("broken");
+    const record: CheckpointRecord = { lineage: "broken", version, parentVersion: 0, round: 0, status: "candidate", statusReason: "", files: await listCheckpointFiles(dir), manifest: {}, metrics: {}, createdAt: new Date().toISOString() };
+    await registry.putCheckpoint(record, dir);
+    await announceCandidate(bus, record);
+    const r = await waitFor(async () => {
+      const x = await registry.getCheckpoint("broken", version);
+      return x && x.status !== "candidate" ? x : undefined;
+    }, 60_000, "broken candidate judged");
+    expect(r.status).toBe("rejected");
+    expect(r.statusReason).toMatch(/could not be evaluated/);
+    expect(await registry.getPromoted("broken")).toBeUndefined();
+    expect(Number((await client.history({ lineage: L })).promotedVersion)).toBe(v1.version);
   }, 90_000);
 });

@@ -86,8 +86,19 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
           if (record === undefined) throw new AutodidactError(`candidate ${lineage}@${v} is not in the registry`, Code.NotFound);
           if (record.status !== "candidate") return; // already judged (redelivery or a manual Promote)
           const policy = await monitor.getPolicy();
-          if (policy.autoPromote) await monitor.promote(lineage, v);
-          else await monitor.evaluate(lineage, v);
+          try {
+            if (policy.autoPromote) await monitor.promote(lineage, v);
+            else await monitor.evaluate(lineage, v);
+          } catch (err) {
+            // A checkpoint that cannot be fetched, verified or loaded will never pass: reject it with
+            // the reason instead of leaving it a candidate forever. Transient failures are retried.
+            if (err instanceof AutodidactError && [Code.InvalidArgument, Code.FailedPrecondition, Code.DataLoss, Code.NotFound].includes(err.code)) {
+              await registry.setStatus(lineage, v, "rejected", `could not be evaluated: ${err.rawMessage}`);
+              dashboard?.notify();
+              return;
+            }
+            throw err;
+          }
         },
         { logger: log },
       );

@@ -21,7 +21,7 @@ import type { CheckpointRecord, Registry } from "../../src/registry/index.js";
 import { summarizeManifest } from "../../src/evaluation/index.js";
 import { loadDecoderModel } from "../../src/serving/index.js";
 import { getTaskPack } from "../../src/tasks/index.js";
-import { createLogger, type Logger } from "../../src/telemetry/index.js";
+import { createLogger, getMeter, type Logger } from "../../src/telemetry/index.js";
 
 /** Registry KV key of the gating policy (JSON, versioned). */
 export const GATING_POLICY_KEY = "monitor.gating-policy";
@@ -92,6 +92,18 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
   const { bus, registry, host } = options;
   const log = options.logger ?? createLogger("monitor");
   const kv: KvStore = await openKv(bus, "registry");
+  const meter = getMeter("autodidact.monitor");
+  const evalAccuracy = meter.createHistogram("autodidact.monitor.eval_accuracy", { description: "held-out exact-match accuracy of each evaluated checkpoint", unit: "1" });
+  const decisions = meter.createCounter("autodidact.monitor.decisions", { description: "gate outcomes and rollbacks (attribute outcome: promoted, rejected, rolled_back)" });
+  const alarmCount = meter.createCounter("autodidact.monitor.alarms", { description: "collapse alarms raised by evaluations (attributes kind, stage, severity)" });
+  // Telemetry never throws into the caller.
+  const measure = (fn: () => void): void => {
+    try {
+      fn();
+    } catch {
+      // ignored
+    }
+  };
   const changed = (): void => {
     try {
       options.onChange?.();
@@ -159,6 +171,10 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
         evaluatedAt: new Date().toISOString(),
       };
       await kv.putJson(evalKey(lineage, version), stored);
+      measure(() => {
+        evalAccuracy.record(report.accuracy, { lineage, task: pack.name });
+        for (const a of report.alarms) alarmCount.add(1, { kind: a.kind, stage: a.stage, severity: a.severity });
+      });
       log.info("evaluated", { lineage, version, accuracy: report.accuracy, loss: report.loss, alarms: report.alarms.length });
       changed();
       return stored;
@@ -198,6 +214,7 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       if (o.rejectOnFail ?? true) {
         updated = await registry.setStatus(lineage, version, "rejected", `gate (policy v${gate.policyVersion}) failed vs ${incumbentVersion ? `v${incumbentVersion}` : "no incumbent"}: ${gate.reasons.join("; ")}`);
       }
+      measure(() => decisions.add(1, { outcome: "rejected", lineage }));
       log.info("candidate rejected", { lineage, version, reasons: gate.reasons.join("; ") });
       changed();
       return { promoted: false, record: updated, evaluation, gate, previousVersion: promoted?.version ?? 0 };
@@ -208,6 +225,7 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     const updated = await registry.setStatus(lineage, version, "promoted", reason);
     const previousVersion = await movePointer(lineage, version);
     await publishEvent("promoted", updated);
+    measure(() => decisions.add(1, { outcome: "promoted", lineage }));
     log.info("promoted", { lineage, version, previousVersion });
     changed();
     return { promoted: true, record: updated, evaluation, gate, previousVersion };
@@ -232,6 +250,7 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     void targetRecord;
     await movePointer(lineage, target);
     await publishEvent("rolled_back", restored);
+    measure(() => decisions.add(1, { outcome: "rolled_back", lineage }));
     log.info("rolled back", { lineage, from: current.version, to: target });
     changed();
     return { previous, current: restored };
