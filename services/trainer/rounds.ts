@@ -248,7 +248,8 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
       emit(progress("checkpoint", `${lineage}: writing checkpoint`));
       let version = state.allocated.get(lineage);
       if (version === undefined) {
-        version = await registry.allocateVersion(lineage);
+        // Owner = this round: a crash before the journal entry below gets the same version back.
+        version = await registry.allocateVersion(lineage, `trainer:${p.task}:round-${p.round}`);
         await journal.append({ kind: "allocated", round: p.round, lineage, version });
       }
       const root = join(dataDir, "checkpoints", lineage);

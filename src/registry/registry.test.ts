@@ -56,6 +56,14 @@ describe("checkpoint registry", () => {
     expect([...versions].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
+  it("gives an owner that allocates again (after a crash) the same version, unless another allocation came in between", async () => {
+    const first = await registry.allocateVersion("owned", "round-1");
+    expect(await registry.allocateVersion("owned", "round-1")).toBe(first);
+    expect(await registry.allocateVersion("owned", "round-2")).toBe(first + 1);
+    expect(await registry.allocateVersion("owned")).toBe(first + 2);
+    expect(await registry.allocateVersion("owned", "round-2")).toBe(first + 3);
+  });
+
   it("stores a checkpoint and materializes a verified copy, refetching a tampered cache", async () => {
     const dir = await makeFolder("a", "weights-a");
     const record = await register("main", dir);

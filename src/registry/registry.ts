@@ -53,8 +53,13 @@ export interface RegistryOptions {
  * live in the `registry` KV bucket, files in the `checkpoints` object store.
  */
 export interface Registry {
-  /** Reserves the next version of a lineage (compare-and-set counter: versions are contiguous). */
-  allocateVersion(lineage: string): Promise<number>;
+  /**
+   * Reserves the next version of a lineage (compare-and-set counter: versions are contiguous).
+   * With `owner` (e.g. a trainer's round), a repeated call by the same owner returns the version it
+   * already got as long as nobody allocated since: a crash between allocating and recording the
+   * allocation does not leave a gap.
+   */
+  allocateVersion(lineage: string, owner?: string): Promise<number>;
   /** Uploads `dir`'s files listed in `record.files` (verified against their digests), then writes the record. */
   putCheckpoint(record: CheckpointRecord, dir: string): Promise<void>;
   getCheckpoint(lineage: string, version: number): Promise<CheckpointRecord | undefined>;
@@ -183,11 +188,11 @@ export function createRegistry(bus: Bus, options: RegistryOptions): Registry {
   };
 
   return {
-    async allocateVersion(lineage) {
+    async allocateVersion(lineage, owner) {
       checkLineage(lineage);
-      const result = await (await kv()).modify<{ last: number }>(keys.counter(lineage), (current) => ({
-        last: (current?.last ?? 0) + 1,
-      }));
+      const result = await (await kv()).modify<{ last: number; owner?: string }>(keys.counter(lineage), (current) =>
+        owner !== undefined && owner !== "" && current?.owner === owner ? undefined : { last: (current?.last ?? 0) + 1, ...(owner ? { owner } : {}) },
+      );
       return result.value!.last;
     },
 
