@@ -93,8 +93,8 @@ export const DEFAULT_RECIPE: SelfImprovementConfig = Object.freeze({
 export const QUICK_RECIPE: SelfImprovementConfig = Object.freeze({
   ...DEFAULT_RECIPE,
   model: Object.freeze({ numLayers: 2, hiddenSize: 64, numHeads: 4, intermediateSize: 256, maxPositions: 40 }),
-  baseDigits: 3,
-  base: Object.freeze({ ...DEFAULT_RECIPE.base, steps: 600 }),
+  baseDigits: 2,
+  base: Object.freeze({ ...DEFAULT_RECIPE.base, steps: 1500, lr: 2e-3 }),
   rounds: 2,
   samplesPerRound: 256,
   round: Object.freeze({ ...DEFAULT_RECIPE.round, steps: 120 }),
