@@ -15,6 +15,7 @@ import { getTaskPack } from "../../src/tasks/index.js";
 import { startDashboard, type DashboardServer } from "../../src/dashboard/index.js";
 import { fromGatingPolicy, toCheckpointRef, toEvaluation, toGateResult, toGatingPolicy, toLineageEntry } from "./convert.js";
 import { createMonitor, type Monitor } from "./monitor.js";
+import { followRoundStats, readRoundStats, roundRates } from "./round-stats.js";
 
 /** Flags of the monitor service beyond the ones every service takes. */
 export const monitorOptions = {
@@ -26,6 +27,7 @@ export const monitorOptions = {
   evalMaxDifficulty: { type: "int", help: "highest difficulty evaluated (0 = the task's maximum)", env: "AUTODIDACT_EVAL_MAX_DIFFICULTY", default: 8, min: 0 },
   dashboardPort: { type: "int", help: "HTTP port of the dashboard (0 = ephemeral, -1 = off)", env: "AUTODIDACT_DASHBOARD_PORT", default: 0, min: -1, max: 65535 },
   dashboardHost: { type: "string", help: "interface the dashboard binds", env: "AUTODIDACT_DASHBOARD_HOST", default: "127.0.0.1" },
+  roundStats: { type: "bool", help: "measure acceptance, label accuracy (verifier) and critic agreement per round from decisions.>", default: true },
   consumeCandidates: { type: "bool", help: "evaluate and gate every checkpoints.candidate event", default: true },
   liveCheck: { type: "duration", help: "re-evaluate the promoted checkpoint this often and roll back on regression (0 = off)", default: 0, min: 0 },
 } as const;
@@ -104,6 +106,8 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
       );
     }
 
+    const statsConsumer = cfg.roundStats ? await followRoundStats(ctx.bus, { logger: log, onChange: () => dashboard?.notify() }) : undefined;
+
     let liveTimer: NodeJS.Timeout | undefined;
     if (cfg.liveCheck > 0) {
       liveTimer = setInterval(() => {
@@ -113,7 +117,14 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
     }
 
     if (cfg.dashboardPort >= 0) {
-      dashboard = await startDashboard({ monitor, registry, lineage: cfg.lineage, port: cfg.dashboardPort, host: cfg.dashboardHost });
+      const task = cfg.task[0] ?? "addition";
+      const source = {
+        history: monitor.history,
+        getEvaluation: monitor.getEvaluation,
+        lineage: monitor.lineage,
+        roundRates: async () => new Map([...(await readRoundStats(ctx.bus, task))].map(([round, s]) => [round, roundRates(s)])),
+      };
+      dashboard = await startDashboard({ monitor: source, lineage: cfg.lineage, port: cfg.dashboardPort, host: cfg.dashboardHost });
       log.info("dashboard", { url: dashboard.url });
       process.stdout.write(`${JSON.stringify({ event: "dashboard", url: dashboard.url })}\n`);
     }
@@ -194,6 +205,7 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
       async stop() {
         if (liveTimer) clearInterval(liveTimer);
         await consumer?.stop();
+        await statsConsumer?.stop();
         await dashboard?.close();
         await worker.close();
       },

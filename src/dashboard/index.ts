@@ -3,7 +3,7 @@
  * with statuses, the promoted lineage; the page updates live by re-fetching its fragment.
  */
 export { collectDashboardState, startDashboard } from "./server.js";
-export type { DashboardOptions, DashboardServer, DashboardSource } from "./server.js";
+export type { DashboardOptions, DashboardServer, DashboardSource, RoundRates } from "./server.js";
 export { renderFragment, renderPage, renderPlots } from "./view.js";
 export type { DashboardCheckpoint, DashboardEvaluation, DashboardState } from "./view.js";
 export { escapeHtml, lineChart } from "./svg.js";

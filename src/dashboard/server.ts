@@ -11,6 +11,16 @@ export interface DashboardSource {
   history(lineage: string): Promise<{ records: CheckpointRecord[]; promotedVersion: number }>;
   getEvaluation(lineage: string, version: number): Promise<DashboardEvaluation | undefined>;
   lineage(lineage: string, version: number): Promise<CheckpointRecord[]>;
+  /** Per-round rates measured on the consensus decisions (acceptance, label accuracy, critic agreement), by round. */
+  roundRates?(): Promise<ReadonlyMap<number, RoundRates>>;
+}
+
+/** Rates of one round measured on its decisions. */
+export interface RoundRates {
+  readonly acceptanceRate?: number;
+  readonly labelAccuracyAccepted?: number;
+  readonly labelAccuracyProposed?: number;
+  readonly criticAgreement?: number;
 }
 
 /** Options of {@link startDashboard}. */
@@ -39,16 +49,21 @@ export interface DashboardServer {
 /** Collects the dashboard state of a lineage from its source (exported for tests and reports). */
 export async function collectDashboardState(source: DashboardSource, lineage: string): Promise<DashboardState> {
   const { records, promotedVersion } = await source.history(lineage);
+  const rates = (await source.roundRates?.()) ?? new Map<number, RoundRates>();
   const checkpoints: DashboardCheckpoint[] = await Promise.all(
     records.map(async (record) => {
       const s = summarizeManifest(record);
       const evaluation = await source.getEvaluation(lineage, record.version);
-      const agreement = s.criticVotes.agreement ?? s.criticVotes.kappa ?? s.criticVotes.fleissKappa;
+      const r = rates.get(record.round) ?? {};
+      const agreement = s.criticVotes.agreement ?? s.criticVotes.kappa ?? s.criticVotes.fleissKappa ?? r.criticAgreement;
+      const acceptance = s.samplesProposed > 0 ? s.samplesAccepted / s.samplesProposed : r.acceptanceRate;
       return {
         record,
         ...(evaluation ? { evaluation } : {}),
-        ...(s.samplesProposed > 0 ? { acceptanceRate: s.samplesAccepted / s.samplesProposed } : {}),
+        ...(acceptance !== undefined ? { acceptanceRate: acceptance } : {}),
         ...(agreement !== undefined ? { criticAgreement: agreement } : {}),
+        ...(r.labelAccuracyAccepted !== undefined ? { labelAccuracyAccepted: r.labelAccuracyAccepted } : {}),
+        ...(r.labelAccuracyProposed !== undefined ? { labelAccuracyProposed: r.labelAccuracyProposed } : {}),
         sampleIdsDigest: s.sampleIdsDigest,
         sampleCount: s.sampleCount,
       };

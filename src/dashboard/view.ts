@@ -17,6 +17,9 @@ export interface DashboardCheckpoint {
   readonly evaluation?: DashboardEvaluation;
   readonly acceptanceRate?: number;
   readonly criticAgreement?: number;
+  /** Verifier-judged label accuracy of the round's accepted / proposed samples (from the decisions), when known. */
+  readonly labelAccuracyAccepted?: number;
+  readonly labelAccuracyProposed?: number;
   readonly sampleIdsDigest: string;
   readonly sampleCount: number;
 }
@@ -69,8 +72,8 @@ export function renderPlots(state: DashboardState): Record<string, string> {
       title: "Label accuracy (verifier)",
       xLabel: "round",
       series: [
-        { name: "accepted", points: pointsOf(cps, (c) => c.evaluation!.labelAccuracy) },
-        { name: "proposed", points: pointsOf(cps, (c) => c.evaluation!.labelAccuracyProposed), dashed: true },
+        { name: "accepted", points: pointsOf(cps, (c) => (c.evaluation!.labelAccuracy >= 0 ? c.evaluation!.labelAccuracy : c.labelAccuracyAccepted)) },
+        { name: "proposed", points: pointsOf(cps, (c) => (c.evaluation!.labelAccuracyProposed >= 0 ? c.evaluation!.labelAccuracyProposed : c.labelAccuracyProposed)), dashed: true },
       ],
       yMin: 0,
       yMax: 1,
