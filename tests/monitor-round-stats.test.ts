@@ -3,8 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus, ensureTopology, startNatsServer, Subjects, type Bus, type ConsumerHandle, type NatsServerProcess } from "../src/bus/index.js";
 import { DecisionSchema } from "../src/gen/autodidact/v1/consensus_pb.js";
 import { getTaskPack } from "../src/tasks/index.js";
-import { followRoundStats, readRoundStats, roundRates } from "../services/monitor/index.js";
-import { waitFor } from "./monitor-support.js";
+import { createMonitor, followRoundStats, readRoundStats, roundRates } from "../services/monitor/index.js";
+import { mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { createModelWorker } from "../src/engine/index.js";
+import { createRegistry } from "../src/registry/index.js";
+import { registerCandidate, tmpdir, waitFor } from "./monitor-support.js";
 
 describe("per-round decision statistics judged by the verifier", () => {
   let nats: NatsServerProcess;
@@ -57,5 +61,20 @@ describe("per-round decision statistics judged by the verifier", () => {
     expect(rates.labelAccuracyProposed).toBeCloseTo(3 / 6);
     // Agreeing votes: 3+3+2+2 on accepted, 3+2 on rejected = 15 of 18.
     expect(rates.criticAgreement).toBeCloseTo(15 / 18);
-  }, 30_000);
+
+    // A candidate trained on round 1 (its manifest lists sample ids only) gets the round's label accuracy.
+    const work = await mkdtemp(join(tmpdir(), "round-stats-"));
+    const worker = createModelWorker();
+    try {
+      const registry = createRegistry(bus, { cacheDir: join(work, "cache") });
+      const rec = await registerCandidate(registry, work, { lineage: "main", seed: 1, parentVersion: 0, round: 1 });
+      const monitor = await createMonitor({ bus, registry, host: worker, defaultTask: "addition", limitPerDifficulty: 2, difficulties: [1] });
+      const ev = await monitor.evaluate("main", rec.version);
+      expect(ev.labelAccuracy).toBeCloseTo(3 / 4);
+      expect(ev.labelAccuracyProposed).toBeCloseTo(3 / 6);
+    } finally {
+      await worker.close();
+      await rm(work, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { CheckpointRefSchema } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
 import { toCheckpointRef } from "./convert.js";
+import { ROUND_STATS_PREFIX, type RoundStats } from "./round-stats.js";
 import { Subjects, openKv, isKvConflict, type Bus, type KvStore } from "../../src/bus/index.js";
 import type { SessionHost } from "../../src/engine/index.js";
 import { AutodidactError, Code } from "../../src/errors/index.js";
@@ -159,8 +160,16 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       } finally {
         await loaded.release();
       }
-      const label = pack.verifier && summary.acceptedSamples.length > 0 ? labelAccuracy(pack, summary.acceptedSamples).accuracy : -1;
-      const labelProposed = pack.verifier && summary.proposedSamples.length > 0 ? labelAccuracy(pack, summary.proposedSamples).accuracy : -1;
+      let label = pack.verifier && summary.acceptedSamples.length > 0 ? labelAccuracy(pack, summary.acceptedSamples).accuracy : -1;
+      let labelProposed = pack.verifier && summary.proposedSamples.length > 0 ? labelAccuracy(pack, summary.proposedSamples).accuracy : -1;
+      if (label < 0 || labelProposed < 0) {
+        // The manifest lists no samples (the trainer records ids only): use the verifier-judged
+        // decisions of the rounds that formed it (see round-stats.ts).
+        const stats = (await Promise.all(summary.rounds.map((r) => kv.getJson<RoundStats>(`${ROUND_STATS_PREFIX}${pack.name}.${r}`)))).flatMap((e) => (e ? [e.value] : []));
+        const sum = (f: (s: RoundStats) => number): number => stats.reduce((a, s) => a + f(s), 0);
+        if (label < 0 && sum((s) => s.accepted) > 0) label = sum((s) => s.correctAccepted) / sum((s) => s.accepted);
+        if (labelProposed < 0 && sum((s) => s.proposed) > 0) labelProposed = sum((s) => s.correctProposed) / sum((s) => s.proposed);
+      }
       const stored: StoredEvaluation = {
         ...report,
         lineage,
