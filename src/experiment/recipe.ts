@@ -48,6 +48,11 @@ export interface SelfImprovementConfig {
   readonly lengthFilter: boolean;
   /** `accumulate`: every round's accepted labels stay; `replace`: only the latest round's. */
   readonly data: "accumulate" | "replace";
+  /**
+   * The labelled length moves one digit further only when at least this share of a round's
+   * proposals was accepted; otherwise the next round labels the same length again (new problems).
+   */
+  readonly minAcceptedShare: number;
   /** Minimum share of real anchor problems (1..baseDigits) in every fine-tuning batch. */
   readonly anchorShare: number;
   /** Held-out problems per length for the accuracy table. */
@@ -82,6 +87,7 @@ export const DEFAULT_RECIPE: SelfImprovementConfig = Object.freeze({
   lengthFilter: true,
   data: "accumulate",
   anchorShare: 0.25,
+  minAcceptedShare: 0.1,
   evalSize: 128,
   frontierThreshold: 0.95,
   frontierFrom: 2,
@@ -94,7 +100,7 @@ export const QUICK_RECIPE: SelfImprovementConfig = Object.freeze({
   ...DEFAULT_RECIPE,
   model: Object.freeze({ numLayers: 2, hiddenSize: 64, numHeads: 4, intermediateSize: 256, maxPositions: 40 }),
   baseDigits: 2,
-  base: Object.freeze({ ...DEFAULT_RECIPE.base, steps: 1500, lr: 2e-3 }),
+  base: Object.freeze({ ...DEFAULT_RECIPE.base, steps: 1600, lr: 2e-3 }),
   rounds: 2,
   samplesPerRound: 256,
   round: Object.freeze({ ...DEFAULT_RECIPE.round, steps: 120 }),

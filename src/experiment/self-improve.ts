@@ -35,7 +35,10 @@ export interface Lineage {
 /** What one round (or the base training, round 0) measured. */
 export interface RoundReport {
   readonly round: number;
-  /** Length whose problems were self-labelled this round (null for the base round). */
+  /**
+   * Length whose problems were self-labelled this round (null for the base round): one past the
+   * longest length whose labels were accepted (see `minAcceptedShare`).
+   */
   readonly labelLength: number | null;
   readonly proposed: number;
   readonly accepted: number;
@@ -399,7 +402,7 @@ export async function runSelfImprovement(config: SelfImprovementConfig, hooks: R
         }),
       );
       const trainSeconds = (Date.now() - t0) / 1000;
-      trained = labelLength;
+      if (accepted.length >= config.minAcceptedShare * prompts.length) trained = labelLength;
       const ev = await evaluate(trained + 2);
       const report: RoundReport = {
         round,
