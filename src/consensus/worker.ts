@@ -56,8 +56,26 @@ export interface ConsensusWorkerOptions {
   fullScanIntervalMs?: number;
   /** A decision another worker stored but did not mark published is re-published after this, in ms (default 5 s). */
   republishGraceMs?: number;
-  /** Messages handled at once per consumer (default 16); one sample's messages stay in order. */
+  /**
+   * Messages handled at once per consumer (default 256); one sample's messages stay in order. This
+   * includes messages held unacknowledged in memory while their sample is not decidable yet: a
+   * sample whose sample and votes all reach this worker is decided with ONE KV write (create of
+   * the decided record) instead of a compare-and-set per vote, and its messages are acked only
+   * after the decision is stored and published, so a crash loses nothing (they are redelivered).
+   * When a consumer is full, its oldest held sample is merged into the shared KV record at once.
+   */
   concurrency?: number;
+  /**
+   * How long a sample's messages may be held before they are merged into the shared KV record
+   * (default 2 s, at most a quarter of the policy timeout): bounds the delay when a sample's
+   * messages are split over several workers sharing a durable.
+   */
+  flushAfterMs?: number;
+  /**
+   * How long the server waits for an ack before redelivering (default 30 s): messages a crashed
+   * worker held in memory reach another worker after this.
+   */
+  ackWaitMs?: number;
   /** Timeout of one KV request in ms (default 3 s): short, so a request lost in a NATS restart is retried soon. */
   kvTimeoutMs?: number;
   /** How long one message's step is retried in place when NATS is briefly unavailable, in ms (default 15 s). */
@@ -84,6 +102,8 @@ export interface ConsensusWorkerStats {
   lateVotes: number;
   /** Messages sent to the poison stream. */
   poisoned: number;
+  /** Messages held (unacked) in memory right now, waiting for their sample to be decidable or stored. */
+  held: number;
 }
 
 /** A running consensus worker. Any number may run; each sample is decided exactly once. */
@@ -185,12 +205,16 @@ const taskOfSubject = (subject: string): string => subject.slice(subject.lastInd
 
 /**
  * Starts a consensus worker: it consumes `verdicts.>` and `samples.proposed.>` from durable
- * consumers, records every vote in the `consensus` KV bucket under the sample id with
- * compare-and-set (retrying on conflict), decides with {@link evaluateVotes}, and publishes the
- * Decision to `decisions.<task>` with the sample id as message id. The CAS transition from pending
- * to decided is the gate: only the worker whose write lands publishes, so however many workers
- * race over the same verdicts, each sample gets one decision. A sweeper decides timed-out samples
- * and re-publishes decisions a crashed worker stored but never published.
+ * consumers and holds each sample's messages unacked in memory. When they suffice to decide (with
+ * {@link evaluateVotes}), the decided record is stored with ONE KV create under the sample id and
+ * the Decision published to `decisions.<task>` with the sample id as message id; only then are the
+ * messages acked, so a crash loses nothing (they are redelivered). When they do not suffice within
+ * `flushAfterMs` (or the consumer is full, or the key already exists because the sample's messages
+ * went to several workers), they are merged into the shared record with compare-and-set instead.
+ * Create-if-absent and the CAS transition from pending to decided are the gate: only the worker
+ * whose write lands publishes, so however many workers race over the same verdicts, each sample
+ * gets one decision. A sweeper decides timed-out samples and re-publishes decisions a crashed
+ * worker stored but never published.
  *
  * Sample ids must be KV- and subject-safe (`[A-Za-z0-9_-]`, e.g. UUIDs); a verdict's `score` is
  * used as sent (weighted `mean_score` policies need critics to fill it). Malformed messages go to
@@ -204,7 +228,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   const republishGraceMs = options.republishGraceMs ?? 5_000;
   const maxDeliver = options.maxDeliver ?? 10;
   const retryForMs = options.retryForMs ?? 15_000;
-  const concurrency = options.concurrency ?? 16;
+  const concurrency = options.concurrency ?? 256;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new AutodidactError(`concurrency must be a positive integer, got ${concurrency}`, Code.InvalidArgument);
   }
@@ -241,7 +265,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   const approvalCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "approval");
   const matchCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "match");
   const kappaCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "kappa");
-  const stats: ConsensusWorkerStats = { verdicts: 0, samples: 0, decided: 0, published: 0, conflicts: 0, lateVotes: 0, poisoned: 0 };
+  const stats: ConsensusWorkerStats = { verdicts: 0, samples: 0, decided: 0, published: 0, conflicts: 0, lateVotes: 0, poisoned: 0, held: 0 };
 
   // KV requests get a short timeout of their own: a request lost while NATS restarts fails fast
   // and is retried, instead of holding its sample for the bus-wide timeout.
@@ -315,7 +339,12 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     });
 
   /** Publishes a stored decision (idempotent by msg id), then marks the record published. */
-  const publishDecision = async (sampleId: string, task: string, decisionB64: string): Promise<void> => {
+  const publishDecision = async (
+    sampleId: string,
+    task: string,
+    decisionB64: string,
+    stored?: { record: ConsensusRecord; revision: number },
+  ): Promise<void> => {
     const bytes = unb64(decisionB64);
     await bus.publish(Subjects.decisions(task), bytes, { msgId: sampleId });
     stats.published++;
@@ -332,6 +361,32 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     } catch (err) {
       log.warn("onDecision hook threw", { error: String(err) });
     }
+    if (stored === undefined) {
+      await markPublished(sampleId);
+      return;
+    }
+    // The writer knows the revision it wrote: one update, no read. The mark only spares sweepers
+    // a re-publish (which the duplicate window absorbs), so the messages need not wait for it.
+    const mark = kv
+      .updateJson(sampleId, { ...stored.record, published: true }, stored.revision)
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          if (isCasConflict(err)) return markPublished(sampleId);
+          throw err;
+        },
+      )
+      .catch((err: unknown) => {
+        log.warn("could not mark a published decision; a sweep will re-publish it", { sampleId, error: String(err) });
+        unpublished.set(sampleId, 0);
+      })
+      .finally(() => marking.delete(mark));
+    marking.add(mark);
+  };
+
+  /** Pending "published" marks, awaited by stop(). */
+  const marking = new Set<Promise<void>>();
+  const markPublished = async (sampleId: string): Promise<void> => {
     for (let attempt = 0; attempt < 20; attempt++) {
       const current = await readRecord(sampleId);
       if (current === null || current.record.published) return;
@@ -350,7 +405,8 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
    * retry from the read on conflict. Publishes when this call wrote the decision. Returns
    * whether it published a decision.
    */
-  const touch = async (sampleId: string, task: string, event: Event | undefined): Promise<boolean> => {
+  const touch = async (sampleId: string, task: string, events: readonly Event[]): Promise<boolean> => {
+    const event = events[0];
     for (let attempt = 0; ; attempt++) {
       const now = Date.now();
       const current = await readRecord(sampleId);
@@ -378,10 +434,8 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
 
       if (record.decision !== undefined) {
         deadlines.delete(sampleId);
-        if (event?.kind === "vote") {
-          const critic = event.verdict.criticId;
-          if (!fromBinary(DecisionSchema, unb64(record.decision)).votes.some((v) => v.criticId === critic)) stats.lateVotes++;
-        }
+        const voters = new Set(fromBinary(DecisionSchema, unb64(record.decision)).votes.map((v) => v.criticId));
+        for (const e of events) if (e.kind === "vote" && !voters.has(e.verdict.criticId)) stats.lateVotes++;
         if (!record.published) {
           const decidedAt = record.decidedAt ?? 0;
           if (now - decidedAt >= republishGraceMs) {
@@ -394,7 +448,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
         return false;
       }
 
-      if (event !== undefined && apply(record, event, now)) changed = true;
+      for (const e of events) if (apply(record, e, now)) changed = true;
       const policy = policyOf(record.policy);
       const start = clockStart(record);
       const votes = record.votes.map((v) => toVote(fromBinary(VerdictSchema, unb64(v))));
@@ -433,9 +487,9 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
         return false;
       }
 
+      let written: number;
       try {
-        if (revision === 0) await kv.createJson(sampleId, record);
-        else await kv.updateJson(sampleId, record, revision);
+        written = revision === 0 ? await kv.createJson(sampleId, record) : await kv.updateJson(sampleId, record, revision);
       } catch (err) {
         if (!isCasConflict(err)) throw err;
         stats.conflicts++;
@@ -452,9 +506,47 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       stats.decided++;
       instruments.decisions.add(1, { task: record.task, outcome: DecisionOutcome[decision.outcome] ?? "UNSPECIFIED", accepted: decision.accepted });
       if (start !== undefined) instruments.decisionSeconds.record(Math.max(0, now - start) / 1000, { task: record.task });
-      await publishDecision(sampleId, record.task, record.decision as string);
+      await publishDecision(sampleId, record.task, record.decision as string, { record, revision: written });
       return true;
     }
+  };
+
+  /**
+   * The fast path: a sample whose messages all reached this worker is decided from memory and
+   * stored with ONE create of its decided record (create-if-absent is the exactly-once gate).
+   * Returns false when the key exists (another worker stored votes or decided it): the caller
+   * merges through {@link touch}.
+   */
+  const decideFromMemory = async (record: ConsensusRecord, policy: ConsensusPolicy, ev: Extract<ConsensusEvaluation, { state: "decided" }>, now: number): Promise<boolean> => {
+    const decision = buildDecision(record, policy, ev, now);
+    const decided: ConsensusRecord = {
+      v: 1,
+      sampleId: record.sampleId,
+      task: record.task,
+      policy: record.policy,
+      votes: [],
+      conflicts: record.conflicts,
+      decision: b64(toBinary(DecisionSchema, decision)),
+      decidedAt: now,
+      deciderId: id,
+      published: false,
+    };
+    let written: number;
+    try {
+      written = await kv.createJson(record.sampleId, decided);
+    } catch (err) {
+      if (!isCasConflict(err)) throw err;
+      stats.conflicts++;
+      instruments.conflicts.add(1);
+      return false;
+    }
+    deadlines.delete(record.sampleId);
+    stats.decided++;
+    instruments.decisions.add(1, { task: record.task, outcome: DecisionOutcome[decision.outcome] ?? "UNSPECIFIED", accepted: decision.accepted });
+    const start = clockStart(record);
+    if (start !== undefined) instruments.decisionSeconds.record(Math.max(0, now - start) / 1000, { task: record.task });
+    await publishDecision(record.sampleId, record.task, decided.decision as string, { record: decided, revision: written });
+    return true;
   };
 
   /**
@@ -502,10 +594,183 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     }
   };
 
-  // Messages are handled concurrently (one slow request must not stall the stream), but those of
-  // one sample in arrival order, so "first vote wins" means first in the stream for this worker.
-  const chains = new Map<string, Promise<void>>();
+  /** One delivered message waiting in memory for its sample to be settled. */
+  interface Held {
+    kind: "vote" | "sample";
+    event: Event;
+    msg: BusMessage;
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }
+  /** What this worker holds of one sample: its messages (unacked) in arrival order. */
+  interface Local {
+    sampleId: string;
+    task: string;
+    held: Held[];
+    policy?: ConsensusPolicy;
+    /** The shared KV record is the place for this sample now (it exists, or we gave up on memory). */
+    viaKv: boolean;
+    /** Set by the hold timer (or stop): merge into KV now. */
+    flushNow: boolean;
+    running: boolean;
+    timer?: ReturnType<typeof setTimeout>;
+  }
+  /** Messages of each kind waiting in this worker (held or being stored), against `concurrency`. */
+  const heldCount = { vote: 0, sample: 0 };
+  const flushAfterMs = options.flushAfterMs ?? 2_000;
+  const locals = new Map<string, Local>();
+  /** Samples known to have a KV record (bounded, oldest forgotten first): their events go straight to KV. */
+  const inKv = new Set<string>();
+  const rememberInKv = (sampleId: string): void => {
+    inKv.delete(sampleId);
+    inKv.add(sampleId);
+    if (inKv.size > 100_000) for (const k of inKv) { inKv.delete(k); break; }
+  };
+  /**
+   * Samples this worker decided and published, with the critics whose votes the decision holds
+   * (bounded, oldest forgotten first): a vote arriving after an early decision is acked without
+   * a KV read, since the stored decision cannot change.
+   */
+  const decidedHere = new Map<string, ReadonlySet<string>>();
+  const rememberDecided = (sampleId: string, voters: ReadonlySet<string>): void => {
+    decidedHere.set(sampleId, voters);
+    if (decidedHere.size > 100_000) for (const k of decidedHere.keys()) { decidedHere.delete(k); break; }
+  };
   let stopped = false;
+
+  /** The record as this worker's held messages alone make it, with their evaluation. */
+  const localView = (l: Local, policy: ConsensusPolicy, now: number): { record: ConsensusRecord; ev: ConsensusEvaluation } => {
+    const record: ConsensusRecord = { v: 1, sampleId: l.sampleId, task: l.task, policy: policyToSpec(policy), votes: [], conflicts: [] };
+    for (const h of l.held) apply(record, h.event, now);
+    const start = clockStart(record);
+    const votes = record.votes.map((v) => toVote(fromBinary(VerdictSchema, unb64(v))));
+    return { record, ev: evaluateVotes(policy, votes, start === undefined ? { now } : { now, firstVoteAt: start }) };
+  };
+
+  /** Messages settled so far: a full consumer that makes no progress is stalled by held messages. */
+  let progress = 0;
+  const pressureTimers: { vote?: ReturnType<typeof setTimeout>; sample?: ReturnType<typeof setTimeout> } = {};
+  /**
+   * A full consumer pulls nothing new. When it stays full with no message settled for a moment,
+   * its oldest held sample is merged into KV to make room, so held messages never stall the
+   * stream until their hold time (with a small `concurrency`, this is the old vote-by-vote path).
+   */
+  const watchPressure = (kind: "vote" | "sample"): void => {
+    if (pressureTimers[kind] !== undefined) return;
+    const seen = progress;
+    pressureTimers[kind] = setTimeout(() => {
+      pressureTimers[kind] = undefined;
+      if (stopped || heldCount[kind] < concurrency) return;
+      if (progress === seen) {
+        for (const other of locals.values()) {
+          if (other.viaKv || other.flushNow || !other.held.some((h) => h.kind === kind)) continue;
+          other.flushNow = true;
+          void drive(other);
+          break;
+        }
+      }
+      watchPressure(kind);
+    }, 20);
+  };
+
+  const settleBatch = (batch: Held[], err?: unknown): void => {
+    progress += batch.length;
+    for (const h of batch) {
+      heldCount[h.kind]--;
+      if (err === undefined) h.resolve();
+      else h.reject(err);
+    }
+  };
+
+  /**
+   * Drives one sample's held messages: decided from memory when they suffice (one KV create),
+   * otherwise held until more arrive or the hold time passes, then merged into the shared record
+   * with compare-and-set. A message resolves (is acked) only once its event is stored in KV.
+   */
+  const drive = async (l: Local): Promise<void> => {
+    if (l.running) return;
+    l.running = true;
+    try {
+      while (l.held.length > 0) {
+        const voters = decidedHere.get(l.sampleId);
+        if (voters !== undefined) {
+          const batch = l.held.splice(0);
+          for (const h of batch) if (h.event.kind === "vote" && !voters.has(h.event.verdict.criticId)) stats.lateVotes++;
+          settleBatch(batch);
+          continue;
+        }
+        if (!l.viaKv && !l.flushNow && !stopped) {
+          if (l.policy === undefined) {
+            try {
+              l.policy = await policyProvider(l.task);
+            } catch {
+              // The KV path reports (and retries) the missing policy.
+              l.viaKv = true;
+              continue;
+            }
+          }
+          const policy = l.policy;
+          const now = Date.now();
+          const { record, ev } = localView(l, policy, now);
+          if (ev.state === "decided" && record.sample !== undefined) {
+            const batch = l.held.splice(0);
+            let created = false;
+            try {
+              created = await tracer.startActiveSpan("consensus decide", async (s) => {
+                try {
+                  return await withRetry(batch[0]!.msg, () => decideFromMemory(record, policy, ev, now));
+                } finally {
+                  s.end();
+                }
+              });
+            } catch (err) {
+              settleBatch(batch, err);
+              continue;
+            }
+            rememberInKv(l.sampleId);
+            if (created) {
+              rememberDecided(l.sampleId, new Set(record.votes.map((v) => fromBinary(VerdictSchema, unb64(v)).criticId)));
+              settleBatch(batch);
+            }
+            else {
+              l.viaKv = true;
+              l.held.unshift(...batch);
+            }
+            continue;
+          }
+          if (l.timer === undefined) {
+            const delay = Math.max(0, Math.min(flushAfterMs, policy.timeoutMs / 4));
+            l.timer = setTimeout(() => {
+              l.flushNow = true;
+              void drive(l);
+            }, delay);
+          }
+          return;
+        }
+        const batch = l.held.splice(0);
+        try {
+          await tracer.startActiveSpan("consensus record votes", async (s) => {
+            try {
+              await withRetry(batch[0]!.msg, () => touch(l.sampleId, l.task, batch.map((h) => h.event)));
+            } finally {
+              s.end();
+            }
+          });
+          rememberInKv(l.sampleId);
+          settleBatch(batch);
+        } catch (err) {
+          settleBatch(batch, err);
+        }
+      }
+    } finally {
+      l.running = false;
+      if (l.held.length === 0) {
+        if (l.timer !== undefined) clearTimeout(l.timer);
+        if (locals.get(l.sampleId) === l) locals.delete(l.sampleId);
+      }
+    }
+  };
+
   const handler =
     (kind: "vote" | "sample") =>
     async (msg: BusMessage): Promise<void> => {
@@ -513,28 +778,34 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       const span = trace.getActiveSpan();
       span?.setAttribute("autodidact.sample_id", sampleId);
       span?.setAttribute("autodidact.task", task);
-      const chain = (chains.get(sampleId) ?? Promise.resolve())
-        .catch(() => undefined)
-        .then(() => tracer.startActiveSpan(kind === "vote" ? "consensus record vote" : "consensus record sample", async (s) => {
-          try {
-            await withRetry(msg, () => touch(sampleId, task, event));
-          } finally {
-            s.end();
-          }
-        }));
-      chains.set(sampleId, chain);
-      try {
-        await chain;
-      } finally {
-        if (chains.get(sampleId) === chain) chains.delete(sampleId);
+      let l = locals.get(sampleId);
+      if (l === undefined) {
+        l = { sampleId, task, held: [], viaKv: inKv.has(sampleId), flushNow: stopped, running: false };
+        locals.set(sampleId, l);
       }
+      const local = l;
+      const done = new Promise<void>((resolve, reject) => local.held.push({ kind, event, msg, resolve, reject }));
+      heldCount[kind]++;
+      void drive(local);
+      if (heldCount[kind] >= concurrency) watchPressure(kind);
+      await done;
       if (kind === "vote") stats.verdicts++;
       else stats.samples++;
     };
 
   const verdictsDurable = options.verdictsDurable ?? "consensus-verdicts";
   const samplesDurable = options.samplesDurable ?? "consensus-samples";
-  const spec = (stream: string, durable: string, filterSubject: string) => ({ stream, durable, filterSubject, maxDeliver, description: "consensus worker" });
+  // Held messages count against the server's ack-pending cap, shared by the workers of a durable.
+  const maxAckPending = Math.max(10_000, 4 * concurrency);
+  const spec = (stream: string, durable: string, filterSubject: string) => ({
+    stream,
+    durable,
+    filterSubject,
+    maxDeliver,
+    maxAckPending,
+    ...(options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs }),
+    description: "consensus worker",
+  });
   const verdictSpecs =
     tasks === undefined
       ? [spec(Streams.Verdicts, verdictsDurable, Subjects.allVerdicts)]
@@ -560,7 +831,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     const parent = propagation.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
     return tracer.startActiveSpan("consensus sweep", { attributes: { "autodidact.sample_id": sampleId } }, parent, async (span) => {
       try {
-        return await touch(sampleId, "", undefined);
+        return await touch(sampleId, "", []);
       } finally {
         span.end();
       }
@@ -638,19 +909,27 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     if (stopped) return;
     stopped = true;
     unregister();
+    // Held messages are merged into KV now rather than after their hold time.
+    for (const l of locals.values()) {
+      l.flushNow = true;
+      void drive(l);
+    }
     clearInterval(timer);
+    clearTimeout(pressureTimers.vote);
+    clearTimeout(pressureTimers.sample);
     approvalGauge.removeCallback(approvalCb);
     matchGauge.removeCallback(matchCb);
     kappaGauge.removeCallback(kappaCb);
     await Promise.all(handles.map((h) => h.stop()));
     await sweeping?.catch(() => undefined);
+    await Promise.all([...marking]);
   };
   unregister = bus.onClose(stop);
 
   return {
     id,
     sweep,
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, held: heldCount.vote + heldCount.sample }),
     agreement: (task) => windows.get(task)?.report() ?? null,
     stop,
   };
