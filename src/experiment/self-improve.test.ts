@@ -56,6 +56,9 @@ describe("mixBatch", () => {
     expect(rows.filter((r) => r.startsWith("real")).length).toBe(3);
     expect(rows.filter((r) => r.startsWith("s")).length).toBe(7);
     expect(mixBatch({ batchSize: 4, anchorShare: 0.25, nextAnchor: () => "real", pool: [], rng })).toEqual(["real", "real", "real", "real"]);
+    // A pool of 2 (below fullPool 100) fills only 2% of the synthetic share: 72 * 0.02 -> 1 row of 96.
+    const small = mixBatch({ batchSize: 96, anchorShare: 0.25, nextAnchor: () => "real", pool: ["s1", "s2"], rng, fullPool: 100 });
+    expect(small.filter((r) => r !== "real").length).toBe(1);
   });
 });
 

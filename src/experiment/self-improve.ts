@@ -96,8 +96,10 @@ export function toExample(tokenizer: CharTokenizer, prompt: string, answer: stri
 
 /**
  * The mix rule of every fine-tuning batch: at least `anchorShare` of the rows are real anchor
- * problems (1..baseDigits digits); the rest are drawn uniformly from the synthetic pool. An empty
- * pool gives an all-anchor batch. Real data in every batch is what keeps the model tied to reality.
+ * problems (1..baseDigits digits); the rest are drawn uniformly from the synthetic pool. A pool
+ * smaller than `fullPool` gets a proportionally smaller share (the rest is anchor data), so a
+ * handful of accepted labels is never repeated into most of every batch; an empty pool gives an
+ * all-anchor batch. Real data in every batch is what keeps the model tied to reality.
  */
 export function mixBatch<T>(options: {
   readonly batchSize: number;
@@ -105,9 +107,13 @@ export function mixBatch<T>(options: {
   readonly nextAnchor: () => T;
   readonly pool: readonly T[];
   readonly rng: Rng;
+  /** Pool size from which synthetic rows get their full share; default 0 (always full). */
+  readonly fullPool?: number;
 }): T[] {
   const { batchSize, anchorShare, nextAnchor, pool, rng } = options;
-  const anchors = pool.length === 0 ? batchSize : Math.min(batchSize, Math.ceil(batchSize * anchorShare));
+  const minAnchors = Math.min(batchSize, Math.ceil(batchSize * anchorShare));
+  const fill = options.fullPool === undefined || options.fullPool <= 0 ? 1 : Math.min(1, pool.length / options.fullPool);
+  const anchors = pool.length === 0 ? batchSize : batchSize - Math.floor((batchSize - minAnchors) * fill);
   const rows: T[] = [];
   for (let i = 0; i < anchors; i++) rows.push(nextAnchor());
   for (let i = anchors; i < batchSize; i++) rows.push(pool[rng.int(0, pool.length - 1)] as T);
@@ -392,6 +398,7 @@ export async function runSelfImprovement(config: SelfImprovementConfig, hooks: R
                 },
                 pool: poolExamples,
                 rng,
+                fullPool: config.samplesPerRound / 2,
               }),
             mode: config.mode,
             ...(config.lora !== undefined ? { lora: config.lora } : {}),
