@@ -23,7 +23,10 @@ const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const separate = process.argv.includes("--processes");
 const count = Number(args[0] ?? 5_000);
 const workers = Number(args[1] ?? 1);
-const concurrency = process.argv[2] === "--child" ? Number(process.argv[6] ?? 64) : Number(args[2] ?? 64);
+const concurrencyArg = process.argv[2] === "--child" ? process.argv[6] : args[2];
+/** Consensus worker concurrency (messages in flight per consumer); the worker's default unless given. */
+const concurrency = concurrencyArg === undefined || concurrencyArg === "default" ? undefined : Number(concurrencyArg);
+const workerConcurrency = concurrency === undefined ? {} : { concurrency };
 const CRITICS = ["bench-a", "bench-b", "bench-c"];
 const policy = createConsensusPolicy({ version: 1, kind: "k_of_n", k: 3, expected: CRITICS, timeoutMs: 600_000, onTimeout: "reject" });
 const WINDOW = 512;
@@ -49,7 +52,7 @@ async function child(role: string, url: string, name: string): Promise<void> {
   const bus = await connectBus({ servers: url, name });
   const stop =
     role === "consensus"
-      ? (await createConsensusWorker({ bus, policyProvider: () => policy, id: name, concurrency, sweepIntervalMs: 1_000 })).stop
+      ? (await createConsensusWorker({ bus, policyProvider: () => policy, id: name, ...workerConcurrency, sweepIntervalMs: 1_000 })).stop
       : await (async () => {
           const c = createCritic({ bus, criticId: name, judge: alwaysApprove, maxInFlight: 256 });
           await c.start();
@@ -62,7 +65,7 @@ async function child(role: string, url: string, name: string): Promise<void> {
 }
 
 function spawnChild(role: string, url: string, name: string): Promise<ChildProcess> {
-  const p = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--child", role, url, name, String(concurrency)], {
+  const p = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--child", role, url, name, String(concurrency ?? "default")], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, AUTODIDACT_LOG_LEVEL: "warn" },
   });
@@ -103,7 +106,7 @@ async function main(): Promise<void> {
       for (let w = 0; w < workers; w++) {
         const bus = await connect(`bench-consensus-${w}`);
         buses.push(bus);
-        deciders.push(await createConsensusWorker({ bus, policyProvider: () => policy, id: `bench-consensus-${w}`, concurrency, sweepIntervalMs: 1_000 }));
+        deciders.push(await createConsensusWorker({ bus, policyProvider: () => policy, id: `bench-consensus-${w}`, ...workerConcurrency, sweepIntervalMs: 1_000 }));
       }
     }
 
@@ -156,6 +159,7 @@ async function main(): Promise<void> {
         critics: 3,
         processes: separate,
         consensusWorkers: workers,
+        consensusConcurrency: concurrency ?? "default",
         accepted,
         proposeSeconds: Number(((proposedAt - t0) / 1000).toFixed(2)),
         judgeSeconds: Number(((judgedAt - t0) / 1000).toFixed(2)),

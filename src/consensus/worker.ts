@@ -57,7 +57,7 @@ export interface ConsensusWorkerOptions {
   /** A decision another worker stored but did not mark published is re-published after this, in ms (default 5 s). */
   republishGraceMs?: number;
   /**
-   * Messages handled at once per consumer (default 256); one sample's messages stay in order. This
+   * Messages handled at once per consumer (default 1024); one sample's messages stay in order. This
    * includes messages held unacknowledged in memory while their sample is not decidable yet: a
    * sample whose sample and votes all reach this worker is decided with ONE KV write (create of
    * the decided record) instead of a compare-and-set per vote, and its messages are acked only
@@ -228,7 +228,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   const republishGraceMs = options.republishGraceMs ?? 5_000;
   const maxDeliver = options.maxDeliver ?? 10;
   const retryForMs = options.retryForMs ?? 15_000;
-  const concurrency = options.concurrency ?? 256;
+  const concurrency = options.concurrency ?? 1_024;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new AutodidactError(`concurrency must be a positive integer, got ${concurrency}`, Code.InvalidArgument);
   }
@@ -662,11 +662,15 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       pressureTimers[kind] = undefined;
       if (stopped || heldCount[kind] < concurrency) return;
       if (progress === seen) {
+        // Stalled: the oldest quarter of the held samples go to KV at once (one at a time would
+        // throttle the stream to one sample per tick).
+        let budget = Math.max(1, Math.ceil(heldCount[kind] / 4));
         for (const other of locals.values()) {
+          if (budget <= 0) break;
           if (other.viaKv || other.flushNow || !other.held.some((h) => h.kind === kind)) continue;
           other.flushNow = true;
+          budget -= other.held.length;
           void drive(other);
-          break;
         }
       }
       watchPressure(kind);
