@@ -434,6 +434,8 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
 
       if (record.decision !== undefined) {
         deadlines.delete(sampleId);
+        // Published (by whoever decided): nothing left for the sweeper to re-check.
+        if (record.published === true) unpublished.delete(sampleId);
         const voters = new Set(fromBinary(DecisionSchema, unb64(record.decision)).votes.map((v) => v.criticId));
         for (const e of events) if (e.kind === "vote" && !voters.has(e.verdict.criticId)) stats.lateVotes++;
         if (!record.published) {
