@@ -17,6 +17,7 @@ import {
   loadDecoderModel,
   parseModelRef,
   resolveModelSource,
+  servedModel,
   validateClassifierModel,
   validateDecoderModel,
   type ClassifierModel,
@@ -187,9 +188,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
       attributes: { criticId, kind, executionProvider: selectedExecutionProvider() },
       models: () => {
         const v = models?.holder.version;
-        if (v === undefined) return [];
-        const m = /^(.+)@(\d+)$/.exec(v);
-        return [{ role: "critic", version: v, ...(m ? { lineage: m[1], checkpointVersion: BigInt(m[2] as string) } : { digest: v.replace(/^sha256:/, "") }) }];
+        return v === undefined ? [] : [servedModel("critic", v)];
       },
     });
     return {

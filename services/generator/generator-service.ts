@@ -12,6 +12,7 @@ import {
   loadDecoderModel,
   parseModelRef,
   resolveModelSource,
+  servedModel,
   validateDecoderModel,
   type ModelSource,
   type PromotedRegistry,
@@ -107,9 +108,7 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
       attributes: { lineage: cfg.lineage, propose: String(cfg.propose), executionProvider: selectedExecutionProvider() },
       models: () => {
         const v = holder.version;
-        if (v === undefined) return [];
-        const m = /^(.+)@(\d+)$/.exec(v);
-        return [{ role: "generator", version: v, ...(m ? { lineage: m[1], checkpointVersion: BigInt(m[2] as string) } : { digest: v.replace(/^sha256:/, "") }) }];
+        return v === undefined ? [] : [servedModel("generator", v)];
       },
     });
     return {

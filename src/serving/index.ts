@@ -6,7 +6,7 @@ export { loadDecoderModel, validateDecoderModel } from "./decoder-model.js";
 export type { LoadDecoderOptions } from "./decoder-model.js";
 export { CLASSIFIER_SIGNATURE, checkClassifierSignature, loadClassifierModel, validateClassifierModel } from "./classifier-model.js";
 export type { ClassifierModel } from "./classifier-model.js";
-export { checkpointVersion, parseModelRef, resolveModelSource } from "./model-source.js";
+export { checkpointVersion, parseModelRef, resolveModelSource, servedModel } from "./model-source.js";
 export type { CheckpointFetcher, ModelSource } from "./model-source.js";
 export { linkRegistry } from "./registry-link.js";
 export type { PromotedRegistry } from "./registry-link.js";

@@ -21,6 +21,16 @@ export function parseModelRef(ref: string): ModelSource {
   return { kind: "path", path: ref };
 }
 
+/**
+ * How GetInfo describes a served model version: a checkpoint (`<lineage>@<version>`) names its
+ * lineage and number; anything else is a `sha256:<digest>` of the weights loaded from a path.
+ */
+export function servedModel(role: string, version: string): { role: string; version: string; lineage?: string; checkpointVersion?: bigint; digest?: string } {
+  const m = REF.exec(version);
+  if (m !== null) return { role, version, lineage: m[1] as string, checkpointVersion: BigInt(m[2] as string) };
+  return { role, version, digest: version.replace(/^sha256:/, "") };
+}
+
 /** The wire version of a checkpoint: `<lineage>@<version>`. */
 export function checkpointVersion(lineage: string, version: number): string {
   return `${lineage}@${version}`;
