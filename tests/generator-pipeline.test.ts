@@ -7,10 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus, consume, ensureTopology, startNatsServer, Streams, type Bus, type NatsServerProcess } from "../src/bus/index.js";
-import { defineOptions, serviceOptions, type OptionSpecs } from "../src/config/index.js";
+import type { OptionSpecs } from "../src/config/index.js";
 import { DecisionSchema, type Decision } from "../src/gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema } from "../src/gen/autodidact/v1/sample_pb.js";
-import { startService, type RunningService, type ServiceConfig, type ServiceSpec } from "../src/host/index.js";
+import { startServiceWithArgs, type RunningService, type ServiceSpec } from "../src/host/index.js";
 import { criticService } from "../services/critic/index.js";
 import { saveTinyDecoder } from "../src/serving/test-models.js";
 import { generatorService } from "../services/generator/index.js";
@@ -23,8 +23,7 @@ describe("generator → critics → consensus", () => {
   let dir: string;
   const running: RunningService[] = [];
   const start = async <T extends OptionSpecs>(spec: ServiceSpec<T>, args: string[]): Promise<void> => {
-    const parsed = defineOptions({ ...serviceOptions, ...spec.options }).parse(["--nats-url", nats.url, "--grpc-host", "127.0.0.1", "--log-level", "warn", ...args], {});
-    running.push(await startService(spec, parsed.values as unknown as ServiceConfig<T>));
+    running.push(await startServiceWithArgs(spec, ["--nats-url", nats.url, "--grpc-host", "127.0.0.1", "--log-level", "warn", ...args]));
   };
 
   beforeAll(async () => {

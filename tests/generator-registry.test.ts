@@ -7,12 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus, ensureTopology, startNatsServer, type Bus, type NatsServerProcess } from "../src/bus/index.js";
-import { defineOptions, serviceOptions, type OptionSpecs } from "../src/config/index.js";
+import type { OptionSpecs } from "../src/config/index.js";
 import { AutodidactError, Code } from "../src/errors/index.js";
 import { CriticService } from "../src/gen/autodidact/v1/critic_pb.js";
 import { GeneratorService } from "../src/gen/autodidact/v1/generator_pb.js";
 import { SampleSchema, type Sample } from "../src/gen/autodidact/v1/sample_pb.js";
-import { startService, type RunningService, type ServiceConfig, type ServiceSpec } from "../src/host/index.js";
+import { startServiceWithArgs, type RunningService, type ServiceSpec } from "../src/host/index.js";
 import { createRegistry, listCheckpointFiles, type Registry } from "../src/registry/index.js";
 import { createClient } from "../src/rpc/index.js";
 import { saveTinyDecoder } from "../src/serving/test-models.js";
@@ -28,8 +28,7 @@ describe("serving registry checkpoints", () => {
   let registry: Registry;
   const running: RunningService[] = [];
   const start = async <T extends OptionSpecs>(spec: ServiceSpec<T>, args: string[]): Promise<RunningService> => {
-    const parsed = defineOptions({ ...serviceOptions, ...spec.options }).parse(["--nats-url", nats.url, "--grpc-host", "127.0.0.1", "--log-level", "warn", ...args], {});
-    const s = await startService(spec, parsed.values as unknown as ServiceConfig<T>);
+    const s = await startServiceWithArgs(spec, ["--nats-url", nats.url, "--grpc-host", "127.0.0.1", "--log-level", "warn", ...args]);
     running.push(s);
     return s;
   };

@@ -2,11 +2,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus, ensureTopology, startNatsServer, type Bus, type NatsServerProcess } from "../src/bus/index.js";
-import { defineOptions, serviceOptions, type OptionSpecs } from "../src/config/index.js";
+import type { OptionSpecs } from "../src/config/index.js";
 import { CriticService } from "../src/gen/autodidact/v1/critic_pb.js";
 import { GeneratorService } from "../src/gen/autodidact/v1/generator_pb.js";
 import { MonitorService } from "../src/gen/autodidact/v1/monitor_pb.js";
-import { startService, type RunningService, type ServiceConfig, type ServiceSpec } from "../src/host/index.js";
+import { startServiceWithArgs, type RunningService, type ServiceSpec } from "../src/host/index.js";
 import { createRegistry, type Registry } from "../src/registry/index.js";
 import { createClient } from "../src/rpc/index.js";
 import { criticService } from "../services/critic/index.js";
@@ -22,8 +22,7 @@ describe("a promotion, a rejection and a rollback reach the generator and every 
   let monitor: RunningService;
 
   const start = async <T extends OptionSpecs>(spec: ServiceSpec<T>, args: string[]): Promise<RunningService> => {
-    const parsed = defineOptions({ ...serviceOptions, ...spec.options }).parse(["--nats-url", nats.url, "--grpc-host", "127.0.0.1", "--log-level", "warn", ...args], {});
-    const s = await startService(spec, parsed.values as unknown as ServiceConfig<T>);
+    const s = await startServiceWithArgs(spec, ["--nats-url", nats.url, "--grpc-host", "127.0.0.1", "--log-level", "warn", ...args]);
     running.push(s);
     return s;
   };

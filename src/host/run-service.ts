@@ -111,6 +111,15 @@ export async function startService<T extends OptionSpecs>(
   }
 }
 
+/**
+ * Starts a service in this process from command-line style arguments (environment ignored), as a
+ * test or an embedding program would: the same flags a process takes, the same validation.
+ */
+export async function startServiceWithArgs<T extends OptionSpecs>(spec: ServiceSpec<T>, argv: readonly string[]): Promise<RunningService> {
+  const parsed = defineOptions({ ...serviceOptions, ...spec.options }).parse(argv, {});
+  return await startService(spec, parsed.values as unknown as ServiceConfig<T>);
+}
+
 /** The line a service prints on stdout once it serves; `autodidact up` reads the port from it. */
 export interface ReadyLine {
   event: "ready";
