@@ -271,3 +271,37 @@ describe("consume extras", () => {
     });
   });
 });
+
+describe("consume ack modes and refill", () => {
+  it("fast acks settle every message on the server, and survive a stop right after handling", async () => {
+    const task = "fast-ack";
+    const seen = new Set<string>();
+    const handle = await consume(
+      bus,
+      { stream: Streams.Samples, durable: "fast-ack-test", filterSubject: Subjects.proposed(task) },
+      async (m) => {
+        seen.add(m.msgId ?? "");
+      },
+      { maxInFlight: 4, ackMode: "fast" },
+    );
+    await withConsumer(handle, async () => {
+      for (let i = 0; i < 20; i++) await bus.publish(Subjects.proposed(task), enc.encode("x"), { msgId: `fast-${i}` });
+      await until("every message handled", () => handle.stats.acked === 20);
+    });
+    // stop() flushed the plain acks: nothing is left pending or awaiting an ack on the durable.
+    await until("an empty backlog", async () => (await consumerLag(bus, Streams.Samples, "fast-ack-test")).total === 0);
+    expect(seen.size).toBe(20);
+    expect(handle.stats.retried).toBe(0);
+  });
+
+  it("rejects an unknown ack mode with InvalidArgument", async () => {
+    const err = await consume(
+      bus,
+      { stream: Streams.Samples, durable: "bad-ack-mode", filterSubject: Subjects.proposed("bad-ack-mode") },
+      async () => undefined,
+      { ackMode: "sometimes" as never },
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AutodidactError);
+    expect((err as AutodidactError).code).toBe(Code.InvalidArgument);
+  });
+});

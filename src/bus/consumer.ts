@@ -219,10 +219,25 @@ export function isRetryableError(err: unknown): boolean {
   return !(err instanceof AutodidactError && NON_RETRYABLE.has(err.code));
 }
 
+/**
+ * How a handled message is acknowledged. `confirmed` waits for the server to confirm the ack
+ * (a request/reply per message) and suits handlers whose effect must be known acknowledged
+ * before moving on; `fast` sends a plain ack (no round trip): a lost ack only means a
+ * redelivery, which is fine for handlers that are idempotent (by sample id, msgId, KV create).
+ */
+export type AckMode = "confirmed" | "fast";
+
 /** Options of {@link consume}. */
 export interface ConsumeOptions {
   /** Maximum messages handled at once by this process (default 1). Pulls only when below it. */
   maxInFlight?: number;
+  /**
+   * Pull again only once at most this many messages are in flight (default maxInFlight - 1),
+   * then for all free slots. Clamped to 0..maxInFlight-1.
+   */
+  refillBelow?: number;
+  /** Ack confirmation, see {@link AckMode} (default "confirmed": the conservative choice). */
+  ackMode?: AckMode;
   /** Lifetime of one pull request in ms (default 5 s, minimum 1 s). */
   pullExpiresMs?: number;
   /** Redelivery delay after a retryable failure (default: 500 ms doubling, capped at 30 s). */
@@ -321,10 +336,15 @@ export async function consume(
   handler: MessageHandler,
   options: ConsumeOptions = {},
 ): Promise<ConsumerHandle> {
+  const ackMode: AckMode = options.ackMode ?? "confirmed";
+  if (ackMode !== "confirmed" && ackMode !== "fast") {
+    throw new AutodidactError(`ackMode must be "confirmed" or "fast", got ${String(ackMode)}`, Code.InvalidArgument);
+  }
   const info = await ensureConsumer(bus, spec);
   const maxDeliver = info.config.max_deliver ?? spec.maxDeliver ?? 5;
   const ackWaitMs = Math.max(100, Math.round((info.config.ack_wait ?? nanos(30_000)) / 1_000_000));
   const maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? 1));
+  const refillBelow = Math.min(maxInFlight - 1, Math.max(0, Math.floor(options.refillBelow ?? maxInFlight - 1)));
   const expires = Math.max(1_000, options.pullExpiresMs ?? 5_000);
   const retryDelay = options.retryDelayMs ?? ((n: number) => Math.min(30_000, 500 * 2 ** Math.max(0, n - 1)));
   const retryable = options.isRetryable ?? isRetryableError;
@@ -396,7 +416,8 @@ export async function consume(
       await otelContext.with(trace.setSpan(parent, span), () => handler(msg));
       if (timer !== undefined) clearInterval(timer);
       try {
-        await m.ackAck();
+        if (ackMode === "fast") m.ack();
+        else await m.ackAck();
         stats.acked += 1;
       } catch (err) {
         // The work is done but the ack was lost (e.g. server restarting): it will be redelivered,
@@ -451,7 +472,7 @@ export async function consume(
   };
 
   const waitForCapacity = async (): Promise<void> => {
-    while (!stopped && stats.inFlight >= maxInFlight) {
+    while (!stopped && stats.inFlight > refillBelow) {
       await new Promise<void>((r) => {
         capacityWaiter = r;
       });
@@ -504,6 +525,10 @@ export async function consume(
       }
       await loop;
       await Promise.allSettled([...inFlight]);
+      // Plain acks are only buffered: push them out so a close right after stop() keeps them.
+      if (ackMode === "fast" && !bus.nc.isClosed()) {
+        await bus.nc.flush().catch((err: unknown) => log.warn("could not flush acks on stop", { error: err }));
+      }
     },
   };
   return handle_;
