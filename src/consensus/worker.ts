@@ -820,7 +820,8 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     tasks === undefined
       ? [spec(Streams.Samples, samplesDurable, Subjects.allProposed)]
       : tasks.map((t) => spec(Streams.Samples, `${samplesDurable}-${t}`, Subjects.proposed(t)));
-  const consumeOptions = { maxInFlight: concurrency, logger: log };
+  // Fast (unconfirmed) acks: the exactly-once gate is the KV create + msgId, so a lost ack is only a redelivery.
+  const consumeOptions = { maxInFlight: concurrency, ackMode: "fast" as const, logger: log };
   const handles: ConsumerHandle[] = [];
   try {
     for (const s of verdictSpecs) handles.push(await consume(bus, s, handler("vote"), consumeOptions));
