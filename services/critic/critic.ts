@@ -193,7 +193,8 @@ export function createCritic(options: CriticOptions): Critic {
           description: `critic ${criticId} (${judge.kind})`,
         },
         handle,
-        { maxInFlight: options.maxInFlight ?? 16, logger },
+        // Fast acks: verdicts are published with a msgId, so a redelivery after a lost ack is deduplicated.
+        { maxInFlight: options.maxInFlight ?? 16, ackMode: "fast", logger },
       );
     },
     agreement(task, window = 0) {
