@@ -240,11 +240,17 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
       });
     }
   }
+  // Initializers are created on first use, so weights only read packed (q/k/v) are not stored twice.
   const values = new Map<string, ValueInfo>();
-  for (const s of parameterSpecs(c)) {
-    const p = params[s.name] as Parameters[string];
-    values.set(s.name, b.initializer(s.name, "float32", p.dims, p.data));
-  }
+  const weight = (name: string): ValueInfo => {
+    let v = values.get(name);
+    if (!v) {
+      const p = params[name] as Parameters[string];
+      v = b.initializer(name, "float32", p.dims, p.data);
+      values.set(name, v);
+    }
+    return v;
+  };
   const transposed = new Map<string, ValueInfo>();
   const fused = options.fused ?? true;
   const ctx: Ctx = {
@@ -252,7 +258,7 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
     c,
     dtype,
     fused,
-    weight: (name) => values.get(name) as ValueInfo,
+    weight,
     linear(x, spec, biasName) {
       let wt = transposed.get(spec.name);
       if (!wt) {
@@ -295,9 +301,7 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
     let attn: ValueInfo;
     if (fused) {
       // com.microsoft MultiHeadAttention: appends to the cache and attends in one kernel.
-      let q = ctx.linear(a, spec(paramNames.attn(i, "q_proj")), paramNames.attn(i, "q_proj", "bias"));
-      let k = ctx.linear(a, spec(paramNames.attn(i, "k_proj")), paramNames.attn(i, "k_proj", "bias"));
-      const v = ctx.linear(a, spec(paramNames.attn(i, "v_proj")), paramNames.attn(i, "v_proj", "bias"));
+      let [q, k, v] = packedQkv(ctx, a, i, params) as [ValueInfo, ValueInfo, ValueInfo];
       if (rope) {
         const rot = (x: ValueInfo): ValueInfo => b.reshape(applyRope(ctx, b.reshape(x, [0, 0, c.numHeads, hd]), rope.cos, rope.sin), [0, 0, c.hiddenSize]);
         q = rot(q);
@@ -353,6 +357,40 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
 }
 
 // ------------------------------------------------------------------ pieces
+
+/**
+ * q, k, v of layer `i` from ONE MatMul against the three projections packed side by side
+ * (an initializer [D, Dq+Dk+Dv], built here) and a Split: at decoding sizes each MatMul is
+ * dominated by per-op overhead, so this saves two kernels per layer per step.
+ */
+function packedQkv(ctx: Ctx, x: ValueInfo, i: number, params: Parameters): ValueInfo[] {
+  const { b, c } = ctx;
+  const parts = (["q_proj", "k_proj", "v_proj"] as const).map((m) => params[paramNames.attn(i, m)] as Parameters[string]);
+  const outs = parts.map((p) => p.dims[0] as number);
+  const inDim = parts[0]?.dims[1] as number;
+  const width = outs.reduce((s, n) => s + n, 0);
+  const packed = new Float32Array(inDim * width);
+  let col = 0;
+  parts.forEach((p, k) => {
+    const n = outs[k] as number;
+    const w = p.data;
+    // HF weights are [out, in]; the packed matrix is [in, out] (x · Wᵀ).
+    for (let o = 0; o < n; o++) for (let j = 0; j < inDim; j++) packed[j * width + col + o] = w[o * inDim + j] as number;
+    col += n;
+  });
+  let y = b.matMul(x, b.initializer(`qkv_packed.${i}`, "float32", [inDim, width], packed));
+  if (c.bias) {
+    const bias = new Float32Array(width);
+    let off = 0;
+    (["q_proj", "k_proj", "v_proj"] as const).forEach((m, k) => {
+      bias.set((params[paramNames.attn(i, m, "bias")] as Parameters[string]).data as Float32Array, off);
+      off += outs[k] as number;
+    });
+    y = b.add(y, b.initializer(`qkv_packed_bias.${i}`, "float32", [width], bias));
+  }
+  const sizes = b.constant("int64", [3], BigInt64Array.from(outs.map((n) => BigInt(n))));
+  return b.op("Split", [y, sizes], outs.map((n) => ({ dtype: ctx.dtype, shape: [...y.shape.slice(0, -1), n] })), { attrs: { axis: attr.int(-1) } });
+}
 
 function scalar(b: GraphBuilder, v: number, dtype: FloatDType): ValueInfo {
   return b.scalar(v, dtype);
