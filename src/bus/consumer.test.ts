@@ -304,4 +304,32 @@ describe("consume ack modes and refill", () => {
     expect(err).toBeInstanceOf(AutodidactError);
     expect((err as AutodidactError).code).toBe(Code.InvalidArgument);
   });
+
+  it("refills in batches without exceeding maxInFlight and handles every message once", async () => {
+    const task = "refill";
+    const seen: string[] = [];
+    let running = 0;
+    let peak = 0;
+    // Published before the consumer starts, so the backlog can fill every slot.
+    for (let i = 0; i < 40; i++) await bus.publish(Subjects.proposed(task), enc.encode("x"), { msgId: `refill-${i}` });
+    const handle = await consume(
+      bus,
+      { stream: Streams.Samples, durable: "refill-test", filterSubject: Subjects.proposed(task) },
+      async (m) => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 5));
+        running -= 1;
+        seen.push(m.msgId ?? "");
+      },
+      { maxInFlight: 8, refillBelow: 2, ackMode: "fast" },
+    );
+    await withConsumer(handle, async () => {
+      await until("every message handled", () => handle.stats.acked === 40);
+    });
+    expect(new Set(seen).size).toBe(40);
+    expect(seen.length).toBe(40);
+    expect(peak).toBeLessThanOrEqual(8);
+    expect(peak).toBeGreaterThan(1);
+  });
 });

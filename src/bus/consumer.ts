@@ -232,8 +232,9 @@ export interface ConsumeOptions {
   /** Maximum messages handled at once by this process (default 1). Pulls only when below it. */
   maxInFlight?: number;
   /**
-   * Pull again only once at most this many messages are in flight (default maxInFlight - 1),
-   * then for all free slots. Clamped to 0..maxInFlight-1.
+   * Pull again only once at most this many messages are in flight (default: half of
+   * maxInFlight), then for all free slots, so a busy consumer refills in large batches instead
+   * of one pull request per finished message. Clamped to 0..maxInFlight-1.
    */
   refillBelow?: number;
   /** Ack confirmation, see {@link AckMode} (default "confirmed": the conservative choice). */
@@ -344,7 +345,7 @@ export async function consume(
   const maxDeliver = info.config.max_deliver ?? spec.maxDeliver ?? 5;
   const ackWaitMs = Math.max(100, Math.round((info.config.ack_wait ?? nanos(30_000)) / 1_000_000));
   const maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? 1));
-  const refillBelow = Math.min(maxInFlight - 1, Math.max(0, Math.floor(options.refillBelow ?? maxInFlight - 1)));
+  const refillBelow = Math.min(maxInFlight - 1, Math.max(0, Math.floor(options.refillBelow ?? maxInFlight - Math.min(32, Math.ceil(maxInFlight / 2)))));
   const expires = Math.max(1_000, options.pullExpiresMs ?? 5_000);
   const retryDelay = options.retryDelayMs ?? ((n: number) => Math.min(30_000, 500 * 2 ** Math.max(0, n - 1)));
   const retryable = options.isRetryable ?? isRetryableError;
