@@ -37,7 +37,7 @@ const SEQ = 48;
 const PROMPT = 8;
 const NEW_TOKENS = SEQ - PROMPT;
 const TRAIN_STEPS = Number(process.env.BENCH_TRAIN_STEPS ?? 20);
-const GEN_REPEATS = Number(process.env.BENCH_GEN_REPEATS ?? 5);
+const GEN_REPEATS = Number(process.env.BENCH_GEN_REPEATS ?? 15);
 const config = REFERENCE_CONFIG;
 
 const now = (): number => performance.now();
