@@ -141,6 +141,32 @@ class CallRunner {
   succeed(span: Span): void {
     span.setAttribute("rpc.grpc.status_code", 0);
   }
+
+  /**
+   * Runs a call that answers once (unary, client streaming): `start` gets the completion callback
+   * and returns the call; the span ends and the signal unhooks when the answer or error arrives.
+   */
+  single<C extends Cancellable>(
+    span: Span,
+    signal: AbortSignal | undefined,
+    start: (done: (error: unknown, value?: unknown) => void) => C,
+    afterStart?: (call: C) => void,
+  ): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      let unhook = (): void => {};
+      const call = start((error, value) => {
+        unhook();
+        if (error) reject(this.fail(span, error));
+        else {
+          this.succeed(span);
+          resolve(value);
+        }
+        span.end();
+      });
+      unhook = this.bindSignal(call, signal);
+      afterStart?.(call);
+    });
+  }
 }
 
 async function writeRequests(
@@ -192,27 +218,17 @@ export function createClient<S extends DescService>(service: S, address: string,
         methods[method.localName] = (request: unknown, callOptions?: CallOptions) => {
           const { span, ctx } = runner.startSpan();
           return context.with(ctx, () =>
-            new Promise<unknown>((resolve, reject) => {
-              let unhook = (): void => {};
-              const call = client.makeUnaryRequest(
+            runner.single(span, callOptions?.signal, (done) =>
+              client.makeUnaryRequest(
                 path,
                 serialize,
                 deserialize,
                 toMessage(method.input, request),
                 runner.metadata(ctx, callOptions),
                 runner.callOptions(callOptions),
-                (error, value) => {
-                  unhook();
-                  if (error) reject(runner.fail(span, error));
-                  else {
-                    runner.succeed(span);
-                    resolve(value);
-                  }
-                  span.end();
-                },
-              );
-              unhook = runner.bindSignal(call, callOptions?.signal);
-            }),
+                done,
+              ),
+            ),
           );
         };
         break;
@@ -236,27 +252,20 @@ export function createClient<S extends DescService>(service: S, address: string,
         methods[method.localName] = (requests: AsyncIterable<unknown>, callOptions?: CallOptions) => {
           const { span, ctx } = runner.startSpan();
           return context.with(ctx, () =>
-            new Promise<unknown>((resolve, reject) => {
-              let unhook = (): void => {};
-              const call = client.makeClientStreamRequest(
-                path,
-                serialize,
-                deserialize,
-                runner.metadata(ctx, callOptions),
-                runner.callOptions(callOptions),
-                (error, value) => {
-                  unhook();
-                  if (error) reject(runner.fail(span, error));
-                  else {
-                    runner.succeed(span);
-                    resolve(value);
-                  }
-                  span.end();
-                },
-              );
-              unhook = runner.bindSignal(call, callOptions?.signal);
-              writeRequests(call, requests, method.input).catch(() => {});
-            }),
+            runner.single(
+              span,
+              callOptions?.signal,
+              (done) =>
+                client.makeClientStreamRequest(
+                  path,
+                  serialize,
+                  deserialize,
+                  runner.metadata(ctx, callOptions),
+                  runner.callOptions(callOptions),
+                  done,
+                ),
+              (call) => void writeRequests(call, requests, method.input).catch(() => {}),
+            ),
           );
         };
         break;
