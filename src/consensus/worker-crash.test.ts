@@ -4,11 +4,11 @@
 // after AckWait and a successor decides every sample exactly once, from all its votes.
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readDecisions } from "./test-support.js";
 import { connectBus, ensureTopology, KvBuckets, openKv, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../bus/index.js";
-import { DecisionOutcome, DecisionSchema, type Decision } from "../gen/autodidact/v1/consensus_pb.js";
+import { DecisionOutcome } from "../gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema, VerdictSchema } from "../gen/autodidact/v1/sample_pb.js";
 import { createConsensusPolicy, createConsensusWorker, policyToSpec, type ConsensusWorker, type ConsensusWorkerStats } from "./index.js";
 
@@ -63,30 +63,6 @@ async function startChild(opts: Record<string, unknown>): Promise<{ child: Child
   return { child, latest: () => latest };
 }
 
-async function readDecisions(task: string, expected: number, timeoutMs = 60_000): Promise<Decision[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const info = await bus.jsm.streams.info(Streams.Decisions, { subjects_filter: Subjects.decisions(task) } as never);
-    const count = (info.state.subjects as Record<string, number> | undefined)?.[Subjects.decisions(task)] ?? 0;
-    if (count >= expected || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const ci = await bus.jsm.consumers.add(Streams.Decisions, {
-    ack_policy: AckPolicy.None,
-    deliver_policy: DeliverPolicy.All,
-    filter_subject: Subjects.decisions(task),
-    inactive_threshold: 5_000_000_000,
-  });
-  const consumer = await bus.js.consumers.get(Streams.Decisions, ci.name);
-  const out: Decision[] = [];
-  for (;;) {
-    const m = await consumer.next({ expires: 1_000 });
-    if (m === null) break;
-    out.push(fromBinary(DecisionSchema, m.data));
-  }
-  return out;
-}
-
 describe("consensus worker crash with messages held in memory", () => {
   it("a SIGKILLed worker's held votes are redelivered and its successor decides every sample exactly once", async () => {
     const task = "crash";
@@ -117,10 +93,10 @@ describe("consensus worker crash with messages held in memory", () => {
     const successor = await createConsensusWorker({ ...shared, bus, id: "successor", policyProvider: () => policy, sweepIntervalMs: 100 });
     workers.push(successor);
     for (let i = 0; i < n; i++) await publishVerdict(task, `crash-${i}`, "critic-c", i % 3 !== 0);
-    const decisions = await readDecisions(task, n);
+    const decisions = await readDecisions(bus, task, n, 60_000);
     // Let any duplicate show up before counting.
     await new Promise((r) => setTimeout(r, 1_500));
-    const all = await readDecisions(task, n, 0);
+    const all = await readDecisions(bus, task, n, 0);
     await successor.stop();
 
     expect(decisions.length).toBeGreaterThanOrEqual(n);

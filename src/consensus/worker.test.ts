@@ -1,10 +1,10 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { trace } from "@opentelemetry/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readDecisions } from "./test-support.js";
 import { connectBus, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../bus/index.js";
 import { createTestTelemetry, type TestTelemetry } from "../telemetry/index.js";
-import { DecisionOutcome, DecisionSchema, type Decision } from "../gen/autodidact/v1/consensus_pb.js";
+import { DecisionOutcome } from "../gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema, VerdictSchema } from "../gen/autodidact/v1/sample_pb.js";
 import {
   createConsensusPolicy,
@@ -66,31 +66,6 @@ const publishVerdict = (task: string, sampleId: string, criticId: string, approv
     { msgId: `${sampleId}.${criticId}${msgSuffix}` },
   );
 
-/** Every decision message on `decisions.<task>`, read with an ephemeral consumer. */
-async function readDecisions(task: string, expected: number, timeoutMs = 30_000): Promise<Decision[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const info = await bus.jsm.streams.info(Streams.Decisions, { subjects_filter: Subjects.decisions(task) } as never);
-    const count = (info.state.subjects as Record<string, number> | undefined)?.[Subjects.decisions(task)] ?? 0;
-    if (count >= expected || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const ci = await bus.jsm.consumers.add(Streams.Decisions, {
-    ack_policy: AckPolicy.None,
-    deliver_policy: DeliverPolicy.All,
-    filter_subject: Subjects.decisions(task),
-    inactive_threshold: 5_000_000_000,
-  });
-  const consumer = await bus.js.consumers.get(Streams.Decisions, ci.name);
-  const out: Decision[] = [];
-  for (;;) {
-    const m = await consumer.next({ expires: 1_000 });
-    if (m === null) break;
-    out.push(fromBinary(DecisionSchema, m.data));
-  }
-  return out;
-}
-
 /** Deterministic shuffle (the test must not depend on Math.random to be reproducible). */
 function shuffle<T>(items: T[], seed: number): T[] {
   const a = [...items];
@@ -136,7 +111,7 @@ describe("consensus worker against a real nats-server", () => {
     // Verdicts and samples in a scrambled order (some verdicts before their sample).
     for (const send of shuffle(sends, 7)) await send();
 
-    const decisions = await readDecisions(task, n);
+    const decisions = await readDecisions(bus, task, n);
     await w1.stop();
     await w2.stop();
 
@@ -206,7 +181,7 @@ describe("consensus worker against a real nats-server", () => {
     await server.restart();
     for (let i = n / 2; i < n; i++) await send(i);
 
-    const decisions = await readDecisions(task, n, 60_000);
+    const decisions = await readDecisions(bus, task, n, 60_000);
     await w1.stop();
     await w2.stop();
     const ids = decisions.map((d) => d.sampleId).sort();
@@ -235,7 +210,7 @@ describe("consensus worker against a real nats-server", () => {
     expect(done).toBeGreaterThanOrEqual(5);
     const second = await createConsensusWorker({ ...opts, id: "second" });
     workers.push(second);
-    const decisions = await readDecisions(task, n);
+    const decisions = await readDecisions(bus, task, n);
     await second.stop();
     expect(new Set(decisions.map((d) => d.sampleId)).size).toBe(n);
     expect(decisions).toHaveLength(n);
@@ -252,7 +227,7 @@ describe("consensus worker against a real nats-server", () => {
     await publishVerdict(task, "flip-1", "critic-a", true, ".changed");
     await publishVerdict(task, "flip-1", "critic-b", true);
     await publishSample(task, "flip-1");
-    const [d] = await readDecisions(task, 1);
+    const [d] = await readDecisions(bus, task, 1);
     await w.stop();
     // Had the flip counted, a and b would have accepted (k=2) at once; with a's first vote it waits
     // for c and then times out.
@@ -272,7 +247,7 @@ describe("consensus worker against a real nats-server", () => {
       span.end();
       return span.spanContext().traceId;
     });
-    const [d] = await readDecisions(task, 1);
+    const [d] = await readDecisions(bus, task, 1);
     const sweeps = telemetry.spansNamed("consensus sweep").filter((sp) => sp.attributes["autodidact.sample_id"] === "silent-1");
     expect(sweeps.map((sp) => sp.spanContext().traceId)).toContain(traceId);
     expect(d?.accepted).toBe(false);
@@ -284,7 +259,7 @@ describe("consensus worker against a real nats-server", () => {
     for (let i = 0; i < 100 && w.stats().lateVotes < 2; i++) await new Promise((r) => setTimeout(r, 50));
     expect(w.stats().lateVotes).toBe(2);
     await w.stop();
-    expect(await readDecisions(task, 1, 0)).toHaveLength(1);
+    expect(await readDecisions(bus, task, 1, 0)).toHaveLength(1);
   });
 
   it("a decision stored by a worker that failed to publish is published by another worker's sweep", async () => {
@@ -305,7 +280,7 @@ describe("consensus worker against a real nats-server", () => {
     const b = await createConsensusWorker({ bus, policyProvider: () => quick, tasks: [task], id: "rescuer", verdictsDurable: "rec-vb", samplesDurable: "rec-sb", sweepIntervalMs: 60_000, republishGraceMs: 0 });
     workers.push(b);
     await b.sweep(true);
-    const decisions = await readDecisions(task, 1);
+    const decisions = await readDecisions(bus, task, 1);
     await b.stop();
     expect(decisions).toHaveLength(1);
     expect(decisions[0]?.deciderId).toBe("broken");
@@ -334,7 +309,7 @@ describe("consensus worker against a real nats-server", () => {
     await publishSample(task, "np-1");
     await publishVerdict(task, "np-1", "critic-a", true);
     await publishVerdict(task, "np-1", "critic-b", true);
-    const decisions = await readDecisions(task, 1);
+    const decisions = await readDecisions(bus, task, 1);
     await w.stop();
     expect(decisions.map((d) => [d.sampleId, d.accepted])).toEqual([["np-1", true]]);
     expect(calls).toBeGreaterThan(3);
@@ -354,7 +329,7 @@ describe("consensus worker against a real nats-server", () => {
     await publishSample(task, "p-1");
     await publishVerdict(task, "p-1", "critic-a", true);
     await publishVerdict(task, "p-1", "critic-c", true);
-    const decisions = await readDecisions(task, 1);
+    const decisions = await readDecisions(bus, task, 1);
     expect(decisions.map((d) => [d.sampleId, d.accepted])).toEqual([["p-1", true]]);
     for (let i = 0; i < 100 && w.stats().poisoned < 2; i++) await new Promise((r) => setTimeout(r, 50));
     expect(w.stats().poisoned).toBe(2);
