@@ -470,18 +470,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
         }
       }
       if (decision !== undefined) {
-        record = {
-          v: 1,
-          sampleId,
-          task: record.task,
-          policy: record.policy,
-          votes: [],
-          conflicts: record.conflicts,
-          decision: b64(toBinary(DecisionSchema, decision)),
-          decidedAt: now,
-          deciderId: id,
-          published: false,
-        };
+        record = decidedRecord(record, decision, now);
         changed = true;
       }
       if (!changed) {
@@ -513,6 +502,20 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     }
   };
 
+  /** The record that marks a sample decided: its votes travel inside the stored Decision, not beside it. */
+  const decidedRecord = (record: ConsensusRecord, decision: Decision, now: number): ConsensusRecord => ({
+    v: 1,
+    sampleId: record.sampleId,
+    task: record.task,
+    policy: record.policy,
+    votes: [],
+    conflicts: record.conflicts,
+    decision: b64(toBinary(DecisionSchema, decision)),
+    decidedAt: now,
+    deciderId: id,
+    published: false,
+  });
+
   /**
    * The fast path: a sample whose messages all reached this worker is decided from memory and
    * stored with ONE create of its decided record (create-if-absent is the exactly-once gate).
@@ -521,18 +524,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
    */
   const decideFromMemory = async (record: ConsensusRecord, policy: ConsensusPolicy, ev: Extract<ConsensusEvaluation, { state: "decided" }>, now: number): Promise<boolean> => {
     const decision = buildDecision(record, policy, ev, now);
-    const decided: ConsensusRecord = {
-      v: 1,
-      sampleId: record.sampleId,
-      task: record.task,
-      policy: record.policy,
-      votes: [],
-      conflicts: record.conflicts,
-      decision: b64(toBinary(DecisionSchema, decision)),
-      decidedAt: now,
-      deciderId: id,
-      published: false,
-    };
+    const decided = decidedRecord(record, decision, now);
     let written: number;
     try {
       written = await kv.createJson(record.sampleId, decided);
