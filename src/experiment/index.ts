@@ -22,4 +22,3 @@ export {
 export type { LabelFilter, LabelledSample, Lineage, RoundReport, RunHooks, SelfImprovementResult } from "./self-improve.js";
 export { formatRound } from "./table.js";
 export { loadBase, saveBase } from "./checkpoints.js";
-export { createPaddedAdditionTask, ensurePaddedAdditionTask, PADDED_ADDITION } from "./padded-addition.js";

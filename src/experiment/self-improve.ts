@@ -14,7 +14,6 @@ import {
 } from "../engine/index.js";
 import { AutodidactError, Code } from "../errors/index.js";
 import { createRng, createTaskTokenizer, ensembleVote, getTaskPack, type Rng, type TaskExample, type TaskPack } from "../tasks/index.js";
-import { ensurePaddedAdditionTask, PADDED_ADDITION } from "./padded-addition.js";
 import { checkConfig, type ModelShape, type SelfImprovementConfig, type TrainPhase } from "./recipe.js";
 
 /** A prompt with the label the ensemble (or the generator alone) gave it. */
@@ -76,9 +75,8 @@ export interface RunHooks {
   readonly baseWeights?: readonly Parameters[];
 }
 
-/** The task pack a config names (registers the padded variant on first use). */
+/** The task pack a config names (both recipe tasks are built into src/tasks). */
 export function recipeTask(name: SelfImprovementConfig["task"]): TaskPack {
-  if (name === PADDED_ADDITION) ensurePaddedAdditionTask();
   return getTaskPack(name);
 }
 

@@ -27,5 +27,6 @@ export {
 } from "./addition.js";
 export { REVERSE_SLICES, REVERSE_TOKENIZER, createReverseTask } from "./reverse.js";
 export { getTaskPack, listTaskPacks, registerTaskPack } from "./registry.js";
+export { createPaddedAdditionTask, PADDED_ADDITION } from "./padded-addition.js";
 export { ensembleVote, scoreAnswers } from "./scoring.js";
 export type { AccuracyReport, EnsembleVote } from "./scoring.js";

@@ -1,5 +1,6 @@
 import { AutodidactError, Code } from "../errors/index.js";
 import { createAdditionTask } from "./addition.js";
+import { createPaddedAdditionTask, PADDED_ADDITION } from "./padded-addition.js";
 import { createReverseTask } from "./reverse.js";
 import type { TaskPack } from "./task-pack.js";
 
@@ -7,6 +8,7 @@ const packs = new Map<string, TaskPack>();
 const builtins: ReadonlyArray<[string, () => TaskPack]> = [
   ["addition", createAdditionTask],
   ["reverse", createReverseTask],
+  [PADDED_ADDITION, createPaddedAdditionTask],
 ];
 
 /** Names of every known task (built-ins plus registered ones), sorted. */

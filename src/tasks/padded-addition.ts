@@ -1,12 +1,14 @@
 import { AutodidactError, Code } from "../errors/index.js";
-import { ADDITION_SLICES, ADDITION_TOKENIZER, defineTaskPack, getTaskPack, registerTaskPack, type FormatCheck, type Rng, type TaskPack } from "../tasks/index.js";
+import { ADDITION_SLICES, ADDITION_TOKENIZER, createAdditionTask } from "./addition.js";
+import { defineTaskPack, type FormatCheck, type TaskPack } from "./task-pack.js";
+import type { Rng } from "./rng.js";
 
 /*
  * Reversed addition with equal-length, zero-padded operands and an (n+1)-digit answer:
  *   n = 3:  12 + 9  →  prompt `210+900=`, completion `1200<eos>` (reversed 0021)
  * Every digit of every problem of length n sits at a fixed offset from the `+` and `=`, which a
- * NoPE model finds far more easily than the aligned-by-counting unpadded form. A candidate for
- * src/tasks (owner's call); until then the experiment registers it under this name.
+ * NoPE model finds far more easily than the aligned-by-counting unpadded form. A
+ * built-in task (`getTaskPack("addition-padded")`), so every service of the mesh can run it.
  */
 
 /** Name of the padded variant of the addition task. */
@@ -56,7 +58,7 @@ function checkFormat(prompt: string, answer: string): FormatCheck {
 
 /** Creates the padded addition task pack (same tokenizer, slices and difficulty as `addition`). */
 export function createPaddedAdditionTask(): TaskPack {
-  const plain = getTaskPack("addition");
+  const plain = createAdditionTask();
   const unpad = (prompt: string): string => {
     const { a, b } = parse(prompt);
     const strip = (s: string): string => s.replace(/0+$/, "") || "0";
@@ -84,13 +86,4 @@ export function createPaddedAdditionTask(): TaskPack {
     maxAnswerLength: (n) => n + 1,
     exposeVerifier: true,
   });
-}
-
-/** Registers the padded task once per process (idempotent), so getTaskPack finds it by name. */
-export function ensurePaddedAdditionTask(): void {
-  try {
-    getTaskPack(PADDED_ADDITION);
-  } catch {
-    registerTaskPack(createPaddedAdditionTask());
-  }
 }
