@@ -64,7 +64,7 @@ describe("registry", () => {
     }
     expect(caught).toBeInstanceOf(AutodidactError);
     expect((caught as AutodidactError).code).toBe(Code.InvalidArgument);
-    expect((caught as AutodidactError).message).toMatch(/unknown task "multiplication", known: addition, reverse/);
+    expect((caught as AutodidactError).message).toMatch(/unknown task "multiplication", known: addition, addition-padded, reverse/);
   });
 });
 
