@@ -31,6 +31,7 @@ import {
 } from "../../src/serving/index.js";
 import { createCritic } from "./critic.js";
 import {
+  createAcceptAllJudge,
   createClassifierJudge,
   createLikelihoodJudge,
   createModelJudge,
@@ -136,6 +137,10 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
         break;
       case "verifier":
         judge = createVerifierJudge();
+        break;
+      case "accept-all":
+        logger.warn("critic approves every sample without judging (accept-all): an ablation, not a filter", { criticId });
+        judge = createAcceptAllJudge();
         break;
     }
 

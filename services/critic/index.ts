@@ -9,6 +9,7 @@ export {
   createNoveltyJudge,
   createRulesJudge,
   createVerifierJudge,
+  createAcceptAllJudge,
   CRITIC_KINDS,
   jaccard,
 } from "./judges.js";

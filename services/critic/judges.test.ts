@@ -15,6 +15,7 @@ import {
 } from "../../src/serving/index.js";
 import { createTaskTokenizer, getTaskPack, solveAddition } from "../../src/tasks/index.js";
 import {
+  createAcceptAllJudge,
   createClassifierJudge,
   createLikelihoodJudge,
   createModelJudge,
@@ -70,6 +71,16 @@ describe("critic judges on crafted samples", () => {
     expect((await v.judge(sample("a", prompt, right), task)).approve).toBe(true);
     const wrongAnswer = right === "64" ? "65" : "64";
     expect((await v.judge(sample("b", prompt, wrongAnswer), task)).approve).toBe(false);
+  });
+
+  it("accept-all (ablation): approves a wrong answer and a malformed one that rules and verifier reject", async () => {
+    const all = createAcceptAllJudge();
+    const wrongAnswer = right === "64" ? "65" : "64";
+    const wrong = sample("w", prompt, wrongAnswer);
+    const malformed = sample("m", prompt, "12x");
+    expect((await createVerifierJudge().judge(wrong, task)).approve).toBe(false);
+    expect((await createRulesJudge().judge(malformed, task)).approve).toBe(false);
+    for (const s of [wrong, malformed]) expect(await all.judge(s, task)).toMatchObject({ approve: true, score: 1 });
   });
 
   it("novelty: rejects a near-duplicate of an accepted sample, accepts a different one and the same id", async () => {

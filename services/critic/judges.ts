@@ -5,7 +5,7 @@ import type { ClassifierModel, ModelHolder } from "../../src/serving/index.js";
 import { createTaskTokenizer, type TaskPack } from "../../src/tasks/index.js";
 
 /** The critic methods a critic instance can run (`--kind`). */
-export const CRITIC_KINDS = ["model", "likelihood", "rules", "novelty", "classifier", "verifier"] as const;
+export const CRITIC_KINDS = ["model", "likelihood", "rules", "novelty", "classifier", "verifier", "accept-all"] as const;
 /** One critic method. */
 export type CriticKind = (typeof CRITIC_KINDS)[number];
 
@@ -46,6 +46,19 @@ export function createRulesJudge(options: { maxCompletionChars?: number } = {}):
       return check.ok
         ? { approve: true, score: 1, reason: "format and length rules pass", modelVersion: "" }
         : { approve: false, score: 0, reason: check.reason, modelVersion: "" };
+    },
+  };
+}
+
+/**
+ * Accept-all critic: approves every sample without looking. It exists for the no-consensus ablation
+ * (`autodidact demo --no-consensus`), which shows what happens when nothing filters self-made labels.
+ */
+export function createAcceptAllJudge(): Judge {
+  return {
+    kind: "accept-all",
+    async judge() {
+      return { approve: true, score: 1, reason: "accept-all critic (no filtering: ablation)", modelVersion: "" };
     },
   };
 }
