@@ -26,6 +26,13 @@ export interface RoundPlan {
   seed: string;
   /** Gradient-norm abort threshold (absent in journals of older trainers: 1e6). */
   abortGradNorm?: number;
+  /** AdamW weight decay (absent in older journals: 0). */
+  weightDecay?: number;
+  /** Warmup-stable-decay schedule: warmup steps and the share of steps in the final decay (absent: constant lr). */
+  warmupSteps?: number;
+  decayShare?: number;
+  /** Gradient clipping norm (absent or 0: no clipping). */
+  maxGradNorm?: number;
 }
 
 /** A line of the round journal. */

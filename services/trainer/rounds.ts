@@ -33,6 +33,13 @@ export interface RoundDefaults {
   threads: number;
   /** A gradient norm above this aborts the round as a divergence (exploding gradient). */
   abortGradNorm: number;
+  /**
+   * Difficulty range of the real anchor data (0 = the accepted pool's range). A curriculum sets the
+   * top to what real data exists for (e.g. the base models' lengths), so the rounds' longer lengths
+   * are learned from self-made labels only.
+   */
+  anchorMinDifficulty?: number;
+  anchorMaxDifficulty?: number;
 }
 
 /** What a caller asks for (StartRound fields; zero values mean "configured default"). */
@@ -78,7 +85,22 @@ function num(h: Record<string, string>, key: string, fallback: number, check: (v
   return v;
 }
 
-const KNOWN_HYPER = new Set(["lr", "batch_size", "steps", "max_reuse", "lora_rank", "lora_alpha", "seed", "mix", "mode", "abort_grad_norm"]);
+const KNOWN_HYPER = new Set([
+  "lr",
+  "batch_size",
+  "steps",
+  "max_reuse",
+  "lora_rank",
+  "lora_alpha",
+  "seed",
+  "mix",
+  "mode",
+  "abort_grad_norm",
+  "weight_decay",
+  "warmup_steps",
+  "decay_share",
+  "max_grad_norm",
+]);
 
 const progress = (phase: string, message: string, step = 0, total = 0, loss = Number.NaN): RoundEvent =>
   create(RoundEventSchema, { event: { case: "progress", value: { phase, message, step: BigInt(step), totalSteps: BigInt(total), loss } } });
@@ -165,6 +187,10 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
       loraAlpha: num(h, "lora_alpha", defaults.loraAlpha, (v) => v > 0),
       seed: h.seed ?? defaults.seed,
       abortGradNorm: num(h, "abort_grad_norm", defaults.abortGradNorm, (v) => v > 0),
+      weightDecay: num(h, "weight_decay", 0, (v) => v >= 0),
+      warmupSteps: num(h, "warmup_steps", 0, (v) => Number.isInteger(v) && v >= 0),
+      decayShare: num(h, "decay_share", 0, (v) => v >= 0 && v <= 1),
+      maxGradNorm: num(h, "max_grad_norm", 0, (v) => v >= 0),
     };
   };
 
@@ -200,7 +226,11 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
     if (p.maxSamples > 0 && pool.length > p.maxSamples) pool = pool.slice(pool.length - p.maxSamples);
     const seed = `${p.seed}:${p.task}:round-${p.round}:${lineage}`;
     const diffs = pool.map((s) => Math.min(pack.difficulty.max, Math.max(pack.difficulty.min, s.difficulty || pack.difficulty.min)));
-    const anchors = pack.createAnchorSource({ seed: `${seed}:anchor`, minDifficulty: Math.min(...diffs), maxDifficulty: Math.max(...diffs) });
+    const clip = (d: number): number => Math.min(pack.difficulty.max, Math.max(pack.difficulty.min, d));
+    const anchorMin = defaults.anchorMinDifficulty ? clip(defaults.anchorMinDifficulty) : Math.min(...diffs);
+    const anchorMax = defaults.anchorMaxDifficulty ? clip(defaults.anchorMaxDifficulty) : Math.max(...diffs);
+    if (anchorMin > anchorMax) throw new AutodidactError(`anchor difficulties ${anchorMin}..${anchorMax} are empty`, Code.InvalidArgument);
+    const anchors = pack.createAnchorSource({ seed: `${seed}:anchor`, minDifficulty: anchorMin, maxDifficulty: anchorMax });
     emit(progress("mix", `${lineage}: ${pool.length} accepted samples, anchor ratio ${p.anchorRatio}`));
     const mix: Mix<TrainingSample> = buildMix(pool, anchors, { batchSize: p.batchSize, anchorRatio: p.anchorRatio, maxReuse: p.maxReuse, steps: p.steps, seed });
     const mixLog = mix.batches.map((b) => JSON.stringify({ batch: b.index, sampleIds: b.synthetic.map((s) => s.sampleId), anchorIds: b.anchors.map((a) => a.id) })).join("\n") + "\n";
@@ -229,7 +259,24 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
       weights: base.params,
       mode: p.mode,
       ...(p.mode === "lora" ? { lora } : {}),
-      optimizer: { lr: p.lr, weightDecay: 0, abortGradNorm: p.abortGradNorm ?? 1e6 },
+      optimizer: {
+        lr: p.lr,
+        weightDecay: p.weightDecay ?? 0,
+        abortGradNorm: p.abortGradNorm ?? 1e6,
+        ...(p.maxGradNorm ? { maxGradNorm: p.maxGradNorm } : {}),
+        // Warmup-stable-decay over the round's steps (Lee et al. 2025) when asked for; constant lr otherwise.
+        ...((p.warmupSteps ?? 0) > 0 || (p.decayShare ?? 0) > 0
+          ? {
+              schedule: {
+                kind: "wsd" as const,
+                warmupSteps: Math.min(p.warmupSteps ?? 0, Math.max(0, mix.batches.length - 1)),
+                totalSteps: mix.batches.length,
+                decaySteps: Math.max(1, Math.round(mix.batches.length * (p.decayShare ?? 0))),
+                minLrRatio: 0.01,
+              },
+            }
+          : {}),
+      },
       seed: li + 1 + p.round * 1000,
       batchSize: p.batchSize,
       seqLen,
