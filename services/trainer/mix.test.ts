@@ -35,6 +35,16 @@ describe("buildMix", () => {
     expect(capped.batches.length).toBe(Math.ceil((2 * pool.length) / 6));
   });
 
+  it("an unbounded max reuse runs exactly the steps asked for, each sample at most ceil(steps x slots / pool) times", () => {
+    const mix = buildMix(pool, anchors("a"), { batchSize: 8, anchorRatio: 0.25, maxReuse: 1_000_000, steps: 40, seed: "x" });
+    expect(mix.batches).toHaveLength(40);
+    const uses = new Map<string, number>();
+    for (const b of mix.batches) for (const s of b.synthetic) uses.set(s.sampleId, (uses.get(s.sampleId) ?? 0) + 1);
+    expect(uses.size).toBe(pool.length);
+    expect(Math.max(...uses.values())).toBeLessThanOrEqual(Math.ceil((40 * 6) / pool.length));
+    expect(mix.syntheticCount).toBe(40 * 6);
+  });
+
   it("is reproducible from its seed and changes with it", () => {
     const ids = (seed: string) =>
       buildMix(pool, anchors(seed), { batchSize: 8, anchorRatio: 0.25, maxReuse: 1, steps: 0, seed }).batches.map((b) => [

@@ -64,7 +64,10 @@ export function buildMix<S extends MixSample>(pool: readonly S[], anchors: TaskS
   if (synth < 1) throw new AutodidactError(`anchor ratio ${o.anchorRatio} leaves no synthetic slot in a batch of ${o.batchSize}`, Code.InvalidArgument);
   const rng = createRng(o.seed);
   const order: S[] = [];
-  for (let pass = 0; pass < o.maxReuse; pass++) {
+  // Only the passes the steps can use are built (a huge maxReuse means "reuse as often as needed").
+  const wanted = o.steps > 0 ? Math.ceil((o.steps * synth) / pool.length) : 1;
+  const passes = Math.min(o.maxReuse, Math.max(1, wanted));
+  for (let pass = 0; pass < passes; pass++) {
     const r = rng.fork(`pass-${pass}`);
     const perm = [...pool];
     for (let i = perm.length - 1; i > 0; i--) {

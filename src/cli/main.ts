@@ -12,6 +12,8 @@ const USAGE = `autodidact — a model that improves itself on its own data, guar
 Usage: autodidact <command> [options]
 
 Commands:
+  demo               the self-improvement experiment on a local mesh, with a live table and a report
+                     (what \`npm start\` runs; --quick, --no-consensus, --replace, --all; \`demo --help\`)
   up                 start a local mesh: nats-server, generator, critics, trainer, monitor
   status             health and version of every service of the local mesh
   history            checkpoints of a lineage with promoted / rejected / rolled-back status
@@ -56,6 +58,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       case "version":
         process.stdout.write(softwareVersion() + "\n");
         return 0;
+      case "demo":
+        return await (await import("../demo/index.js")).demoCommand(rest);
       case "up":
         return await up(rest);
       case "status":
