@@ -178,12 +178,14 @@ export function demoMembers(config: DemoConfig, variant: RunVariant, stateDir: s
       args: ["--task", task, "--lineage", generatorLineage!, "--temperature", "0", "--batch-size", "256", "--max-lag", "100000", ...cache("generator")],
     },
     ...critics,
-    {
-      name: "trainer",
-      kind: "trainer",
+    // One trainer per lineage (its own durable intake and data dir), so the lineages train side by side.
+    ...lineages.map((l) => ({
+      name: `trainer-${l}`,
+      kind: "trainer" as const,
       args: [
         "--task", task,
-        "--lineages", lineages.join(","),
+        "--lineages", l,
+        "--durable", `trainer-${l}`,
         "--mode", r.mode,
         "--mix", variant.data,
         "--anchor-ratio", String(r.anchorShare),
@@ -194,9 +196,9 @@ export function demoMembers(config: DemoConfig, variant: RunVariant, stateDir: s
         "--lr", String(r.round.lr),
         "--max-reuse", "1000000",
         "--train-threads", String(r.threads),
-        "--data-dir", join(stateDir, "trainer"),
+        "--data-dir", join(stateDir, `trainer-${l}`),
       ],
-    },
+    })),
     {
       name: "monitor",
       kind: "monitor",
@@ -251,7 +253,7 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
     const kv: KvStore = await openKv(bus, "registry");
     for (const seed of r.seeds) await registerBase(registry, lineageName(seed), o.baseDirs.get(seed)!, task, r.baseDigits);
 
-    out.write(`starting the mesh (${variant.name}): nats-server, generator, ${variant.consensus ? `${lineages.length - 1} model critics${config.rulesCritic ? " + rules" : ""}${config.noveltyCritic ? " + novelty" : ""}` : "an accept-all critic"}, trainer, monitor\n`);
+    out.write(`starting the mesh (${variant.name}): nats-server, generator, ${variant.consensus ? `${lineages.length - 1} model critics${config.rulesCritic ? " + rules" : ""}${config.noveltyCritic ? " + novelty" : ""}` : "an accept-all critic"}, a trainer per lineage, monitor\n`);
     const members = demoMembers(config, variant, o.stateDir);
     mesh = await startLocalMesh({
       stateDir: o.stateDir,
@@ -264,8 +266,8 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
     });
     const monitor: RpcClient<typeof MonitorService> = createClient(MonitorService, mesh.address("monitor"), { deadlineMs: 600_000 });
     const generator: RpcClient<typeof GeneratorService> = createClient(GeneratorService, mesh.address("generator"), { deadlineMs: Infinity });
-    const trainer: RpcClient<typeof TrainerService> = createClient(TrainerService, mesh.address("trainer"), { deadlineMs: Infinity });
-    clients.push(monitor, generator, trainer);
+    const trainers = new Map<string, RpcClient<typeof TrainerService>>(lineages.map((l) => [l, createClient(TrainerService, mesh!.address(`trainer-${l}`), { deadlineMs: Infinity })]));
+    clients.push(monitor, generator, ...trainers.values());
     const criticMembers = members.filter((m) => m.kind === "critic");
     const criticClients = criticMembers.map((m) => {
       const c = createClient(CriticService, mesh!.address(m.name), { deadlineMs: 30_000 });
@@ -400,44 +402,49 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
       // Train every lineage (when there is anything to train on), then wait for the monitor's gate.
       const lineageRounds: LineageRound[] = [];
       if (pool > 0) {
-        // One trainer round trains every lineage in turn, each from its own promoted parent.
-        let bar: ReturnType<typeof createProgressBar> | undefined;
-        let current = "";
-        const stream = trainer.startRound(
-          {
-            round,
-            task,
-            steps: BigInt(r.round.steps),
-            hyperparameters: {
-              lr: String(r.round.lr),
-              batch_size: String(r.round.batchSize),
-              weight_decay: String(r.round.weightDecay),
-              warmup_steps: String(r.round.warmupSteps),
-              decay_share: String(r.round.decayShare),
-              max_grad_norm: "1",
-              mode: r.mode,
-              mix: variant.data,
-              seed: `demo:${variant.name}`,
-            },
-          },
-          signal ? { signal } : {},
-        );
-        try {
-          for await (const ev of stream) {
-            if (ev.event.case !== "progress" || ev.event.value.phase !== "train") continue;
-            const lineage = /^(\S+) step/.exec(ev.event.value.message)?.[1] ?? "";
-            if (lineage !== current) {
-              bar?.done();
-              current = lineage;
-              bar = createProgressBar(out, `round ${round}: training ${lineage}`, Number(ev.event.value.totalSteps));
+        // Every lineage trains at once (a trainer each), each from its own promoted parent.
+        const bar = createProgressBar(out, `round ${round}: training ${lineages.length} lineages`, lineages.length * r.round.steps);
+        const stepsDone = new Map<string, number>();
+        const losses = new Map<string, number>();
+        await Promise.all(
+          lineages.map(async (lineage) => {
+            const stream = trainers.get(lineage)!.startRound(
+              {
+                round,
+                lineage,
+                task,
+                steps: BigInt(r.round.steps),
+                hyperparameters: {
+                  lr: String(r.round.lr),
+                  batch_size: String(r.round.batchSize),
+                  weight_decay: String(r.round.weightDecay),
+                  warmup_steps: String(r.round.warmupSteps),
+                  decay_share: String(r.round.decayShare),
+                  max_grad_norm: "1",
+                  mode: r.mode,
+                  mix: variant.data,
+                  seed: `demo:${variant.name}`,
+                },
+              },
+              signal ? { signal } : {},
+            );
+            try {
+              for await (const ev of stream) {
+                if (ev.event.case !== "progress" || ev.event.value.phase !== "train") continue;
+                stepsDone.set(lineage, Number(ev.event.value.step));
+                losses.set(lineage, ev.event.value.loss);
+                bar.update(
+                  [...stepsDone.values()].reduce((a, b) => a + b, 0),
+                  `loss ${lineages.map((l) => (losses.has(l) ? losses.get(l)!.toFixed(3) : "-")).join(" / ")}`,
+                );
+              }
+            } catch (cause) {
+              const why = cause instanceof AutodidactError ? cause.rawMessage : String(cause);
+              throw new AutodidactError(`round ${round}: training ${lineage} failed: ${why} (see ${join(o.stateDir, "logs", `trainer-${lineage}.log`)})`, cause instanceof AutodidactError ? cause.code : Code.Internal, { cause });
             }
-            bar?.update(Number(ev.event.value.step), `loss ${ev.event.value.loss.toFixed(3)}`);
-          }
-          bar?.done();
-        } catch (cause) {
-          const why = cause instanceof AutodidactError ? cause.rawMessage : String(cause);
-          throw new AutodidactError(`round ${round}: training failed: ${why} (see ${join(o.stateDir, "logs", "trainer.log")})`, cause instanceof AutodidactError ? cause.code : Code.Internal, { cause });
-        }
+          }),
+        );
+        bar.done(`loss ${lineages.map((l) => (losses.has(l) ? losses.get(l)!.toFixed(3) : "-")).join(" / ")}`);
         for (const lineage of lineages) {
           const candidate = (await registry.listCheckpoints(lineage)).find((c) => c.round === round && c.parentVersion > 0);
           const curve = ((candidate?.manifest["lossCurve"] ?? []) as { step: number; loss: number }[]).map((c) => [c.step, c.loss] as [number, number]);
