@@ -59,6 +59,9 @@ export interface DemoRun {
   readonly seconds: number;
   /** Where the run's mesh kept its state, logs and NATS store. */
   readonly stateDir: string;
+  /** Lineage whose promoted model served the generator (the loss figure follows it); optional, the
+   * report falls back to the first lineage listed in the rounds. */
+  readonly generatorLineage?: string;
 }
 
 /** The whole report: one or more runs of the same configuration. */
