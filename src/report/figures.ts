@@ -85,6 +85,7 @@ export function reportFigures(report: DemoReport): Figure[] {
     title: "Proposed and accepted samples per round",
     xLabel: "round",
     yLabel: "samples",
+    yMin: 0,
     series: report.runs.flatMap((run) => [
       { name: `${run.name} proposed`, points: run.rounds.map((r) => [r.round, r.proposed] as const), dashed: true },
       { name: `${run.name} accepted`, points: run.rounds.map((r) => [r.round, r.accepted] as const) },

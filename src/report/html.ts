@@ -72,7 +72,10 @@ function figureBlock(figure: Figure): string {
     yMax: figure.yMax,
     width: svgWidth(figure),
     height: 300,
-    series: figure.series.map((s, i) => ({ name: s.name, points: s.points, dashed: s.dashed, color: seriesColor(i) })),
+    // Solid series first so a dashed one drawn over an identical solid one leaves both visible.
+    series: figure.series
+      .map((s, i) => ({ name: s.name, points: s.points, dashed: s.dashed, color: seriesColor(i) }))
+      .sort((a, b) => Number(a.dashed ?? false) - Number(b.dashed ?? false)),
   });
   const png = `figures/${encodeURIComponent(figure.id)}.png`;
   return `<figure class="figure" id="fig-${escapeHtml(figure.id)}">${svg}<figcaption>y: ${escapeHtml(figure.yLabel)} · x: ${escapeHtml(figure.xLabel)} · <a href="${escapeHtml(png)}">${escapeHtml(`${figure.id}.png`)}</a></figcaption></figure>`;

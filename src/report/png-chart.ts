@@ -43,7 +43,8 @@ const PAD = 16;
 const TITLE_SCALE = 3;
 const TEXT_SCALE = 2;
 const SWATCH = 26;
-const LINE_WIDTH = 2.5;
+const LINE_WIDTH = 3;
+const DASHED_WIDTH = 2;
 const MARKER_RADIUS = 3.5;
 const MARKER_LIMIT = 60; // above this many points a series is drawn as a bare line
 const DASH: readonly [number, number] = [9, 6];
@@ -195,19 +196,31 @@ export function renderPng(figure: Figure, options: PngOptions = {}): Buffer {
     const msg = "no data";
     text(plot.x + (plot.w - textWidth(msg) * TEXT_SCALE) / 2, plot.y + plot.h / 2, msg, TEXT_SCALE, MUTED);
   }
-  figure.series.forEach((s, i) => {
+  // Solid series first, dashed ones on top, thinner and with staggered dashes that share each dash
+  // period with a gap: where series coincide (a run without consensus accepts all it proposes; every
+  // run proposes the same count), each dashed colour shows in turn and a solid one in the gap.
+  const nDashed = figure.series.filter((s) => s.dashed).length;
+  const on = nDashed <= 1 ? DASH[0] : 5;
+  const period = nDashed <= 1 ? DASH[0] + DASH[1] : on * nDashed + DASH[1];
+  const order = figure.series.map((s, i) => ({ s, i })).sort((a, b) => Number(a.s.dashed ?? false) - Number(b.s.dashed ?? false) || a.i - b.i);
+  let dashedRank = 0;
+  for (const { s, i } of order) {
     const color = parseHex(seriesColor(i));
     const pts = finite[i]!;
-    const dash = s.dashed ? ([DASH[0] * SS, DASH[1] * SS] as const) : undefined;
-    let phase = 0;
+    const dash = s.dashed ? ([on * SS, (period - on) * SS] as const) : undefined;
+    let phase = s.dashed ? (period - dashedRank++ * on) * SS : 0;
+    const width = (s.dashed ? DASHED_WIDTH : LINE_WIDTH) * SS;
     for (let j = 1; j < pts.length; j++) {
-      phase = img.line(sx(pts[j - 1]![0]), sy(pts[j - 1]![1]), sx(pts[j]![0]), sy(pts[j]![1]), LINE_WIDTH * SS, color, dash, phase);
+      phase = img.line(sx(pts[j - 1]![0]), sy(pts[j - 1]![1]), sx(pts[j]![0]), sy(pts[j]![1]), width, color, dash, phase);
     }
     if (pts.length <= MARKER_LIMIT) for (const [x, y] of pts) img.disk(sx(x), sy(y), MARKER_RADIUS * SS, color);
+  }
+  figure.series.forEach((s, i) => {
     // Legend entry: a short line (dashed like the series) and the name.
+    const color = parseHex(seriesColor(i));
     const it = L.legendItems[i]!;
     const my = (it.y + (7 * TEXT_SCALE) / 2) * SS;
-    img.line(it.x * SS, my, (it.x + SWATCH) * SS, my, LINE_WIDTH * SS, color, s.dashed ? [6 * SS, 4 * SS] : undefined);
+    img.line(it.x * SS, my, (it.x + SWATCH) * SS, my, (s.dashed ? DASHED_WIDTH : LINE_WIDTH) * SS, color, s.dashed ? [6 * SS, 4 * SS] : undefined);
     text(it.x + SWATCH + 6, it.y, s.name, TEXT_SCALE, INK);
   });
   const out = img.downsample(SS);

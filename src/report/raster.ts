@@ -25,7 +25,9 @@ export class Raster {
     background: Rgb = [255, 255, 255],
   ) {
     this.data = new Uint8Array(width * height * 3);
-    for (let i = 0; i < width * height; i++) this.data.set(background, i * 3);
+    const [r, g, b] = background;
+    if (r === g && g === b) this.data.fill(r);
+    else for (let i = 0; i < this.data.length; i += 3) (this.data[i] = r), (this.data[i + 1] = g), (this.data[i + 2] = b);
   }
 
   /** Sets one pixel; coordinates outside the raster are ignored (clipping). */

@@ -18,7 +18,7 @@ async function writeAtomic(path: string, data: string | Uint8Array): Promise<voi
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw new AutodidactError(`report: cannot write ${path}: ${(err as Error).message}`, Code.Unavailable, { cause: err });
+    throw new AutodidactError(`report: cannot write ${path}: ${(err as Error).message}`, Code.FailedPrecondition, { cause: err });
   }
 }
 
@@ -30,7 +30,9 @@ async function writeAtomic(path: string, data: string | Uint8Array): Promise<voi
 export async function writeReport(dir: string, report: DemoReport): Promise<{ html: string; json: string; pngs: string[] }> {
   const figures = reportFigures(report);
   const figDir = join(dir, "figures");
-  await mkdir(figDir, { recursive: true });
+  await mkdir(figDir, { recursive: true }).catch((err: unknown) => {
+    throw new AutodidactError(`report: cannot create ${figDir}: ${(err as Error).message}`, Code.FailedPrecondition, { cause: err });
+  });
   const json = join(dir, "report.json");
   const file: DemoReportFile = { ...report, figures };
   await writeAtomic(json, `${JSON.stringify(file, null, 2)}\n`);
