@@ -77,6 +77,7 @@ export function reportFigures(report: DemoReport): Figure[] {
       yLabel: "exact-match accuracy",
       yMin: 0,
       yMax: 1,
+      colors: "sequential",
       series,
     });
   });
@@ -111,6 +112,7 @@ export function reportFigures(report: DemoReport): Figure[] {
       title: `Training loss per round (${run.name}${lineage === undefined ? "" : `, lineage ${lineage}`})`,
       xLabel: "step",
       yLabel: "loss",
+      colors: "sequential",
       series: run.rounds.map((r) => ({
         name: `round ${r.round}`,
         points: (r.lineages.find((l) => l.lineage === lineage)?.loss ?? []).map(([s, l]) => [s, l] as const),

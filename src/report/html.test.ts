@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { figureColors } from "./colors.js";
 import { reportFigures } from "./figures.js";
 import { renderReportHtml } from "./html.js";
 import { sampleReport } from "./test-support.js";
@@ -31,6 +32,9 @@ describe("renderReportHtml", () => {
       for (const s of f.series) {
         const drawn = circles.filter((c) => c[1] === s.name).map((c) => [Number(c[2]), Number(c[3])]);
         expect(drawn, `${f.id} / ${s.name}`).toEqual(s.points.map(([x, y]) => [x, y]));
+        // Same colour as in the PNG.
+        const color = figureColors(f)[f.series.indexOf(s)]!;
+        if (s.points.length > 0) expect(svg).toContain(`fill="${color}" data-series="${s.name}"`);
       }
     }
   });

@@ -1,6 +1,6 @@
 // svg.ts directly: the chart code alone, without the dashboard server and its registry/telemetry imports.
 import { escapeHtml, lineChart } from "../dashboard/svg.js";
-import { seriesColor } from "./colors.js";
+import { figureColors } from "./colors.js";
 import { generatorLineageOf } from "./figures.js";
 import type { DemoReport, DemoRound, DemoRun, Figure, LineageRound } from "./types.js";
 
@@ -64,6 +64,7 @@ function svgWidth(figure: Figure): number {
 }
 
 function figureBlock(figure: Figure): string {
+  const colors = figureColors(figure);
   const svg = lineChart({
     id: figure.id,
     title: figure.title,
@@ -74,7 +75,7 @@ function figureBlock(figure: Figure): string {
     height: 300,
     // Solid series first so a dashed one drawn over an identical solid one leaves both visible.
     series: figure.series
-      .map((s, i) => ({ name: s.name, points: s.points, dashed: s.dashed, color: seriesColor(i) }))
+      .map((s, i) => ({ name: s.name, points: s.points, dashed: s.dashed, color: colors[i] }))
       .sort((a, b) => Number(a.dashed ?? false) - Number(b.dashed ?? false)),
   });
   const png = `figures/${encodeURIComponent(figure.id)}.png`;
@@ -102,7 +103,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px} h3{font-s
 .figures{display:flex;flex-wrap:wrap;gap:14px}
 figure{margin:0;background:#fff;border:1px solid #e5e7eb;border-radius:6px;padding:6px}
 figcaption{font-size:12px;color:#4b5563;padding:2px 4px}
-.plot .title{font-weight:600;font-size:12px} .plot .tick,.plot .legend,.plot .axis{font-size:10px;fill:#4b5563}
+.plot{max-width:100%;height:auto} .plot .title{font-weight:600;font-size:12px} .plot .tick,.plot .legend,.plot .axis{font-size:10px;fill:#4b5563}
 .plot .grid{stroke:#f3f4f6} .plot .frame{fill:none;stroke:#e5e7eb} .plot .empty{fill:#9ca3af}
 table{border-collapse:collapse;background:#fff;margin:4px 0} td,th{border:1px solid #e5e7eb;padding:4px 8px;text-align:left;font-size:12px;vertical-align:top}
 th{background:#f3f4f6} tr.base{background:#f9fafb}

@@ -8,7 +8,7 @@ export { chartLayout, renderPng } from "./png-chart.js";
 export type { ChartLayout, PngOptions } from "./png-chart.js";
 export { crc32, encodePng, PNG_SIGNATURE } from "./png.js";
 export { hasGlyph, missingGlyphs } from "./font.js";
-export { seriesColor } from "./colors.js";
+export { figureColors, seriesColor } from "./colors.js";
 export { parseDemoReport, writeReport } from "./write.js";
 export type { DemoReportFile } from "./write.js";
 export type { DemoReport, DemoRound, DemoRun, Figure, LineageRound } from "./types.js";

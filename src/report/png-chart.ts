@@ -1,5 +1,5 @@
 import { AutodidactError, Code } from "../errors/index.js";
-import { seriesColor } from "./colors.js";
+import { figureColors } from "./colors.js";
 import { GLYPH_HEIGHT, textWidth } from "./font.js";
 import { encodePng } from "./png.js";
 import { parseHex, Raster, type Rgb } from "./raster.js";
@@ -191,6 +191,7 @@ export function renderPng(figure: Figure, options: PngOptions = {}): Buffer {
   const yScale = textWidth(figure.yLabel) * TEXT_SCALE <= plot.h ? TEXT_SCALE : 1;
   text(PAD, plot.y + (plot.h + textWidth(figure.yLabel) * yScale) / 2, figure.yLabel, yScale, INK, true);
 
+  const colors = figureColors(figure).map(parseHex);
   const finite = figure.series.map((s) => s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
   if (finite.every((p) => p.length === 0)) {
     const msg = "no data";
@@ -205,7 +206,7 @@ export function renderPng(figure: Figure, options: PngOptions = {}): Buffer {
   const order = figure.series.map((s, i) => ({ s, i })).sort((a, b) => Number(a.s.dashed ?? false) - Number(b.s.dashed ?? false) || a.i - b.i);
   let dashedRank = 0;
   for (const { s, i } of order) {
-    const color = parseHex(seriesColor(i));
+    const color = colors[i]!;
     const pts = finite[i]!;
     const dash = s.dashed ? ([on * SS, (period - on) * SS] as const) : undefined;
     let phase = s.dashed ? (period - dashedRank++ * on) * SS : 0;
@@ -217,7 +218,7 @@ export function renderPng(figure: Figure, options: PngOptions = {}): Buffer {
   }
   figure.series.forEach((s, i) => {
     // Legend entry: a short line (dashed like the series) and the name.
-    const color = parseHex(seriesColor(i));
+    const color = colors[i]!;
     const it = L.legendItems[i]!;
     const my = (it.y + (7 * TEXT_SCALE) / 2) * SS;
     img.line(it.x * SS, my, (it.x + SWATCH) * SS, my, (s.dashed ? DASHED_WIDTH : LINE_WIDTH) * SS, color, s.dashed ? [6 * SS, 4 * SS] : undefined);

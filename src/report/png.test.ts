@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { crc32 as zlibCrc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { seriesColor } from "./colors.js";
+import { figureColors, seriesColor } from "./colors.js";
 import { reportFigures } from "./figures.js";
 import { chartLayout, renderPng } from "./png-chart.js";
 import { crc32, encodePng } from "./png.js";
@@ -48,13 +48,24 @@ describe("renderPng", () => {
     expect(png.filters.every((f) => f >= 0 && f <= 4)).toBe(true);
     // Inside the plot area (the legend swatches lie outside it) each series has pixels of its exact colour.
     const { plot } = chartLayout(figure);
+    const colors = figureColors(figure);
+    expect(new Set(colors).size).toBe(figure.series.length);
     figure.series.forEach((s, i) => {
       if (s.points.length === 0) return;
-      expect(countColor(png, seriesColor(i), plot), `${figure.id} / ${s.name}`).toBeGreaterThan(20);
+      expect(countColor(png, colors[i]!, plot), `${figure.id} / ${s.name}`).toBeGreaterThan(20);
     });
     // The background is white and the image is not blank: a real chart was drawn.
     expect(countColor(png, "#ffffff", { x: 0, y: 0, w: 960, h: 540 })).toBeGreaterThan(960 * 540 * 0.5);
     expect(countColor(png, "#ffffff", { x: 0, y: 0, w: 960, h: 540 })).toBeLessThan(960 * 540 * 0.97);
+  });
+
+  it("keeps colours distinct for many series, categorical and sequential", () => {
+    const series = Array.from({ length: 30 }, (_, i) => ({ name: `s${i}`, points: [[0, i]] as const }));
+    for (const colors of ["categorical", "sequential"] as const) {
+      const c = figureColors({ series, colors });
+      expect(new Set(c).size, colors).toBe(30);
+      expect(c.every((h) => /^#[0-9a-f]{6}$/.test(h))).toBe(true);
+    }
   });
 
   it("honours width and height", () => {

@@ -89,4 +89,6 @@ export interface Figure {
   readonly yMin?: number;
   readonly yMax?: number;
   readonly series: readonly { readonly name: string; readonly points: readonly (readonly [number, number])[]; readonly dashed?: boolean }[];
+  /** How series are coloured: distinct hues (default), or a ramp for ordered series such as rounds. */
+  readonly colors?: "categorical" | "sequential";
 }
