@@ -78,6 +78,14 @@ describe("reportFigures", () => {
     runs[1]!.rounds.forEach((r, i) => expect(f.series[i]!.points).toEqual(r.lineages.find((l) => l.lineage === "default-b")!.loss));
   });
 
+  it("loss leaves out rounds in which the generator lineage trained nothing", () => {
+    const base = sampleReport();
+    const run = base.runs[0]!;
+    const rounds = run.rounds.map((r) => (r.round === 2 ? { ...r, lineages: r.lineages.map((l) => ({ ...l, loss: [], status: "no_candidate" as const })) } : r));
+    const f = byId(reportFigures({ ...base, runs: [{ ...run, rounds }] }), "loss");
+    expect(f.series.map((s) => s.name)).toEqual(["round 1", "round 3"]);
+  });
+
   it("gives colliding run names distinct figure ids", () => {
     const base = sampleReport();
     const report: DemoReport = { ...base, runs: [base.runs[0]!, { ...base.runs[1]!, name: "Default!" }] };

@@ -50,7 +50,8 @@ const present = (points: readonly (readonly [number, number | null])[]): Point[]
  * - `accuracy-<run>`: held-out accuracy per length, one series per round (base dashed), per run.
  * - `samples`: proposed (dashed) and accepted counts per round, per run.
  * - `label-accuracy`: verifier accuracy of accepted and of proposed (dashed) labels per round, per run.
- * - `loss`: training loss curve of each round of the default run's generator lineage.
+ * - `loss`: training loss curve of each round of the default run's generator lineage (rounds that
+ *   trained it; a round without a candidate has no curve).
  */
 export function reportFigures(report: DemoReport): Figure[] {
   const slugs = runSlugs(report);
@@ -113,10 +114,10 @@ export function reportFigures(report: DemoReport): Figure[] {
       xLabel: "step",
       yLabel: "loss",
       colors: "sequential",
-      series: run.rounds.map((r) => ({
-        name: `round ${r.round}`,
-        points: (r.lineages.find((l) => l.lineage === lineage)?.loss ?? []).map(([s, l]) => [s, l] as const),
-      })),
+      // Rounds in which the lineage trained nothing (no candidate) have no curve and no legend entry.
+      series: run.rounds
+        .map((r) => ({ name: `round ${r.round}`, points: (r.lineages.find((l) => l.lineage === lineage)?.loss ?? []).map(([s, l]) => [s, l] as const) }))
+        .filter((s) => s.points.length > 0),
     });
   }
   return figures;

@@ -79,8 +79,13 @@ describe("renderReportHtml", () => {
   });
 
   it("shows the configuration and the dashboard address", () => {
-    expect(html).toContain("<th>recipe</th><td><code>quick</code></td>");
-    expect(html).toContain("<th>model</th><td><code>{&quot;layers&quot;:2,&quot;dModel&quot;:64}</code></td>");
+    const setting = (key: string): string | undefined => new RegExp(`data-key="${key}"><span class="k">${key}</span> <code>([^<]*)</code>`).exec(html)?.[1];
+    expect(setting("recipe")).toBe("quick");
+    // Nested settings get an entry each under a dotted key; arrays stay whole.
+    expect(setting("model.layers")).toBe("2");
+    expect(setting("model.dModel")).toBe("64");
+    expect(setting("seeds")).toBe("[1,2]");
+    expect(setting("critics")).toBe("[&quot;sympy-check&quot;,&quot;self-consistency&quot;]");
     expect(html).toContain(`<a href="${report.dashboardUrl}">${report.dashboardUrl}</a>`);
     expect(renderReportHtml({ ...report, dashboardUrl: undefined }, figures)).toContain("No dashboard address was recorded");
   });

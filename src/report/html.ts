@@ -52,9 +52,17 @@ function summaryTable(report: DemoReport): string {
   return `<table id="summary"><thead><tr><th>run</th><th>what differs</th><th>consensus</th><th>data</th><th>rounds</th><th>frontier base &rarr; final</th><th>promoted</th><th>final accuracy per length</th><th>seconds</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }
 
+/** Flattens nested objects into dotted keys (arrays stay whole), so each setting gets its own row. */
+function flatten(value: unknown, prefix: string, out: [string, unknown][]): [string, unknown][] {
+  if (typeof value === "object" && value !== null && !Array.isArray(value) && Object.keys(value).length > 0) {
+    for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else out.push([prefix, value]);
+  return out;
+}
+
 function configTable(config: DemoReport["config"]): string {
-  const rows = Object.entries(config).map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td><code>${escapeHtml(typeof v === "string" ? v : JSON.stringify(v))}</code></td></tr>`);
-  return `<table id="config"><tbody>${rows.join("") || `<tr><td class="muted">none recorded</td></tr>`}</tbody></table>`;
+  const items = flatten(config, "", []).map(([k, v]) => `<div class="kv" data-key="${escapeHtml(k)}"><span class="k">${escapeHtml(k)}</span> <code>${escapeHtml(typeof v === "string" ? v : JSON.stringify(v) ?? String(v))}</code></div>`);
+  return `<div id="config">${items.join("") || `<span class="muted">none recorded</span>`}</div>`;
 }
 
 /** The SVG width that leaves the legend (which lineChart lays out in one row) room to fit. */
@@ -110,7 +118,8 @@ th{background:#f3f4f6} tr.base{background:#f9fafb}
 .acc{white-space:nowrap;font-variant-numeric:tabular-nums} .acc.ok{color:#15803d} .acc.low{color:#6b7280}
 .ok{color:#15803d;font-weight:600}.bad{color:#b91c1c;font-weight:600}.muted{color:#6b7280}
 .lineage{white-space:nowrap} .reason{color:#6b7280;white-space:normal;max-width:420px;font-size:11px}
-code{font-size:12px}
+code{font-size:12px;overflow-wrap:anywhere}
+#config{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:2px 16px;background:#fff;border:1px solid #e5e7eb;padding:8px;font-size:12px} #config .k{color:#4b5563}
 </style></head><body>
 <h1>Autodidact demo report</h1>
 <p class="meta">task <b>${escapeHtml(report.task)}</b> · created ${escapeHtml(report.createdAt)} · ${report.runs.length} run${report.runs.length === 1 ? "" : "s"} · frontier = longest length L such that every length from ${report.frontierFrom} to L has exact-match accuracy &ge; ${report.frontierThreshold}</p>
