@@ -342,6 +342,7 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
       description: variant.description,
       consensus: variant.consensus,
       data: variant.data,
+      generatorLineage,
       base: { frontier: baseFrontier, accuracyByLength: baseAcc[0]! },
       rounds: [],
       seconds: 0,
