@@ -351,7 +351,8 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
     printHeader(out, lengths);
     printRow(out, lengths, { round: 0, labelLength: null, proposed: null, accepted: null, acc: null, propAcc: null, accuracy: baseAcc[0]!, frontier: baseFrontier, status: `base (lineage frontiers ${baseAcc.map((a) => frontierOf(a, r.frontierThreshold, r.frontierFrom)).join(",")})` });
 
-    let labelLength = baseFrontier + 1;
+    // The first round labels one digit past what the base models were trained on (or mastered, if more).
+    let labelLength = Math.max(baseFrontier, r.baseDigits) + 1;
     let longestAccepted = r.baseDigits;
     let pool = 0;
     for (let round = 1; round <= r.rounds; round++) {
