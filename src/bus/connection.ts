@@ -1,7 +1,9 @@
 import { readFile } from "node:fs/promises";
 import {
   connect,
+  AuthorizationError,
   credsAuthenticator,
+  nkeyAuthenticator,
   tokenAuthenticator,
   usernamePasswordAuthenticator,
   type Authenticator,
@@ -16,6 +18,8 @@ import { publish, type PublishOptions, type PublishResult } from "./publish.js";
 export interface BusCredentials {
   /** Path of a `.creds` file (JWT + nkey seed) as produced by `nsc`. */
   credsFile?: string;
+  /** An nkey seed (`SU…`); the server config holds only its public key (src/security). */
+  nkeySeed?: Uint8Array;
   token?: string;
   user?: string;
   pass?: string;
@@ -79,6 +83,7 @@ async function authenticators(credentials: BusCredentials | undefined): Promise<
     }
     out.push(credsAuthenticator(creds));
   }
+  if (credentials.nkeySeed !== undefined) out.push(nkeyAuthenticator(credentials.nkeySeed));
   if (credentials.token !== undefined) out.push(tokenAuthenticator(credentials.token));
   if (credentials.user !== undefined) out.push(usernamePasswordAuthenticator(credentials.user, credentials.pass ?? ""));
   return out.length > 0 ? out : undefined;
@@ -118,6 +123,14 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
   } catch (err) {
     if (err instanceof AutodidactError) throw err;
     const servers = Array.isArray(options.servers) ? options.servers.join(", ") : options.servers;
+    if (err instanceof AuthorizationError || /authorization violation|authentication/i.test(String(err))) {
+      throw new AutodidactError(
+        `NATS at ${servers} refused the connection of ${options.name}: ${options.credentials === undefined ? "no credentials given" : "credentials not accepted"} ` +
+          "(set --nats-nkey-file / --nats-creds / --nats-user with --nats-password-file)",
+        Code.Unauthenticated,
+        { cause: err },
+      );
+    }
     throw new AutodidactError(
       `cannot connect to NATS at ${servers}: ${err instanceof Error ? err.message : String(err)} ` +
         `(is nats-server running with JetStream, and is NATS_URL right?)`,

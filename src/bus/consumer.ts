@@ -13,7 +13,7 @@ import { AutodidactError, Code, codeName } from "../errors/index.js";
 import { createLogger, type Logger } from "../telemetry/logger.js";
 import type { Bus } from "./connection.js";
 import { busInstruments } from "./metrics.js";
-import { BUS_TRACER_NAME, MessagingAttributes } from "./publish.js";
+import { BUS_TRACER_NAME, MessagingAttributes, permissionDeniedError } from "./publish.js";
 import { Subjects } from "./topology.js";
 import { extractTraceContext } from "./trace-headers.js";
 
@@ -72,6 +72,8 @@ export async function ensureConsumer(bus: Bus, spec: ConsumerSpec): Promise<Cons
   try {
     existing = await bus.jsm.consumers.info(spec.stream, spec.durable);
   } catch (err) {
+    const denied = permissionDeniedError(err, `consumer ${spec.stream}/${spec.durable}`);
+    if (denied !== undefined) throw denied;
     if (!(err instanceof JetStreamApiError && (err.code === 10014 || err.code === 10059))) {
       throw new AutodidactError(`cannot look up consumer ${spec.stream}/${spec.durable}: ${String(err)}`, Code.Unavailable, {
         cause: err,
@@ -103,6 +105,8 @@ export async function ensureConsumer(bus: Bus, spec: ConsumerSpec): Promise<Cons
     return existing;
   } catch (err) {
     if (err instanceof AutodidactError) throw err;
+    const denied = permissionDeniedError(err, `consumer ${spec.stream}/${spec.durable}`);
+    if (denied !== undefined) throw denied;
     throw new AutodidactError(`cannot create consumer ${spec.stream}/${spec.durable}: ${String(err)}`, Code.FailedPrecondition, {
       cause: err,
     });

@@ -16,7 +16,14 @@ export type {
   TopologyOptions,
   TopologyReport,
 } from "./topology.js";
-export { publish, isTransientPublishError, BUS_TRACER_NAME, MessagingAttributes } from "./publish.js";
+export {
+  publish,
+  isTransientPublishError,
+  permissionDeniedError,
+  permissionViolation,
+  BUS_TRACER_NAME,
+  MessagingAttributes,
+} from "./publish.js";
 export type { PublishOptions, PublishResult } from "./publish.js";
 export { natsHeaderGetter, natsHeaderSetter, injectTraceContext, extractTraceContext } from "./trace-headers.js";
 export { startNatsServer, freePort, NATS_INSTALL_HINT } from "./nats-server.js";

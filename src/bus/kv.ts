@@ -2,6 +2,7 @@ import { JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { AutodidactError, Code } from "../errors/index.js";
 import type { Bus } from "./connection.js";
+import { permissionDeniedError } from "./publish.js";
 
 /** A stored value with the revision needed to update it with compare-and-set. */
 export interface KvValue<T = Uint8Array> {
@@ -68,6 +69,8 @@ function isWrongLastSequence(err: unknown): boolean {
 
 function wrap(bucket: string, key: string, op: string, err: unknown): AutodidactError {
   if (err instanceof AutodidactError) return err;
+  const denied = permissionDeniedError(err, `KV ${op} ${bucket}/${key}`);
+  if (denied !== undefined) return denied;
   const msg = err instanceof Error ? err.message : String(err);
   if (/invalid key/i.test(msg)) {
     return new AutodidactError(`invalid KV key "${key}" in ${bucket}: use letters, digits and -/_=.`, Code.InvalidArgument, {
@@ -101,6 +104,8 @@ export async function openKv(bus: Bus, bucket: string): Promise<KvStore> {
     kv = await new Kvm(bus.js).open(bucket);
     await kv.status();
   } catch (err) {
+    const denied = permissionDeniedError(err, `opening KV bucket ${bucket}`);
+    if (denied !== undefined) throw denied;
     throw new AutodidactError(`KV bucket ${bucket} is not available (run ensureTopology): ${String(err)}`, Code.FailedPrecondition, {
       cause: err,
     });

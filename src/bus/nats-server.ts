@@ -27,8 +27,13 @@ export interface NatsServerOptions {
   storeDir?: string;
   /** Path of the binary; `nats-server` on PATH when omitted. */
   binary?: string;
-  /** Extra command-line arguments (e.g. `-c config`). */
+  /** Extra command-line arguments. */
   args?: string[];
+  /**
+   * A config file (`-c`), e.g. the authorization block src/security generates; the port, store and
+   * JetStream flags given here still apply (flags override the file).
+   */
+  configFile?: string;
   /** How long to wait for the server to accept connections. */
   readyTimeoutMs?: number;
 }
@@ -61,7 +66,17 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const ownsStore = options.storeDir === undefined;
   const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "autodidact-nats-")));
   const binary = options.binary ?? "nats-server";
-  const args = ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...(options.args ?? [])];
+  const args = [
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "-js",
+    "-sd",
+    storeDir,
+    ...(options.configFile !== undefined ? ["-c", options.configFile] : []),
+    ...(options.args ?? []),
+  ];
   const timeoutMs = options.readyTimeoutMs ?? 15_000;
 
   const launch = async (): Promise<ChildProcess> => {

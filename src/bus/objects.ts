@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { Objm, type ObjectInfo, type ObjectStore } from "@nats-io/obj";
 import { AutodidactError, Code } from "../errors/index.js";
 import type { Bus } from "./connection.js";
+import { permissionDeniedError } from "./publish.js";
 import { ObjectBuckets } from "./topology.js";
 
 /** Description of a stored object, with the digest as lowercase hex (what registries record). */
@@ -67,6 +68,8 @@ function describe(info: ObjectInfo): StoredObject {
 
 function wrap(bucket: string, name: string, op: string, err: unknown): AutodidactError {
   if (err instanceof AutodidactError) return err;
+  const denied = permissionDeniedError(err, `object store ${op} ${bucket}/${name}`);
+  if (denied !== undefined) return denied;
   const msg = err instanceof Error ? err.message : String(err);
   if (/digest|corrupt/i.test(msg)) {
     return new AutodidactError(`object ${bucket}/${name} is corrupt: ${msg}`, Code.DataLoss, { cause: err });
@@ -81,6 +84,8 @@ export async function openObjectStore(bus: Bus, bucket: string = ObjectBuckets.C
     os = await new Objm(bus.js).open(bucket);
     await os.status();
   } catch (err) {
+    const denied = permissionDeniedError(err, `opening object store ${bucket}`);
+    if (denied !== undefined) throw denied;
     throw new AutodidactError(`object store ${bucket} is not available (run ensureTopology): ${String(err)}`, Code.FailedPrecondition, {
       cause: err,
     });

@@ -3,6 +3,7 @@ import { JetStreamApiError, type JetStreamPublishOptions } from "@nats-io/jetstr
 import {
   ClosedConnectionError,
   DrainingConnectionError,
+  PermissionViolationError,
   headers as natsHeaders,
   type MsgHdrs,
 } from "@nats-io/transport-node";
@@ -69,8 +70,34 @@ function toHeaders(h: PublishOptions["headers"]): MsgHdrs {
   return out;
 }
 
+/**
+ * The server's "Permissions Violation" for a subject this connection's NATS user may not publish
+ * or subscribe to (found in the error or its causes), or undefined.
+ */
+export function permissionViolation(err: unknown): PermissionViolationError | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof PermissionViolationError) return e;
+  }
+  return undefined;
+}
+
+/**
+ * Wraps a permissions violation as PermissionDenied naming the refused operation and subject
+ * (a denied write is a deployment error, never worth a retry), or undefined for other errors.
+ */
+export function permissionDeniedError(err: unknown, what: string): AutodidactError | undefined {
+  const pv = permissionViolation(err);
+  if (pv === undefined) return undefined;
+  return new AutodidactError(
+    `${what} refused: this NATS user may not ${pv.operation} to "${pv.subject}" (its role lacks this permission)`,
+    Code.PermissionDenied,
+    { cause: err, details: { operation: pv.operation, subject: pv.subject } },
+  );
+}
+
 /** True when a publish failure may succeed if tried again (restart, failover, slow server). */
 export function isTransientPublishError(err: unknown): boolean {
+  if (permissionViolation(err) !== undefined) return false;
   if (err instanceof ClosedConnectionError || err instanceof DrainingConnectionError) return false;
   if (err instanceof JetStreamApiError) return err.code === 503 || err.status === 503;
   if (!(err instanceof Error)) return false;
@@ -79,6 +106,7 @@ export function isTransientPublishError(err: unknown): boolean {
 }
 
 function isNoResponders(err: unknown): boolean {
+  if (permissionViolation(err) !== undefined) return false;
   if (err instanceof JetStreamApiError) return err.code === 503 || err.status === 503;
   const text = err instanceof Error ? `${err.message} ${err.cause instanceof Error ? err.cause.message : ""}` : "";
   return /no responders|503/i.test(text);
@@ -140,7 +168,7 @@ export async function publish(
       }
     }
   } catch (err) {
-    const wrapped = wrapPublishError(err, subject);
+    const wrapped = permissionDeniedError(err, `publish to ${subject}`) ?? wrapPublishError(err, subject);
     span.recordException(wrapped);
     span.setStatus({ code: SpanStatusCode.ERROR, message: wrapped.message });
     throw wrapped;

@@ -11,6 +11,7 @@ import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { AutodidactError, Code } from "../errors/index.js";
 import type { Bus } from "./connection.js";
+import { permissionViolation } from "./publish.js";
 
 /** Stream names, in one place so no service spells them differently. */
 export const Streams = {
@@ -216,6 +217,15 @@ export async function ensureTopology(bus: Bus, options: TopologyOptions = {}): P
   try {
     return await ensureTopologyUnwrapped(bus, options);
   } catch (err) {
+    const pv = permissionViolation(err);
+    if (pv !== undefined) {
+      throw new AutodidactError(
+        `the JetStream topology is missing or differs, and this NATS user may not ${pv.operation} to "${pv.subject}" to fix it: ` +
+          "create it once with the admin identity (`autodidact topology --nats-nkey-file <admin seed>`)",
+        Code.PermissionDenied,
+        { cause: err, details: { operation: pv.operation, subject: pv.subject } },
+      );
+    }
     if (err instanceof AutodidactError) throw err;
     const msg = err instanceof Error ? err.message : String(err);
     throw new AutodidactError(

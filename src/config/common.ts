@@ -14,6 +14,14 @@ export const serviceOptions = {
     default: ["nats://127.0.0.1:4222"],
   },
   natsCreds: { type: "string", help: "NATS credentials (.creds) file", env: "NATS_CREDS", placeholder: "<file>" },
+  natsNkeyFile: {
+    type: "string",
+    help: "file holding this service's NATS nkey seed (or the seed itself in AUTODIDACT_NATS_NKEY_SEED)",
+    env: "AUTODIDACT_NATS_NKEY_FILE",
+    placeholder: "<file>",
+  },
+  natsUser: { type: "string", help: "NATS user name (password from --nats-password-file or AUTODIDACT_NATS_PASSWORD)", env: "AUTODIDACT_NATS_USER" },
+  natsPasswordFile: { type: "string", help: "file holding the NATS password of --nats-user", env: "AUTODIDACT_NATS_PASSWORD_FILE", placeholder: "<file>" },
   natsReplicas: {
     type: "int",
     help: "JetStream stream and bucket replicas (1 locally, 3 in clusters)",

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { connectBus, ensureTopology, type Bus } from "../bus/index.js";
 import { defineOptions, serviceOptions, type OptionSpecs, type OptionValues } from "../config/index.js";
 import { AutodidactError, Code } from "../errors/index.js";
+import { resolveNatsCredentials } from "../security/index.js";
 import { createServer, softwareVersion, type RpcServer, type ServiceImplementation } from "../rpc/index.js";
 import { createLogger, setLogService, setupTelemetry, type Logger, type Telemetry } from "../telemetry/index.js";
 
@@ -70,11 +71,13 @@ export async function startService<T extends OptionSpecs>(
   let bus: Bus | undefined;
   let started: StartedService | undefined;
   try {
+    // Secrets come from files or the environment (read once, then removed from it); never from flags.
+    const credentials = await resolveNatsCredentials(config, process.env);
     bus = await connectBus({
       servers: [...config.natsUrl],
       name: `autodidact-${instanceId}`,
       waitOnFirstConnect: true,
-      ...(config.natsCreds !== undefined ? { credentials: { credsFile: config.natsCreds } } : {}),
+      ...(credentials !== undefined ? { credentials } : {}),
     });
     await ensureTopology(bus, { replicas: config.natsReplicas });
     started = await spec.start({ name: spec.name, instanceId, config, bus, logger, signal: abort.signal });
