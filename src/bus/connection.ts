@@ -4,6 +4,7 @@ import {
   AuthorizationError,
   credsAuthenticator,
   nkeyAuthenticator,
+  PermissionViolationError,
   tokenAuthenticator,
   usernamePasswordAuthenticator,
   type Authenticator,
@@ -151,7 +152,13 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
           log.info("reconnected to NATS", { server: s.server });
           break;
         case "error":
-          log.error("NATS connection error", { error: s.error });
+          if (s.error instanceof PermissionViolationError) {
+            // The failing call reports it too (PERMISSION_DENIED); here it is one line, not a stack.
+            log.warn("NATS permissions violation: this user's role lacks the permission", {
+              operation: s.error.operation,
+              subject: s.error.subject,
+            });
+          } else log.error("NATS connection error", { error: s.error });
           break;
         default:
           break;
