@@ -1,12 +1,18 @@
-// `autodidact up` as a user runs it: a real nats-server and every service as its own process, health over
-// gRPC via `autodidact status`, and Ctrl-C (SIGINT) stopping everything it started.
+// `autodidact up` as a user runs it: a real nats-server with per-service NATS credentials and every
+// service as its own process, health over gRPC via `autodidact status`, a sample decided through the
+// mesh under least privilege, and Ctrl-C (SIGINT) stopping everything it started.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { connectBus, Streams, Subjects } from "../src/bus/index.js";
 import type { MeshState } from "../src/cli/mesh-state.js";
+import { AutodidactError, Code } from "../src/errors/index.js";
+import { SampleSchema } from "../src/gen/autodidact/v1/sample_pb.js";
+import { resolveNatsCredentials } from "../src/security/index.js";
 
 const cli = fileURLToPath(new URL("../bin/autodidact.mjs", import.meta.url));
 
@@ -28,7 +34,7 @@ describe("autodidact up / status", () => {
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
   });
 
-  it("starts the mesh, reports every service SERVING, and leaves nothing running after Ctrl-C", async () => {
+  it("starts the mesh with NATS auth, reports every service SERVING, decides a sample, and leaves nothing running after Ctrl-C", async () => {
     stateDir = await mkdtemp(join(tmpdir(), "autodidact-up-"));
     const env: NodeJS.ProcessEnv = { ...process.env, AUTODIDACT_STATE_DIR: stateDir };
     delete env.NATS_URL;
@@ -46,16 +52,41 @@ describe("autodidact up / status", () => {
 
     const status = spawnSync(process.execPath, [cli, "status"], { env, encoding: "utf8", timeout: 60_000 });
     expect(status.status, status.stderr).toBe(0);
-    const rows = status.stdout.split("\n").filter((l) => /^(generator|critic-[abc]|trainer|monitor)\s/.test(l));
+    const rows = status.stdout.split("\n").filter((l) => /^(generator|critic-[abc]|consensus|trainer|monitor)\s/.test(l));
     expect(rows.map((r) => r.split(/\s+/)[0]).sort()).toEqual(
-      ["critic-a", "critic-b", "critic-c", "generator", "monitor", "trainer"],
+      ["consensus", "critic-a", "critic-b", "critic-c", "generator", "monitor", "trainer"],
     );
     for (const row of rows) expect(row).toMatch(/\sSERVING\s/);
 
     const state = JSON.parse(await readFile(join(stateDir, "mesh.json"), "utf8")) as MeshState;
     expect(state.ownsNats).toBe(true);
     const pids = state.services.map((s) => s.pid);
-    expect(pids).toHaveLength(6);
+    expect(pids).toHaveLength(7);
+
+    // NATS refuses anonymous connections; the generator's credentials propose a sample, the critics
+    // (without consensus workers) vote, and the consensus service decides it.
+    const anonymous = await connectBus({ servers: state.natsUrl, name: "anonymous" }).then(
+      (b) => b.close().then(() => null),
+      (e: unknown) => e,
+    );
+    expect(anonymous).toBeInstanceOf(AutodidactError);
+    expect((anonymous as AutodidactError).code).toBe(Code.Unauthenticated);
+    const seedFile = (name: string): string => join(stateDir, "secrets", `${name}.nk`);
+    const generator = await connectBus({ servers: state.natsUrl, name: "test-generator", credentials: (await resolveNatsCredentials({ natsNkeyFile: seedFile("generator") }))! });
+    const admin = await connectBus({ servers: state.natsUrl, name: "test-admin", credentials: (await resolveNatsCredentials({ natsNkeyFile: seedFile("admin") }))! });
+    try {
+      const sample = create(SampleSchema, { id: "up-sample-1", task: "addition", prompt: "12+34=", completion: "64", difficulty: 2 });
+      await generator.publish(Subjects.proposed("addition"), toBinary(SampleSchema, sample), { msgId: sample.id });
+      let decisions = 0;
+      for (let i = 0; i < 600 && decisions === 0; i++) {
+        decisions = (await admin.jsm.streams.info(Streams.Decisions)).state.messages;
+        if (decisions === 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(decisions).toBe(1);
+    } finally {
+      await generator.close();
+      await admin.close();
+    }
     const natsPort = Number(new URL(state.natsUrl).port);
     const natsPid = spawnSync("pgrep", ["-f", `nats-server -a 127.0.0.1 -p ${natsPort} `], { encoding: "utf8" })
       .stdout.trim()
@@ -68,6 +99,16 @@ describe("autodidact up / status", () => {
     expect(await upExit).toBe(0);
     expect(out).toContain("stopped.");
     for (const pid of [...pids, ...natsPid]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+
+    // No service log holds a seed, and no service hit a permission it lacks.
+    const seeds = await Promise.all((await readdir(join(stateDir, "secrets"))).filter((f) => f.endsWith(".nk")).map(async (f) => (await readFile(join(stateDir, "secrets", f), "utf8")).trim()));
+    expect(seeds.length).toBe(8);
+    for (const log of await readdir(join(stateDir, "logs"))) {
+      const text = await readFile(join(stateDir, "logs", log), "utf8");
+      for (const seed of seeds) expect(text, log).not.toContain(seed);
+      expect(text, log).not.toMatch(/permissions violation|PERMISSION_DENIED/i);
+    }
+    expect(out + err).not.toMatch(/permissions violation|PERMISSION_DENIED/i);
 
     // With the mesh gone, status says so and fails.
     const after = spawnSync(process.execPath, [cli, "status"], { env, encoding: "utf8", timeout: 60_000 });

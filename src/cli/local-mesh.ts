@@ -1,9 +1,11 @@
 import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startNatsServer, type NatsServerProcess } from "../bus/index.js";
+import { connectBus, ensureTopology, startNatsServer, type NatsServerProcess } from "../bus/index.js";
+import { AutodidactError, Code } from "../errors/index.js";
 import type { ReadyLine } from "../host/index.js";
+import { generateMeshCredentials, resolveNatsCredentials, type MeshIdentity, type MeshSecretSet } from "../security/index.js";
 import { createSupervisor, type RestartPolicy, type Supervisor } from "./supervisor.js";
 import { writeMeshState, type MeshServiceEntry, type MeshState } from "./mesh-state.js";
 
@@ -32,6 +34,12 @@ export interface LocalMeshOptions {
   readyTimeoutMs?: number;
   /** Aborting it while the mesh starts stops what was started and rejects. */
   signal?: AbortSignal;
+  /**
+   * NATS authentication with per-service permissions (default: on when this mesh starts its own
+   * nats-server). A fresh secret set is generated in `<stateDir>/secrets`; consensus runs as its
+   * own member (the only identity that may publish decisions) and critics run without a worker.
+   */
+  auth?: boolean;
 }
 
 /** A running local mesh. */
@@ -42,6 +50,8 @@ export interface LocalMesh {
   /** Current gRPC address of a member (changes when it restarts). */
   address(name: string): string;
   state(): MeshState;
+  /** The generated credentials when auth is on (the `admin` seed file is for operators and tests). */
+  readonly secrets: MeshSecretSet | undefined;
   /** Stops every service (SIGTERM, drain), then the nats-server this mesh started. */
   stop(): Promise<void>;
 }
@@ -65,14 +75,65 @@ export function serviceCommand(kind: MeshServiceEntry["kind"]): { command: strin
   return { command: process.execPath, args: ["--import", TSX_LOADER, join(repoRoot, "services", kind, "main.ts")] };
 }
 
+/** The NATS identity of a member: its kind is its role; a critic's id is its name (its instance id). */
+export function memberIdentity(member: MeshMember): MeshIdentity {
+  return member.kind === "critic" ? { name: member.name, role: "critic", criticId: member.name } : { name: member.name, role: member.kind };
+}
+
+/** With auth on, consensus needs a process of its own: add one, and keep the critics' workers off. */
+function authMembers(members: readonly MeshMember[]): MeshMember[] {
+  const out = members.map((m) => (m.kind === "critic" ? { ...m, args: [...(m.args ?? []), "--no-consensus-worker"] } : m));
+  if (!out.some((m) => m.kind === "consensus")) {
+    const at = out.findIndex((m) => m.kind === "trainer");
+    out.splice(at < 0 ? out.length : at, 0, { name: "consensus", kind: "consensus" });
+  }
+  return out;
+}
+
 /**
  * Starts a local mesh: a nats-server with JetStream (unless `natsUrl` is given) and every member as
  * its own supervised process on loopback; resolves once each member printed its ready line.
  */
 export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMesh> {
   await mkdir(join(options.stateDir, "logs"), { recursive: true });
-  const nats = options.natsUrl === undefined ? await startNatsServer({ storeDir: join(options.stateDir, "nats") }) : undefined;
+  const auth = options.auth ?? options.natsUrl === undefined;
+  if (auth && options.natsUrl !== undefined) {
+    throw new AutodidactError(
+      "generated NATS authentication needs the nats-server this mesh starts: drop --nats-url, or run with --no-auth",
+      Code.InvalidArgument,
+    );
+  }
+  const members = auth ? authMembers(options.members) : [...options.members];
+  let secrets: MeshSecretSet | undefined;
+  if (auth) {
+    const dir = join(options.stateDir, "secrets");
+    // A fresh set per mesh: seeds of an earlier run stop working with this server.
+    await rm(dir, { recursive: true, force: true });
+    secrets = await generateMeshCredentials(dir, [{ name: "admin", role: "admin" }, ...members.map(memberIdentity)]);
+  }
+  const nats =
+    options.natsUrl === undefined
+      ? await startNatsServer({ storeDir: join(options.stateDir, "nats"), ...(secrets ? { configFile: secrets.configFile } : {}) })
+      : undefined;
   const natsUrl = options.natsUrl ?? nats!.url;
+  if (secrets !== undefined) {
+    // The services may only verify the topology: create it once with the admin identity.
+    try {
+      const admin = await connectBus({
+        servers: natsUrl,
+        name: "autodidact-up-admin",
+        credentials: (await resolveNatsCredentials({ natsNkeyFile: secrets.seedFileOf("admin") }))!,
+      });
+      try {
+        await ensureTopology(admin);
+      } finally {
+        await admin.close();
+      }
+    } catch (err) {
+      await nats?.stop();
+      throw err;
+    }
+  }
   const supervisor = createSupervisor(options.restartPolicy);
   const entries = new Map<string, MeshServiceEntry>();
   const logs = new Map<string, WriteStream>();
@@ -82,7 +143,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     natsUrl,
     ownsNats: nats !== undefined,
     supervisorPid: process.pid,
-    services: options.members.flatMap((m) => entries.get(m.name) ?? []),
+    services: members.flatMap((m) => entries.get(m.name) ?? []),
     updatedAt: new Date().toISOString(),
   });
   let saving = Promise.resolve();
@@ -95,7 +156,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     logs.get(name)?.write(line + "\n");
     if (line.startsWith('{"event":"ready"')) {
       const ready = JSON.parse(line) as ReadyLine;
-      const member = options.members.find((m) => m.name === name);
+      const member = members.find((m) => m.name === name);
       if (member) {
         entries.set(name, {
           name,
@@ -118,7 +179,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   });
 
   const readyTimeout = options.readyTimeoutMs ?? 60_000;
-  const allReady = options.members.map(
+  const allReady = members.map(
     (member) =>
       new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
@@ -132,8 +193,8 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         });
       }),
   );
-  const criticNames = options.members.filter((m) => m.kind === "critic").map((m) => m.name).join(",");
-  for (const member of options.members) {
+  const criticNames = members.filter((m) => m.kind === "critic").map((m) => m.name).join(",");
+  for (const member of members) {
     logs.set(member.name, createWriteStream(join(options.stateDir, "logs", `${member.name}.log`), { flags: "a" }));
     const { command, args } = serviceCommand(member.kind);
     supervisor.start({
@@ -141,7 +202,13 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       command,
       args: [...args, "--instance-id", member.name, "--grpc-host", "127.0.0.1", ...(member.args ?? [])],
       // One fallback consensus panel for every critic process: all critic members (a policy set in the registry overrides it).
-      env: { AUTODIDACT_CONSENSUS_CRITICS: criticNames, ...options.env, NATS_URL: natsUrl },
+      env: {
+        AUTODIDACT_CONSENSUS_CRITICS: criticNames,
+        ...options.env,
+        NATS_URL: natsUrl,
+        // The path of the member's own seed file, never the seed itself.
+        ...(secrets !== undefined ? { AUTODIDACT_NATS_NKEY_FILE: secrets.seedFileOf(member.name) } : {}),
+      },
     });
   }
 
@@ -173,6 +240,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       return entry.address;
     },
     state,
+    secrets,
     stop,
   };
 }

@@ -1,5 +1,7 @@
-import { defineOptions } from "../config/index.js";
-import { AutodidactError } from "../errors/index.js";
+import { join } from "node:path";
+import { connectBus, ensureTopology } from "../bus/index.js";
+import { defineOptions, serviceOptions } from "../config/index.js";
+import { AutodidactError, Code } from "../errors/index.js";
 import { runService, type ServiceSpec } from "../host/index.js";
 import { softwareVersion } from "../rpc/index.js";
 import { DEFAULT_MEMBERS, startLocalMesh, type MeshMember } from "./local-mesh.js";
@@ -14,12 +16,14 @@ Usage: autodidact <command> [options]
 Commands:
   demo               the self-improvement experiment on a local mesh, with a live table and a report
                      (what \`npm start\` runs; --quick, --no-consensus, --replace, --all; \`demo --help\`)
-  up                 start a local mesh: nats-server, generator, critics, trainer, monitor
+  up                 start a local mesh: nats-server, generator, critics, consensus, trainer, monitor
+  topology           create or verify the JetStream streams and buckets (run once with the admin identity)
+  nats-auth          generate per-service NATS nkeys and the nats-server authorization (for Kubernetes Secrets)
   status             health and version of every service of the local mesh
   history            checkpoints of a lineage with promoted / rejected / rolled-back status
   lineage <version>  rounds, sample counts, critic votes and sample-id digests from the root to <version>
   rollback [<version>]  serve an earlier version again (default: the previous promoted one)
-  generator|critic|trainer|monitor [options]
+  generator|critic|consensus|trainer|monitor [options]
                      run one service in this process (what a container runs)
   help               this text; \`autodidact <command> --help\` for a command's options
 
@@ -29,6 +33,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage.`;
 const SERVICES: Record<string, () => Promise<ServiceSpec<never>>> = {
   generator: async () => (await import("../../services/generator/index.js")).generatorService as ServiceSpec<never>,
   critic: async () => (await import("../../services/critic/index.js")).criticService as ServiceSpec<never>,
+  consensus: async () => (await import("../../services/consensus/index.js")).consensusService as ServiceSpec<never>,
   trainer: async () => (await import("../../services/trainer/index.js")).trainerService as ServiceSpec<never>,
   monitor: async () => (await import("../../services/monitor/index.js")).monitorService as ServiceSpec<never>,
 };
@@ -37,6 +42,25 @@ const upOptions = defineOptions({
   stateDir: { type: "string", help: "folder for the mesh state, logs and NATS store", env: "AUTODIDACT_STATE_DIR" },
   natsUrl: { type: "string", help: "use this NATS (JetStream on) instead of starting nats-server", env: "NATS_URL" },
   critics: { type: "int", help: "number of critic processes", default: 3, min: 1, max: 16 },
+  auth: {
+    type: "bool",
+    help: "NATS authentication with per-service permissions, fresh credentials in <state-dir>/secrets (--no-auth to disable; off with --nats-url)",
+    default: true,
+  },
+});
+
+const natsAuthOptions = defineOptions({
+  out: { type: "string", help: "folder to write the seeds (<deployment>.nk, 0600) and the server authorization into" },
+  critics: { type: "list", help: "critic ids, one Deployment critic-<id> each", default: ["rules", "novelty", "likelihood"] },
+});
+
+const topologyOptions = defineOptions({
+  natsUrl: serviceOptions.natsUrl,
+  natsCreds: serviceOptions.natsCreds,
+  natsNkeyFile: serviceOptions.natsNkeyFile,
+  natsUser: serviceOptions.natsUser,
+  natsPasswordFile: serviceOptions.natsPasswordFile,
+  natsReplicas: serviceOptions.natsReplicas,
 });
 
 const statusOptions = defineOptions({
@@ -64,6 +88,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await up(rest);
       case "status":
         return await status(rest);
+      case "topology":
+        return await topology(rest);
+      case "nats-auth":
+        return await natsAuth(rest);
       case "history":
       case "lineage":
       case "rollback":
@@ -88,11 +116,14 @@ async function up(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const { stateDir = defaultStateDir(), natsUrl, critics } = parsed.values;
+  const auth = parsed.values.auth && natsUrl === undefined;
   const members: MeshMember[] = [
     ...DEFAULT_MEMBERS.filter((m) => m.kind !== "critic"),
     ...Array.from({ length: critics }, (_, i) => ({ name: `critic-${String.fromCharCode(97 + i)}`, kind: "critic" as const })),
   ];
-  process.stdout.write(natsUrl ? `using NATS at ${natsUrl}\n` : "starting nats-server (JetStream)…\n");
+  process.stdout.write(
+    natsUrl ? `using NATS at ${natsUrl}\n` : `starting nats-server (JetStream${auth ? ", per-service credentials" : ", no authentication"})…\n`,
+  );
   const interrupted = new AbortController();
   const stopRequested = new Promise<void>((resolve) => {
     const onSignal = (): void => {
@@ -108,6 +139,7 @@ async function up(argv: readonly string[]): Promise<number> {
     stateDir,
     ...(natsUrl ? { natsUrl } : {}),
     members,
+    auth,
     signal: interrupted.signal,
     onAlert: (name, line) => process.stderr.write(`[${name}] ${line}\n`),
   });
@@ -115,12 +147,82 @@ async function up(argv: readonly string[]): Promise<number> {
   const rows = mesh.state().services.map((s) => [s.name, s.kind, s.address, s.pid]);
   process.stdout.write(`\nlocal mesh is up (NATS ${mesh.natsUrl}, state in ${stateDir})\n\n`);
   process.stdout.write(formatTable(["service", "kind", "gRPC", "pid"], rows) + "\n\n");
+  if (mesh.secrets !== undefined) {
+    process.stdout.write(`NATS requires credentials: one nkey per service in ${join(stateDir, "secrets")} (admin.nk for operators)\n`);
+  }
   process.stdout.write("`autodidact status` in another terminal shows health; Ctrl-C stops everything.\n");
 
   await stopRequested;
   process.stdout.write("\nstopping the local mesh…\n");
   await mesh.stop();
   process.stdout.write("stopped.\n");
+  return 0;
+}
+
+async function topology(argv: readonly string[]): Promise<number> {
+  const parsed = topologyOptions.parse(argv, process.env);
+  if (parsed.help) {
+    process.stdout.write(
+      topologyOptions.help({
+        usage: "autodidact topology [options]",
+        description: "Create or verify every JetStream stream, KV bucket and object store of the mesh (idempotent).",
+      }) + "\n",
+    );
+    return 0;
+  }
+  const v = parsed.values;
+  const { resolveNatsCredentials } = await import("../security/index.js");
+  const credentials = await resolveNatsCredentials(v, process.env);
+  const bus = await connectBus({ servers: [...v.natsUrl], name: "autodidact-topology", ...(credentials ? { credentials } : {}) });
+  try {
+    const report = await ensureTopology(bus, { replicas: v.natsReplicas });
+    for (const [what, names] of Object.entries(report)) for (const n of names as string[]) process.stdout.write(`${what}: ${n}\n`);
+  } finally {
+    await bus.close();
+  }
+  return 0;
+}
+
+async function natsAuth(argv: readonly string[]): Promise<number> {
+  const parsed = natsAuthOptions.parse(argv, process.env);
+  if (parsed.help) {
+    process.stdout.write(
+      natsAuthOptions.help({
+        usage: "autodidact nats-auth --out <dir> [options]",
+        description:
+          "Generate one NATS nkey per Deployment of deploy/k8s (and admin), the nats-server authorization block " +
+          "(nats-server.conf) and Helm values for the NATS chart (nats-auth-values.json). See deploy/k8s/README.md.",
+      }) + "\n",
+    );
+    return 0;
+  }
+  const { out, critics } = parsed.values;
+  if (out === undefined) throw new AutodidactError("--out <dir> is required", Code.InvalidArgument);
+  const { generateMeshCredentials, natsPermissions } = await import("../security/index.js");
+  const { writeFile } = await import("node:fs/promises");
+  const identities = [
+    { name: "admin", role: "admin" as const },
+    { name: "generator", role: "generator" as const },
+    ...critics.map((id) => ({ name: `critic-${id}`, role: "critic" as const, criticId: id })),
+    { name: "consensus", role: "consensus" as const },
+    { name: "trainer", role: "trainer" as const },
+    { name: "monitor", role: "monitor" as const },
+  ];
+  const set = await generateMeshCredentials(out, identities);
+  // The same users as Helm values for the official NATS chart (config.merge becomes nats.conf).
+  const rules = (r: { allow: string[]; deny: string[] }): object => (r.deny.length > 0 ? r : { allow: r.allow });
+  const users = set.credentials.map((c) => {
+    const p = natsPermissions(c.identity);
+    return { nkey: c.publicKey, permissions: { publish: rules(p.publish), subscribe: rules(p.subscribe) } };
+  });
+  const values = { config: { merge: { authorization: { users } } } };
+  await writeFile(join(out, "nats-auth-values.json"), JSON.stringify(values, null, 2) + "\n", { mode: 0o600 });
+  process.stdout.write(`wrote ${set.credentials.length} seeds, ${set.configFile} and ${join(out, "nats-auth-values.json")}\n`);
+  for (const c of set.credentials) {
+    process.stdout.write(
+      `kubectl -n autodidact create secret generic autodidact-nats-${c.identity.name} --from-file=nkey-seed=${c.seedFile}\n`,
+    );
+  }
   return 0;
 }
 

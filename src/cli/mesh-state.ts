@@ -5,7 +5,7 @@ import { AutodidactError, Code } from "../errors/index.js";
 /** One service process of a local mesh, as `autodidact up` last saw it. */
 export interface MeshServiceEntry {
   name: string;
-  kind: "generator" | "critic" | "trainer" | "monitor";
+  kind: "generator" | "critic" | "consensus" | "trainer" | "monitor";
   /** `127.0.0.1:<port>` of its gRPC server. */
   address: string;
   pid: number;

@@ -8,10 +8,11 @@ import { AutodidactError } from "../errors/index.js";
 import { createClient } from "../rpc/index.js";
 import type { MeshServiceEntry } from "./mesh-state.js";
 
-/** The gRPC service each kind of process serves. */
-export const SERVICE_OF_KIND: Readonly<Record<MeshServiceEntry["kind"], DescService>> = {
+/** The gRPC service each kind of process serves (consensus serves only health). */
+export const SERVICE_OF_KIND: Readonly<Record<MeshServiceEntry["kind"], DescService | undefined>> = {
   generator: GeneratorService,
   critic: CriticService,
+  consensus: undefined,
   trainer: TrainerService,
   monitor: MonitorService,
 };
@@ -31,12 +32,19 @@ export interface ServiceStatus {
 export async function probeService(entry: Pick<MeshServiceEntry, "name" | "kind" | "address">, deadlineMs = 3_000): Promise<ServiceStatus> {
   const service = SERVICE_OF_KIND[entry.kind];
   const health = createClient(Health, entry.address, { deadlineMs });
-  const info = createClient(service, entry.address, { deadlineMs }) as unknown as {
-    getInfo(req: object): Promise<{ softwareVersion: string; uptimeMs: bigint; models: { role: string; version: string }[] }>;
-    close(): void;
-  };
+  const info =
+    service === undefined
+      ? undefined
+      : (createClient(service, entry.address, { deadlineMs }) as unknown as {
+          getInfo(req: object): Promise<{ softwareVersion: string; uptimeMs: bigint; models: { role: string; version: string }[] }>;
+          close(): void;
+        });
   try {
-    const checked = await health.check({ service: service.typeName });
+    const checked = await health.check({ service: service?.typeName ?? "" });
+    if (info === undefined) {
+      const serving = HealthCheckResponse_ServingStatus[checked.status] ?? String(checked.status);
+      return { name: entry.name, address: entry.address, health: serving, version: "-", models: "-", uptimeS: null };
+    }
     const about = await info.getInfo({});
     return {
       name: entry.name,
@@ -58,6 +66,6 @@ export async function probeService(entry: Pick<MeshServiceEntry, "name" | "kind"
     };
   } finally {
     health.close();
-    info.close();
+    info?.close();
   }
 }

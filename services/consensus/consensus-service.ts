@@ -1,0 +1,59 @@
+import { createConsensusPolicy, createConsensusWorker, openPolicyStore, type ConsensusWorker } from "../../src/consensus/index.js";
+import type { ServiceSpec } from "../../src/host/index.js";
+
+/** Flags of the consensus service beyond the ones every service takes. */
+export const consensusOptions = {
+  consensusCritics: {
+    type: "list",
+    help: "expected critics of the fallback consensus policy (a policy set in the registry overrides it)",
+    env: "AUTODIDACT_CONSENSUS_CRITICS",
+  },
+  consensusTimeout: { type: "duration", help: "vote timeout of the fallback consensus policy", default: 30_000, min: 1 },
+  concurrency: { type: "int", help: "messages handled at once per consumer", default: 1024, min: 1, max: 100_000 },
+} as const;
+
+/**
+ * The consensus service: a consensus worker in a process of its own, so that with NATS
+ * authentication on it runs under the consensus identity, the only one allowed to publish
+ * decisions (critics then run with `--no-consensus-worker`). Any number may run; the KV
+ * compare-and-set decides each sample once. It serves only gRPC health.
+ */
+export const consensusService: ServiceSpec<typeof consensusOptions> = {
+  name: "consensus",
+  description: "decides every sample from its critics' verdicts (quorum policy, exactly once)",
+  options: consensusOptions,
+  async start(ctx) {
+    const cfg = ctx.config;
+    const expected = cfg.consensusCritics ?? [];
+    const fallback =
+      expected.length === 0
+        ? undefined
+        : createConsensusPolicy({
+            name: "consensus-fallback",
+            version: 0,
+            kind: "k_of_n",
+            k: Math.floor(expected.length / 2) + 1,
+            expected,
+            timeoutMs: cfg.consensusTimeout,
+            onTimeout: "reject",
+            note: "fallback of the consensus service: majority of the configured critics",
+          });
+    if (fallback === undefined) {
+      ctx.logger.warn("no --consensus-critics: samples wait for a consensus policy set in the registry (SetConsensusPolicy)");
+    }
+    const store = await openPolicyStore(ctx.bus);
+    const worker: ConsensusWorker = await createConsensusWorker({
+      bus: ctx.bus,
+      policyProvider: store.provider(fallback === undefined ? {} : { fallback }),
+      id: `consensus-${ctx.instanceId}`,
+      concurrency: cfg.concurrency,
+    });
+    ctx.logger.info("consensus worker running", { id: worker.id });
+    return {
+      services: [],
+      async stop() {
+        await worker.stop();
+      },
+    };
+  },
+};

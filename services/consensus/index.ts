@@ -1,0 +1,1 @@
+export { consensusOptions, consensusService } from "./consensus-service.js";
