@@ -38,7 +38,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
   it("renders the whole mesh into one namespace", () => {
     const objects = objectsOf(overlay);
     const deployments = autodidactDeployments(objects).map((d) => d.metadata.name).sort();
-    expect(deployments).toEqual(["critic-likelihood", "critic-novelty", "critic-rules", "generator", "monitor", "trainer"]);
+    expect(deployments).toEqual(["consensus", "critic-likelihood", "critic-novelty", "critic-rules", "generator", "monitor", "trainer"]);
     for (const o of objects) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe("autodidact");
     expect(objects.some((o) => o.kind === "Deployment" && o.metadata.name === "otel-collector")).toBe(true);
     expect(objects.some((o) => o.kind === "Deployment" && o.metadata.name === "jaeger")).toBe(true);
@@ -96,6 +96,26 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     expect(mesh["OTEL_EXPORTER_OTLP_ENDPOINT"]).toBe("http://otel-collector:4318");
     const trainer = podSpecOf(find(objects, "Deployment", "trainer"));
     expect(trainer.volumes?.some((v) => v.persistentVolumeClaim?.claimName === "trainer-data")).toBe(true);
+  });
+
+  it("gives every service its own NATS credentials from an optional Secret, and commits no Secret", () => {
+    const objects = objectsOf(overlay);
+    expect(objects.some((o) => o.kind === "Secret")).toBe(false);
+    for (const d of autodidactDeployments(objects)) {
+      const env = podSpecOf(d).containers[0]!.env ?? [];
+      const seed = env.find((e) => e.name === "AUTODIDACT_NATS_NKEY_SEED");
+      expect(seed?.valueFrom?.secretKeyRef, d.metadata.name).toEqual({ name: `autodidact-nats-${d.metadata.name}`, key: "nkey-seed", optional: true });
+      expect(env.filter((e) => e.valueFrom?.secretKeyRef !== undefined)).toHaveLength(1);
+    }
+  });
+
+  it("runs consensus in its own Deployment and no consensus worker inside the critics", () => {
+    const objects = objectsOf(overlay);
+    const consensus = podSpecOf(find(objects, "Deployment", "consensus")).containers[0]!;
+    expect(consensus.args?.[0]).toBe("consensus");
+    expect(consensus.envFrom?.some((f) => f.configMapRef?.name === "autodidact-consensus")).toBe(true);
+    const critics = autodidactDeployments(objects).filter((d) => podSpecOf(d).containers[0]!.args?.[0] === "critic");
+    for (const c of critics) expect(podSpecOf(c).containers[0]!.args, c.metadata.name).toContain("--no-consensus-worker");
   });
 
   it("names one critic per Deployment, each with its own id and kind, and mounts the likelihood critic's model reference", () => {

@@ -32,7 +32,15 @@ export interface ContainerSpec {
   image: string;
   command?: string[];
   args?: string[];
-  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; configMapKeyRef?: { name: string; key: string } } }[];
+  env?: {
+    name: string;
+    value?: string;
+    valueFrom?: {
+      fieldRef?: { fieldPath: string };
+      configMapKeyRef?: { name: string; key: string };
+      secretKeyRef?: { name: string; key: string; optional?: boolean };
+    };
+  }[];
   envFrom?: { configMapRef?: { name: string } }[];
   ports?: { name?: string; containerPort: number }[];
   readinessProbe?: { grpc?: { port: number } };
@@ -138,6 +146,10 @@ export function containerEnv(objects: readonly K8sObject[], container: Container
       const v = configMap(e.valueFrom.configMapKeyRef.name)[e.valueFrom.configMapKeyRef.key];
       if (v === undefined) throw new Error(`env ${e.name}: ConfigMap key ${e.valueFrom.configMapKeyRef.key} missing`);
       env[e.name] = v;
+    } else if (e.valueFrom?.secretKeyRef) {
+      // No Secret is part of the manifests (they are created per cluster): an optional reference
+      // resolves to nothing, as kubelet does when the Secret is absent.
+      if (e.valueFrom.secretKeyRef.optional !== true) throw new Error(`env ${e.name}: Secret ${e.valueFrom.secretKeyRef.name} is not optional`);
     } else throw new Error(`env ${e.name}: unsupported valueFrom`);
   }
   return env;
