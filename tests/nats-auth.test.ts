@@ -25,7 +25,7 @@ import { DecisionSchema } from "../src/gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema, VerdictSchema } from "../src/gen/autodidact/v1/sample_pb.js";
 import { createRegistry, listCheckpointFiles, type CheckpointRecord } from "../src/registry/index.js";
 import { generateMeshCredentials, resolveNatsCredentials, SECRET_ENV, type MeshSecretSet } from "../src/security/index.js";
-import { nkeys } from "@nats-io/transport-node";
+import { headers, nkeys } from "@nats-io/transport-node";
 
 let dir: string;
 let server: NatsServerProcess;
@@ -252,6 +252,15 @@ describe("the mesh's work under least privilege", () => {
     const monitorRegistry = createRegistry(monitor, { cacheDir: join(dir, "cache-monitor") });
     await monitorRegistry.setStatus("main", version, "promoted", "test");
     await monitorRegistry.setPromoted("main", version, 0);
+    expect((await monitorRegistry.getPromoted("main"))?.version).toBe(version);
+    // A rollup header on a key the trainer may write would purge the whole bucket: the registry refuses rollups.
+    const rollup = headers();
+    rollup.set("Nats-Rollup", "all");
+    const wiped = await trainer.js.publish("$KV.registry.version.main", new TextEncoder().encode("{}"), { headers: rollup }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(String(wiped)).toMatch(/rollup not permitted/);
     expect((await monitorRegistry.getPromoted("main"))?.version).toBe(version);
     // Readers (generator) see the pointer and fetch the files, verified by digest.
     const generatorRegistry = createRegistry(generator, { cacheDir: join(dir, "cache-generator") });

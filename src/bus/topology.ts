@@ -209,6 +209,19 @@ async function ensureStream(
   }
 }
 
+/** Turns off `allow_rollup_hdrs` on a stream; true when it had to. */
+async function disallowRollup(bus: Bus, stream: string): Promise<boolean> {
+  const info = await bus.jsm.streams.info(stream);
+  if (info.config.allow_rollup_hdrs !== true) return false;
+  try {
+    await bus.jsm.streams.update(stream, { ...info.config, allow_rollup_hdrs: false });
+  } catch (err) {
+    if (permissionViolation(err) !== undefined) throw err;
+    throw new AutodidactError(`could not turn off rollup headers on ${stream}: ${String(err)}`, Code.FailedPrecondition, { cause: err });
+  }
+  return true;
+}
+
 /**
  * Creates or verifies every stream, KV bucket and object store of the mesh. Every service calls
  * it at start; it is idempotent, so the first one creates and the others verify.
@@ -257,7 +270,11 @@ async function ensureTopologyUnwrapped(bus: Bus, options: TopologyOptions): Prom
         cause: err,
       });
     }
-    (existed ? report.unchanged : report.created).push(`kv ${spec.name}`);
+    // nats.js creates KV streams accepting `Nats-Rollup` headers, with which a user allowed to write
+    // one key could purge the whole bucket (the registry's promoted pointers with it). Nothing here
+    // purges KV keys, so both buckets refuse rollups; with NATS auth only the admin may change this.
+    const rollup = await disallowRollup(bus, `KV_${spec.name}`);
+    (existed ? (rollup ? report.updated : report.unchanged) : report.created).push(`kv ${spec.name}${existed && rollup ? " (allow_rollup_hdrs)" : ""}`);
   }
 
   const objm = new Objm(bus.js);
