@@ -28,8 +28,12 @@ describe("connectBus", () => {
       await bus.close();
       const err = await connectBus({ servers: server.url, name: "auth-missing" }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AutodidactError);
-      expect((err as AutodidactError).code).toBe(Code.Unavailable);
+      // A refused identity is not an outage: UNAUTHENTICATED, so nobody retries it as one.
+      expect((err as AutodidactError).code).toBe(Code.Unauthenticated);
       expect((err as AutodidactError).message).not.toContain(TOKEN);
+      const wrong = await connectBus({ servers: server.url, name: "auth-wrong", credentials: { token: "not-the-token" } }).catch((e: unknown) => e);
+      expect((wrong as AutodidactError).code).toBe(Code.Unauthenticated);
+      expect((wrong as AutodidactError).message).not.toContain("not-the-token");
     } finally {
       setLogSink(prev);
     }
