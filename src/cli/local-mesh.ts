@@ -75,9 +75,24 @@ export function serviceCommand(kind: MeshServiceEntry["kind"]): { command: strin
   return { command: process.execPath, args: ["--import", TSX_LOADER, join(repoRoot, "services", kind, "main.ts")] };
 }
 
-/** The NATS identity of a member: its kind is its role; a critic's id is its name (its instance id). */
+/** The value of `--flag v` or `--flag=v` in a member's args. */
+function argValue(args: readonly string[] | undefined, flag: string): string | undefined {
+  if (args === undefined) return undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === flag) return args[i + 1];
+    if (args[i]!.startsWith(`${flag}=`)) return args[i]!.slice(flag.length + 1);
+  }
+  return undefined;
+}
+
+/**
+ * The NATS identity of a member: its kind is its role; a critic's id is its `--critic-id` (default
+ * its name, the instance id) and a trainer's durable its `--durable`, since their permissions name them.
+ */
 export function memberIdentity(member: MeshMember): MeshIdentity {
-  return member.kind === "critic" ? { name: member.name, role: "critic", criticId: member.name } : { name: member.name, role: member.kind };
+  if (member.kind === "critic") return { name: member.name, role: "critic", criticId: argValue(member.args, "--critic-id") ?? member.name };
+  const durable = member.kind === "trainer" ? argValue(member.args, "--durable") : undefined;
+  return { name: member.name, role: member.kind, ...(durable !== undefined ? { trainerDurable: durable } : {}) };
 }
 
 /** With auth on, consensus needs a process of its own: add one, and keep the critics' workers off. */
