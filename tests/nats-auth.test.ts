@@ -272,6 +272,36 @@ describe("the mesh's work under least privilege", () => {
   }, 60_000);
 });
 
+describe("user and password (servers configured by hand)", () => {
+  it("connects with --nats-user and a password file or AUTODIDACT_NATS_PASSWORD, and refuses a wrong one without quoting it", async () => {
+    const password = "pw-" + Math.random().toString(36).slice(2);
+    const conf = join(dir, "password.conf");
+    await writeFile(conf, `authorization { users = [ { user: "operator", password: ${JSON.stringify(password)} } ] }\n`);
+    const pwFile = join(dir, "password.txt");
+    await writeFile(pwFile, password + "\n", { mode: 0o600 });
+    const pwServer = await startNatsServer({ configFile: conf });
+    try {
+      const fromFile = await resolveNatsCredentials({ natsUser: "operator", natsPasswordFile: pwFile });
+      const a = await connectBus({ servers: pwServer.url, name: "pw-file", credentials: fromFile! });
+      await ensureTopology(a);
+      await a.close();
+      const env: NodeJS.ProcessEnv = { [SECRET_ENV.password]: password };
+      const fromEnv = await resolveNatsCredentials({ natsUser: "operator" }, env);
+      expect(env[SECRET_ENV.password]).toBeUndefined();
+      const b = await connectBus({ servers: pwServer.url, name: "pw-env", credentials: fromEnv! });
+      await b.close();
+      const err = await refusal(connectBus({ servers: pwServer.url, name: "pw-wrong", credentials: { user: "operator", pass: `${password}-wrong` } }));
+      expect(err.code).toBe(Code.Unauthenticated);
+      expect(err.message).not.toContain(password);
+      // A password without a user, or a user without a password, is a usage error.
+      expect((await refusal(resolveNatsCredentials({ natsPasswordFile: pwFile }))).code).toBe(Code.InvalidArgument);
+      expect((await refusal(resolveNatsCredentials({ natsUser: "operator" }))).code).toBe(Code.InvalidArgument);
+    } finally {
+      await pwServer.stop();
+    }
+  });
+});
+
 describe("secrets stay out of logs", () => {
   it("a service started with its seed in the environment never prints it, even at debug level", async () => {
     const seed = (await readFile(secrets.seedFileOf("consensus"), "utf8")).trim();
