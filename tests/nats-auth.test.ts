@@ -313,8 +313,8 @@ describe("secrets stay out of logs", () => {
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
     child.stderr.on("data", (c: Buffer) => (out += c.toString()));
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-    for (let i = 0; i < 600 && !out.includes('"event":"ready"') && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(out).toContain('"event":"ready"');
+    for (let i = 0; i < 1200 && !out.includes('"event":"ready"') && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(out, out).toContain('"event":"ready"');
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect(out).not.toContain(seed);
@@ -331,7 +331,8 @@ describe("secrets stay out of logs", () => {
     bad.stderr.on("data", (c: Buffer) => (badOut += c.toString()));
     const badExit = await new Promise<number | null>((r) => bad.once("exit", (code) => r(code)));
     expect(badExit).toBe(1);
-    expect(badOut).toMatch(/refused the connection/);
+    // Refused (or, on a loaded machine, timed out in the auth handshake): either way a failed start.
+    expect(badOut).toMatch(/failed to start: (NATS at .* refused the connection|cannot connect to NATS)/);
     expect(badOut).not.toContain(wrong);
-  }, 120_000);
+  }, 240_000);
 });
