@@ -16,6 +16,7 @@ import {
   startNatsServer,
   Streams,
   Subjects,
+  waitForLagBelow,
   type Bus,
   type NatsServerProcess,
 } from "../src/bus/index.js";
@@ -217,6 +218,21 @@ describe("the mesh's work under least privilege", () => {
       await intake.stop();
     }
   }, 60_000);
+
+  it("the generator reads the critics' backlog (back-pressure) but cannot pull or ack their messages", async () => {
+    const names: string[] = [];
+    for await (const c of generator.jsm.consumers.list(Streams.Samples)) names.push(c.name);
+    expect(names).toContain("critic-critic-a");
+    const lag = await waitForLagBelow(generator, Streams.Samples, "critic-critic-a", 1_000);
+    expect(lag.total).toBeLessThan(1_000);
+    // Reading a consumer's info is allowed; taking its messages is not.
+    const next = "$JS.API.CONSUMER.MSG.NEXT.SAMPLES.critic-critic-a";
+    const pulled = await generator.nc.request(next, JSON.stringify({ batch: 1, expires: 500_000_000 }), { timeout: 5_000 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(permissionViolation(pulled)?.subject).toBe(next);
+  });
 
   it("a critic may not consume with another durable than its own", async () => {
     const err = await refusal(consume(critic, { stream: Streams.Samples, durable: "critic-critic-b", filterSubject: Subjects.allProposed }, async () => undefined));
