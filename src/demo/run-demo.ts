@@ -404,6 +404,11 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
       // Train every lineage (when there is anything to train on), then wait for the monitor's gate.
       const lineageRounds: LineageRound[] = [];
       if (pool > 0) {
+        // The recipe's proportional mix: a pool smaller than half a round's proposals gets a proportionally
+        // smaller synthetic share of every batch (the rest is real data), so a handful of accepted labels is
+        // never repeated into most of every batch.
+        const fill = Math.min(1, pool / Math.max(1, r.samplesPerRound / 2));
+        const anchorRatio = Math.min((r.round.batchSize - 1) / r.round.batchSize, Math.max(r.anchorShare, 1 - (1 - r.anchorShare) * fill));
         // Every lineage trains at once (a trainer each), each from its own promoted parent.
         const bar = createProgressBar(out, `round ${round}: training ${lineages.length} lineages`, lineages.length * r.round.steps);
         const stepsDone = new Map<string, number>();
@@ -416,6 +421,7 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
                 lineage,
                 task,
                 steps: BigInt(r.round.steps),
+                anchorRatio,
                 hyperparameters: {
                   lr: String(r.round.lr),
                   batch_size: String(r.round.batchSize),
