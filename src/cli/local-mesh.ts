@@ -2,7 +2,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connectBus, ensureTopology, startNatsServer, type NatsServerProcess } from "../bus/index.js";
+import { connectBus, ensureTopology, startNatsServer, type Bus, type NatsServerProcess } from "../bus/index.js";
 import { AutodidactError, Code } from "../errors/index.js";
 import type { ReadyLine } from "../host/index.js";
 import { generateMeshCredentials, resolveNatsCredentials, type MeshIdentity, type MeshSecretSet } from "../security/index.js";
@@ -40,6 +40,12 @@ export interface LocalMeshOptions {
    * own member (the only identity that may publish decisions) and critics run without a worker.
    */
   auth?: boolean;
+  /**
+   * Runs once the topology exists and before any service starts, with an admin connection when auth
+   * is on (otherwise an anonymous one): where a caller seeds what the services need at start (e.g.
+   * the demo registers and promotes its base models, which generator and critics load on start).
+   */
+  beforeServices?: (bus: Bus) => Promise<void>;
 }
 
 /** A running local mesh. */
@@ -131,16 +137,17 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       ? await startNatsServer({ storeDir: join(options.stateDir, "nats"), ...(secrets ? { configFile: secrets.configFile } : {}) })
       : undefined;
   const natsUrl = options.natsUrl ?? nats!.url;
-  if (secrets !== undefined) {
+  if (secrets !== undefined || options.beforeServices !== undefined) {
     // The services may only verify the topology: create it once with the admin identity.
     try {
       const admin = await connectBus({
         servers: natsUrl,
         name: "autodidact-up-admin",
-        credentials: (await resolveNatsCredentials({ natsNkeyFile: secrets.seedFileOf("admin") }))!,
+        ...(secrets !== undefined ? { credentials: (await resolveNatsCredentials({ natsNkeyFile: secrets.seedFileOf("admin") }))! } : {}),
       });
       try {
         await ensureTopology(admin);
+        await options.beforeServices?.(admin);
       } finally {
         await admin.close();
       }

@@ -2,7 +2,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { DeliverPolicy } from "@nats-io/jetstream";
-import { connectBus, ensureTopology, openKv, startNatsServer, Streams, Subjects, type Bus, type KvStore, type NatsServerProcess } from "../bus/index.js";
+import { connectBus, openKv, Streams, Subjects, type Bus, type KvStore } from "../bus/index.js";
+import { resolveNatsCredentials } from "../security/index.js";
 import { startLocalMesh, type LocalMesh, type MeshMember } from "../cli/local-mesh.js";
 import { AutodidactError, Code } from "../errors/index.js";
 import { frontierOf } from "../experiment/index.js";
@@ -231,7 +232,6 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
   const maxLength = r.baseDigits + r.rounds + 1;
   const lengths = Array.from({ length: maxLength }, (_, i) => i + 1);
 
-  let nats: NatsServerProcess | undefined;
   let bus: Bus | undefined;
   let mesh: LocalMesh | undefined;
   let decisions: Awaited<ReturnType<typeof followDecisions>> | undefined;
@@ -239,31 +239,42 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
   const stop = async (): Promise<void> => {
     for (const c of clients) c.close();
     await decisions?.stop().catch(() => undefined);
-    await mesh?.stop().catch(() => undefined);
     await bus?.close().catch(() => undefined);
-    await nats?.stop().catch(() => undefined);
+    await mesh?.stop().catch(() => undefined);
   };
 
   try {
-    if (o.natsUrl === undefined) nats = await startNatsServer({ storeDir: join(o.stateDir, "nats") });
-    const natsUrl = o.natsUrl ?? nats!.url;
-    bus = await connectBus({ servers: natsUrl, name: `autodidact-demo-${variant.name}` });
-    await ensureTopology(bus);
-    const registry = createRegistry(bus, { cacheDir: join(o.stateDir, "cache", "demo") });
-    const kv: KvStore = await openKv(bus, "registry");
-    for (const seed of r.seeds) await registerBase(registry, lineageName(seed), o.baseDirs.get(seed)!, task, r.baseDigits);
-
-    out.write(`starting the mesh (${variant.name}): nats-server, generator, ${variant.consensus ? `${lineages.length - 1} model critics${config.rulesCritic ? " + rules" : ""}${config.noveltyCritic ? " + novelty" : ""}` : "an accept-all critic"}, a trainer per lineage, monitor\n`);
     const members = demoMembers(config, variant, o.stateDir);
+    const registerBases = async (admin: Bus): Promise<void> => {
+      const reg = createRegistry(admin, { cacheDir: join(o.stateDir, "cache", "demo") });
+      for (const seed of r.seeds) await registerBase(reg, lineageName(seed), o.baseDirs.get(seed)!, task, r.baseDigits);
+    };
+    out.write(
+      `starting the mesh (${variant.name}): nats-server${o.natsUrl === undefined ? " with per-service credentials" : ""}, generator, ` +
+        `${variant.consensus ? `${lineages.length - 1} model critics${config.rulesCritic ? " + rules" : ""}${config.noveltyCritic ? " + novelty" : ""}` : "an accept-all critic"}, ` +
+        `${o.natsUrl === undefined ? "consensus, " : ""}a trainer per lineage, monitor\n`,
+    );
     mesh = await startLocalMesh({
       stateDir: o.stateDir,
-      natsUrl,
+      // Its own nats-server with generated least-privilege credentials, unless the user gave a NATS.
+      ...(o.natsUrl !== undefined ? { natsUrl: o.natsUrl, auth: false } : { auth: true }),
       members,
+      // The base models must be registered and promoted before generator and critics start.
+      beforeServices: registerBases,
       // Services log at info into their files (the dashboard's address is read from there).
       env: { AUTODIDACT_LOG_LEVEL: "info" },
       readyTimeoutMs: 120_000,
       ...(signal ? { signal } : {}),
     });
+    // The demo drives the run as the operator (the admin identity when the mesh has credentials).
+    const adminSeed = mesh.secrets?.seedFileOf("admin");
+    bus = await connectBus({
+      servers: mesh.natsUrl,
+      name: `autodidact-demo-${variant.name}`,
+      ...(adminSeed !== undefined ? { credentials: (await resolveNatsCredentials({ natsNkeyFile: adminSeed }))! } : {}),
+    });
+    const registry = createRegistry(bus, { cacheDir: join(o.stateDir, "cache", "demo") });
+    const kv: KvStore = await openKv(bus, "registry");
     const monitor: RpcClient<typeof MonitorService> = createClient(MonitorService, mesh.address("monitor"), { deadlineMs: 600_000 });
     const generator: RpcClient<typeof GeneratorService> = createClient(GeneratorService, mesh.address("generator"), { deadlineMs: Infinity });
     const trainers = new Map<string, RpcClient<typeof TrainerService>>(lineages.map((l) => [l, createClient(TrainerService, mesh!.address(`trainer-${l}`), { deadlineMs: Infinity })]));
