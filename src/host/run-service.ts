@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { connectBus, ensureTopology, type Bus } from "../bus/index.js";
 import { defineOptions, serviceOptions, type OptionSpecs, type OptionValues } from "../config/index.js";
 import { AutodidactError, Code } from "../errors/index.js";
+import { createAuthorizer, loadAccessList, serverCredentials, serverTlsEnabled } from "../auth/index.js";
 import { createServer, softwareVersion, type RpcServer, type ServiceImplementation } from "../rpc/index.js";
 import { createLogger, setLogService, setupTelemetry, type Logger, type Telemetry } from "../telemetry/index.js";
 
@@ -66,6 +67,14 @@ export async function startService<T extends OptionSpecs>(
     instanceId,
     ...(config.metricsPort >= 0 ? { metricsPort: config.metricsPort } : {}),
   });
+  // Credentials are read (and bad ones refused) before anything connects or starts.
+  const tls = { cert: config.tlsCert, key: config.tlsKey, clientCa: config.tlsClientCa };
+  const credentials = serverCredentials(tls);
+  const authorize = createAuthorizer({
+    access: config.authFile !== undefined ? loadAccessList(config.authFile) : undefined,
+    tls: serverTlsEnabled(tls),
+    logger,
+  });
   const abort = new AbortController();
   let bus: Bus | undefined;
   let started: StartedService | undefined;
@@ -82,6 +91,10 @@ export async function startService<T extends OptionSpecs>(
       services: started.services,
       host: config.grpcHost,
       port: config.grpcPort,
+      maxMessageBytes: config.grpcMaxMessage,
+      authorize,
+      ...(credentials ? { credentials } : {}),
+      ...(config.healthPort >= 0 ? { healthPort: config.healthPort } : {}),
     });
     const runningBus = bus;
     const runningStarted = started;
@@ -126,6 +139,10 @@ export interface ReadyLine {
   service: string;
   instanceId: string;
   grpcPort: number;
+  /** Plain-text health-only port (--health-port), when on. */
+  healthPort: number | null;
+  /** Whether the gRPC port speaks TLS. */
+  tls: boolean;
   metricsPort: number | null;
   pid: number;
 }
@@ -166,6 +183,8 @@ export async function runService<T extends OptionSpecs>(
     service: spec.name,
     instanceId: running.instanceId,
     grpcPort: running.server.port,
+    healthPort: running.server.healthPort ?? null,
+    tls: config.tlsCert !== undefined,
     metricsPort: running.telemetry.metricsPort ?? null,
     pid: process.pid,
   };
