@@ -45,7 +45,7 @@ export interface ContainerSpec {
 /** The pod template parts the harness reads. */
 export interface PodSpec {
   containers: ContainerSpec[];
-  volumes?: { name: string; configMap?: { name: string }; emptyDir?: object; persistentVolumeClaim?: { claimName: string } }[];
+  volumes?: { name: string; configMap?: { name: string }; emptyDir?: object; persistentVolumeClaim?: { claimName: string }; secret?: { secretName: string; optional?: boolean } }[];
   nodeSelector?: Record<string, string>;
   tolerations?: { key?: string; operator?: string; effect?: string }[];
 }
