@@ -106,6 +106,8 @@ export interface LaunchOptions {
   natsUrl: string;
   /** ConfigMap data to use instead of the rendered one (e.g. a local model path), by ConfigMap name. */
   configMapData?: Record<string, Record<string, string>>;
+  /** Contents of Secret volumes, by Secret name (written like a ConfigMap volume); absent ones stay empty (optional). */
+  secretData?: Record<string, Record<string, string>>;
   /** Extra environment (e.g. OTEL_SDK_DISABLED). */
   extraEnv?: Record<string, string>;
 }
@@ -169,6 +171,8 @@ export async function launchContainer(objects: readonly K8sObject[], deployment:
       const data = options.configMapData?.[vol.configMap.name] ?? (find(objects, "ConfigMap", vol.configMap.name)["data"] as Record<string, string>);
       await writeConfigMapVolume(local, data);
     }
+    const secret = vol.secret ? options.secretData?.[vol.secret.secretName] : undefined;
+    if (secret) await writeConfigMapVolume(local, secret);
     volumes.set(m.name, local);
     mounts.push([m.mountPath, local]);
   }
