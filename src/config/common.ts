@@ -50,7 +50,6 @@ export const serviceOptions = {
   tlsCert: { type: "string", help: "gRPC server certificate chain: PEM file, or the PEM itself (enables TLS)", env: "AUTODIDACT_TLS_CERT", placeholder: "<pem>" },
   tlsKey: { type: "string", help: "private key of --tls-cert: PEM file, or the PEM itself", env: "AUTODIDACT_TLS_KEY", placeholder: "<pem>" },
   tlsClientCa: { type: "string", help: "CA bundle client certificates must chain to; when set, clients must present one (mTLS)", env: "AUTODIDACT_TLS_CLIENT_CA", placeholder: "<pem>" },
-  tlsCa: { type: "string", help: "CA bundle this process trusts when it dials other services over TLS", env: "AUTODIDACT_TLS_CA", placeholder: "<pem>" },
   authFile: {
     type: "string",
     help: "access list (JSON file, or the JSON itself): token sha256 digests and certificate names with roles; unset = admin RPCs open",
