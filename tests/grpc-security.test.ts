@@ -159,6 +159,20 @@ describe("gRPC security on real services", () => {
     client.close();
   });
 
+  it("a service with half a TLS config or a bad access list refuses to start instead of serving open", async () => {
+    const start = (extra: string[]) => {
+      const parsed = defineOptions({ ...serviceOptions, ...criticOptions }).parse(["--nats-url", nats.url, "--kind", "rules", "--no-consensus-worker", ...extra], {});
+      return startService(criticService, parsed.values as unknown as ServiceConfig<typeof criticOptions>);
+    };
+    const half = await failure(start(["--tls-cert", pki.serverCert]));
+    expect(half.code).toBe(Code.InvalidArgument);
+    expect(half.rawMessage).toContain("needs both --tls-cert and --tls-key");
+    const plainToken = await failure(start(["--auth-file", JSON.stringify({ tokens: [{ identity: "x", token: "secret", roles: ["admin"] }] })]));
+    expect(plainToken.code).toBe(Code.InvalidArgument);
+    expect(plainToken.rawMessage).toContain("never the token itself");
+    expect(plainToken.rawMessage).not.toContain("secret");
+  });
+
   it("no log line of the run carries a token", () => {
     const text = logLines.join("");
     expect(text).toContain("administrative call");

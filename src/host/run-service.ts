@@ -61,12 +61,6 @@ export async function startService<T extends OptionSpecs>(
   setLogService(spec.name);
   process.env.AUTODIDACT_LOG_LEVEL ??= config.logLevel;
   const logger = createLogger(spec.name);
-  const telemetry = await setupTelemetry({
-    serviceName: `autodidact-${spec.name}`,
-    serviceVersion: softwareVersion(),
-    instanceId,
-    ...(config.metricsPort >= 0 ? { metricsPort: config.metricsPort } : {}),
-  });
   // Credentials are read (and bad ones refused) before anything connects or starts.
   const tls = { cert: config.tlsCert, key: config.tlsKey, clientCa: config.tlsClientCa };
   const credentials = serverCredentials(tls);
@@ -74,6 +68,12 @@ export async function startService<T extends OptionSpecs>(
     access: config.authFile !== undefined ? loadAccessList(config.authFile) : undefined,
     tls: serverTlsEnabled(tls),
     logger,
+  });
+  const telemetry = await setupTelemetry({
+    serviceName: `autodidact-${spec.name}`,
+    serviceVersion: softwareVersion(),
+    instanceId,
+    ...(config.metricsPort >= 0 ? { metricsPort: config.metricsPort } : {}),
   });
   const abort = new AbortController();
   let bus: Bus | undefined;

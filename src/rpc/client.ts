@@ -118,8 +118,7 @@ class CallRunner {
     if (extra instanceof Metadata) {
       for (const key of Object.keys(extra.getMap())) metadata.remove(key);
       metadata.merge(extra);
-    }
-    else if (extra) for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
+    } else if (extra) for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
     propagation.inject(ctx, metadata, metadataSetter);
     return metadata;
   }
