@@ -2,12 +2,15 @@
 // with the manifest's own command, args, env (ConfigMaps, fieldRefs) and ports against a local
 // nats-server, and answers grpc.health.v1 SERVING on the port its probes name, serves Prometheus
 // metrics on the annotated port, and exits 0 on SIGTERM. Code and manifests cannot drift apart.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { clientSecurity, createTestCertificates, generateToken } from "../src/auth/index.js";
 import { startNatsServer, type NatsServerProcess } from "../src/bus/index.js";
+import { Code } from "../src/errors/index.js";
 import { CriticService } from "../src/gen/autodidact/v1/critic_pb.js";
+import { MonitorService } from "../src/gen/autodidact/v1/monitor_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../src/gen/grpc/health/v1/health_pb.js";
 import { createClient } from "../src/rpc/index.js";
 import { saveTinyDecoder } from "../src/serving/test-models.js";
@@ -80,4 +83,41 @@ describe("gpu overlay containers (patched ones) run as rendered, on CPU here", a
   const patched = autodidactDeployments(objects).filter((d) => podSpecOf(d).containers[0]!.resources?.limits?.["nvidia.com/gpu"] !== undefined);
   it("patches three deployments", () => expect(patched.map((d) => d.metadata.name).sort()).toEqual(["critic-likelihood", "generator", "trainer"]));
   it.each(patched.map((d) => [d.metadata.name, d] as const))("%s", async (_name, d) => checkContainer(objects, d), 60_000);
+});
+
+describe("dev-secure overlay: a service with its mounted TLS and access-list Secrets", async () => {
+  const objects = await renderOverlay("dev-secure");
+  it("serves TLS with the mounted certificate, authorizes with the mounted access list, and answers probes in plain text", async () => {
+    const pki = await createTestCertificates([]);
+    const reader = generateToken("grafana", ["reader"]);
+    const d = autodidactDeployments(objects).find((o) => o.metadata.name === "monitor")!;
+    const c = podSpecOf(d).containers[0]!;
+    const launched = await launchContainer(objects, d, {
+      natsUrl: nats.url,
+      secretData: {
+        "autodidact-grpc-tls": { "tls.crt": await readFile(pki.serverCert, "utf8"), "tls.key": await readFile(pki.serverKey, "utf8"), "ca.crt": await readFile(pki.caCert, "utf8") },
+        "autodidact-grpc-auth": { "auth.json": JSON.stringify({ tokens: [reader.entry] }) },
+      },
+    });
+    try {
+      expect(launched.ready.tls).toBe(true);
+      const probePort = launched.ports.get(c.readinessProbe!.grpc!.port)!;
+      expect(launched.ready.healthPort).toBe(probePort);
+      const probe = createClient(Health, `127.0.0.1:${probePort}`);
+      expect((await probe.check({ service: "" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+      const grpcPort = launched.ready.grpcPort;
+      const plain = createClient(MonitorService, `127.0.0.1:${grpcPort}`, { deadlineMs: 5_000 });
+      await expect(plain.getInfo({})).rejects.toMatchObject({ code: Code.Unavailable });
+      const anonymous = createClient(MonitorService, `localhost:${grpcPort}`, clientSecurity({ tls: { ca: pki.caCert } }));
+      await expect(anonymous.getInfo({})).rejects.toMatchObject({ code: Code.Unauthenticated });
+      const grafana = createClient(MonitorService, `localhost:${grpcPort}`, clientSecurity({ tls: { ca: pki.caCert }, token: reader.token }));
+      expect((await grafana.getInfo({})).serviceName).toBe(MonitorService.typeName);
+      await expect(grafana.rollback({})).rejects.toMatchObject({ code: Code.PermissionDenied });
+      for (const x of [probe, plain, anonymous, grafana]) x.close();
+    } finally {
+      const code = await launched.stop();
+      await rm(pki.dir, { recursive: true, force: true });
+      expect(code, `monitor exits 0 on SIGTERM; stderr: ${launched.stderr()}`).toBe(0);
+    }
+  }, 60_000);
 });

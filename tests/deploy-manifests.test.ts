@@ -135,6 +135,51 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     // no subPath: kubelet only refreshes whole ConfigMap volumes, which the live swap relies on
     expect(JSON.stringify(lk.containers[0]!.volumeMounts)).not.toContain("subPath");
   });
+
+  it("mounts the gRPC TLS and access-list Secrets as optional volumes, and turns neither on by default", () => {
+    for (const d of autodidactDeployments(objectsOf(overlay))) {
+      const pod = podSpecOf(d);
+      const c = pod.containers[0]!;
+      for (const [volume, secret, path] of [["grpc-tls", "autodidact-grpc-tls", "/etc/autodidact/tls"], ["grpc-auth", "autodidact-grpc-auth", "/etc/autodidact/auth"]] as const) {
+        expect(pod.volumes?.find((v) => v.name === volume)?.secret, `${d.metadata.name} ${volume}`).toEqual({ secretName: secret, optional: true });
+        expect(c.volumeMounts?.find((m) => m.name === volume)?.mountPath).toBe(path);
+      }
+      expect(JSON.stringify(c.envFrom ?? [])).not.toContain("autodidact-grpc-security");
+      expect((c.args ?? []).some((a) => a.startsWith("--tls") || a.startsWith("--auth"))).toBe(false);
+    }
+  });
+});
+
+describe("overlay dev-secure (components/grpc-security)", () => {
+  let objects: K8sObject[] = [];
+  beforeAll(async () => {
+    objects = await renderOverlay("dev-secure");
+  });
+
+  it("validates, points every service at the mounted TLS and access-list files, and probes a plain-text health port", async () => {
+    for (const o of objects) {
+      const Model = await modelFor(o);
+      expect(() => new Model(o).validate(), `${o.kind}/${o.metadata.name}`).not.toThrow();
+    }
+    const env = find(objects, "ConfigMap", "autodidact-grpc-security")["data"] as Record<string, string>;
+    const deployments = autodidactDeployments(objects);
+    expect(deployments).toHaveLength(6);
+    for (const d of deployments) {
+      const pod = podSpecOf(d);
+      const c = pod.containers[0]!;
+      expect(c.envFrom?.map((f) => f.configMapRef?.name)).toContain("autodidact-grpc-security");
+      for (const key of ["AUTODIDACT_TLS_CERT", "AUTODIDACT_TLS_KEY", "AUTODIDACT_TLS_CA", "AUTODIDACT_AUTH_FILE"]) {
+        const file = env[key]!;
+        const mount = c.volumeMounts?.find((m) => file.startsWith(m.mountPath + "/"));
+        expect(mount, `${d.metadata.name}: ${key}=${file} is inside a mount`).toBeDefined();
+        expect(pod.volumes?.find((v) => v.name === mount!.name)?.secret?.secretName).toMatch(/^autodidact-grpc-(tls|auth)$/);
+      }
+      const healthPort = Number(flag(c.args, "health-port"));
+      expect(healthPort).toBe(50052);
+      expect(c.ports?.map((p) => p.containerPort)).toContain(healthPort);
+      for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) expect(probe?.grpc?.port, d.metadata.name).toBe(healthPort);
+    }
+  });
 });
 
 describe("overlay specifics", () => {

@@ -53,7 +53,7 @@ export interface ContainerSpec {
 /** The pod template parts the harness reads. */
 export interface PodSpec {
   containers: ContainerSpec[];
-  volumes?: { name: string; configMap?: { name: string }; emptyDir?: object; persistentVolumeClaim?: { claimName: string } }[];
+  volumes?: { name: string; configMap?: { name: string }; emptyDir?: object; persistentVolumeClaim?: { claimName: string }; secret?: { secretName: string; optional?: boolean } }[];
   nodeSelector?: Record<string, string>;
   tolerations?: { key?: string; operator?: string; effect?: string }[];
 }
@@ -114,6 +114,8 @@ export interface LaunchOptions {
   natsUrl: string;
   /** ConfigMap data to use instead of the rendered one (e.g. a local model path), by ConfigMap name. */
   configMapData?: Record<string, Record<string, string>>;
+  /** Contents of Secret volumes, by Secret name (written like a ConfigMap volume); absent ones stay empty (optional). */
+  secretData?: Record<string, Record<string, string>>;
   /** Extra environment (e.g. OTEL_SDK_DISABLED). */
   extraEnv?: Record<string, string>;
 }
@@ -181,6 +183,8 @@ export async function launchContainer(objects: readonly K8sObject[], deployment:
       const data = options.configMapData?.[vol.configMap.name] ?? (find(objects, "ConfigMap", vol.configMap.name)["data"] as Record<string, string>);
       await writeConfigMapVolume(local, data);
     }
+    const secret = vol.secret ? options.secretData?.[vol.secret.secretName] : undefined;
+    if (secret) await writeConfigMapVolume(local, secret);
     volumes.set(m.name, local);
     mounts.push([m.mountPath, local]);
   }

@@ -13,6 +13,11 @@ import type { Judge } from "./judges.js";
 
 const SAMPLE_ID = /^[A-Za-z0-9_-]{1,200}$/;
 const TASK = /^[A-Za-z0-9_-]{1,64}$/;
+/**
+ * Longest completion judged, in characters: far above any task's answers (tens of characters) yet a
+ * bound on what a forged sample can make a model critic tokenize and run.
+ */
+export const MAX_COMPLETION_CHARS = 4096;
 const MALFORMED = new Set<Code>([Code.InvalidArgument, Code.OutOfRange, Code.NotFound]);
 
 /** Options of {@link createCritic}. */
@@ -129,6 +134,13 @@ export function createCritic(options: CriticOptions): Critic {
       return reject(sample, errorMessage(err), t0);
     }
     if (sample.prompt.length === 0) return reject(sample, "empty prompt", t0);
+    const maxPrompt = task.maxPromptLength(task.difficulty.max);
+    if (sample.prompt.length > maxPrompt) {
+      return reject(sample, `prompt has ${sample.prompt.length} characters, task ${task.name} allows at most ${maxPrompt}`, t0);
+    }
+    if (sample.completion.length > MAX_COMPLETION_CHARS) {
+      return reject(sample, `completion has ${sample.completion.length} characters, at most ${MAX_COMPLETION_CHARS} are judged`, t0);
+    }
     try {
       return verdict(sample, await judge.judge(sample, task), t0);
     } catch (err) {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { createModelWorker, selectedExecutionProvider, type ModelWorker, type OpenDecoder } from "../../src/engine/index.js";
 import { AutodidactError, Code } from "../../src/errors/index.js";
 import { GeneratorService } from "../../src/gen/autodidact/v1/generator_pb.js";
+import { requireRole } from "../../src/auth/index.js";
 import type { ServiceSpec } from "../../src/host/index.js";
 import { createInfoHandler, implement } from "../../src/rpc/index.js";
 import {
@@ -116,6 +117,8 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
         implement(GeneratorService, {
           getInfo: () => info(),
           async *generate(req, call) {
+            // Publishing writes proposed samples into the training pipeline: an administrative act.
+            if (req.publish) requireRole(call, "admin", "publish samples (Generate with publish)");
             yield* proposer.generate({
               task: req.task,
               count: req.count,

@@ -1,6 +1,7 @@
 import { join } from "node:path";
+import { clientSecurityFromOptions, generateToken, ROLES, type Role } from "../auth/index.js";
 import { connectBus, ensureTopology } from "../bus/index.js";
-import { defineOptions, serviceOptions } from "../config/index.js";
+import { clientSecurityOptions, defineOptions, serviceOptions } from "../config/index.js";
 import { AutodidactError, Code } from "../errors/index.js";
 import { runService, type ServiceSpec } from "../host/index.js";
 import { softwareVersion } from "../rpc/index.js";
@@ -23,6 +24,8 @@ Commands:
   history            checkpoints of a lineage with promoted / rejected / rolled-back status
   lineage <version>  rounds, sample counts, critic votes and sample-id digests from the root to <version>
   rollback [<version>]  serve an earlier version again (default: the previous promoted one)
+  auth-token --identity <name> [--role admin|reader]
+                     a new bearer token and the access-list entry (its sha256) for --auth-file
   generator|critic|consensus|trainer|monitor [options]
                      run one service in this process (what a container runs)
   help               this text; \`autodidact <command> --help\` for a command's options
@@ -65,6 +68,12 @@ const topologyOptions = defineOptions({
 
 const statusOptions = defineOptions({
   stateDir: { type: "string", help: "folder of the local mesh state", env: "AUTODIDACT_STATE_DIR" },
+  ...clientSecurityOptions,
+});
+
+const authTokenOptions = defineOptions({
+  identity: { type: "string", help: "who holds the token (appears in audit logs)", required: true },
+  role: { type: "list", values: ROLES, help: "roles of the token", default: ["admin"] },
 });
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
@@ -96,6 +105,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       case "lineage":
       case "rollback":
         return await (await import("./monitor-commands.js")).monitorCommand(command, rest);
+      case "auth-token":
+        return authToken(rest);
       default: {
         const load = SERVICES[command];
         if (load) return await runService(await load(), rest);
@@ -238,7 +249,8 @@ async function status(argv: readonly string[]): Promise<number> {
     process.stderr.write(`no service of the local mesh in ${stateDir} is running: start one with \`autodidact up\`\n`);
     return 1;
   }
-  const statuses = await Promise.all(state.services.map((s) => probeService(s)));
+  const security = clientSecurityFromOptions(parsed.values, process.env);
+  const statuses = await Promise.all(state.services.map((s) => probeService(s, undefined, security)));
   const rows = statuses.map((s) => [
     s.name,
     s.address,
@@ -250,4 +262,16 @@ async function status(argv: readonly string[]): Promise<number> {
   process.stdout.write(`NATS ${state.natsUrl}\n\n`);
   process.stdout.write(formatTable(["service", "gRPC", "health", "version", "uptime", "models"], rows) + "\n");
   return statuses.every((s) => s.health === "SERVING") ? 0 : 1;
+}
+
+/** `autodidact auth-token`: prints a fresh token (for the client) and its digest entry (for the servers' --auth-file). */
+function authToken(argv: readonly string[]): number {
+  const parsed = authTokenOptions.parse(argv, {});
+  if (parsed.help) {
+    process.stdout.write(authTokenOptions.help({ usage: "autodidact auth-token --identity <name> [--role admin|reader]" }) + "\n");
+    return 0;
+  }
+  const { token, entry } = generateToken(parsed.values.identity, parsed.values.role as Role[]);
+  process.stdout.write(`${JSON.stringify({ token, entry })}\n`);
+  return 0;
 }

@@ -1,6 +1,7 @@
 import { CheckpointStatus } from "../gen/autodidact/v1/checkpoint_pb.js";
 import { MonitorService } from "../gen/autodidact/v1/monitor_pb.js";
-import { defineOptions } from "../config/index.js";
+import { clientSecurityFromOptions } from "../auth/index.js";
+import { clientSecurityOptions, defineOptions } from "../config/index.js";
 import { AutodidactError, Code } from "../errors/index.js";
 import { createClient } from "../rpc/index.js";
 import { defaultStateDir, readMeshState } from "./mesh-state.js";
@@ -13,6 +14,7 @@ const options = defineOptions({
   reason: { type: "string", help: "why (rollback)", default: "" },
   limit: { type: "int", help: "history entries (0 = all)", default: 0, min: 0 },
   json: { type: "bool", help: "print JSON instead of a table" },
+  ...clientSecurityOptions,
 });
 
 const STATUS: Record<number, string> = {
@@ -48,7 +50,8 @@ export async function monitorCommand(command: "history" | "lineage" | "rollback"
   }
   const v = parsed.values;
   const positional = parsed.positionals?.[0];
-  const client = createClient(MonitorService, await monitorAddress(v.monitor, v.stateDir), { deadlineMs: 120_000 });
+  const security = clientSecurityFromOptions(v, process.env);
+  const client = createClient(MonitorService, await monitorAddress(v.monitor, v.stateDir), { deadlineMs: 120_000, ...security });
   try {
     if (command === "history") {
       const h = await client.history({ lineage: v.lineage, limit: v.limit });

@@ -5,7 +5,7 @@ import { MonitorService } from "../gen/autodidact/v1/monitor_pb.js";
 import { TrainerService } from "../gen/autodidact/v1/trainer_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { AutodidactError } from "../errors/index.js";
-import { createClient } from "../rpc/index.js";
+import { createClient, type ClientOptions } from "../rpc/index.js";
 import type { MeshServiceEntry } from "./mesh-state.js";
 
 /** The gRPC service each kind of process serves (consensus serves only health). */
@@ -28,14 +28,18 @@ export interface ServiceStatus {
   error?: string;
 }
 
-/** Asks one service for its health (grpc.health.v1) and identity (GetInfo). Never throws. */
-export async function probeService(entry: Pick<MeshServiceEntry, "name" | "kind" | "address">, deadlineMs = 3_000): Promise<ServiceStatus> {
+/** Asks one service for its health (grpc.health.v1) and identity (GetInfo), over TLS / with a token when `security` says so. Never throws. */
+export async function probeService(
+  entry: Pick<MeshServiceEntry, "name" | "kind" | "address">,
+  deadlineMs = 3_000,
+  security: Pick<ClientOptions, "credentials" | "channelOptions" | "metadata"> = {},
+): Promise<ServiceStatus> {
   const service = SERVICE_OF_KIND[entry.kind];
-  const health = createClient(Health, entry.address, { deadlineMs });
+  const health = createClient(Health, entry.address, { deadlineMs, ...security });
   const info =
     service === undefined
       ? undefined
-      : (createClient(service, entry.address, { deadlineMs }) as unknown as {
+      : (createClient(service, entry.address, { deadlineMs, ...security }) as unknown as {
           getInfo(req: object): Promise<{ softwareVersion: string; uptimeMs: bigint; models: { role: string; version: string }[] }>;
           close(): void;
         });

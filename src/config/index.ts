@@ -17,4 +17,4 @@ export type {
   ValueSource,
 } from "./options.js";
 export { parseDuration, formatDuration } from "./duration.js";
-export { serviceOptions } from "./common.js";
+export { clientSecurityOptions, serviceOptions } from "./common.js";

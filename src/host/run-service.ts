@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { connectBus, ensureTopology, type Bus } from "../bus/index.js";
 import { defineOptions, serviceOptions, type OptionSpecs, type OptionValues } from "../config/index.js";
 import { AutodidactError, Code } from "../errors/index.js";
+import { createAuthorizer, loadAccessList, serverCredentials, serverTlsEnabled } from "../auth/index.js";
 import { resolveNatsCredentials } from "../security/index.js";
 import { createServer, softwareVersion, type RpcServer, type ServiceImplementation } from "../rpc/index.js";
 import { createLogger, setLogService, setupTelemetry, type Logger, type Telemetry } from "../telemetry/index.js";
@@ -61,6 +62,14 @@ export async function startService<T extends OptionSpecs>(
   setLogService(spec.name);
   process.env.AUTODIDACT_LOG_LEVEL ??= config.logLevel;
   const logger = createLogger(spec.name);
+  // Credentials are read (and bad ones refused) before anything connects or starts.
+  const tls = { cert: config.tlsCert, key: config.tlsKey, clientCa: config.tlsClientCa };
+  const credentials = serverCredentials(tls);
+  const authorize = createAuthorizer({
+    access: config.authFile !== undefined ? loadAccessList(config.authFile) : undefined,
+    tls: serverTlsEnabled(tls),
+    logger,
+  });
   const telemetry = await setupTelemetry({
     serviceName: `autodidact-${spec.name}`,
     serviceVersion: softwareVersion(),
@@ -72,12 +81,12 @@ export async function startService<T extends OptionSpecs>(
   let started: StartedService | undefined;
   try {
     // Secrets come from files or the environment (read once, then removed from it); never from flags.
-    const credentials = await resolveNatsCredentials(config, process.env);
+    const natsCredentials = await resolveNatsCredentials(config, process.env);
     bus = await connectBus({
       servers: [...config.natsUrl],
       name: `autodidact-${instanceId}`,
       waitOnFirstConnect: true,
-      ...(credentials !== undefined ? { credentials } : {}),
+      ...(natsCredentials !== undefined ? { credentials: natsCredentials } : {}),
     });
     await ensureTopology(bus, { replicas: config.natsReplicas });
     started = await spec.start({ name: spec.name, instanceId, config, bus, logger, signal: abort.signal });
@@ -85,6 +94,10 @@ export async function startService<T extends OptionSpecs>(
       services: started.services,
       host: config.grpcHost,
       port: config.grpcPort,
+      maxMessageBytes: config.grpcMaxMessage,
+      authorize,
+      ...(credentials ? { credentials } : {}),
+      ...(config.healthPort >= 0 ? { healthPort: config.healthPort } : {}),
     });
     const runningBus = bus;
     const runningStarted = started;
@@ -129,6 +142,10 @@ export interface ReadyLine {
   service: string;
   instanceId: string;
   grpcPort: number;
+  /** Plain-text health-only port (--health-port), when on. */
+  healthPort: number | null;
+  /** Whether the gRPC port speaks TLS. */
+  tls: boolean;
   metricsPort: number | null;
   pid: number;
 }
@@ -169,6 +186,8 @@ export async function runService<T extends OptionSpecs>(
     service: spec.name,
     instanceId: running.instanceId,
     grpcPort: running.server.port,
+    healthPort: running.server.healthPort ?? null,
+    tls: config.tlsCert !== undefined,
     metricsPort: running.telemetry.metricsPort ?? null,
     pid: process.pid,
   };

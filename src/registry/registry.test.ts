@@ -1,8 +1,8 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, ensureTopology, ObjectBuckets, openObjectStore, startNatsServer, type Bus, type NatsServerProcess } from "../bus/index.js";
+import { connectBus, ensureTopology, KvBuckets, ObjectBuckets, openKv, openObjectStore, startNatsServer, type Bus, type NatsServerProcess } from "../bus/index.js";
 import { AutodidactError, Code } from "../errors/index.js";
 import { createRegistry, listCheckpointFiles, safeCheckpointPath, type CheckpointRecord, type Registry } from "./index.js";
 
@@ -99,6 +99,21 @@ describe("checkpoint registry", () => {
       files: [{ name: "../c/config.json", sha256: "0", size: 1 }], manifest: {}, metrics: {}, createdAt: "",
     };
     await expect(registry.putCheckpoint(forged, dir)).rejects.toMatchObject({ code: Code.InvalidArgument });
+  });
+
+  it("refuses to materialize a forged record whose file name escapes the cache folder, writing nothing outside it", async () => {
+    const dir = await makeFolder("d", "weights-d");
+    const record = await register("forged", dir);
+    // A record rewritten in the registry bucket by someone who bypassed putCheckpoint.
+    const forged: CheckpointRecord = { ...record, files: [...record.files, { name: "../../../escaped.txt", sha256: "0".repeat(64), size: 1 }] };
+    await (await openKv(bus, KvBuckets.Registry)).putJson(`checkpoint.forged.${record.version}`, forged);
+    const err = await registry.materialize("forged", record.version).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AutodidactError);
+    expect((err as AutodidactError).code).toBe(Code.InvalidArgument);
+    expect((err as AutodidactError).rawMessage).toContain("escapes its folder");
+    for (const outside of [join(work, "escaped.txt"), join(work, "cache", "escaped.txt"), join(tmpdir(), "escaped.txt")]) {
+      await expect(access(outside)).rejects.toMatchObject({ code: "ENOENT" });
+    }
   });
 
   it("moves the promoted pointer with compare-and-set and tells watchers", async () => {

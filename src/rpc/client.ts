@@ -34,8 +34,13 @@ export interface ClientOptions {
   maxMessageBytes?: number;
   /** Transport credentials; default insecure. TLS/mTLS plugs in here. */
   credentials?: ChannelCredentials;
-  /** grpc-js client interceptors (e.g. a later layer adding auth tokens to metadata). */
+  /** grpc-js client interceptors. */
   interceptors?: Interceptor[];
+  /**
+   * Metadata sent with every call (e.g. `authorization: Bearer <token>` from the auth module's
+   * client options); a call's own metadata wins on the same key.
+   */
+  metadata?: Readonly<Record<string, string>>;
   /** Extra grpc-js channel options. */
   channelOptions?: ChannelOptions;
 }
@@ -91,6 +96,7 @@ class CallRunner {
   constructor(
     private readonly method: DescMethod,
     private readonly defaultDeadlineMs: number,
+    private readonly defaultMetadata: Readonly<Record<string, string>> | undefined,
   ) {}
 
   get name(): string {
@@ -107,9 +113,12 @@ class CallRunner {
 
   metadata(ctx: ReturnType<typeof context.active>, options: CallOptions | undefined): Metadata {
     const metadata = new Metadata(options?.waitForReady ? { waitForReady: true } : undefined);
+    if (this.defaultMetadata) for (const [key, value] of Object.entries(this.defaultMetadata)) metadata.set(key, value);
     const extra = options?.metadata;
-    if (extra instanceof Metadata) metadata.merge(extra);
-    else if (extra) for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
+    if (extra instanceof Metadata) {
+      for (const key of Object.keys(extra.getMap())) metadata.remove(key);
+      metadata.merge(extra);
+    } else if (extra) for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
     propagation.inject(ctx, metadata, metadataSetter);
     return metadata;
   }
@@ -211,7 +220,7 @@ export function createClient<S extends DescService>(service: S, address: string,
     const path = methodPath(method);
     const serialize = (value: unknown): Buffer => Buffer.from(toBinaryOf(method.input, value));
     const deserialize = (bytes: Buffer): unknown => fromBinaryOf(method.output, bytes);
-    const runner = new CallRunner(method, defaultDeadlineMs);
+    const runner = new CallRunner(method, defaultDeadlineMs, options.metadata);
 
     switch (method.methodKind) {
       case "unary":

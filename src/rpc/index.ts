@@ -10,7 +10,7 @@ export type { Authorize, RpcServer, ServerOptions } from "./server.js";
 export { implement } from "./service.js";
 export { createInfoHandler, softwareVersion } from "./service-info.js";
 export type { InfoSource } from "./service-info.js";
-export type { CallContext, MethodHandler, ServiceHandlers, ServiceImplementation, ServiceMethods } from "./service.js";
+export type { CallContext, MethodHandler, Principal, ServiceHandlers, ServiceImplementation, ServiceMethods } from "./service.js";
 export { createMethodDefinition, createServiceDefinition, methodPath } from "./service-definition.js";
 export { DecodeFailure, fromStatus, toStatus } from "./status.js";
 export { metadataGetter, metadataSetter, RPC_TRACER_NAME, rpcTracer } from "./trace.js";

@@ -18,7 +18,7 @@ import { AutodidactError, Code } from "../errors/index.js";
 import { createHealth, type HealthReporter } from "./health.js";
 import { createReflectionServices } from "./reflection.js";
 import { createServiceDefinition } from "./service-definition.js";
-import type { CallContext, ServiceImplementation } from "./service.js";
+import type { CallContext, Principal, ServiceImplementation } from "./service.js";
 import { DecodeFailure, toStatus } from "./status.js";
 import { metadataGetter, rpcTracer } from "./trace.js";
 
@@ -28,9 +28,10 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /**
  * Extension point for authentication/authorization (tokens, mTLS identities): called before every
  * handler, including health and reflection (check `ctx.method.parent.typeName` to exempt them).
- * Throw an AutodidactError (Unauthenticated / PermissionDenied) to refuse the call.
+ * Throw an AutodidactError (Unauthenticated / PermissionDenied) to refuse the call; return the
+ * caller's {@link Principal} to hand it to the handler as `ctx.principal`.
  */
-export type Authorize = (ctx: CallContext) => void | Promise<void>;
+export type Authorize = (ctx: CallContext) => void | Principal | Promise<void | Principal>;
 
 /** Options of {@link createServer}. */
 export interface ServerOptions {
@@ -48,6 +49,11 @@ export interface ServerOptions {
   authorize?: Authorize;
   /** grpc-js server interceptors, run before the handlers (a later auth layer may use them too). */
   interceptors?: ServerInterceptor[];
+  /**
+   * Also serve grpc.health.v1 alone, in plain text and without authorization, on this port (0 = any
+   * free one): kubelet gRPC probes cannot speak TLS, so a TLS server needs a probe port. Off by default.
+   */
+  healthPort?: number;
   /** Serve grpc.reflection v1 and v1alpha; default true. */
   reflection?: boolean;
   /** Extra grpc-js channel options (keepalive etc.). */
@@ -65,6 +71,8 @@ export interface RpcServer {
   readonly port: number;
   /** "host:port" to give to {@link createClient}. */
   readonly address: string;
+  /** The bound plain-text health port, when {@link ServerOptions.healthPort} asked for one. */
+  readonly healthPort: number | undefined;
   /** Health status of every served service (and of "" = the whole server). */
   readonly health: HealthReporter;
   /**
@@ -115,16 +123,22 @@ async function runCall<T>(method: DescMethod, call: AnyCall, env: CallEnv, body:
     },
     parent,
     async (span) => {
-      const ctx: CallContext = {
+      let ctx: CallContext = {
         method,
         metadata: call.metadata,
         peer: call.getPeer(),
         deadline: deadlineOf(call),
         signal: abort.signal,
         span,
+        peerCertificate: call.getAuthContext().sslPeerCertificate,
+        principal: undefined,
       };
       try {
-        if (env.authorize) await env.authorize(ctx);
+        const principal = env.authorize ? await env.authorize(ctx) : undefined;
+        if (principal) {
+          ctx = { ...ctx, principal };
+          span.setAttribute("enduser.id", principal.identity);
+        }
         const result = await body(ctx);
         span.setAttribute("rpc.grpc.status_code", 0);
         return result;
@@ -236,6 +250,15 @@ function defaultInternalError(error: unknown, method: DescMethod): void {
   process.stderr.write(`rpc: internal error in ${method.parent.typeName}/${method.name}: ${text}\n`);
 }
 
+function bind(server: Server, host: string, port: number, credentials: ServerCredentials): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, credentials, (error, bound) => {
+      if (error) reject(new AutodidactError(`cannot bind gRPC server on ${host}:${port}: ${error.message}`, Code.Unavailable, { cause: error }));
+      else resolve(bound);
+    });
+  });
+}
+
 /**
  * Starts a gRPC server for Autodidact services. Every server also answers `grpc.health.v1.Health`
  * (all services SERVING at start) and server reflection (v1 and v1alpha, for grpcurl), enforces a
@@ -272,26 +295,36 @@ export async function createServer(options: ServerOptions): Promise<RpcServer> {
   }
 
   const host = options.host ?? "127.0.0.1";
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(
-      `${host.includes(":") ? `[${host}]` : host}:${options.port ?? 0}`,
-      options.credentials ?? ServerCredentials.createInsecure(),
-      (error, bound) => {
-        if (error) reject(new AutodidactError(`cannot bind gRPC server on ${host}:${options.port ?? 0}: ${error.message}`, Code.Unavailable, { cause: error }));
-        else resolve(bound);
-      },
-    );
-  });
+  const port = await bind(server, host, options.port ?? 0, options.credentials ?? ServerCredentials.createInsecure());
+  let probeServer: Server | undefined;
+  let healthPort: number | undefined;
+  if (options.healthPort !== undefined) {
+    probeServer = new Server();
+    const probeEnv: CallEnv = { authorize: undefined, onInternalError: env.onInternalError };
+    const handlers: Record<string, UntypedHandleCall> = {};
+    for (const method of health.implementation.service.methods) {
+      handlers[method.localName] = adapt(method, health.implementation.handlers[method.localName], probeEnv);
+    }
+    probeServer.addService(createServiceDefinition(health.implementation.service), handlers);
+    try {
+      healthPort = await bind(probeServer, host, options.healthPort, ServerCredentials.createInsecure());
+    } catch (err) {
+      server.forceShutdown();
+      throw err;
+    }
+  }
 
   let stopping: Promise<void> | undefined;
   return {
     port,
     address: `${host.includes(":") ? `[${host}]` : host}:${port}`,
+    healthPort,
     health: health.reporter,
     shutdown(graceMs = 5000) {
       stopping ??= new Promise<void>((resolve) => {
         // Long-lived Watch streams would hold the drain open: end them (with NOT_SERVING) first.
         health.close();
+        probeServer?.forceShutdown();
         const timer = setTimeout(() => {
           server.forceShutdown();
           resolve();

@@ -2,6 +2,20 @@ import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageSha
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type { Metadata } from "@grpc/grpc-js";
 import type { Span } from "@opentelemetry/api";
+import type { PeerCertificate } from "node:tls";
+
+/**
+ * Who is calling, as the server's authorize hook established it (a bearer token's or a client
+ * certificate's identity), so handlers and logs can name the caller without seeing its credential.
+ */
+export interface Principal {
+  /** Identity name from the token entry or the certificate's common name; never the credential. */
+  readonly identity: string;
+  /** Roles granted to the identity ("admin", "reader"). */
+  readonly roles: readonly string[];
+  /** How the identity was proven. */
+  readonly via: "token" | "certificate";
+}
 
 /** What a handler knows about the call it serves, beyond the request message. */
 export interface CallContext {
@@ -17,6 +31,13 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** The SERVER span of this call (also the active span while the handler runs). */
   readonly span: Span;
+  /** The client certificate the TLS handshake verified (mTLS), if any. */
+  readonly peerCertificate: PeerCertificate | undefined;
+  /**
+   * The caller as the authorize hook established it; undefined when the server authorizes nobody
+   * (no hook, or a hook that returned nothing: local development).
+   */
+  readonly principal: Principal | undefined;
 }
 
 type Out<O extends DescMessage> = MessageInitShape<O> | MessageShape<O>;
