@@ -1,7 +1,20 @@
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createModelWorker } from "../engine/index.js";
 import { createRng, createTaskTokenizer, getTaskPack, solveAddition } from "../tasks/index.js";
-import { accuracyByLength, filterLabels, frontierOf, mixBatch, modelConfig, QUICK_RECIPE, recipeTask, trainBase, withGenerator } from "./index.js";
+import {
+  accuracyByLength,
+  DEFAULT_RECIPE,
+  filterLabels,
+  frontierOf,
+  loadBase,
+  mixBatch,
+  modelConfig,
+  QUICK_RECIPE,
+  recipeTask,
+  trainBase,
+  withGenerator,
+} from "./index.js";
 
 const pack = getTaskPack("addition");
 
@@ -87,6 +100,37 @@ describe("quick recipe base training", () => {
         console.log(`quick base accuracy at ${QUICK_RECIPE.baseDigits} digits: ${acc[0]?.accuracy}`);
         // The quick recipe states: >= 90% exact match on held-out problems of its longest base length.
         expect(acc[0]?.accuracy).toBeGreaterThanOrEqual(0.9);
+      } finally {
+        await host.close();
+      }
+    },
+    120_000,
+  );
+});
+
+describe("shipped base checkpoints (models/addition-base)", () => {
+  it(
+    "load with the default recipe's shape; most are exact on their lengths, none two digits further",
+    async () => {
+      const c = DEFAULT_RECIPE;
+      const task = recipeTask(c.task);
+      const tokenizer = createTaskTokenizer(task);
+      const mc = modelConfig(c.model, tokenizer);
+      const host = createModelWorker({ name: "experiment-shipped" });
+      let exact = 0;
+      try {
+        for (const seed of c.seeds) {
+          const base = await loadBase(join("models", "addition-base", `lineage-${seed}`), c);
+          expect(base.seed).toBe(seed);
+          const acc = await withGenerator({ name: `lineage-${seed}`, seed, host, weights: base.weights }, mc, tokenizer, 1, (g) =>
+            accuracyByLength(g, task, [c.baseDigits, c.baseDigits + 2], 64, c.bos),
+          );
+          if ((acc[0]?.accuracy ?? 0) >= 0.95) exact++;
+          // The recipe's premise: a frontier the rounds must extend.
+          expect(acc[1]?.accuracy).toBeLessThan(0.5);
+        }
+        // A majority of lineages masters the base lengths, so 2-of-3 votes can agree (README: lineage-2 did not converge).
+        expect(exact).toBeGreaterThanOrEqual(Math.ceil(c.seeds.length / 2));
       } finally {
         await host.close();
       }
