@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AutodidactError, Code } from "../errors/index.js";
 import { recipes } from "../experiment/index.js";
 import { demoMembers, VARIANTS } from "./run-demo.js";
-import { parseOverride, resolveDemoConfig } from "./config.js";
+import { parseOverride, quickDemoRecipe, resolveDemoConfig } from "./config.js";
 import { selectVariants } from "./demo-command.js";
 
 let dir = "";
@@ -35,8 +35,10 @@ describe("demo configuration", () => {
     expect(c.recipe.round.steps).toBe(50);
     expect(c.recipe.round.lr).toBe(0.002);
     // Untouched fields keep the quick recipe's values.
-    expect(c.recipe.round.batchSize).toBe(recipes.quick.round.batchSize);
-    expect(c.recipe.model).toEqual(recipes.quick.model);
+    expect(c.recipe.round.batchSize).toBe(quickDemoRecipe().round.batchSize);
+    // --quick runs the default recipe's models (the shipped bases), only smaller.
+    expect(c.recipe.model).toEqual(recipes.default.model);
+    expect(c.recipe.baseDigits).toBe(recipes.default.baseDigits);
   });
 
   it("refuses a bad configuration with InvalidArgument naming the field, before anything starts", async () => {

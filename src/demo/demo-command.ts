@@ -89,7 +89,7 @@ export async function demoCommand(argv: readonly string[], io: { out?: DemoOutpu
   const quick = v.quick === true;
   const config: DemoConfig = await resolveDemoConfig({
     quick,
-    baseDir: v.base ?? join(repoRoot, "models", quick ? "addition-base-quick" : "addition-base"),
+    baseDir: v.base ?? join(repoRoot, "models", "addition-base"),
     ...(v.config !== undefined ? { configFile: v.config } : {}),
     overrides,
   });
