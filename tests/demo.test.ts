@@ -46,7 +46,7 @@ describe("autodidact demo --quick --all", () => {
     outDir = await mkdtemp(join(tmpdir(), "autodidact-demo-"));
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.NATS_URL;
-    const child = spawn(process.execPath, [cli, "demo", "--quick", "--all", "--rounds", String(ROUNDS), "--samples", String(SAMPLES), "--out", outDir, "--no-keep-open"], {
+    const child = spawn(process.execPath, [cli, "demo", "--quick", "--all", "--rounds", String(ROUNDS), "--samples", String(SAMPLES), "--set", "round.steps=40", "--out", outDir, "--no-keep-open"], {
       env,
       stdio: ["ignore", "pipe", "pipe"],
     });
