@@ -393,6 +393,24 @@ export async function consume(
     stats.poisoned += 1;
   };
 
+  // Fast acks of one event-loop turn go out together (one socket write instead of one each).
+  let acks: JsMsg[] = [];
+  const flushAcks = (): void => {
+    const batch = acks;
+    acks = [];
+    for (const m of batch) {
+      try {
+        m.ack();
+        stats.acked += 1;
+      } catch (err) {
+        log.warn("ack not sent; message may be redelivered", { seq: m.seq, error: err });
+      }
+    }
+  };
+  const ackSoon = (m: JsMsg): void => {
+    if (acks.push(m) === 1) setImmediate(flushAcks);
+  };
+
   const handle = async (m: JsMsg): Promise<void> => {
     const parent = extractTraceContext(m.headers, otelContext.active());
     const span = trace.getTracer(BUS_TRACER_NAME).startSpan(
@@ -421,9 +439,11 @@ export async function consume(
       await otelContext.with(trace.setSpan(parent, span), () => handler(msg));
       if (timer !== undefined) clearInterval(timer);
       try {
-        if (ackMode === "fast") m.ack();
-        else await m.ackAck();
-        stats.acked += 1;
+        if (ackMode === "fast") ackSoon(m);
+        else {
+          await m.ackAck();
+          stats.acked += 1;
+        }
       } catch (err) {
         // The work is done but the ack was lost (e.g. server restarting): it will be redelivered,
         // which handlers tolerate because every message carries an idempotency key.
@@ -530,6 +550,7 @@ export async function consume(
       }
       await loop;
       await Promise.allSettled([...inFlight]);
+      flushAcks();
       // Plain acks are only buffered: push them out so a close right after stop() keeps them.
       if (ackMode === "fast" && !bus.nc.isClosed()) {
         await bus.nc.flush().catch((err: unknown) => log.warn("could not flush acks on stop", { error: err }));

@@ -1,7 +1,9 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
+import { headers as natsHeaders } from "@nats-io/transport-node";
 import { AutodidactError, Code } from "../errors/index.js";
 import type { Bus } from "./connection.js";
+import { jsPipeline } from "./pipeline.js";
 import { permissionDeniedError } from "./publish.js";
 
 /** A stored value with the revision needed to update it with compare-and-set. */
@@ -111,6 +113,19 @@ export async function openKv(bus: Bus, bucket: string): Promise<KvStore> {
     });
   }
 
+  // Creates and compare-and-set updates go through the connection's publish pipeline (one reply
+  // subscription, batched writes) as the same JetStream publish the client would make: the key's
+  // subject with an expected last subject sequence. Anything unusual falls back to the client.
+  const impl = kv as unknown as { encodeKey(k: string): string; validateKey(k: string): void; subjectForKey(k: string, edit: boolean): string };
+  const timeoutMs = (bus.js as unknown as { timeout?: number }).timeout ?? bus.timeoutMs;
+  const casPut = async (key: string, value: Uint8Array, previousSeq: number): Promise<number> => {
+    const ek = impl.encodeKey(key);
+    impl.validateKey(ek);
+    const h = natsHeaders();
+    h.set("Nats-Expected-Last-Subject-Sequence", String(previousSeq));
+    return (await jsPipeline(bus.nc).publish(impl.subjectForKey(ek, true), value, h, timeoutMs)).seq;
+  };
+
   const store: KvStore = {
     bucket,
     raw: kv,
@@ -137,6 +152,12 @@ export async function openKv(bus: Bus, bucket: string): Promise<KvStore> {
     putJson: (key, value) => store.put(key, json(value)),
     async create(key, value) {
       try {
+        try {
+          return await casPut(key, value, 0);
+        } catch (err) {
+          // Taken, or a deleted key (whose delete marker the client's create writes over).
+          if (!isWrongLastSequence(err)) throw err;
+        }
         return await kv.create(key, value);
       } catch (err) {
         if (isWrongLastSequence(err)) {
@@ -154,7 +175,7 @@ export async function openKv(bus: Bus, bucket: string): Promise<KvStore> {
         throw new AutodidactError(`KV update of ${bucket}/${key} needs a positive revision, got ${revision}`, Code.InvalidArgument);
       }
       try {
-        return await kv.update(key, value, revision);
+        return await casPut(key, value, revision);
       } catch (err) {
         if (isWrongLastSequence(err)) {
           throw new AutodidactError(

@@ -1,5 +1,5 @@
 import { context as otelContext, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
-import { JetStreamApiError, type JetStreamPublishOptions } from "@nats-io/jetstream";
+import { JetStreamApiError } from "@nats-io/jetstream";
 import {
   ClosedConnectionError,
   DrainingConnectionError,
@@ -10,6 +10,7 @@ import {
 import { AutodidactError, Code } from "../errors/index.js";
 import type { Bus } from "./connection.js";
 import { busInstruments } from "./metrics.js";
+import { jsPipeline } from "./pipeline.js";
 import { injectTraceContext } from "./trace-headers.js";
 
 /** Instrumentation scope of every bus span. */
@@ -139,19 +140,19 @@ export async function publish(
   });
   const ctx = trace.setSpan(otelContext.active(), span);
   const headers = injectTraceContext(toHeaders(options.headers), ctx);
-  const opts: Partial<JetStreamPublishOptions> = { headers };
-  if (options.msgId !== undefined) opts.msgID = options.msgId;
+  // The JetStream publish headers js.publish would set (the pipeline sends the message as is).
+  if (options.msgId !== undefined) headers.set("Nats-Msg-Id", options.msgId);
   if (options.expectLastSubjectSequence !== undefined) {
-    opts.expect = { lastSubjectSequence: options.expectLastSubjectSequence };
+    headers.set("Nats-Expected-Last-Subject-Sequence", String(options.expectLastSubjectSequence));
   }
   const deadline = Date.now() + (options.retryForMs ?? 15_000);
   let attempt = 0;
   try {
     for (;;) {
       attempt += 1;
-      opts.timeout = options.timeoutMs ?? Math.min(bus.timeoutMs, 1_000 * 2 ** (attempt - 1));
+      const timeout = options.timeoutMs ?? Math.min(bus.timeoutMs, 1_000 * 2 ** (attempt - 1));
       try {
-        const ack = await bus.js.publish(subject, data, opts);
+        const ack = await jsPipeline(bus.nc).publish(subject, data, headers, timeout);
         span.setAttribute(MessagingAttributes.streamSeq, ack.seq);
         if (ack.duplicate) span.setAttribute("messaging.nats.duplicate", true);
         span.setStatus({ code: SpanStatusCode.OK });
