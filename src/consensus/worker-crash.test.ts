@@ -115,4 +115,47 @@ describe("consensus worker crash with messages held in memory", () => {
       expect(d.deciderId).toBe("successor");
     }
   });
+
+  it("a worker SIGKILLed after storing decisions and before publishing them: the redelivered messages publish each once", async () => {
+    const task = "crashpub";
+    const n = 10;
+    const shared = { tasks: [task], verdictsDurable: "crashpub-v", samplesDurable: "crashpub-s", ackWaitMs: 1_000, flushAfterMs: 60_000 };
+    const { child, latest } = await startChild({ ...shared, id: "stored-only", policy: policyToSpec(policy), hangDecisionPublish: true });
+    for (let i = 0; i < n; i++) {
+      const id = `crashpub-${i}`;
+      await publishSample(task, id);
+      // Odd samples: critic-c rejects, last, so every decision holds all three votes.
+      for (const c of critics) await publishVerdict(task, id, c, c !== "critic-c" || i % 2 === 0);
+    }
+    // Every sample is decidable from memory: the worker stores each decision (one KV create, written
+    // as published since the messages are acked only after the publish) and hangs in the publish.
+    const deadline = Date.now() + 30_000;
+    while ((latest()?.decided ?? 0) < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(latest()?.decided).toBe(n);
+    expect(latest()?.published).toBe(0);
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGKILL");
+    await exited;
+    const kv = await openKv(bus, KvBuckets.Consensus);
+    expect((await kv.keys()).filter((k) => k.startsWith("crashpub-"))).toHaveLength(n);
+
+    // The successor gets the unacked messages back, finds the stored decisions and publishes them.
+    const successor = await createConsensusWorker({ ...shared, bus, id: "publisher", policyProvider: () => policy, sweepIntervalMs: 100 });
+    workers.push(successor);
+    await readDecisions(bus, task, n, 60_000);
+    // Every message comes back (a sample and three votes each): let all of them be handled.
+    while (successor.stats().verdicts + successor.stats().samples < 4 * n && Date.now() < deadline + 30_000) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1_000));
+    const all = await readDecisions(bus, task, n, 0);
+    await successor.stop();
+    expect(all).toHaveLength(n);
+    expect(new Set(all.map((d) => d.sampleId)).size).toBe(n);
+    // Decided once, by the worker that died; the successor only published what was stored.
+    expect(successor.stats().decided).toBe(0);
+    for (const d of all) {
+      expect(d.deciderId).toBe("stored-only");
+      expect(d.accepted).toBe(Number(d.sampleId.split("-")[1]) % 2 === 0);
+      expect(d.votes.map((v) => v.criticId).sort()).toEqual(critics);
+    }
+  });
 });

@@ -23,6 +23,7 @@ import {
   DecisionSchema,
   PolicyRefSchema,
   type Decision,
+  type PolicyRef,
 } from "../gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema, VerdictSchema, type Sample, type Verdict } from "../gen/autodidact/v1/sample_pb.js";
 import { createLogger } from "../telemetry/logger.js";
@@ -68,7 +69,8 @@ export interface ConsensusWorkerOptions {
   /**
    * How long a sample's messages may be held before they are merged into the shared KV record
    * (default 2 s, at most a quarter of the policy timeout): bounds the delay when a sample's
-   * messages are split over several workers sharing a durable.
+   * messages are split over several workers sharing a durable. A sample held before any of its
+   * votes may wait a quarter of the policy timeout (it runs ahead of its votes under load).
    */
   flushAfterMs?: number;
   /**
@@ -100,6 +102,8 @@ export interface ConsensusWorkerStats {
   conflicts: number;
   /** Votes that arrived after their sample was decided. */
   lateVotes: number;
+  /** Batches of held messages merged into the shared KV record (read + compare-and-set) instead of decided from memory. */
+  merged: number;
   /** Messages sent to the poison stream. */
   poisoned: number;
   /** Messages held (unacked) in memory right now, waiting for their sample to be decidable or stored. */
@@ -147,10 +151,20 @@ interface ConsensusRecord {
   decidedAt?: number;
   deciderId?: string;
   published?: boolean;
+  /**
+   * Decided from messages the decider held unacked (the in-memory fast path): it publishes the
+   * decision before acking them, so the record is written `published` at once, with no second
+   * write. Should the decider die in between, those messages come back (redelivered), and a
+   * redelivered message of this decision makes the worker that gets it publish it again (by
+   * message id, so a copy that did go out is dropped by the server).
+   */
+  ackAfterPublish?: boolean;
 }
 
 type Event = ({ kind: "vote"; verdict: Verdict } | { kind: "sample"; sample: Sample }) & {
   bytes: Uint8Array;
+  /** Delivered before (a worker died holding it, or it failed and was retried). */
+  redelivered: boolean;
   /** W3C traceparent the message carried, if any. */
   traceparent?: string;
 };
@@ -265,7 +279,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   const approvalCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "approval");
   const matchCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "match");
   const kappaCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "kappa");
-  const stats: ConsensusWorkerStats = { verdicts: 0, samples: 0, decided: 0, published: 0, conflicts: 0, lateVotes: 0, poisoned: 0, held: 0 };
+  const stats: ConsensusWorkerStats = { verdicts: 0, samples: 0, decided: 0, published: 0, conflicts: 0, lateVotes: 0, merged: 0, poisoned: 0, held: 0 };
 
   // KV requests get a short timeout of their own: a request lost while NATS restarts fails fast
   // and is retried, instead of holding its sample for the bus-wide timeout.
@@ -317,8 +331,49 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     return true;
   };
 
+  /** Policy references and specs per policy object, built once: every decision carries one. */
+  const policyRefs = new WeakMap<ConsensusPolicy, PolicyRef>();
+  const policySpecs = new WeakMap<ConsensusPolicy, ConsensusPolicySpec>();
+  const refOf = (policy: ConsensusPolicy): PolicyRef => {
+    let ref = policyRefs.get(policy);
+    if (ref === undefined) {
+      ref = create(PolicyRefSchema, { name: policy.name, version: BigInt(policy.version), spec: policyToProto(policy) });
+      policyRefs.set(policy, ref);
+    }
+    return ref;
+  };
+  const specOf = (policy: ConsensusPolicy): ConsensusPolicySpec => {
+    let spec = policySpecs.get(policy);
+    if (spec === undefined) {
+      spec = policyToSpec(policy);
+      policySpecs.set(policy, spec);
+    }
+    return spec;
+  };
+
+  /** What a decision is made of, decoded: from a KV record or straight from held messages. */
+  interface DecisionParts {
+    sampleId: string;
+    task: string;
+    sample: Sample | undefined;
+    votes: Verdict[];
+    conflicts: string[];
+  }
+  /** A sample as the messages one worker holds make it, ready to decide from memory. */
+  interface LocalView extends DecisionParts {
+    /** When the first of those messages arrived here. */
+    start?: number;
+  }
+  const partsOfRecord = (r: ConsensusRecord): DecisionParts => ({
+    sampleId: r.sampleId,
+    task: r.task,
+    sample: r.sample === undefined ? undefined : fromBinary(SampleSchema, unb64(r.sample)),
+    votes: r.votes.map((v) => fromBinary(VerdictSchema, unb64(v))),
+    conflicts: r.conflicts,
+  });
+
   const buildDecision = (
-    r: ConsensusRecord,
+    r: DecisionParts,
     policy: ConsensusPolicy,
     ev: Extract<ConsensusEvaluation, { state: "decided" }>,
     now: number,
@@ -328,9 +383,9 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       sampleId: r.sampleId,
       task: r.task,
       accepted: ev.accepted,
-      ...(r.sample === undefined ? {} : { sample: fromBinary(SampleSchema, unb64(r.sample)) }),
-      votes: r.votes.map((v) => fromBinary(VerdictSchema, unb64(v))),
-      policy: create(PolicyRefSchema, { name: policy.name, version: BigInt(policy.version), spec: policyToProto(policy) }),
+      ...(r.sample === undefined ? {} : { sample: r.sample }),
+      votes: r.votes,
+      policy: refOf(policy),
       outcome: outcomeToProto[ev.outcome],
       outcomeDetail: detail ?? (r.conflicts.length > 0 ? `${ev.reason}; ignored changed votes of ${r.conflicts.join(", ")}` : ev.reason),
       decidedAt: timestampFromMs(now),
@@ -342,25 +397,11 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   const publishDecision = async (
     sampleId: string,
     task: string,
-    decisionB64: string,
+    bytes: Uint8Array,
+    decoded?: Decision,
     stored?: { record: ConsensusRecord; revision: number },
   ): Promise<void> => {
-    const bytes = unb64(decisionB64);
-    await bus.publish(Subjects.decisions(task), bytes, { msgId: sampleId });
-    stats.published++;
-    unpublished.delete(sampleId);
-    const decision = fromBinary(DecisionSchema, bytes);
-    let window = windows.get(task);
-    if (window === undefined) {
-      window = createAgreementWindow(agreementWindowSize);
-      windows.set(task, window);
-    }
-    window.add(judgedSampleFromDecision(decision));
-    try {
-      options.onDecision?.(decision);
-    } catch (err) {
-      log.warn("onDecision hook threw", { error: String(err) });
-    }
+    await announce(sampleId, task, bytes, decoded);
     if (stored === undefined) {
       await markPublished(sampleId);
       return;
@@ -382,6 +423,25 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       })
       .finally(() => marking.delete(mark));
     marking.add(mark);
+  };
+
+  /** Publishes a decision (the sample id is its message id) and feeds the agreement window and hook. */
+  const announce = async (sampleId: string, task: string, bytes: Uint8Array, decoded?: Decision): Promise<void> => {
+    await bus.publish(Subjects.decisions(task), bytes, { msgId: sampleId });
+    stats.published++;
+    unpublished.delete(sampleId);
+    const decision = decoded ?? fromBinary(DecisionSchema, bytes);
+    let window = windows.get(task);
+    if (window === undefined) {
+      window = createAgreementWindow(agreementWindowSize);
+      windows.set(task, window);
+    }
+    window.add(judgedSampleFromDecision(decision));
+    try {
+      options.onDecision?.(decision);
+    } catch (err) {
+      log.warn("onDecision hook threw", { error: String(err) });
+    }
   };
 
   /** Pending "published" marks, awaited by stop(). */
@@ -438,11 +498,20 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
         if (record.published === true) unpublished.delete(sampleId);
         const voters = new Set(fromBinary(DecisionSchema, unb64(record.decision)).votes.map((v) => v.criticId));
         for (const e of events) if (e.kind === "vote" && !voters.has(e.verdict.criticId)) stats.lateVotes++;
+        if (record.published === true && record.ackAfterPublish === true) {
+          // Its decider acks the messages it decided from only after publishing: one of them
+          // delivered again means the decider may have died before the publish.
+          const mine = events.some((e) => e.redelivered && (e.kind === "sample" || voters.has(e.verdict.criticId)));
+          if (!mine) return false;
+          log.info("re-publishing a decision whose messages came back", { sampleId, decider: record.deciderId });
+          await announce(sampleId, record.task, unb64(record.decision));
+          return true;
+        }
         if (!record.published) {
           const decidedAt = record.decidedAt ?? 0;
           if (now - decidedAt >= republishGraceMs) {
             log.info("publishing a decision another worker stored but did not publish", { sampleId, decider: record.deciderId });
-            await publishDecision(sampleId, record.task, record.decision);
+            await publishDecision(sampleId, record.task, unb64(record.decision));
             return true;
           }
           unpublished.set(sampleId, decidedAt);
@@ -457,11 +526,11 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       const ev = evaluateVotes(policy, votes, start === undefined ? { now } : { now, firstVoteAt: start });
       let decision: Decision | undefined;
       if (ev.state === "decided") {
-        if (record.sample !== undefined) decision = buildDecision(record, policy, ev, now);
+        if (record.sample !== undefined) decision = buildDecision(partsOfRecord(record), policy, ev, now);
         else if (start !== undefined && now >= start + policy.timeoutMs) {
           // Votes without their sample until the timeout: nothing to train on, so reject.
           decision = buildDecision(
-            record,
+            partsOfRecord(record),
             policy,
             { ...ev, accepted: false, outcome: "timeout" },
             now,
@@ -469,8 +538,10 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
           );
         }
       }
+      let decisionBytes: Uint8Array | undefined;
       if (decision !== undefined) {
-        record = decidedRecord(record, decision, now);
+        decisionBytes = toBinary(DecisionSchema, decision);
+        record = decidedRecord(record, decisionBytes, now);
         changed = true;
       }
       if (!changed) {
@@ -497,20 +568,20 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       stats.decided++;
       instruments.decisions.add(1, { task: record.task, outcome: DecisionOutcome[decision.outcome] ?? "UNSPECIFIED", accepted: decision.accepted });
       if (start !== undefined) instruments.decisionSeconds.record(Math.max(0, now - start) / 1000, { task: record.task });
-      await publishDecision(sampleId, record.task, record.decision as string, { record, revision: written });
+      await publishDecision(sampleId, record.task, decisionBytes!, decision, { record, revision: written });
       return true;
     }
   };
 
   /** The record that marks a sample decided: its votes travel inside the stored Decision, not beside it. */
-  const decidedRecord = (record: ConsensusRecord, decision: Decision, now: number): ConsensusRecord => ({
+  const decidedRecord = (record: Pick<ConsensusRecord, "sampleId" | "task" | "policy" | "conflicts">, decision: Uint8Array, now: number): ConsensusRecord => ({
     v: 1,
     sampleId: record.sampleId,
     task: record.task,
     policy: record.policy,
     votes: [],
-    conflicts: record.conflicts,
-    decision: b64(toBinary(DecisionSchema, decision)),
+    conflicts: [...record.conflicts],
+    decision: b64(decision),
     decidedAt: now,
     deciderId: id,
     published: false,
@@ -522,24 +593,45 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
    * Returns false when the key exists (another worker stored votes or decided it): the caller
    * merges through {@link touch}.
    */
-  const decideFromMemory = async (record: ConsensusRecord, policy: ConsensusPolicy, ev: Extract<ConsensusEvaluation, { state: "decided" }>, now: number): Promise<boolean> => {
-    const decision = buildDecision(record, policy, ev, now);
-    const decided = decidedRecord(record, decision, now);
+  const decideFromMemory = async (view: LocalView, policy: ConsensusPolicy, ev: Extract<ConsensusEvaluation, { state: "decided" }>, now: number): Promise<boolean> => {
+    const decision = buildDecision(view, policy, ev, now);
+    const bytes = toBinary(DecisionSchema, decision);
+    // Written published at once (no second write): the messages are acked only after the publish.
+    const decided: ConsensusRecord = { ...decidedRecord({ ...view, policy: specOf(policy) }, bytes, now), published: true, ackAfterPublish: true };
     let written: number;
     try {
-      written = await kv.createJson(record.sampleId, decided);
+      written = await kv.createJson(view.sampleId, decided);
     } catch (err) {
       if (!isCasConflict(err)) throw err;
-      stats.conflicts++;
-      instruments.conflicts.add(1);
-      return false;
+      // A retry after a create whose reply was lost finds its own record (same bytes): go on.
+      const current = await readRecord(view.sampleId);
+      if (current === null || current.record.decision !== decided.decision) {
+        stats.conflicts++;
+        instruments.conflicts.add(1);
+        return false;
+      }
+      written = current.revision;
     }
-    deadlines.delete(record.sampleId);
+    deadlines.delete(view.sampleId);
     stats.decided++;
-    instruments.decisions.add(1, { task: record.task, outcome: DecisionOutcome[decision.outcome] ?? "UNSPECIFIED", accepted: decision.accepted });
-    const start = clockStart(record);
-    if (start !== undefined) instruments.decisionSeconds.record(Math.max(0, now - start) / 1000, { task: record.task });
-    await publishDecision(record.sampleId, record.task, decided.decision as string, { record: decided, revision: written });
+    instruments.decisions.add(1, { task: view.task, outcome: DecisionOutcome[decision.outcome] ?? "UNSPECIFIED", accepted: decision.accepted });
+    if (view.start !== undefined) instruments.decisionSeconds.record(Math.max(0, now - view.start) / 1000, { task: view.task });
+    try {
+      await announce(view.sampleId, view.task, bytes, decision);
+    } catch (err) {
+      // Not published (the bus already retried): say so in the record, so that any worker's sweep
+      // publishes it; and do not ack the messages, whose redelivery publishes it too.
+      try {
+        await kv.updateJson(view.sampleId, { ...decided, published: false }, written);
+        unpublished.set(view.sampleId, now);
+      } catch (markErr) {
+        log.warn("could not mark an unpublished decision; its redelivered messages will publish it", { sampleId: view.sampleId, error: String(markErr) });
+      }
+      throw new AutodidactError(`decision of ${view.sampleId} stored but not published: ${String(err)}`, Code.Unavailable, {
+        cause: err,
+        details: { redeliver: true },
+      });
+    }
     return true;
   };
 
@@ -554,7 +646,9 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       try {
         return await step();
       } catch (err) {
-        if (!isRetryableError(err) || stopped || bus.nc.isClosed() || Date.now() >= deadline) throw err;
+        // A decision stored but not published is not retried here: the redelivery publishes it.
+        const redeliver = err instanceof AutodidactError && err.details["redeliver"] === true;
+        if (redeliver || !isRetryableError(err) || stopped || bus.nc.isClosed() || Date.now() >= deadline) throw err;
         log.debug("consensus step failed; retrying", { subject: msg.subject, attempt, error: String(err) });
         try {
           msg.working();
@@ -570,15 +664,16 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   const parse = (msg: BusMessage, kind: "vote" | "sample"): { sampleId: string; task: string; event: Event } => {
     const traceparent = msg.headers?.has("traceparent") ? msg.headers.get("traceparent") : "";
     const tp = traceparent === "" ? {} : { traceparent };
+    const redelivered = msg.deliveryCount > 1;
     try {
       if (kind === "vote") {
         const verdict = fromBinary(VerdictSchema, msg.data);
         validateVerdict(verdict);
-        return { sampleId: verdict.sampleId, task: verdict.task || taskOfSubject(msg.subject), event: { kind, verdict, bytes: msg.data, ...tp } };
+        return { sampleId: verdict.sampleId, task: verdict.task || taskOfSubject(msg.subject), event: { kind, verdict, bytes: msg.data, redelivered, ...tp } };
       }
       const sample = fromBinary(SampleSchema, msg.data);
       validateSample(sample);
-      return { sampleId: sample.id, task: sample.task, event: { kind, sample, bytes: msg.data, ...tp } };
+      return { sampleId: sample.id, task: sample.task, event: { kind, sample, bytes: msg.data, redelivered, ...tp } };
     } catch (err) {
       stats.poisoned++;
       if (err instanceof AutodidactError) throw err;
@@ -600,6 +695,8 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   interface Local {
     sampleId: string;
     task: string;
+    /** When its first held message arrived (decision latency metric). */
+    firstSeenAt: number;
     held: Held[];
     policy?: ConsensusPolicy;
     /** The shared KV record is the place for this sample now (it exists, or we gave up on memory). */
@@ -608,6 +705,8 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     flushNow: boolean;
     running: boolean;
     timer?: ReturnType<typeof setTimeout>;
+    /** When the hold timer fires. */
+    flushAt?: number;
   }
   /** Messages of each kind waiting in this worker (held or being stored), against `concurrency`. */
   const heldCount = { vote: 0, sample: 0 };
@@ -632,20 +731,36 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   };
   let stopped = false;
 
-  /** The record as this worker's held messages alone make it, with their evaluation. */
-  const localView = (l: Local, policy: ConsensusPolicy, now: number): { record: ConsensusRecord; ev: ConsensusEvaluation } => {
-    const record: ConsensusRecord = { v: 1, sampleId: l.sampleId, task: l.task, policy: policyToSpec(policy), votes: [], conflicts: [] };
-    for (const h of l.held) apply(record, h.event, now);
-    const start = clockStart(record);
-    const votes = record.votes.map((v) => toVote(fromBinary(VerdictSchema, unb64(v))));
-    return { record, ev: evaluateVotes(policy, votes, start === undefined ? { now } : { now, firstVoteAt: start }) };
+  /**
+   * The sample as this worker's held messages alone make it (the same rules as {@link apply}, on
+   * the decoded messages: first vote per critic, changed votes ignored), with its evaluation.
+   */
+  const localView = (l: Local, policy: ConsensusPolicy, now: number): { view: LocalView; ev: ConsensusEvaluation } => {
+    const view: LocalView = { sampleId: l.sampleId, task: l.task, sample: undefined, votes: [], conflicts: [] };
+    for (const h of l.held) {
+      const e = h.event;
+      if (e.kind === "sample") {
+        view.sample ??= e.sample;
+        continue;
+      }
+      const prior = view.votes.find((v) => v.criticId === e.verdict.criticId);
+      if (prior === undefined) view.votes.push(e.verdict);
+      else if ((prior.approve !== e.verdict.approve || prior.score !== e.verdict.score) && !view.conflicts.includes(prior.criticId)) {
+        view.conflicts.push(prior.criticId);
+        log.warn("critic changed its vote; the change is ignored", { sampleId: l.sampleId, critic: prior.criticId });
+      }
+    }
+    view.start = l.firstSeenAt;
+    // Timeouts are the shared record's business (held messages go there after the hold time), so
+    // the clock of this view starts now, as it always did.
+    return { view, ev: evaluateVotes(policy, view.votes.map(toVote), { now, firstVoteAt: now }) };
   };
 
   /** Messages settled so far: a full consumer that makes no progress is stalled by held messages. */
   let progress = 0;
   const pressureTimers: { vote?: ReturnType<typeof setTimeout>; sample?: ReturnType<typeof setTimeout> } = {};
   /**
-   * A full consumer pulls nothing new. When it stays full with no message settled for a moment,
+   * A full consumer pulls nothing new. When it stays full with no message settled for 100 ms,
    * its oldest held sample is merged into KV to make room, so held messages never stall the
    * stream until their hold time (with a small `concurrency`, this is the old vote-by-vote path).
    */
@@ -668,7 +783,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
         }
       }
       watchPressure(kind);
-    }, 20);
+    }, 100);
   };
 
   const settleBatch = (batch: Held[], err?: unknown): void => {
@@ -709,14 +824,14 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
           }
           const policy = l.policy;
           const now = Date.now();
-          const { record, ev } = localView(l, policy, now);
-          if (ev.state === "decided" && record.sample !== undefined) {
+          const { view, ev } = localView(l, policy, now);
+          if (ev.state === "decided" && view.sample !== undefined) {
             const batch = l.held.splice(0);
             let created = false;
             try {
               created = await tracer.startActiveSpan("consensus decide", async (s) => {
                 try {
-                  return await withRetry(batch[0]!.msg, () => decideFromMemory(record, policy, ev, now));
+                  return await withRetry(batch[0]!.msg, () => decideFromMemory(view, policy, ev, now));
                 } finally {
                   s.end();
                 }
@@ -727,7 +842,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
             }
             rememberInKv(l.sampleId);
             if (created) {
-              rememberDecided(l.sampleId, new Set(record.votes.map((v) => fromBinary(VerdictSchema, unb64(v)).criticId)));
+              rememberDecided(l.sampleId, new Set(view.votes.map((v) => v.criticId)));
               settleBatch(batch);
             }
             else {
@@ -736,16 +851,24 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
             }
             continue;
           }
-          if (l.timer === undefined) {
-            const delay = Math.max(0, Math.min(flushAfterMs, policy.timeoutMs / 4));
+          // A sample whose votes have not started yet waits longer than votes do: critics judge
+          // after the sample is stored, so under load the sample runs ahead of its votes, and
+          // merging it into KV early would push the whole sample onto the slow path.
+          const voted = l.held.some((h) => h.kind === "vote");
+          const hold = Math.max(0, Math.min(flushAfterMs, policy.timeoutMs / 4));
+          const due = now + (voted ? hold : Math.max(hold, policy.timeoutMs / 4));
+          if (l.timer === undefined || due < l.flushAt!) {
+            if (l.timer !== undefined) clearTimeout(l.timer);
+            l.flushAt = due;
             l.timer = setTimeout(() => {
               l.flushNow = true;
               void drive(l);
-            }, delay);
+            }, due - now);
           }
           return;
         }
         const batch = l.held.splice(0);
+        stats.merged++;
         try {
           await tracer.startActiveSpan("consensus record votes", async (s) => {
             try {
@@ -778,7 +901,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       span?.setAttribute("autodidact.task", task);
       let l = locals.get(sampleId);
       if (l === undefined) {
-        l = { sampleId, task, held: [], viaKv: inKv.has(sampleId), flushNow: stopped, running: false };
+        l = { sampleId, task, firstSeenAt: Date.now(), held: [], viaKv: inKv.has(sampleId), flushNow: stopped, running: false };
         locals.set(sampleId, l);
       }
       const local = l;
