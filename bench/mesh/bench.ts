@@ -16,6 +16,8 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { createCritic, type Critic, type Judge } from "../../services/critic/index.js";
 import type { ConsensusWorker } from "../../src/consensus/index.js";
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
@@ -26,9 +28,20 @@ const workers = Number(args[1] ?? 1);
 const concurrencyArg = process.argv[2] === "--child" ? process.argv[6] : args[2];
 /** Consensus worker concurrency (messages in flight per consumer); the worker's default unless given. */
 const concurrency = concurrencyArg === undefined || concurrencyArg === "default" ? undefined : Number(concurrencyArg);
-const workerConcurrency = concurrency === undefined ? {} : { concurrency };
 const CRITICS = ["bench-a", "bench-b", "bench-c"];
 const policy = createConsensusPolicy({ version: 1, kind: "k_of_n", k: 3, expected: CRITICS, timeoutMs: 600_000, onTimeout: "reject" });
+/** Consensus workers in this run (a child gets the count from its parent). */
+const workerCount = Number(process.argv[2] === "--child" ? process.argv[7] : workers);
+/**
+ * Options of every consensus worker. A worker alone on its durables gets every message of every
+ * sample, so it may hold them until they are decidable (up to a quarter of the policy timeout)
+ * instead of merging into KV after the default 2 s meant for workers that share a durable.
+ */
+const workerOptions = {
+  ...(concurrency === undefined ? {} : { concurrency }),
+  ...(workerCount === 1 ? { flushAfterMs: policy.timeoutMs / 4 } : {}),
+  sweepIntervalMs: 1_000,
+};
 const WINDOW = 512;
 
 const alwaysApprove: Judge = {
@@ -47,12 +60,25 @@ async function rawPublish(bus: Bus, payload: Uint8Array): Promise<number> {
   return count / ((performance.now() - t0) / 1000);
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (0 where /proc is missing). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 /** Child process: runs one consensus worker or one critic against `url` until SIGTERM. */
 async function child(role: string, url: string, name: string): Promise<void> {
   const bus = await connectBus({ servers: url, name });
   const stop =
     role === "consensus"
-      ? (await createConsensusWorker({ bus, policyProvider: () => policy, id: name, ...workerConcurrency, sweepIntervalMs: 1_000 })).stop
+      ? (await createConsensusWorker({ bus, policyProvider: () => policy, id: name, ...workerOptions })).stop
       : await (async () => {
           const c = createCritic({ bus, criticId: name, judge: alwaysApprove, maxInFlight: 256 });
           await c.start();
@@ -65,7 +91,7 @@ async function child(role: string, url: string, name: string): Promise<void> {
 }
 
 function spawnChild(role: string, url: string, name: string): Promise<ChildProcess> {
-  const p = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--child", role, url, name, String(concurrency ?? "default")], {
+  const p = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--child", role, url, name, String(concurrency ?? "default"), String(workers)], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, AUTODIDACT_LOG_LEVEL: "warn" },
   });
@@ -88,7 +114,9 @@ async function main(): Promise<void> {
       create(SampleSchema, { id: `s-${i}-${Math.random().toString(36).slice(2, 8)}`, task: "addition", prompt: "21+43=", completion: "64", difficulty: 2 }),
     );
     const payload = toBinary(SampleSchema, samples[0]!);
+    const rawCpu0 = cpuSeconds(server.process.pid);
     const raw = await rawPublish(main, payload);
+    const rawServerCpuS = cpuSeconds(server.process.pid) - rawCpu0;
 
     const critics: Critic[] = [];
     const deciders: ConsensusWorker[] = [];
@@ -106,7 +134,7 @@ async function main(): Promise<void> {
       for (let w = 0; w < workers; w++) {
         const bus = await connect(`bench-consensus-${w}`);
         buses.push(bus);
-        deciders.push(await createConsensusWorker({ bus, policyProvider: () => policy, id: `bench-consensus-${w}`, ...workerConcurrency, sweepIntervalMs: 1_000 }));
+        deciders.push(await createConsensusWorker({ bus, policyProvider: () => policy, id: `bench-consensus-${w}`, ...workerOptions }));
       }
     }
 
@@ -130,6 +158,11 @@ async function main(): Promise<void> {
     });
     await main.nc.flush();
 
+    // CPU of the server and of the Node processes over the measured run: on a shared machine the
+    // CPU per decided sample moves less with other tenants than wall time does.
+    const nodeCpu = (): number => process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6 + children.reduce((a, c) => a + cpuSeconds(c.pid), 0);
+    const serverCpu0 = cpuSeconds(server.process.pid);
+    const nodeCpu0 = nodeCpu();
     const t0 = performance.now();
     for (let i = 0; i < count; i += WINDOW) {
       const batch = [];
@@ -148,9 +181,12 @@ async function main(): Promise<void> {
       judgedAt = performance.now();
     })();
     await all;
+    const serverCpuS = cpuSeconds(server.process.pid) - serverCpu0;
+    const nodeCpuS = nodeCpu() - nodeCpu0;
     await judged;
     const seconds = (last - t0) / 1000;
     const decidedPerSecond = count / seconds;
+    const workerStats = deciders.map((d) => d.stats());
     for (const c of critics) await c.stop();
     for (const d of deciders) await d.stop();
     console.log(
@@ -167,6 +203,11 @@ async function main(): Promise<void> {
         decidedPerSecond: Math.round(decidedPerSecond),
         rawPublishPerSecond: Math.round(raw),
         ratio: Number((decidedPerSecond / raw).toFixed(3)),
+        rawServerCpuMsPerMessage: Number(((rawServerCpuS * 1000) / count).toFixed(3)),
+        serverCpuMsPerSample: Number(((serverCpuS * 1000) / count).toFixed(3)),
+        nodeCpuMsPerSample: Number(((nodeCpuS * 1000) / count).toFixed(3)),
+        ...(workerStats.length > 0 ? { consensusStats: workerStats } : {}),
+        loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
       }),
     );
   } finally {

@@ -58,7 +58,10 @@ export interface ConsensusWorkerOptions {
   /** A decision another worker stored but did not mark published is re-published after this, in ms (default 5 s). */
   republishGraceMs?: number;
   /**
-   * Messages handled at once per consumer (default 1024); one sample's messages stay in order. This
+   * Verdicts handled at once (default 4096; samples: a quarter of it); one sample's messages stay
+   * in order. The verdict window must cover how far the fastest critic runs ahead of the slowest
+   * (twice that many verdicts wait for the slowest one's), and samples, which critics judge only
+   * after they are stored, are pulled no further ahead of their votes than a quarter of it. This
    * includes messages held unacknowledged in memory while their sample is not decidable yet: a
    * sample whose sample and votes all reach this worker is decided with ONE KV write (create of
    * the decided record) instead of a compare-and-set per vote, and its messages are acked only
@@ -69,8 +72,10 @@ export interface ConsensusWorkerOptions {
   /**
    * How long a sample's messages may be held before they are merged into the shared KV record
    * (default 2 s, at most a quarter of the policy timeout): bounds the delay when a sample's
-   * messages are split over several workers sharing a durable. A sample held before any of its
-   * votes may wait a quarter of the policy timeout (it runs ahead of its votes under load).
+   * messages are split over several workers sharing a durable. A worker alone on its durables
+   * gets all of every sample's messages and may hold them up to a quarter of the timeout: under
+   * load, critics run seconds behind the samples and apart from each other, and every sample
+   * merged into KV costs a read and a compare-and-set per message instead of one create.
    */
   flushAfterMs?: number;
   /**
@@ -242,7 +247,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   const republishGraceMs = options.republishGraceMs ?? 5_000;
   const maxDeliver = options.maxDeliver ?? 10;
   const retryForMs = options.retryForMs ?? 15_000;
-  const concurrency = options.concurrency ?? 1_024;
+  const concurrency = options.concurrency ?? 4_096;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new AutodidactError(`concurrency must be a positive integer, got ${concurrency}`, Code.InvalidArgument);
   }
@@ -705,10 +710,10 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     flushNow: boolean;
     running: boolean;
     timer?: ReturnType<typeof setTimeout>;
-    /** When the hold timer fires. */
-    flushAt?: number;
   }
-  /** Messages of each kind waiting in this worker (held or being stored), against `concurrency`. */
+  /** Messages of each kind this worker takes at once: its consumers' windows. */
+  const windowOf = { vote: concurrency, sample: Math.max(1, Math.ceil(concurrency / 4)) };
+  /** Messages of each kind waiting in this worker (held or being stored), against its window. */
   const heldCount = { vote: 0, sample: 0 };
   const flushAfterMs = options.flushAfterMs ?? 2_000;
   const locals = new Map<string, Local>();
@@ -769,8 +774,11 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     const seen = progress;
     pressureTimers[kind] = setTimeout(() => {
       pressureTimers[kind] = undefined;
-      if (stopped || heldCount[kind] < concurrency) return;
-      if (progress === seen) {
+      if (stopped || heldCount[kind] < windowOf[kind]) return;
+      // A full samples window with room for verdicts only waits for the critics (slower than the
+      // generator): the votes it waits for still come in. Stalled means no verdict can come in.
+      const stalled = progress === seen && (kind === "vote" || heldCount.vote >= windowOf.vote);
+      if (stalled) {
         // Stalled: the oldest quarter of the held samples go to KV at once (one at a time would
         // throttle the stream to one sample per tick).
         let budget = Math.max(1, Math.ceil(heldCount[kind] / 4));
@@ -851,19 +859,12 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
             }
             continue;
           }
-          // A sample whose votes have not started yet waits longer than votes do: critics judge
-          // after the sample is stored, so under load the sample runs ahead of its votes, and
-          // merging it into KV early would push the whole sample onto the slow path.
-          const voted = l.held.some((h) => h.kind === "vote");
-          const hold = Math.max(0, Math.min(flushAfterMs, policy.timeoutMs / 4));
-          const due = now + (voted ? hold : Math.max(hold, policy.timeoutMs / 4));
-          if (l.timer === undefined || due < l.flushAt!) {
-            if (l.timer !== undefined) clearTimeout(l.timer);
-            l.flushAt = due;
+          if (l.timer === undefined) {
+            const delay = Math.max(0, Math.min(flushAfterMs, policy.timeoutMs / 4));
             l.timer = setTimeout(() => {
               l.flushNow = true;
               void drive(l);
-            }, due - now);
+            }, delay);
           }
           return;
         }
@@ -908,7 +909,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       const done = new Promise<void>((resolve, reject) => local.held.push({ kind, event, msg, resolve, reject }));
       heldCount[kind]++;
       void drive(local);
-      if (heldCount[kind] >= concurrency) watchPressure(kind);
+      if (heldCount[kind] >= windowOf[kind]) watchPressure(kind);
       await done;
       if (kind === "vote") stats.verdicts++;
       else stats.samples++;
@@ -936,11 +937,11 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       ? [spec(Streams.Samples, samplesDurable, Subjects.allProposed)]
       : tasks.map((t) => spec(Streams.Samples, `${samplesDurable}-${t}`, Subjects.proposed(t)));
   // Fast (unconfirmed) acks: the exactly-once gate is the KV create + msgId, so a lost ack is only a redelivery.
-  const consumeOptions = { maxInFlight: concurrency, ackMode: "fast" as const, logger: log };
+  const consumeOptions = (kind: "vote" | "sample") => ({ maxInFlight: windowOf[kind], ackMode: "fast" as const, logger: log });
   const handles: ConsumerHandle[] = [];
   try {
-    for (const s of verdictSpecs) handles.push(await consume(bus, s, handler("vote"), consumeOptions));
-    for (const s of sampleSpecs) handles.push(await consume(bus, s, handler("sample"), consumeOptions));
+    for (const s of verdictSpecs) handles.push(await consume(bus, s, handler("vote"), consumeOptions("vote")));
+    for (const s of sampleSpecs) handles.push(await consume(bus, s, handler("sample"), consumeOptions("sample")));
   } catch (err) {
     await Promise.all(handles.map((h) => h.stop()));
     throw err;
