@@ -163,6 +163,8 @@ async function main(): Promise<void> {
     const nodeCpu = (): number => process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6 + children.reduce((a, c) => a + cpuSeconds(c.pid), 0);
     const serverCpu0 = cpuSeconds(server.process.pid);
     const nodeCpu0 = nodeCpu();
+    const mainCpu = (): number => (process.cpuUsage().user + process.cpuUsage().system) / 1e6;
+    const roleCpu0 = { main: mainCpu(), critics: children.slice(0, CRITICS.length).reduce((a, c) => a + cpuSeconds(c.pid), 0), consensus: children.slice(CRITICS.length).reduce((a, c) => a + cpuSeconds(c.pid), 0) };
     const t0 = performance.now();
     for (let i = 0; i < count; i += WINDOW) {
       const batch = [];
@@ -183,6 +185,14 @@ async function main(): Promise<void> {
     await all;
     const serverCpuS = cpuSeconds(server.process.pid) - serverCpu0;
     const nodeCpuS = nodeCpu() - nodeCpu0;
+    const perSample = (seconds: number): number => Number(((seconds * 1000) / count).toFixed(3));
+    const roleCpu = separate
+      ? {
+          main: perSample(mainCpu() - roleCpu0.main),
+          critics: perSample(children.slice(0, CRITICS.length).reduce((a, c) => a + cpuSeconds(c.pid), 0) - roleCpu0.critics),
+          consensus: perSample(children.slice(CRITICS.length).reduce((a, c) => a + cpuSeconds(c.pid), 0) - roleCpu0.consensus),
+        }
+      : undefined;
     await judged;
     const seconds = (last - t0) / 1000;
     const decidedPerSecond = count / seconds;
@@ -206,6 +216,7 @@ async function main(): Promise<void> {
         rawServerCpuMsPerMessage: Number(((rawServerCpuS * 1000) / count).toFixed(3)),
         serverCpuMsPerSample: Number(((serverCpuS * 1000) / count).toFixed(3)),
         nodeCpuMsPerSample: Number(((nodeCpuS * 1000) / count).toFixed(3)),
+        ...(roleCpu === undefined ? {} : { cpuMsPerSampleByRole: roleCpu }),
         ...(workerStats.length > 0 ? { consensusStats: workerStats } : {}),
         loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
       }),

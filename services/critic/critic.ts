@@ -4,7 +4,7 @@ import type { Subscription } from "@nats-io/transport-node";
 import { consume, Streams, Subjects, type Bus, type BusMessage, type ConsumerHandle } from "../../src/bus/index.js";
 import { agreementReport, judgedSampleFromDecision, type JudgedSample } from "../../src/consensus/index.js";
 import { AutodidactError, Code } from "../../src/errors/index.js";
-import { CriticAgreementSchema, DecisionSchema, PairwiseAgreementSchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
+import { CriticAgreementSchema, DecisionSchema, PairwiseAgreementSchema, type Decision } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { GetAgreementResponseSchema, type GetAgreementResponse } from "../../src/gen/autodidact/v1/critic_pb.js";
 import { SampleSchema, VerdictSchema, type Sample, type Verdict } from "../../src/gen/autodidact/v1/sample_pb.js";
 import { getTaskPack, type TaskPack } from "../../src/tasks/index.js";
@@ -92,7 +92,24 @@ export function createCritic(options: CriticOptions): Critic {
   const meter = getMeter("autodidact.critic");
   const verdictCounter = meter.createCounter("autodidact.critic.verdicts", { description: "verdicts by outcome" });
   const latency = meter.createHistogram("autodidact.critic.latency", { description: "time to judge one sample", unit: "ms" });
-  const windows = new Map<string, Array<JudgedSample & { kinds: Map<string, { kind: string; version: string }> }>>();
+  /** A decision seen on `decisions.>`, decoded only when needed (GetAgreement, or a judge that learns from accepted samples). */
+  interface Observed {
+    data: Uint8Array;
+    /** Null: undecodable. */
+    judged?: (JudgedSample & { kinds: Map<string, { kind: string; version: string }> }) | null;
+  }
+  const windows = new Map<string, Observed[]>();
+  const judgedOf = (o: Observed, decision?: Decision): Observed["judged"] => {
+    if (o.judged !== undefined) return o.judged;
+    try {
+      const d = decision ?? fromBinary(DecisionSchema, o.data);
+      o.judged = { ...judgedSampleFromDecision(d), kinds: new Map(d.votes.map((v) => [v.criticId, { kind: v.criticKind, version: v.criticModelVersion }])) };
+    } catch (err) {
+      logger.debug("ignoring an undecodable decision", { error: errorMessage(err) });
+      o.judged = null;
+    }
+    return o.judged;
+  };
   let consumer: ConsumerHandle | undefined;
   let subscription: Subscription | undefined;
 
@@ -168,21 +185,28 @@ export function createCritic(options: CriticOptions): Critic {
     stats.published++;
   };
 
-  const observe = (data: Uint8Array): void => {
-    try {
-      const decision = fromBinary(DecisionSchema, data);
-      stats.decisionsSeen++;
-      const judged = judgedSampleFromDecision(decision);
-      const kinds = new Map(decision.votes.map((v) => [v.criticId, { kind: v.criticKind, version: v.criticModelVersion }]));
-      for (const key of ["", decision.task]) {
-        let ring = windows.get(key);
-        if (ring === undefined) windows.set(key, (ring = []));
-        ring.push({ ...judged, kinds });
-        if (ring.length > capacity) ring.splice(0, ring.length - capacity);
+  // Every critic sees every decision: keep the bytes (the task is the subject's last token) and
+  // decode only for a judge that learns from accepted samples, or when agreement is asked for.
+  const observe = (subject: string, data: Uint8Array): void => {
+    const o: Observed = { data };
+    if (judge.noteAccepted !== undefined) {
+      let decision: Decision;
+      try {
+        decision = fromBinary(DecisionSchema, data);
+      } catch (err) {
+        logger.debug("ignoring an undecodable decision", { error: errorMessage(err) });
+        return;
       }
-      if (decision.accepted && decision.sample !== undefined) judge.noteAccepted?.(decision.sample);
-    } catch (err) {
-      logger.debug("ignoring an undecodable decision", { error: errorMessage(err) });
+      judgedOf(o, decision);
+      if (decision.accepted && decision.sample !== undefined) judge.noteAccepted(decision.sample);
+    }
+    stats.decisionsSeen++;
+    for (const key of ["", subject.slice(subject.lastIndexOf(".") + 1)]) {
+      let ring = windows.get(key);
+      if (ring === undefined) windows.set(key, (ring = []));
+      ring.push(o);
+      // Trimmed in chunks: one splice per `capacity` decisions, not one per decision.
+      if (ring.length > 2 * capacity) ring.splice(0, ring.length - capacity);
     }
   };
 
@@ -193,7 +217,7 @@ export function createCritic(options: CriticOptions): Critic {
     score: judgeSample,
     async start() {
       if (consumer !== undefined) return;
-      subscription = bus.nc.subscribe(Subjects.allDecisions, { callback: (err, m) => (err === null ? observe(m.data) : undefined) });
+      subscription = bus.nc.subscribe(Subjects.allDecisions, { callback: (err, m) => (err === null ? observe(m.subject, m.data) : undefined) });
       consumer = await consume(
         bus,
         {
@@ -210,8 +234,8 @@ export function createCritic(options: CriticOptions): Critic {
       );
     },
     agreement(task, window = 0) {
-      const ring = windows.get(task) ?? [];
-      const slice = window > 0 ? ring.slice(-window) : ring;
+      const ring = (windows.get(task) ?? []).slice(-capacity);
+      const slice = (window > 0 ? ring.slice(-window) : ring).map((o) => judgedOf(o)).filter((j) => j !== null && j !== undefined);
       const report = agreementReport(slice);
       const meta = new Map<string, { kind: string; version: string }>();
       for (const s of slice) for (const [id, m] of s.kinds) meta.set(id, m);

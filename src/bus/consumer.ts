@@ -393,6 +393,26 @@ export async function consume(
     stats.poisoned += 1;
   };
 
+  // In-progress acks for handlers running longer than half the AckWait: one ticker for all
+  // messages in flight (not a timer per message), each told at most every half AckWait.
+  const working = new Map<JsMsg, number>();
+  const halfAckWait = Math.max(50, ackWaitMs / 2);
+  const ticker = autoWorking
+    ? setInterval(() => {
+        const now = performance.now();
+        for (const [m, since] of working) {
+          if (now - since < halfAckWait) continue;
+          working.set(m, now);
+          try {
+            m.working();
+          } catch {
+            // Disconnected: the message may be redelivered, which handlers tolerate.
+          }
+        }
+      }, Math.max(25, ackWaitMs / 8))
+    : undefined;
+  ticker?.unref();
+
   // Fast acks of one event-loop turn go out together (one socket write instead of one each).
   let acks: JsMsg[] = [];
   const flushAcks = (): void => {
@@ -434,10 +454,10 @@ export async function consume(
     if (msg.msgId !== undefined) span.setAttribute(MessagingAttributes.messageId, msg.msgId);
     const started = performance.now();
     let outcome = "ack";
-    const timer = autoWorking ? setInterval(() => m.working(), Math.max(50, ackWaitMs / 2)) : undefined;
+    if (autoWorking) working.set(m, started);
     try {
       await otelContext.with(trace.setSpan(parent, span), () => handler(msg));
-      if (timer !== undefined) clearInterval(timer);
+      working.delete(m);
       try {
         if (ackMode === "fast") ackSoon(m);
         else {
@@ -452,7 +472,7 @@ export async function consume(
       }
       span.setStatus({ code: SpanStatusCode.OK });
     } catch (err) {
-      if (timer !== undefined) clearInterval(timer);
+      working.delete(m);
       span.recordException(err instanceof Error ? err : new Error(String(err)));
       span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
       const canRetry = retryable(err);
@@ -550,6 +570,7 @@ export async function consume(
       }
       await loop;
       await Promise.allSettled([...inFlight]);
+      if (ticker !== undefined) clearInterval(ticker);
       flushAcks();
       // Plain acks are only buffered: push them out so a close right after stop() keeps them.
       if (ackMode === "fast" && !bus.nc.isClosed()) {
