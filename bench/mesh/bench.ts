@@ -1,10 +1,12 @@
 /**
- * Mesh throughput on loopback (on demand: `npm run bench:mesh -- [samples] [consensusWorkers] [concurrency] [--processes]`): N proposed
- * samples are judged by three trivial always-approve critics (in-process consumers, each with its own
- * durable and connection, the real critic plumbing of services/critic) and decided by consensus workers
- * (3-of-3); reports decided samples/s from the first proposal to the last decision, next to raw
- * JetStream publish throughput (message ids, same server, same run) and their ratio.
- * Not part of CI; numbers depend on the machine and on what else runs on it.
+ * Mesh throughput on loopback (on demand: `npm run bench:mesh -- [samples=20000] [consensusWorkers=1]
+ * [concurrency] [--in-process]`; see README.md beside this file): N proposed samples are judged by
+ * three trivial always-approve critics (the real critic plumbing of services/critic, each critic its
+ * own process with its own durable and connection) and decided by consensus workers (3-of-3, their
+ * own processes); reports decided samples/s from the first proposal to the last decision, next to
+ * raw JetStream publish throughput (js.publish with message ids, same server, same run) and their
+ * ratio, the CPU per sample of the server and of the Node processes, and whether every sample got
+ * exactly one decision. Not part of CI; numbers depend on the machine and on what else runs on it.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RetentionPolicy, StorageType } from "@nats-io/jetstream";
@@ -21,9 +23,12 @@ import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
-/** `--processes`: consensus workers and critics run in child processes of their own (uses both cores). */
-const separate = process.argv.includes("--processes");
-const count = Number(args[0] ?? 5_000);
+/**
+ * Critics and consensus workers run in child processes of their own, as in the mesh (and so on
+ * both cores); `--in-process` runs them all in this process, on one event loop.
+ */
+const separate = !process.argv.includes("--in-process");
+const count = Number(args[0] ?? 20_000);
 const workers = Number(args[1] ?? 1);
 const concurrencyArg = process.argv[2] === "--child" ? process.argv[6] : args[2];
 /** Consensus worker concurrency (messages in flight per consumer); the worker's default unless given. */
@@ -138,25 +143,14 @@ async function main(): Promise<void> {
       }
     }
 
-    const decided = new Set<string>();
-    let accepted = 0;
+    // The end is read from the DECISIONS stream (a core subscription may drop messages when this
+    // process is starved, and would then wait forever); the decisions themselves are read back
+    // after the timed part, to check there is exactly one per sample.
     let last = 0;
-    let done!: () => void;
-    const all = new Promise<void>((r) => (done = r));
-    main.nc.subscribe(Subjects.allDecisions, {
-      callback: (err, m) => {
-        if (err !== null) return;
-        const d = fromBinary(DecisionSchema, m.data);
-        if (decided.has(d.sampleId)) return;
-        decided.add(d.sampleId);
-        if (d.accepted) accepted++;
-        if (decided.size === count) {
-          last = performance.now();
-          done();
-        }
-      },
-    });
-    await main.nc.flush();
+    const all = (async () => {
+      while ((await main.jsm.streams.info(Streams.Decisions)).state.messages < count) await new Promise((r) => setTimeout(r, 20));
+      last = performance.now();
+    })();
 
     // CPU of the server and of the Node processes over the measured run: on a shared machine the
     // CPU per decided sample moves less with other tenants than wall time does.
@@ -197,6 +191,22 @@ async function main(): Promise<void> {
     const seconds = (last - t0) / 1000;
     const decidedPerSecond = count / seconds;
     const workerStats = deciders.map((d) => d.stats());
+    const decided = new Map<string, number>();
+    let accepted = 0;
+    const reader = await main.js.consumers.get(Streams.Decisions);
+    while ([...decided.values()].reduce((a, b) => a + b, 0) < count) {
+      const batch = await reader.fetch({ max_messages: 1_000, expires: 2_000 });
+      let got = 0;
+      for await (const m of batch) {
+        got++;
+        const d = fromBinary(DecisionSchema, m.data);
+        decided.set(d.sampleId, (decided.get(d.sampleId) ?? 0) + 1);
+        if (d.accepted) accepted++;
+      }
+      if (got === 0) break;
+    }
+    const expected = new Set(samples.map((s) => s.id));
+    const exactlyOnce = decided.size === count && [...decided].every(([id, n]) => n === 1 && expected.has(id));
     for (const c of critics) await c.stop();
     for (const d of deciders) await d.stop();
     console.log(
@@ -207,6 +217,7 @@ async function main(): Promise<void> {
         consensusWorkers: workers,
         consensusConcurrency: concurrency ?? "default",
         accepted,
+        exactlyOnce,
         proposeSeconds: Number(((proposedAt - t0) / 1000).toFixed(2)),
         judgeSeconds: Number(((judgedAt - t0) / 1000).toFixed(2)),
         decideSeconds: Number(seconds.toFixed(2)),
