@@ -55,6 +55,7 @@ describe("demo configuration", () => {
       [["seeds=[1]"], "seeds"],
       [["samplesPerRound=0"], "samplesPerRound"],
       [["round.lr=-1"], "round.lr"],
+      [["advance=sometimes"], "advance"],
     ] as const) {
       const err = await bad([...o]);
       expect(err.code).toBe(Code.InvalidArgument);

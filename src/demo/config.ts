@@ -23,6 +23,12 @@ export interface DemoConfig {
   readonly maxLengthRegression: number;
   /** Gate: minimum change of overall held-out accuracy versus the parent (may be negative). */
   readonly minAccuracyDelta: number;
+  /**
+   * When labelling moves one digit on: `mastered` (default) once the generator lineage's promoted model
+   * reaches the frontier threshold on the labelled length, otherwise that length is labelled again with
+   * new problems; `accepted` once a round's acceptance share reaches the recipe's `minAcceptedShare`.
+   */
+  readonly advance: "mastered" | "accepted";
   /** Seconds to wait for all of a round's decisions before giving up on the stragglers. */
   readonly decisionTimeoutSec: number;
 }
@@ -41,11 +47,13 @@ export function defaultDemoConfig(recipe: SelfImprovementConfig, baseDir: string
   return {
     recipe,
     baseDir,
-    modelApprovals: Math.max(1, Math.ceil((recipe.seeds.length - 1) / 2)),
+    // Every other lineage must give the generator's answer: the cleanest labels (wrong answers rarely agree).
+    modelApprovals: Math.max(1, recipe.seeds.length - 1),
     rulesCritic: true,
     noveltyCritic: true,
     noveltyThreshold: 0.95,
     maxLengthRegression: 0.1,
+    advance: "mastered",
     minAccuracyDelta: -0.02,
     decisionTimeoutSec: 300,
   };
@@ -134,5 +142,6 @@ export function checkDemoConfig(c: DemoConfig): void {
   if (!(c.maxLengthRegression >= 0)) bad("maxLengthRegression must be >= 0");
   if (!Number.isFinite(c.minAccuracyDelta)) bad("minAccuracyDelta must be a number");
   if (!(c.decisionTimeoutSec > 0)) bad("decisionTimeoutSec must be > 0");
+  if (c.advance !== "mastered" && c.advance !== "accepted") bad(`advance must be "mastered" or "accepted", got ${JSON.stringify(c.advance)}`);
   if (c.recipe.samplesPerRound < 1 || c.recipe.samplesPerRound > 100_000) bad("recipe.samplesPerRound must be in 1..100000");
 }

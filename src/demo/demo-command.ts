@@ -21,7 +21,7 @@ export const demoOptions = defineOptions({
   rounds: { type: "int", help: "self-improvement rounds (default: the recipe's)", min: 0, max: 64 },
   samples: { type: "int", help: "problems proposed per round (default: the recipe's)", min: 1, max: 100_000 },
   seeds: { type: "list", help: "one independently seeded lineage per seed; the first generates, the others are model critics (default: the recipe's)" },
-  modelApprovals: { type: "int", help: "model critics that must give the generator's answer (default: a majority of them)", min: 1 },
+  modelApprovals: { type: "int", help: "model critics that must give the generator's answer (default: all of them)", min: 1 },
   config: { type: "string", help: "JSON file with any part of the demo configuration (recipe, critics, policy, gate)", placeholder: "<file>" },
   set: { type: "list", help: "override one configuration field: key=value (dotted keys, e.g. round.steps=300), comma-free values", placeholder: "<key=value>" },
   base: { type: "string", help: "folder of the base models (lineage-<seed>/); missing ones are trained and saved there", placeholder: "<dir>" },

@@ -506,8 +506,10 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
         status: lineageRounds.map((l) => `${l.status === "promoted" ? "P" : l.status === "rejected" ? "R" : "-"}`).join("") + ` ${row.seconds.toFixed(0)}s`,
       });
       await o.onRound?.({ ...run });
-      // Lee et al.'s curriculum: move one digit on once a round's labels were (mostly) accepted.
-      if (proposed > 0 && accepted / proposed >= r.minAcceptedShare) {
+      // The length curriculum (Lee et al.): one digit past what the generator lineage has mastered, or
+      // past the longest length whose labels were mostly accepted.
+      if (config.advance === "mastered") labelLength = Math.max(frontier, r.baseDigits) + 1;
+      else if (proposed > 0 && accepted / proposed >= r.minAcceptedShare) {
         longestAccepted = Math.max(longestAccepted, labelLength);
         labelLength = longestAccepted + 1;
       }
