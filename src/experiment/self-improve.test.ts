@@ -104,7 +104,7 @@ describe("quick recipe base training", () => {
         await host.close();
       }
     },
-    120_000,
+    600_000,
   );
 });
 
@@ -135,6 +135,6 @@ describe("shipped base checkpoints (models/addition-base)", () => {
         await host.close();
       }
     },
-    120_000,
+    600_000,
   );
 });
