@@ -68,6 +68,7 @@ const report = await runChaos({
   log: (line) => process.stdout.write(`${line}\n`),
 });
 process.stdout.write(`\n${table(report)}\n\ninvariants:\n`);
+for (const f of report.roundFailures) process.stdout.write(`  round without candidate: ${f}\n`);
 for (const i of report.invariants) process.stdout.write(`  ${i.ok ? "ok  " : "FAIL"}  ${i.name}: ${i.detail}\n`);
 const failed = report.invariants.filter((i) => !i.ok);
 if (failed.length > 0) process.stdout.write(`\n${failed.length} invariant(s) failed; state kept in ${report.stateDir}; replay with --seed ${seed}\n`);

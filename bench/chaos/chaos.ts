@@ -107,6 +107,8 @@ export interface ChaosReport {
   roundReports: number;
   roundErrors: Record<string, number>;
   journalRounds: Record<string, number>;
+  /** Why rounds ended without a candidate (journal reasons). */
+  roundFailures: string[];
   checkpointsRegistered: number;
   versionsAllocated: number;
   versionsContiguous: boolean;
@@ -241,6 +243,7 @@ interface JournalLine {
   round?: number;
   plan?: { round: number };
   status?: string;
+  reason?: string;
 }
 
 async function unfinishedRounds(trainerDir: string): Promise<number> {
@@ -271,7 +274,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     seed: options.seed, kills: 0, killsByService: {}, natsRestarts: 0, supervisorRestarts: 0, unexpectedExits: [], startFailures: 0, bursts: 0, burstErrors: {},
     proposed: 0, receivedByHarness: 0, receivedNotStored: 0, decided: 0, lost: 0, decidedTwice: 0, decisionCopies: 0, decisionsWithoutSample: 0,
     accepted: 0, rejected: 0, timeouts: 0, votesComplete: 0, votesIncomplete: 0, incompleteExamples: [], missingVerdicts: 0, conflictingVerdicts: 0, votesPerDecision: {},
-    intake: 0, intakeMissing: 0, intakeExtra: 0, intakeDuplicateLines: 0, roundCalls: 0, roundReports: 0, roundErrors: {}, journalRounds: {},
+    intake: 0, intakeMissing: 0, intakeExtra: 0, intakeDuplicateLines: 0, roundCalls: 0, roundReports: 0, roundErrors: {}, journalRounds: {}, roundFailures: [],
     checkpointsRegistered: 0, versionsAllocated: 0, versionsContiguous: false, checkpointsLoadable: 0, promotedVersion: 0, promotedValid: false,
     trainerFoldersComplete: 0, trainerFoldersBroken: [], cacheFoldersComplete: 0, tempFilesLeft: [], tornLines: 0, poisoned: 0, calmDecidedPerS: 0, chaosDecidedPerS: 0,
     settleMs: 0, totalMs: 0, invariants: [], stateDir,
@@ -594,7 +597,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     report.intakeMissing = [...acceptedIds].filter((id) => !intakeSet.has(id)).length;
     report.intakeExtra = [...intakeSet].filter((id) => !acceptedIds.has(id)).length;
     const journal = await readJsonl<JournalLine>(join(trainerDir, "rounds.jsonl"));
-    for (const e of journal.rows) if (e.kind === "end") bump(report.journalRounds, e.status ?? "?");
+    for (const e of journal.rows) {
+      if (e.kind !== "end") continue;
+      bump(report.journalRounds, e.status ?? "?");
+      if (e.status !== "done" && report.roundFailures.length < 5) report.roundFailures.push(`round ${e.round}: ${(e.reason ?? "").slice(0, 300)}`);
+    }
     report.tornLines = intake.torn + journal.torn;
 
     // Checkpoints: contiguous versions, each fetched, verified and loaded; a valid promoted pointer.
