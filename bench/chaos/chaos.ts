@@ -10,7 +10,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connectBus, consumerLag, ensureTopology, KvBuckets, openKv, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../../src/bus/index.js";
+import { connectBus, consumerLag, KvBuckets, openKv, Streams, Subjects, type Bus, type NatsServerProcess } from "../../src/bus/index.js";
+import { resolveNatsCredentials } from "../../src/security/index.js";
 import { startLocalMesh, type LocalMesh, type MeshMember } from "../../src/cli/local-mesh.js";
 import { evaluateVotes, policyFromProto } from "../../src/consensus/index.js";
 import { createRng, loadDecoder, loadModel } from "../../src/engine/index.js";
@@ -285,23 +286,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let mesh: LocalMesh | undefined;
   try {
     await mkdir(join(stateDir, "cache"), { recursive: true });
-    nats = await startNatsServer({ storeDir: join(stateDir, "nats") });
-    bus = await connectBus({ servers: nats.url, name: "chaos-harness", waitOnFirstConnect: true, maxReconnectDelayMs: 250 });
-    await ensureTopology(bus);
-    const registry = createRegistry(bus, { cacheDir: join(stateDir, "cache", "harness") });
-    await registerBase(registry);
-    log(`seed ${options.seed}: nats ${nats.url}, state ${stateDir}; starting ${members.length} services`);
-
     // Exits we did not cause are crashes worth reporting.
     const ourKills = new Map<number, string>();
     let stopping = false;
+    // As `autodidact up` runs it: its own nats-server with generated per-service credentials, and
+    // consensus in a process of its own (the only identity allowed to publish decisions).
     mesh = await startLocalMesh({
       stateDir,
-      natsUrl: nats.url,
       members,
       restartPolicy: { initialDelayMs: 200, maxDelayMs: 2_000, stableAfterMs: 3_000 },
       readyTimeoutMs: 180_000,
+      beforeServices: (admin) => registerBase(createRegistry(admin, { cacheDir: join(stateDir, "cache", "harness") })),
     });
+    nats = mesh.nats!;
+    const adminSeed = mesh.secrets?.seedFileOf("admin");
+    const credentials = adminSeed === undefined ? undefined : await resolveNatsCredentials({ natsNkeyFile: adminSeed });
+    bus = await connectBus({ servers: mesh.natsUrl, name: "chaos-harness", waitOnFirstConnect: true, maxReconnectDelayMs: 250, ...(credentials ? { credentials } : {}) });
+    log(`seed ${options.seed}: nats ${nats.url} (authenticated: ${mesh.secrets !== undefined}), state ${stateDir}`);
     const runningMesh = mesh;
     // A service that cannot start while nats-server is down exits 1 ("failed to start") and is
     // restarted with backoff, as a pod would be: counted apart from crashes.
@@ -408,7 +409,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     // The kill schedule, fixed by the seed: times uniform over the phase, victims dealt from
     // shuffled decks of all services (so every kind is hit), nats restarts one per equal slice.
-    const victims = members.map((m) => m.name);
+    const victims = runningMesh.state().services.map((m) => m.name);
     const deck: string[] = [];
     while (deck.length < options.kills) {
       const d = [...victims];
@@ -500,8 +501,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     stopping = true;
     sub.unsubscribe();
     report.supervisorRestarts = victims.reduce((acc, v) => acc + runningMesh.supervisor.restarts(v), 0);
-    await runningMesh.stop();
-    mesh = undefined;
+    await runningMesh.supervisor.stopAll();
 
     // ---- checks, on what the streams, the registry and the files hold ----
     const samples = new Map<string, number>();
@@ -658,9 +658,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const dir of ["trainer", "cache"]) report.tempFilesLeft.push(...(await tempEntries(join(stateDir, dir))).map((p) => `${dir}/${p}`));
     report.poisoned = (await bus.jsm.streams.info(Streams.Poison)).state.messages;
   } finally {
-    await mesh?.stop().catch(() => undefined);
     await bus?.close().catch(() => undefined);
-    await nats?.stop().catch(() => undefined);
+    // Stops what is still running and the nats-server the mesh started (its store stays in stateDir).
+    await mesh?.stop().catch(() => undefined);
   }
 
   const inv = (name: string, ok: boolean, detail: string): void => void report.invariants.push({ name, ok, detail });
