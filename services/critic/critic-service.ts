@@ -65,6 +65,12 @@ export const criticOptions = {
   consensusWorker: { type: "bool", help: "run a consensus worker in this process (--no-consensus-worker to disable)", default: true },
   consensusCritics: { type: "list", help: "expected critics of the fallback consensus policy (default: this critic)", env: "AUTODIDACT_CONSENSUS_CRITICS" },
   consensusTimeout: { type: "duration", help: "vote timeout of the fallback consensus policy", default: 30_000, min: 1 },
+  consensusAckWait: {
+    type: "duration",
+    help: "how long the messages a crashed consensus worker held wait before another worker gets them (keep it well below the policy timeout)",
+    default: 5_000,
+    min: 1_000,
+  },
   cacheDir: { type: "string", help: "where registry checkpoints are downloaded", env: "AUTODIDACT_CACHE_DIR" },
 } as const;
 
@@ -176,7 +182,14 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
           note: `fallback of critic ${criticId}: majority of the configured critics`,
         });
         const store = await openPolicyStore(ctx.bus);
-        consensus = await createConsensusWorker({ bus: ctx.bus, policyProvider: store.provider({ fallback }), id: `${criticId}-consensus-${ctx.instanceId}` });
+        // A short ack wait (live workers keep their held messages alive with in-progress acks): a crashed
+        // worker's sample and votes reach another worker long before the policy timeout decides without them.
+        consensus = await createConsensusWorker({
+          bus: ctx.bus,
+          policyProvider: store.provider({ fallback }),
+          id: `${criticId}-consensus-${ctx.instanceId}`,
+          ackWaitMs: cfg.consensusAckWait,
+        });
       }
     } catch (err) {
       unwatch?.();

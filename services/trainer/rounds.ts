@@ -76,6 +76,28 @@ export interface RoundRunner {
 }
 
 const sha256 = (data: string | Uint8Array): string => createHash("sha256").update(data).digest("hex");
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Codes of a registry call that failed only because NATS was briefly unreachable (e.g. restarting). */
+const TRANSIENT = new Set<Code>([Code.Unavailable, Code.DeadlineExceeded]);
+
+/**
+ * Retries a registry step of a round while it fails transiently (up to 2 minutes). Exists because
+ * giving up after a version was allocated would leave that version a permanent gap in the lineage
+ * (the next round allocates the next one) and its folder without a record.
+ */
+async function retryTransient<T>(what: string, logger: Logger, fn: (attempt: number) => Promise<T>): Promise<T> {
+  const until = Date.now() + 120_000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (err) {
+      if (!(err instanceof AutodidactError && TRANSIENT.has(err.code)) || Date.now() > until) throw err;
+      logger.warn(`${what} failed; retrying`, { attempt, error: err.rawMessage });
+      await sleep(Math.min(5_000, 250 * 2 ** attempt));
+    }
+  }
+}
 
 function num(h: Record<string, string>, key: string, fallback: number, check: (v: number) => boolean): number {
   const raw = h[key];
@@ -296,7 +318,8 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
       let version = state.allocated.get(lineage);
       if (version === undefined) {
         // Owner = this round: a crash before the journal entry below gets the same version back.
-        version = await registry.allocateVersion(lineage, `trainer:${p.task}:round-${p.round}`);
+        const owner = `trainer:${p.task}:round-${p.round}`;
+        version = await retryTransient(`allocating a version of ${lineage}`, logger, () => registry.allocateVersion(lineage, owner));
         await journal.append({ kind: "allocated", round: p.round, lineage, version });
       }
       const root = join(dataDir, "checkpoints", lineage);
@@ -367,8 +390,19 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
         createdAt,
       };
       emit(progress("publish", `${lineage}@${version}: uploading`));
-      await registry.putCheckpoint(record, final);
-      await publishCandidate(record, p.task, sha256(manifestText));
+      await retryTransient(`registering ${lineage}@${version}`, logger, async (attempt) => {
+        try {
+          await registry.putCheckpoint(record, final);
+        } catch (err) {
+          // A retry after a timed-out attempt whose write did land: the stored record is ours if its files are.
+          if (attempt > 0 && err instanceof AutodidactError && err.code === Code.AlreadyExists) {
+            const stored = await registry.getCheckpoint(lineage, version);
+            if (stored !== undefined && JSON.stringify(stored.files) === JSON.stringify(record.files)) return;
+          }
+          throw err;
+        }
+      });
+      await retryTransient(`announcing ${lineage}@${version}`, logger, () => publishCandidate(record, p.task, sha256(manifestText)));
       await journal.append({ kind: "candidate", round: p.round, lineage, version });
       logger.info("candidate checkpoint", { lineage, version, round: p.round, loss: last?.loss });
       return record;

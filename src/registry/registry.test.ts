@@ -87,6 +87,17 @@ describe("checkpoint registry", () => {
     expect((err as AutodidactError).code).toBe(Code.DataLoss);
   });
 
+  it("refuses an over-long lineage with InvalidArgument before it reaches a NATS subject, and stays connected", async () => {
+    const long = "A".repeat(7_000);
+    await expect(registry.listCheckpoints(long)).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(registry.getPromoted(long)).rejects.toMatchObject({ code: Code.InvalidArgument });
+    const err = await registry.allocateVersion(long).catch((e: unknown) => e);
+    expect((err as AutodidactError).code).toBe(Code.InvalidArgument);
+    expect((err as AutodidactError).rawMessage.length).toBeLessThan(300);
+    expect(bus.nc.isClosed()).toBe(false);
+    expect(await registry.listCheckpoints("A".repeat(128))).toEqual([]);
+  });
+
   it("refuses file names that escape the checkpoint folder", async () => {
     for (const name of ["../x", "/etc/passwd", "a/../../x", ""]) {
       expect(() => safeCheckpointPath("/tmp/ckpt", name)).toThrow(/escapes its folder/);

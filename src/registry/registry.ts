@@ -75,11 +75,15 @@ export interface Registry {
   materialize(lineage: string, version: number): Promise<string>;
 }
 
-const TOKEN = /^[A-Za-z0-9_-]+$/;
+/** At most 128 characters: a lineage becomes part of KV keys and subject filters, which NATS caps in length. */
+const TOKEN = /^[A-Za-z0-9_-]{1,128}$/;
 
 function checkLineage(lineage: string): void {
   if (!TOKEN.test(lineage)) {
-    throw new AutodidactError(`invalid lineage "${lineage}": use letters, digits, "-" and "_"`, Code.InvalidArgument);
+    throw new AutodidactError(
+      `invalid lineage ${JSON.stringify(lineage.slice(0, 80))}${lineage.length > 80 ? `… (${lineage.length} characters)` : ""}: use 1 to 128 letters, digits, "-" and "_"`,
+      Code.InvalidArgument,
+    );
   }
 }
 

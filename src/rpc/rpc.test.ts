@@ -300,6 +300,23 @@ describe("rpc server and client", () => {
     expect((await critic.score(sample("ok"))).approve).toBe(true);
   });
 
+  it("answers an over-limit message inside a bidi stream with RESOURCE_EXHAUSTED, not as an internal error", async () => {
+    const before = internalErrors.length;
+    const raw = new Client(server.address, credentials.createInsecure());
+    const call = raw.makeBidiStreamRequest("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", (b: Buffer) => b, (b: Buffer) => b, new Metadata(), { deadline: Date.now() + 10_000 });
+    const outcome = new Promise<{ code: number; details: string }>((resolve) => call.on("status", resolve));
+    call.on("data", () => {});
+    call.on("error", () => {});
+    call.write(Buffer.alloc(100 * 1024, 0x42)); // over the server's 64 KiB limit
+    call.end();
+    const st = await outcome;
+    raw.close();
+    expect(st.code).toBe(status.RESOURCE_EXHAUSTED);
+    await new Promise((r) => setTimeout(r, 200)); // the handler sees the cut stream after the status went out
+    expect(internalErrors.slice(before)).toEqual([]);
+    expect((await critic.score(sample("ok"))).approve).toBe(true);
+  });
+
   it("runs the authorize hook before handlers", async () => {
     const own = await createServer({
       services: [createTestCritic(createProbe())],

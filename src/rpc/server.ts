@@ -163,9 +163,18 @@ async function runCall<T>(method: DescMethod, call: AnyCall, env: CallEnv, body:
  * a bidi call that would also destroy the response side before the status is sent.
  */
 async function* requestsOf(stream: Readable): AsyncGenerator<unknown> {
-  for await (const message of stream.iterator({ destroyOnReturn: false })) {
-    if (message instanceof DecodeFailure) throw message.toError();
-    yield message;
+  try {
+    for await (const message of stream.iterator({ destroyOnReturn: false })) {
+      if (message instanceof DecodeFailure) throw message.toError();
+      yield message;
+    }
+  } catch (err) {
+    // The transport cut the request stream (an over-limit message already answered
+    // RESOURCE_EXHAUSTED, or the client went away): the caller's doing, not an internal error.
+    if ((err as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE") {
+      throw new AutodidactError("the request stream was closed before it ended", Code.Canceled, { cause: err });
+    }
+    throw err;
   }
 }
 

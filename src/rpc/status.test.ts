@@ -10,6 +10,14 @@ describe("status mapping", () => {
     expect(s.details).toBe("checkpoint 7 not found");
   });
 
+  it("cuts a message that quotes a huge input, so the trailer stays small enough to reach the client", () => {
+    const s = toStatus(new AutodidactError(`invalid lineage "${"!".repeat(1_000_000)}"`, Code.InvalidArgument));
+    expect(s.code).toBe(status.INVALID_ARGUMENT);
+    expect(s.details.length).toBeLessThan(2_100);
+    expect(s.details).toMatch(/^invalid lineage "!!!/);
+    expect(s.details).toMatch(/more characters\)$/);
+  });
+
   it("hides anything else behind INTERNAL", () => {
     const s = toStatus(new TypeError("cannot read x of undefined at /srv/secret.ts:12"));
     expect(s.code).toBe(status.INTERNAL);

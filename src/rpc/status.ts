@@ -30,9 +30,21 @@ export class DecodeFailure {
 export function toStatus(reason: unknown): { code: GrpcStatus; details: string; metadata: Metadata } {
   if (reason instanceof DecodeFailure) return toStatus(reason.toError());
   if (reason instanceof AutodidactError) {
-    return { code: reason.code as number as GrpcStatus, details: reason.rawMessage, metadata: new Metadata() };
+    return { code: reason.code as number as GrpcStatus, details: capDetails(reason.rawMessage), metadata: new Metadata() };
   }
   return { code: GrpcStatus.INTERNAL, details: "internal error", metadata: new Metadata() };
+}
+
+/** Longest status message sent (characters); an error that quotes a huge input is cut here. */
+export const MAX_STATUS_DETAILS = 2_000;
+
+/**
+ * Cuts a status message to {@link MAX_STATUS_DETAILS}: messages travel in the `grpc-message` trailer, and
+ * one that quotes a megabyte-sized bad input cannot reach the client (its call hangs to the deadline).
+ */
+function capDetails(details: string): string {
+  if (details.length <= MAX_STATUS_DETAILS) return details;
+  return `${details.slice(0, MAX_STATUS_DETAILS)}… (${details.length - MAX_STATUS_DETAILS} more characters)`;
 }
 
 function isServiceError(reason: unknown): reason is ServiceError {
