@@ -97,6 +97,8 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
     }
     if (loraInputs.length === 0) throw new AutodidactError(`LoRA target modules [${lora.targetModules.join(",")}] match no linear`, Code.InvalidArgument);
   }
+  const specByName = new Map(specs.map((s) => [s.name, s]));
+  const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
   const transposed = new Map<string, ValueInfo>();
   const ctx: Ctx = {
     b,
@@ -115,15 +117,44 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
         transposed.set(spec.name, wt);
       }
       let y = b.matMul(x, wt);
-      if (lora && spec.module && lora.targetModules.includes(spec.module)) {
-        const { a, b: bn } = loraParamNames(spec.name);
-        const down = b.matMul(x, b.transpose(b.get(a), [1, 0]));
-        const up = b.matMul(down, b.transpose(b.get(bn), [1, 0]));
-        y = b.add(y, b.mul(up, scalar(b, lora.alpha / lora.rank, dtype)));
-      }
+      const delta = loraDelta(x, spec, 1);
+      if (delta) y = b.add(y, delta);
       if (biasName && c.bias) y = b.add(y, ctx.weight(biasName));
       return y;
     },
+  };
+  /** The adapter path s·(x·Aᵀ)·Bᵀ of a LoRA-targeted linear (null when not targeted), times `extraScale`. */
+  const loraDelta = (x: ValueInfo, spec: ParamSpec, extraScale: number): ValueInfo | null => {
+    if (!(lora && spec.module && lora.targetModules.includes(spec.module))) return null;
+    const { a, b: bn } = loraParamNames(spec.name);
+    const down = b.matMul(x, b.transpose(b.get(a), [1, 0]));
+    const up = b.matMul(down, b.transpose(b.get(bn), [1, 0]));
+    return b.mul(up, scalar(b, (lora.alpha / lora.rank) * extraScale, dtype));
+  };
+  /**
+   * q, k, v of layer `i` from ONE MatMul against [Wq·s; Wk; Wv] (concatenated in the graph, so
+   * the weights stay separate inputs) and a Split. The attention scale s = 1/√hd is folded into
+   * Wq (a [D,D] pass instead of a [B,H,T,hd] one, forward and backward), and one wide product and
+   * its one weight gradient run at a far better rate than three narrow ones.
+   */
+  const projectQkv = (x: ValueInfo, i: number): [ValueInfo, ValueInfo, ValueInfo] => {
+    const mods = ["q_proj", "k_proj", "v_proj"] as const;
+    const qScale = 1 / Math.sqrt(headDim(c));
+    const s = scalar(b, qScale, dtype);
+    const ws = mods.map((m) => ctx.weight(paramNames.attn(i, m)));
+    const packed = b.concat([b.mul(ws[0]!, s), ws[1]!, ws[2]!], 0);
+    let y = b.matMul(x, b.transpose(packed, [1, 0]));
+    if (c.bias) {
+      const bs = mods.map((m) => ctx.weight(paramNames.attn(i, m, "bias")));
+      y = b.add(y, b.concat([b.mul(bs[0]!, s), bs[1]!, bs[2]!], 0));
+    }
+    const outs = ws.map((w) => w.shape[0] as number);
+    const sizes = b.constant("int64", [3], BigInt64Array.from(outs.map((n) => BigInt(n))));
+    const parts = b.op("Split", [y, sizes], outs.map((n) => ({ dtype, shape: [...y.shape.slice(0, -1), n] })), { attrs: { axis: attr.int(-1) } });
+    return mods.map((m, k) => {
+      const delta = loraDelta(x, spec(paramNames.attn(i, m)), k === 0 ? qScale : 1);
+      return delta ? b.add(parts[k]!, delta) : parts[k]!;
+    }) as [ValueInfo, ValueInfo, ValueInfo];
   };
 
   let h = b.gather(ctx.weight(paramNames.embed), ids);
@@ -152,13 +183,10 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
       ? maskTable
       : b.sliceDynamic(maskTable, b.ints([0, 0]), b.concat([seqVec, seqVec], 0), b.ints([0, 1]), [seq, seq]);
 
-  const specByName = new Map(specs.map((s) => [s.name, s]));
-  const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
   for (let i = 0; i < c.numLayers; i++) {
     const a = norm(ctx, h, paramNames.inputNorm(i), paramNames.inputNorm(i, "bias"));
-    const q = ctx.linear(a, spec(paramNames.attn(i, "q_proj")), paramNames.attn(i, "q_proj", "bias"));
-    const k = ctx.linear(a, spec(paramNames.attn(i, "k_proj")), paramNames.attn(i, "k_proj", "bias"));
-    const v = ctx.linear(a, spec(paramNames.attn(i, "v_proj")), paramNames.attn(i, "v_proj", "bias"));
+    // q comes out already scaled by 1/√hd.
+    const [q, k, v] = projectQkv(a, i);
     let qh = splitHeads(ctx, q);
     const vh = splitHeads(ctx, v);
     let kT: ValueInfo;
@@ -169,7 +197,7 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
       // [B,T,D] → [B,T,H,hd] → [B,H,hd,T] in one Transpose.
       kT = b.transpose(b.reshape(k, [0, 0, c.numHeads, headDim(c)]), [0, 2, 3, 1]);
     }
-    const attn = attend(ctx, qh, kT, vh, mask);
+    const attn = attend(ctx, qh, kT, vh, mask, true);
     h = b.add(h, ctx.linear(attn, spec(paramNames.attn(i, "o_proj")), paramNames.attn(i, "o_proj", "bias")));
     const m = norm(ctx, h, paramNames.postAttnNorm(i), paramNames.postAttnNorm(i, "bias"));
     const up = ctx.linear(m, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
@@ -438,10 +466,13 @@ function applyRope(ctx: Ctx, x: ValueInfo, cos: ValueInfo, sin: ValueInfo): Valu
   return b.add(b.mul(x, cos), b.mul(rotated, sin));
 }
 
-/** softmax(q·kᵀ/√hd + mask)·v, then merge heads: [B,H,T,hd] → [B,T,D]. `kT` is [B,H,hd,L]. */
-function attend(ctx: Ctx, q: ValueInfo, kT: ValueInfo, v: ValueInfo, mask: ValueInfo): ValueInfo {
+/**
+ * softmax(q·kᵀ/√hd + mask)·v, then merge heads: [B,H,T,hd] → [B,T,D]. `kT` is [B,H,hd,L];
+ * `prescaled`: q already carries the 1/√hd factor.
+ */
+function attend(ctx: Ctx, q: ValueInfo, kT: ValueInfo, v: ValueInfo, mask: ValueInfo, prescaled = false): ValueInfo {
   const { b, c, dtype } = ctx;
-  const qs = b.mul(q, scalar(b, 1 / Math.sqrt(headDim(c)), dtype));
+  const qs = prescaled ? q : b.mul(q, scalar(b, 1 / Math.sqrt(headDim(c)), dtype));
   const scores = b.add(b.matMul(qs, kT), mask);
   const probs = b.softmax(scores, -1);
   const out = b.transpose(b.matMul(probs, v), [0, 2, 1, 3]);
