@@ -1,4 +1,5 @@
 import { AutodidactError, Code } from "../../errors/index.js";
+import { NEW_KV } from "../model/transformer.js";
 import { createRng } from "../random.js";
 import type { ModelSession } from "../runtime/session.js";
 import type { HostTensor, TensorMap } from "../runtime/tensor.js";
@@ -86,7 +87,7 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest): Pr
     feeds[n.inKey] = { dtype: "float32", dims: empty, data: new Float32Array(0) };
     feeds[n.inValue] = { dtype: "float32", dims: empty, data: new Float32Array(0) };
   }
-  const outputNames = ["logits", ...names.flatMap((n) => [n.outKey, n.outValue])];
+  const outputNames = sig.kvLayout === "time-major" ? ["logits", NEW_KV] : ["logits", ...names.flatMap((n) => [n.outKey, n.outValue])];
 
   let sampler: ReturnType<typeof createSampler> | null = null;
   const done = new Uint8Array(B);
@@ -104,10 +105,15 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest): Pr
   const caches = sig.kvLayout === "time-major" ? names.map(() => [new Float32Array(cap), new Float32Array(cap)] as const) : null;
   let pools: Float32Array[][] | null = null;
   let logitsBuf: Float32Array | null = null;
+  let newKvBuf: Float32Array | null = null;
   for (let step = 0; step < maxNew && remaining > 0; step++) {
     let pre: TensorMap | undefined;
     if (step > 0 && logitsBuf) {
       pre = { logits: { dtype: "float32", dims: [B, 1, logitsBuf.length / B], data: logitsBuf } };
+      if (sig.kvLayout === "time-major") {
+        newKvBuf ??= new Float32Array(2 * sig.numLayers * perStep);
+        pre[NEW_KV] = { dtype: "float32", dims: [2 * sig.numLayers, 1, B, sig.numKvHeads * sig.headDim], data: newKvBuf };
+      }
       if (sig.kvLayout === "hf") {
         pools ??= [0, 1].map(() => Array.from({ length: 2 * sig.numLayers }, () => new Float32Array(cap)));
         const pool = pools[step % 2] as Float32Array[];
@@ -124,12 +130,14 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest): Pr
     const [, S, V] = logits.dims as [number, number, number];
     if (step === 0) logitsBuf = new Float32Array(B * V);
     if (caches) {
-      // Append the S new entries of every layer after the `past` ones.
+      // Append the S new entries of every layer after the `past` ones: NEW_KV is
+      // [2L, S, B, H·hd], layer l's keys at 2l and values at 2l+1.
       const past = curLen - S;
-      names.forEach((n, l) => {
-        const [k, v] = caches[l] as readonly [Float32Array, Float32Array];
-        k.set((out[n.outKey] as HostTensor).data as Float32Array, past * perStep);
-        v.set((out[n.outValue] as HostTensor).data as Float32Array, past * perStep);
+      const fresh = (out[NEW_KV] as HostTensor).data as Float32Array;
+      const chunk = S * perStep;
+      caches.forEach(([k, v], l) => {
+        k.set(fresh.subarray(2 * l * chunk, (2 * l + 1) * chunk), past * perStep);
+        v.set(fresh.subarray((2 * l + 1) * chunk, (2 * l + 2) * chunk), past * perStep);
       });
     }
     sampler ??= createSampler(V, req);

@@ -1,4 +1,5 @@
 import { AutodidactError, Code } from "../../errors/index.js";
+import { NEW_KV } from "../model/transformer.js";
 import type { ValueMeta } from "../runtime/tensor.js";
 
 /**
@@ -18,17 +19,22 @@ export interface DecoderSignature {
   readonly kvDtype: "float32";
   /**
    * `hf`: `past_key_values.{i}.*` [B,H,past,hd] in, `present.{i}.*` out (optimum and ours).
-   * `time-major`: `cache.{i}.*` [past,B,H,hd] in, `new.{i}.*` [S,B,H,hd] out (our fast graph).
+   * `time-major`: `cache.{i}.*` [past,B,H,hd] in, all new entries in one `new_kv` output
+   * [2·layers, S, B, H·hd] (our fast graph; layer l's keys at 2l, values at 2l+1).
    */
   readonly kvLayout: "hf" | "time-major";
 }
 
-/** Input and output names of layer `l`'s cache in a signature. */
+/**
+ * Input and output names of layer `l`'s cache in a signature (time-major: both outputs are the
+ * shared `new_kv`, see {@link DecoderSignature.kvLayout}).
+ */
 export function kvNames(sig: DecoderSignature, l: number): { inKey: string; inValue: string; outKey: string; outValue: string } {
   return sig.kvLayout === "hf"
     ? { inKey: `past_key_values.${l}.key`, inValue: `past_key_values.${l}.value`, outKey: `present.${l}.key`, outValue: `present.${l}.value` }
-    : { inKey: `cache.${l}.key`, inValue: `cache.${l}.value`, outKey: `new.${l}.key`, outValue: `new.${l}.value` };
+    : { inKey: `cache.${l}.key`, inValue: `cache.${l}.value`, outKey: NEW_KV, outValue: NEW_KV };
 }
+
 
 /** Dims of an empty (past = 0) cache input for a batch. */
 export function emptyCacheDims(sig: DecoderSignature, batch: number): number[] {
@@ -65,7 +71,7 @@ export function decoderSignature(inputs: readonly ValueMeta[], outputs: readonly
   for (let l = 0; l < layers; l++) {
     for (const kv of ["key", "value"]) {
       const inName = kvLayout === "hf" ? `past_key_values.${l}.${kv}` : `cache.${l}.${kv}`;
-      const outName = kvLayout === "hf" ? `present.${l}.${kv}` : `new.${l}.${kv}`;
+      const outName = kvLayout === "hf" ? `present.${l}.${kv}` : NEW_KV;
       if (!names.has(inName)) throw new AutodidactError(`decoder lacks ${inName}`, Code.InvalidArgument);
       if (!outputs.some((o) => o.name === outName)) throw new AutodidactError(`decoder lacks output ${outName}`, Code.InvalidArgument);
     }

@@ -225,10 +225,11 @@ export interface ServingGraphOptions {
   /**
    * `hf` (default): the Hugging Face signature, `past_key_values.{i}.*` [B,H,past,hd] in and the
    * whole grown cache `present.{i}.*` out. `time-major`: our fast decoding signature,
-   * `cache.{i}.key|value` [past,B,H,hd] in and only the new entries `new.{i}.key|value` [S,B,H,hd]
-   * out, so the caller appends them to one pre-allocated buffer whose prefix is the next input and
-   * the cache never crosses the JS boundary as an output (that copy dominated batched decoding).
-   * Requires `fused`.
+   * `cache.{i}.key|value` [past,B,H,hd] in and only the new entries out, all layers in ONE output
+   * `new_kv` [2L,S,B,D] ({@link NEW_KV}), so the caller appends them to pre-allocated buffers whose
+   * prefix is the next input and the cache never crosses the JS boundary as an output (that copy
+   * dominated batched decoding). Masking is MultiHeadAttention's own (`unidirectional` + key
+   * padding), and `position_ids` is an input only for models with positions. Requires `fused`.
    */
   readonly kvLayout?: "hf" | "time-major";
 }
@@ -251,8 +252,9 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
   const TOTAL = "total_sequence_length";
   const ids = b.input("input_ids", "int64", [B, S]);
   const amask = b.input("attention_mask", "int64", [B, TOTAL]);
-  const pos = b.input("position_ids", "int64", [B, S]);
   const timeMajor = options.kvLayout === "time-major";
+  // The decoding graph takes position_ids only when the model uses positions (one input less per step).
+  const pos = timeMajor && c.positional === "none" ? null : b.input("position_ids", "int64", [B, S]);
   if (timeMajor && options.fused === false) throw new AutodidactError("kvLayout time-major needs the fused serving graph", Code.InvalidArgument);
   const past: { key: ValueInfo; value: ValueInfo }[] = [];
   for (let i = 0; i < c.numLayers; i++) {
@@ -300,31 +302,43 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
     },
   };
 
-  // Mask [B,1,S,TOTAL]: key j visible to query i iff j <= (TOTAL - S + i) and attention_mask[b, j] = 1.
-  const idsShape = b.shapeOf(ids);
-  const sLen = b.gather(idsShape, b.scalar(1, "int64"));
-  const total = b.gather(b.shapeOf(amask), b.scalar(1, "int64"));
-  const one = b.scalar(1, "int64");
-  const [qpos] = b.op("Range", [b.sub(total, sLen), total, one], [{ dtype: "int64", shape: [S] }]);
-  const [kpos] = b.op("Range", [b.scalar(0, "int64"), total, one], [{ dtype: "int64", shape: [TOTAL] }]);
-  const causal = b.compare("LessOrEqual", b.unsqueeze(kpos as ValueInfo, [0]), b.unsqueeze(qpos as ValueInfo, [1])); // [S,TOTAL]
-  const pad = b.unsqueeze(b.cast(amask, "bool"), [1, 2]); // [B,1,1,TOTAL]
-  const [allowed] = b.op("And", [causal, pad], [{ dtype: "bool", shape: [B, 1, S, TOTAL] }]);
-  const mask = b.where(allowed as ValueInfo, scalar(b, 0, dtype), scalar(b, MASK_VALUE, dtype));
+  // Key j visible to query i iff j <= (TOTAL - S + i) and attention_mask[b, j] = 1. The decoding
+  // graph hands both rules to MultiHeadAttention (`unidirectional` + an int32 key padding mask):
+  // one Cast per step instead of the ~12 small nodes that build the additive mask below.
+  const keyPadding = timeMajor ? b.cast(amask, "int32") : null;
+  const mask = timeMajor ? null : additiveMask(b, ids, amask, S, TOTAL, B, dtype);
 
   let h = b.gather(ctx.weight(paramNames.embed), ids);
-  if (c.positional === "learned") h = b.add(h, b.gather(ctx.weight(paramNames.positions), pos));
+  if (c.positional === "learned") h = b.add(h, b.gather(ctx.weight(paramNames.positions), pos as ValueInfo));
   let rope: { cos: ValueInfo; sin: ValueInfo } | null = null;
   if (c.positional === "rotary") {
     const t = ropeTables(c, dtype, b);
     // [B,1,S,hd] for the composed [B,H,S,hd] layout; [B,S,1,hd] for the fused [B,S,H,hd] layout.
     const axis = fused ? 2 : 1;
-    rope = { cos: b.unsqueeze(b.gather(t.cos, pos), [axis]), sin: b.unsqueeze(b.gather(t.sin, pos), [axis]) };
+    rope = { cos: b.unsqueeze(b.gather(t.cos, pos as ValueInfo), [axis]), sin: b.unsqueeze(b.gather(t.sin, pos as ValueInfo), [axis]) };
   }
   const specByName = new Map(parameterSpecs(c).map((s) => [s.name, s]));
   const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
+  const newKv: ValueInfo[] = [];
+  /**
+   * h + delta and its norm. Fused LayerNorm graphs use ONE com.microsoft SkipLayerNormalization
+   * (output 3 is the sum) instead of an Add and a LayerNormalization: 8 nodes fewer per
+   * decoding step for the reference model, where per-node overhead is most of a batch-1 step.
+   */
+  const addNorm = (x: ValueInfo, delta: ValueInfo, w: string, bias: string): { sum: ValueInfo; normed: ValueInfo } => {
+    if (!(fused && c.norm === "layernorm")) {
+      const sum = b.add(x, delta);
+      return { sum, normed: norm(ctx, sum, w, bias) };
+    }
+    const stat = { dtype, shape: [...x.shape.slice(0, -1), 1] };
+    const [normed, , , sum] = b.op("SkipLayerNormalization", [x, delta, ctx.weight(w), ctx.weight(bias)], [{ dtype, shape: x.shape }, stat, stat, { dtype, shape: x.shape }], {
+      domain: MS_DOMAIN,
+      attrs: { epsilon: attr.float(c.normEps) },
+    });
+    return { sum: sum as ValueInfo, normed: normed as ValueInfo };
+  };
+  let a = norm(ctx, h, paramNames.inputNorm(0), paramNames.inputNorm(0, "bias"));
   for (let i = 0; i < c.numLayers; i++) {
-    const a = norm(ctx, h, paramNames.inputNorm(i), paramNames.inputNorm(i, "bias"));
     const layerPast = past[i] as { key: ValueInfo; value: ValueInfo };
     let attn: ValueInfo;
     if (fused) {
@@ -337,20 +351,18 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
       }
       const mhaAttrs = { num_heads: attr.int(c.numHeads), scale: attr.float(1 / Math.sqrt(hd)) };
       if (timeMajor) {
-        const newEntries = (x: ValueInfo, name: string): ValueInfo => b.transpose(b.reshape(x, [0, 0, c.numHeads, hd]), [1, 0, 2, 3], name);
-        newEntries(k, `new.${i}.key`);
-        newEntries(v, `new.${i}.value`);
+        newKv.push(k, v);
         // The CPU kernel only attends over past_key/past_value when the present outputs are
         // requested, so they are produced (and stay inside the graph).
         const kv = { dtype, shape: [B, c.numHeads, TOTAL, hd] };
-        const [out] = b.op("MultiHeadAttention", [q, k, v, null, null, mask, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
+        const [out] = b.op("MultiHeadAttention", [q, k, v, null, keyPadding, null, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
           domain: MS_DOMAIN,
-          attrs: mhaAttrs,
+          attrs: { ...mhaAttrs, unidirectional: attr.int(1) },
         });
         attn = out as ValueInfo;
       } else {
         const kv = { dtype, shape: [B, c.numHeads, TOTAL, hd] };
-        const [out] = b.op("MultiHeadAttention", [q, k, v, null, null, mask, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
+        const [out] = b.op("MultiHeadAttention", [q, k, v, null, null, mask as ValueInfo, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
           domain: MS_DOMAIN,
           attrs: mhaAttrs,
           names: [b.fresh("mha"), `present.${i}.key`, `present.${i}.value`],
@@ -367,19 +379,32 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
       }
       const presentK = b.refine(b.concat([layerPast.key, kh], 2, `present.${i}.key`), [B, c.numHeads, TOTAL, hd]);
       const presentV = b.refine(b.concat([layerPast.value, vh], 2, `present.${i}.value`), [B, c.numHeads, TOTAL, hd]);
-      attn = attend(ctx, qh, b.transpose(presentK, [0, 1, 3, 2]), presentV, mask);
+      attn = attend(ctx, qh, b.transpose(presentK, [0, 1, 3, 2]), presentV, mask as ValueInfo);
     }
-    h = b.add(h, ctx.linear(attn, spec(paramNames.attn(i, "o_proj")), paramNames.attn(i, "o_proj", "bias")));
-    const m = norm(ctx, h, paramNames.postAttnNorm(i), paramNames.postAttnNorm(i, "bias"));
-    const up = ctx.linear(m, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
-    h = b.add(h, ctx.linear(gelu(ctx, up), spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias")));
+    const o = ctx.linear(attn, spec(paramNames.attn(i, "o_proj")), paramNames.attn(i, "o_proj", "bias"));
+    const post = addNorm(h, o, paramNames.postAttnNorm(i), paramNames.postAttnNorm(i, "bias"));
+    h = post.sum;
+    const up = ctx.linear(post.normed, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
+    const down = ctx.linear(gelu(ctx, up), spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias"));
+    const last = i === c.numLayers - 1;
+    const next = addNorm(h, down, last ? paramNames.finalNorm : paramNames.inputNorm(i + 1), last ? paramNames.finalNormBias : paramNames.inputNorm(i + 1, "bias"));
+    h = next.sum;
+    a = next.normed;
   }
-  h = norm(ctx, h, paramNames.finalNorm, paramNames.finalNormBias);
+  h = a;
   const headSpec: ParamSpec = c.tieEmbeddings ? { name: paramNames.embed, shape: [c.vocabSize, c.hiddenSize], kind: "linear", module: "lm_head" } : spec(paramNames.lmHead);
   b.output(ctx.linear(h, headSpec), "logits");
-  for (let i = 0; i < c.numLayers; i++) {
-    b.output(timeMajor ? `new.${i}.key` : `present.${i}.key`);
-    b.output(timeMajor ? `new.${i}.value` : `present.${i}.value`);
+  if (timeMajor) {
+    // All new entries in ONE output [2L,S,B,D] (layer l's key at 2l, value at 2l+1): each output
+    // crossing into JS costs ~2.5 µs per step, which is most of a batch-1 step's budget.
+    const all = b.concat(newKv, -1); // [B,S,2L·D]
+    const split = b.reshape(all, [0, 0, 2 * c.numLayers, c.hiddenSize]);
+    b.output(b.transpose(split, [2, 1, 0, 3], NEW_KV), NEW_KV);
+  } else {
+    for (let i = 0; i < c.numLayers; i++) {
+      b.output(`present.${i}.key`);
+      b.output(`present.${i}.value`);
+    }
   }
   return b.buildModel({ metadata: { "autodidact.graph": timeMajor ? "decoding" : "serving", "autodidact.config": JSON.stringify(c) } });
 }
@@ -418,6 +443,19 @@ function packedQkv(ctx: Ctx, x: ValueInfo, i: number, params: Parameters): Value
   }
   const sizes = b.constant("int64", [3], BigInt64Array.from(outs.map((n) => BigInt(n))));
   return b.op("Split", [y, sizes], outs.map((n) => ({ dtype: ctx.dtype, shape: [...y.shape.slice(0, -1), n] })), { attrs: { axis: attr.int(-1) } });
+}
+
+/** Additive mask [B,1,S,TOTAL] from causality and `attention_mask` (0 = visible, MASK_VALUE = not). */
+function additiveMask(b: GraphBuilder, ids: ValueInfo, amask: ValueInfo, S: Dim, TOTAL: Dim, B: Dim, dtype: FloatDType): ValueInfo {
+  const sLen = b.gather(b.shapeOf(ids), b.scalar(1, "int64"));
+  const total = b.gather(b.shapeOf(amask), b.scalar(1, "int64"));
+  const one = b.scalar(1, "int64");
+  const [qpos] = b.op("Range", [b.sub(total, sLen), total, one], [{ dtype: "int64", shape: [S] }]);
+  const [kpos] = b.op("Range", [b.scalar(0, "int64"), total, one], [{ dtype: "int64", shape: [TOTAL] }]);
+  const causal = b.compare("LessOrEqual", b.unsqueeze(kpos as ValueInfo, [0]), b.unsqueeze(qpos as ValueInfo, [1])); // [S,TOTAL]
+  const pad = b.unsqueeze(b.cast(amask, "bool"), [1, 2]); // [B,1,1,TOTAL]
+  const [allowed] = b.op("And", [causal, pad], [{ dtype: "bool", shape: [B, 1, S, TOTAL] }]);
+  return b.where(allowed as ValueInfo, scalar(b, 0, dtype), scalar(b, MASK_VALUE, dtype));
 }
 
 function scalar(b: GraphBuilder, v: number, dtype: FloatDType): ValueInfo {
@@ -508,6 +546,12 @@ function gelu(ctx: Ctx, x: ValueInfo): ValueInfo {
   const inner = b.mul(b.add(x, b.mul(x3, scalar(b, 0.044715, dtype))), scalar(b, Math.sqrt(2 / Math.PI), dtype));
   return b.mul(b.mul(x, scalar(b, 0.5, dtype)), b.add(b.tanh(inner), scalar(b, 1, dtype)));
 }
+
+/**
+ * The decoding graph's one output of new cache entries: [2·layers, S, B, hidden], layer l's keys
+ * at index 2l and values at 2l+1, each [S,B,H,hd] in the time-major cache layout.
+ */
+export const NEW_KV = "new_kv";
 
 /** Symbolic dims used by the serving graph, exported so loaders and callers agree. */
 export const SERVING_DIMS: Readonly<Record<"batch" | "seq" | "past" | "total", Dim>> = {
