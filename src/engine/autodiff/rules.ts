@@ -1,5 +1,5 @@
 import { AutodidactError, Code } from "../../errors/index.js";
-import { attr, MS_DOMAIN, type Attr, type Dim, type DType, type Node, type Shape, type ValueInfo } from "../graph/ir.js";
+import { AD_DOMAIN, attr, MS_DOMAIN, type Attr, type Dim, type DType, type Node, type Shape, type ValueInfo } from "../graph/ir.js";
 import type { GraphEmitter } from "./emitter.js";
 import { broadcastShapes, inversePerm, normAxis, sameDim } from "./shapes.js";
 
@@ -371,6 +371,19 @@ export const RULES: ReadonlyMap<string, GradientRule> = new Map<string, Gradient
       // d erf(x)/dx = 2/√π · exp(−x²) = exp(ln(2/√π) − x²): one full-size pass fewer.
       const e = c.e.op("Exp", [sub(c, scalar(c, Math.log(TWO_OVER_SQRT_PI), dtype), mul(c, x, x))]);
       return [mul(c, g!, e)];
+    },
+  ],
+  [
+    // gelu(x) = x·Φ(x) with its forward intermediates as outputs 1 (u = x/√2) and 2 (Φ(x)):
+    // dy/dx = Φ(x) + x·φ(x), φ(x) = exp(ln(1/√(2π)) − u²). Six full-size passes; the backward
+    // autodiff derives from the composed form takes nine.
+    `${AD_DOMAIN}:Gelu`,
+    (c, [g]) => {
+      const x = c.node.inputs[0]!;
+      const [, u, phi] = c.node.outputs as [string, string, string];
+      const dtype = c.info(x).dtype;
+      const pdf = c.e.op("Exp", [sub(c, scalar(c, Math.log(INV_SQRT_2PI), dtype), mul(c, u, u))]);
+      return [mul(c, g!, c.e.op("Add", [phi, mul(c, x, pdf)]))];
     },
   ],
   [
