@@ -224,14 +224,15 @@ export interface ServingGraphOptions {
   readonly fused?: boolean;
   /**
    * `hf` (default): the Hugging Face signature, `past_key_values.{i}.*` [B,H,past,hd] in and the
-   * whole grown cache `present.{i}.*` out. `time-major`: our fast decoding signature,
-   * `cache.{i}.key|value` [past,B,H,hd] in and only the new entries out, all layers in ONE output
-   * `new_kv` [2L,S,B,D] ({@link NEW_KV}), so the caller appends them to pre-allocated buffers whose
-   * prefix is the next input and the cache never crosses the JS boundary as an output (that copy
-   * dominated batched decoding). Masking is MultiHeadAttention's own (`unidirectional` + key
+   * whole grown cache `present.{i}.*` out. `buffer`: our fast decoding signature: the caller's
+   * fixed-capacity buffers `cache.{i}.key|value` [B,H,capacity,hd] in, whole, every step, with
+   * `attention_mask` [B, capacity+S] marking the filled slots (and padding), and only the new
+   * entries out, all layers in ONE output `new_kv` [2L,B,H,S,hd] ({@link NEW_KV}), which the caller
+   * writes into its buffers: neither the cache nor a copy of it crosses the JS boundary, and the
+   * graph needs no cache Transpose. Masking is MultiHeadAttention's own (`unidirectional` + key
    * padding), and `position_ids` is an input only for models with positions. Requires `fused`.
    */
-  readonly kvLayout?: "hf" | "time-major";
+  readonly kvLayout?: "hf" | "buffer";
 }
 
 /**
@@ -252,17 +253,16 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
   const TOTAL = "total_sequence_length";
   const ids = b.input("input_ids", "int64", [B, S]);
   const amask = b.input("attention_mask", "int64", [B, TOTAL]);
-  const timeMajor = options.kvLayout === "time-major";
+  const bufferLayout = options.kvLayout === "buffer";
   // The decoding graph takes position_ids only when the model uses positions (one input less per step).
-  const pos = timeMajor && c.positional === "none" ? null : b.input("position_ids", "int64", [B, S]);
-  if (timeMajor && options.fused === false) throw new AutodidactError("kvLayout time-major needs the fused serving graph", Code.InvalidArgument);
+  const pos = bufferLayout && c.positional === "none" ? null : b.input("position_ids", "int64", [B, S]);
+  if (bufferLayout && options.fused === false) throw new AutodidactError("kvLayout buffer needs the fused serving graph", Code.InvalidArgument);
   const past: { key: ValueInfo; value: ValueInfo }[] = [];
   for (let i = 0; i < c.numLayers; i++) {
-    if (timeMajor) {
-      // [past,B,H,hd] → [B,H,past,hd] inside the graph (a kernel-side copy, cheap).
-      const key = b.input(`cache.${i}.key`, dtype, [PAST, B, c.numHeads, hd]);
-      const value = b.input(`cache.${i}.value`, dtype, [PAST, B, c.numHeads, hd]);
-      past.push({ key: b.transpose(key, [1, 2, 0, 3]), value: b.transpose(value, [1, 2, 0, 3]) });
+    if (bufferLayout) {
+      // The caller's whole fixed-capacity buffer [B,H,capacity,hd], fed as is (no copy, no
+      // Transpose); attention_mask hides the slots not written yet.
+      past.push({ key: b.input(`cache.${i}.key`, dtype, [B, c.numHeads, PAST, hd]), value: b.input(`cache.${i}.value`, dtype, [B, c.numHeads, PAST, hd]) });
     } else {
       past.push({
         key: b.input(`past_key_values.${i}.key`, dtype, [B, c.numHeads, PAST, hd]),
@@ -305,8 +305,8 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
   // Key j visible to query i iff j <= (TOTAL - S + i) and attention_mask[b, j] = 1. The decoding
   // graph hands both rules to MultiHeadAttention (`unidirectional` + an int32 key padding mask):
   // one Cast per step instead of the ~12 small nodes that build the additive mask below.
-  const keyPadding = timeMajor ? b.cast(amask, "int32") : null;
-  const mask = timeMajor ? null : additiveMask(b, ids, amask, S, TOTAL, B, dtype);
+  const keyPadding = bufferLayout ? b.cast(amask, "int32") : null;
+  const mask = bufferLayout ? null : additiveMask(b, ids, amask, S, TOTAL, B, dtype);
 
   let h = b.gather(ctx.weight(paramNames.embed), ids);
   if (c.positional === "learned") h = b.add(h, b.gather(ctx.weight(paramNames.positions), pos as ValueInfo));
@@ -350,7 +350,7 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
         k = rot(k);
       }
       const mhaAttrs = { num_heads: attr.int(c.numHeads), scale: attr.float(1 / Math.sqrt(hd)) };
-      if (timeMajor) {
+      if (bufferLayout) {
         newKv.push(k, v);
         // The CPU kernel only attends over past_key/past_value when the present outputs are
         // requested, so they are produced (and stay inside the graph).
@@ -394,19 +394,19 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
   h = a;
   const headSpec: ParamSpec = c.tieEmbeddings ? { name: paramNames.embed, shape: [c.vocabSize, c.hiddenSize], kind: "linear", module: "lm_head" } : spec(paramNames.lmHead);
   b.output(ctx.linear(h, headSpec), "logits");
-  if (timeMajor) {
-    // All new entries in ONE output [2L,S,B,D] (layer l's key at 2l, value at 2l+1): each output
-    // crossing into JS costs ~2.5 µs per step, which is most of a batch-1 step's budget.
+  if (bufferLayout) {
+    // All new entries in ONE output [2L,B,H,S,hd] (layer l's key at 2l, value at 2l+1): each
+    // output crossing into JS costs ~2.5 µs per step, a large share of a batch-1 step.
     const all = b.concat(newKv, -1); // [B,S,2L·D]
-    const split = b.reshape(all, [0, 0, 2 * c.numLayers, c.hiddenSize]);
-    b.output(b.transpose(split, [2, 1, 0, 3], NEW_KV), NEW_KV);
+    const split = b.reshape(all, [0, 0, 2 * c.numLayers, c.numHeads, hd]);
+    b.output(b.transpose(split, [2, 0, 3, 1, 4], NEW_KV), NEW_KV);
   } else {
     for (let i = 0; i < c.numLayers; i++) {
       b.output(`present.${i}.key`);
       b.output(`present.${i}.value`);
     }
   }
-  return b.buildModel({ metadata: { "autodidact.graph": timeMajor ? "decoding" : "serving", "autodidact.config": JSON.stringify(c) } });
+  return b.buildModel({ metadata: { "autodidact.graph": bufferLayout ? "decoding" : "serving", "autodidact.config": JSON.stringify(c) } });
 }
 
 // ------------------------------------------------------------------ pieces
@@ -548,8 +548,8 @@ function gelu(ctx: Ctx, x: ValueInfo): ValueInfo {
 }
 
 /**
- * The decoding graph's one output of new cache entries: [2·layers, S, B, hidden], layer l's keys
- * at index 2l and values at 2l+1, each [S,B,H,hd] in the time-major cache layout.
+ * The decoding graph's one output of new cache entries: [2·layers, B, H, S, hd], layer l's keys
+ * at index 2l and values at 2l+1.
  */
 export const NEW_KV = "new_kv";
 
