@@ -6,7 +6,7 @@
  *  - training tokens/s (full fine-tune, AdamW) for the engine and PyTorch, and the ratio;
  *  - a LoRA (rank 8) step vs a full step;
  *  - generation tokens/s with a KV cache at batch 1 and 64 for both, and the ratios (the engine
- *    decodes through its time-major graph, as services do, with 1 thread at batch 1);
+ *    decodes through its buffer-layout graph, as services do, with 1 thread at batch 1);
  *  - the machine's MatMul peak GFLOP/s (measured by ORT here) and model-FLOPs utilization
  *    6 × params × tokens/s / peak;
  *  - parity: the same weights in PyTorch give the same logits (max |Δ| ≤ 1e-4).
@@ -112,13 +112,13 @@ async function trainStep(mode: "full" | "lora", targetModules?: string[]): Promi
 }
 
 /**
- * Generation through the graph services decode with (`openDecoder` builds the time-major one for
+ * Generation through the graph services decode with (`openDecoder` builds the buffer-layout one for
  * our folders). At batch 1 every op is tiny and a second intra-op thread only adds a wake-up per
  * op (0.25 vs 0.6 ms/step measured here), so the engine uses 1 of its {@link THREADS} threads there.
  */
 async function generationRate(params: ReturnType<typeof initParameters>, batch: number): Promise<number> {
   const threads = batch === 1 ? 1 : THREADS;
-  const s = await createSession(serialize(buildServingGraph(config, params, { kvLayout: "time-major" })), { intraOpThreads: threads, interOpThreads: 1 });
+  const s = await createSession(serialize(buildServingGraph(config, params, { kvLayout: "buffer" })), { intraOpThreads: threads, interOpThreads: 1 });
   const rng = createRng(batch);
   const prompts = Array.from({ length: batch }, () => Array.from({ length: PROMPT }, () => rng.int(config.vocabSize)));
   const sec = await timeIt(() => decodeBatch(s, { prompts, maxNewTokens: NEW_TOKENS, greedy: true, padId: 0 }), GEN_REPEATS, 1);

@@ -119,15 +119,17 @@ export function buildGradientGraph(graph: Graph, options: GradientOptions): Grad
   // Gradient outputs, one per parameter, under stable names.
   const gradients = new Map<string, string>();
   const gradOutputs: ValueInfo[] = [];
-  for (const p of options.wrt) {
+  const totals = options.wrt.map((p) => total(p));
+  options.wrt.forEach((p, i) => {
     const info = e.info(p)!;
     const name = e.reserve(gradName(p));
-    const g = total(p);
+    const g = totals[i] ?? null;
+    const shared = totals.filter((t) => t === g).length > 1;
     if (g === null) e.op("Expand", [e.float(0, info.dtype), shapeOf(e, p, shapeCache)], undefined, { outputNames: [name] });
-    else e.op("Identity", [g], undefined, { outputNames: [name] });
+    else if (shared || !renameOutput(e, g, name)) e.op("Identity", [g], undefined, { outputNames: [name] });
     gradients.set(p, name);
     gradOutputs.push({ name, dtype: info.dtype, shape: info.shape });
-  }
+  });
 
   const forwardNodes: Node[] = graph.nodes.map((n, i) => {
     const outs = patchedOutputs.get(i);
@@ -172,6 +174,26 @@ export function buildGradientModel(model: Model, options: GradientOptions): { mo
     opsets.push({ domain: MS_DOMAIN, version: MS_OPSET });
   }
   return { model: { ...model, graph, opsets }, gradients };
+}
+
+/**
+ * Makes the backward node that computes `g` write `name` directly when nothing else reads `g`:
+ * saves an Identity copy per gradient (3 MB per step for the reference model), and lets ORT write
+ * the gradient straight into a caller's pre-allocated output. False when it does not apply.
+ */
+function renameOutput(e: GraphEmitter, g: string, name: string): boolean {
+  let at = -1;
+  for (let i = 0; i < e.nodes.length; i++) {
+    const n = e.nodes[i]!;
+    if (n.inputs.includes(g)) return false;
+    if (n.outputs.includes(g)) at = i;
+  }
+  if (at < 0) return false;
+  const producer = e.nodes[at]!;
+  e.nodes[at] = { ...producer, outputs: producer.outputs.map((o) => (o === g ? name : o)) };
+  const info = e.info(g);
+  if (info !== undefined) e.declare(name, info.dtype, info.shape);
+  return true;
 }
 
 function shapeOf(e: GraphEmitter, name: string, cache: Map<string, string>): string {

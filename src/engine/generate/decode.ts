@@ -1,4 +1,5 @@
 import { AutodidactError, Code } from "../../errors/index.js";
+import { NEW_KV } from "../model/transformer.js";
 import { createRng } from "../random.js";
 import type { ModelSession } from "../runtime/session.js";
 import type { HostTensor, TensorMap } from "../runtime/tensor.js";
@@ -86,7 +87,7 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest): Pr
     feeds[n.inKey] = { dtype: "float32", dims: empty, data: new Float32Array(0) };
     feeds[n.inValue] = { dtype: "float32", dims: empty, data: new Float32Array(0) };
   }
-  const outputNames = ["logits", ...names.flatMap((n) => [n.outKey, n.outValue])];
+  const outputNames = sig.kvLayout === "buffer" ? ["logits", NEW_KV] : ["logits", ...names.flatMap((n) => [n.outKey, n.outValue])];
 
   let sampler: ReturnType<typeof createSampler> | null = null;
   const done = new Uint8Array(B);
@@ -94,20 +95,46 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest): Pr
   let curLen = L;
   const stepIds = new BigInt64Array(B);
   const stepPos = new BigInt64Array(B);
-  const perStep = B * sig.numKvHeads * sig.headDim; // cache floats per time step (all rows)
+  const H = sig.numKvHeads;
+  const hd = sig.headDim;
+  const perStep = B * H * hd; // cache floats per time step (all rows)
   const cap = perStep * maxTotal;
   // Pre-allocated buffers, so nothing of size O(cache) is allocated per token:
-  //  - time-major: one buffer per cache tensor; the graph returns only the new entries, which we
-  //    append at [past, past+S); its prefix is the next step's input (inputs cross cheaply).
+  //  - buffer: one [B,H,maxTotal,hd] buffer per cache tensor, fed whole every step (inputs cross
+  //    cheaply); the graph returns only the new entries, which we write at slots [past, past+S),
+  //    and `slotMask` [B, maxTotal+1] marks the filled slots (+ the new token's column).
   //  - hf: the graph returns the whole grown cache; ORT writes it in place into one of two pools
   //    used alternately, so a step never reads and writes the same memory.
-  const caches = sig.kvLayout === "time-major" ? names.map(() => [new Float32Array(cap), new Float32Array(cap)] as const) : null;
+  const caches = sig.kvLayout === "buffer" ? names.map(() => [new Float32Array(cap), new Float32Array(cap)] as const) : null;
+  let slotMask: BigInt64Array | null = null;
+  if (caches) {
+    const bufDims = [B, H, maxTotal, hd];
+    names.forEach((n, l) => {
+      const [k, v] = caches[l] as readonly [Float32Array, Float32Array];
+      feeds[n.inKey] = { dtype: "float32", dims: bufDims, data: k };
+      feeds[n.inValue] = { dtype: "float32", dims: bufDims, data: v };
+    });
+    // Prefill: every slot empty, then the (left-padded) prompt columns.
+    const first = new BigInt64Array(B * (maxTotal + L));
+    for (let b = 0; b < B; b++) for (let t = 0; t < L; t++) first[b * (maxTotal + L) + maxTotal + t] = mask0[b * L + t] as bigint;
+    feeds.attention_mask = { dtype: "int64", dims: [B, maxTotal + L], data: first };
+    slotMask = new BigInt64Array(B * (maxTotal + 1));
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < L; t++) slotMask[b * (maxTotal + 1) + t] = mask0[b * L + t] as bigint;
+      slotMask[b * (maxTotal + 1) + maxTotal] = 1n;
+    }
+  }
   let pools: Float32Array[][] | null = null;
   let logitsBuf: Float32Array | null = null;
+  let newKvBuf: Float32Array | null = null;
   for (let step = 0; step < maxNew && remaining > 0; step++) {
     let pre: TensorMap | undefined;
     if (step > 0 && logitsBuf) {
       pre = { logits: { dtype: "float32", dims: [B, 1, logitsBuf.length / B], data: logitsBuf } };
+      if (sig.kvLayout === "buffer") {
+        newKvBuf ??= new Float32Array(2 * sig.numLayers * perStep);
+        pre[NEW_KV] = { dtype: "float32", dims: [2 * sig.numLayers, B, H, 1, hd], data: newKvBuf };
+      }
       if (sig.kvLayout === "hf") {
         pools ??= [0, 1].map(() => Array.from({ length: 2 * sig.numLayers }, () => new Float32Array(cap)));
         const pool = pools[step % 2] as Float32Array[];
@@ -124,13 +151,21 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest): Pr
     const [, S, V] = logits.dims as [number, number, number];
     if (step === 0) logitsBuf = new Float32Array(B * V);
     if (caches) {
-      // Append the S new entries of every layer after the `past` ones.
+      // Write the S new entries of every layer at slots [past, past+S): NEW_KV is
+      // [2L, B, H, S, hd], layer l's keys at 2l and values at 2l+1; a buffer is [B, H, maxTotal, hd].
       const past = curLen - S;
-      names.forEach((n, l) => {
-        const [k, v] = caches[l] as readonly [Float32Array, Float32Array];
-        k.set((out[n.outKey] as HostTensor).data as Float32Array, past * perStep);
-        v.set((out[n.outValue] as HostTensor).data as Float32Array, past * perStep);
-      });
+      const fresh = (out[NEW_KV] as HostTensor).data as Float32Array;
+      const run = S * hd;
+      for (let l2 = 0; l2 < 2 * sig.numLayers; l2++) {
+        const dst = (caches[l2 >> 1] as readonly [Float32Array, Float32Array])[l2 & 1] as Float32Array;
+        // Plain loops: at batch 64 these are 2,048 runs of 32 floats per step, and a subarray
+        // view per run would cost more than the copy.
+        for (let bh = 0; bh < B * H; bh++) {
+          const src = (l2 * B * H + bh) * run;
+          const at = (bh * maxTotal + past) * hd;
+          for (let j = 0; j < run; j++) dst[at + j] = fresh[src + j] as number;
+        }
+      }
     }
     sampler ??= createSampler(V, req);
     const data = logits.data as Float32Array;
@@ -153,23 +188,30 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest): Pr
     if (remaining === 0 || step === maxNew - 1) break;
     // Next step: one token per row; the mask grows by one visible column.
     const newLen = curLen + 1;
-    const mask = maskAll.subarray(0, B * newLen);
+    let mask: BigInt64Array;
+    if (slotMask) {
+      // Slots [0, curLen) are filled now; the last one written by a decoding step becomes visible.
+      if (curLen - 1 >= L) for (let b = 0; b < B; b++) slotMask[b * (maxTotal + 1) + curLen - 1] = 1n;
+      mask = slotMask;
+    } else {
+      mask = maskAll.subarray(0, B * newLen);
+      for (let b = 0; b < B; b++) {
+        for (let t = 0; t < L; t++) mask[b * newLen + t] = mask0[b * L + t] as bigint;
+        for (let t = L; t < newLen; t++) mask[b * newLen + t] = 1n;
+      }
+    }
     for (let b = 0; b < B; b++) {
-      for (let t = 0; t < L; t++) mask[b * newLen + t] = mask0[b * L + t] as bigint;
-      for (let t = L; t < newLen; t++) mask[b * newLen + t] = 1n;
       stepPos[b] = BigInt(nextPos[b] as number);
       nextPos[b] = (nextPos[b] as number) + 1;
     }
     const next: TensorMap = { input_ids: { dtype: "int64", dims: [B, 1], data: stepIds.slice() } };
-    if (sig.hasAttentionMask) next.attention_mask = { dtype: "int64", dims: [B, newLen], data: mask.slice() };
+    if (sig.hasAttentionMask) next.attention_mask = { dtype: "int64", dims: [B, slotMask ? maxTotal + 1 : newLen], data: mask.slice() };
     if (sig.hasPositionIds) next.position_ids = { dtype: "int64", dims: [B, 1], data: stepPos.slice() };
     if (sig.hasUseCacheBranch) next.use_cache_branch = { dtype: "bool", dims: [1], data: Uint8Array.of(1) };
     names.forEach((n, l) => {
       if (caches) {
-        const [k, v] = caches[l] as readonly [Float32Array, Float32Array];
-        const dims = [curLen, B, sig.numKvHeads, sig.headDim];
-        next[n.inKey] = { dtype: "float32", dims, data: k.subarray(0, curLen * perStep) };
-        next[n.inValue] = { dtype: "float32", dims, data: v.subarray(0, curLen * perStep) };
+        next[n.inKey] = feeds[n.inKey] as HostTensor;
+        next[n.inValue] = feeds[n.inValue] as HostTensor;
       } else {
         next[n.inKey] = out[n.outKey] as HostTensor;
         next[n.inValue] = out[n.outValue] as HostTensor;

@@ -80,10 +80,10 @@ describe("generation", () => {
     }
   });
 
-  it("the time-major decoding graph generates and scores exactly like the HF-signature graph", async () => {
-    const fast = await createSession(serialize(buildServingGraph(config, params, { kvLayout: "time-major" })));
+  it("the buffer-layout decoding graph generates and scores exactly like the HF-signature graph", async () => {
+    const fast = await createSession(serialize(buildServingGraph(config, params, { kvLayout: "buffer" })));
     const sig = decoderSignature(fast.inputs, fast.outputs);
-    expect(sig.kvLayout).toBe("time-major");
+    expect(sig.kvLayout).toBe("buffer");
     expect(sig).toMatchObject({ numLayers: 2, numKvHeads: 2, headDim: 8 });
     const prompts = [[4, 5, 13], [1, 7, 7, 3, 14, 9, 9], [10]];
     for (const opts of [{ greedy: true }, { temperature: 1.3, topP: 0.9, seed: 3 }]) {

@@ -43,7 +43,7 @@ describe("openDecoder", () => {
     const a = await openDecoder(worker, ours);
     const b = await openDecoder(worker, external);
     expect(a.folder?.source).toBe("autodidact");
-    expect(a.signature.kvLayout).toBe("time-major");
+    expect(a.signature.kvLayout).toBe("buffer");
     expect(b.folder?.source).toBe("external");
     expect(b.signature.kvLayout).toBe("hf");
     expect(b.signature).toMatchObject({ numLayers: 2, numKvHeads: 2, headDim: 8 });

@@ -14,7 +14,7 @@ import { decoderSignature, type DecoderSignature } from "./signature.js";
 
 /** Options of {@link openDecoder}. */
 export interface OpenDecoderOptions extends SessionOptions {
-  /** For our own folders, run the time-major decoding graph instead of onnx/model.onnx (default true). */
+  /** For our own folders, run the buffer-layout decoding graph instead of onnx/model.onnx (default true). */
   readonly fast?: boolean;
   /**
    * A PEFT LoRA adapter folder to merge into the weights before serving (our folders only):
@@ -50,11 +50,11 @@ export async function openDecoder(host: SessionHost, dir: string, options: OpenD
       dropout: 0,
     });
   }
-  // Our own models decode through the time-major graph built from their weights (same outputs,
+  // Our own models decode through the buffer-layout graph built from their weights (same outputs,
   // ~2x faster: the cache never comes back across the JS boundary); others use their ONNX file.
   const model =
     folder.config && params && (fast || adapter !== undefined)
-      ? serialize(buildServingGraph(folder.config, params, fast ? { kvLayout: "time-major" } : {}))
+      ? serialize(buildServingGraph(folder.config, params, fast ? { kvLayout: "buffer" } : {}))
       : folder.model;
   const opened = await openModelBytes(host, model, folder.tokenizer, sessionOptions, folder.maxLength, (sig) => {
     const layers = folder.hfConfig.num_hidden_layers ?? folder.hfConfig.n_layer;
@@ -67,14 +67,14 @@ export async function openDecoder(host: SessionHost, dir: string, options: OpenD
 
 /**
  * Serves in-memory weights (e.g. straight from the trainer, or merged with an adapter) without a
- * folder: builds the time-major decoding graph and loads it into `host`.
+ * folder: builds the buffer-layout decoding graph and loads it into `host`.
  */
 export async function openWeights(
   host: SessionHost,
   model: { readonly config: TransformerConfig; readonly params: Parameters; readonly tokenizer: Tokenizer },
   options: SessionOptions = {},
 ): Promise<OpenDecoder> {
-  const bytes = serialize(buildServingGraph(model.config, model.params, { kvLayout: "time-major" }));
+  const bytes = serialize(buildServingGraph(model.config, model.params, { kvLayout: "buffer" }));
   return openModelBytes(host, bytes, model.tokenizer, options, model.config.maxPositions);
 }
 

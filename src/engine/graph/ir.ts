@@ -78,6 +78,12 @@ export const attr = {
 export const ONNX_DOMAIN = "";
 /** Microsoft contrib-op domain (Gelu, FusedMatMul, MultiHeadAttention, ...), present in ORT CPU builds. */
 export const MS_DOMAIN = "com.microsoft";
+/**
+ * Our own op domain, for nodes that exist only between autodiff and a rewrite into standard ops
+ * (never in a model handed to ORT): `Gelu` with outputs [y, x/√2, Φ(x)], whose gradient rule
+ * reuses the two forward intermediates instead of recomputing them.
+ */
+export const AD_DOMAIN = "ai.autodidact";
 
 /**
  * One operation. Inputs and outputs are value names; an empty string marks an omitted optional

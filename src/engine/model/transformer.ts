@@ -97,6 +97,8 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
     }
     if (loraInputs.length === 0) throw new AutodidactError(`LoRA target modules [${lora.targetModules.join(",")}] match no linear`, Code.InvalidArgument);
   }
+  const specByName = new Map(specs.map((s) => [s.name, s]));
+  const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
   const transposed = new Map<string, ValueInfo>();
   const ctx: Ctx = {
     b,
@@ -115,15 +117,44 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
         transposed.set(spec.name, wt);
       }
       let y = b.matMul(x, wt);
-      if (lora && spec.module && lora.targetModules.includes(spec.module)) {
-        const { a, b: bn } = loraParamNames(spec.name);
-        const down = b.matMul(x, b.transpose(b.get(a), [1, 0]));
-        const up = b.matMul(down, b.transpose(b.get(bn), [1, 0]));
-        y = b.add(y, b.mul(up, scalar(b, lora.alpha / lora.rank, dtype)));
-      }
+      const delta = loraDelta(x, spec, 1);
+      if (delta) y = b.add(y, delta);
       if (biasName && c.bias) y = b.add(y, ctx.weight(biasName));
       return y;
     },
+  };
+  /** The adapter path s·(x·Aᵀ)·Bᵀ of a LoRA-targeted linear (null when not targeted), times `extraScale`. */
+  const loraDelta = (x: ValueInfo, spec: ParamSpec, extraScale: number): ValueInfo | null => {
+    if (!(lora && spec.module && lora.targetModules.includes(spec.module))) return null;
+    const { a, b: bn } = loraParamNames(spec.name);
+    const down = b.matMul(x, b.transpose(b.get(a), [1, 0]));
+    const up = b.matMul(down, b.transpose(b.get(bn), [1, 0]));
+    return b.mul(up, scalar(b, (lora.alpha / lora.rank) * extraScale, dtype));
+  };
+  /**
+   * q, k, v of layer `i` from ONE MatMul against [Wq·s; Wk; Wv] (concatenated in the graph, so
+   * the weights stay separate inputs) and a Split. The attention scale s = 1/√hd is folded into
+   * Wq (a [D,D] pass instead of a [B,H,T,hd] one, forward and backward), and one wide product and
+   * its one weight gradient run at a far better rate than three narrow ones.
+   */
+  const projectQkv = (x: ValueInfo, i: number): [ValueInfo, ValueInfo, ValueInfo] => {
+    const mods = ["q_proj", "k_proj", "v_proj"] as const;
+    const qScale = 1 / Math.sqrt(headDim(c));
+    const s = scalar(b, qScale, dtype);
+    const ws = mods.map((m) => ctx.weight(paramNames.attn(i, m)));
+    const packed = b.concat([b.mul(ws[0]!, s), ws[1]!, ws[2]!], 0);
+    let y = b.matMul(x, b.transpose(packed, [1, 0]));
+    if (c.bias) {
+      const bs = mods.map((m) => ctx.weight(paramNames.attn(i, m, "bias")));
+      y = b.add(y, b.concat([b.mul(bs[0]!, s), bs[1]!, bs[2]!], 0));
+    }
+    const outs = ws.map((w) => w.shape[0] as number);
+    const sizes = b.constant("int64", [3], BigInt64Array.from(outs.map((n) => BigInt(n))));
+    const parts = b.op("Split", [y, sizes], outs.map((n) => ({ dtype, shape: [...y.shape.slice(0, -1), n] })), { attrs: { axis: attr.int(-1) } });
+    return mods.map((m, k) => {
+      const delta = loraDelta(x, spec(paramNames.attn(i, m)), k === 0 ? qScale : 1);
+      return delta ? b.add(parts[k]!, delta) : parts[k]!;
+    }) as [ValueInfo, ValueInfo, ValueInfo];
   };
 
   let h = b.gather(ctx.weight(paramNames.embed), ids);
@@ -152,13 +183,10 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
       ? maskTable
       : b.sliceDynamic(maskTable, b.ints([0, 0]), b.concat([seqVec, seqVec], 0), b.ints([0, 1]), [seq, seq]);
 
-  const specByName = new Map(specs.map((s) => [s.name, s]));
-  const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
   for (let i = 0; i < c.numLayers; i++) {
     const a = norm(ctx, h, paramNames.inputNorm(i), paramNames.inputNorm(i, "bias"));
-    const q = ctx.linear(a, spec(paramNames.attn(i, "q_proj")), paramNames.attn(i, "q_proj", "bias"));
-    const k = ctx.linear(a, spec(paramNames.attn(i, "k_proj")), paramNames.attn(i, "k_proj", "bias"));
-    const v = ctx.linear(a, spec(paramNames.attn(i, "v_proj")), paramNames.attn(i, "v_proj", "bias"));
+    // q comes out already scaled by 1/√hd.
+    const [q, k, v] = projectQkv(a, i);
     let qh = splitHeads(ctx, q);
     const vh = splitHeads(ctx, v);
     let kT: ValueInfo;
@@ -169,7 +197,7 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
       // [B,T,D] → [B,T,H,hd] → [B,H,hd,T] in one Transpose.
       kT = b.transpose(b.reshape(k, [0, 0, c.numHeads, headDim(c)]), [0, 2, 3, 1]);
     }
-    const attn = attend(ctx, qh, kT, vh, mask);
+    const attn = attend(ctx, qh, kT, vh, mask, true);
     h = b.add(h, ctx.linear(attn, spec(paramNames.attn(i, "o_proj")), paramNames.attn(i, "o_proj", "bias")));
     const m = norm(ctx, h, paramNames.postAttnNorm(i), paramNames.postAttnNorm(i, "bias"));
     const up = ctx.linear(m, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
@@ -196,13 +224,15 @@ export interface ServingGraphOptions {
   readonly fused?: boolean;
   /**
    * `hf` (default): the Hugging Face signature, `past_key_values.{i}.*` [B,H,past,hd] in and the
-   * whole grown cache `present.{i}.*` out. `time-major`: our fast decoding signature,
-   * `cache.{i}.key|value` [past,B,H,hd] in and only the new entries `new.{i}.key|value` [S,B,H,hd]
-   * out, so the caller appends them to one pre-allocated buffer whose prefix is the next input and
-   * the cache never crosses the JS boundary as an output (that copy dominated batched decoding).
-   * Requires `fused`.
+   * whole grown cache `present.{i}.*` out. `buffer`: our fast decoding signature: the caller's
+   * fixed-capacity buffers `cache.{i}.key|value` [B,H,capacity,hd] in, whole, every step, with
+   * `attention_mask` [B, capacity+S] marking the filled slots (and padding), and only the new
+   * entries out, all layers in ONE output `new_kv` [2L,B,H,S,hd] ({@link NEW_KV}), which the caller
+   * writes into its buffers: neither the cache nor a copy of it crosses the JS boundary, and the
+   * graph needs no cache Transpose. Masking is MultiHeadAttention's own (`unidirectional` + key
+   * padding), and `position_ids` is an input only for models with positions. Requires `fused`.
    */
-  readonly kvLayout?: "hf" | "time-major";
+  readonly kvLayout?: "hf" | "buffer";
 }
 
 /**
@@ -223,16 +253,16 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
   const TOTAL = "total_sequence_length";
   const ids = b.input("input_ids", "int64", [B, S]);
   const amask = b.input("attention_mask", "int64", [B, TOTAL]);
-  const pos = b.input("position_ids", "int64", [B, S]);
-  const timeMajor = options.kvLayout === "time-major";
-  if (timeMajor && options.fused === false) throw new AutodidactError("kvLayout time-major needs the fused serving graph", Code.InvalidArgument);
+  const bufferLayout = options.kvLayout === "buffer";
+  // The decoding graph takes position_ids only when the model uses positions (one input less per step).
+  const pos = bufferLayout && c.positional === "none" ? null : b.input("position_ids", "int64", [B, S]);
+  if (bufferLayout && options.fused === false) throw new AutodidactError("kvLayout buffer needs the fused serving graph", Code.InvalidArgument);
   const past: { key: ValueInfo; value: ValueInfo }[] = [];
   for (let i = 0; i < c.numLayers; i++) {
-    if (timeMajor) {
-      // [past,B,H,hd] → [B,H,past,hd] inside the graph (a kernel-side copy, cheap).
-      const key = b.input(`cache.${i}.key`, dtype, [PAST, B, c.numHeads, hd]);
-      const value = b.input(`cache.${i}.value`, dtype, [PAST, B, c.numHeads, hd]);
-      past.push({ key: b.transpose(key, [1, 2, 0, 3]), value: b.transpose(value, [1, 2, 0, 3]) });
+    if (bufferLayout) {
+      // The caller's whole fixed-capacity buffer [B,H,capacity,hd], fed as is (no copy, no
+      // Transpose); attention_mask hides the slots not written yet.
+      past.push({ key: b.input(`cache.${i}.key`, dtype, [B, c.numHeads, PAST, hd]), value: b.input(`cache.${i}.value`, dtype, [B, c.numHeads, PAST, hd]) });
     } else {
       past.push({
         key: b.input(`past_key_values.${i}.key`, dtype, [B, c.numHeads, PAST, hd]),
@@ -272,31 +302,43 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
     },
   };
 
-  // Mask [B,1,S,TOTAL]: key j visible to query i iff j <= (TOTAL - S + i) and attention_mask[b, j] = 1.
-  const idsShape = b.shapeOf(ids);
-  const sLen = b.gather(idsShape, b.scalar(1, "int64"));
-  const total = b.gather(b.shapeOf(amask), b.scalar(1, "int64"));
-  const one = b.scalar(1, "int64");
-  const [qpos] = b.op("Range", [b.sub(total, sLen), total, one], [{ dtype: "int64", shape: [S] }]);
-  const [kpos] = b.op("Range", [b.scalar(0, "int64"), total, one], [{ dtype: "int64", shape: [TOTAL] }]);
-  const causal = b.compare("LessOrEqual", b.unsqueeze(kpos as ValueInfo, [0]), b.unsqueeze(qpos as ValueInfo, [1])); // [S,TOTAL]
-  const pad = b.unsqueeze(b.cast(amask, "bool"), [1, 2]); // [B,1,1,TOTAL]
-  const [allowed] = b.op("And", [causal, pad], [{ dtype: "bool", shape: [B, 1, S, TOTAL] }]);
-  const mask = b.where(allowed as ValueInfo, scalar(b, 0, dtype), scalar(b, MASK_VALUE, dtype));
+  // Key j visible to query i iff j <= (TOTAL - S + i) and attention_mask[b, j] = 1. The decoding
+  // graph hands both rules to MultiHeadAttention (`unidirectional` + an int32 key padding mask):
+  // one Cast per step instead of the ~12 small nodes that build the additive mask below.
+  const keyPadding = bufferLayout ? b.cast(amask, "int32") : null;
+  const mask = bufferLayout ? null : additiveMask(b, ids, amask, S, TOTAL, B, dtype);
 
   let h = b.gather(ctx.weight(paramNames.embed), ids);
-  if (c.positional === "learned") h = b.add(h, b.gather(ctx.weight(paramNames.positions), pos));
+  if (c.positional === "learned") h = b.add(h, b.gather(ctx.weight(paramNames.positions), pos as ValueInfo));
   let rope: { cos: ValueInfo; sin: ValueInfo } | null = null;
   if (c.positional === "rotary") {
     const t = ropeTables(c, dtype, b);
     // [B,1,S,hd] for the composed [B,H,S,hd] layout; [B,S,1,hd] for the fused [B,S,H,hd] layout.
     const axis = fused ? 2 : 1;
-    rope = { cos: b.unsqueeze(b.gather(t.cos, pos), [axis]), sin: b.unsqueeze(b.gather(t.sin, pos), [axis]) };
+    rope = { cos: b.unsqueeze(b.gather(t.cos, pos as ValueInfo), [axis]), sin: b.unsqueeze(b.gather(t.sin, pos as ValueInfo), [axis]) };
   }
   const specByName = new Map(parameterSpecs(c).map((s) => [s.name, s]));
   const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
+  const newKv: ValueInfo[] = [];
+  /**
+   * h + delta and its norm. Fused LayerNorm graphs use ONE com.microsoft SkipLayerNormalization
+   * (output 3 is the sum) instead of an Add and a LayerNormalization: 8 nodes fewer per
+   * decoding step for the reference model, where per-node overhead is most of a batch-1 step.
+   */
+  const addNorm = (x: ValueInfo, delta: ValueInfo, w: string, bias: string): { sum: ValueInfo; normed: ValueInfo } => {
+    if (!(fused && c.norm === "layernorm")) {
+      const sum = b.add(x, delta);
+      return { sum, normed: norm(ctx, sum, w, bias) };
+    }
+    const stat = { dtype, shape: [...x.shape.slice(0, -1), 1] };
+    const [normed, , , sum] = b.op("SkipLayerNormalization", [x, delta, ctx.weight(w), ctx.weight(bias)], [{ dtype, shape: x.shape }, stat, stat, { dtype, shape: x.shape }], {
+      domain: MS_DOMAIN,
+      attrs: { epsilon: attr.float(c.normEps) },
+    });
+    return { sum: sum as ValueInfo, normed: normed as ValueInfo };
+  };
+  let a = norm(ctx, h, paramNames.inputNorm(0), paramNames.inputNorm(0, "bias"));
   for (let i = 0; i < c.numLayers; i++) {
-    const a = norm(ctx, h, paramNames.inputNorm(i), paramNames.inputNorm(i, "bias"));
     const layerPast = past[i] as { key: ValueInfo; value: ValueInfo };
     let attn: ValueInfo;
     if (fused) {
@@ -308,21 +350,19 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
         k = rot(k);
       }
       const mhaAttrs = { num_heads: attr.int(c.numHeads), scale: attr.float(1 / Math.sqrt(hd)) };
-      if (timeMajor) {
-        const newEntries = (x: ValueInfo, name: string): ValueInfo => b.transpose(b.reshape(x, [0, 0, c.numHeads, hd]), [1, 0, 2, 3], name);
-        newEntries(k, `new.${i}.key`);
-        newEntries(v, `new.${i}.value`);
+      if (bufferLayout) {
+        newKv.push(k, v);
         // The CPU kernel only attends over past_key/past_value when the present outputs are
         // requested, so they are produced (and stay inside the graph).
         const kv = { dtype, shape: [B, c.numHeads, TOTAL, hd] };
-        const [out] = b.op("MultiHeadAttention", [q, k, v, null, null, mask, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
+        const [out] = b.op("MultiHeadAttention", [q, k, v, null, keyPadding, null, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
           domain: MS_DOMAIN,
-          attrs: mhaAttrs,
+          attrs: { ...mhaAttrs, unidirectional: attr.int(1) },
         });
         attn = out as ValueInfo;
       } else {
         const kv = { dtype, shape: [B, c.numHeads, TOTAL, hd] };
-        const [out] = b.op("MultiHeadAttention", [q, k, v, null, null, mask, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
+        const [out] = b.op("MultiHeadAttention", [q, k, v, null, null, mask as ValueInfo, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
           domain: MS_DOMAIN,
           attrs: mhaAttrs,
           names: [b.fresh("mha"), `present.${i}.key`, `present.${i}.value`],
@@ -339,21 +379,34 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
       }
       const presentK = b.refine(b.concat([layerPast.key, kh], 2, `present.${i}.key`), [B, c.numHeads, TOTAL, hd]);
       const presentV = b.refine(b.concat([layerPast.value, vh], 2, `present.${i}.value`), [B, c.numHeads, TOTAL, hd]);
-      attn = attend(ctx, qh, b.transpose(presentK, [0, 1, 3, 2]), presentV, mask);
+      attn = attend(ctx, qh, b.transpose(presentK, [0, 1, 3, 2]), presentV, mask as ValueInfo);
     }
-    h = b.add(h, ctx.linear(attn, spec(paramNames.attn(i, "o_proj")), paramNames.attn(i, "o_proj", "bias")));
-    const m = norm(ctx, h, paramNames.postAttnNorm(i), paramNames.postAttnNorm(i, "bias"));
-    const up = ctx.linear(m, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
-    h = b.add(h, ctx.linear(gelu(ctx, up), spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias")));
+    const o = ctx.linear(attn, spec(paramNames.attn(i, "o_proj")), paramNames.attn(i, "o_proj", "bias"));
+    const post = addNorm(h, o, paramNames.postAttnNorm(i), paramNames.postAttnNorm(i, "bias"));
+    h = post.sum;
+    const up = ctx.linear(post.normed, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
+    const down = ctx.linear(gelu(ctx, up), spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias"));
+    const last = i === c.numLayers - 1;
+    const next = addNorm(h, down, last ? paramNames.finalNorm : paramNames.inputNorm(i + 1), last ? paramNames.finalNormBias : paramNames.inputNorm(i + 1, "bias"));
+    h = next.sum;
+    a = next.normed;
   }
-  h = norm(ctx, h, paramNames.finalNorm, paramNames.finalNormBias);
+  h = a;
   const headSpec: ParamSpec = c.tieEmbeddings ? { name: paramNames.embed, shape: [c.vocabSize, c.hiddenSize], kind: "linear", module: "lm_head" } : spec(paramNames.lmHead);
   b.output(ctx.linear(h, headSpec), "logits");
-  for (let i = 0; i < c.numLayers; i++) {
-    b.output(timeMajor ? `new.${i}.key` : `present.${i}.key`);
-    b.output(timeMajor ? `new.${i}.value` : `present.${i}.value`);
+  if (bufferLayout) {
+    // All new entries in ONE output [2L,B,H,S,hd] (layer l's key at 2l, value at 2l+1): each
+    // output crossing into JS costs ~2.5 µs per step, a large share of a batch-1 step.
+    const all = b.concat(newKv, -1); // [B,S,2L·D]
+    const split = b.reshape(all, [0, 0, 2 * c.numLayers, c.numHeads, hd]);
+    b.output(b.transpose(split, [2, 0, 3, 1, 4], NEW_KV), NEW_KV);
+  } else {
+    for (let i = 0; i < c.numLayers; i++) {
+      b.output(`present.${i}.key`);
+      b.output(`present.${i}.value`);
+    }
   }
-  return b.buildModel({ metadata: { "autodidact.graph": timeMajor ? "decoding" : "serving", "autodidact.config": JSON.stringify(c) } });
+  return b.buildModel({ metadata: { "autodidact.graph": bufferLayout ? "decoding" : "serving", "autodidact.config": JSON.stringify(c) } });
 }
 
 // ------------------------------------------------------------------ pieces
@@ -390,6 +443,19 @@ function packedQkv(ctx: Ctx, x: ValueInfo, i: number, params: Parameters): Value
   }
   const sizes = b.constant("int64", [3], BigInt64Array.from(outs.map((n) => BigInt(n))));
   return b.op("Split", [y, sizes], outs.map((n) => ({ dtype: ctx.dtype, shape: [...y.shape.slice(0, -1), n] })), { attrs: { axis: attr.int(-1) } });
+}
+
+/** Additive mask [B,1,S,TOTAL] from causality and `attention_mask` (0 = visible, MASK_VALUE = not). */
+function additiveMask(b: GraphBuilder, ids: ValueInfo, amask: ValueInfo, S: Dim, TOTAL: Dim, B: Dim, dtype: FloatDType): ValueInfo {
+  const sLen = b.gather(b.shapeOf(ids), b.scalar(1, "int64"));
+  const total = b.gather(b.shapeOf(amask), b.scalar(1, "int64"));
+  const one = b.scalar(1, "int64");
+  const [qpos] = b.op("Range", [b.sub(total, sLen), total, one], [{ dtype: "int64", shape: [S] }]);
+  const [kpos] = b.op("Range", [b.scalar(0, "int64"), total, one], [{ dtype: "int64", shape: [TOTAL] }]);
+  const causal = b.compare("LessOrEqual", b.unsqueeze(kpos as ValueInfo, [0]), b.unsqueeze(qpos as ValueInfo, [1])); // [S,TOTAL]
+  const pad = b.unsqueeze(b.cast(amask, "bool"), [1, 2]); // [B,1,1,TOTAL]
+  const [allowed] = b.op("And", [causal, pad], [{ dtype: "bool", shape: [B, 1, S, TOTAL] }]);
+  return b.where(allowed as ValueInfo, scalar(b, 0, dtype), scalar(b, MASK_VALUE, dtype));
 }
 
 function scalar(b: GraphBuilder, v: number, dtype: FloatDType): ValueInfo {
@@ -438,10 +504,13 @@ function applyRope(ctx: Ctx, x: ValueInfo, cos: ValueInfo, sin: ValueInfo): Valu
   return b.add(b.mul(x, cos), b.mul(rotated, sin));
 }
 
-/** softmax(q·kᵀ/√hd + mask)·v, then merge heads: [B,H,T,hd] → [B,T,D]. `kT` is [B,H,hd,L]. */
-function attend(ctx: Ctx, q: ValueInfo, kT: ValueInfo, v: ValueInfo, mask: ValueInfo): ValueInfo {
+/**
+ * softmax(q·kᵀ/√hd + mask)·v, then merge heads: [B,H,T,hd] → [B,T,D]. `kT` is [B,H,hd,L];
+ * `prescaled`: q already carries the 1/√hd factor.
+ */
+function attend(ctx: Ctx, q: ValueInfo, kT: ValueInfo, v: ValueInfo, mask: ValueInfo, prescaled = false): ValueInfo {
   const { b, c, dtype } = ctx;
-  const qs = b.mul(q, scalar(b, 1 / Math.sqrt(headDim(c)), dtype));
+  const qs = prescaled ? q : b.mul(q, scalar(b, 1 / Math.sqrt(headDim(c)), dtype));
   const scores = b.add(b.matMul(qs, kT), mask);
   const probs = b.softmax(scores, -1);
   const out = b.transpose(b.matMul(probs, v), [0, 2, 1, 3]);
@@ -477,6 +546,12 @@ function gelu(ctx: Ctx, x: ValueInfo): ValueInfo {
   const inner = b.mul(b.add(x, b.mul(x3, scalar(b, 0.044715, dtype))), scalar(b, Math.sqrt(2 / Math.PI), dtype));
   return b.mul(b.mul(x, scalar(b, 0.5, dtype)), b.add(b.tanh(inner), scalar(b, 1, dtype)));
 }
+
+/**
+ * The decoding graph's one output of new cache entries: [2·layers, B, H, S, hd], layer l's keys
+ * at index 2l and values at 2l+1.
+ */
+export const NEW_KV = "new_kv";
 
 /** Symbolic dims used by the serving graph, exported so loaders and callers agree. */
 export const SERVING_DIMS: Readonly<Record<"batch" | "seq" | "past" | "total", Dim>> = {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { checkGradients } from "../autodiff/gradcheck.js";
+import { buildGradientModel } from "../autodiff/gradient.js";
+import { AD_DOMAIN } from "../graph/ir.js";
 import { serialize } from "../graph/serialize.js";
 import { createTransformerConfig, type TransformerConfig } from "../model/config.js";
 import { parameterSpecs } from "../model/params.js";
@@ -68,6 +70,37 @@ describe("whole-model gradients vs finite differences", () => {
     const feeds = { ...batchFeeds(c, "float32", "data-3"), ...p32 };
     const res = await checkGradients(lg.model, { wrt: lg.trainable, loss: lg.loss, feeds, maxElements: 3, eps: 3e-3, contrib: true });
     expect(res.maxAbsError, JSON.stringify(res.worst)).toBeLessThan(5e-3);
+  });
+});
+
+describe("training graph GELU", () => {
+  it("the erf-GELU backward that reuses forward intermediates gives the gradients autodiff derives from the composed loss graph", async () => {
+    const c = tiny({ activation: "gelu", numLayers: 2 });
+    const tg = buildTrainingGraph(c, { mode: "full", dtype: "float32", batch: B, seq: T });
+    const nodes = tg.model.graph.nodes;
+    // One Erf per layer (nothing recomputed in the backward) and no private-domain node left.
+    expect(nodes.filter((n) => n.op === "Erf")).toHaveLength(c.numLayers);
+    expect(nodes.some((n) => n.domain === AD_DOMAIN)).toBe(false);
+    const lg = buildLossGraph(c, { mode: "full", dtype: "float32", batch: B, seq: T });
+    const ref = buildGradientModel(lg.model, { wrt: lg.trainable, loss: lg.loss, contrib: true });
+    const p32: TensorMap = {};
+    for (const [k, v] of Object.entries(randomParams(c, "params-gelu"))) p32[k] = { dtype: "float32", dims: v.dims, data: Float32Array.from(v.data) };
+    const feeds = { ...batchFeeds(c, "float32", "data-gelu"), ...p32 };
+    const st = await createSession(serialize(tg.model));
+    const sr = await createSession(serialize(ref.model));
+    const ot = await st.run(feeds);
+    const or = await sr.run(feeds);
+    expect(Number(ot["loss"]!.data[0])).toBeCloseTo(Number(or["loss"]!.data[0]), 6);
+    let worst = 0;
+    for (const p of tg.trainable) {
+      const a = ot[tg.gradients.get(p)!]!.data as Float32Array;
+      const b = or[ref.gradients.get(p)!]!.data as Float32Array;
+      const scale = Math.max(1e-3, ...Array.from(b, Math.abs));
+      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / scale);
+    }
+    expect(worst).toBeLessThan(1e-4);
+    await st.release();
+    await sr.release();
   });
 });
 
