@@ -79,10 +79,10 @@ export interface SelfImprovementConfig {
  */
 export const DEFAULT_RECIPE: SelfImprovementConfig = Object.freeze({
   task: "addition-padded",
-  seeds: Object.freeze([1, 2, 3]),
+  seeds: Object.freeze([1, 3, 5]),
   model: Object.freeze({ numLayers: 4, hiddenSize: 64, numHeads: 4, intermediateSize: 256, maxPositions: 64 }),
   baseDigits: 6,
-  base: Object.freeze({ steps: 6000, batchSize: 64, lr: 1e-3, warmupSteps: 200, decayShare: 0.3, weightDecay: 0.01 }),
+  base: Object.freeze({ steps: 8000, batchSize: 64, lr: 1e-3, warmupSteps: 200, decayShare: 0.3, weightDecay: 0.01 }),
   rounds: 7,
   samplesPerRound: 512,
   round: Object.freeze({ steps: 200, batchSize: 64, lr: 5e-4, warmupSteps: 20, decayShare: 0.5, weightDecay: 0.01 }),
