@@ -137,6 +137,7 @@ export function checkConfig(c: SelfImprovementConfig): void {
     if (!(p.lr > 0)) bad(`${name}.lr must be > 0`);
   }
   const longest = c.baseDigits + c.rounds + 1;
-  const need = 2 * longest + 2 + longest + 2;
+  // bos, a, +, b, =, the (longest+1)-digit answer, eos.
+  const need = 3 * longest + 5;
   if (c.model.maxPositions < need) bad(`model.maxPositions ${c.model.maxPositions} cannot hold ${longest}-digit problems (needs ${need})`);
 }
