@@ -6,30 +6,16 @@ import { access, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fromBinary } from "@bufbuild/protobuf";
-import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { afterAll, describe, expect, it } from "vitest";
-import { connectBus, openKv, startNatsServer, Streams, type Bus, type NatsServerProcess } from "../src/bus/index.js";
+import { connectBus, openKv, startNatsServer, type Bus, type NatsServerProcess } from "../src/bus/index.js";
+import { readDecisions } from "../src/consensus/test-support.js";
 import { frontierOf } from "../src/experiment/index.js";
-import { DecisionSchema, type Decision } from "../src/gen/autodidact/v1/consensus_pb.js";
 import { createRegistry } from "../src/registry/index.js";
 import type { DemoReport, DemoRun } from "../src/report/types.js";
 
 const cli = fileURLToPath(new URL("../bin/autodidact.mjs", import.meta.url));
 const ROUNDS = 2;
 const SAMPLES = 48;
-
-async function allDecisions(bus: Bus): Promise<Decision[]> {
-  const ci = await bus.jsm.consumers.add(Streams.Decisions, { ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All, inactive_threshold: 5_000_000_000 });
-  const consumer = await bus.js.consumers.get(Streams.Decisions, ci.name);
-  const out: Decision[] = [];
-  for (;;) {
-    const m = await consumer.next({ expires: 1_000 });
-    if (m === null) break;
-    out.push(fromBinary(DecisionSchema, m.data));
-  }
-  return out;
-}
 
 describe("autodidact demo --quick --all", () => {
   let outDir = "";
@@ -92,7 +78,8 @@ describe("autodidact demo --quick --all", () => {
     await nats?.stop();
     nats = await startNatsServer({ storeDir: join(run.stateDir, "nats") });
     bus = await connectBus({ servers: nats.url, name: "demo-test" });
-    const decisions = await allDecisions(bus);
+    // Every decision of the task on the stream (the run is over: nothing more to wait for).
+    const decisions = await readDecisions(bus, report.task, 0);
     const kv = await openKv(bus, "registry");
     const registry = createRegistry(bus, { cacheDir: join(outDir, "test-cache") });
 
