@@ -163,7 +163,7 @@ describe("overlay dev-secure (components/grpc-security)", () => {
     }
     const env = find(objects, "ConfigMap", "autodidact-grpc-security")["data"] as Record<string, string>;
     const deployments = autodidactDeployments(objects);
-    expect(deployments).toHaveLength(6);
+    expect(deployments).toHaveLength(7);
     for (const d of deployments) {
       const pod = podSpecOf(d);
       const c = pod.containers[0]!;
