@@ -268,6 +268,17 @@ export interface ConsumerStats {
 export interface ConsumerHandle {
   readonly spec: ConsumerSpec;
   readonly stats: Readonly<ConsumerStats>;
+  /**
+   * Changes how many messages this process handles at once (e.g. a worker that holds messages
+   * until related ones arrive widens its window instead of stalling). Takes effect at the next pull;
+   * the server's max ack pending still caps what is delivered.
+   */
+  setMaxInFlight(n: number): void;
+  /**
+   * True while nothing is pulled because the handlers in flight are above the refill threshold: a
+   * handler that holds its message until others arrive can tell it is starving itself.
+   */
+  readonly waitingForCapacity: boolean;
   /** Stops pulling and waits for in-flight handlers to finish (and ack). */
   stop(): Promise<void>;
 }
@@ -348,8 +359,14 @@ export async function consume(
   const info = await ensureConsumer(bus, spec);
   const maxDeliver = info.config.max_deliver ?? spec.maxDeliver ?? 5;
   const ackWaitMs = Math.max(100, Math.round((info.config.ack_wait ?? nanos(30_000)) / 1_000_000));
-  const maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? 1));
-  const refillBelow = Math.min(maxInFlight - 1, Math.max(0, Math.floor(options.refillBelow ?? maxInFlight - Math.min(32, Math.ceil(maxInFlight / 2)))));
+  let maxInFlight = 1;
+  let refillBelow = 0;
+  /** Sets the in-flight cap and the refill threshold that follows from it. */
+  const applyMaxInFlight = (n: number): void => {
+    maxInFlight = Math.max(1, Math.floor(n));
+    refillBelow = Math.min(maxInFlight - 1, Math.max(0, Math.floor(options.refillBelow ?? maxInFlight - Math.min(32, Math.ceil(maxInFlight / 2)))));
+  };
+  applyMaxInFlight(options.maxInFlight ?? 1);
   const expires = Math.max(1_000, options.pullExpiresMs ?? 5_000);
   const retryDelay = options.retryDelayMs ?? ((n: number) => Math.min(30_000, 500 * 2 ** Math.max(0, n - 1)));
   const retryable = options.isRetryable ?? isRetryableError;
@@ -516,12 +533,16 @@ export async function consume(
     inFlight.add(p);
   };
 
+  /** True while the loop pulls nothing because too many messages are in flight. */
+  let waiting = false;
   const waitForCapacity = async (): Promise<void> => {
     while (!stopped && stats.inFlight > refillBelow) {
+      waiting = true;
       await new Promise<void>((r) => {
         capacityWaiter = r;
       });
     }
+    waiting = false;
   };
 
   const loop = (async () => {
@@ -559,6 +580,17 @@ export async function consume(
   const handle_: ConsumerHandle = {
     spec,
     stats,
+    get waitingForCapacity() {
+      return waiting;
+    },
+    setMaxInFlight(n: number) {
+      if (!(Number.isFinite(n) && n >= 1)) throw new AutodidactError(`maxInFlight must be at least 1, got ${n}`, Code.InvalidArgument);
+      applyMaxInFlight(n);
+      // A loop waiting for capacity re-checks against the new threshold.
+      const w = capacityWaiter;
+      capacityWaiter = undefined;
+      w?.();
+    },
     async stop() {
       unregister();
       if (!stopped) {

@@ -66,9 +66,20 @@ export interface ConsensusWorkerOptions {
    * sample whose sample and votes all reach this worker is decided with ONE KV write (create of
    * the decided record) instead of a compare-and-set per vote, and its messages are acked only
    * after the decision is stored and published, so a crash loses nothing (they are redelivered).
-   * When a consumer is full, its oldest held sample is merged into the shared KV record at once.
+   * When a consumer is full and nothing it holds can be decided, its windows widen (see
+   * `maxConcurrency`); once they cannot, its oldest held samples are merged into the shared KV
+   * record at once.
    */
   concurrency?: number;
+  /**
+   * How far the verdict window may widen when it is full of undecidable samples (default 16 x
+   * `concurrency`; the samples window widens with it). Critics that run far apart (one thousands
+   * of samples ahead of another, as happens on a starved machine) would otherwise force most
+   * samples onto the KV path (a read and a compare-and-set per message), which decides tens of
+   * samples per second instead of thousands. Memory grows with it: every held message stays in
+   * memory unacknowledged until its sample is decided.
+   */
+  maxConcurrency?: number;
   /**
    * How long a sample's messages may be held before they are merged into the shared KV record
    * (default 2 s, at most a quarter of the policy timeout): bounds the delay when a sample's
@@ -109,6 +120,8 @@ export interface ConsensusWorkerStats {
   lateVotes: number;
   /** Batches of held messages merged into the shared KV record (read + compare-and-set) instead of decided from memory. */
   merged: number;
+  /** Times the windows doubled because they were full of undecidable samples (see `maxConcurrency`). */
+  widened: number;
   /** Messages sent to the poison stream. */
   poisoned: number;
   /** Messages held (unacked) in memory right now, waiting for their sample to be decidable or stored. */
@@ -251,6 +264,10 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new AutodidactError(`concurrency must be a positive integer, got ${concurrency}`, Code.InvalidArgument);
   }
+  const maxConcurrency = options.maxConcurrency ?? 16 * concurrency;
+  if (!Number.isInteger(maxConcurrency) || maxConcurrency < concurrency) {
+    throw new AutodidactError(`maxConcurrency must be an integer of at least concurrency (${concurrency}), got ${maxConcurrency}`, Code.InvalidArgument);
+  }
   const tasks = options.tasks === undefined ? undefined : [...new Set(options.tasks)];
   if (tasks !== undefined && tasks.length === 0) throw new AutodidactError("tasks, when given, must name at least one task", Code.InvalidArgument);
   const log = createLogger("consensus", { worker: id });
@@ -284,7 +301,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   const approvalCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "approval");
   const matchCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "match");
   const kappaCb = (r: Parameters<typeof gaugeCallback>[0]): void => gaugeCallback(r, "kappa");
-  const stats: ConsensusWorkerStats = { verdicts: 0, samples: 0, decided: 0, published: 0, conflicts: 0, lateVotes: 0, merged: 0, poisoned: 0, held: 0 };
+  const stats: ConsensusWorkerStats = { verdicts: 0, samples: 0, decided: 0, published: 0, conflicts: 0, lateVotes: 0, merged: 0, poisoned: 0, held: 0, widened: 0 };
 
   // KV requests get a short timeout of their own: a request lost while NATS restarts fails fast
   // and is retried, instead of holding its sample for the bus-wide timeout.
@@ -711,8 +728,24 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     running: boolean;
     timer?: ReturnType<typeof setTimeout>;
   }
-  /** Messages of each kind this worker takes at once: its consumers' windows. */
+  /** Messages of each kind this worker takes at once: its consumers' windows (they widen under skew). */
   const windowOf = { vote: concurrency, sample: Math.max(1, Math.ceil(concurrency / 4)) };
+  /** The consumers of each kind, whose in-flight caps follow {@link windowOf}. */
+  const handlesOf: { vote: ConsumerHandle[]; sample: ConsumerHandle[] } = { vote: [], sample: [] };
+  /**
+   * Doubles both windows (up to `maxConcurrency` verdicts) so the votes a held sample waits for
+   * can come in; false when they are as wide as allowed.
+   */
+  const widen = (): boolean => {
+    if (windowOf.vote >= maxConcurrency) return false;
+    windowOf.vote = Math.min(maxConcurrency, windowOf.vote * 2);
+    windowOf.sample = Math.max(1, Math.ceil(windowOf.vote / 4));
+    for (const h of handlesOf.vote) h.setMaxInFlight(windowOf.vote);
+    for (const h of handlesOf.sample) h.setMaxInFlight(windowOf.sample);
+    stats.widened++;
+    log.info("consumer windows widened: critics run apart", { verdicts: windowOf.vote, samples: windowOf.sample, held: heldCount.vote + heldCount.sample });
+    return true;
+  };
   /** Messages of each kind waiting in this worker (held or being stored), against its window. */
   const heldCount = { vote: 0, sample: 0 };
   const flushAfterMs = options.flushAfterMs ?? 2_000;
@@ -761,6 +794,11 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     return { view, ev: evaluateVotes(policy, view.votes.map(toVote), { now, firstVoteAt: now }) };
   };
 
+  /**
+   * A consumer of this kind pulls nothing until some of its held messages settle (it stops pulling
+   * a little below its window, so a count against the window alone would miss it).
+   */
+  const full = (kind: "vote" | "sample"): boolean => heldCount[kind] >= windowOf[kind] || handlesOf[kind].some((h) => h.waitingForCapacity);
   /** Messages settled so far: a full consumer that makes no progress is stalled by held messages. */
   let progress = 0;
   const pressureTimers: { vote?: ReturnType<typeof setTimeout>; sample?: ReturnType<typeof setTimeout> } = {};
@@ -774,12 +812,12 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     const seen = progress;
     pressureTimers[kind] = setTimeout(() => {
       pressureTimers[kind] = undefined;
-      if (stopped || heldCount[kind] < windowOf[kind]) return;
+      if (stopped || !full(kind)) return;
       // A full samples window with room for verdicts only waits for the critics (slower than the
       // generator): the votes it waits for still come in. Stalled means no verdict can come in.
-      const stalled = progress === seen && (kind === "vote" || heldCount.vote >= windowOf.vote);
-      if (stalled) {
-        // Stalled: the oldest quarter of the held samples go to KV at once (one at a time would
+      const stalled = progress === seen && (kind === "vote" || full("vote"));
+      if (stalled && !widen()) {
+        // Stalled at the widest windows: the oldest quarter of the held samples go to KV at once (one at a time would
         // throttle the stream to one sample per tick).
         let budget = Math.max(1, Math.ceil(heldCount[kind] / 4));
         for (const other of locals.values()) {
@@ -909,7 +947,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       const done = new Promise<void>((resolve, reject) => local.held.push({ kind, event, msg, resolve, reject }));
       heldCount[kind]++;
       void drive(local);
-      if (heldCount[kind] >= windowOf[kind]) watchPressure(kind);
+      if (full(kind)) watchPressure(kind);
       await done;
       if (kind === "vote") stats.verdicts++;
       else stats.samples++;
@@ -918,7 +956,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   const verdictsDurable = options.verdictsDurable ?? "consensus-verdicts";
   const samplesDurable = options.samplesDurable ?? "consensus-samples";
   // Held messages count against the server's ack-pending cap, shared by the workers of a durable.
-  const maxAckPending = Math.max(10_000, 4 * concurrency);
+  const maxAckPending = Math.max(10_000, 4 * maxConcurrency);
   const spec = (stream: string, durable: string, filterSubject: string) => ({
     stream,
     durable,
@@ -940,10 +978,11 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
   const consumeOptions = (kind: "vote" | "sample") => ({ maxInFlight: windowOf[kind], ackMode: "fast" as const, logger: log });
   const handles: ConsumerHandle[] = [];
   try {
-    for (const s of verdictSpecs) handles.push(await consume(bus, s, handler("vote"), consumeOptions("vote")));
-    for (const s of sampleSpecs) handles.push(await consume(bus, s, handler("sample"), consumeOptions("sample")));
+    for (const s of verdictSpecs) handlesOf.vote.push(await consume(bus, s, handler("vote"), consumeOptions("vote")));
+    for (const s of sampleSpecs) handlesOf.sample.push(await consume(bus, s, handler("sample"), consumeOptions("sample")));
+    handles.push(...handlesOf.vote, ...handlesOf.sample);
   } catch (err) {
-    await Promise.all(handles.map((h) => h.stop()));
+    await Promise.all([...handlesOf.vote, ...handlesOf.sample].map((h) => h.stop()));
     throw err;
   }
 
