@@ -6,7 +6,7 @@
  *  - training tokens/s (full fine-tune, AdamW) for the engine and PyTorch, and the ratio;
  *  - a LoRA (rank 8) step vs a full step;
  *  - generation tokens/s with a KV cache at batch 1 and 64 for both, and the ratios (the engine
- *    decodes through its buffer-layout graph, as services do, with 2 threads at both batches);
+ *    decodes through its buffer-layout graph, as services do, with 1 thread at batch 1);
  *  - the machine's MatMul peak GFLOP/s (measured by ORT here) and model-FLOPs utilization
  *    6 × params × tokens/s / peak;
  *  - parity: the same weights in PyTorch give the same logits (max |Δ| ≤ 1e-4).
@@ -113,14 +113,12 @@ async function trainStep(mode: "full" | "lora", targetModules?: string[]): Promi
 
 /**
  * Generation through the graph services decode with (`openDecoder` builds the buffer-layout one for
- * our folders), with {@link THREADS} intra-op threads at both batch sizes. At batch 1 a step reads
- * all 3.1 MB of weights for one token, more than one core's 2 MB L2 here, so on one thread every
- * MatMul streams its weights from L3; two threads each keep their half of every MatMul's columns in
- * their own L2 (measured here: 16 [1,128]x[128,512]/[512,128] MatMuls over 3 MB of distinct weights
- * 131 µs on 1 thread, 79 µs on 2; a decoding step 232 → 197 µs in ORT alone).
+ * our folders). At batch 1 every op is tiny and a second intra-op thread only adds a wake-up per
+ * op (0.25 vs 0.6 ms/step measured here), so the engine uses 1 of its {@link THREADS} threads there.
  */
 async function generationRate(params: ReturnType<typeof initParameters>, batch: number): Promise<number> {
-  const s = await createSession(serialize(buildServingGraph(config, params, { kvLayout: "buffer" })), { intraOpThreads: THREADS, interOpThreads: 1 });
+  const threads = batch === 1 ? 1 : THREADS;
+  const s = await createSession(serialize(buildServingGraph(config, params, { kvLayout: "buffer" })), { intraOpThreads: threads, interOpThreads: 1 });
   const rng = createRng(batch);
   const prompts = Array.from({ length: batch }, () => Array.from({ length: PROMPT }, () => rng.int(config.vocabSize)));
   const sec = await timeIt(() => decodeBatch(s, { prompts, maxNewTokens: NEW_TOKENS, greedy: true, padId: 0 }), GEN_REPEATS, 1);
