@@ -127,9 +127,14 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest): Pr
   let pools: Float32Array[][] | null = null;
   let logitsBuf: Float32Array | null = null;
   let newKvBuf: Float32Array | null = null;
+  // Buffer layout: from the second step on, the same feed and output tensors every step (their
+  // arrays are rewritten in place), so nothing is allocated per token and the runtime can reuse
+  // its native tensor wrappers.
+  let stepFeeds: TensorMap | null = null;
+  let stepPre: TensorMap | undefined;
   for (let step = 0; step < maxNew && remaining > 0; step++) {
-    let pre: TensorMap | undefined;
-    if (step > 0 && logitsBuf) {
+    let pre: TensorMap | undefined = stepPre;
+    if (step > 0 && logitsBuf && !stepPre) {
       pre = { logits: { dtype: "float32", dims: [B, 1, logitsBuf.length / B], data: logitsBuf } };
       if (sig.kvLayout === "buffer") {
         newKvBuf ??= new Float32Array(2 * sig.numLayers * perStep);
@@ -145,6 +150,7 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest): Pr
         });
       }
     }
+    if (caches && step > 0) stepPre = pre;
     const out = await session.run(feeds, outputNames, pre);
     const logits = out.logits as HostTensor;
     if (logits.dtype !== "float32") throw new AutodidactError(`decoder logits are ${logits.dtype}; only float32 is supported`, Code.Unimplemented);
@@ -203,6 +209,18 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest): Pr
     for (let b = 0; b < B; b++) {
       stepPos[b] = BigInt(nextPos[b] as number);
       nextPos[b] = (nextPos[b] as number) + 1;
+    }
+    if (caches) {
+      // stepIds, stepPos and slotMask were updated in place above.
+      stepFeeds ??= {
+        ...feeds,
+        input_ids: { dtype: "int64", dims: [B, 1], data: stepIds },
+        attention_mask: { dtype: "int64", dims: [B, maxTotal + 1], data: slotMask as BigInt64Array },
+        ...(sig.hasPositionIds ? { position_ids: { dtype: "int64", dims: [B, 1], data: stepPos } } : {}),
+      };
+      feeds = stepFeeds;
+      curLen = newLen;
+      continue;
     }
     const next: TensorMap = { input_ids: { dtype: "int64", dims: [B, 1], data: stepIds.slice() } };
     if (sig.hasAttentionMask) next.attention_mask = { dtype: "int64", dims: [B, slotMask ? maxTotal + 1 : newLen], data: mask.slice() };

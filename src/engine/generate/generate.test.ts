@@ -92,6 +92,15 @@ describe("generation", () => {
       expect(b.map((r) => r.tokens)).toEqual(a.map((r) => r.tokens));
       b.forEach((r, i) => r.logprobs.forEach((lp, k) => expect(lp).toBeCloseTo(a[i]!.logprobs[k]!, 4)));
     }
+    // A row that stops early keeps being fed padding while the others decode (the buffer loop
+    // rewrites its step tensors in place): the rows still match the HF graph token for token.
+    const greedy = await decodeBatch(serving, { prompts, maxNewTokens: 9, padId: 0, greedy: true });
+    const stopTokens = [greedy[1]!.tokens[2]!];
+    const a = await decodeBatch(serving, { prompts, maxNewTokens: 9, padId: 0, greedy: true, stopTokens });
+    const b = await decodeBatch(fast, { prompts, maxNewTokens: 9, padId: 0, greedy: true, stopTokens });
+    expect(a[1]!.finishReason).toBe("stop");
+    expect(b.map((r) => [r.tokens, r.finishReason])).toEqual(a.map((r) => [r.tokens, r.finishReason]));
+    b.forEach((r, i) => r.logprobs.forEach((lp, k) => expect(lp).toBeCloseTo(a[i]!.logprobs[k]!, 4)));
     const conts = [[3, 3], [], [5, 6, 7]];
     const sa = await scoreBatch(serving, { prompts, continuations: conts, padId: 0 });
     const sb = await scoreBatch(fast, { prompts, continuations: conts, padId: 0 });
