@@ -55,6 +55,7 @@ export const criticOptions = {
   followPromoted: { type: "bool", help: "serve the promoted checkpoint of --lineage and swap on every promotion or rollback", default: false },
   threshold: { type: "float", help: "approval threshold (likelihood: mean log-prob; novelty: max Jaccard; model: agreeing share; classifier: probability)", env: "AUTODIDACT_CRITIC_THRESHOLD" },
   samples: { type: "int", help: "model kind: own answers per sample (1 = greedy)", default: 1, min: 1, max: 64 },
+  minLogprob: { type: "float", help: "model kind: an own answer agrees only if its least likely token has at least this log-prob (e.g. -0.01; default: any)", env: "AUTODIDACT_CRITIC_MIN_LOGPROB" },
   temperature: { type: "float", help: "model kind: temperature of its own answers when samples > 1", default: 0.7, min: 0 },
   classifierLabel: { type: "int", help: "classifier kind: index of the 'good sample' label", default: 1, min: 0 },
   ngram: { type: "int", help: "novelty kind: character n-gram size", default: 3, min: 1, max: 16 },
@@ -125,7 +126,12 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
         models = { kind: "decoder", holder };
         judge =
           kind === "model"
-            ? createModelJudge(holder, { samples: cfg.samples, temperature: cfg.temperature, ...(cfg.threshold !== undefined ? { threshold: cfg.threshold } : {}) })
+            ? createModelJudge(holder, {
+                samples: cfg.samples,
+                temperature: cfg.temperature,
+                ...(cfg.threshold !== undefined ? { threshold: cfg.threshold } : {}),
+                ...(cfg.minLogprob !== undefined ? { minLogprob: cfg.minLogprob } : {}),
+              })
             : createLikelihoodJudge(holder, cfg.threshold !== undefined ? { threshold: cfg.threshold } : {});
         break;
       }

@@ -129,4 +129,17 @@ describe("critic judges on crafted samples", () => {
     expect(disagree.approve).toBe(false);
     expect(disagree.reason).toContain("differs");
   });
+
+  it("model with minLogprob: the same agreeing answer passes below its weakest token's log-prob and fails above it", async () => {
+    const [own] = await decoder.use((m) => m.generator.generate([prompt], { maxNewTokens: task.maxAnswerLength(2) + 1, greedy: true, addBos: true }));
+    const answer = task.normalize(own!.text);
+    const weakest = Math.min(...own!.logprobs);
+    expect(weakest).toBeLessThan(0);
+    const sure = await createModelJudge(decoder, { minLogprob: weakest - 1e-6 }).judge(sample("c1", prompt, answer), task);
+    expect(sure.approve).toBe(true);
+    const strict = await createModelJudge(decoder, { minLogprob: weakest / 2 }).judge(sample("c2", prompt, answer), task);
+    expect(strict.approve).toBe(false);
+    expect(strict.reason).toContain("weakest token log-prob");
+    expect(() => createModelJudge(decoder, { minLogprob: 0.5 })).toThrow(/log-probability/);
+  });
 });

@@ -143,14 +143,33 @@ export function createNoveltyJudge(options: { n?: number; threshold?: number; wi
   };
 }
 
+/** Options of {@link createModelJudge}. */
+export interface ModelJudgeOptions {
+  /** Own answers per sample: 1 = greedy, more = seeded draws at `temperature`. */
+  samples?: number;
+  temperature?: number;
+  /** Share of own answers that must agree with the sample's (default 0.5). */
+  threshold?: number;
+  /**
+   * An own answer counts as agreeing only when its least likely token (end token included) has at
+   * least this natural-log probability. Models that learned from the same data agree on some
+   * wrong answers, and are less sure of those: at the edge of what they can do, this trades
+   * accepted volume for label accuracy. Default: no confidence requirement.
+   */
+  minLogprob?: number;
+}
+
 /**
  * Model critic: its own model answers the prompt (greedy when `samples` is 1, else `samples`
  * seeded draws at `temperature`) and approves when the share of its answers equivalent to the
- * sample's (task-defined equivalence) reaches `threshold`.
+ * sample's (task-defined equivalence), and confident enough when `minLogprob` is set, reaches
+ * `threshold`.
  */
-export function createModelJudge(holder: ModelHolder<OpenDecoder>, options: { samples?: number; temperature?: number; threshold?: number } = {}): Judge {
+export function createModelJudge(holder: ModelHolder<OpenDecoder>, options: ModelJudgeOptions = {}): Judge {
   const k = Math.max(1, options.samples ?? 1);
   const threshold = options.threshold ?? 0.5;
+  const minLogprob = options.minLogprob ?? -Infinity;
+  if (Number.isNaN(minLogprob) || minLogprob > 0) throw new AutodidactError(`minLogprob must be a log-probability (<= 0), got ${minLogprob}`, Code.InvalidArgument);
   return {
     kind: "model",
     judge: (sample, task) =>
@@ -163,14 +182,22 @@ export function createModelJudge(holder: ModelHolder<OpenDecoder>, options: { sa
           ...(k === 1 ? { greedy: true } : { temperature: options.temperature ?? 0.7, seed: sample.id }),
         });
         const answers = gens.map((g) => task.normalize(g.text));
-        const agree = answers.filter((a) => task.equivalent(a, sample.completion)).length;
+        const weakest = gens.map((g) => g.logprobs.reduce((m, lp) => Math.min(m, lp), 0));
+        const equal = answers.map((a) => task.equivalent(a, sample.completion));
+        const agree = equal.filter((e, i) => e && (weakest[i] ?? -Infinity) >= minLogprob).length;
+        const unsure = equal.filter((e, i) => e && !((weakest[i] ?? -Infinity) >= minLogprob)).length;
         const share = agree / k;
         const approve = share >= threshold;
         const shown = answers[0] ?? "";
+        const single = (): string => {
+          if (approve) return "own answer agrees";
+          if (equal[0] === true) return `own answer agrees but its weakest token log-prob ${(weakest[0] ?? 0).toFixed(3)} < ${minLogprob}`;
+          return `own answer ${JSON.stringify(shown)} differs`;
+        };
         return {
           approve,
           score: clamp01(share),
-          reason: k === 1 ? (approve ? "own answer agrees" : `own answer ${JSON.stringify(shown)} differs`) : `${agree}/${k} own answers agree (need ${threshold})`,
+          reason: k === 1 ? single() : `${agree}/${k} own answers agree${unsure > 0 ? ` (${unsure} more below log-prob ${minLogprob})` : ""} (need ${threshold})`,
           modelVersion: version,
         };
       }),

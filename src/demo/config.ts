@@ -13,6 +13,12 @@ export interface DemoConfig {
   readonly baseDir: string;
   /** Model critics that must agree with the generator's label (of `seeds.length - 1`). */
   readonly modelApprovals: number;
+  /**
+   * A model critic's answer counts as agreeing only when its least likely token has at least this
+   * log-prob (null: any). The lineages learn from the same accepted data and at the edge of their
+   * reach agree on some wrong labels; they are less sure of those.
+   */
+  readonly modelMinLogprob: number | null;
   /** Rules critic (the task's format and length filter) with a veto. */
   readonly rulesCritic: boolean;
   /** Novelty critic (drops near-duplicates of accepted samples) with a veto. */
@@ -49,6 +55,7 @@ export function defaultDemoConfig(recipe: SelfImprovementConfig, baseDir: string
     baseDir,
     // Every other lineage must give the generator's answer: the cleanest labels (wrong answers rarely agree).
     modelApprovals: Math.max(1, recipe.seeds.length - 1),
+    modelMinLogprob: null,
     rulesCritic: true,
     noveltyCritic: true,
     noveltyThreshold: 0.95,
@@ -139,6 +146,7 @@ export function checkDemoConfig(c: DemoConfig): void {
     bad(`modelApprovals must be an integer in 1..${c.recipe.seeds.length - 1} (model critics)`);
   }
   if (!(c.noveltyThreshold > 0 && c.noveltyThreshold <= 1)) bad("noveltyThreshold must be in (0, 1]");
+  if (c.modelMinLogprob !== null && !(typeof c.modelMinLogprob === "number" && c.modelMinLogprob <= 0)) bad("modelMinLogprob must be a log-probability (<= 0) or null");
   if (!(c.maxLengthRegression >= 0)) bad("maxLengthRegression must be >= 0");
   if (!Number.isFinite(c.minAccuracyDelta)) bad("minAccuracyDelta must be a number");
   if (!(c.decisionTimeoutSec > 0)) bad("decisionTimeoutSec must be > 0");

@@ -164,7 +164,11 @@ export function demoMembers(config: DemoConfig, variant: RunVariant, stateDir: s
         ...criticLineages.map((l) => ({
           name: `critic-${l}`,
           kind: "critic" as const,
-          args: ["--task", task, "--kind", "model", "--critic-id", `model-${l}`, "--lineage", l, "--follow-promoted", "--max-in-flight", "64", ...cache(`critic-${l}`)],
+          args: [
+            ...["--task", task, "--kind", "model", "--critic-id", `model-${l}`, "--lineage", l, "--follow-promoted", "--max-in-flight", "64"],
+            ...(config.modelMinLogprob === null ? [] : ["--min-logprob", String(config.modelMinLogprob)]),
+            ...cache(`critic-${l}`),
+          ],
         })),
         ...(config.rulesCritic ? [{ name: "critic-rules", kind: "critic" as const, args: ["--task", task, "--kind", "rules", "--critic-id", "rules"] }] : []),
         ...(config.noveltyCritic
