@@ -78,6 +78,24 @@ function shuffle<T>(items: T[], seed: number): T[] {
   return a;
 }
 
+/**
+ * Critics far apart: critic-a and critic-b vote on all `n` samples before critic-c votes on any
+ * (critic-c approves where `cApproves`); then a 3-of-3 worker with windows of 8 verdicts that may
+ * widen to `maxConcurrency` decides them.
+ */
+async function runSkewed(task: string, n: number, maxConcurrency: number, cApproves: (i: number) => boolean) {
+  const strict = createConsensusPolicy({ version: 1, kind: "k_of_n", k: 3, expected: critics, timeoutMs: 60_000, onTimeout: "reject" });
+  for (let i = 0; i < n; i++) await publishSample(task, `${task}-${i}`);
+  for (const c of ["critic-a", "critic-b"]) for (let i = 0; i < n; i++) await publishVerdict(task, `${task}-${i}`, c, true);
+  for (let i = 0; i < n; i++) await publishVerdict(task, `${task}-${i}`, "critic-c", cApproves(i));
+  const w = await createConsensusWorker({ bus, policyProvider: () => strict, tasks: [task], id: task, concurrency: 8, maxConcurrency, flushAfterMs: 15_000 });
+  workers.push(w);
+  const decisions = await readDecisions(bus, task, n);
+  const stats = w.stats();
+  await w.stop();
+  return { decisions, stats };
+}
+
 describe("consensus worker against a real nats-server", () => {
   it("two workers racing over the same verdicts publish exactly one decision per sample", async () => {
     const task = "race";
@@ -219,19 +237,10 @@ describe("consensus worker against a real nats-server", () => {
   });
 
   it("critics running far apart widen the windows instead of pushing samples onto the KV path", async () => {
-    const task = "skew";
     const n = 60;
-    const strict = createConsensusPolicy({ version: 1, kind: "k_of_n", k: 3, expected: critics, timeoutMs: 60_000, onTimeout: "reject" });
-    // Windows of 8 verdicts / 2 samples: critic-a and critic-b run all 60 samples ahead of critic-c,
-    // so nothing in the first windows is decidable until they widen to hold critic-c's votes.
-    for (let i = 0; i < n; i++) await publishSample(task, `skew-${i}`);
-    for (const c of ["critic-a", "critic-b"]) for (let i = 0; i < n; i++) await publishVerdict(task, `skew-${i}`, c, true);
-    for (let i = 0; i < n; i++) await publishVerdict(task, `skew-${i}`, "critic-c", i % 3 !== 0);
-    const w = await createConsensusWorker({ bus, policyProvider: () => strict, tasks: [task], id: "skew", concurrency: 8, maxConcurrency: 512, flushAfterMs: 15_000 });
-    workers.push(w);
-    const decisions = await readDecisions(bus, task, n);
-    const stats = w.stats();
-    await w.stop();
+    // Windows of 8 verdicts / 2 samples: nothing in the first windows is decidable until they
+    // widen to hold critic-c's votes.
+    const { decisions, stats } = await runSkewed("skew", n, 512, (i) => i % 3 !== 0);
     expect(new Set(decisions.map((d) => d.sampleId)).size).toBe(n);
     for (const d of decisions) expect(d.accepted).toBe(Number(d.sampleId.split("-")[1]) % 3 !== 0);
     expect(stats.widened).toBeGreaterThan(0);
@@ -239,17 +248,8 @@ describe("consensus worker against a real nats-server", () => {
   });
 
   it("at the widest windows, stalled samples still get decided through the KV record", async () => {
-    const task = "skewcap";
     const n = 40;
-    const strict = createConsensusPolicy({ version: 1, kind: "k_of_n", k: 3, expected: critics, timeoutMs: 60_000, onTimeout: "reject" });
-    for (let i = 0; i < n; i++) await publishSample(task, `skewcap-${i}`);
-    for (const c of ["critic-a", "critic-b"]) for (let i = 0; i < n; i++) await publishVerdict(task, `skewcap-${i}`, c, true);
-    for (let i = 0; i < n; i++) await publishVerdict(task, `skewcap-${i}`, "critic-c", true);
-    const w = await createConsensusWorker({ bus, policyProvider: () => strict, tasks: [task], id: "skewcap", concurrency: 8, maxConcurrency: 8, flushAfterMs: 15_000 });
-    workers.push(w);
-    const decisions = await readDecisions(bus, task, n);
-    const stats = w.stats();
-    await w.stop();
+    const { decisions, stats } = await runSkewed("skewcap", n, 8, () => true);
     expect(new Set(decisions.map((d) => d.sampleId)).size).toBe(n);
     expect(decisions.every((d) => d.accepted)).toBe(true);
     expect(stats.widened).toBe(0);
