@@ -10,6 +10,12 @@ export const consensusOptions = {
   },
   consensusTimeout: { type: "duration", help: "vote timeout of the fallback consensus policy", default: 30_000, min: 1 },
   concurrency: { type: "int", help: "messages handled at once per consumer", default: 1024, min: 1, max: 100_000 },
+  maxConcurrency: {
+    type: "int",
+    help: "how far the verdict window may widen when critics run apart (default 16 x --concurrency; held messages stay in memory)",
+    min: 1,
+    max: 1_000_000,
+  },
   ackWait: {
     type: "duration",
     help: "how long the messages a crashed worker held wait before redelivery (keep it well below the policy timeout)",
@@ -53,6 +59,7 @@ export const consensusService: ServiceSpec<typeof consensusOptions> = {
       policyProvider: store.provider(fallback === undefined ? {} : { fallback }),
       id: `consensus-${ctx.instanceId}`,
       concurrency: cfg.concurrency,
+      ...(cfg.maxConcurrency === undefined ? {} : { maxConcurrency: cfg.maxConcurrency }),
       // Short (live workers keep held messages alive with in-progress acks): after a crash, the held
       // samples and votes come back long before the policy timeout could decide without them.
       ackWaitMs: cfg.ackWait,
