@@ -409,8 +409,9 @@ export function buildGreedyDecodingGraph(c: TransformerConfig, params: Parameter
   const cache = cache0.map(() => g.input(b.fresh("cache"), dtype, [B, c.numHeads, null, hd]));
   const maskNext = g.concat([padMask, onesCol as ValueInfo], 1);
   const cacheNext: ValueInfo[] = [];
-  const logits = decoderStack(ctx.on(g), token, pos, tables, (i, a, rope) => {
-    const [q, k, v] = fusedQkv(ctx.on(g), a, i, params, rope);
+  const gctx = ctx.on(g);
+  const logits = decoderStack(gctx, token, pos, tables, (i, a, rope) => {
+    const [q, k, v] = fusedQkv(gctx, a, i, params, rope);
     const kv = { dtype, shape: [B, c.numHeads, null, hd] };
     const [out, presentK, presentV] = g.op("MultiHeadAttention", [q, k, v, null, maskNext, null, cache[2 * i] as ValueInfo, cache[2 * i + 1] as ValueInfo], [{ dtype, shape: q.shape }, kv, kv], {
       domain: MS_DOMAIN,
