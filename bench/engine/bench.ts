@@ -6,7 +6,8 @@
  *  - training tokens/s (full fine-tune, AdamW) for the engine and PyTorch, and the ratio;
  *  - a LoRA (rank 8) step vs a full step;
  *  - generation tokens/s with a KV cache at batch 1 and 64 for both, and the ratios (the engine
- *    decodes through its buffer-layout graph, as services do, with 1 thread at batch 1);
+ *    decodes greedily as services do: the whole loop in one run of its greedy decoding graph,
+ *    with 1 thread at batch 1);
  *  - the machine's MatMul peak GFLOP/s (measured by ORT here) and model-FLOPs utilization
  *    6 × params × tokens/s / peak;
  *  - parity: the same weights in PyTorch give the same logits (max |Δ| ≤ 1e-4).
@@ -24,7 +25,7 @@ import { createGraphBuilder } from "../../src/engine/graph/builder.js";
 import { serialize } from "../../src/engine/graph/serialize.js";
 import { REFERENCE_CONFIG } from "../../src/engine/model/config.js";
 import { initParameters, parameterCount } from "../../src/engine/model/params.js";
-import { buildForwardGraph, buildServingGraph } from "../../src/engine/model/transformer.js";
+import { buildForwardGraph, buildGreedyDecodingGraph, buildServingGraph } from "../../src/engine/model/transformer.js";
 import { createRng } from "../../src/engine/random.js";
 import { createSession } from "../../src/engine/runtime/session.js";
 import type { TensorMap } from "../../src/engine/runtime/tensor.js";
@@ -112,17 +113,22 @@ async function trainStep(mode: "full" | "lora", targetModules?: string[]): Promi
 }
 
 /**
- * Generation through the graph services decode with (`openDecoder` builds the buffer-layout one for
- * our folders). At batch 1 every op is tiny and a second intra-op thread only adds a wake-up per
- * op (0.25 vs 0.6 ms/step measured here), so the engine uses 1 of its {@link THREADS} threads there.
+ * Generation through the graphs services decode with: `openDecoder` loads the buffer-layout
+ * decoding graph and, for greedy requests, the greedy decoding graph (the whole loop in one run)
+ * of our folders, and `decodeBatch` routes this greedy request to the latter. At batch 1 every op
+ * is tiny and a second intra-op thread only adds a wake-up per op (0.25 vs 0.6 ms/step measured
+ * here), so the engine uses 1 of its {@link THREADS} threads there.
  */
 async function generationRate(params: ReturnType<typeof initParameters>, batch: number): Promise<number> {
   const threads = batch === 1 ? 1 : THREADS;
-  const s = await createSession(serialize(buildServingGraph(config, params, { kvLayout: "buffer" })), { intraOpThreads: threads, interOpThreads: 1 });
+  const options = { intraOpThreads: threads, interOpThreads: 1 };
+  const s = await createSession(serialize(buildServingGraph(config, params, { kvLayout: "buffer" })), options);
+  const greedyLoop = await createSession(serialize(buildGreedyDecodingGraph(config, params)), options);
   const rng = createRng(batch);
   const prompts = Array.from({ length: batch }, () => Array.from({ length: PROMPT }, () => rng.int(config.vocabSize)));
-  const sec = await timeIt(() => decodeBatch(s, { prompts, maxNewTokens: NEW_TOKENS, greedy: true, padId: 0 }), GEN_REPEATS, 1);
+  const sec = await timeIt(() => decodeBatch(s, { prompts, maxNewTokens: NEW_TOKENS, greedy: true, padId: 0 }, { greedyLoop }), GEN_REPEATS, 1);
   await s.release();
+  await greedyLoop.release();
   return (batch * NEW_TOKENS) / sec;
 }
 

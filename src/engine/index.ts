@@ -86,9 +86,11 @@ export type {
 } from "./model/index.js";
 export {
   buildForwardGraph,
+  buildGreedyDecodingGraph,
   buildServingGraph,
   checkParameters,
   createTransformerConfig,
+  GREEDY_OUTPUTS,
   headDim,
   initParameters,
   loraParamNames,
@@ -104,6 +106,7 @@ export { charTokenizerFromJson, createCharTokenizer, createHfTokenizer, loadToke
 export type { EmitOptions, GradCheckOptions, GradCheckResult, GradientGraph, GradientOptions, GradientRule, RuleContext } from "./autodiff/index.js";
 export { buildGradientGraph, buildGradientModel, checkGradients, GraphEmitter, NON_DIFFERENTIABLE, RULES } from "./autodiff/index.js";
 export type {
+  DecodeBatchOptions,
   DecodedRow,
   DecoderSignature,
   DecodeRequest,

@@ -9,12 +9,14 @@ import { scoreBatch, type ScoredRow, type ScoreRequest } from "./score.js";
 /** Arguments of {@link generateInWorker}. */
 export interface GenerateInWorkerArgs {
   readonly sessionId: string;
+  /** The same model's greedy decoding graph, for greedy requests (see `DecodeBatchOptions.greedyLoop`). */
+  readonly greedySessionId?: string;
   readonly request: DecodeRequest;
 }
 
 /** Runs {@link decodeBatch} on a session cached in this worker. */
 export async function generateInWorker(args: GenerateInWorkerArgs, ctx: WorkerContext): Promise<DecodedRow[]> {
-  return decodeBatch(ctx.session(args.sessionId), args.request);
+  return decodeBatch(ctx.session(args.sessionId), args.request, args.greedySessionId !== undefined ? { greedyLoop: ctx.session(args.greedySessionId) } : {});
 }
 
 /** Arguments of {@link scoreInWorker}. */

@@ -53,6 +53,11 @@ export interface TextGeneratorOptions {
   readonly host: SessionHost;
   /** A decoder with the HF ONNX signature already loaded in `host`. */
   readonly session: RemoteSession;
+  /**
+   * The same model's greedy decoding graph (`buildGreedyDecodingGraph`) loaded in `host`: greedy
+   * requests then decode in one run through it instead of one run per token.
+   */
+  readonly greedySession?: RemoteSession;
   readonly tokenizer: Tokenizer;
   /** Context length of the model (prompt + new tokens); default unlimited. */
   readonly maxLength?: number;
@@ -86,7 +91,11 @@ export function createTextGenerator(options: TextGeneratorOptions): TextGenerato
         ...(o.topK !== undefined ? { topK: o.topK } : {}),
         ...(o.topP !== undefined ? { topP: o.topP } : {}),
       };
-      const rows = await host.call<DecodedRow[]>(WORKER_MODULE, "generateInWorker", { sessionId: session.id, request } satisfies GenerateInWorkerArgs);
+      const rows = await host.call<DecodedRow[]>(WORKER_MODULE, "generateInWorker", {
+        sessionId: session.id,
+        ...(options.greedySession ? { greedySessionId: options.greedySession.id } : {}),
+        request,
+      } satisfies GenerateInWorkerArgs);
       return rows.map((r, i) => ({
         promptIds: promptIds[i] as number[],
         tokens: r.tokens,

@@ -2,7 +2,7 @@ export type { DecoderSignature } from "./signature.js";
 export { decoderSignature, emptyCacheDims, kvNames } from "./signature.js";
 export type { Sampler, SamplingOptions } from "./sampling.js";
 export { checkSampling, createSampler } from "./sampling.js";
-export type { DecodedRow, DecodeRequest } from "./decode.js";
+export type { DecodeBatchOptions, DecodedRow, DecodeRequest } from "./decode.js";
 export { decodeBatch } from "./decode.js";
 export type { ScoredRow, ScoreRequest } from "./score.js";
 export { scoreBatch } from "./score.js";

@@ -4,7 +4,7 @@ import { loadLoraAdapter } from "../checkpoint/peft.js";
 import { serialize } from "../graph/serialize.js";
 import type { TransformerConfig } from "../model/config.js";
 import type { Parameters } from "../model/params.js";
-import { buildServingGraph } from "../model/transformer.js";
+import { buildGreedyDecodingGraph, buildServingGraph } from "../model/transformer.js";
 import type { SessionOptions } from "../runtime/session.js";
 import type { RemoteSession, SessionHost } from "../runtime/worker.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
@@ -52,11 +52,11 @@ export async function openDecoder(host: SessionHost, dir: string, options: OpenD
   }
   // Our own models decode through the buffer-layout graph built from their weights (same outputs,
   // ~2x faster: the cache never comes back across the JS boundary); others use their ONNX file.
-  const model =
-    folder.config && params && (fast || adapter !== undefined)
-      ? serialize(buildServingGraph(folder.config, params, fast ? { kvLayout: "buffer" } : {}))
-      : folder.model;
-  const opened = await openModelBytes(host, model, folder.tokenizer, sessionOptions, folder.maxLength, (sig) => {
+  const ours = folder.config && params && (fast || adapter !== undefined) ? { config: folder.config, params } : null;
+  const model = ours ? serialize(buildServingGraph(ours.config, ours.params, fast ? { kvLayout: "buffer" } : {})) : folder.model;
+  // Greedy requests to our fast models decode in one run (an ONNX Loop built from the same weights).
+  const greedy = ours && fast ? serialize(buildGreedyDecodingGraph(ours.config, ours.params)) : undefined;
+  const opened = await openModelBytes(host, model, greedy, folder.tokenizer, sessionOptions, folder.maxLength, (sig) => {
     const layers = folder.hfConfig.num_hidden_layers ?? folder.hfConfig.n_layer;
     if (typeof layers === "number" && layers !== sig.numLayers) {
       throw new AutodidactError(`${dir}: config.json says ${layers} layers, the ONNX decoder has ${sig.numLayers}`, Code.InvalidArgument);
@@ -75,26 +75,43 @@ export async function openWeights(
   options: SessionOptions = {},
 ): Promise<OpenDecoder> {
   const bytes = serialize(buildServingGraph(model.config, model.params, { kvLayout: "buffer" }));
-  return openModelBytes(host, bytes, model.tokenizer, options, model.config.maxPositions);
+  const greedy = serialize(buildGreedyDecodingGraph(model.config, model.params));
+  return openModelBytes(host, bytes, greedy, model.tokenizer, options, model.config.maxPositions);
 }
 
+/**
+ * Loads the decoder (and, for our models, its greedy decoding graph) into `host`; the returned
+ * session's `release` releases both, so callers keep releasing one session.
+ */
 async function openModelBytes(
   host: SessionHost,
   model: Uint8Array,
+  greedyModel: Uint8Array | undefined,
   tokenizer: Tokenizer,
   options: SessionOptions,
   maxLength: number | undefined,
   check?: (sig: DecoderSignature) => void,
 ): Promise<Omit<OpenDecoder, "folder">> {
-  const session = await host.load(model, options);
+  const step = await host.load(model, options);
   let signature: DecoderSignature;
+  let greedySession: RemoteSession | undefined;
   try {
-    signature = decoderSignature(session.inputs, session.outputs);
+    signature = decoderSignature(step.inputs, step.outputs);
     check?.(signature);
+    if (greedyModel) greedySession = await host.load(greedyModel, options);
   } catch (e) {
-    await session.release().catch(() => undefined);
+    await step.release().catch(() => undefined);
     throw e;
   }
-  const generator = createTextGenerator({ host, session, tokenizer, ...(maxLength !== undefined ? { maxLength } : {}) });
+  const greedy = greedySession;
+  const session: RemoteSession = greedy
+    ? {
+        ...step,
+        release: async () => {
+          await Promise.all([step.release(), greedy.release()]);
+        },
+      }
+    : step;
+  const generator = createTextGenerator({ host, session, ...(greedy ? { greedySession: greedy } : {}), tokenizer, ...(maxLength !== undefined ? { maxLength } : {}) });
   return { session, signature, generator };
 }

@@ -50,13 +50,24 @@ export class GraphBuilder {
   private readonly nodesList: Node[] = [];
   private readonly inits: TensorData[] = [];
   private readonly values = new Map<string, ValueInfo>();
-  private readonly used = new Set<string>();
-  private readonly domains = new Map<string, number>();
-  private counter = 0;
+  /** Value names, counter and imported domains: one set per model, shared with subgraph builders. */
+  private readonly shared: { readonly used: Set<string>; readonly domains: Map<string, number>; counter: number };
+  private readonly parent: GraphBuilder | null;
   private readonly constCache = new Map<string, ValueInfo>();
 
-  constructor(name = "graph") {
+  constructor(name = "graph", parent: GraphBuilder | null = null) {
     this.name = name;
+    this.parent = parent;
+    this.shared = parent ? parent.shared : { used: new Set(), domains: new Map(), counter: 0 };
+  }
+
+  /**
+   * A builder for a subgraph (a Loop body): it reads this graph's values by name (ONNX outer
+   * scope) and shares its name space, so no subgraph value shadows an outer one. Build it with
+   * `build()` and pass the result as a GRAPH attribute (see {@link GraphBuilder.loop}).
+   */
+  subgraph(name: string): GraphBuilder {
+    return new GraphBuilder(name, this);
   }
 
   /** Starts a builder that appends to a copy of `graph` (its values, names and outputs kept). */
@@ -70,7 +81,7 @@ export class GraphBuilder {
     for (const v of graph.valueInfo) b.register(v);
     for (const n of graph.nodes) {
       b.nodesList.push(n);
-      for (const o of n.outputs) if (o !== "") b.used.add(o);
+      for (const o of n.outputs) if (o !== "") b.shared.used.add(o);
       if (n.domain && n.domain !== "") b.useDomain(n.domain);
     }
     for (const v of graph.outputs) {
@@ -152,26 +163,27 @@ export class GraphBuilder {
   get(ref: ValueRef): ValueInfo {
     if (typeof ref !== "string") return ref;
     const v = this.values.get(ref);
-    if (!v) throw new AutodidactError(`unknown value "${ref}"`, Code.InvalidArgument);
-    return v;
+    if (v) return v;
+    if (this.parent?.has(ref)) return this.parent.get(ref);
+    throw new AutodidactError(`unknown value "${ref}"`, Code.InvalidArgument);
   }
 
-  /** True if a value of that name exists in the graph. */
+  /** True if a value of that name exists in the graph (or, for a subgraph, an enclosing one). */
   has(name: string): boolean {
-    return this.values.has(name);
+    return this.values.has(name) || (this.parent?.has(name) ?? false);
   }
 
   /** A new unique value name with a readable prefix. */
   fresh(prefix: string): string {
     let name: string;
-    do name = `${prefix}_${this.counter++}`;
-    while (this.used.has(name));
+    do name = `${prefix}_${this.shared.counter++}`;
+    while (this.shared.used.has(name));
     return name;
   }
 
   /** Records that the graph uses a non-default domain (so the serializer imports its opset). */
   useDomain(domain: string, version = domain === MS_DOMAIN ? MS_OPSET : 1): void {
-    if (domain !== "" && !this.domains.has(domain)) this.domains.set(domain, version);
+    if (domain !== "" && !this.shared.domains.has(domain)) this.shared.domains.set(domain, version);
   }
 
   // ---------------------------------------------------------------- generic op
@@ -458,6 +470,27 @@ export class GraphBuilder {
     return this.one("Gelu", [v], { dtype: v.dtype, shape: v.shape }, name, undefined, MS_DOMAIN);
   }
 
+  // ---------------------------------------------------------------- control flow
+
+  /**
+   * ONNX Loop: runs `body` (built with {@link GraphBuilder.subgraph}; inputs: iteration int64 [],
+   * cond bool [], then one per carried value; outputs: cond bool [], the carried values, then any
+   * scan outputs) while the trip count `maxTrips` is not reached and cond holds. Returns the final
+   * carried values, then each scan output stacked along a new first axis. Exists so a whole
+   * decoding loop can run inside one session run.
+   */
+  loop(maxTrips: ValueRef | null, cond: ValueRef | null, carried: readonly ValueRef[], body: Graph, name?: string): ValueInfo[] {
+    const n = carried.length;
+    if (body.inputs.length !== n + 2 || body.outputs.length < n + 1) {
+      throw new AutodidactError(`Loop body "${body.name}": ${body.inputs.length} inputs / ${body.outputs.length} outputs for ${n} carried values`, Code.InvalidArgument);
+    }
+    const outs: OutputType[] = [
+      ...body.outputs.slice(1, n + 1).map((v, i) => ({ dtype: v.dtype, shape: this.get(carried[i] as ValueRef).shape.map((d, k) => (d === v.shape[k] ? d : null)) })),
+      ...body.outputs.slice(n + 1).map((v) => ({ dtype: v.dtype, shape: [null, ...v.shape] })),
+    ];
+    return this.op("Loop", [maxTrips, cond, ...carried], outs, { attrs: { body: attr.graph(body) }, ...(name ? { nodeName: name } : {}) });
+  }
+
   // ---------------------------------------------------------------- finish
 
   /** The graph built so far (a snapshot; the builder may continue). */
@@ -483,7 +516,7 @@ export class GraphBuilder {
   /** The graph wrapped into a model with the opsets it needs (ONNX opset 17 + used domains). */
   buildModel(options: { opset?: number; producerName?: string; metadata?: Record<string, string> } = {}): Model {
     const opsets: OpsetImport[] = [{ domain: "", version: options.opset ?? DEFAULT_OPSET }];
-    for (const [domain, version] of this.domains) opsets.push({ domain, version });
+    for (const [domain, version] of this.shared.domains) opsets.push({ domain, version });
     return {
       graph: this.build(),
       opsets,
@@ -493,8 +526,8 @@ export class GraphBuilder {
   }
 
   private register(v: ValueInfo, list?: ValueInfo[]): ValueInfo {
-    if (this.used.has(v.name)) throw new AutodidactError(`duplicate value name "${v.name}"`, Code.InvalidArgument);
-    this.used.add(v.name);
+    if (this.shared.used.has(v.name)) throw new AutodidactError(`duplicate value name "${v.name}"`, Code.InvalidArgument);
+    this.shared.used.add(v.name);
     this.values.set(v.name, v);
     list?.push(v);
     return v;

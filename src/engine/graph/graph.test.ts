@@ -100,4 +100,98 @@ describe("graph builder", () => {
       expect((e as AutodidactError).code).toBe(Code.InvalidArgument);
     }
   });
+
+  it("builds a Loop with a subgraph body that reads the outer scope, serializes it both ways, and ORT runs it", async () => {
+    // Running sum of x, times a factor from the outer scope, until it passes a limit (cond) or
+    // after maxTrips iterations; scan output = the sum after each iteration.
+    const b = createGraphBuilder("loop");
+    const x = b.input("x", "float32", [2]);
+    const trips = b.input("trips", "int64", []);
+    const limit = b.input("limit", "float32", []);
+    const factor = b.mul(x, b.scalar(2));
+    const g = b.subgraph("body");
+    g.input("i", "int64", []);
+    g.input("c", "bool", []);
+    const acc = g.input("acc", "float32", [2]);
+    const next = g.add(acc, factor);
+    const [top] = g.op("ReduceMax", [next], [{ dtype: "float32", shape: [] }], { attrs: { keepdims: attr.int(0) } });
+    g.output(g.compare("Less", top!, limit));
+    g.output(next);
+    g.output(g.identity(next));
+    const body = g.build();
+    const [final, sums] = b.loop(trips, b.scalar(1, "bool"), [b.constant("float32", [2], Float32Array.of(0, 0))], body);
+    expect(sums!.shape).toEqual([null, 2]);
+    b.output(final!, "final");
+    b.output(sums!, "sums");
+    const model = b.buildModel();
+    validate(model.graph);
+    const back = parseModel(serialize(model));
+    const loop = back.graph.nodes.find((n) => n.op === "Loop");
+    expect(loop?.attrs?.["body"]?.kind).toBe("graph");
+    validate(back.graph);
+    const s = await createSession(serialize(back));
+    const run = async (n: number, lim: number) => {
+      const out = await s.run({
+        x: { dtype: "float32", dims: [2], data: Float32Array.of(1, 3) },
+        trips: { dtype: "int64", dims: [], data: BigInt64Array.of(BigInt(n)) },
+        limit: { dtype: "float32", dims: [], data: Float32Array.of(lim) },
+      });
+      return { final: Array.from(out.final!.data as Float32Array), sums: Array.from(out.sums!.data as Float32Array), steps: out.sums!.dims[0] };
+    };
+    expect(await run(3, 100)).toEqual({ final: [6, 18], sums: [2, 6, 4, 12, 6, 18], steps: 3 });
+    // cond turns false after the second iteration (max 12 >= 10).
+    expect(await run(5, 10)).toEqual({ final: [4, 12], sums: [2, 6, 4, 12], steps: 2 });
+    await s.release();
+  });
+
+  it("validate() refuses malformed subgraphs and names the Loop and the problem", () => {
+    const outerInputs = [
+      { name: "m", dtype: "int64" as const, shape: [] },
+      { name: "c", dtype: "bool" as const, shape: [] },
+      { name: "v", dtype: "float32" as const, shape: [2] },
+    ];
+    const body = (nodes: Graph["nodes"], inputs = 3): Graph => ({
+      name: "body",
+      inputs: [
+        { name: "i", dtype: "int64", shape: [] },
+        { name: "cin", dtype: "bool", shape: [] },
+        { name: "vin", dtype: "float32", shape: [2] },
+      ].slice(0, inputs) as Graph["inputs"],
+      outputs: [
+        { name: "cout", dtype: "bool", shape: [] },
+        { name: "vout", dtype: "float32", shape: [2] },
+      ],
+      nodes,
+      initializers: [],
+      valueInfo: [],
+    });
+    const outer = (g: Graph, extra: Graph["nodes"] = []): Graph => ({
+      name: "outer",
+      inputs: outerInputs,
+      outputs: [{ name: "final", dtype: "float32", shape: [2] }],
+      nodes: [{ op: "Loop", inputs: ["m", "c", "v"], outputs: ["final"], attrs: { body: attr.graph(g) } }, ...extra],
+      initializers: [],
+      valueInfo: [],
+    });
+    const good = body([
+      { op: "Identity", inputs: ["cin"], outputs: ["cout"] },
+      { op: "Add", inputs: ["vin", "v"], outputs: ["vout"] },
+    ]);
+    expect(graphIssues(outer(good))).toEqual([]);
+    // A dangling name inside the body.
+    const dangling = graphIssues(outer(body([{ op: "Identity", inputs: ["cin"], outputs: ["cout"] }, { op: "Add", inputs: ["vin", "nowhere"], outputs: ["vout"] }])));
+    expect(dangling.some((i) => i.includes("Loop") && i.includes('subgraph "body"') && i.includes('"nowhere"'))).toBe(true);
+    // The body reads an outer value defined only after the Loop node.
+    const late = outer(body([{ op: "Identity", inputs: ["cin"], outputs: ["cout"] }, { op: "Add", inputs: ["vin", "after"], outputs: ["vout"] }]), [
+      { op: "Neg", inputs: ["v"], outputs: ["after"] },
+    ]);
+    expect(graphIssues(late).some((i) => i.includes('subgraph "body"') && i.includes('"after"') && i.includes("not defined before"))).toBe(true);
+    // Wrong signature: the body takes 2 inputs for iteration + cond + 1 carried.
+    const short = graphIssues(outer(body([{ op: "Identity", inputs: ["cin"], outputs: ["cout"] }, { op: "Identity", inputs: ["v"], outputs: ["vout"] }], 2)));
+    expect(short.some((i) => i.includes("body takes 2 inputs") && i.includes("= 3"))).toBe(true);
+    // A body value shadowing an outer one.
+    const shadow = graphIssues(outer(body([{ op: "Identity", inputs: ["cin"], outputs: ["cout"] }, { op: "Identity", inputs: ["vin"], outputs: ["v"] }, { op: "Identity", inputs: ["v"], outputs: ["vout"] }])));
+    expect(shadow.some((i) => i.includes('duplicate value "v"'))).toBe(true);
+    expect(() => validate(late)).toThrow(/graph "outer" is invalid: .*subgraph "body"/);
+  });
 });

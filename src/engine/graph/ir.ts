@@ -58,7 +58,9 @@ export type Attr =
   | { readonly kind: "ints"; readonly value: readonly number[] }
   | { readonly kind: "floats"; readonly value: readonly number[] }
   | { readonly kind: "strings"; readonly value: readonly string[] }
-  | { readonly kind: "tensor"; readonly value: TensorData };
+  | { readonly kind: "tensor"; readonly value: TensorData }
+  /** A subgraph (Loop's `body`, If's branches); it may read values of the enclosing graphs by name. */
+  | { readonly kind: "graph"; readonly value: Graph };
 
 /** Attribute map of a node, keyed by ONNX attribute name. */
 export type Attrs = Readonly<Record<string, Attr>>;
@@ -72,6 +74,7 @@ export const attr = {
   floats: (value: readonly number[]): Attr => ({ kind: "floats", value }),
   strings: (value: readonly string[]): Attr => ({ kind: "strings", value }),
   tensor: (value: TensorData): Attr => ({ kind: "tensor", value }),
+  graph: (value: Graph): Attr => ({ kind: "graph", value }),
 } as const;
 
 /** The ONNX default domain (`ai.onnx`), spelled as the empty string as in the protobuf. */

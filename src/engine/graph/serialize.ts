@@ -15,6 +15,7 @@ import {
   TypeProtoSchema,
   ValueInfoProtoSchema,
   type AttributeProto,
+  type GraphProto,
   type ModelProto,
   type TensorProto,
   type ValueInfoProto,
@@ -58,15 +59,27 @@ export function parseModel(bytes: Uint8Array): Model {
   }
   const g = proto.graph;
   if (!g) throw new AutodidactError("ONNX model has no graph", Code.InvalidArgument);
-  const vi = (v: ValueInfoProto): ValueInfo => {
-    const t = v.type?.value.case === "tensorType" ? v.type.value.value : undefined;
-    const dtype = dtypeFromOnnx(t?.elemType ?? 0) ?? "float32";
-    const shape: Dim[] = (t?.shape?.dim ?? []).map((d) =>
-      d.value.case === "dimValue" ? Number(d.value.value) : d.value.case === "dimParam" ? d.value.value : null,
-    );
-    return { name: v.name, dtype, shape };
+  return {
+    graph: graphFromProto(g),
+    opsets: proto.opsetImport.map((o) => ({ domain: o.domain, version: Number(o.version) })),
+    producerName: proto.producerName,
+    producerVersion: proto.producerVersion,
+    metadata: Object.fromEntries(proto.metadataProps.map((e) => [e.key, e.value])),
   };
-  const graph: Graph = {
+}
+
+function valueInfoFromProto(v: ValueInfoProto): ValueInfo {
+  const t = v.type?.value.case === "tensorType" ? v.type.value.value : undefined;
+  const dtype = dtypeFromOnnx(t?.elemType ?? 0) ?? "float32";
+  const shape: Dim[] = (t?.shape?.dim ?? []).map((d) =>
+    d.value.case === "dimValue" ? Number(d.value.value) : d.value.case === "dimParam" ? d.value.value : null,
+  );
+  return { name: v.name, dtype, shape };
+}
+
+function graphFromProto(g: GraphProto): Graph {
+  const vi = valueInfoFromProto;
+  return {
     name: g.name,
     inputs: g.input.map(vi),
     outputs: g.output.map(vi),
@@ -83,16 +96,10 @@ export function parseModel(bytes: Uint8Array): Model {
       }),
     ),
   };
-  return {
-    graph,
-    opsets: proto.opsetImport.map((o) => ({ domain: o.domain, version: Number(o.version) })),
-    producerName: proto.producerName,
-    producerVersion: proto.producerVersion,
-    metadata: Object.fromEntries(proto.metadataProps.map((e) => [e.key, e.value])),
-  };
 }
 
-function graphToProto(g: Graph) {
+/** `nodePrefix` keeps default node names of subgraphs apart from the enclosing graph's. */
+function graphToProto(g: Graph, nodePrefix = ""): GraphProto {
   return create(GraphProtoSchema, {
     name: g.name,
     input: g.inputs.map(valueInfoToProto),
@@ -103,7 +110,7 @@ function graphToProto(g: Graph) {
       create(NodeProtoSchema, {
         opType: n.op,
         domain: n.domain ?? "",
-        name: n.name ?? `${n.op}_${i}`,
+        name: n.name ?? `${nodePrefix}${n.op}_${i}`,
         input: [...n.inputs],
         output: [...n.outputs],
         attribute: Object.entries(n.attrs ?? {}).map(([name, a]) => attrToProto(name, a)),
@@ -154,6 +161,8 @@ function attrToProto(name: string, a: Attr): AttributeProto {
       return create(AttributeProtoSchema, { name, type: AttrType.STRINGS, strings: a.value.map((s) => utf8.encode(s)) });
     case "tensor":
       return create(AttributeProtoSchema, { name, type: AttrType.TENSOR, t: tensorToProto(a.value) });
+    case "graph":
+      return create(AttributeProtoSchema, { name, type: AttrType.GRAPH, g: graphToProto(a.value, `${a.value.name}/`) });
   }
 }
 
@@ -173,6 +182,9 @@ function attrFromProto(a: AttributeProto): Attr {
       return { kind: "strings", value: a.strings.map((s) => utf8d.decode(s)) };
     case AttrType.TENSOR:
       if (a.t) return { kind: "tensor", value: tensorFromProto(a.t) };
+      break;
+    case AttrType.GRAPH:
+      if (a.g) return { kind: "graph", value: graphFromProto(a.g) };
       break;
     default:
       break;

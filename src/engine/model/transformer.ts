@@ -60,7 +60,10 @@ export function loraParamNames(baseWeight: string): { a: string; b: string } {
 }
 
 interface Ctx {
+  /** Where ops go (a Loop body's builder inside the greedy decoding graph). */
   readonly b: GraphBuilder;
+  /** The model's top-level builder, which holds the initializers. */
+  readonly root: GraphBuilder;
   readonly c: TransformerConfig;
   readonly dtype: FloatDType;
   readonly fused: boolean;
@@ -102,6 +105,7 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
   const transposed = new Map<string, ValueInfo>();
   const ctx: Ctx = {
     b,
+    root: b,
     c,
     dtype,
     fused: options.fused ?? false,
@@ -270,130 +274,54 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
       });
     }
   }
-  // Initializers are created on first use, so weights only read packed (q/k/v) are not stored twice.
-  const values = new Map<string, ValueInfo>();
-  const weight = (name: string): ValueInfo => {
-    let v = values.get(name);
-    if (!v) {
-      const p = params[name] as Parameters[string];
-      v = b.initializer(name, "float32", p.dims, p.data);
-      values.set(name, v);
-    }
-    return v;
-  };
-  const transposed = new Map<string, ValueInfo>();
   const fused = options.fused ?? true;
-  const ctx: Ctx = {
-    b,
-    c,
-    dtype,
-    fused,
-    weight,
-    linear(x, spec, biasName) {
-      let wt = transposed.get(spec.name);
-      if (!wt) {
-        // ORT constant-folds this Transpose of an initializer at load time.
-        wt = b.transpose(ctx.weight(spec.name), [1, 0]);
-        transposed.set(spec.name, wt);
-      }
-      let y = b.matMul(x, wt);
-      if (biasName && c.bias) y = b.add(y, ctx.weight(biasName));
-      return y;
-    },
-  };
+  const ctx = servingCtx(b, c, params, fused);
 
   // Key j visible to query i iff j <= (TOTAL - S + i) and attention_mask[b, j] = 1. The decoding
   // graph hands both rules to MultiHeadAttention (`unidirectional` + an int32 key padding mask):
   // one Cast per step instead of the ~12 small nodes that build the additive mask below.
   const keyPadding = bufferLayout ? b.cast(amask, "int32") : null;
   const mask = bufferLayout ? null : additiveMask(b, ids, amask, S, TOTAL, B, dtype);
-
-  let h = b.gather(ctx.weight(paramNames.embed), ids);
-  if (c.positional === "learned") h = b.add(h, b.gather(ctx.weight(paramNames.positions), pos as ValueInfo));
-  let rope: { cos: ValueInfo; sin: ValueInfo } | null = null;
-  if (c.positional === "rotary") {
-    const t = ropeTables(c, dtype, b);
-    // [B,1,S,hd] for the composed [B,H,S,hd] layout; [B,S,1,hd] for the fused [B,S,H,hd] layout.
-    const axis = fused ? 2 : 1;
-    rope = { cos: b.unsqueeze(b.gather(t.cos, pos as ValueInfo), [axis]), sin: b.unsqueeze(b.gather(t.sin, pos as ValueInfo), [axis]) };
-  }
+  const tables = c.positional === "rotary" ? ropeTables(c, dtype, b) : null;
   const specByName = new Map(parameterSpecs(c).map((s) => [s.name, s]));
   const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
   const newKv: ValueInfo[] = [];
-  /**
-   * h + delta and its norm. Fused LayerNorm graphs use ONE com.microsoft SkipLayerNormalization
-   * (output 3 is the sum) instead of an Add and a LayerNormalization: 8 nodes fewer per
-   * decoding step for the reference model, where per-node overhead is most of a batch-1 step.
-   */
-  const addNorm = (x: ValueInfo, delta: ValueInfo, w: string, bias: string): { sum: ValueInfo; normed: ValueInfo } => {
-    if (!(fused && c.norm === "layernorm")) {
-      const sum = b.add(x, delta);
-      return { sum, normed: norm(ctx, sum, w, bias) };
-    }
-    const stat = { dtype, shape: [...x.shape.slice(0, -1), 1] };
-    const [normed, , , sum] = b.op("SkipLayerNormalization", [x, delta, ctx.weight(w), ctx.weight(bias)], [{ dtype, shape: x.shape }, stat, stat, { dtype, shape: x.shape }], {
-      domain: MS_DOMAIN,
-      attrs: { epsilon: attr.float(c.normEps) },
-    });
-    return { sum: sum as ValueInfo, normed: normed as ValueInfo };
-  };
-  let a = norm(ctx, h, paramNames.inputNorm(0), paramNames.inputNorm(0, "bias"));
-  for (let i = 0; i < c.numLayers; i++) {
+  const logits = decoderStack(ctx, ids, pos, tables, (i, a, rope) => {
     const layerPast = past[i] as { key: ValueInfo; value: ValueInfo };
-    let attn: ValueInfo;
     if (fused) {
       // com.microsoft MultiHeadAttention: appends to the cache and attends in one kernel.
-      let [q, k, v] = packedQkv(ctx, a, i, params) as [ValueInfo, ValueInfo, ValueInfo];
-      if (rope) {
-        const rot = (x: ValueInfo): ValueInfo => b.reshape(applyRope(ctx, b.reshape(x, [0, 0, c.numHeads, hd]), rope.cos, rope.sin), [0, 0, c.hiddenSize]);
-        q = rot(q);
-        k = rot(k);
-      }
+      const [q, k, v] = fusedQkv(ctx, a, i, params, rope);
       const mhaAttrs = { num_heads: attr.int(c.numHeads), scale: attr.float(1 / Math.sqrt(hd)) };
+      const kv = { dtype, shape: [B, c.numHeads, TOTAL, hd] };
       if (bufferLayout) {
         newKv.push(k, v);
         // The CPU kernel only attends over past_key/past_value when the present outputs are
         // requested, so they are produced (and stay inside the graph).
-        const kv = { dtype, shape: [B, c.numHeads, TOTAL, hd] };
         const [out] = b.op("MultiHeadAttention", [q, k, v, null, keyPadding, null, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
           domain: MS_DOMAIN,
           attrs: { ...mhaAttrs, unidirectional: attr.int(1) },
         });
-        attn = out as ValueInfo;
-      } else {
-        const kv = { dtype, shape: [B, c.numHeads, TOTAL, hd] };
-        const [out] = b.op("MultiHeadAttention", [q, k, v, null, null, mask as ValueInfo, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
-          domain: MS_DOMAIN,
-          attrs: mhaAttrs,
-          names: [b.fresh("mha"), `present.${i}.key`, `present.${i}.value`],
-        });
-        attn = out as ValueInfo;
+        return out as ValueInfo;
       }
-    } else {
-      let qh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "q_proj")), paramNames.attn(i, "q_proj", "bias")));
-      let kh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "k_proj")), paramNames.attn(i, "k_proj", "bias")));
-      const vh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "v_proj")), paramNames.attn(i, "v_proj", "bias")));
-      if (rope) {
-        qh = applyRope(ctx, qh, rope.cos, rope.sin);
-        kh = applyRope(ctx, kh, rope.cos, rope.sin);
-      }
-      const presentK = b.refine(b.concat([layerPast.key, kh], 2, `present.${i}.key`), [B, c.numHeads, TOTAL, hd]);
-      const presentV = b.refine(b.concat([layerPast.value, vh], 2, `present.${i}.value`), [B, c.numHeads, TOTAL, hd]);
-      attn = attend(ctx, qh, b.transpose(presentK, [0, 1, 3, 2]), presentV, mask as ValueInfo);
+      const [out] = b.op("MultiHeadAttention", [q, k, v, null, null, mask as ValueInfo, layerPast.key, layerPast.value], [{ dtype, shape: q.shape }, kv, kv], {
+        domain: MS_DOMAIN,
+        attrs: mhaAttrs,
+        names: [b.fresh("mha"), `present.${i}.key`, `present.${i}.value`],
+      });
+      return out as ValueInfo;
     }
-    const o = ctx.linear(attn, spec(paramNames.attn(i, "o_proj")), paramNames.attn(i, "o_proj", "bias"));
-    const post = addNorm(h, o, paramNames.postAttnNorm(i), paramNames.postAttnNorm(i, "bias"));
-    h = post.sum;
-    const up = ctx.linear(post.normed, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
-    const down = ctx.linear(gelu(ctx, up), spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias"));
-    const last = i === c.numLayers - 1;
-    const next = addNorm(h, down, last ? paramNames.finalNorm : paramNames.inputNorm(i + 1), last ? paramNames.finalNormBias : paramNames.inputNorm(i + 1, "bias"));
-    h = next.sum;
-    a = next.normed;
-  }
-  h = a;
-  const headSpec: ParamSpec = c.tieEmbeddings ? { name: paramNames.embed, shape: [c.vocabSize, c.hiddenSize], kind: "linear", module: "lm_head" } : spec(paramNames.lmHead);
-  b.output(ctx.linear(h, headSpec), "logits");
+    let qh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "q_proj")), paramNames.attn(i, "q_proj", "bias")));
+    let kh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "k_proj")), paramNames.attn(i, "k_proj", "bias")));
+    const vh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "v_proj")), paramNames.attn(i, "v_proj", "bias")));
+    if (rope) {
+      qh = applyRope(ctx, qh, rope.cos, rope.sin);
+      kh = applyRope(ctx, kh, rope.cos, rope.sin);
+    }
+    const presentK = b.refine(b.concat([layerPast.key, kh], 2, `present.${i}.key`), [B, c.numHeads, TOTAL, hd]);
+    const presentV = b.refine(b.concat([layerPast.value, vh], 2, `present.${i}.value`), [B, c.numHeads, TOTAL, hd]);
+    return attend(ctx, qh, b.transpose(presentK, [0, 1, 3, 2]), presentV, mask as ValueInfo);
+  });
+  b.output(logits, "logits");
   if (bufferLayout) {
     // All new entries in ONE output [2L,B,H,S,hd] (layer l's key at 2l, value at 2l+1): each
     // output crossing into JS costs ~2.5 µs per step, a large share of a batch-1 step.
@@ -409,7 +337,213 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
   return b.buildModel({ metadata: { "autodidact.graph": bufferLayout ? "decoding" : "serving", "autodidact.config": JSON.stringify(c) } });
 }
 
+/** Output names of {@link buildGreedyDecodingGraph}: [N, B, 1] each, one entry per step. */
+export const GREEDY_OUTPUTS = { tokens: "tokens", logprobs: "logprobs" } as const;
+
+/**
+ * Greedy decoding of a whole batch in ONE run (at batch 1 most of a per-token `run` is boundary
+ * cost: tensor conversion, promise hops, per-run allocations, not kernels). Inputs: the left-padded
+ * prompts `input_ids` [B,L], their `attention_mask` [B,L] int64, `position_ids` [B,L] (models
+ * with positions only), `max_new_tokens` int64 [] (≥ 1) and `stop_tokens` int64 [K] (K ≥ 1).
+ * The prompt is prefilled outside an ONNX Loop whose body runs one decoder step with the KV cache
+ * ([B,H,past,hd] per layer, grown by MultiHeadAttention's `present`) as loop-carried state, picks
+ * the argmax, gathers its log-softmax, and stops when every row has emitted a stop token (rows
+ * that stopped keep decoding, their tokens are ignored) or after `max_new_tokens` tokens.
+ * Outputs {@link GREEDY_OUTPUTS}: the chosen ids and their log-probabilities per step, [N,B,1].
+ */
+export function buildGreedyDecodingGraph(c: TransformerConfig, params: Parameters): Model {
+  checkParameters(c, params);
+  const dtype: FloatDType = "float32";
+  const hd = headDim(c);
+  const V = c.vocabSize;
+  const b = new GraphBuilder("autodidact_greedy");
+  const B = "batch_size";
+  const ids = b.input("input_ids", "int64", [B, "prompt_length"]);
+  const amask = b.input("attention_mask", "int64", [B, "prompt_length"]);
+  const pos0 = c.positional === "none" ? null : b.input("position_ids", "int64", [B, "prompt_length"]);
+  const maxNew = b.input("max_new_tokens", "int64", []);
+  const stops = b.input("stop_tokens", "int64", ["stop_count"]);
+  const ctx = servingCtx(b, c, params, true);
+  const tables = c.positional === "rotary" ? ropeTables(c, dtype, b) : null;
+  const mhaAttrs = { num_heads: attr.int(c.numHeads), scale: attr.float(1 / Math.sqrt(hd)), unidirectional: attr.int(1) };
+
+  /** argmax [B,1] of the last position's logits, its log-probability [B,1], and whether it stops its row (int32 [B,1]). */
+  const pick = (g: GraphBuilder, logits: ValueInfo): { token: ValueInfo; logprob: ValueInfo; stop: ValueInfo } => {
+    const last = g.reshape(g.slice(logits, [-1], [Number.MAX_SAFE_INTEGER], [1]), [0, V]); // [B,V]
+    const [token] = g.op("ArgMax", [last], [{ dtype: "int64", shape: [B, 1] }], { attrs: { axis: attr.int(1), keepdims: attr.int(1) } });
+    const [logprob] = g.op("GatherElements", [g.logSoftmax(last, 1), token as ValueInfo], [{ dtype, shape: [B, 1] }], { attrs: { axis: attr.int(1) } });
+    const hits = g.cast(g.compare("Equal", token as ValueInfo, stops), "int32"); // [B,K]
+    const stop = g.op("ReduceMax", [hits], [{ dtype: "int32", shape: [B, 1] }], { attrs: { axes: attr.ints([1]), keepdims: attr.int(1) } })[0] as ValueInfo;
+    return { token: token as ValueInfo, logprob: logprob as ValueInfo, stop };
+  };
+  /** bool []: some row has not stopped yet. */
+  const anyRunning = (g: GraphBuilder, done: ValueInfo): ValueInfo => {
+    const [least] = g.op("ReduceMin", [done], [{ dtype: "int32", shape: [] }], { attrs: { keepdims: attr.int(0) } });
+    return g.compare("Equal", least as ValueInfo, g.scalar(0, "int32"));
+  };
+  const heads = (g: GraphBuilder, x: ValueInfo): ValueInfo => g.transpose(g.reshape(x, [0, 0, c.numHeads, hd]), [0, 2, 1, 3]);
+
+  // Prefill: the prompt attends causally to itself (no past); its keys/values become the cache.
+  const padMask0 = b.cast(amask, "int32");
+  const cache0: ValueInfo[] = [];
+  const logits0 = decoderStack(ctx, ids, pos0, tables, (i, a, rope) => {
+    const [q, k, v] = fusedQkv(ctx, a, i, params, rope);
+    cache0.push(heads(b, k), heads(b, v));
+    const [out] = b.op("MultiHeadAttention", [q, k, v, null, padMask0], [{ dtype, shape: q.shape }], { domain: MS_DOMAIN, attrs: mhaAttrs });
+    return out as ValueInfo;
+  });
+  const first = pick(b, logits0);
+  // One visible key column per step, [B,1] int32 of ones.
+  const batchVec = b.slice(b.shapeOf(ids), [0], [1], [0]);
+  const [onesCol] = b.op("Expand", [b.constant("int32", [1, 1], Int32Array.of(1)), b.concat([batchVec, b.ints([1])], 0)], [{ dtype: "int32", shape: [B, 1] }]);
+  const nextPos0 = pos0 ? b.reduceSum(amask, [1], true) : null; // [B,1]: prompt lengths
+
+  // Loop body: one decoding step. Carried: token, done, mask, (position), caches.
+  const g = b.subgraph("greedy_step");
+  g.input(b.fresh("iteration"), "int64", []);
+  g.input(b.fresh("cond_in"), "bool", []);
+  const token = g.input(b.fresh("token"), "int64", [B, 1]);
+  const done = g.input(b.fresh("done"), "int32", [B, 1]);
+  const padMask = g.input(b.fresh("mask"), "int32", [B, null]);
+  const pos = nextPos0 ? g.input(b.fresh("position"), "int64", [B, 1]) : null;
+  const cache = cache0.map(() => g.input(b.fresh("cache"), dtype, [B, c.numHeads, null, hd]));
+  const maskNext = g.concat([padMask, onesCol as ValueInfo], 1);
+  const cacheNext: ValueInfo[] = [];
+  const gctx = ctx.on(g);
+  const logits = decoderStack(gctx, token, pos, tables, (i, a, rope) => {
+    const [q, k, v] = fusedQkv(gctx, a, i, params, rope);
+    const kv = { dtype, shape: [B, c.numHeads, null, hd] };
+    const [out, presentK, presentV] = g.op("MultiHeadAttention", [q, k, v, null, maskNext, null, cache[2 * i] as ValueInfo, cache[2 * i + 1] as ValueInfo], [{ dtype, shape: q.shape }, kv, kv], {
+      domain: MS_DOMAIN,
+      attrs: mhaAttrs,
+    });
+    cacheNext.push(presentK as ValueInfo, presentV as ValueInfo);
+    return out as ValueInfo;
+  });
+  const step = pick(g, logits);
+  const doneNext = g.binary("Max", done, step.stop);
+  g.output(anyRunning(g, doneNext));
+  g.output(step.token);
+  g.output(doneNext);
+  g.output(maskNext);
+  if (pos) g.output(g.add(pos, g.scalar(1, "int64")));
+  for (const v of cacheNext) g.output(v);
+  g.output(g.identity(step.token));
+  g.output(step.logprob);
+
+  const carried = [first.token, first.stop, padMask0, ...(nextPos0 ? [nextPos0] : []), ...cache0];
+  const outs = b.loop(b.sub(maxNew, b.scalar(1, "int64")), anyRunning(b, first.stop), carried, g.build());
+  const [scanTokens, scanLogprobs] = outs.slice(carried.length) as [ValueInfo, ValueInfo];
+  b.output(b.concat([b.unsqueeze(first.token, [0]), scanTokens], 0), GREEDY_OUTPUTS.tokens);
+  b.output(b.concat([b.unsqueeze(first.logprob, [0]), scanLogprobs], 0), GREEDY_OUTPUTS.logprobs);
+  return b.buildModel({ metadata: { "autodidact.graph": "greedy-decoding", "autodidact.config": JSON.stringify(c) } });
+}
+
 // ------------------------------------------------------------------ pieces
+
+/**
+ * The context of a serving graph's ops on builder `b`: weights become initializers of the
+ * top-level builder on first use (weights only read packed are not stored twice), and each
+ * weight's Transpose is made once there (ORT folds it at load time), so a Loop body built with
+ * its own context (`on`) reads them from the outer scope.
+ */
+function servingCtx(b: GraphBuilder, c: TransformerConfig, params: Parameters, fused: boolean): Ctx & { on(body: GraphBuilder): Ctx } {
+  const values = new Map<string, ValueInfo>();
+  const weight = (name: string): ValueInfo => {
+    let v = values.get(name);
+    if (!v) {
+      const p = params[name] as Parameters[string];
+      v = b.initializer(name, "float32", p.dims, p.data);
+      values.set(name, v);
+    }
+    return v;
+  };
+  const transposed = new Map<string, ValueInfo>();
+  const make = (ops: GraphBuilder): Ctx => ({
+    b: ops,
+    root: b,
+    c,
+    dtype: "float32",
+    fused,
+    weight,
+    linear(x, spec, biasName) {
+      let wt = transposed.get(spec.name);
+      if (!wt) {
+        wt = b.transpose(weight(spec.name), [1, 0]);
+        transposed.set(spec.name, wt);
+      }
+      let y = ops.matMul(x, wt);
+      if (biasName && c.bias) y = ops.add(y, weight(biasName));
+      return y;
+    },
+  });
+  return { ...make(b), on: make };
+}
+
+/**
+ * Embedding, the layers and the head of a serving graph on `ids` [B,S] → logits [B,S,V];
+ * `attention(i, a, rope)` computes layer i's attention output [B,S,D] from its normed input.
+ * Residual Add + LayerNorm pairs are one com.microsoft SkipLayerNormalization in fused graphs
+ * (8 nodes fewer per decoding step for the reference model, where per-node overhead is most of a
+ * batch-1 step).
+ */
+function decoderStack(
+  ctx: Ctx,
+  ids: ValueInfo,
+  pos: ValueInfo | null,
+  tables: { cos: ValueInfo; sin: ValueInfo } | null,
+  attention: (i: number, a: ValueInfo, rope: { cos: ValueInfo; sin: ValueInfo } | null) => ValueInfo,
+): ValueInfo {
+  const { b, c, dtype, fused } = ctx;
+  let h = b.gather(ctx.weight(paramNames.embed), ids);
+  if (c.positional === "learned") h = b.add(h, b.gather(ctx.weight(paramNames.positions), pos as ValueInfo));
+  let rope: { cos: ValueInfo; sin: ValueInfo } | null = null;
+  if (tables) {
+    // [B,1,S,hd] for the composed [B,H,S,hd] layout; [B,S,1,hd] for the fused [B,S,H,hd] layout.
+    const axis = fused ? 2 : 1;
+    rope = { cos: b.unsqueeze(b.gather(tables.cos, pos as ValueInfo), [axis]), sin: b.unsqueeze(b.gather(tables.sin, pos as ValueInfo), [axis]) };
+  }
+  const specByName = new Map(parameterSpecs(c).map((s) => [s.name, s]));
+  const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
+  const addNorm = (x: ValueInfo, delta: ValueInfo, w: string, bias: string): { sum: ValueInfo; normed: ValueInfo } => {
+    if (!(fused && c.norm === "layernorm")) {
+      const sum = b.add(x, delta);
+      return { sum, normed: norm(ctx, sum, w, bias) };
+    }
+    const stat = { dtype, shape: [...x.shape.slice(0, -1), 1] };
+    const [normed, , , sum] = b.op("SkipLayerNormalization", [x, delta, ctx.weight(w), ctx.weight(bias)], [{ dtype, shape: x.shape }, stat, stat, { dtype, shape: x.shape }], {
+      domain: MS_DOMAIN,
+      attrs: { epsilon: attr.float(c.normEps) },
+    });
+    return { sum: sum as ValueInfo, normed: normed as ValueInfo };
+  };
+  let a = norm(ctx, h, paramNames.inputNorm(0), paramNames.inputNorm(0, "bias"));
+  for (let i = 0; i < c.numLayers; i++) {
+    const o = ctx.linear(attention(i, a, rope), spec(paramNames.attn(i, "o_proj")), paramNames.attn(i, "o_proj", "bias"));
+    const post = addNorm(h, o, paramNames.postAttnNorm(i), paramNames.postAttnNorm(i, "bias"));
+    h = post.sum;
+    const up = ctx.linear(post.normed, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
+    const down = ctx.linear(gelu(ctx, up), spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias"));
+    const last = i === c.numLayers - 1;
+    const next = addNorm(h, down, last ? paramNames.finalNorm : paramNames.inputNorm(i + 1), last ? paramNames.finalNormBias : paramNames.inputNorm(i + 1, "bias"));
+    h = next.sum;
+    a = next.normed;
+  }
+  const headSpec: ParamSpec = c.tieEmbeddings ? { name: paramNames.embed, shape: [c.vocabSize, c.hiddenSize], kind: "linear", module: "lm_head" } : spec(paramNames.lmHead);
+  return ctx.linear(a, headSpec);
+}
+
+/** Layer i's q, k, v [B,S,D] of a fused serving graph (packed projection, then rotary if any). */
+function fusedQkv(ctx: Ctx, a: ValueInfo, i: number, params: Parameters, rope: { cos: ValueInfo; sin: ValueInfo } | null): [ValueInfo, ValueInfo, ValueInfo] {
+  const { b, c } = ctx;
+  let [q, k, v] = packedQkv(ctx, a, i, params) as [ValueInfo, ValueInfo, ValueInfo];
+  if (rope) {
+    const rot = (x: ValueInfo): ValueInfo => b.reshape(applyRope(ctx, b.reshape(x, [0, 0, c.numHeads, headDim(c)]), rope.cos, rope.sin), [0, 0, c.hiddenSize]);
+    q = rot(q);
+    k = rot(k);
+  }
+  return [q, k, v];
+}
 
 /**
  * q, k, v of layer `i` from ONE MatMul against the three projections packed side by side
@@ -431,7 +565,8 @@ function packedQkv(ctx: Ctx, x: ValueInfo, i: number, params: Parameters): Value
     for (let o = 0; o < n; o++) for (let j = 0; j < inDim; j++) packed[j * width + col + o] = w[o * inDim + j] as number;
     col += n;
   });
-  let y = b.matMul(x, b.initializer(`qkv_packed.${i}`, "float32", [inDim, width], packed));
+  const once = (name: string, dims: number[], data: Float32Array): ValueInfo => (ctx.root.has(name) ? ctx.root.get(name) : ctx.root.initializer(name, "float32", dims, data));
+  let y = b.matMul(x, once(`qkv_packed.${i}`, [inDim, width], packed));
   if (c.bias) {
     const bias = new Float32Array(width);
     let off = 0;
@@ -439,7 +574,7 @@ function packedQkv(ctx: Ctx, x: ValueInfo, i: number, params: Parameters): Value
       bias.set((params[paramNames.attn(i, m, "bias")] as Parameters[string]).data as Float32Array, off);
       off += outs[k] as number;
     });
-    y = b.add(y, b.initializer(`qkv_packed_bias.${i}`, "float32", [width], bias));
+    y = b.add(y, once(`qkv_packed_bias.${i}`, [width], bias));
   }
   const sizes = b.constant("int64", [3], BigInt64Array.from(outs.map((n) => BigInt(n))));
   return b.op("Split", [y, sizes], outs.map((n) => ({ dtype: ctx.dtype, shape: [...y.shape.slice(0, -1), n] })), { attrs: { axis: attr.int(-1) } });
