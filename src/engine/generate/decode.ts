@@ -6,6 +6,7 @@ import type { HostTensor, TensorMap } from "../runtime/tensor.js";
 import { decodeGreedyLoop } from "./greedy-loop.js";
 import { checkSampling, createSampler, type SamplingOptions } from "./sampling.js";
 import { decoderSignature, emptyCacheDims, kvNames } from "./signature.js";
+import { leftPad } from "./left-pad.js";
 
 /** Everything one batched decoding needs, as plain data (it crosses into a worker). */
 export interface DecodeRequest extends SamplingOptions {
@@ -73,20 +74,8 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest, opt
   const rowRngs = req.prompts.map((_, i) => rng.fork(i));
 
   // Prefill inputs (left padded).
-  const ids = new BigInt64Array(B * L);
-  const mask0 = new BigInt64Array(B * L);
-  const pos0 = new BigInt64Array(B * L);
-  const nextPos = new Array<number>(B).fill(0);
-  req.prompts.forEach((p, b) => {
-    const off = L - p.length;
-    for (let t = 0; t < L; t++) {
-      const real = t >= off;
-      ids[b * L + t] = BigInt(real ? (p[t - off] as number) : req.padId);
-      mask0[b * L + t] = real ? 1n : 0n;
-      pos0[b * L + t] = real ? BigInt(t - off) : 0n;
-    }
-    nextPos[b] = p.length;
-  });
+  const { ids, mask: mask0, pos: pos0 } = leftPad(req.prompts, L, req.padId);
+  const nextPos = req.prompts.map((p) => p.length);
 
   const maxTotal = L + maxNew;
   // Attention mask for every step, as one buffer; step t uses a prefix view.

@@ -2,6 +2,7 @@ import { AutodidactError, Code } from "../../errors/index.js";
 import { GREEDY_OUTPUTS } from "../model/transformer.js";
 import type { ModelSession } from "../runtime/session.js";
 import type { TensorMap } from "../runtime/tensor.js";
+import { leftPad } from "./left-pad.js";
 
 /** One left-padded greedy request, already validated and capped by `decodeBatch`. */
 export interface GreedyLoopRequest {
@@ -29,18 +30,7 @@ export interface GreedyLoopRow {
 export async function decodeGreedyLoop(session: ModelSession, req: GreedyLoopRequest): Promise<GreedyLoopRow[]> {
   const B = req.prompts.length;
   const L = Math.max(...req.prompts.map((p) => p.length));
-  const ids = new BigInt64Array(B * L);
-  const mask = new BigInt64Array(B * L);
-  const pos = new BigInt64Array(B * L);
-  req.prompts.forEach((p, b) => {
-    const off = L - p.length;
-    for (let t = 0; t < L; t++) {
-      const real = t >= off;
-      ids[b * L + t] = BigInt(real ? (p[t - off] as number) : req.padId);
-      mask[b * L + t] = real ? 1n : 0n;
-      pos[b * L + t] = real ? BigInt(t - off) : 0n;
-    }
-  });
+  const { ids, mask, pos } = leftPad(req.prompts, L, req.padId);
   // The graph matches ids against a non-empty list; -1 is never a token.
   const stops = req.stopTokens.size > 0 ? BigInt64Array.from([...req.stopTokens].map((t) => BigInt(t))) : BigInt64Array.of(-1n);
   const feeds: TensorMap = {

@@ -2,6 +2,7 @@ import { AutodidactError, Code } from "../../errors/index.js";
 import type { ModelSession } from "../runtime/session.js";
 import type { HostTensor, TensorMap } from "../runtime/tensor.js";
 import { decoderSignature, emptyCacheDims, kvNames } from "./signature.js";
+import { leftPad } from "./left-pad.js";
 
 /** Teacher-forced scoring request: log-probabilities of given continuations after given prompts. */
 export interface ScoreRequest {
@@ -36,18 +37,7 @@ export async function scoreBatch(session: ModelSession, req: ScoreRequest): Prom
   if (req.maxLength !== undefined && L > req.maxLength) {
     throw new AutodidactError(`sequence of ${L} tokens exceeds the model's context of ${req.maxLength}`, Code.InvalidArgument);
   }
-  const ids = new BigInt64Array(B * L);
-  const mask = new BigInt64Array(B * L);
-  const pos = new BigInt64Array(B * L);
-  seqs.forEach((s, b) => {
-    const off = L - s.length;
-    for (let t = 0; t < L; t++) {
-      const real = t >= off;
-      ids[b * L + t] = BigInt(real ? (s[t - off] as number) : req.padId);
-      mask[b * L + t] = real ? 1n : 0n;
-      pos[b * L + t] = real ? BigInt(t - off) : 0n;
-    }
-  });
+  const { ids, mask, pos } = leftPad(seqs, L, req.padId);
   const feeds: TensorMap = { input_ids: { dtype: "int64", dims: [B, L], data: ids } };
   if (sig.hasAttentionMask) feeds.attention_mask = { dtype: "int64", dims: [B, L], data: mask };
   if (sig.hasPositionIds) feeds.position_ids = { dtype: "int64", dims: [B, L], data: pos };
