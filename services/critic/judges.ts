@@ -184,8 +184,9 @@ export function createModelJudge(holder: ModelHolder<OpenDecoder>, options: Mode
         const answers = gens.map((g) => task.normalize(g.text));
         const weakest = gens.map((g) => g.logprobs.reduce((m, lp) => Math.min(m, lp), 0));
         const equal = answers.map((a) => task.equivalent(a, sample.completion));
-        const agree = equal.filter((e, i) => e && (weakest[i] ?? -Infinity) >= minLogprob).length;
-        const unsure = equal.filter((e, i) => e && !((weakest[i] ?? -Infinity) >= minLogprob)).length;
+        const equalCount = equal.filter(Boolean).length;
+        const agree = equal.filter((e, i) => e && (weakest[i] as number) >= minLogprob).length;
+        const unsure = equalCount - agree;
         const share = agree / k;
         const approve = share >= threshold;
         const shown = answers[0] ?? "";

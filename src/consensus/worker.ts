@@ -976,13 +976,12 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
       : tasks.map((t) => spec(Streams.Samples, `${samplesDurable}-${t}`, Subjects.proposed(t)));
   // Fast (unconfirmed) acks: the exactly-once gate is the KV create + msgId, so a lost ack is only a redelivery.
   const consumeOptions = (kind: "vote" | "sample") => ({ maxInFlight: windowOf[kind], ackMode: "fast" as const, logger: log });
-  const handles: ConsumerHandle[] = [];
+  const stopConsumers = (): Promise<unknown> => Promise.all([...handlesOf.vote, ...handlesOf.sample].map((h) => h.stop()));
   try {
     for (const s of verdictSpecs) handlesOf.vote.push(await consume(bus, s, handler("vote"), consumeOptions("vote")));
     for (const s of sampleSpecs) handlesOf.sample.push(await consume(bus, s, handler("sample"), consumeOptions("sample")));
-    handles.push(...handlesOf.vote, ...handlesOf.sample);
   } catch (err) {
-    await Promise.all([...handlesOf.vote, ...handlesOf.sample].map((h) => h.stop()));
+    await stopConsumers();
     throw err;
   }
 
@@ -1082,7 +1081,7 @@ export async function createConsensusWorker(options: ConsensusWorkerOptions): Pr
     approvalGauge.removeCallback(approvalCb);
     matchGauge.removeCallback(matchCb);
     kappaGauge.removeCallback(kappaCb);
-    await Promise.all(handles.map((h) => h.stop()));
+    await stopConsumers();
     await sweeping?.catch(() => undefined);
     await Promise.all([...marking]);
   };
