@@ -54,10 +54,12 @@ export interface TextGeneratorOptions {
   /** A decoder with the HF ONNX signature already loaded in `host`. */
   readonly session: RemoteSession;
   /**
-   * The same model's greedy decoding graph (`buildGreedyDecodingGraph`) loaded in `host`: greedy
-   * requests then decode in one run through it instead of one run per token.
+   * Resolves the same model's greedy decoding graph (`buildGreedyDecodingGraph`) loaded in `host`;
+   * called on each greedy request, so a generator that only samples never loads it. Greedy requests
+   * then decode in one run through it instead of one run per token; undefined keeps them on the
+   * per-token path (same results).
    */
-  readonly greedySession?: RemoteSession;
+  readonly greedySession?: () => Promise<RemoteSession | undefined>;
   readonly tokenizer: Tokenizer;
   /** Context length of the model (prompt + new tokens); default unlimited. */
   readonly maxLength?: number;
@@ -91,9 +93,10 @@ export function createTextGenerator(options: TextGeneratorOptions): TextGenerato
         ...(o.topK !== undefined ? { topK: o.topK } : {}),
         ...(o.topP !== undefined ? { topP: o.topP } : {}),
       };
+      const greedy = options.greedySession && (o.greedy === true || o.temperature === 0) ? await options.greedySession() : undefined;
       const rows = await host.call<DecodedRow[]>(WORKER_MODULE, "generateInWorker", {
         sessionId: session.id,
-        ...(options.greedySession ? { greedySessionId: options.greedySession.id } : {}),
+        ...(greedy ? { greedySessionId: greedy.id } : {}),
         request,
       } satisfies GenerateInWorkerArgs);
       return rows.map((r, i) => ({

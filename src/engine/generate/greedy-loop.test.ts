@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { serialize, validate } from "../graph/index.js";
 import { buildGreedyDecodingGraph, buildServingGraph, createTransformerConfig, initParameters, type Parameters, type TransformerConfig } from "../model/index.js";
 import { createRng } from "../random.js";
-import { createModelWorker, createSession, type ModelSession } from "../runtime/index.js";
+import { createModelWorker, createSession, type ModelSession, type SessionHost } from "../runtime/index.js";
 import { createCharTokenizer } from "../tokenizer/index.js";
 import { decodeBatch, openWeights, type DecodedRow, type DecodeRequest } from "./index.js";
 
@@ -134,6 +134,45 @@ describe("greedy decoding in one run (ONNX Loop)", () => {
       await dec.session.release();
       // Both sessions are gone from the worker after the one release.
       await expect(dec.generator.generate(["1"], { maxNewTokens: 2, greedy: true })).rejects.toThrow(/no session/);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it("loads the loop graph only on the first greedy request: sampling-only generators never load it", async () => {
+    const tokenizer = createCharTokenizer({ alphabet: "0123456789+=" });
+    const c = createTransformerConfig({ ...base, vocabSize: tokenizer.vocabSize, positional: "none" });
+    const worker = createModelWorker();
+    const loads: number[] = [];
+    // The real worker, counting the models loaded into it (inputs per model tell the two graphs apart).
+    const host: SessionHost = {
+      load: async (m, o, id) => {
+        const s = await worker.load(m, o, id);
+        loads.push(s.inputs.length);
+        return s;
+      },
+      call: (m, fn, args, t) => worker.call(m, fn, args, t),
+      close: () => worker.close(),
+    };
+    try {
+      const dec = await openWeights(host, { config: c, params: loudParams(c, "lazy"), tokenizer });
+      expect(loads).toHaveLength(1);
+      await dec.generator.generate(["12+"], { maxNewTokens: 4, temperature: 1, seed: 1 });
+      expect(loads).toHaveLength(1);
+      // Two greedy requests at once share one load; later ones reuse it.
+      const [a, b] = await Promise.all([
+        dec.generator.generate(["12+"], { maxNewTokens: 6, greedy: true }),
+        dec.generator.generate(["7="], { maxNewTokens: 6, temperature: 0 }),
+      ]);
+      expect(loads).toHaveLength(2);
+      expect(loads[1]).not.toBe(loads[0]);
+      const again = await dec.generator.generate(["12+"], { maxNewTokens: 6, greedy: true });
+      expect(loads).toHaveLength(2);
+      expect(again[0]!.tokens).toEqual(a![0]!.tokens);
+      expect(b![0]!.tokens.length).toBeGreaterThan(0);
+      await dec.session.release();
+      await expect(dec.generator.generate(["1"], { maxNewTokens: 2, greedy: true })).rejects.toThrow(/no session/);
+      expect(loads).toHaveLength(2);
     } finally {
       await worker.close();
     }

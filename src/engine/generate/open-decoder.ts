@@ -54,8 +54,9 @@ export async function openDecoder(host: SessionHost, dir: string, options: OpenD
   // ~2x faster: the cache never comes back across the JS boundary); others use their ONNX file.
   const ours = folder.config && params && (fast || adapter !== undefined) ? { config: folder.config, params } : null;
   const model = ours ? serialize(buildServingGraph(ours.config, ours.params, fast ? { kvLayout: "buffer" } : {})) : folder.model;
-  // Greedy requests to our fast models decode in one run (an ONNX Loop built from the same weights).
-  const greedy = ours && fast ? serialize(buildGreedyDecodingGraph(ours.config, ours.params)) : undefined;
+  // Greedy requests to our fast models decode in one run (an ONNX Loop built from the same weights,
+  // loaded on the first greedy request).
+  const greedy = ours && fast ? () => serialize(buildGreedyDecodingGraph(ours.config, ours.params)) : undefined;
   const opened = await openModelBytes(host, model, greedy, folder.tokenizer, sessionOptions, folder.maxLength, (sig) => {
     const layers = folder.hfConfig.num_hidden_layers ?? folder.hfConfig.n_layer;
     if (typeof layers === "number" && layers !== sig.numLayers) {
@@ -75,18 +76,18 @@ export async function openWeights(
   options: SessionOptions = {},
 ): Promise<OpenDecoder> {
   const bytes = serialize(buildServingGraph(model.config, model.params, { kvLayout: "buffer" }));
-  const greedy = serialize(buildGreedyDecodingGraph(model.config, model.params));
-  return openModelBytes(host, bytes, greedy, model.tokenizer, options, model.config.maxPositions);
+  return openModelBytes(host, bytes, () => serialize(buildGreedyDecodingGraph(model.config, model.params)), model.tokenizer, options, model.config.maxPositions);
 }
 
 /**
- * Loads the decoder (and, for our models, its greedy decoding graph) into `host`; the returned
+ * Loads the decoder into `host`; for our models, the greedy decoding graph is built and loaded on
+ * the first greedy request (a generator that only samples never pays for it). The returned
  * session's `release` releases both, so callers keep releasing one session.
  */
 async function openModelBytes(
   host: SessionHost,
   model: Uint8Array,
-  greedyModel: Uint8Array | undefined,
+  greedyModel: (() => Uint8Array) | undefined,
   tokenizer: Tokenizer,
   options: SessionOptions,
   maxLength: number | undefined,
@@ -94,16 +95,14 @@ async function openModelBytes(
 ): Promise<Omit<OpenDecoder, "folder">> {
   const step = await host.load(model, options);
   let signature: DecoderSignature;
-  let greedySession: RemoteSession | undefined;
   try {
     signature = decoderSignature(step.inputs, step.outputs);
     check?.(signature);
-    if (greedyModel) greedySession = await host.load(greedyModel, options);
   } catch (e) {
     await step.release().catch(() => undefined);
     throw e;
   }
-  const greedy = greedySession;
+  const greedy = greedyModel ? lazySession(host, greedyModel, options) : undefined;
   const session: RemoteSession = greedy
     ? {
         ...step,
@@ -112,6 +111,29 @@ async function openModelBytes(
         },
       }
     : step;
-  const generator = createTextGenerator({ host, session, ...(greedy ? { greedySession: greedy } : {}), tokenizer, ...(maxLength !== undefined ? { maxLength } : {}) });
+  const generator = createTextGenerator({ host, session, ...(greedy ? { greedySession: greedy.get } : {}), tokenizer, ...(maxLength !== undefined ? { maxLength } : {}) });
   return { session, signature, generator };
+}
+
+/**
+ * A session loaded into `host` on the first `get` (concurrent callers share the load). It is an
+ * optional fast path: a failed build or load resolves undefined (callers keep the per-token path,
+ * whose results are the same) and is not retried; after `release`, `get` resolves undefined.
+ */
+function lazySession(host: SessionHost, bytes: () => Uint8Array, options: SessionOptions): { get: () => Promise<RemoteSession | undefined>; release: () => Promise<void> } {
+  let loading: Promise<RemoteSession | undefined> | undefined;
+  let released = false;
+  return {
+    get: () => {
+      if (released) return Promise.resolve(undefined);
+      loading ??= Promise.resolve()
+        .then(() => host.load(bytes(), options))
+        .catch(() => undefined);
+      return loading;
+    },
+    release: async () => {
+      released = true;
+      await (await loading)?.release();
+    },
+  };
 }
