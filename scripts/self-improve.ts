@@ -1,8 +1,9 @@
 // Runs the in-process self-improvement recipe and prints the per-round table.
 // Usage: node --import tsx scripts/self-improve.ts [default|quick] [--no-consensus] [--replace]
-//        [--lora] [--base models/addition-base] [--json FILE] [--set key=value (numbers, dotted keys)]...
+//        [--lora] [--base models/addition-base] [--json FILE] [--set key=value (dotted keys, JSON or comma lists)]...
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { overrideRecipe } from "../src/demo/index.js";
 import { formatRound, loadBase, recipes, runSelfImprovement, type SelfImprovementConfig } from "../src/experiment/index.js";
 
 const args = process.argv.slice(2);
@@ -17,14 +18,8 @@ for (let i = 0; i < args.length; i++) {
   else if (a === "--lora") config = { ...config, mode: "lora", lora: { rank: 16, alpha: 32, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"] } };
   else if (a === "--json") json = args[++i];
   else if (a === "--base") baseDir = args[++i];
-  else if (a === "--set") {
-    const [key, value] = args[++i]!.split("=") as [string, string];
-    const path = key.split(".");
-    let o = config as unknown as Record<string, unknown>;
-    for (const p of path.slice(0, -1)) o = o[p] as Record<string, unknown>;
-    const v = value.includes(",") || key === "seeds" ? value.split(",").map(Number) : value === "true" ? true : value === "false" ? false : Number.isNaN(Number(value)) ? value : Number(value);
-    o[path[path.length - 1]!] = v;
-  } else throw new Error(`unknown argument ${a}`);
+  else if (a === "--set") config = overrideRecipe(config, [args[++i]!]);
+  else throw new Error(`unknown argument ${a}`);
 }
 console.log(`recipe ${name}: ${JSON.stringify(config)}`);
 const baseWeights = baseDir === undefined ? undefined : await Promise.all(config.seeds.map(async (seed) => (await loadBase(join(baseDir!, `lineage-${seed}`), config)).weights));

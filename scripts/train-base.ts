@@ -2,17 +2,19 @@
 // recipe seed, trained on real 1..baseDigits-digit problems, checked on held-out problems, saved
 // with the engine's saveModel into <out>/lineage-<seed>/.
 // Usage: node --import tsx scripts/train-base.ts [default|quick] [--out models/addition-base]
+//        [--set key=value]... (recipe overrides as in the demo, e.g. --set model.hiddenSize=128 --set seeds=[7])
 import { join } from "node:path";
+import { overrideRecipe } from "../src/demo/index.js";
 import { createModelWorker } from "../src/engine/index.js";
 import { createTaskTokenizer } from "../src/tasks/index.js";
 import { accuracyByLength, frontierOf, modelConfig, recipes, recipeTask, saveBase, trainBase, withGenerator } from "../src/experiment/index.js";
 
 const args = process.argv.slice(2);
 const name = (args[0] && !args[0].startsWith("--") ? args.shift()! : "default") as keyof typeof recipes;
-const config = recipes[name];
-if (config === undefined) throw new Error(`unknown recipe ${name}`);
+if (recipes[name] === undefined) throw new Error(`unknown recipe ${name}`);
 const outIdx = args.indexOf("--out");
 const out = outIdx >= 0 ? args[outIdx + 1]! : join("models", name === "default" ? "addition-base" : `addition-base-${name}`);
+const config = overrideRecipe(recipes[name], args.flatMap((a, i) => (args[i - 1] === "--set" ? [a] : [])));
 const pack = recipeTask(config.task);
 const tokenizer = createTaskTokenizer(pack);
 const mc = modelConfig(config.model, tokenizer);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AutodidactError, Code } from "../errors/index.js";
 import { recipes } from "../experiment/index.js";
 import { demoMembers, VARIANTS } from "./run-demo.js";
-import { parseOverride, quickDemoRecipe, resolveDemoConfig } from "./config.js";
+import { overrideRecipe, parseOverride, quickDemoRecipe, resolveDemoConfig } from "./config.js";
 import { selectVariants } from "./demo-command.js";
 
 let dir = "";
@@ -23,6 +23,14 @@ describe("demo configuration", () => {
     expect(parseOverride("data=replace")).toEqual({ data: "replace" });
     expect(parseOverride('model={"numLayers":3}')).toEqual({ model: { numLayers: 3 } });
     expect(() => parseOverride("nokey")).toThrow(AutodidactError);
+  });
+
+  it("overrides a recipe alone (the train-base and self-improve scripts) and checks the result", () => {
+    const r = overrideRecipe(recipes.default, ["model.hiddenSize=128", "seeds=[7]"]);
+    expect(r.model).toEqual({ ...recipes.default.model, hiddenSize: 128 });
+    expect(r.seeds).toEqual([7]);
+    expect(recipes.default.model.hiddenSize).toBe(64);
+    expect(() => overrideRecipe(recipes.default, ["rounds=40"])).toThrow(/maxPositions/);
   });
 
   it("layers recipe, config file and overrides; recipe fields may be set without the recipe. prefix", async () => {

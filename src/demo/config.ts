@@ -104,6 +104,16 @@ export function parseOverride(arg: string): Record<string, unknown> {
 }
 
 /**
+ * Applies `--set key=value` overrides to a recipe alone (the scripts that train base models or run
+ * the in-process experiment take the same overrides as the demo); checked before it is returned.
+ */
+export function overrideRecipe(recipe: SelfImprovementConfig, overrides: readonly string[]): SelfImprovementConfig {
+  const out = overrides.reduce((c, s) => merge(c, parseOverride(s)), recipe);
+  checkConfig(out);
+  return out;
+}
+
+/**
  * Resolves the configuration of a demo: the named recipe, then the config file (JSON, the same shape
  * as {@link DemoConfig} with any subset of fields), then `--set` overrides; checked before anything starts.
  */

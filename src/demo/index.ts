@@ -1,4 +1,4 @@
-export { checkDemoConfig, defaultDemoConfig, lineageName, parseOverride, quickDemoRecipe, resolveDemoConfig } from "./config.js";
+export { checkDemoConfig, defaultDemoConfig, lineageName, overrideRecipe, parseOverride, quickDemoRecipe, resolveDemoConfig } from "./config.js";
 export type { DemoConfig } from "./config.js";
 export { ensureBaseModels } from "./base-models.js";
 export { demoMembers, runDemo, VARIANTS } from "./run-demo.js";
