@@ -26,10 +26,11 @@ describe("demo configuration", () => {
   });
 
   it("overrides a recipe alone (the train-base and self-improve scripts) and checks the result", () => {
-    const r = overrideRecipe(recipes.default, ["model.hiddenSize=128", "seeds=[7]"]);
-    expect(r.model).toEqual({ ...recipes.default.model, hiddenSize: 128 });
+    const width = recipes.default.model.hiddenSize;
+    const r = overrideRecipe(recipes.default, [`model.hiddenSize=${2 * width}`, "seeds=[7]"]);
+    expect(r.model).toEqual({ ...recipes.default.model, hiddenSize: 2 * width });
     expect(r.seeds).toEqual([7]);
-    expect(recipes.default.model.hiddenSize).toBe(64);
+    expect(recipes.default.model.hiddenSize).toBe(width);
     expect(() => overrideRecipe(recipes.default, ["rounds=40"])).toThrow(/maxPositions/);
   });
 

@@ -30,9 +30,9 @@ export interface DemoConfig {
   /** Gate: minimum change of overall held-out accuracy versus the parent (may be negative). */
   readonly minAccuracyDelta: number;
   /**
-   * When labelling moves one digit on: `mastered` (default) once the generator lineage's promoted model
-   * reaches the frontier threshold on the labelled length, otherwise that length is labelled again with
-   * new problems; `accepted` once a round's acceptance share reaches the recipe's `minAcceptedShare`.
+   * When labelling moves one digit on: `mastered` (default) once every lineage's promoted model (the
+   * generator's and the model critics') reaches the frontier threshold on the labelled length, otherwise
+   * that length is labelled again with new problems; `accepted` once a round's acceptance share reaches the recipe's `minAcceptedShare`.
    */
   readonly advance: "mastered" | "accepted";
   /** Seconds to wait for all of a round's decisions before giving up on the stragglers. */

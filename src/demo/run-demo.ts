@@ -366,8 +366,9 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
     printHeader(out, lengths);
     printRow(out, lengths, { round: 0, labelLength: null, proposed: null, accepted: null, acc: null, propAcc: null, accuracy: baseAcc[0]!, frontier: baseFrontier, status: `base (lineage frontiers ${baseAcc.map((a) => frontierOf(a, r.frontierThreshold, r.frontierFrom)).join(",")})` });
 
-    // The first round labels one digit past what the base models were trained on (or mastered, if more).
-    let labelLength = Math.max(baseFrontier, r.baseDigits) + 1;
+    // The first round labels one digit past what the base models were trained on, or past what every
+    // lineage has mastered if more (a length only some lineages master gets no agreeing votes).
+    let labelLength = Math.max(Math.min(...baseAcc.map((a) => frontierOf(a, r.frontierThreshold, r.frontierFrom))), r.baseDigits) + 1;
     let longestAccepted = r.baseDigits;
     let pool = 0;
     for (let round = 1; round <= r.rounds; round++) {
@@ -510,9 +511,12 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
         status: lineageRounds.map((l) => `${l.status === "promoted" ? "P" : l.status === "rejected" ? "R" : "-"}`).join("") + ` ${row.seconds.toFixed(0)}s`,
       });
       await o.onRound?.({ ...run });
-      // The length curriculum (Lee et al.): one digit past what the generator lineage has mastered, or
-      // past the longest length whose labels were mostly accepted.
-      if (config.advance === "mastered") labelLength = Math.max(frontier, r.baseDigits) + 1;
+      // The length curriculum (Lee et al.): one digit past what every lineage (the generator and the model
+      // critics whose answers vote) has mastered, or past the longest length whose labels were mostly accepted.
+      if (config.advance === "mastered") {
+        const frontiers = await Promise.all(lineageRounds.map(async (l) => frontierOf(accuracyOf(await evaluated(l.lineage, l.promotedVersion)), r.frontierThreshold, r.frontierFrom)));
+        labelLength = Math.max(Math.min(...frontiers), r.baseDigits) + 1;
+      }
       else if (proposed > 0 && accepted / proposed >= r.minAcceptedShare) {
         longestAccepted = Math.max(longestAccepted, labelLength);
         labelLength = longestAccepted + 1;
