@@ -555,7 +555,18 @@ async function gateOutcome(
     signal,
     300,
   );
-  const promotedVersion = (await registry.getPromoted(lineage))!.version;
+  // The monitor writes the candidate's status before it moves the promoted pointer: wait for the pointer
+  // too, or a promotion read in between reports the parent as promoted (and the curriculum uses it).
+  const promotedVersion =
+    record.status === "promoted"
+      ? await waitFor(
+          async () => ((await registry.getPromoted(lineage))?.version === candidateVersion ? candidateVersion : undefined),
+          60_000,
+          `the promoted pointer of ${lineage} to move to ${candidateVersion}`,
+          signal,
+          100,
+        )
+      : (await registry.getPromoted(lineage))!.version;
   const evaluation = await evaluated(lineage, candidateVersion);
   const accuracy = accuracyOf(evaluation);
   return {
