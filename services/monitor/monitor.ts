@@ -231,8 +231,10 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     const reason = gate.passed
       ? `passed gate (policy v${gate.policyVersion}) vs ${incumbentVersion ? `v${incumbentVersion}` : "no incumbent"}${o.reason ? `: ${o.reason}` : ""}`
       : `forced past failed gate: ${gate.reasons.join("; ")}${o.reason ? ` (${o.reason})` : ""}`;
-    const updated = await registry.setStatus(lineage, version, "promoted", reason);
+    // Pointer first, then status: a record that says "promoted" is always the one served, and a crash in
+    // between leaves the candidate status, so the redelivered announcement promotes it again.
     const previousVersion = await movePointer(lineage, version);
+    const updated = await registry.setStatus(lineage, version, "promoted", reason);
     await publishEvent("promoted", updated);
     measure(() => decisions.add(1, { outcome: "promoted", lineage }));
     log.info("promoted", { lineage, version, previousVersion });
@@ -254,10 +256,10 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     if (target === current.version) throw new AutodidactError(`${lineage}@${target} is already the promoted version`, Code.FailedPrecondition);
     const targetRecord = await mustGet(lineage, target);
     const why = reason || "rollback";
-    const previous = await registry.setStatus(lineage, current.version, "rolled_back", `rolled back to v${target}: ${why}`);
-    const restored = await registry.setStatus(lineage, target, "promoted", `restored by rollback from v${current.version}: ${why}`);
     void targetRecord;
     await movePointer(lineage, target);
+    const previous = await registry.setStatus(lineage, current.version, "rolled_back", `rolled back to v${target}: ${why}`);
+    const restored = await registry.setStatus(lineage, target, "promoted", `restored by rollback from v${current.version}: ${why}`);
     await publishEvent("rolled_back", restored);
     measure(() => decisions.add(1, { outcome: "rolled_back", lineage }));
     log.info("rolled back", { lineage, from: current.version, to: target });

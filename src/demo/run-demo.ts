@@ -351,7 +351,8 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
       evalBar.update(i + 1);
     }
     evalBar.done();
-    const baseFrontier = frontierOf(baseAcc[0]!, r.frontierThreshold, r.frontierFrom);
+    const baseFrontiers = baseAcc.map((a) => frontierOf(a, r.frontierThreshold, r.frontierFrom));
+    const baseFrontier = baseFrontiers[0]!;
     const run: { -readonly [K in keyof DemoRun]: DemoRun[K] } = {
       name: variant.name,
       description: variant.description,
@@ -364,11 +365,11 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
       stateDir: o.stateDir,
     };
     printHeader(out, lengths);
-    printRow(out, lengths, { round: 0, labelLength: null, proposed: null, accepted: null, acc: null, propAcc: null, accuracy: baseAcc[0]!, frontier: baseFrontier, status: `base (lineage frontiers ${baseAcc.map((a) => frontierOf(a, r.frontierThreshold, r.frontierFrom)).join(",")})` });
+    printRow(out, lengths, { round: 0, labelLength: null, proposed: null, accepted: null, acc: null, propAcc: null, accuracy: baseAcc[0]!, frontier: baseFrontier, status: `base (lineage frontiers ${baseFrontiers.join(",")})` });
 
     // The first round labels one digit past what the base models were trained on, or past what every
     // lineage has mastered if more (a length only some lineages master gets no agreeing votes).
-    let labelLength = Math.max(Math.min(...baseAcc.map((a) => frontierOf(a, r.frontierThreshold, r.frontierFrom))), r.baseDigits) + 1;
+    let labelLength = Math.max(Math.min(...baseFrontiers), r.baseDigits) + 1;
     let longestAccepted = r.baseDigits;
     let pool = 0;
     for (let round = 1; round <= r.rounds; round++) {
@@ -516,8 +517,7 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
       if (config.advance === "mastered") {
         const frontiers = await Promise.all(lineageRounds.map(async (l) => frontierOf(accuracyOf(await evaluated(l.lineage, l.promotedVersion)), r.frontierThreshold, r.frontierFrom)));
         labelLength = Math.max(Math.min(...frontiers), r.baseDigits) + 1;
-      }
-      else if (proposed > 0 && accepted / proposed >= r.minAcceptedShare) {
+      } else if (proposed > 0 && accepted / proposed >= r.minAcceptedShare) {
         longestAccepted = Math.max(longestAccepted, labelLength);
         labelLength = longestAccepted + 1;
       }
@@ -555,18 +555,8 @@ async function gateOutcome(
     signal,
     300,
   );
-  // The monitor writes the candidate's status before it moves the promoted pointer: wait for the pointer
-  // too, or a promotion read in between reports the parent as promoted (and the curriculum uses it).
-  const promotedVersion =
-    record.status === "promoted"
-      ? await waitFor(
-          async () => ((await registry.getPromoted(lineage))?.version === candidateVersion ? candidateVersion : undefined),
-          60_000,
-          `the promoted pointer of ${lineage} to move to ${candidateVersion}`,
-          signal,
-          100,
-        )
-      : (await registry.getPromoted(lineage))!.version;
+  // The monitor moves the promoted pointer before it writes the status, so this is the gate's outcome.
+  const promotedVersion = (await registry.getPromoted(lineage))!.version;
   const evaluation = await evaluated(lineage, candidateVersion);
   const accuracy = accuracyOf(evaluation);
   return {
