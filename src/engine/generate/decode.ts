@@ -4,7 +4,7 @@ import { createRng } from "../random.js";
 import type { ModelSession } from "../runtime/session.js";
 import type { HostTensor, TensorMap } from "../runtime/tensor.js";
 import { decodeGreedyLoop } from "./greedy-loop.js";
-import { checkSampling, createSampler, type SamplingOptions } from "./sampling.js";
+import { checkSampling, createSampler, isGreedy, type SamplingOptions } from "./sampling.js";
 import { decoderSignature, emptyCacheDims, kvNames } from "./signature.js";
 import { leftPad } from "./left-pad.js";
 
@@ -66,7 +66,7 @@ export async function decodeBatch(session: ModelSession, req: DecodeRequest, opt
   const rows: DecodedRow[] = req.prompts.map(() => ({ tokens: [], logprobs: [], finishReason: "length" as "stop" | "length" }));
   if (maxNew === 0) return rows;
   const stop = new Set(req.stopTokens ?? []);
-  if (options.greedyLoop && (req.greedy === true || req.temperature === 0)) {
+  if (options.greedyLoop && isGreedy(req)) {
     checkSampling(req);
     return decodeGreedyLoop(options.greedyLoop, { prompts: req.prompts, maxNew, stopTokens: stop, padId: req.padId });
   }

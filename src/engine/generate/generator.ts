@@ -4,7 +4,7 @@ import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import type { DecodedRow, DecodeRequest } from "./decode.js";
 import type { GenerateInWorkerArgs, ScoreInWorkerArgs } from "./generate-worker.js";
 import type { ScoredRow } from "./score.js";
-import { checkSampling, type SamplingOptions } from "./sampling.js";
+import { checkSampling, isGreedy, type SamplingOptions } from "./sampling.js";
 import { decoderSignature } from "./signature.js";
 
 const WORKER_MODULE = new URL("./generate-worker.ts", import.meta.url);
@@ -93,7 +93,7 @@ export function createTextGenerator(options: TextGeneratorOptions): TextGenerato
         ...(o.topK !== undefined ? { topK: o.topK } : {}),
         ...(o.topP !== undefined ? { topP: o.topP } : {}),
       };
-      const greedy = options.greedySession && (o.greedy === true || o.temperature === 0) ? await options.greedySession() : undefined;
+      const greedy = options.greedySession && isGreedy(o) ? await options.greedySession() : undefined;
       const rows = await host.call<DecodedRow[]>(WORKER_MODULE, "generateInWorker", {
         sessionId: session.id,
         ...(greedy ? { greedySessionId: greedy.id } : {}),

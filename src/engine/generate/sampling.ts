@@ -31,12 +31,17 @@ export interface Sampler {
   sample(logits: Float32Array, offset: number, rng: Rng): { id: number; logprob: number };
 }
 
+/** Whether options ask for greedy decoding (`greedy`, or temperature 0): the one rule every decoding path applies. */
+export function isGreedy(options: SamplingOptions): boolean {
+  return options.greedy === true || options.temperature === 0;
+}
+
 /** Creates a {@link Sampler} for a vocabulary size and fixed options. */
 export function createSampler(vocabSize: number, options: SamplingOptions): Sampler {
   checkSampling(options);
   const V = vocabSize;
   const temperature = options.temperature ?? 1;
-  const greedy = options.greedy === true || temperature === 0;
+  const greedy = isGreedy(options);
   const topK = options.topK && options.topK > 0 && options.topK < V ? options.topK : 0;
   const topP = options.topP ?? 1;
   const probs = new Float64Array(V);
