@@ -55,6 +55,14 @@ describe("autodidact demo --quick --all", () => {
     for (const run of report.runs) {
       expect(run.rounds.map((r) => r.round)).toEqual(Array.from({ length: ROUNDS }, (_, i) => i + 1));
       await checkRunAgainstRecords(run, report);
+      // Each round's phases account for its seconds, and training took time whenever there was data.
+      for (const r of run.rounds) {
+        const p = r.phaseSeconds!;
+        const phases = [p.serve, p.propose, p.judge, p.train, p.gate];
+        expect(phases.every((x) => x >= 0)).toBe(true);
+        expect(Math.abs(phases.reduce((a, b) => a + b, 0) - r.seconds)).toBeLessThan(0.05);
+        if (r.poolSize > 0) expect(p.train).toBeGreaterThan(0);
+      }
     }
     // The ablation accepts everything it is given; the default's consensus does not.
     const noConsensus = byName.get("no-consensus")!;

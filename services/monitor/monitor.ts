@@ -63,6 +63,8 @@ export interface MonitorOptions {
   readonly limitPerDifficulty?: number;
   /** Difficulties evaluated (default the task's whole range). */
   readonly difficulties?: readonly number[];
+  /** Temperature-1 answers sampled per difficulty for diversity and drift (default: one per problem). */
+  readonly samplesPerDifficulty?: number;
   readonly logger?: Logger;
   /** Called after every change (evaluation, promotion, rollback): the dashboard's live feed. */
   readonly onChange?: () => void;
@@ -153,6 +155,7 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
         report = await evaluateModel(loaded.model.generator, pack, {
           ...(limit > 0 ? { limitPerDifficulty: limit } : {}),
           ...(options.difficulties ? { difficulties: options.difficulties } : {}),
+          ...(options.samplesPerDifficulty ? { samplesPerDifficulty: options.samplesPerDifficulty } : {}),
           ...(baseline ? { reference: signalsOf(baseline) } : {}),
           thresholds: thresholdsOf(policy),
           seed: `${lineage}@${version}`,

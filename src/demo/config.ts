@@ -35,6 +35,11 @@ export interface DemoConfig {
    * that length is labelled again with new problems; `accepted` once a round's acceptance share reaches the recipe's `minAcceptedShare`.
    */
   readonly advance: "mastered" | "accepted";
+  /**
+   * Temperature-1 answers the monitor samples per length for its diversity and drift signals (0: one per
+   * held-out problem). Sampling decodes token by token and was half of every gate's time at 128.
+   */
+  readonly evalSamples: number;
   /** Seconds to wait for all of a round's decisions before giving up on the stragglers. */
   readonly decisionTimeoutSec: number;
 }
@@ -62,6 +67,7 @@ export function defaultDemoConfig(recipe: SelfImprovementConfig, baseDir: string
     maxLengthRegression: 0.1,
     advance: "mastered",
     minAccuracyDelta: -0.02,
+    evalSamples: 32,
     decisionTimeoutSec: 300,
   };
 }
@@ -160,6 +166,7 @@ export function checkDemoConfig(c: DemoConfig): void {
   if (!(c.maxLengthRegression >= 0)) bad("maxLengthRegression must be >= 0");
   if (!Number.isFinite(c.minAccuracyDelta)) bad("minAccuracyDelta must be a number");
   if (!(c.decisionTimeoutSec > 0)) bad("decisionTimeoutSec must be > 0");
+  if (!(Number.isInteger(c.evalSamples) && c.evalSamples >= 0)) bad("evalSamples must be an integer >= 0");
   if (c.advance !== "mastered" && c.advance !== "accepted") bad(`advance must be "mastered" or "accepted", got ${JSON.stringify(c.advance)}`);
   if (c.recipe.samplesPerRound < 1 || c.recipe.samplesPerRound > 100_000) bad("recipe.samplesPerRound must be in 1..100000");
 }

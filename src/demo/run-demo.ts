@@ -213,6 +213,7 @@ export function demoMembers(config: DemoConfig, variant: RunVariant, stateDir: s
         "--eval-limit", String(r.evalSize),
         "--eval-min-difficulty", "1",
         "--eval-max-difficulty", String(maxLength),
+        "--eval-samples", String(config.evalSamples),
         ...cache("monitor"),
       ],
     },
@@ -375,9 +376,17 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
     for (let round = 1; round <= r.rounds; round++) {
       if (signal?.aborted) throw new AutodidactError("interrupted", Code.Canceled);
       const roundStart = Date.now();
+      let phaseStart = roundStart;
+      const lap = (): number => {
+        const now = Date.now();
+        const s = (now - phaseStart) / 1000;
+        phaseStart = now;
+        return s;
+      };
       labelLength = Math.min(labelLength, maxLength);
       // Generator and critics must serve the promoted versions before proposing.
       await waitForServing(registry, generator, criticClients, lineages, signal);
+      const serveSeconds = lap();
 
       // Propose.
       const proposeBar = createProgressBar(out, `round ${round}: proposing ${labelLength}-digit`, r.samplesPerRound);
@@ -390,6 +399,7 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
         proposeBar.update(proposed);
       }
       proposeBar.done();
+      const proposeSeconds = lap();
 
       // Judge: wait for every decision of the round.
       const judgeBar = createProgressBar(out, `round ${round}: critics judging`, proposed);
@@ -417,9 +427,11 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
         `the monitor's statistics of round ${round}`,
         signal,
       );
+      const judgeSeconds = lap();
 
       // Train every lineage (when there is anything to train on), then wait for the monitor's gate.
       const lineageRounds: LineageRound[] = [];
+      let trainSeconds = 0;
       if (pool > 0) {
         // The recipe's proportional mix: a pool smaller than half a round's proposals gets a proportionally
         // smaller synthetic share of every batch (the rest is real data), so a handful of accepted labels is
@@ -470,6 +482,7 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
           }),
         );
         bar.done(`loss ${lineages.map((l) => (losses.has(l) ? losses.get(l)!.toFixed(3) : "-")).join(" / ")}`);
+        trainSeconds = lap();
         for (const lineage of lineages) {
           const candidate = (await registry.listCheckpoints(lineage)).find((c) => c.round === round && c.parentVersion > 0);
           const curve = ((candidate?.manifest["lossCurve"] ?? []) as { step: number; loss: number }[]).map((c) => [c.step, c.loss] as [number, number]);
@@ -484,6 +497,7 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
       const mine = lineageRounds[0]!;
       const promotedEval = accuracyOf(await evaluated(generatorLineage, mine.promotedVersion));
       const frontier = frontierOf(promotedEval, r.frontierThreshold, r.frontierFrom);
+      const gateSeconds = lap();
       const row: DemoRound = {
         round,
         labelLength,
@@ -497,6 +511,7 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
         status: mine.status,
         lineages: lineageRounds,
         seconds: (Date.now() - roundStart) / 1000,
+        phaseSeconds: { serve: serveSeconds, propose: proposeSeconds, judge: judgeSeconds, train: trainSeconds, gate: gateSeconds },
       };
       run.rounds = [...run.rounds, row];
       run.seconds = (Date.now() - started) / 1000;
@@ -509,7 +524,9 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
         propAcc: row.proposedLabelAccuracy,
         accuracy: promotedEval,
         frontier,
-        status: lineageRounds.map((l) => `${l.status === "promoted" ? "P" : l.status === "rejected" ? "R" : "-"}`).join("") + ` ${row.seconds.toFixed(0)}s`,
+        status:
+          lineageRounds.map((l) => `${l.status === "promoted" ? "P" : l.status === "rejected" ? "R" : "-"}`).join("") +
+          ` ${row.seconds.toFixed(0)}s (train ${trainSeconds.toFixed(0)}, gate ${gateSeconds.toFixed(0)})`,
       });
       await o.onRound?.({ ...run });
       // The length curriculum (Lee et al.): one digit past what every lineage (the generator and the model

@@ -50,6 +50,32 @@ describe("evaluateModel on the addition task's held-out sets (tiny random decode
     expect(outcome.reasons.join("\n")).toMatch(/accuracy/);
   });
 
+  it("samples only samplesPerDifficulty answers per difficulty for diversity, and says so in the eval-set digest", async () => {
+    let sampledRows = 0;
+    const g = decoder.generator;
+    const counting: typeof g = {
+      session: g.session,
+      tokenizer: g.tokenizer,
+      generate: (prompts, o) => {
+        if (o.greedy !== true) sampledRows += prompts.length;
+        return g.generate(prompts, o);
+      },
+      score: (p, c, o) => g.score(p, c, o),
+    };
+    const full = await evaluateModel(counting, pack, { difficulties: [1, 2], limitPerDifficulty: 8, seed: 1 });
+    expect(sampledRows).toBe(16);
+    sampledRows = 0;
+    const capped = await evaluateModel(counting, pack, { difficulties: [1, 2], limitPerDifficulty: 8, samplesPerDifficulty: 3, seed: 1 });
+    expect(sampledRows).toBe(6);
+    // Accuracy and loss still cover every problem; only the sampled signals shrink.
+    expect(capped.perDifficulty).toEqual(full.perDifficulty);
+    expect(capped.accuracy).toBe(full.accuracy);
+    expect(capped.evalSetDigest).not.toBe(full.evalSetDigest);
+    const again = await evaluateModel(decoder.generator, pack, { difficulties: [1, 2], limitPerDifficulty: 8, samplesPerDifficulty: 3, seed: 1 });
+    expect(again.evalSetDigest).toBe(capped.evalSetDigest);
+    expect(again.distinctN).toEqual(capped.distinctN);
+  });
+
   it("label accuracy uses the verifier", () => {
     const [a, b] = pack.evalSet(3, 2);
     expect(labelAccuracy(pack, [

@@ -50,6 +50,13 @@ export interface EvaluateModelOptions {
   readonly difficulties?: readonly number[];
   /** Cap on problems per difficulty (default: the whole held-out set). */
   readonly limitPerDifficulty?: number;
+  /**
+   * Cap on the temperature-1 answers sampled per difficulty for diversity and drift (the first problems
+   * of each evaluated set; default: all of them). Sampling decodes token by token and costs about as
+   * much as the rest of the evaluation together, while distinct-n and drift need far fewer answers
+   * than accuracy does.
+   */
+  readonly samplesPerDifficulty?: number;
   /** Confidence (sequence probability) above which a wrong answer counts as overconfident. Default 0.9. */
   readonly overconfidenceThreshold?: number;
   /** Accuracy that counts a difficulty as mastered for the frontier. Default 0.9. */
@@ -112,7 +119,8 @@ export async function evaluateModel(generator: TextGenerator, pack: TaskPack, op
     const maxNewTokens = pack.maxAnswerLength(d) + 1;
     const greedy = await inBatches(set, batchSize, (b) => generator.generate(b.map((e) => e.prompt), { maxNewTokens, greedy: true, addBos: true }));
     const scored = await inBatches(set, batchSize, (b) => generator.score(b.map((e) => e.prompt), b.map((e) => `${e.answer}${eos}`), { addBos: true }));
-    const samples = await inBatches(set, batchSize, (b) =>
+    const toSample = options.samplesPerDifficulty ? set.slice(0, options.samplesPerDifficulty) : set;
+    const samples = await inBatches(toSample, batchSize, (b) =>
       generator.generate(b.map((e) => e.prompt), { maxNewTokens, temperature: 1, seed: `${options.seed ?? 0}:${d}`, addBos: true }),
     );
     const conf: number[] = [];
@@ -129,8 +137,10 @@ export async function evaluateModel(generator: TextGenerator, pack: TaskPack, op
       const s = scored[i]!;
       dLoss -= s.total;
       dTokens += s.logprobs.length;
-      sampled.push(pack.normalize(samples[i]!.text));
-      realAnswers.push(ex.answer);
+      if (i < samples.length) {
+        sampled.push(pack.normalize(samples[i]!.text));
+        realAnswers.push(ex.answer);
+      }
       for (const tag of ex.slices) {
         const e = slice.get(tag) ?? { n: 0, right: 0 };
         e.n++;
@@ -169,7 +179,10 @@ export async function evaluateModel(generator: TextGenerator, pack: TaskPack, op
     sliceAccuracy,
     driftKl: klDivergence(tokenCounts(sampled), tokenCounts(realAnswers)),
     frontier,
-    evalSetDigest: createHash("sha256").update(ids.join("\n")).digest("hex"),
+    // A capped sample count is part of the set: distinct-n and drift compare only at the same count.
+    evalSetDigest: createHash("sha256")
+      .update(ids.join("\n") + (options.samplesPerDifficulty ? `\nsamples per difficulty: ${options.samplesPerDifficulty}` : ""))
+      .digest("hex"),
     alarms: [] as CollapseAlarm[],
     durationMs: 0,
   };

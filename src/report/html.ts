@@ -29,6 +29,14 @@ function lineagesCell(r: DemoRound): string {
     .join("");
 }
 
+/** The round's seconds by phase, small under the total (where a slow run spends its time). */
+function phasesCell(r: DemoRound): string {
+  const p = r.phaseSeconds;
+  if (p === undefined) return "";
+  const parts = (["serve", "propose", "judge", "train", "gate"] as const).map((k) => `${k} ${p[k].toFixed(0)}`);
+  return `<div class="muted phases">${parts.join(" · ")}</div>`;
+}
+
 function runTable(report: DemoReport, run: DemoRun): string {
   const t = report.frontierThreshold;
   const head =
@@ -36,7 +44,7 @@ function runTable(report: DemoReport, run: DemoRun): string {
   const base = `<tr class="base" data-round="0"><td>base</td><td colspan="6" class="muted">the base models, before any self-improvement</td><td>${accuracyCell(run.base.accuracyByLength, t)}</td><td class="frontier">${run.base.frontier}</td><td colspan="3"></td></tr>`;
   const rows = run.rounds.map(
     (r) =>
-      `<tr data-round="${r.round}"><td>${r.round}</td><td>${r.labelLength}</td><td class="proposed">${r.proposed}</td><td class="accepted">${r.accepted}</td><td>${r.poolSize}</td><td class="acc-accepted">${num(r.acceptedLabelAccuracy)}</td><td class="acc-proposed">${num(r.proposedLabelAccuracy)}</td><td>${accuracyCell(r.accuracyByLength, t)}</td><td class="frontier">${r.frontier}</td><td class="status ${statusClass(r.status)}">${r.status.replace("_", " ")}</td><td>${lineagesCell(r)}</td><td>${num(r.seconds, 1)}</td></tr>`,
+      `<tr data-round="${r.round}"><td>${r.round}</td><td>${r.labelLength}</td><td class="proposed">${r.proposed}</td><td class="accepted">${r.accepted}</td><td>${r.poolSize}</td><td class="acc-accepted">${num(r.acceptedLabelAccuracy)}</td><td class="acc-proposed">${num(r.proposedLabelAccuracy)}</td><td>${accuracyCell(r.accuracyByLength, t)}</td><td class="frontier">${r.frontier}</td><td class="status ${statusClass(r.status)}">${r.status.replace("_", " ")}</td><td>${lineagesCell(r)}</td><td class="seconds">${num(r.seconds, 1)}${phasesCell(r)}</td></tr>`,
   );
   return `<table class="rounds" data-run="${escapeHtml(run.name)}"><thead>${head}</thead><tbody>${base}${rows.join("")}</tbody></table>`;
 }

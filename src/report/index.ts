@@ -11,4 +11,4 @@ export { hasGlyph, missingGlyphs } from "./font.js";
 export { figureColors, seriesColor } from "./colors.js";
 export { parseDemoReport, writeReport } from "./write.js";
 export type { DemoReportFile } from "./write.js";
-export type { DemoReport, DemoRound, DemoRun, Figure, LineageRound } from "./types.js";
+export type { DemoReport, DemoRound, DemoRun, Figure, LineageRound, RoundPhaseSeconds } from "./types.js";

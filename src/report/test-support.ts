@@ -43,6 +43,7 @@ function run(name: string, consensus: boolean, data: DemoRun["data"], shift: num
       status,
       lineages: [lineage(`${name}-gen`, round, accuracy, f, status, 2 + shift + round * 0.3), lineage(`${name}-b`, round, accuracy.map((a) => a * 0.9), f - 1, "rejected", 3)],
       seconds: 30 + round,
+      phaseSeconds: { serve: 1, propose: 3, judge: 2, train: 20 + round, gate: 4 },
     };
   });
   return {

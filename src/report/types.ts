@@ -43,6 +43,23 @@ export interface DemoRound {
   readonly status: LineageRound["status"];
   readonly lineages: readonly LineageRound[];
   readonly seconds: number;
+  /**
+   * Where the round's seconds went, phase by phase (what to shorten when a run is too slow); absent in
+   * reports written before phases were timed.
+   */
+  readonly phaseSeconds?: RoundPhaseSeconds;
+}
+
+/**
+ * Wall seconds of a round's phases: waiting for the generator and critics to serve the promoted
+ * versions, proposing, the critics' judging, training every lineage, and the monitor's gate.
+ */
+export interface RoundPhaseSeconds {
+  readonly serve: number;
+  readonly propose: number;
+  readonly judge: number;
+  readonly train: number;
+  readonly gate: number;
 }
 
 /** One run of the experiment (the default, or an ablation). */
