@@ -247,4 +247,27 @@ describe("trainer rounds", () => {
     const missing = await receiveCheckpoint(client.fetchCheckpoint({ version: 99n }), join(dir, "nope")).catch((e: unknown) => e);
     expect((missing as AutodidactError).code).toBe(Code.NotFound);
   }, 60_000);
+
+  it("hardest_share fills that share of every batch's synthetic slots with the hardest accepted length while it lasts", async () => {
+    const long = Array.from({ length: 6 }, (_, i) => {
+      const a = 101 + 37 * i;
+      const b = 205 + 53 * i;
+      return { id: `long-${i}`, prompt: `${a}+${b}=`, completion: String(a + b).split("").reverse().join(""), difficulty: 3 };
+    });
+    for (const s of long) await publishDecision(bus, s, true);
+    await waitFor(async () => (await consumerLag(bus, Streams.Decisions, "trainer")).total === 0, 20_000, "intake to drain");
+    const focused = await round({ task: "addition", hyperparameters: { hardest_share: "0.5" } });
+    expect(focused.error).toBeUndefined();
+    const n = report(focused.events).round;
+    const batches = parseMixLog(await readFile(mixLogPath(dataDir, n, "main"), "utf8"));
+    const longIds = new Set(long.map((s) => s.id));
+    // Batches of 8: 2 anchors, 6 synthetic slots, 3 of them for the 3-digit samples; max reuse 1 runs
+    // the 6 of them out after two batches, the 16 two-digit ones fill the rest of the pass.
+    expect(batches.map((b) => b.sampleIds.filter((id) => longIds.has(id)).length)).toEqual([3, 3, 0, 0]);
+    expect(new Set(batches.flatMap((b) => b.sampleIds)).size).toBe(accepted.length + later.length + long.length);
+    const rec = (await registry.getCheckpoint("main", Number(report(focused.events).candidateVersion)))!;
+    expect(rec.manifest).toMatchObject({ hyperparameters: { hardest_share: "0.5" }, mix: { syntheticByDifficulty: { 2: 16, 3: 6 } } });
+    const bad = await round({ task: "addition", hyperparameters: { hardest_share: "1" } });
+    expect(bad.error?.code).toBe(Code.InvalidArgument);
+  }, 120_000);
 });

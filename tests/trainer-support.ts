@@ -14,6 +14,8 @@ export interface Problem {
   id: string;
   prompt: string;
   completion: string;
+  /** Operand digits (default 2). */
+  difficulty?: number;
 }
 
 /** `count` distinct addition problems with ids `<prefix>-<i>` (deterministic). */
@@ -65,7 +67,7 @@ export async function publishDecision(bus: Bus, p: Problem, accepted: boolean, m
     sampleId: p.id,
     task: "addition",
     accepted,
-    sample: { id: p.id, task: "addition", prompt: p.prompt, completion: p.completion, difficulty: 2 },
+    sample: { id: p.id, task: "addition", prompt: p.prompt, completion: p.completion, difficulty: p.difficulty ?? 2 },
     votes: ["critic-a", "critic-b"].map((criticId) => ({ sampleId: p.id, criticId, criticKind: "rules", approve: accepted, score: accepted ? 1 : 0, reason: accepted ? "ok" : "wrong" })),
     outcomeDetail: accepted ? "2/2 approved" : "rejected",
   });

@@ -45,6 +45,36 @@ describe("buildMix", () => {
     expect(mix.syntheticCount).toBe(40 * 6);
   });
 
+  it("hardestShare gives the hardest difficulty its share of every batch's synthetic slots, the other samples the rest", () => {
+    // 40 samples of difficulties 2..5: the hardest (5) is a tenth of the pool.
+    const graded = Array.from({ length: 40 }, (_, i) => ({ sampleId: `g-${String(i).padStart(2, "0")}`, difficulty: i < 4 ? 5 : 2 + (i % 3) }));
+    const o = { batchSize: 16, anchorRatio: 0.25, maxReuse: 1_000_000, steps: 50, seed: "h" };
+    const uniform = buildMix(graded, anchors("a"), o);
+    const focused = buildMix(graded, anchors("a"), { ...o, hardestShare: 0.5 });
+    expect(focused.batches).toHaveLength(50);
+    for (const b of focused.batches) {
+      expect(b.synthetic.filter((s) => s.difficulty === 5).length).toBe(6); // round(0.5 x 12)
+      expect(b.anchors.length).toBe(4);
+      expect(new Set(b.synthetic.map((s) => s.difficulty)).size).toBeGreaterThan(1);
+    }
+    const share = (m: typeof uniform): number => (m.syntheticByDifficulty[5] ?? 0) / m.syntheticCount;
+    expect(share(uniform)).toBeLessThan(0.2);
+    expect(share(focused)).toBe(0.5);
+    // Share 0 is the uniform rule itself; a pool of one difficulty has nothing to focus on.
+    expect(buildMix(graded, anchors("a"), { ...o, hardestShare: 0 }).batches.map((b) => b.synthetic.map((s) => s.sampleId))).toEqual(uniform.batches.map((b) => b.synthetic.map((s) => s.sampleId)));
+    const flat = graded.filter((s) => s.difficulty === 2);
+    expect(buildMix(flat, anchors("a"), { ...o, hardestShare: 0.5 }).batches.map((b) => b.synthetic.map((s) => s.sampleId))).toEqual(buildMix(flat, anchors("a"), o).batches.map((b) => b.synthetic.map((s) => s.sampleId)));
+    // Max reuse still caps every sample's appearances; once the hardest run out, the others fill their slots.
+    const capped = buildMix(graded, anchors("a"), { ...o, maxReuse: 2, steps: 10, hardestShare: 0.5 });
+    const counts = new Map<string, number>();
+    for (const b of capped.batches) for (const s of b.synthetic) counts.set(s.sampleId, (counts.get(s.sampleId) ?? 0) + 1);
+    expect(Math.max(...counts.values())).toBe(2);
+    expect(capped.syntheticByDifficulty[5]).toBe(8);
+    expect(capped.batches).toHaveLength(7); // 80 appearances allowed / 12 slots
+    expect(capped.batches.slice(0, 6).every((b) => b.synthetic.length === 12)).toBe(true);
+    expect(() => buildMix(graded, anchors("a"), { ...o, hardestShare: 1 })).toThrow(/hardest share/);
+  });
+
   it("is reproducible from its seed and changes with it", () => {
     const ids = (seed: string) =>
       buildMix(pool, anchors(seed), { batchSize: 8, anchorRatio: 0.25, maxReuse: 1, steps: 0, seed }).batches.map((b) => [

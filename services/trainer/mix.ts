@@ -22,6 +22,14 @@ export interface MixOptions {
   readonly steps: number;
   /** Seed of the shuffles: same seed, same pool, same anchors → the same mix. */
   readonly seed: string;
+  /**
+   * Share of every batch's synthetic slots drawn from the pool's hardest difficulty (in a length
+   * curriculum: the length being learned), the rest from the other samples; 0 (default) draws
+   * uniformly from the whole pool.
+   * An accumulated pool spreads a round's new labels thin (one length of many), so without it they are
+   * seen about once per round.
+   */
+  readonly hardestShare?: number;
 }
 
 /** One batch of the mix: which synthetic samples and which anchor examples it holds. */
@@ -48,11 +56,30 @@ export function anchorsPerBatch(batchSize: number, anchorRatio: number): number 
   return anchorRatio > 0 ? Math.max(1, n) : 0;
 }
 
+/** `items` shuffled once per pass, as many passes as `wanted` draws need (at least one, at most `maxReuse`). */
+function shuffledPasses<S>(items: readonly S[], wanted: number, maxReuse: number, rng: ReturnType<typeof createRng>): S[] {
+  const out: S[] = [];
+  if (items.length === 0 || wanted <= 0) return out;
+  const passes = Math.min(maxReuse, Math.max(1, Math.ceil(wanted / items.length)));
+  for (let pass = 0; pass < passes; pass++) {
+    const r = rng.fork(`pass-${pass}`);
+    const perm = [...items];
+    for (let i = perm.length - 1; i > 0; i--) {
+      const j = r.int(i + 1);
+      [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+    }
+    out.push(...perm);
+  }
+  return out;
+}
+
 /**
  * The seeded, reproducible mixing rule: the synthetic pool is shuffled once per reuse pass
  * (at most `maxReuse` passes), cut into batches of `batchSize − anchorsPerBatch` synthetic slots;
  * every batch is topped up with anchor examples, so the real share of each batch is never below
- * `anchorRatio` (the last batch may hold more real data, never less).
+ * `anchorRatio` (the last batch may hold more real data, never less). With `hardestShare`, that share
+ * of the synthetic slots comes from such a stream over the hardest difficulty's samples and the rest
+ * from one over the other samples.
  */
 export function buildMix<S extends MixSample>(pool: readonly S[], anchors: TaskStream<TaskExample>, o: MixOptions): Mix<S> {
   if (!Number.isInteger(o.batchSize) || o.batchSize < 2) throw new AutodidactError(`batch size ${o.batchSize} must be an integer >= 2`, Code.InvalidArgument);
@@ -63,29 +90,39 @@ export function buildMix<S extends MixSample>(pool: readonly S[], anchors: TaskS
   const synth = o.batchSize - real;
   if (synth < 1) throw new AutodidactError(`anchor ratio ${o.anchorRatio} leaves no synthetic slot in a batch of ${o.batchSize}`, Code.InvalidArgument);
   const rng = createRng(o.seed);
-  const order: S[] = [];
-  // Only the passes the steps can use are built (a huge maxReuse means "reuse as often as needed").
-  const wanted = o.steps > 0 ? Math.ceil((o.steps * synth) / pool.length) : 1;
-  const passes = Math.min(o.maxReuse, Math.max(1, wanted));
-  for (let pass = 0; pass < passes; pass++) {
-    const r = rng.fork(`pass-${pass}`);
-    const perm = [...pool];
-    for (let i = perm.length - 1; i > 0; i--) {
-      const j = r.int(i + 1);
-      [perm[i], perm[j]] = [perm[j]!, perm[i]!];
-    }
-    order.push(...perm);
-  }
-  const maxSteps = Math.ceil(order.length / synth);
-  const steps = Math.min(o.steps > 0 ? o.steps : Math.ceil(pool.length / synth), maxSteps);
+  const hardest = pool.reduce((m, s) => Math.max(m, s.difficulty), -Infinity);
+  const hard = pool.filter((s) => s.difficulty === hardest);
+  const share = o.hardestShare ?? 0;
+  if (!(share >= 0 && share < 1)) throw new AutodidactError(`hardest share ${share} must be in [0, 1)`, Code.InvalidArgument);
+  // Slots per batch for the hardest difficulty (none when the pool holds only that difficulty anyway).
+  const hardSlots = hard.length < pool.length ? Math.round(share * synth) : 0;
+  const wantSteps = o.steps > 0 ? o.steps : Math.ceil(pool.length / synth);
+  // Two streams when focusing: the hardest samples and the others (each sample in one, so maxReuse
+  // holds); otherwise one over the whole pool. Only the passes the steps can use are built (a huge
+  // maxReuse means "reuse as often as needed"); steps = 0 means one pass over the pool.
+  const rest = hardSlots > 0 ? pool.filter((s) => s.difficulty !== hardest) : pool;
+  const draws = o.steps > 0 ? wantSteps * synth : pool.length;
+  const restOrder = shuffledPasses(rest, draws, o.maxReuse, rng);
+  const hardOrder = hardSlots > 0 ? shuffledPasses(hard, draws, o.maxReuse, rng.fork("hardest")) : [];
   const batches: MixBatch<S>[] = [];
   const ids = new Set<string>();
   const synByDiff: Record<number, number> = {};
   const realByDiff: Record<number, number> = {};
   let syntheticCount = 0;
   let realCount = 0;
-  for (let b = 0; b < steps; b++) {
-    const synthetic = order.slice(b * synth, (b + 1) * synth);
+  // The hardest samples' slots first, the others fill the rest; when either stream is used up
+  // (maxReuse), the other fills its slots.
+  let hi = 0;
+  let ri = 0;
+  for (let b = 0; b < wantSteps; b++) {
+    const fromHard = hardOrder.slice(hi, hi + hardSlots);
+    hi += fromHard.length;
+    const fromRest = restOrder.slice(ri, ri + synth - fromHard.length);
+    ri += fromRest.length;
+    const topUp = hardOrder.slice(hi, hi + synth - fromHard.length - fromRest.length);
+    hi += topUp.length;
+    const synthetic = [...fromHard, ...topUp, ...fromRest];
+    if (synthetic.length === 0) break;
     const anchorList = anchors.take(o.batchSize - synthetic.length);
     for (const s of synthetic) {
       ids.add(s.sampleId);

@@ -31,6 +31,8 @@ export interface RoundPlan {
   /** Warmup-stable-decay schedule: warmup steps and the share of steps in the final decay (absent: constant lr). */
   warmupSteps?: number;
   decayShare?: number;
+  /** Share of each batch's synthetic slots from the pool's hardest difficulty (0 or absent: uniform). */
+  hardestShare?: number;
   /** Gradient clipping norm (absent or 0: no clipping). */
   maxGradNorm?: number;
 }

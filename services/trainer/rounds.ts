@@ -122,6 +122,7 @@ const KNOWN_HYPER = new Set([
   "warmup_steps",
   "decay_share",
   "max_grad_norm",
+  "hardest_share",
 ]);
 
 const progress = (phase: string, message: string, step = 0, total = 0, loss = Number.NaN): RoundEvent =>
@@ -213,6 +214,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
       warmupSteps: num(h, "warmup_steps", 0, (v) => Number.isInteger(v) && v >= 0),
       decayShare: num(h, "decay_share", 0, (v) => v >= 0 && v <= 1),
       maxGradNorm: num(h, "max_grad_norm", 0, (v) => v >= 0),
+      hardestShare: num(h, "hardest_share", 0, (v) => v >= 0 && v < 1),
     };
   };
 
@@ -254,7 +256,14 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
     if (anchorMin > anchorMax) throw new AutodidactError(`anchor difficulties ${anchorMin}..${anchorMax} are empty`, Code.InvalidArgument);
     const anchors = pack.createAnchorSource({ seed: `${seed}:anchor`, minDifficulty: anchorMin, maxDifficulty: anchorMax });
     emit(progress("mix", `${lineage}: ${pool.length} accepted samples, anchor ratio ${p.anchorRatio}`));
-    const mix: Mix<TrainingSample> = buildMix(pool, anchors, { batchSize: p.batchSize, anchorRatio: p.anchorRatio, maxReuse: p.maxReuse, steps: p.steps, seed });
+    const mix: Mix<TrainingSample> = buildMix(pool, anchors, {
+      batchSize: p.batchSize,
+      anchorRatio: p.anchorRatio,
+      maxReuse: p.maxReuse,
+      steps: p.steps,
+      seed,
+      ...(p.hardestShare ? { hardestShare: p.hardestShare } : {}),
+    });
     const mixLog = mix.batches.map((b) => JSON.stringify({ batch: b.index, sampleIds: b.synthetic.map((s) => s.sampleId), anchorIds: b.anchors.map((a) => a.id) })).join("\n") + "\n";
     const mixDir = join(dataDir, "mix");
     await mkdir(mixDir, { recursive: true });
@@ -341,6 +350,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
         mix: p.mixMode,
         mode: p.mode,
         anchor_ratio: String(p.anchorRatio),
+        ...(p.hardestShare ? { hardest_share: String(p.hardestShare) } : {}),
         abort_grad_norm: String(p.abortGradNorm ?? 1e6),
         ...(p.mode === "lora" ? { lora_rank: String(p.loraRank), lora_alpha: String(p.loraAlpha), lora_targets: lora.targetModules.join(",") } : {}),
       };

@@ -40,6 +40,12 @@ export interface DemoConfig {
    * held-out problem). Sampling decodes token by token and was half of every gate's time at 128.
    */
   readonly evalSamples: number;
+  /**
+   * Share of every training batch's synthetic slots taken from the longest length in the accepted pool
+   * (the one being learned), the rest from the shorter lengths (trainer hyperparameter `hardest_share`;
+   * 0: uniform over the pool, where a round's new labels are one length of many and seen about once).
+   */
+  readonly hardestShare: number;
   /** Seconds to wait for all of a round's decisions before giving up on the stragglers. */
   readonly decisionTimeoutSec: number;
 }
@@ -68,6 +74,7 @@ export function defaultDemoConfig(recipe: SelfImprovementConfig, baseDir: string
     advance: "mastered",
     minAccuracyDelta: -0.02,
     evalSamples: 32,
+    hardestShare: 0.33,
     decisionTimeoutSec: 300,
   };
 }
@@ -167,6 +174,7 @@ export function checkDemoConfig(c: DemoConfig): void {
   if (!Number.isFinite(c.minAccuracyDelta)) bad("minAccuracyDelta must be a number");
   if (!(c.decisionTimeoutSec > 0)) bad("decisionTimeoutSec must be > 0");
   if (!(Number.isInteger(c.evalSamples) && c.evalSamples >= 0)) bad("evalSamples must be an integer >= 0");
+  if (!(c.hardestShare >= 0 && c.hardestShare < 1)) bad("hardestShare must be in [0, 1)");
   if (c.advance !== "mastered" && c.advance !== "accepted") bad(`advance must be "mastered" or "accepted", got ${JSON.stringify(c.advance)}`);
   if (c.recipe.samplesPerRound < 1 || c.recipe.samplesPerRound > 100_000) bad("recipe.samplesPerRound must be in 1..100000");
 }

@@ -458,6 +458,7 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
                   warmup_steps: String(r.round.warmupSteps),
                   decay_share: String(r.round.decayShare),
                   max_grad_norm: "1",
+                  hardest_share: String(config.hardestShare),
                   mode: r.mode,
                   mix: variant.data,
                   seed: `demo:${variant.name}`,
