@@ -61,8 +61,11 @@ export function lineChart(o: LineChartOptions): string {
   const sy = (y: number): number => m.t + ph - ((y - y0) / (y1 - y0)) * ph;
   const parts: string[] = [head, title];
   parts.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" class="frame"/>`);
-  for (let i = 0; i <= 4; i++) {
-    const y = y0 + ((y1 - y0) * i) / 4;
+  // Whole-number data (frontiers, counts) gets whole-number ticks; anything else five even ones.
+  const whole = pts.every((p) => Number.isInteger(p[1])) && Number.isInteger(y0) && Number.isInteger(y1);
+  const yStep = whole ? Math.max(1, Math.ceil((y1 - y0) / 4)) : (y1 - y0) / 4;
+  for (let i = 0; i <= 4 && y0 + yStep * i <= y1 + 1e-9; i++) {
+    const y = y0 + yStep * i;
     parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${sy(y).toFixed(1)}" y2="${sy(y).toFixed(1)}" class="grid"/>`);
     parts.push(`<text x="${m.l - 4}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end" class="tick">${fmt(y)}</text>`);
   }

@@ -79,4 +79,12 @@ describe("dashboard view", () => {
     expect(cx[0]![1]).toBeGreaterThan(cx[1]![1]!); // y grows upwards
     expect(svg).toContain('data-points="2"');
   });
+
+  it("lineChart labels whole-number data with whole-number ticks and fractions with five even ones", () => {
+    const ticks = (svg: string): string[] => [...svg.matchAll(/text-anchor="end" class="tick">([^<]+)</g)].map((m) => m[1]!);
+    const frontier = lineChart({ id: "f", title: "f", series: [{ name: "s", points: [[0, 7], [1, 8], [2, 13]] }] });
+    expect(ticks(frontier)).toEqual(["7", "9", "11", "13"]);
+    const accuracy = lineChart({ id: "a", title: "a", series: [{ name: "s", points: [[0, 0.2], [1, 0.9]] }], yMin: 0, yMax: 1 });
+    expect(ticks(accuracy)).toHaveLength(5);
+  });
 });
