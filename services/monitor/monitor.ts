@@ -257,9 +257,8 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       target = found.version;
     }
     if (target === current.version) throw new AutodidactError(`${lineage}@${target} is already the promoted version`, Code.FailedPrecondition);
-    const targetRecord = await mustGet(lineage, target);
+    await mustGet(lineage, target); // NotFound before anything moves
     const why = reason || "rollback";
-    void targetRecord;
     await movePointer(lineage, target);
     const previous = await registry.setStatus(lineage, current.version, "rolled_back", `rolled back to v${target}: ${why}`);
     const restored = await registry.setStatus(lineage, target, "promoted", `restored by rollback from v${current.version}: ${why}`);

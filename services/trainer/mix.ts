@@ -1,4 +1,4 @@
-import { createRng } from "../../src/engine/index.js";
+import { createRng, type Rng } from "../../src/engine/index.js";
 import { AutodidactError, Code } from "../../src/errors/index.js";
 import type { TaskExample, TaskStream } from "../../src/tasks/index.js";
 
@@ -57,7 +57,7 @@ export function anchorsPerBatch(batchSize: number, anchorRatio: number): number 
 }
 
 /** `items` shuffled once per pass, as many passes as `wanted` draws need (at least one, at most `maxReuse`). */
-function shuffledPasses<S>(items: readonly S[], wanted: number, maxReuse: number, rng: ReturnType<typeof createRng>): S[] {
+function shuffledPasses<S>(items: readonly S[], wanted: number, maxReuse: number, rng: Rng): S[] {
   const out: S[] = [];
   if (items.length === 0 || wanted <= 0) return out;
   const passes = Math.min(maxReuse, Math.max(1, Math.ceil(wanted / items.length)));
