@@ -284,8 +284,31 @@ function unbroadcast(c: RuleContext, g: string, gShape: Shape, ts: Shape, target
   }
   if (dynamic) return unbroadcastDynamic(c, g, rg, rt, target);
   if (axes.length === 0) return g;
-  if (!inner) return reduceSum(c, g, axes, false);
+  if (!inner) return sumLeading(c, g, gShape, lead, ts, target) ?? reduceSum(c, g, axes, false);
   return c.e.op("Reshape", [reduceSum(c, g, axes, true), c.shapeOf(target)]);
+}
+
+/** Below this many summed rows ReduceSum is kept (the ones vector would outweigh the gain). */
+const SUM_ROWS_BY_MATMUL = 256;
+
+/**
+ * The sum over the `lead` leading axes of a static float tensor as ONE product ones[1,R]·g[R,T]
+ * (null when it does not apply). Parameter gradients of norms and biases are such sums over every
+ * token; in the reference training step ORT's ReduceSum took 0.10–0.15 ms per [64,48,128] → [128]
+ * sum and the product about half that (18 sums: 1.79 → 0.8 ms in one profile).
+ */
+function sumLeading(c: RuleContext, g: string, gShape: Shape, lead: number, ts: Shape, target: string): string | null {
+  // A gradient has the dtype of what it is the gradient of.
+  const dtype = c.info(target).dtype;
+  if (dtype !== "float32" && dtype !== "float64") return null;
+  if (!gShape.every((d) => typeof d === "number")) return null;
+  const dims = gShape as readonly number[];
+  const rows = dims.slice(0, lead).reduce((a, b) => a * b, 1);
+  const cols = dims.slice(lead).reduce((a, b) => a * b, 1);
+  if (rows < SUM_ROWS_BY_MATMUL) return null;
+  const ones = c.e.float(new Array<number>(rows).fill(1), dtype, [1, rows]);
+  const product = c.e.op("MatMul", [ones, c.e.op("Reshape", [g, c.e.int64([rows, cols])])]);
+  return c.e.op("Reshape", [product, c.e.int64(ts.map((d) => d as number))]);
 }
 
 function unbroadcastDynamic(c: RuleContext, g: string, rg: number, rt: number, target: string): string {
