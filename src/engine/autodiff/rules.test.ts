@@ -128,6 +128,25 @@ describe("gradient rules vs central finite differences (float64)", () => {
     });
   }
 
+  it("a bias broadcast over 256 rows or more: its gradient is one ones-row product, not a ReduceSum", async () => {
+    for (const [xDims, bDims] of [
+      [[4, 70, 3], [3]],
+      [[300, 2, 3], [2, 3]],
+    ] as const) {
+      await check({ inputs: [{ name: "x", dims: xDims }, { name: "b", dims: bDims }], build: (bb, v) => bb.add(v.x!, v.b!) });
+      const b = createGraphBuilder("bias");
+      const x = b.input("x", "float32", xDims);
+      const bias = b.input("b", "float32", bDims);
+      b.output(b.reduceSum(b.mul(b.add(x, bias), x), [0, 1, 2], false, "loss"));
+      const { graph } = buildGradientGraph(b.buildModel().graph, { wrt: ["b"], loss: "loss" });
+      const rows = xDims.slice(0, xDims.length - bDims.length).reduce((p, q) => p * q, 1);
+      const ones = graph.initializers.find((t) => t.dims.length === 2 && t.dims[0] === 1 && t.dims[1] === rows);
+      expect(ones, "a [1, rows] ones initializer").toBeDefined();
+      expect(graph.nodes.some((n) => n.op === "MatMul" && n.inputs[0] === ones!.name)).toBe(true);
+      expect(graph.nodes.some((n) => n.op === "ReduceSum" && n.outputs[0]!.startsWith("grad"))).toBe(false);
+    }
+  });
+
   it("Max and Min (broadcasting; operands apart so the choice is stable under perturbation)", async () => {
     for (const op of ["Max", "Min"]) {
       await check({

@@ -387,6 +387,19 @@ export const RULES: ReadonlyMap<string, GradientRule> = new Map<string, Gradient
     },
   ],
   [
+    // y = u·F(u), F(u) = (1 + erf u)·√π/2 (the training graph's GELU at u = x/√2, see
+    // ForwardGraphOptions.scaledGelu) with F as output 1: dy/du = F + u·(√π/2)·(2/√π)·exp(−u²)
+    // = F + u/exp(u²). Five full-size passes (Mul, Exp, Div, Add, Mul); where exp(u²) overflows,
+    // u/∞ = 0, the limit.
+    `${AD_DOMAIN}:ScaledGelu`,
+    (c, [g]) => {
+      const u = c.node.inputs[0]!;
+      const f = c.node.outputs[1];
+      if (f === undefined) throw new AutodidactError("ScaledGelu needs its F(u) output for its backward", Code.Internal);
+      return [mul(c, g!, add(c, f, div(c, u, c.e.op("Exp", [mul(c, u, u)]))))];
+    },
+  ],
+  [
     `${MS_DOMAIN}:Gelu`,
     (c, [g]) => {
       const x = c.node.inputs[0]!;

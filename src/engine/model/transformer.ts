@@ -1,6 +1,6 @@
 import { AutodidactError, Code } from "../../errors/index.js";
 import { GraphBuilder } from "../graph/builder.js";
-import { attr, MS_DOMAIN, type Dim, type Model, type ValueInfo } from "../graph/ir.js";
+import { AD_DOMAIN, attr, MS_DOMAIN, type Dim, type Model, type ValueInfo } from "../graph/ir.js";
 import { headDim, type TransformerConfig } from "./config.js";
 import { checkParameters, paramNames, parameterSpecs, type ParamSpec, type Parameters } from "./params.js";
 
@@ -33,7 +33,22 @@ export interface ForwardGraphOptions {
    * compositions: fewer, faster kernels for training graphs (autodiff has rules for both). Default false.
    */
   readonly fused?: boolean;
+  /**
+   * Training graphs only (needs `fused`, float32, erf-GELU): the MLP computes gelu(x) as
+   * √(2/π)·u·F(u) with u = x/√2 and F(u) = (1 + erf u)·√π/2, the 1/√2 folded into up_proj (weight,
+   * bias, LoRA path) and the √(2/π) into down_proj's input (weight, LoRA path), and u·F(u) left as
+   * the private node {@link SCALED_GELU} for the training-graph builder to expand. Then the
+   * activation takes three full-size passes forward (Erf, affine, Mul) and five backward, where
+   * x·Φ(x) takes five and six. The graph is not runnable until that node is expanded.
+   */
+  readonly scaledGelu?: boolean;
 }
+
+/**
+ * The private op (domain {@link AD_DOMAIN}) of {@link ForwardGraphOptions.scaledGelu}: y = u·F(u),
+ * F(u) = (1 + erf u)·√π/2, so that gelu(x) = √(2/π)·y at u = x/√2 and dy/du = F(u) + u·exp(−u²).
+ */
+export const SCALED_GELU = "ScaledGelu";
 
 /** A forward graph and the names of its inputs, in order. */
 export interface ForwardGraph {
@@ -68,7 +83,12 @@ interface Ctx {
   readonly dtype: FloatDType;
   readonly fused: boolean;
   weight(name: string): ValueInfo;
-  linear(x: ValueInfo, spec: ParamSpec, biasName?: string): ValueInfo;
+  /**
+   * x·Wᵀ (+ LoRA path) (+ bias). `scale` multiplies the product and the LoRA path through the
+   * weights (a pass over W, not over the output); `scaleBias` says whether it also applies to the
+   * bias (an output scale) or not (an input scale). Only the forward graph supports `scale`.
+   */
+  linear(x: ValueInfo, spec: ParamSpec, biasName?: string, scale?: number, scaleBias?: boolean): ValueInfo;
 }
 
 /**
@@ -103,6 +123,10 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
   const specByName = new Map(specs.map((s) => [s.name, s]));
   const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
   const transposed = new Map<string, ValueInfo>();
+  const scaledGelu = options.scaledGelu ?? false;
+  if (scaledGelu && !(options.fused && dtype === "float32" && c.activation === "gelu")) {
+    throw new AutodidactError("scaledGelu needs a fused float32 graph of an erf-GELU model", Code.InvalidArgument);
+  }
   const ctx: Ctx = {
     b,
     root: b,
@@ -114,16 +138,20 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
       if (!v) throw new AutodidactError(`no parameter ${name}`, Code.Internal);
       return v;
     },
-    linear(x, spec, biasName) {
-      let wt = transposed.get(spec.name);
+    linear(x, spec, biasName, scale = 1, scaleBias = false) {
+      let wt = scale === 1 ? transposed.get(spec.name) : undefined;
       if (!wt) {
-        wt = b.transpose(ctx.weight(spec.name), [1, 0]);
-        transposed.set(spec.name, wt);
+        const w = ctx.weight(spec.name);
+        wt = b.transpose(scale === 1 ? w : b.mul(w, scalar(b, scale, dtype)), [1, 0]);
+        if (scale === 1) transposed.set(spec.name, wt);
       }
       let y = b.matMul(x, wt);
-      const delta = loraDelta(x, spec, 1);
+      const delta = loraDelta(x, spec, scale);
       if (delta) y = b.add(y, delta);
-      if (biasName && c.bias) y = b.add(y, ctx.weight(biasName));
+      if (biasName && c.bias) {
+        const bias = ctx.weight(biasName);
+        y = b.add(y, scaleBias && scale !== 1 ? b.mul(bias, scalar(b, scale, dtype)) : bias);
+      }
       return y;
     },
   };
@@ -204,8 +232,15 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
     const attn = attend(ctx, qh, kT, vh, mask, true);
     h = b.add(h, ctx.linear(attn, spec(paramNames.attn(i, "o_proj")), paramNames.attn(i, "o_proj", "bias")));
     const m = norm(ctx, h, paramNames.postAttnNorm(i), paramNames.postAttnNorm(i, "bias"));
-    const up = ctx.linear(m, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
-    const down = ctx.linear(gelu(ctx, up), spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias"));
+    let down: ValueInfo;
+    if (scaledGelu) {
+      const u = ctx.linear(m, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"), Math.SQRT1_2, true);
+      const y = b.op(SCALED_GELU, [u], [{ dtype, shape: u.shape }], { domain: AD_DOMAIN })[0]!;
+      down = ctx.linear(y, spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias"), Math.sqrt(2 / Math.PI), false);
+    } else {
+      const up = ctx.linear(m, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
+      down = ctx.linear(gelu(ctx, up), spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias"));
+    }
     h = b.add(h, down);
   }
   h = norm(ctx, h, paramNames.finalNorm, paramNames.finalNormBias);
@@ -466,7 +501,8 @@ function servingCtx(b: GraphBuilder, c: TransformerConfig, params: Parameters, f
     dtype: "float32",
     fused,
     weight,
-    linear(x, spec, biasName) {
+    linear(x, spec, biasName, scale = 1) {
+      if (scale !== 1) throw new AutodidactError("serving graphs do not fold scales into linears", Code.Internal);
       let wt = transposed.get(spec.name);
       if (!wt) {
         wt = b.transpose(weight(spec.name), [1, 0]);

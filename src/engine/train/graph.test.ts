@@ -5,6 +5,7 @@ import { AD_DOMAIN } from "../graph/ir.js";
 import { serialize } from "../graph/serialize.js";
 import { createTransformerConfig, type TransformerConfig } from "../model/config.js";
 import { parameterSpecs } from "../model/params.js";
+import { buildForwardGraph } from "../model/transformer.js";
 import { createRng } from "../random.js";
 import { createSession } from "../runtime/session.js";
 import type { HostTensor, TensorMap } from "../runtime/tensor.js";
@@ -101,6 +102,43 @@ describe("training graph GELU", () => {
     expect(worst).toBeLessThan(1e-4);
     await st.release();
     await sr.release();
+  });
+});
+
+describe("training graphs' erf-GELU form", () => {
+  it("with 1/√2 folded into up_proj and √(2/π) into down_proj (weights, biases, LoRA paths) it computes the plain graph's logits", async () => {
+    const c = tiny({ activation: "gelu", bias: true });
+    const lora: LoraOptions = { rank: 3, alpha: 6, targetModules: ["up_proj", "down_proj"] };
+    const lg = buildLossGraph(c, { mode: "lora", lora, dtype: "float32", batch: B, seq: T });
+    const nodes = lg.model.graph.nodes;
+    expect(nodes.some((n) => n.op === "Gelu")).toBe(false);
+    expect(nodes.filter((n) => n.op === "Erf")).toHaveLength(c.numLayers);
+    const plain = buildForwardGraph(c, { batch: B, seq: T, lora: { rank: lora.rank, alpha: lora.alpha, targetModules: lora.targetModules } });
+    expect(plain.model.graph.nodes.filter((n) => n.op === "Erf")).toHaveLength(c.numLayers);
+    const rng = createRng("scaled-gelu");
+    const feeds: TensorMap = { ...batchFeeds(c, "float32", "data-scaled") };
+    for (const [k, v] of Object.entries(randomParams(c, "params-scaled"))) feeds[k] = { dtype: "float32", dims: v.dims, data: Float32Array.from(v.data) };
+    for (const l of adaptedLinears(c, lora)) {
+      feeds[l.a] = { dtype: "float32", dims: [lora.rank, l.in], data: Float32Array.from({ length: lora.rank * l.in }, () => 0.3 * rng.normal()) };
+      feeds[l.b] = { dtype: "float32", dims: [l.out, lora.rank], data: Float32Array.from({ length: l.out * lora.rank }, () => 0.3 * rng.normal()) };
+    }
+    const sl = await createSession(serialize(lg.model));
+    const sp = await createSession(serialize(plain.model));
+    const want = (await sp.run({ input_ids: feeds["input_ids"]!, ...Object.fromEntries(plain.paramInputs.concat(plain.loraInputs.map((l) => l.name)).map((k) => [k, feeds[k]!])) }))["logits"]!.data as Float32Array;
+    const got = await sl.run(feeds);
+    const logits = got["logits"]!.data as Float32Array;
+    const scale = Math.max(...Array.from(want, Math.abs));
+    expect(scale).toBeGreaterThan(0.5);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(logits[i]! - want[i]!));
+    expect(worst / scale).toBeLessThan(1e-5);
+    // The training graph computes the affine step of the same form as one BatchNormalization.
+    const tg = buildTrainingGraph(c, { mode: "lora", lora, dtype: "float32", batch: B, seq: T });
+    expect(tg.model.graph.nodes.filter((n) => n.op === "BatchNormalization")).toHaveLength(c.numLayers);
+    const st = await createSession(serialize(tg.model));
+    const lossT = Number((await st.run(feeds, ["loss"]))["loss"]!.data[0]);
+    expect(Math.abs(lossT - Number(got["loss"]!.data[0]))).toBeLessThan(1e-6 * Math.max(1, Math.abs(lossT)));
+    await Promise.all([sl.release(), sp.release(), st.release()]);
   });
 });
 

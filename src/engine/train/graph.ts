@@ -3,7 +3,7 @@ import { buildGradientModel } from "../autodiff/gradient.js";
 import { GraphBuilder } from "../graph/builder.js";
 import { AD_DOMAIN, attr, MS_DOMAIN, type Graph, type Model, type Node, type TensorData } from "../graph/ir.js";
 import type { TransformerConfig } from "../model/config.js";
-import { buildForwardGraph, type FloatDType, type LoraInput } from "../model/transformer.js";
+import { buildForwardGraph, SCALED_GELU, type FloatDType, type LoraInput } from "../model/transformer.js";
 import { appendCrossEntropyLoss, LOSS_NAMES } from "./loss.js";
 
 /** Full fine-tuning (every parameter trained) or LoRA (base frozen, adapters trained). */
@@ -68,8 +68,9 @@ export interface TrainingGraph {
  * one session serves any adapter.
  */
 export function buildTrainingGraph(c: TransformerConfig, options: TrainingGraphOptions): TrainingGraph {
-  // GELU goes through autodiff as one node that exposes its forward intermediates (x/√2, Φ(x)),
-  // so its backward reuses them; it becomes the same standard ops buildLossGraph uses afterwards.
+  // GELU goes through autodiff as one node that exposes its forward intermediates (F(u) of the
+  // scaled form in float32 erf-GELU models, else x/√2 and Φ(x)), so its backward reuses them; it
+  // becomes standard ops afterwards (those of buildLossGraph, the affine step as one BatchNormalization).
   const lossGraph = lossGraphWith(c, options, true);
   const contrib = options.contrib ?? (options.dtype ?? "float32") === "float32";
   const { model, gradients } = buildGradientModel(lossGraph.model, {
@@ -78,7 +79,7 @@ export function buildTrainingGraph(c: TransformerConfig, options: TrainingGraphO
     keep: options.keepLogits ? ["logits"] : [],
     contrib,
   });
-  return { ...lossGraph, model: { ...model, graph: composeGelu(model.graph) }, gradients };
+  return { ...lossGraph, model: { ...model, graph: composeGelu(model.graph, "batchnorm") }, gradients };
 }
 
 /** The forward + loss graph of a training setup, before differentiation (for checks and evaluation). */
@@ -101,18 +102,20 @@ function lossGraphWith(c: TransformerConfig, options: TrainingGraphOptions, mark
   }
   const lora = options.mode === "lora" ? (options.lora ?? DEFAULT_LORA) : undefined;
   if (lora !== undefined) validateLora(lora);
+  const fused = options.fused ?? dtype === "float32";
   const fwd = buildForwardGraph(c, {
     dtype,
     batch: options.batch ?? "batch",
     seq: options.seq ?? "seq",
-    fused: options.fused ?? dtype === "float32",
+    fused,
+    scaledGelu: fused && dtype === "float32" && c.activation === "gelu",
     ...(lora !== undefined ? { lora: { rank: lora.rank, alpha: lora.alpha, targetModules: lora.targetModules } } : {}),
   });
   let graph = fwd.model.graph;
   if (lora !== undefined && (lora.dropout ?? 0) > 0) {
     graph = insertLoraDropout(graph, new Set(fwd.loraInputs.filter((l) => l.which === "A").map((l) => l.name)), lora.dropout!, lora.dropoutSeed ?? 0);
   }
-  graph = markGelu ? markGelus(graph) : composeGelu(graph);
+  graph = markGelu ? markGelus(graph) : composeGelu(graph, "ops");
   if (lora !== undefined) graph = scaleLoraOnRank(graph, new Set(fwd.loraInputs.filter((l) => l.which === "B").map((l) => l.name)));
   const b = GraphBuilder.extend(graph, fwd.model.opsets);
   appendCrossEntropyLoss(b, b.get("logits"));
@@ -142,10 +145,19 @@ export function validateLora(lora: LoraOptions): void {
  * ORT 1.30 CPU: the contrib Gelu kernel costs ~10× an Erf kernel per element, so the composition
  * is faster in training graphs. {@link AD_DOMAIN} Gelu nodes (see {@link markGelus}) get the same
  * ops, their outputs 1 and 2 naming x/√2 and Φ(x), which their backward reads.
+ *
+ * {@link SCALED_GELU} nodes (training graphs, see `ForwardGraphOptions.scaledGelu`) become
+ * y = u·F(u): Erf, then F = (erf + 1)·√π/2, then Mul; their output 1, when marked, names F. With
+ * `affine: "batchnorm"` the affine step is ONE pass, an inference-mode BatchNormalization of one
+ * channel over a [1, 1, n] view (mean −1, variance 1, scale √π/2, no epsilon): on ORT's CPU
+ * kernels it costs about one Mul where Add + Mul cost two (a [rows, width] view, one channel per
+ * column, ran 15× slower). Autodiff has no rule for
+ * BatchNormalization, so graphs that are still to be differentiated (the loss graph) use `"ops"`.
  */
-function composeGelu(graph: Graph): Graph {
+function composeGelu(graph: Graph, affine: "ops" | "batchnorm"): Graph {
   const isGelu = (n: Node): boolean => n.op === "Gelu" && (n.domain === MS_DOMAIN || n.domain === AD_DOMAIN);
-  if (!graph.nodes.some(isGelu)) return graph;
+  const isScaled = (n: Node): boolean => n.op === SCALED_GELU && n.domain === AD_DOMAIN;
+  if (!graph.nodes.some((n) => isGelu(n) || isScaled(n))) return graph;
   const infos = new Map([...graph.inputs, ...graph.valueInfo].map((v) => [v.name, v]));
   const nodes: Node[] = [];
   const valueInfo = [...graph.valueInfo];
@@ -161,27 +173,67 @@ function composeGelu(graph: Graph): Graph {
     }
     return name;
   };
+  const vector = (tag: string, dtype: "float32" | "int64", values: readonly number[]): string => {
+    const name = `gelu.${tag}`;
+    if (!initializers.some((i) => i.name === name)) {
+      initializers.push(
+        dtype === "int64"
+          ? { name, dtype, dims: [values.length], data: BigInt64Array.from(values.map((v) => BigInt(v))) }
+          : { name, dtype, dims: [values.length], data: Float32Array.from(values) },
+      );
+    }
+    return name;
+  };
   let k = 0;
   for (const n of graph.nodes) {
-    if (!isGelu(n)) {
+    if (!isGelu(n) && !isScaled(n)) {
       nodes.push(n);
       continue;
     }
     const x = n.inputs[0]!;
     const info = infos.get(x);
     if (info === undefined || (info.dtype !== "float32" && info.dtype !== "float64")) {
-      throw new AutodidactError(`cannot rewrite Gelu: no float type for "${x}"`, Code.Internal);
+      throw new AutodidactError(`cannot rewrite ${n.op}: no float type for "${x}"`, Code.Internal);
     }
     const dtype = info.dtype;
-    const t = (suffix: string, given?: string): string => {
+    const t = (suffix: string, given?: string, shape = info.shape): string => {
       if (given !== undefined && given !== "") {
-        if (!infos.has(given)) valueInfo.push({ name: given, dtype, shape: info.shape });
+        if (!infos.has(given)) valueInfo.push({ name: given, dtype, shape });
         return given;
       }
       const name = `gelu_${k}.${suffix}`;
-      valueInfo.push({ name, dtype, shape: info.shape });
+      valueInfo.push({ name, dtype, shape });
       return name;
     };
+    if (isScaled(n)) {
+      const e = t("erf");
+      const f = t("affine", n.outputs[1]);
+      nodes.push({ op: "Erf", inputs: [x], outputs: [e] });
+      const halfRootPi = Math.sqrt(Math.PI) / 2;
+      if (affine === "batchnorm" && dtype === "float32") {
+        const flat = `gelu_${k}.flat`;
+        const fflat = `gelu_${k}.affine_flat`;
+        const shape = `gelu_${k}.shape`;
+        valueInfo.push({ name: flat, dtype, shape: [1, 1, "n"] }, { name: fflat, dtype, shape: [1, 1, "n"] }, { name: shape, dtype: "int64", shape: [info.shape.length] });
+        nodes.push(
+          { op: "Reshape", inputs: [e, vector("flat", "int64", [1, 1, -1])], outputs: [flat] },
+          {
+            op: "BatchNormalization",
+            inputs: [flat, vector("scale", dtype, [halfRootPi]), vector("zero", dtype, [0]), vector("mean", dtype, [-1]), vector("one", dtype, [1])],
+            outputs: [fflat],
+            attrs: { epsilon: attr.float(0) },
+          },
+          { op: "Shape", inputs: [x], outputs: [shape] },
+          { op: "Reshape", inputs: [fflat, shape], outputs: [f] },
+        );
+      } else {
+        const e1 = t("erf_plus_1");
+        nodes.push({ op: "Add", inputs: [e, constant(1, dtype)], outputs: [e1] }, { op: "Mul", inputs: [e1, constant(halfRootPi, dtype)], outputs: [f] });
+      }
+      nodes.push({ op: "Mul", inputs: [x, f], outputs: [n.outputs[0]!] });
+      k++;
+      continue;
+    }
     const [u, e, e1, phi] = [t("scaled", n.outputs[1]), t("erf"), t("erf_plus_1"), t("cdf", n.outputs[2])];
     nodes.push(
       { op: "Mul", inputs: [x, constant(Math.SQRT1_2, dtype)], outputs: [u] },
@@ -195,15 +247,24 @@ function composeGelu(graph: Graph): Graph {
   return { ...graph, nodes, initializers, valueInfo };
 }
 
-/** Turns com.microsoft Gelu nodes into {@link AD_DOMAIN} Gelu nodes with outputs [y, x/√2, Φ(x)]. */
+/**
+ * Turns com.microsoft Gelu nodes into {@link AD_DOMAIN} Gelu nodes with outputs [y, x/√2, Φ(x)],
+ * and gives {@link SCALED_GELU} nodes their second output F(u), which their backward reads.
+ */
 function markGelus(graph: Graph): Graph {
   const infos = new Map([...graph.inputs, ...graph.valueInfo].map((v) => [v.name, v]));
   const valueInfo = [...graph.valueInfo];
   let k = 0;
   const nodes = graph.nodes.map((n): Node => {
-    if (!(n.op === "Gelu" && n.domain === MS_DOMAIN)) return n;
+    const scaled = n.op === SCALED_GELU && n.domain === AD_DOMAIN;
+    if (!(n.op === "Gelu" && n.domain === MS_DOMAIN) && !scaled) return n;
     const info = infos.get(n.inputs[0]!);
-    if (info === undefined) throw new AutodidactError(`cannot mark Gelu: no type for "${n.inputs[0]}"`, Code.Internal);
+    if (info === undefined) throw new AutodidactError(`cannot mark ${n.op}: no type for "${n.inputs[0]}"`, Code.Internal);
+    if (scaled) {
+      const f = `gelu_mark_${k++}.affine`;
+      valueInfo.push({ ...info, name: f });
+      return { ...n, outputs: [n.outputs[0]!, f] };
+    }
     const u = `gelu_mark_${k}.scaled`;
     const phi = `gelu_mark_${k}.cdf`;
     k++;
