@@ -2,8 +2,9 @@
 (pre-norm LayerNorm, no positional encoding, erf GELU MLP, untied lm_head, weights [out, in] with
 Hugging Face names), timed the way a PyTorch user would run it, plus a logits parity check.
 
-Usage: python3 torch_bench.py <work dir>   (reads spec.json, weights.safetensors, parity_ids.bin;
-writes nothing; prints one JSON object on stdout)
+Usage: python3 torch_bench.py <work dir> [train|infer]   (reads spec.json, weights.safetensors,
+parity_ids.bin; writes nothing; prints one JSON object on stdout). `train` times training only,
+`infer` the parity check and generation only; both by default.
 """
 import json
 import math
@@ -116,16 +117,27 @@ def timed(fn, repeats):
 
 def main():
     work = sys.argv[1]
+    mode = sys.argv[2] if len(sys.argv) > 2 else "all"
     spec = json.load(open(f"{work}/spec.json"))
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
-    c = spec["config"]
-    B, T, V = spec["batch"], spec["seq"], c["vocabSize"]
-    model = Decoder(c)
+    model = Decoder(spec["config"])
     model.load_hf(read_safetensors(f"{work}/weights.safetensors"))
     result = {"torch": torch.__version__, "threads": torch.get_num_threads()}
 
-    # Parity: logits on the given ids.
+    g = torch.Generator().manual_seed(1)
+    if mode in ("all", "infer"):
+        parity(spec, work, model, result)
+    if mode in ("all", "train"):
+        train(spec, model, g, result)
+    if mode in ("all", "infer"):
+        generation(spec, model, g, result)
+    print(json.dumps(result))
+
+
+def parity(spec, work, model, result):
+    """Max |logit difference| against the engine's logits for the same weights and ids."""
+    V = spec["config"]["vocabSize"]
     pids = spec["parityShape"]
     ids = torch.frombuffer(bytearray(open(f"{work}/parity_ids.bin", "rb").read()), dtype=torch.int64).reshape(pids)
     engine = torch.frombuffer(bytearray(open(f"{work}/parity_logits.bin", "rb").read()), dtype=torch.float32).reshape(pids + [V])
@@ -133,8 +145,10 @@ def main():
         logits, _ = model(ids)
     result["parityMaxAbsDiff"] = float((logits - engine).abs().max())
 
-    # Training: full fine-tune, AdamW, masked cross-entropy over all positions.
-    g = torch.Generator().manual_seed(1)
+
+def train(spec, model, g, result):
+    """Full fine-tune, AdamW, cross-entropy over all positions."""
+    B, T, V = spec["batch"], spec["seq"], spec["config"]["vocabSize"]
     x = torch.randint(0, V, (B, T), generator=g)
     y = torch.randint(0, V, (B, T), generator=g)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
@@ -153,7 +167,11 @@ def main():
     result["trainStepMs"] = step * 1000
     result["trainTokensPerSec"] = B * T / step
 
-    # Generation with a KV cache, greedy.
+
+def generation(spec, model, g, result):
+    """Greedy decoding with a KV cache at each batch size of the spec."""
+    V = spec["config"]["vocabSize"]
+
     def generate(batch):
         prompt = torch.randint(0, V, (batch, spec["promptLen"]), generator=g)
         with torch.inference_mode():
@@ -166,7 +184,6 @@ def main():
     for batch in spec["genBatches"]:
         t = timed(lambda: generate(batch), spec["genRepeats"])
         result[f"genTokensPerSec_b{batch}"] = batch * spec["newTokens"] / t
-    print(json.dumps(result))
 
 
 if __name__ == "__main__":
