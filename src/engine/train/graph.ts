@@ -196,13 +196,13 @@ function composeGelu(graph: Graph, affine: "ops" | "batchnorm"): Graph {
       throw new AutodidactError(`cannot rewrite ${n.op}: no float type for "${x}"`, Code.Internal);
     }
     const dtype = info.dtype;
-    const t = (suffix: string, given?: string, shape = info.shape): string => {
+    const t = (suffix: string, given?: string): string => {
       if (given !== undefined && given !== "") {
-        if (!infos.has(given)) valueInfo.push({ name: given, dtype, shape });
+        if (!infos.has(given)) valueInfo.push({ name: given, dtype, shape: info.shape });
         return given;
       }
       const name = `gelu_${k}.${suffix}`;
-      valueInfo.push({ name, dtype, shape });
+      valueInfo.push({ name, dtype, shape: info.shape });
       return name;
     };
     if (isScaled(n)) {
