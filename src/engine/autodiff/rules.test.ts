@@ -228,6 +228,41 @@ describe("gradient rules vs central finite differences (float64)", () => {
     });
   });
 
+  it("Gather's gradient sums thousands of repeated indices exactly, the same on every run, with 2 threads", async () => {
+    // ORT's ScatterND with reduction "add" loses additions to repeated indices when its updates are
+    // split across threads (off by up to 20 here); the rule must not depend on it.
+    const R = 3072;
+    const D = 128;
+    for (const [V, dtype] of [
+      [16, "float32"],
+      [300, "float32"],
+      [16, "float64"],
+    ] as const) {
+      const rng = createRng(`gather-${V}-${dtype}`);
+      const ids = BigInt64Array.from({ length: R }, () => BigInt(rng.int(V)));
+      const weights = Array.from({ length: R * D }, () => rng.normal());
+      const b = createGraphBuilder("gather");
+      const e = b.input("e", dtype, [V, D]);
+      const idsIn = b.input("ids", "int64", [R]);
+      const r = b.constant(dtype, [R, D], dtype === "float64" ? Float64Array.from(weights) : Float32Array.from(weights));
+      b.output(b.reduceSum(b.mul(b.gather(e, idsIn, 0), r), [0, 1], false, "loss"));
+      const { model, gradients } = buildGradientModel(b.buildModel(), { wrt: ["e"], loss: "loss" });
+      expect(model.graph.nodes.some((n) => n.op === "ScatterND")).toBe(false);
+      const want = new Float64Array(V * D);
+      for (let i = 0; i < R; i++) for (let d = 0; d < D; d++) want[Number(ids[i]!) * D + d]! += weights[i * D + d]!;
+      const s = await createSession(serialize(model), { intraOpThreads: 2 });
+      const table = dtype === "float64" ? new Float64Array(V * D) : new Float32Array(V * D);
+      for (let run = 0; run < 5; run++) {
+        const out = await s.run({ e: { dtype, dims: [V, D], data: table }, ids: { dtype: "int64", dims: [R], data: ids } } as TensorMap);
+        const got = out[gradients.get("e")!]!.data as Float32Array | Float64Array;
+        let worst = 0;
+        for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+        expect(worst, `vocabulary ${V}, ${dtype}, run ${run}`).toBeLessThan(dtype === "float64" ? 1e-9 : 1e-3);
+      }
+      await s.release();
+    }
+  });
+
   it("Softmax and LogSoftmax over the last and a middle axis", async () => {
     for (const axis of [-1, 1]) {
       await check({ inputs: [{ name: "x", dims: [2, 3, 4] }], build: (bb, v) => bb.softmax(v.x!, axis) });
