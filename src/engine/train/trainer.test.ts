@@ -121,6 +121,30 @@ describe("Trainer (worker thread)", () => {
     expect(ticksAtEnd).toBeGreaterThan(0);
   });
 
+  it("is reproducible: two trainers given the same weights and batches end bit-identical (2 ORT threads)", async () => {
+    // 64 × 47 tokens over a 10-token vocabulary: every embedding row is hit hundreds of times per
+    // step, so a gradient kernel that races on repeated indices shows up as different weights (with
+    // ScatterND-add it did at width 128, where ORT splits the scatter across its threads).
+    const big = createTransformerConfig({ vocabSize: 10, numLayers: 1, hiddenSize: 128, numHeads: 4, intermediateSize: 256, maxPositions: 48 });
+    const rng = createRng("reproducible");
+    const batches = Array.from({ length: 3 }, () =>
+      makeBatch(
+        Array.from({ length: 64 }, () => ({ prompt: Array.from({ length: 20 }, () => rng.int(10)), completion: Array.from({ length: 28 }, () => rng.int(10)) })),
+        { padId: 0, seqLen: 47 },
+      ),
+    );
+    const finals: Map<string, string>[] = [];
+    for (let t = 0; t < 2; t++) {
+      const trainer = await createTrainer({ config: big, weights: initParameters(big, 7), mode: "full", optimizer: { lr: 1e-3 }, threads: 2, batchSize: 64, seqLen: 47 });
+      open.push(trainer);
+      for (const b of batches) await trainer.step(b);
+      finals.push(bits(await trainer.getWeights()));
+    }
+    const changed = [...finals[0]!.keys()].filter((k) => finals[0]!.get(k) !== finals[1]!.get(k));
+    expect(changed).toEqual([]);
+    expect(bits(initParameters(big, 7)).get("model.embed_tokens.weight")).not.toBe(finals[0]!.get("model.embed_tokens.weight"));
+  });
+
   it("aborts a step on NaN (loss and gradients) with Code.Aborted, changes nothing, and keeps serving", async () => {
     const small = createTransformerConfig({ vocabSize: 10, numLayers: 1, hiddenSize: 16, numHeads: 2, intermediateSize: 32, maxPositions: 16 });
     const trainer = await createTrainer({ config: small, weights: initParameters(small, 2), mode: "full", optimizer: { lr: 1e-2 } });
