@@ -1,5 +1,5 @@
 import { AutodidactError, Code } from "../../errors/index.js";
-import type { Dim, Shape } from "./ir.js";
+import { shapeSize, type Dim, type Shape } from "./ir.js";
 
 /**
  * Shape arithmetic shared by the builder's inference and by validation. Dims may be symbolic; we
@@ -66,7 +66,7 @@ export function reshapeShape(input: Shape, target: readonly number[]): Dim[] {
   const out: Dim[] = target.map((t, i) => (t === 0 ? (input[i] ?? null) : t === -1 ? null : t));
   const minus = target.indexOf(-1);
   if (minus >= 0) {
-    const total = product(input);
+    const total = shapeSize(input);
     let known = 1;
     let ok = total !== null;
     for (let i = 0; i < out.length; i++) {
@@ -83,8 +83,8 @@ export function reshapeShape(input: Shape, target: readonly number[]): Dim[] {
       out[minus] = carrySymbolic(input, out, minus);
     }
   } else {
-    const total = product(input);
-    const t = product(out);
+    const total = shapeSize(input);
+    const t = shapeSize(out);
     if (total !== null && t !== null && total !== t) {
       throw shapeError(`Reshape ${fmt(input)} -> [${target.join(",")}]: element counts differ`);
     }
@@ -102,16 +102,6 @@ function carrySymbolic(input: Shape, out: Dim[], minus: number): Dim {
   let outKnown = 1;
   for (let i = 0; i < out.length; i++) if (i !== minus) outKnown *= out[i] as number;
   return inKnown === outKnown ? (sym[0] as Dim) : null;
-}
-
-/** Product of dims, or null if any is not fixed. */
-export function product(shape: Shape): number | null {
-  let n = 1;
-  for (const d of shape) {
-    if (typeof d !== "number") return null;
-    n *= d;
-  }
-  return n;
 }
 
 /** `[2,"seq",?]` formatting for messages. */
