@@ -1,5 +1,5 @@
 import { AutodidactError, Code } from "../../errors/index.js";
-import { attr, MS_DOMAIN, MS_OPSET, type Graph, type Model, type Node, type Shape, type TensorData, type ValueInfo } from "../graph/ir.js";
+import { attr, MS_DOMAIN, MS_OPSET, shapeSize, type Graph, type Model, type Node, type Shape, type TensorData, type ValueInfo } from "../graph/ir.js";
 import { GraphEmitter } from "./emitter.js";
 import { NON_DIFFERENTIABLE, reduceSum, RULES, type RuleContext } from "./rules.js";
 import { isStatic } from "./shapes.js";
@@ -301,11 +301,9 @@ function sumLeading(c: RuleContext, g: string, gShape: Shape, lead: number, ts: 
   // A gradient has the dtype of what it is the gradient of.
   const dtype = c.info(target).dtype;
   if (dtype !== "float32" && dtype !== "float64") return null;
-  if (!gShape.every((d) => typeof d === "number")) return null;
-  const dims = gShape as readonly number[];
-  const rows = dims.slice(0, lead).reduce((a, b) => a * b, 1);
-  const cols = dims.slice(lead).reduce((a, b) => a * b, 1);
-  if (rows < SUM_ROWS_BY_MATMUL) return null;
+  const rows = shapeSize(gShape.slice(0, lead));
+  const cols = shapeSize(gShape.slice(lead));
+  if (rows === null || cols === null || rows < SUM_ROWS_BY_MATMUL) return null;
   const ones = c.e.float(new Array<number>(rows).fill(1), dtype, [1, rows]);
   const product = c.e.op("MatMul", [ones, c.e.op("Reshape", [g, c.e.int64([rows, cols])])]);
   return c.e.op("Reshape", [product, c.e.int64(ts.map((d) => d as number))]);

@@ -1,5 +1,5 @@
 import { AutodidactError, Code } from "../../errors/index.js";
-import { AD_DOMAIN, attr, MS_DOMAIN, type Attr, type Dim, type DType, type Node, type Shape, type ValueInfo } from "../graph/ir.js";
+import { AD_DOMAIN, attr, MS_DOMAIN, shapeSize, type Attr, type Dim, type DType, type Node, type Shape, type ValueInfo } from "../graph/ir.js";
 import type { GraphEmitter } from "./emitter.js";
 import { broadcastShapes, inversePerm, normAxis, sameDim } from "./shapes.js";
 
@@ -247,10 +247,11 @@ function scatterAddRows(c: RuleContext, like: string, likeShape: Shape, dtype: D
   const rest = likeShape.slice(1);
   const flatIndices = e.op("Reshape", [indices, e.int64([-1])]);
   // [tokens, product of the other dims of `like`]
-  const width = rest.every((d) => typeof d === "number")
-    ? e.int64([(rest as number[]).reduce((a, b) => a * b, 1)])
-    : e.op("ReduceProd", [e.op("Slice", [c.shapeOf(like), e.int64([1]), e.int64([rest.length + 1]), e.int64([0])])], { keepdims: attr.int(1) });
-  const rowsShape = e.op("Concat", [e.int64([-1]), width], { axis: attr.int(0) });
+  const width = shapeSize(rest);
+  const rowsShape =
+    width !== null
+      ? e.int64([-1, width])
+      : e.op("Concat", [e.int64([-1]), e.op("ReduceProd", [e.op("Slice", [c.shapeOf(like), e.int64([1]), e.int64([rest.length + 1]), e.int64([0])])], { keepdims: attr.int(1) })], { axis: attr.int(0) });
   const g2 = e.op("Reshape", [g, rowsShape]);
   const rows = likeShape[0];
   let summed: string;

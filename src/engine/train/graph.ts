@@ -163,24 +163,22 @@ function composeGelu(graph: Graph, affine: "ops" | "batchnorm"): Graph {
   const valueInfo = [...graph.valueInfo];
   const initializers = [...graph.initializers];
   const constants = new Map<string, string>();
-  const constant = (value: number, dtype: "float32" | "float64"): string => {
-    const key = `${dtype}:${value}`;
+  /** A shared initializer: a scalar for a number, a 1-D tensor for an array. */
+  const constant = (value: number | readonly number[], dtype: "float32" | "float64" | "int64"): string => {
+    const values = typeof value === "number" ? [value] : value;
+    const dims = typeof value === "number" ? [] : [values.length];
+    const key = `${dtype}:${dims.join(",")}:${values.join(",")}`;
     let name = constants.get(key);
     if (name === undefined) {
       name = `gelu.const_${constants.size}`;
-      initializers.push(dtype === "float64" ? { name, dtype, dims: [], data: Float64Array.of(value) } : { name, dtype, dims: [], data: Float32Array.of(value) });
-      constants.set(key, name);
-    }
-    return name;
-  };
-  const vector = (tag: string, dtype: "float32" | "int64", values: readonly number[]): string => {
-    const name = `gelu.${tag}`;
-    if (!initializers.some((i) => i.name === name)) {
       initializers.push(
         dtype === "int64"
-          ? { name, dtype, dims: [values.length], data: BigInt64Array.from(values.map((v) => BigInt(v))) }
-          : { name, dtype, dims: [values.length], data: Float32Array.from(values) },
+          ? { name, dtype, dims, data: BigInt64Array.from(values.map((v) => BigInt(v))) }
+          : dtype === "float64"
+            ? { name, dtype, dims, data: Float64Array.from(values) }
+            : { name, dtype, dims, data: Float32Array.from(values) },
       );
+      constants.set(key, name);
     }
     return name;
   };
@@ -216,10 +214,10 @@ function composeGelu(graph: Graph, affine: "ops" | "batchnorm"): Graph {
         const shape = `gelu_${k}.shape`;
         valueInfo.push({ name: flat, dtype, shape: [1, 1, "n"] }, { name: fflat, dtype, shape: [1, 1, "n"] }, { name: shape, dtype: "int64", shape: [info.shape.length] });
         nodes.push(
-          { op: "Reshape", inputs: [e, vector("flat", "int64", [1, 1, -1])], outputs: [flat] },
+          { op: "Reshape", inputs: [e, constant([1, 1, -1], "int64")], outputs: [flat] },
           {
             op: "BatchNormalization",
-            inputs: [flat, vector("scale", dtype, [halfRootPi]), vector("zero", dtype, [0]), vector("mean", dtype, [-1]), vector("one", dtype, [1])],
+            inputs: [flat, constant([halfRootPi], dtype), constant([0], dtype), constant([-1], dtype), constant([1], dtype)],
             outputs: [fflat],
             attrs: { epsilon: attr.float(0) },
           },
