@@ -280,15 +280,12 @@ async function main(): Promise<void> {
       console.log(`PyTorch generation, OpenBLAS ${x["blasThreads"]} thread(s): b1 ${(x["genTokensPerSec_b1"] as number).toFixed(0)}, b64 ${(x["genTokensPerSec_b64"] as number).toFixed(0)} tokens/s`);
     }
     const train = bestBy(torchTrain, "trainTokensPerSec");
-    torch = {
-      ...train,
-      trainBlasThreads: train["blasThreads"]!,
-      genTokensPerSec_b1: bestBy(infer, "genTokensPerSec_b1")["genTokensPerSec_b1"]!,
-      genTokensPerSec_b1BlasThreads: bestBy(infer, "genTokensPerSec_b1")["blasThreads"]!,
-      genTokensPerSec_b64: bestBy(infer, "genTokensPerSec_b64")["genTokensPerSec_b64"]!,
-      genTokensPerSec_b64BlasThreads: bestBy(infer, "genTokensPerSec_b64")["blasThreads"]!,
-      parityMaxAbsDiff: Math.max(...infer.map((x) => x["parityMaxAbsDiff"] as number)),
-    };
+    torch = { ...train, trainBlasThreads: train["blasThreads"]!, parityMaxAbsDiff: Math.max(...infer.map((x) => x["parityMaxAbsDiff"] as number)) };
+    for (const key of ["genTokensPerSec_b1", "genTokensPerSec_b64"]) {
+      const best = bestBy(infer, key);
+      torch[key] = best[key]!;
+      torch[`${key}BlasThreads`] = best["blasThreads"]!;
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
