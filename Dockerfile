@@ -25,6 +25,7 @@ COPY --chown=root:root bin ./bin
 COPY --chown=root:root proto ./proto
 COPY --chown=root:root src ./src
 COPY --chown=root:root services ./services
+COPY --chown=root:root apps ./apps
 # The image's `node` user (uid 1000), matching runAsUser in deploy/k8s.
 USER 1000:1000
 EXPOSE 50051 9464

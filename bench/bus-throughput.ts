@@ -4,8 +4,8 @@
  * handler, double-ack). Run on demand: `node --import tsx bench/bus-throughput.ts [count] [inFlight]`.
  * Not part of CI; numbers depend on the machine.
  */
-import { connectBus, consume, ensureTopology, startNatsServer, Streams, Subjects } from "../src/bus/index.js";
-import { createTestTelemetry } from "../src/telemetry/index.js";
+import { connectBus, consume, ensureTopology, startNatsServer, Streams, Subjects } from "../src/platform/bus/index.js";
+import { createTestTelemetry } from "../src/platform/telemetry/index.js";
 
 async function main(): Promise<void> {
   const count = Number(process.argv[2] ?? 5_000);

@@ -7,8 +7,8 @@
  * process (near 1: its CPU is the limit). Not part of CI; numbers depend on the machine.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
-import { connectBus, ensureTopology, startNatsServer, Subjects } from "../src/bus/index.js";
-import { createConsensusPolicy, createConsensusWorker } from "../src/consensus/index.js";
+import { connectBus, ensureTopology, startNatsServer, Subjects } from "../src/platform/bus/index.js";
+import { createConsensusPolicy, createConsensusWorker } from "../src/domain/consensus/index.js";
 import { SampleSchema, VerdictSchema } from "../src/gen/autodidact/v1/sample_pb.js";
 
 async function main(): Promise<void> {

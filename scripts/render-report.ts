@@ -2,8 +2,8 @@
 // report's rendering or to put a copy elsewhere.
 // Usage: node --import tsx scripts/render-report.ts <report.json> <outDir>
 import { readFile } from "node:fs/promises";
-import { AutodidactError } from "../src/errors/index.js";
-import { parseDemoReport, writeReport } from "../src/report/index.js";
+import { AutodidactError } from "../src/platform/errors/index.js";
+import { parseDemoReport, writeReport } from "../apps/report/index.js";
 
 const [input, outDir] = process.argv.slice(2);
 if (input === undefined || outDir === undefined) {

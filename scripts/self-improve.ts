@@ -3,8 +3,8 @@
 //        [--lora] [--base models/addition-base] [--json FILE] [--set key=value (dotted keys, JSON or comma lists)]...
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { overrideRecipe } from "../src/demo/index.js";
-import { formatRound, loadBase, recipes, runSelfImprovement, type SelfImprovementConfig } from "../src/experiment/index.js";
+import { overrideRecipe } from "../apps/demo/index.js";
+import { formatRound, loadBase, recipes, runSelfImprovement, type SelfImprovementConfig } from "../apps/experiment/index.js";
 
 const args = process.argv.slice(2);
 const name = args[0] && !args[0].startsWith("--") ? args.shift()! : "default";

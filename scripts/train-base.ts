@@ -4,10 +4,10 @@
 // Usage: node --import tsx scripts/train-base.ts [default|quick] [--out models/addition-base]
 //        [--set key=value]... (recipe overrides as in the demo, e.g. --set model.hiddenSize=128 --set seeds=[7])
 import { join } from "node:path";
-import { overrideRecipe } from "../src/demo/index.js";
+import { overrideRecipe } from "../apps/demo/index.js";
 import { createModelWorker } from "../src/engine/index.js";
-import { createTaskTokenizer } from "../src/tasks/index.js";
-import { accuracyByLength, frontierOf, modelConfig, recipes, recipeTask, saveBase, trainBase, withGenerator } from "../src/experiment/index.js";
+import { createTaskTokenizer } from "../src/domain/tasks/index.js";
+import { accuracyByLength, frontierOf, modelConfig, recipes, recipeTask, saveBase, trainBase, withGenerator } from "../apps/experiment/index.js";
 
 const args = process.argv.slice(2);
 const name = (args[0] && !args[0].startsWith("--") ? args.shift()! : "default") as keyof typeof recipes;

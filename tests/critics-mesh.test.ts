@@ -7,12 +7,12 @@ import { randomUUID } from "node:crypto";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, consume, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../src/bus/index.js";
+import { connectBus, consume, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { DecisionSchema } from "../src/gen/autodidact/v1/consensus_pb.js";
 import { CriticService } from "../src/gen/autodidact/v1/critic_pb.js";
 import { SampleSchema, VerdictSchema, type Verdict } from "../src/gen/autodidact/v1/sample_pb.js";
-import { createClient } from "../src/rpc/index.js";
-import { getTaskPack } from "../src/tasks/index.js";
+import { createClient } from "../src/platform/rpc/index.js";
+import { getTaskPack } from "../src/domain/tasks/index.js";
 
 const CRITIC_MAIN = fileURLToPath(new URL("../services/critic/main.ts", import.meta.url));
 const TSX = import.meta.resolve("tsx");

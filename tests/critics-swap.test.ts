@@ -6,15 +6,15 @@ import { copyFile, cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type NatsServerProcess } from "../src/bus/index.js";
-import { defineOptions, serviceOptions } from "../src/config/index.js";
-import { AutodidactError, Code } from "../src/errors/index.js";
+import { startNatsServer, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { defineOptions, serviceOptions } from "../src/platform/config/index.js";
+import { AutodidactError, Code } from "../src/platform/errors/index.js";
 import { CriticService } from "../src/gen/autodidact/v1/critic_pb.js";
 import { SampleSchema } from "../src/gen/autodidact/v1/sample_pb.js";
-import { startService, type RunningService, type ServiceConfig } from "../src/host/index.js";
-import { createClient, type RpcClient } from "../src/rpc/index.js";
+import { startService, type RunningService, type ServiceConfig } from "../src/platform/host/index.js";
+import { createClient, type RpcClient } from "../src/platform/rpc/index.js";
 import { criticOptions, criticService } from "../services/critic/index.js";
-import { saveTinyClassifier, saveTinyDecoder } from "../src/serving/test-models.js";
+import { saveTinyClassifier, saveTinyDecoder } from "../src/domain/serving/test-models.js";
 
 describe("critic SwapModel", () => {
   let nats: NatsServerProcess;

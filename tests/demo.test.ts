@@ -7,11 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { connectBus, openKv, startNatsServer, type Bus, type NatsServerProcess } from "../src/bus/index.js";
-import { readDecisions } from "../src/consensus/test-support.js";
-import { frontierOf } from "../src/experiment/index.js";
-import { createRegistry } from "../src/registry/index.js";
-import type { DemoReport, DemoRun } from "../src/report/types.js";
+import { connectBus, openKv, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { readDecisions } from "../src/domain/consensus/test-support.js";
+import { frontierOf } from "../apps/experiment/index.js";
+import { createRegistry } from "../src/domain/registry/index.js";
+import type { DemoReport, DemoRun } from "../apps/report/types.js";
 
 const cli = fileURLToPath(new URL("../bin/autodidact.mjs", import.meta.url));
 const ROUNDS = 2;

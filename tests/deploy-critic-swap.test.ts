@@ -7,11 +7,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type NatsServerProcess } from "../src/bus/index.js";
+import { startNatsServer, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { CriticService } from "../src/gen/autodidact/v1/critic_pb.js";
 import { SampleSchema } from "../src/gen/autodidact/v1/sample_pb.js";
-import { createClient, type RpcClient } from "../src/rpc/index.js";
-import { saveTinyDecoder } from "../src/serving/test-models.js";
+import { createClient, type RpcClient } from "../src/platform/rpc/index.js";
+import { saveTinyDecoder } from "../src/domain/serving/test-models.js";
 import { find, launchContainer, podSpecOf, renderOverlay, writeConfigMapVolume, type LaunchedContainer } from "./deploy-support.js";
 
 describe("critic model swap through its mounted ConfigMap", () => {

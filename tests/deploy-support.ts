@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
-import { freePort } from "../src/bus/index.js";
-import type { ReadyLine } from "../src/host/index.js";
+import { freePort } from "../src/platform/bus/index.js";
+import type { ReadyLine } from "../src/platform/host/index.js";
 
 /** The repository root: the image's WORKDIR (/app) holds the same files. */
 export const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));

@@ -6,13 +6,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, consume, ensureTopology, startNatsServer, Streams, type Bus, type NatsServerProcess } from "../src/bus/index.js";
-import type { OptionSpecs } from "../src/config/index.js";
+import { connectBus, consume, ensureTopology, startNatsServer, Streams, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import type { OptionSpecs } from "../src/platform/config/index.js";
 import { DecisionSchema, type Decision } from "../src/gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema } from "../src/gen/autodidact/v1/sample_pb.js";
-import { startServiceWithArgs, type RunningService, type ServiceSpec } from "../src/host/index.js";
+import { startServiceWithArgs, type RunningService, type ServiceSpec } from "../src/platform/host/index.js";
 import { criticService } from "../services/critic/index.js";
-import { saveTinyDecoder } from "../src/serving/test-models.js";
+import { saveTinyDecoder } from "../src/domain/serving/test-models.js";
 import { generatorService } from "../services/generator/index.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,11 +1,11 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, ensureTopology, startNatsServer, type Bus, type NatsServerProcess } from "../src/bus/index.js";
-import { main } from "../src/cli/main.js";
-import { monitorCommand } from "../src/cli/monitor-commands.js";
-import type { RunningService } from "../src/host/index.js";
-import { createRegistry, type Registry } from "../src/registry/index.js";
+import { connectBus, ensureTopology, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { main } from "../apps/cli/main.js";
+import { monitorCommand } from "../apps/cli/monitor-commands.js";
+import type { RunningService } from "../src/platform/host/index.js";
+import { createRegistry, type Registry } from "../src/domain/registry/index.js";
 import { announceCandidate, registerCandidate, startMonitor, tmpdir, waitFor } from "./monitor-support.js";
 
 describe("autodidact history / lineage / rollback", () => {

@@ -1,13 +1,13 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, ensureTopology, startNatsServer, Subjects, type Bus, type ConsumerHandle, type NatsServerProcess } from "../src/bus/index.js";
+import { connectBus, ensureTopology, startNatsServer, Subjects, type Bus, type ConsumerHandle, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { DecisionSchema } from "../src/gen/autodidact/v1/consensus_pb.js";
-import { getTaskPack } from "../src/tasks/index.js";
+import { getTaskPack } from "../src/domain/tasks/index.js";
 import { createMonitor, followRoundStats, readRoundStats, roundRates } from "../services/monitor/index.js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createModelWorker } from "../src/engine/index.js";
-import { createRegistry } from "../src/registry/index.js";
+import { createRegistry } from "../src/domain/registry/index.js";
 import { registerCandidate, tmpdir, waitFor } from "./monitor-support.js";
 
 describe("per-round decision statistics judged by the verifier", () => {

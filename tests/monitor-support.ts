@@ -3,14 +3,14 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Subjects, type Bus } from "../src/bus/index.js";
-import { defineOptions, serviceOptions } from "../src/config/index.js";
+import { Subjects, type Bus } from "../src/platform/bus/index.js";
+import { defineOptions, serviceOptions } from "../src/platform/config/index.js";
 import { initParameters, saveModel } from "../src/engine/index.js";
 import { CheckpointRefSchema } from "../src/gen/autodidact/v1/checkpoint_pb.js";
-import { startService, type RunningService, type ServiceConfig } from "../src/host/index.js";
-import { listCheckpointFiles, type CheckpointRecord, type Registry } from "../src/registry/index.js";
-import { tinyDecoderConfig } from "../src/serving/test-models.js";
-import { createTaskTokenizer, getTaskPack } from "../src/tasks/index.js";
+import { startService, type RunningService, type ServiceConfig } from "../src/platform/host/index.js";
+import { listCheckpointFiles, type CheckpointRecord, type Registry } from "../src/domain/registry/index.js";
+import { tinyDecoderConfig } from "../src/domain/serving/test-models.js";
+import { createTaskTokenizer, getTaskPack } from "../src/domain/tasks/index.js";
 import { monitorOptions, monitorService } from "../services/monitor/index.js";
 
 /**

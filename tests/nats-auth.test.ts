@@ -19,13 +19,13 @@ import {
   waitForLagBelow,
   type Bus,
   type NatsServerProcess,
-} from "../src/bus/index.js";
-import { createConsensusPolicy, createConsensusWorker, openPolicyStore, type ConsensusWorker } from "../src/consensus/index.js";
-import { AutodidactError, Code } from "../src/errors/index.js";
+} from "../src/platform/bus/index.js";
+import { createConsensusPolicy, createConsensusWorker, openPolicyStore, type ConsensusWorker } from "../src/domain/consensus/index.js";
+import { AutodidactError, Code } from "../src/platform/errors/index.js";
 import { DecisionSchema } from "../src/gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema, VerdictSchema } from "../src/gen/autodidact/v1/sample_pb.js";
-import { createRegistry, listCheckpointFiles, type CheckpointRecord } from "../src/registry/index.js";
-import { generateMeshCredentials, resolveNatsCredentials, SECRET_ENV, type MeshSecretSet } from "../src/security/index.js";
+import { createRegistry, listCheckpointFiles, type CheckpointRecord } from "../src/domain/registry/index.js";
+import { generateMeshCredentials, resolveNatsCredentials, SECRET_ENV, type MeshSecretSet } from "../src/platform/nats-auth/index.js";
 import { headers, nkeys } from "@nats-io/transport-node";
 
 let dir: string;

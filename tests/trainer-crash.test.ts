@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, consume, consumerLag, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../src/bus/index.js";
+import { connectBus, consume, consumerLag, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { CheckpointRefSchema, type CheckpointRef } from "../src/gen/autodidact/v1/checkpoint_pb.js";
-import { createRegistry, type Registry } from "../src/registry/index.js";
+import { createRegistry, type Registry } from "../src/domain/registry/index.js";
 import { idsDigest, problems, publishDecision, registerBase, waitFor } from "./trainer-support.js";
 
 const TSX = fileURLToPath(import.meta.resolve("tsx"));

@@ -10,18 +10,18 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connectBus, consumerLag, KvBuckets, openKv, Streams, Subjects, type Bus, type NatsServerProcess } from "../../src/bus/index.js";
-import { resolveNatsCredentials } from "../../src/security/index.js";
-import { startLocalMesh, type LocalMesh, type MeshMember } from "../../src/cli/local-mesh.js";
-import { evaluateVotes, policyFromProto } from "../../src/consensus/index.js";
+import { connectBus, consumerLag, KvBuckets, openKv, Streams, Subjects, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
+import { resolveNatsCredentials } from "../../src/platform/nats-auth/index.js";
+import { startLocalMesh, type LocalMesh, type MeshMember } from "../../apps/cli/local-mesh.js";
+import { evaluateVotes, policyFromProto } from "../../src/domain/consensus/index.js";
 import { createRng, loadDecoder, loadModel } from "../../src/engine/index.js";
-import { AutodidactError, codeName } from "../../src/errors/index.js";
+import { AutodidactError, codeName } from "../../src/platform/errors/index.js";
 import { DecisionOutcome, DecisionSchema, type Decision } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { GeneratorService } from "../../src/gen/autodidact/v1/generator_pb.js";
 import { SampleSchema, VerdictSchema } from "../../src/gen/autodidact/v1/sample_pb.js";
 import { TrainerService } from "../../src/gen/autodidact/v1/trainer_pb.js";
-import { createRegistry, listCheckpointFiles, type Registry } from "../../src/registry/index.js";
-import { createClient } from "../../src/rpc/index.js";
+import { createRegistry, listCheckpointFiles, type Registry } from "../../src/domain/registry/index.js";
+import { createClient } from "../../src/platform/rpc/index.js";
 import { readStream } from "./streams.js";
 
 /** Knobs of one chaos run; the CI test and the bench differ only in these. */

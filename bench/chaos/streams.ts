@@ -1,7 +1,7 @@
 // Reading whole JetStream streams for the end-of-run checks of the chaos run and the fuzz run.
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import type { Bus } from "../../src/bus/index.js";
+import type { Bus } from "../../src/platform/bus/index.js";
 
 /** One stored message of a stream, as the checks need it. */
 export interface StoredMessage {

@@ -12,13 +12,13 @@ import { Client, credentials, Metadata, status as GrpcStatus, type ServiceError,
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connectBus, ensureTopology, startNatsServer, Streams, type Bus, type NatsServerProcess, type PoisonRecord } from "../../src/bus/index.js";
-import { startLocalMesh, type LocalMesh, type MeshMember } from "../../src/cli/local-mesh.js";
+import { connectBus, ensureTopology, startNatsServer, Streams, type Bus, type NatsServerProcess, type PoisonRecord } from "../../src/platform/bus/index.js";
+import { startLocalMesh, type LocalMesh, type MeshMember } from "../../apps/cli/local-mesh.js";
 import { createRng } from "../../src/engine/index.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.js";
-import { createRegistry, listCheckpointFiles } from "../../src/registry/index.js";
-import { createClient, DEFAULT_MAX_MESSAGE_BYTES } from "../../src/rpc/index.js";
-import { saveTinyDecoder } from "../../src/serving/test-models.js";
+import { createRegistry, listCheckpointFiles } from "../../src/domain/registry/index.js";
+import { createClient, DEFAULT_MAX_MESSAGE_BYTES } from "../../src/platform/rpc/index.js";
+import { saveTinyDecoder } from "../../src/domain/serving/test-models.js";
 import { readStream } from "../chaos/streams.js";
 import { mutate, pickMutation, type Mutation } from "./mutate.js";
 import { FUZZ_LINEAGE, rpcTargets, subjectTargets, type RpcTarget, type SubjectTarget } from "./targets.js";

@@ -4,7 +4,7 @@
  * seed messages that the mutations start from.
  */
 import { create, toBinary, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import { Streams, Subjects } from "../../src/bus/index.js";
+import { Streams, Subjects } from "../../src/platform/bus/index.js";
 import { CheckpointRefSchema } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
 import { ConsensusKind, DecisionSchema, TimeoutOutcome } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { CriticService } from "../../src/gen/autodidact/v1/critic_pb.js";

@@ -10,13 +10,13 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RetentionPolicy, StorageType } from "@nats-io/jetstream";
-import { connectBus, ensureTopology, startNatsServer, Streams, Subjects, type Bus } from "../../src/bus/index.js";
-import { createConsensusPolicy, createConsensusWorker } from "../../src/consensus/index.js";
+import { connectBus, ensureTopology, startNatsServer, Streams, Subjects, type Bus } from "../../src/platform/bus/index.js";
+import { createConsensusPolicy, createConsensusWorker } from "../../src/domain/consensus/index.js";
 import { DecisionSchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema } from "../../src/gen/autodidact/v1/sample_pb.js";
 import { fromBinary } from "@bufbuild/protobuf";
 import { createCritic, type Critic, type Judge } from "../../services/critic/index.js";
-import type { ConsensusWorker } from "../../src/consensus/index.js";
+import type { ConsensusWorker } from "../../src/domain/consensus/index.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";

@@ -1,5 +1,5 @@
-import { createConsensusPolicy, createConsensusWorker, openPolicyStore, type ConsensusWorker } from "../../src/consensus/index.js";
-import type { ServiceSpec } from "../../src/host/index.js";
+import { createConsensusPolicy, createConsensusWorker, openPolicyStore, type ConsensusWorker } from "../../src/domain/consensus/index.js";
+import type { ServiceSpec } from "../../src/platform/host/index.js";
 
 /** Flags of the consensus service beyond the ones every service takes. */
 export const consensusOptions = {

@@ -2,12 +2,12 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createConsensusPolicy, createConsensusWorker, openPolicyStore, type ConsensusWorker } from "../../src/consensus/index.js";
+import { createConsensusPolicy, createConsensusWorker, openPolicyStore, type ConsensusWorker } from "../../src/domain/consensus/index.js";
 import { createModelWorker, selectedExecutionProvider, type ModelWorker, type OpenDecoder } from "../../src/engine/index.js";
-import { AutodidactError, Code } from "../../src/errors/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { CriticService, SwapModelResponseSchema } from "../../src/gen/autodidact/v1/critic_pb.js";
-import type { ServiceSpec } from "../../src/host/index.js";
-import { createInfoHandler, implement } from "../../src/rpc/index.js";
+import type { ServiceSpec } from "../../src/platform/host/index.js";
+import { createInfoHandler, implement } from "../../src/platform/rpc/index.js";
 import {
   checkpointVersion,
   createModelHolder,
@@ -28,7 +28,7 @@ import {
   readModelRefFile,
   watchModelRefFile,
   type SwapResult,
-} from "../../src/serving/index.js";
+} from "../../src/domain/serving/index.js";
 import { createCritic } from "./critic.js";
 import {
   createAcceptAllJudge,
@@ -167,7 +167,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
       }
       if (cfg.followPromoted && models?.kind === "decoder") {
         const reg = await getRegistry();
-        if (reg === undefined) throw new AutodidactError("--follow-promoted needs the checkpoint registry (src/registry)", Code.FailedPrecondition);
+        if (reg === undefined) throw new AutodidactError("--follow-promoted needs the checkpoint registry (src/domain/registry)", Code.FailedPrecondition);
         const host = (worker ??= createModelWorker({ name: `critic-${criticId}` }));
         unwatch = await followPromoted({ registry: reg, lineage: cfg.lineage, holder: models.holder, load: (dir, version) => loadDecoderModel(host, dir, version, { fetcher: reg }), logger });
         if (models.holder.version === undefined && modelRef === undefined) {

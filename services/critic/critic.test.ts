@@ -3,7 +3,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, consume, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../../src/bus/index.js";
+import { connectBus, consume, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
 import { DecisionSchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema, VerdictSchema, type Verdict } from "../../src/gen/autodidact/v1/sample_pb.js";
 import { createCritic } from "./critic.js";

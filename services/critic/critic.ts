@@ -1,14 +1,14 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { Subscription } from "@nats-io/transport-node";
-import { consume, Streams, Subjects, type Bus, type BusMessage, type ConsumerHandle } from "../../src/bus/index.js";
-import { agreementReport, judgedSampleFromDecision, type JudgedSample } from "../../src/consensus/index.js";
-import { AutodidactError, Code } from "../../src/errors/index.js";
+import { consume, Streams, Subjects, type Bus, type BusMessage, type ConsumerHandle } from "../../src/platform/bus/index.js";
+import { agreementReport, judgedSampleFromDecision, type JudgedSample } from "../../src/domain/consensus/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { CriticAgreementSchema, DecisionSchema, PairwiseAgreementSchema, type Decision } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { GetAgreementResponseSchema, type GetAgreementResponse } from "../../src/gen/autodidact/v1/critic_pb.js";
 import { SampleSchema, VerdictSchema, type Sample, type Verdict } from "../../src/gen/autodidact/v1/sample_pb.js";
-import { getTaskPack, type TaskPack } from "../../src/tasks/index.js";
-import { createLogger, getMeter, type Logger } from "../../src/telemetry/index.js";
+import { getTaskPack, type TaskPack } from "../../src/domain/tasks/index.js";
+import { createLogger, getMeter, type Logger } from "../../src/platform/telemetry/index.js";
 import type { Judge } from "./judges.js";
 
 const SAMPLE_ID = /^[A-Za-z0-9_-]{1,200}$/;

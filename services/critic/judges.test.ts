@@ -12,8 +12,8 @@ import {
   validateClassifierModel,
   validateDecoderModel,
   type ClassifierModel,
-} from "../../src/serving/index.js";
-import { createTaskTokenizer, getTaskPack, solveAddition } from "../../src/tasks/index.js";
+} from "../../src/domain/serving/index.js";
+import { createTaskTokenizer, getTaskPack, solveAddition } from "../../src/domain/tasks/index.js";
 import {
   createAcceptAllJudge,
   createClassifierJudge,
@@ -23,7 +23,7 @@ import {
   createRulesJudge,
   createVerifierJudge,
 } from "./judges.js";
-import { saveTinyClassifier, saveTinyDecoder } from "../../src/serving/test-models.js";
+import { saveTinyClassifier, saveTinyDecoder } from "../../src/domain/serving/test-models.js";
 
 const task = getTaskPack("addition");
 const sample = (id: string, prompt: string, completion: string): Sample => create(SampleSchema, { id, task: "addition", prompt, completion });

@@ -1,8 +1,8 @@
 import type { OpenDecoder } from "../../src/engine/index.js";
-import { AutodidactError, Code } from "../../src/errors/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import type { Sample } from "../../src/gen/autodidact/v1/sample_pb.js";
-import type { ClassifierModel, ModelHolder } from "../../src/serving/index.js";
-import { createTaskTokenizer, type TaskPack } from "../../src/tasks/index.js";
+import type { ClassifierModel, ModelHolder } from "../../src/domain/serving/index.js";
+import { createTaskTokenizer, type TaskPack } from "../../src/domain/tasks/index.js";
 
 /** The critic methods a critic instance can run (`--kind`). */
 export const CRITIC_KINDS = ["model", "likelihood", "rules", "novelty", "classifier", "verifier", "accept-all"] as const;

@@ -6,11 +6,11 @@ import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Bus } from "../../src/bus/index.js";
+import type { Bus } from "../../src/platform/bus/index.js";
 import { createModelWorker, type OpenDecoder } from "../../src/engine/index.js";
 import type { Sample } from "../../src/gen/autodidact/v1/sample_pb.js";
-import { createModelHolder, followPromoted, loadDecoderModel, validateDecoderModel, type PromotedRegistry } from "../../src/serving/index.js";
-import { saveTinyDecoder } from "../../src/serving/test-models.js";
+import { createModelHolder, followPromoted, loadDecoderModel, validateDecoderModel, type PromotedRegistry } from "../../src/domain/serving/index.js";
+import { saveTinyDecoder } from "../../src/domain/serving/test-models.js";
 import { createProposer } from "./proposer.js";
 
 function memoryRegistry(dirs: Map<number, string>): PromotedRegistry & { promote(v: number): void } {

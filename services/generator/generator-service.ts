@@ -1,11 +1,11 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createModelWorker, selectedExecutionProvider, type ModelWorker, type OpenDecoder } from "../../src/engine/index.js";
-import { AutodidactError, Code } from "../../src/errors/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { GeneratorService } from "../../src/gen/autodidact/v1/generator_pb.js";
-import { requireRole } from "../../src/auth/index.js";
-import type { ServiceSpec } from "../../src/host/index.js";
-import { createInfoHandler, implement } from "../../src/rpc/index.js";
+import { requireRole } from "../../src/platform/auth/index.js";
+import type { ServiceSpec } from "../../src/platform/host/index.js";
+import { createInfoHandler, implement } from "../../src/platform/rpc/index.js";
 import {
   createModelHolder,
   followPromoted,
@@ -17,8 +17,8 @@ import {
   validateDecoderModel,
   type ModelSource,
   type PromotedRegistry,
-} from "../../src/serving/index.js";
-import { getTaskPack } from "../../src/tasks/index.js";
+} from "../../src/domain/serving/index.js";
+import { getTaskPack } from "../../src/domain/tasks/index.js";
 import { createProposer } from "./proposer.js";
 
 /** Flags of the generator service beyond the ones every service takes. */

@@ -2,14 +2,14 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { context, SpanKind, trace } from "@opentelemetry/api";
 import { randomInt, randomUUID } from "node:crypto";
-import { Streams, Subjects, waitForLagBelow, type Bus, type PublishResult } from "../../src/bus/index.js";
+import { Streams, Subjects, waitForLagBelow, type Bus, type PublishResult } from "../../src/platform/bus/index.js";
 import type { OpenDecoder } from "../../src/engine/index.js";
-import { AutodidactError, Code } from "../../src/errors/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { SamplingParamsSchema } from "../../src/gen/autodidact/v1/common_pb.js";
 import { SampleLineageSchema, SampleSchema, type Sample } from "../../src/gen/autodidact/v1/sample_pb.js";
-import type { ModelHolder } from "../../src/serving/index.js";
-import { getTaskPack, type TaskPack, type TaskProblem, type TaskStream } from "../../src/tasks/index.js";
-import { createLogger, getMeter, getTracer, type Logger } from "../../src/telemetry/index.js";
+import type { ModelHolder } from "../../src/domain/serving/index.js";
+import { getTaskPack, type TaskPack, type TaskProblem, type TaskStream } from "../../src/domain/tasks/index.js";
+import { createLogger, getMeter, getTracer, type Logger } from "../../src/platform/telemetry/index.js";
 
 /** Most samples one Generate call may ask for. */
 export const MAX_GENERATE_COUNT = 4096;

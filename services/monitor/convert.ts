@@ -4,9 +4,9 @@ import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/prot
 import { CheckpointStatus, type CheckpointRefSchema } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
 import type { LineageEntrySchema } from "../../src/gen/autodidact/v1/monitor_pb.js";
 import { AlarmSeverity, type EvaluationSchema, type GateResultSchema, type GatingPolicy, type GatingPolicySchema } from "../../src/gen/autodidact/v1/report_pb.js";
-import type { GateOutcome, GatePolicy } from "../../src/evaluation/index.js";
-import type { CheckpointRecord } from "../../src/registry/index.js";
-import { summarizeManifest } from "../../src/evaluation/index.js";
+import type { GateOutcome, GatePolicy } from "./evaluation/index.js";
+import type { CheckpointRecord } from "../../src/domain/registry/index.js";
+import { summarizeManifest } from "./evaluation/index.js";
 import { manifestDigest, type StoredEvaluation } from "./monitor.js";
 
 const STATUS: Record<CheckpointRecord["status"], CheckpointStatus> = {

@@ -3,9 +3,9 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { CheckpointRefSchema } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
 import { toCheckpointRef } from "./convert.js";
 import { ROUND_STATS_PREFIX, type RoundStats } from "./round-stats.js";
-import { Subjects, openKv, isKvConflict, type Bus, type KvStore } from "../../src/bus/index.js";
+import { Subjects, openKv, isKvConflict, type Bus, type KvStore } from "../../src/platform/bus/index.js";
 import type { SessionHost } from "../../src/engine/index.js";
-import { AutodidactError, Code } from "../../src/errors/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import {
   applyGate,
   checkGatePolicy,
@@ -17,12 +17,12 @@ import {
   type EvaluationReport,
   type GateOutcome,
   type GatePolicy,
-} from "../../src/evaluation/index.js";
-import type { CheckpointRecord, Registry } from "../../src/registry/index.js";
-import { summarizeManifest } from "../../src/evaluation/index.js";
-import { loadDecoderModel } from "../../src/serving/index.js";
-import { getTaskPack } from "../../src/tasks/index.js";
-import { createLogger, getMeter, type Logger } from "../../src/telemetry/index.js";
+} from "./evaluation/index.js";
+import type { CheckpointRecord, Registry } from "../../src/domain/registry/index.js";
+import { summarizeManifest } from "./evaluation/index.js";
+import { loadDecoderModel } from "../../src/domain/serving/index.js";
+import { getTaskPack } from "../../src/domain/tasks/index.js";
+import { createLogger, getMeter, type Logger } from "../../src/platform/telemetry/index.js";
 
 /** Registry KV key of the gating policy (JSON, versioned). */
 export const GATING_POLICY_KEY = "monitor.gating-policy";

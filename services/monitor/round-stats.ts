@@ -1,9 +1,9 @@
 import { fromBinary } from "@bufbuild/protobuf";
-import { consume, openKv, Streams, Subjects, type Bus, type ConsumerHandle } from "../../src/bus/index.js";
-import { AutodidactError, Code } from "../../src/errors/index.js";
+import { consume, openKv, Streams, Subjects, type Bus, type ConsumerHandle } from "../../src/platform/bus/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { DecisionSchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
-import { getTaskPack, type TaskPack } from "../../src/tasks/index.js";
-import type { Logger } from "../../src/telemetry/index.js";
+import { getTaskPack, type TaskPack } from "../../src/domain/tasks/index.js";
+import type { Logger } from "../../src/platform/telemetry/index.js";
 
 /** Registry KV key prefix of per-round decision statistics: `monitor.rounds.<task>.<round>`. */
 export const ROUND_STATS_PREFIX = "monitor.rounds.";

@@ -2,9 +2,9 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AutodidactError, Code } from "../../src/errors/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import type { CheckpointChunk } from "../../src/gen/autodidact/v1/trainer_pb.js";
-import { listCheckpointFiles, type CheckpointRecord } from "../../src/registry/index.js";
+import { listCheckpointFiles, type CheckpointRecord } from "../../src/domain/registry/index.js";
 import { receiveCheckpoint, streamCheckpointFiles } from "./fetch-checkpoint.js";
 
 describe("checkpoint chunk streaming", () => {

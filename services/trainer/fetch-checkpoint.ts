@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import { open, mkdir, rename, rm, writeFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { AutodidactError, Code } from "../../src/errors/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { create } from "@bufbuild/protobuf";
 import { CheckpointChunkSchema, type CheckpointChunk, type FetchCheckpointRequest } from "../../src/gen/autodidact/v1/trainer_pb.js";
-import { safeCheckpointPath, type CheckpointRecord } from "../../src/registry/index.js";
+import { safeCheckpointPath, type CheckpointRecord } from "../../src/domain/registry/index.js";
 
 /** Default and maximum chunk sizes: well below gRPC's 4 MiB default message limit. */
 export const DEFAULT_CHUNK_BYTES = 256 * 1024;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { AutodidactError, Code } from "../../src/errors/index.js";
-import { getTaskPack } from "../../src/tasks/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
+import { getTaskPack } from "../../src/domain/tasks/index.js";
 import { anchorsPerBatch, buildMix } from "./mix.js";
 
 const pool = Array.from({ length: 23 }, (_, i) => ({ sampleId: `s-${String(i).padStart(2, "0")}`, difficulty: 2 + (i % 2) }));

@@ -1,6 +1,6 @@
 import { createRng, type Rng } from "../../src/engine/index.js";
-import { AutodidactError, Code } from "../../src/errors/index.js";
-import type { TaskExample, TaskStream } from "../../src/tasks/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
+import type { TaskExample, TaskStream } from "../../src/domain/tasks/index.js";
 
 /** How synthetic data enters a round: kept across rounds (default, no collapse) or only the newest. */
 export type MixMode = "accumulate" | "replace";

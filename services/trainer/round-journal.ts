@@ -1,6 +1,6 @@
 import { mkdir, open, readFile, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
-import { AutodidactError, Code } from "../../src/errors/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import type { MixMode } from "./mix.js";
 
 /** Everything a round was started with, so a restarted trainer redoes exactly the same round. */

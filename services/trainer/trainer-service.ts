@@ -1,11 +1,11 @@
 import { join, resolve } from "node:path";
-import { consume, Streams, Subjects, type ConsumerHandle } from "../../src/bus/index.js";
-import { AutodidactError, Code } from "../../src/errors/index.js";
+import { consume, Streams, Subjects, type ConsumerHandle } from "../../src/platform/bus/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { TrainerService, type RoundEvent } from "../../src/gen/autodidact/v1/trainer_pb.js";
-import type { ServiceSpec } from "../../src/host/index.js";
-import { createRegistry } from "../../src/registry/index.js";
-import { createInfoHandler, implement } from "../../src/rpc/index.js";
-import { getMeter } from "../../src/telemetry/index.js";
+import type { ServiceSpec } from "../../src/platform/host/index.js";
+import { createRegistry } from "../../src/domain/registry/index.js";
+import { createInfoHandler, implement } from "../../src/platform/rpc/index.js";
+import { getMeter } from "../../src/platform/telemetry/index.js";
 import { localCheckpointDir, streamCheckpointFiles } from "./fetch-checkpoint.js";
 import type { MixMode } from "./mix.js";
 import { openRoundJournal } from "./round-journal.js";

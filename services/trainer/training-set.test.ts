@@ -3,7 +3,7 @@ import { appendFile, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { AutodidactError, Code } from "../../src/errors/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { DecisionSchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { openRoundJournal } from "./round-journal.js";
 import { openTrainingSet, sampleFromDecision } from "./training-set.js";

@@ -1,7 +1,7 @@
 import { open, readFile, mkdir, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
-import { AutodidactError, Code } from "../../src/errors/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { DecisionSchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
 
 /** One critic's vote, as kept next to an accepted sample (traceability of every checkpoint). */

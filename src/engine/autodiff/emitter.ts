@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { Attrs, DType, Graph, Node, Shape, TensorData, ValueInfo } from "../graph/ir.js";
 
 /**

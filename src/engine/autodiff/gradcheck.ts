@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { Model } from "../graph/ir.js";
 import { serialize } from "../graph/serialize.js";
 import { createSession } from "../runtime/session.js";

@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { attr, MS_DOMAIN, MS_OPSET, shapeSize, type Graph, type Model, type Node, type Shape, type TensorData, type ValueInfo } from "../graph/ir.js";
 import { GraphEmitter } from "./emitter.js";
 import { NON_DIFFERENTIABLE, reduceSum, RULES, type RuleContext } from "./rules.js";

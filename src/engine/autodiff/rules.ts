@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { AD_DOMAIN, attr, MS_DOMAIN, shapeSize, type Attr, type Dim, type DType, type Node, type Shape, type ValueInfo } from "../graph/ir.js";
 import type { GraphEmitter } from "./emitter.js";
 import { broadcastShapes, inversePerm, normAxis, sameDim } from "./shapes.js";

@@ -1,6 +1,6 @@
 import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { serialize } from "../graph/serialize.js";
 import { createTransformerConfig, type TransformerConfig } from "../model/config.js";
 import { checkParameters, type Parameters } from "../model/params.js";

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { DType } from "../graph/ir.js";
 import { arrayFor, bytesPer, type HostTensor } from "../runtime/tensor.js";
 

@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { NEW_KV } from "../model/transformer.js";
 import { createRng } from "../random.js";
 import type { ModelSession } from "../runtime/session.js";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { serialize } from "../graph/index.js";
 import { buildForwardGraph, buildServingGraph, createTransformerConfig, initParameters, type Parameters, type TransformerConfig } from "../model/index.js";
 import { createRng } from "../random.js";

@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { RemoteSession, SessionHost } from "../runtime/worker.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import type { DecodedRow, DecodeRequest } from "./decode.js";

@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { GREEDY_OUTPUTS } from "../model/transformer.js";
 import type { ModelSession } from "../runtime/session.js";
 import type { TensorMap } from "../runtime/tensor.js";

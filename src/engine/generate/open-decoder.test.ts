@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { expectedAdapterShapes, saveLoraAdapter, saveModel } from "../checkpoint/index.js";
 import { mergeLora } from "../train/lora.js";
 import { serialize } from "../graph/index.js";

@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { loadDecoder, type DecoderFolder } from "../checkpoint/model-folder.js";
 import { loadLoraAdapter } from "../checkpoint/peft.js";
 import { serialize } from "../graph/serialize.js";

@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { ModelSession } from "../runtime/session.js";
 import type { HostTensor, TensorMap } from "../runtime/tensor.js";
 import { decoderSignature, emptyCacheDims, kvNames } from "./signature.js";

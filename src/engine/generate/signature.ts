@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { NEW_KV } from "../model/transformer.js";
 import type { ValueMeta } from "../runtime/tensor.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { createSession } from "../runtime/index.js";
 import { attr, createGraphBuilder, graphIssues, GraphBuilder, parseModel, serialize, validate, type Graph } from "./index.js";
 

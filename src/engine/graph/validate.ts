@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { Graph, Node, ValueInfo } from "./ir.js";
 import { broadcastShapes, fmt, matMulShape } from "./shape.js";
 

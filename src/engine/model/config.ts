@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 
 /** How token positions enter the model. `none` = NoPE (what Lee et al. use for length generalization). */
 export type PositionalEncoding = "none" | "learned" | "rotary";

@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { createRng } from "../random.js";
 import type { HostTensor } from "../runtime/tensor.js";
 import type { TransformerConfig } from "./config.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { serialize, validate } from "../graph/index.js";
 import { createRng } from "../random.js";
 import { createSession, type HostTensor, type ModelSession, type TensorMap } from "../runtime/index.js";

@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { GraphBuilder } from "../graph/builder.js";
 import { AD_DOMAIN, attr, MS_DOMAIN, type Dim, type Model, type ValueInfo } from "../graph/ir.js";
 import { headDim, type TransformerConfig } from "./config.js";

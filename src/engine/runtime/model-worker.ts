@@ -4,7 +4,7 @@
  * `worker-bootstrap.mjs` (which registers tsx so this TypeScript file can load).
  */
 import { parentPort } from "node:worker_threads";
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { errorToWire, fromWire, toWire, type LoadedInfo, type WorkerReply, type WorkerRequest } from "./protocol.js";
 import { createSession, type ModelSession } from "./session.js";
 import type { TensorMap } from "./tensor.js";

@@ -1,4 +1,4 @@
-import { AutodidactError, Code, toCode } from "../../errors/index.js";
+import { AutodidactError, Code, toCode } from "../../platform/errors/index.js";
 import type { DType } from "../graph/ir.js";
 import type { SessionOptions } from "./session.js";
 import { arrayFor, type HostTensor, type TensorMap, type ValueMeta } from "./tensor.js";

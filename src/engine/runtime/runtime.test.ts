@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { createGraphBuilder, serialize } from "../graph/index.js";
 import { createModelWorker, createSession, createWorkerPool, cudaAvailable, tensor, zeros } from "./index.js";
 

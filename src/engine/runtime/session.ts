@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { Dim, DType } from "../graph/ir.js";
 import { arrayFor, type HostTensor, type TensorMap, type ValueMeta } from "./tensor.js";
 

@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { errorFromWire, fromWire, toWire, type LoadedInfo, type WireTensor, type WorkerReply, type WorkerRequest } from "./protocol.js";
 import type { SessionOptions } from "./session.js";
 import type { TensorMap, ValueMeta } from "./tensor.js";

@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { DecodeOptions, EncodeOptions, Tokenizer } from "./tokenizer.js";
 
 /** Options of {@link createCharTokenizer}. */

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { charTokenizerFromJson } from "./char-tokenizer.js";
 import type { DecodeOptions, EncodeOptions, Tokenizer } from "./tokenizer.js";
 

@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 
 /** One supervised example: the loss covers only the completion tokens. */
 export interface Example {

@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { buildGradientModel } from "../autodiff/gradient.js";
 import { GraphBuilder } from "../graph/builder.js";
 import { AD_DOMAIN, attr, MS_DOMAIN, type Graph, type Model, type Node, type TensorData } from "../graph/ir.js";

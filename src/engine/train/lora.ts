@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { TransformerConfig } from "../model/config.js";
 import { parameterSpecs, type Parameters } from "../model/params.js";
 import { loraParamNames } from "../model/transformer.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { AdamW, learningRate, type OptimizerParam } from "./optimizer.js";
 
 describe("AdamW", () => {

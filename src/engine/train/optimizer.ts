@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 
 /** Learning-rate schedule shapes: all start with a linear warmup from 0. */
 export type ScheduleKind = "constant" | "linear" | "cosine" | "wsd";

@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { serialize } from "../graph/serialize.js";
 import type { TransformerConfig } from "../model/config.js";
 import { checkParameters, type Parameters } from "../model/params.js";

@@ -4,7 +4,7 @@
  * worker, so the training session, weights and optimizer moments never leave that thread except
  * when asked for.
  */
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { Parameters } from "../model/params.js";
 import type { Batch } from "./batch.js";
 import type { Adapters } from "./lora.js";

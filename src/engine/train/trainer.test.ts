@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadLoraAdapter } from "../checkpoint/peft.js";
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { decodeBatch } from "../generate/decode.js";
 import { serialize } from "../graph/serialize.js";
 import { createTransformerConfig } from "../model/config.js";

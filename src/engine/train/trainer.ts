@@ -1,4 +1,4 @@
-import { AutodidactError, Code } from "../../errors/index.js";
+import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { Manifest } from "../checkpoint/files.js";
 import { saveLoraAdapter } from "../checkpoint/peft.js";
 import type { TransformerConfig } from "../model/config.js";

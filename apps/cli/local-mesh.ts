@@ -1,0 +1,268 @@
+import { createWriteStream, type WriteStream } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { connectBus, ensureTopology, startNatsServer, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
+import type { ReadyLine } from "../../src/platform/host/index.js";
+import { generateMeshCredentials, resolveNatsCredentials, type MeshIdentity, type MeshSecretSet } from "../../src/platform/nats-auth/index.js";
+import { createSupervisor, type RestartPolicy, type Supervisor } from "./supervisor.js";
+import { writeMeshState, type MeshServiceEntry, type MeshState } from "./mesh-state.js";
+
+/** One service process to run in the local mesh. */
+export interface MeshMember {
+  /** Unique process name (`critic-a`); also its instance id. */
+  name: string;
+  kind: MeshServiceEntry["kind"];
+  /** Extra flags for this process. */
+  args?: string[];
+}
+
+/** Options of {@link startLocalMesh}. */
+export interface LocalMeshOptions {
+  /** Where the state file, logs and (when started here) the NATS store live. */
+  stateDir: string;
+  /** Use this NATS instead of starting one. */
+  natsUrl?: string;
+  members: readonly MeshMember[];
+  /** Environment given to every service process. */
+  env?: Record<string, string>;
+  restartPolicy?: RestartPolicy;
+  /** Called with each line a service writes that is a warning or an error. */
+  onAlert?: (name: string, line: string) => void;
+  /** How long to wait for every member's first ready line. */
+  readyTimeoutMs?: number;
+  /** Aborting it while the mesh starts stops what was started and rejects. */
+  signal?: AbortSignal;
+  /**
+   * NATS authentication with per-service permissions (default: on when this mesh starts its own
+   * nats-server). A fresh secret set is generated in `<stateDir>/secrets`; consensus runs as its
+   * own member (the only identity that may publish decisions) and critics run without a worker.
+   */
+  auth?: boolean;
+  /**
+   * Runs once the topology exists and before any service starts, with an admin connection when auth
+   * is on (otherwise an anonymous one): where a caller seeds what the services need at start (e.g.
+   * the demo registers and promotes its base models, which generator and critics load on start).
+   */
+  beforeServices?: (bus: Bus) => Promise<void>;
+}
+
+/** A running local mesh. */
+export interface LocalMesh {
+  readonly natsUrl: string;
+  readonly nats: NatsServerProcess | undefined;
+  readonly supervisor: Supervisor;
+  /** Current gRPC address of a member (changes when it restarts). */
+  address(name: string): string;
+  state(): MeshState;
+  /** The generated credentials when auth is on (the `admin` seed file is for operators and tests). */
+  readonly secrets: MeshSecretSet | undefined;
+  /** Stops every service (SIGTERM, drain), then the nats-server this mesh started. */
+  stop(): Promise<void>;
+}
+
+/** The default members: one generator, three critics, one trainer, one monitor. */
+export const DEFAULT_MEMBERS: readonly MeshMember[] = [
+  { name: "generator", kind: "generator" },
+  { name: "critic-a", kind: "critic" },
+  { name: "critic-b", kind: "critic" },
+  { name: "critic-c", kind: "critic" },
+  { name: "trainer", kind: "trainer" },
+  { name: "monitor", kind: "monitor" },
+];
+
+const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+/** tsx's loader by absolute URL, so service processes start from any working directory. */
+const TSX_LOADER = import.meta.resolve("tsx");
+
+/** The command line that runs one service process (tsx loader, so no build step is needed). */
+export function serviceCommand(kind: MeshServiceEntry["kind"]): { command: string; args: string[] } {
+  return { command: process.execPath, args: ["--import", TSX_LOADER, join(repoRoot, "services", kind, "main.ts")] };
+}
+
+/** The value of `--flag v` or `--flag=v` in a member's args. */
+function argValue(args: readonly string[] | undefined, flag: string): string | undefined {
+  if (args === undefined) return undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === flag) return args[i + 1];
+    if (args[i]!.startsWith(`${flag}=`)) return args[i]!.slice(flag.length + 1);
+  }
+  return undefined;
+}
+
+/**
+ * The NATS identity of a member: its kind is its role; a critic's id is its `--critic-id` (default
+ * its name, the instance id) and a trainer's durable its `--durable`, since their permissions name them.
+ */
+export function memberIdentity(member: MeshMember): MeshIdentity {
+  if (member.kind === "critic") return { name: member.name, role: "critic", criticId: argValue(member.args, "--critic-id") ?? member.name };
+  const durable = member.kind === "trainer" ? argValue(member.args, "--durable") : undefined;
+  return { name: member.name, role: member.kind, ...(durable !== undefined ? { trainerDurable: durable } : {}) };
+}
+
+/** With auth on, consensus needs a process of its own: add one, and keep the critics' workers off. */
+function authMembers(members: readonly MeshMember[]): MeshMember[] {
+  const out = members.map((m) => (m.kind === "critic" ? { ...m, args: [...(m.args ?? []), "--no-consensus-worker"] } : m));
+  if (!out.some((m) => m.kind === "consensus")) {
+    const at = out.findIndex((m) => m.kind === "trainer");
+    out.splice(at < 0 ? out.length : at, 0, { name: "consensus", kind: "consensus" });
+  }
+  return out;
+}
+
+/**
+ * Starts a local mesh: a nats-server with JetStream (unless `natsUrl` is given) and every member as
+ * its own supervised process on loopback; resolves once each member printed its ready line.
+ */
+export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMesh> {
+  await mkdir(join(options.stateDir, "logs"), { recursive: true });
+  const auth = options.auth ?? options.natsUrl === undefined;
+  if (auth && options.natsUrl !== undefined) {
+    throw new AutodidactError(
+      "generated NATS authentication needs the nats-server this mesh starts: drop --nats-url, or run with --no-auth",
+      Code.InvalidArgument,
+    );
+  }
+  const members = auth ? authMembers(options.members) : [...options.members];
+  let secrets: MeshSecretSet | undefined;
+  if (auth) {
+    const dir = join(options.stateDir, "secrets");
+    // A fresh set per mesh: seeds of an earlier run stop working with this server.
+    await rm(dir, { recursive: true, force: true });
+    secrets = await generateMeshCredentials(dir, [{ name: "admin", role: "admin" }, ...members.map(memberIdentity)]);
+  }
+  const nats =
+    options.natsUrl === undefined
+      ? await startNatsServer({ storeDir: join(options.stateDir, "nats"), ...(secrets ? { configFile: secrets.configFile } : {}) })
+      : undefined;
+  const natsUrl = options.natsUrl ?? nats!.url;
+  if (secrets !== undefined || options.beforeServices !== undefined) {
+    // The services may only verify the topology: create it once with the admin identity.
+    try {
+      const admin = await connectBus({
+        servers: natsUrl,
+        name: "autodidact-up-admin",
+        ...(secrets !== undefined ? { credentials: (await resolveNatsCredentials({ natsNkeyFile: secrets.seedFileOf("admin") }))! } : {}),
+      });
+      try {
+        await ensureTopology(admin);
+        await options.beforeServices?.(admin);
+      } finally {
+        await admin.close();
+      }
+    } catch (err) {
+      await nats?.stop();
+      throw err;
+    }
+  }
+  const supervisor = createSupervisor(options.restartPolicy);
+  const entries = new Map<string, MeshServiceEntry>();
+  const logs = new Map<string, WriteStream>();
+  const waiting = new Map<string, () => void>();
+
+  const state = (): MeshState => ({
+    natsUrl,
+    ownsNats: nats !== undefined,
+    supervisorPid: process.pid,
+    services: members.flatMap((m) => entries.get(m.name) ?? []),
+    updatedAt: new Date().toISOString(),
+  });
+  let saving = Promise.resolve();
+  const save = (): void => {
+    const snapshot = state();
+    saving = saving.then(() => writeMeshState(options.stateDir, snapshot)).catch(() => undefined);
+  };
+
+  supervisor.on("output", (name, line) => {
+    logs.get(name)?.write(line + "\n");
+    if (line.startsWith('{"event":"ready"')) {
+      const ready = JSON.parse(line) as ReadyLine;
+      const member = members.find((m) => m.name === name);
+      if (member) {
+        entries.set(name, {
+          name,
+          kind: member.kind,
+          address: `127.0.0.1:${ready.grpcPort}`,
+          pid: ready.pid,
+          metricsPort: ready.metricsPort,
+        });
+        save();
+        waiting.get(name)?.();
+      }
+      return;
+    }
+    if (/"level":"(warn|error)"/.test(line) || !line.startsWith("{")) options.onAlert?.(name, line);
+  });
+  supervisor.on("exited", (name, code, signal) => {
+    logs.get(name)?.write(`# exited code=${code} signal=${signal}\n`);
+    entries.delete(name);
+    save();
+  });
+
+  const readyTimeout = options.readyTimeoutMs ?? 60_000;
+  const allReady = members.map(
+    (member) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`${member.name} did not become ready in ${readyTimeout} ms (see its log)`)),
+          readyTimeout,
+        );
+        waiting.set(member.name, () => {
+          clearTimeout(timer);
+          waiting.delete(member.name);
+          resolve();
+        });
+      }),
+  );
+  const criticNames = members.filter((m) => m.kind === "critic").map((m) => m.name).join(",");
+  for (const member of members) {
+    logs.set(member.name, createWriteStream(join(options.stateDir, "logs", `${member.name}.log`), { flags: "a" }));
+    const { command, args } = serviceCommand(member.kind);
+    supervisor.start({
+      name: member.name,
+      command,
+      args: [...args, "--instance-id", member.name, "--grpc-host", "127.0.0.1", ...(member.args ?? [])],
+      // One fallback consensus panel for every critic process: all critic members (a policy set in the registry overrides it).
+      env: {
+        AUTODIDACT_CONSENSUS_CRITICS: criticNames,
+        ...options.env,
+        NATS_URL: natsUrl,
+        // The path of the member's own seed file, never the seed itself.
+        ...(secrets !== undefined ? { AUTODIDACT_NATS_NKEY_FILE: secrets.seedFileOf(member.name) } : {}),
+      },
+    });
+  }
+
+  const stop = async (): Promise<void> => {
+    await supervisor.stopAll();
+    await Promise.all([...logs.values()].map((s) => new Promise<void>((r) => s.end(r))));
+    await nats?.stop();
+    entries.clear();
+    await saving;
+  };
+  const aborted = new Promise<never>((_, reject) => {
+    const onAbort = (): void => reject(new Error("interrupted while the mesh was starting"));
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    await Promise.race([Promise.all(allReady), aborted]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    natsUrl,
+    nats,
+    supervisor,
+    address(name) {
+      const entry = entries.get(name);
+      if (!entry) throw new Error(`${name} is not running`);
+      return entry.address;
+    },
+    state,
+    secrets,
+    stop,
+  };
+}

@@ -1,0 +1,180 @@
+import { readFile } from "node:fs/promises";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
+import { checkConfig, recipes, type SelfImprovementConfig } from "../experiment/index.js";
+
+/**
+ * Everything one demo run is made of: the self-improvement recipe (task, lineages, model shape,
+ * rounds, samples, training phases — the same plain data the in-process experiment uses) plus
+ * what the mesh adds on top (which critics vote, the consensus rule, the gate).
+ */
+export interface DemoConfig {
+  readonly recipe: SelfImprovementConfig;
+  /** Folder holding `lineage-<seed>/` base models (trained and saved when missing). */
+  readonly baseDir: string;
+  /** Model critics that must agree with the generator's label (of `seeds.length - 1`). */
+  readonly modelApprovals: number;
+  /**
+   * A model critic's answer counts as agreeing only when its least likely token has at least this
+   * log-prob (null: any). The lineages learn from the same accepted data and at the edge of their
+   * reach agree on some wrong labels; they are less sure of those.
+   */
+  readonly modelMinLogprob: number | null;
+  /** Rules critic (the task's format and length filter) with a veto. */
+  readonly rulesCritic: boolean;
+  /** Novelty critic (drops near-duplicates of accepted samples) with a veto. */
+  readonly noveltyCritic: boolean;
+  /** Jaccard similarity of character 3-grams above which the novelty critic calls a duplicate. */
+  readonly noveltyThreshold: number;
+  /** Gate: no length may lose more than this accuracy versus the promoted parent. */
+  readonly maxLengthRegression: number;
+  /** Gate: minimum change of overall held-out accuracy versus the parent (may be negative). */
+  readonly minAccuracyDelta: number;
+  /**
+   * When labelling moves one digit on: `mastered` (default) once every lineage's promoted model (the
+   * generator's and the model critics') reaches the frontier threshold on the labelled length, otherwise
+   * that length is labelled again with new problems; `accepted` once a round's acceptance share reaches the recipe's `minAcceptedShare`.
+   */
+  readonly advance: "mastered" | "accepted";
+  /**
+   * Temperature-1 answers the monitor samples per length for its diversity and drift signals (0: one per
+   * held-out problem). Sampling decodes token by token and was half of every gate's time at 128.
+   */
+  readonly evalSamples: number;
+  /**
+   * Share of every training batch's synthetic slots taken from the longest length in the accepted pool
+   * (the one being learned), the rest from the shorter lengths (trainer hyperparameter `hardest_share`;
+   * 0: uniform over the pool, where a round's new labels are one length of many and seen about once).
+   */
+  readonly hardestShare: number;
+  /** Seconds to wait for all of a round's decisions before giving up on the stragglers. */
+  readonly decisionTimeoutSec: number;
+}
+
+/**
+ * `--quick`: the default recipe's path with the same (shipped) base models, made small — 2 rounds
+ * of 128 proposals, 100 training steps, 32 held-out problems per length — so it runs in minutes.
+ */
+export function quickDemoRecipe(): SelfImprovementConfig {
+  const d = recipes.default;
+  return { ...d, rounds: 2, samplesPerRound: 128, round: { ...d.round, steps: 100, warmupSteps: 10 }, evalSize: 32 };
+}
+
+/** The demo's defaults around a recipe. */
+export function defaultDemoConfig(recipe: SelfImprovementConfig, baseDir: string): DemoConfig {
+  return {
+    recipe,
+    baseDir,
+    // Every other lineage must give the generator's answer: the cleanest labels (wrong answers rarely agree).
+    modelApprovals: Math.max(1, recipe.seeds.length - 1),
+    modelMinLogprob: null,
+    rulesCritic: true,
+    noveltyCritic: true,
+    noveltyThreshold: 0.95,
+    maxLengthRegression: 0.1,
+    advance: "mastered",
+    minAccuracyDelta: -0.02,
+    evalSamples: 32,
+    hardestShare: 0.33,
+    decisionTimeoutSec: 300,
+  };
+}
+
+/** Lineage name of a seed, as registered in the mesh (`lineage-1`). */
+export const lineageName = (seed: number): string => `lineage-${seed}`;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Deep-merges `patch` into `base` (objects merge, everything else replaces). */
+function merge<T>(base: T, patch: unknown): T {
+  if (!isRecord(base) || !isRecord(patch)) return patch as T;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(patch)) out[k] = k in out ? merge(out[k], v) : v;
+  return out as T;
+}
+
+/** Parses a `--set key=value` override: dotted key, value as JSON when it parses, else a string or list. */
+export function parseOverride(arg: string): Record<string, unknown> {
+  const eq = arg.indexOf("=");
+  if (eq <= 0) throw new AutodidactError(`--set wants key=value, got ${JSON.stringify(arg)}`, Code.InvalidArgument);
+  const path = arg.slice(0, eq).split(".");
+  const raw = arg.slice(eq + 1);
+  let value: unknown;
+  if (/^-?[0-9.]+(,-?[0-9.]+)+$/.test(raw)) value = raw.split(",").map(Number);
+  else {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      value = raw;
+    }
+  }
+  const out: Record<string, unknown> = {};
+  let at = out;
+  path.forEach((key, i) => {
+    if (i === path.length - 1) at[key] = value;
+    else at = at[key] = {} as Record<string, unknown>;
+  });
+  return out;
+}
+
+/**
+ * Applies `--set key=value` overrides to a recipe alone (the scripts that train base models or run
+ * the in-process experiment take the same overrides as the demo); checked before it is returned.
+ */
+export function overrideRecipe(recipe: SelfImprovementConfig, overrides: readonly string[]): SelfImprovementConfig {
+  const out = overrides.reduce((c, s) => merge(c, parseOverride(s)), recipe);
+  checkConfig(out);
+  return out;
+}
+
+/**
+ * Resolves the configuration of a demo: the named recipe, then the config file (JSON, the same shape
+ * as {@link DemoConfig} with any subset of fields), then `--set` overrides; checked before anything starts.
+ */
+export async function resolveDemoConfig(o: { quick: boolean; baseDir: string; configFile?: string; overrides: readonly string[] }): Promise<DemoConfig> {
+  let config: DemoConfig = defaultDemoConfig(o.quick ? quickDemoRecipe() : recipes.default, o.baseDir);
+  if (o.configFile !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(o.configFile, "utf8");
+    } catch (cause) {
+      throw new AutodidactError(`cannot read config file ${o.configFile}`, Code.InvalidArgument, { cause });
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (cause) {
+      throw new AutodidactError(`config file ${o.configFile} is not valid JSON`, Code.InvalidArgument, { cause });
+    }
+    if (!isRecord(parsed)) throw new AutodidactError(`config file ${o.configFile} must hold a JSON object`, Code.InvalidArgument);
+    config = merge(config, parsed);
+  }
+  for (const s of o.overrides) {
+    const patch = parseOverride(s);
+    // A recipe field may be set without the `recipe.` prefix (`--set rounds=3`).
+    const [key] = Object.keys(patch);
+    config = key !== undefined && !(key in config) ? merge(config, { recipe: patch }) : merge(config, patch);
+  }
+  checkDemoConfig(config);
+  return config;
+}
+
+/** Checks a demo configuration; InvalidArgument naming the field. */
+export function checkDemoConfig(c: DemoConfig): void {
+  checkConfig(c.recipe);
+  const bad = (msg: string): never => {
+    throw new AutodidactError(`demo config: ${msg}`, Code.InvalidArgument);
+  };
+  if (c.recipe.seeds.length < 2) bad("recipe.seeds needs at least 2 lineages (a generator and a model critic)");
+  if (!(Number.isInteger(c.modelApprovals) && c.modelApprovals >= 1 && c.modelApprovals <= c.recipe.seeds.length - 1)) {
+    bad(`modelApprovals must be an integer in 1..${c.recipe.seeds.length - 1} (model critics)`);
+  }
+  if (!(c.noveltyThreshold > 0 && c.noveltyThreshold <= 1)) bad("noveltyThreshold must be in (0, 1]");
+  if (c.modelMinLogprob !== null && !(typeof c.modelMinLogprob === "number" && c.modelMinLogprob <= 0)) bad("modelMinLogprob must be a log-probability (<= 0) or null");
+  if (!(c.maxLengthRegression >= 0)) bad("maxLengthRegression must be >= 0");
+  if (!Number.isFinite(c.minAccuracyDelta)) bad("minAccuracyDelta must be a number");
+  if (!(c.decisionTimeoutSec > 0)) bad("decisionTimeoutSec must be > 0");
+  if (!(Number.isInteger(c.evalSamples) && c.evalSamples >= 0)) bad("evalSamples must be an integer >= 0");
+  if (!(c.hardestShare >= 0 && c.hardestShare < 1)) bad("hardestShare must be in [0, 1)");
+  if (c.advance !== "mastered" && c.advance !== "accepted") bad(`advance must be "mastered" or "accepted", got ${JSON.stringify(c.advance)}`);
+  if (c.recipe.samplesPerRound < 1 || c.recipe.samplesPerRound > 100_000) bad("recipe.samplesPerRound must be in 1..100000");
+}

@@ -1,0 +1,145 @@
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
+import type { LoraOptions, TrainMode } from "../../src/engine/index.js";
+
+/** Model shape of every lineage (NoPE decoder; vocab comes from the task's tokenizer). */
+export interface ModelShape {
+  readonly numLayers: number;
+  readonly hiddenSize: number;
+  readonly numHeads: number;
+  readonly intermediateSize: number;
+  /** Context length; must hold the longest prompt + answer + eos the run will see. */
+  readonly maxPositions: number;
+}
+
+/** How one training phase runs (base training or one round's fine-tune). */
+export interface TrainPhase {
+  readonly steps: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  readonly warmupSteps: number;
+  /** Share of the final linear decay (warmup-stable-decay, Lee et al. 2025). */
+  readonly decayShare: number;
+  readonly weightDecay: number;
+}
+
+/**
+ * Everything that defines a self-improvement run of the reversed-addition recipe. Plain data, so
+ * the mesh demo can load it from a file and reuse the same numbers.
+ */
+export interface SelfImprovementConfig {
+  /** `addition` (the built-in pack) or `addition-padded` (equal-length zero-padded operands). */
+  readonly task: "addition" | "addition-padded";
+  /** One independently seeded model per entry; the first one is "the generator". */
+  readonly seeds: readonly number[];
+  readonly model: ModelShape;
+  /** Base models learn real problems of 1..baseDigits digits. */
+  readonly baseDigits: number;
+  readonly base: TrainPhase;
+  readonly rounds: number;
+  /** Problems each lineage labels per round (at one digit past the longest trained length). */
+  readonly samplesPerRound: number;
+  readonly round: TrainPhase;
+  /** Full fine-tune or LoRA in the rounds (base training is always full). */
+  readonly mode: TrainMode;
+  readonly lora?: LoraOptions;
+  /** Majority vote across lineages (threshold = share of all answers) and the length filter. */
+  readonly vote: boolean;
+  readonly voteThreshold: number;
+  readonly lengthFilter: boolean;
+  /** `accumulate`: every round's accepted labels stay; `replace`: only the latest round's. */
+  readonly data: "accumulate" | "replace";
+  /**
+   * The labelled length moves one digit further only when at least this share of a round's
+   * proposals was accepted; otherwise the next round labels the same length again (new problems).
+   */
+  readonly minAcceptedShare: number;
+  /** Minimum share of real anchor problems (1..baseDigits) in every fine-tuning batch. */
+  readonly anchorShare: number;
+  /** Held-out problems per length for the accuracy table. */
+  readonly evalSize: number;
+  /** Exact-match accuracy that counts a length as mastered (the frontier). */
+  readonly frontierThreshold: number;
+  /**
+   * First length the frontier must cover. 2 in the recipes: 1-digit problems are a 100-problem
+   * space of which the task holds out half, so length 1 measures recall of 50 pairs, not the
+   * algorithm the frontier is about.
+   */
+  readonly frontierFrom: number;
+  /** Prepend the tokenizer's bos to every prompt (an attention sink / counting anchor for NoPE). */
+  readonly bos: boolean;
+  /** ORT threads per lineage worker (lineages run concurrently). */
+  readonly threads: number;
+}
+
+/**
+ * The default recipe: 3 lineages of a 4-layer NoPE decoder (width 128, MLP 512: the engine bench's
+ * reference size) trained on padded 1..6 digit problems, then 11 rounds of 1,024 self-labelled
+ * longer problems (the longest, 18 digits, still fits the 64-token context). At this size the base is exact on 1..6 and mostly right one digit further (7 digits:
+ * 98 / 90 / 99 %, 8 digits: 23 / 3 / 30 % for seeds 1, 3, 5), which is what the vote needs. Width 64
+ * bases (80-94 % at 7, 0 % at 8) stalled at 9 digits in the rounds; 2-layer models and 1..3/1..4
+ * digit bases were 0 % one digit past their lengths (README).
+ */
+export const DEFAULT_RECIPE: SelfImprovementConfig = Object.freeze({
+  task: "addition-padded",
+  seeds: Object.freeze([1, 3, 5]),
+  model: Object.freeze({ numLayers: 4, hiddenSize: 128, numHeads: 4, intermediateSize: 512, maxPositions: 64 }),
+  baseDigits: 6,
+  base: Object.freeze({ steps: 8000, batchSize: 64, lr: 1e-3, warmupSteps: 200, decayShare: 0.3, weightDecay: 0.01 }),
+  rounds: 11,
+  samplesPerRound: 1024,
+  round: Object.freeze({ steps: 200, batchSize: 64, lr: 5e-4, warmupSteps: 20, decayShare: 0.5, weightDecay: 0.01 }),
+  mode: "full",
+  vote: true,
+  voteThreshold: 0.6,
+  lengthFilter: true,
+  data: "accumulate",
+  anchorShare: 0.25,
+  minAcceptedShare: 0.1,
+  evalSize: 128,
+  frontierThreshold: 0.95,
+  frontierFrom: 2,
+  bos: true,
+  threads: 1,
+}) as SelfImprovementConfig;
+
+/** Same path as the default, small enough for a test or a first look (a few minutes at most). */
+export const QUICK_RECIPE: SelfImprovementConfig = Object.freeze({
+  ...DEFAULT_RECIPE,
+  model: Object.freeze({ numLayers: 2, hiddenSize: 64, numHeads: 4, intermediateSize: 256, maxPositions: 40 }),
+  baseDigits: 2,
+  base: Object.freeze({ steps: 1600, batchSize: 64, lr: 2e-3, warmupSteps: 100, decayShare: 0.5, weightDecay: 0.01 }),
+  rounds: 2,
+  samplesPerRound: 256,
+  round: Object.freeze({ ...DEFAULT_RECIPE.round, steps: 120, lr: 1e-3 }),
+  evalSize: 64,
+}) as SelfImprovementConfig;
+
+/** Named recipes, so the CLI and the demo pick one by name. */
+export const recipes: Readonly<Record<"default" | "quick", SelfImprovementConfig>> = Object.freeze({
+  default: DEFAULT_RECIPE,
+  quick: QUICK_RECIPE,
+});
+
+/** Checks a config before any model is built; InvalidArgument naming the field. */
+export function checkConfig(c: SelfImprovementConfig): void {
+  const bad = (msg: string): never => {
+    throw new AutodidactError(`self-improvement config: ${msg}`, Code.InvalidArgument);
+  };
+  if (c.task !== "addition" && c.task !== "addition-padded") bad(`task "${String(c.task)}" has no recipe (only "addition", "addition-padded")`);
+  if (c.seeds.length === 0) bad("seeds must name at least one lineage");
+  if (new Set(c.seeds).size !== c.seeds.length) bad("seeds must be distinct");
+  if (!(Number.isInteger(c.baseDigits) && c.baseDigits >= 1)) bad("baseDigits must be an integer >= 1");
+  if (!(Number.isInteger(c.rounds) && c.rounds >= 0)) bad("rounds must be an integer >= 0");
+  if (!(c.anchorShare >= 0 && c.anchorShare <= 1)) bad("anchorShare must be in [0, 1]");
+  if (!(c.voteThreshold > 0 && c.voteThreshold <= 1)) bad("voteThreshold must be in (0, 1]");
+  if (!(c.frontierThreshold > 0 && c.frontierThreshold <= 1)) bad("frontierThreshold must be in (0, 1]");
+  for (const [name, p] of [["base", c.base], ["round", c.round]] as const) {
+    if (!(Number.isInteger(p.steps) && p.steps >= 0)) bad(`${name}.steps must be an integer >= 0`);
+    if (!(Number.isInteger(p.batchSize) && p.batchSize >= 1)) bad(`${name}.batchSize must be an integer >= 1`);
+    if (!(p.lr > 0)) bad(`${name}.lr must be > 0`);
+  }
+  const longest = c.baseDigits + c.rounds + 1;
+  // bos, a, +, b, =, the (longest+1)-digit answer, eos.
+  const need = 3 * longest + 5;
+  if (c.model.maxPositions < need) bad(`model.maxPositions ${c.model.maxPositions} cannot hold ${longest}-digit problems (needs ${need})`);
+}
