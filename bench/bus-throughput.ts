@@ -4,8 +4,9 @@
  * handler, double-ack). Run on demand: `node --import tsx bench/bus-throughput.ts [count] [inFlight]`.
  * Not part of CI; numbers depend on the machine.
  */
-import { connectBus, consume, ensureTopology, startNatsServer, Streams, Subjects } from "../src/platform/bus/index.js";
+import { connectBus, consume, startNatsServer } from "../src/platform/bus/index.js";
 import { createTestTelemetry } from "../src/platform/telemetry/index.js";
+import { ensureMeshTopology, Streams, Subjects } from "../src/domain/topology/index.js";
 
 async function main(): Promise<void> {
   const count = Number(process.argv[2] ?? 5_000);
@@ -15,7 +16,7 @@ async function main(): Promise<void> {
   const server = await startNatsServer();
   const bus = await connectBus({ servers: server.url, name: "bench" });
   try {
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     const payload = new Uint8Array(512).fill(7);
     const subject = Subjects.proposed("bench");
 

@@ -7,9 +7,10 @@
  * process (near 1: its CPU is the limit). Not part of CI; numbers depend on the machine.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
-import { connectBus, ensureTopology, startNatsServer, Subjects } from "../src/platform/bus/index.js";
+import { connectBus, startNatsServer } from "../src/platform/bus/index.js";
 import { createConsensusPolicy, createConsensusWorker } from "../src/domain/consensus/index.js";
 import { SampleSchema, VerdictSchema } from "../src/gen/autodidact/v1/sample_pb.js";
+import { ensureMeshTopology, Subjects } from "../src/domain/topology/index.js";
 
 async function main(): Promise<void> {
   const count = Number(process.argv[2] ?? 2_000);
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
   const server = await startNatsServer();
   const bus = await connectBus({ servers: server.url, name: "bench-consensus" });
   try {
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     const task = "bench";
     const critics = ["a", "b", "c"];
     const policy = createConsensusPolicy({ version: 1, kind: "k_of_n", k: 2, expected: critics, timeoutMs: 600_000, onTimeout: "reject" });

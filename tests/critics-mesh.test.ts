@@ -7,12 +7,13 @@ import { randomUUID } from "node:crypto";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, consume, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, consume, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { DecisionSchema } from "../src/gen/autodidact/v1/consensus_pb.js";
 import { CriticService } from "../src/gen/autodidact/v1/critic_pb.js";
 import { SampleSchema, VerdictSchema, type Verdict } from "../src/gen/autodidact/v1/sample_pb.js";
 import { createClient } from "../src/platform/rpc/index.js";
 import { getTaskPack } from "../src/domain/tasks/index.js";
+import { ensureMeshTopology, Streams, Subjects } from "../src/domain/topology/index.js";
 
 const CRITIC_MAIN = fileURLToPath(new URL("../services/critic/main.ts", import.meta.url));
 const TSX = import.meta.resolve("tsx");
@@ -62,7 +63,7 @@ describe("critic processes and consensus", () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "critics-mesh-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     await consume(bus, { stream: Streams.Decisions, durable: "test-decisions" }, async (msg) => {
       const d = fromBinary(DecisionSchema, msg.data);
       decisions.set(d.sampleId, (decisions.get(d.sampleId) ?? 0) + 1);

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { chromium, type BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, ensureTopology, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import type { DashboardState } from "../services/monitor/dashboard/index.js";
 import { MonitorService } from "../src/gen/autodidact/v1/monitor_pb.js";
 import type { RunningService } from "../src/platform/host/index.js";
@@ -10,6 +10,7 @@ import { createRegistry, type CheckpointRecord, type Registry } from "../src/dom
 import { createClient } from "../src/platform/rpc/index.js";
 import { getTaskPack } from "../src/domain/tasks/index.js";
 import { announceCandidate, registerCandidate, startMonitor, tmpdir, waitFor } from "./monitor-support.js";
+import { ensureMeshTopology } from "../src/domain/topology/index.js";
 
 const L = "main";
 const CHROMIUM = "/usr/bin/chromium";
@@ -45,7 +46,7 @@ describe("dashboard in headless Chromium", () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "dashboard-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     work = await mkdtemp(join(tmpdir(), "dashboard-test-"));
     registry = createRegistry(bus, { cacheDir: join(work, "test-cache") });
     service = await startMonitor(nats.url, work, ["--eval-max-difficulty", "3", "--dashboard-port", "0"]);

@@ -7,10 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { connectBus, openKv, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { readDecisions } from "../src/domain/consensus/test-support.js";
 import { frontierOf } from "../apps/experiment/index.js";
-import { createRegistry } from "../src/domain/registry/index.js";
+import { createRegistry, openMonitorRecords } from "../src/domain/registry/index.js";
 import type { DemoReport, DemoRun } from "../apps/report/types.js";
 
 const cli = fileURLToPath(new URL("../bin/autodidact.mjs", import.meta.url));
@@ -88,7 +88,8 @@ describe("autodidact demo --quick --all", () => {
     bus = await connectBus({ servers: nats.url, name: "demo-test" });
     // Every decision of the task on the stream (the run is over: nothing more to wait for).
     const decisions = await readDecisions(bus, report.task, 0);
-    const kv = await openKv(bus, "registry");
+    // The monitor's records, read back through the registry (their owner) from the stopped run's store.
+    const records = openMonitorRecords<{ lineage: string; version: number; perDifficulty: { difficulty: number; accuracy: number }[] }, { version: number }>(bus);
     const registry = createRegistry(bus, { cacheDir: join(outDir, "test-cache") });
 
     const ids = decisions.map((d) => d.sampleId);
@@ -102,7 +103,7 @@ describe("autodidact demo --quick --all", () => {
       // Every decision keeps its votes: an acceptance needs the two vetoes plus a model critic; a veto alone may reject.
       for (const d of mine) expect(d.votes.length, `votes of ${d.sampleId}`).toBeGreaterThanOrEqual(run.consensus && d.accepted ? 3 : 1);
 
-      const stats = (await kv.getJson<{ proposed: number; accepted: number; correctAccepted: number; correctProposed: number }>(`monitor.rounds.${report.task}.${row.round}`))!.value;
+      const stats = (await records.getRoundStats(report.task, row.round))!;
       expect(stats.proposed).toBe(row.proposed);
       expect(stats.accepted).toBe(row.accepted);
       expect(row.proposedLabelAccuracy).toBeCloseTo(stats.correctProposed / stats.proposed, 12);
@@ -114,7 +115,7 @@ describe("autodidact demo --quick --all", () => {
         expect(record.round).toBe(row.round);
         expect(record.status === "promoted" || record.status === "rejected").toBe(true);
         expect(l.status).toBe(record.status);
-        const stored = (await kv.getJson<{ perDifficulty: { difficulty: number; accuracy: number }[] }>(`monitor.evaluation.${l.lineage}.${l.candidateVersion}`))!.value;
+        const stored = (await records.getEvaluation(l.lineage, l.candidateVersion))!;
         expect(l.accuracyByLength).toEqual(stored.perDifficulty.map((d) => ({ length: d.difficulty, accuracy: d.accuracy })).sort((a, b) => a.length - b.length));
         expect(l.frontier).toBe(frontierOf(l.accuracyByLength, report.frontierThreshold, report.frontierFrom));
         // Real anchor data stays at the base lengths: longer lengths come from self-made labels only.
@@ -126,7 +127,7 @@ describe("autodidact demo --quick --all", () => {
       const gen = row.lineages[0]!;
       const promoted = await registry.getPromoted(gen.lineage);
       if (row.round === run.rounds.length) expect(promoted?.version).toBe(gen.promotedVersion);
-      const evalOfPromoted = (await kv.getJson<{ perDifficulty: { difficulty: number; accuracy: number }[] }>(`monitor.evaluation.${gen.lineage}.${gen.promotedVersion}`))!.value;
+      const evalOfPromoted = (await records.getEvaluation(gen.lineage, gen.promotedVersion))!;
       expect(row.accuracyByLength.map((a) => a.accuracy)).toEqual(evalOfPromoted.perDifficulty.sort((a, b) => a.difficulty - b.difficulty).map((d) => d.accuracy));
       expect(row.frontier).toBe(frontierOf(row.accuracyByLength, report.frontierThreshold, report.frontierFrom));
     }

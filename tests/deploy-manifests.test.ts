@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
-import { criticDurable } from "../services/critic/critic.js";
+import { Durables } from "../src/domain/topology/index.js";
 import { autodidactDeployments, find, OVERLAYS, podSpecOf, renderOverlay, REPO_ROOT, type K8sObject } from "./deploy-support.js";
 
 /** The kubernetes-models class of an object, from its apiVersion and kind (KEDA from its own package). */
@@ -232,8 +232,8 @@ describe("overlay specifics", () => {
       expect(spec.triggers).toHaveLength(1);
       const t = spec.triggers[0]!;
       expect(t.type).toBe("nats-jetstream");
-      expect(t.metadata["stream"]).toBe("SAMPLES");
-      expect(t.metadata["consumer"]).toBe(criticDurable(criticId));
+      expect(t.metadata["stream"]).toBe(Durables.critic.stream);
+      expect(t.metadata["consumer"]).toBe(Durables.critic.name(criticId));
       expect(Number(t.metadata["lagThreshold"])).toBeGreaterThan(0);
       expect(t.metadata["natsServerMonitoringEndpoint"]).toMatch(/^nats-headless\.autodidact\.svc\.cluster\.local:8222$/);
     }

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, consume, ensureTopology, startNatsServer, Streams, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, consume, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import type { OptionSpecs } from "../src/platform/config/index.js";
 import { DecisionSchema, type Decision } from "../src/gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema } from "../src/gen/autodidact/v1/sample_pb.js";
@@ -14,6 +14,7 @@ import { startServiceWithArgs, type RunningService, type ServiceSpec } from "../
 import { criticService } from "../services/critic/index.js";
 import { saveTinyDecoder } from "../src/domain/serving/test-models.js";
 import { generatorService } from "../services/generator/index.js";
+import { ensureMeshTopology, Streams } from "../src/domain/topology/index.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -29,7 +30,7 @@ describe("generator → critics → consensus", () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "pipeline-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     dir = await mkdtemp(join(tmpdir(), "pipeline-"));
     await saveTinyDecoder(join(dir, "m"), 4);
   }, 60_000);

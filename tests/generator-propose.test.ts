@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, consume, ensureConsumer, ensureTopology, startNatsServer, Streams, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, consume, ensureConsumer, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { defineOptions, serviceOptions } from "../src/platform/config/index.js";
 import { AutodidactError, Code } from "../src/platform/errors/index.js";
 import { GeneratorService } from "../src/gen/autodidact/v1/generator_pb.js";
@@ -16,6 +16,7 @@ import { createClient } from "../src/platform/rpc/index.js";
 import { getTaskPack } from "../src/domain/tasks/index.js";
 import { saveTinyDecoder } from "../src/domain/serving/test-models.js";
 import { generatorOptions, generatorService } from "../services/generator/index.js";
+import { ensureMeshTopology, Streams } from "../src/domain/topology/index.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -38,7 +39,7 @@ describe("generator", () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "generator-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     dir = await mkdtemp(join(tmpdir(), "generator-"));
     await saveTinyDecoder(join(dir, "m"), 3);
   }, 60_000);

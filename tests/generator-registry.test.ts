@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, ensureTopology, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import type { OptionSpecs } from "../src/platform/config/index.js";
 import { AutodidactError, Code } from "../src/platform/errors/index.js";
 import { CriticService } from "../src/gen/autodidact/v1/critic_pb.js";
@@ -18,6 +18,7 @@ import { createClient } from "../src/platform/rpc/index.js";
 import { saveTinyDecoder } from "../src/domain/serving/test-models.js";
 import { criticService } from "../services/critic/index.js";
 import { generatorService } from "../services/generator/index.js";
+import { ensureMeshTopology } from "../src/domain/topology/index.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -36,7 +37,7 @@ describe("serving registry checkpoints", () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "registry-serving-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     dir = await mkdtemp(join(tmpdir(), "registry-serving-"));
     registry = createRegistry(bus, { cacheDir: join(dir, "cache-test") });
     for (const seed of [1, 2]) {

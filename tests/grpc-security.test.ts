@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientSecurity, createTestCertificates, generateToken, type TestCertificates } from "../src/platform/auth/index.js";
-import { connectBus, ensureTopology, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { monitorCommand } from "../apps/cli/monitor-commands.js";
 import { defineOptions, serviceOptions } from "../src/platform/config/index.js";
 import { AutodidactError, Code } from "../src/platform/errors/index.js";
@@ -21,6 +21,7 @@ import { createClient } from "../src/platform/rpc/index.js";
 import { setLogSink } from "../src/platform/telemetry/index.js";
 import { criticOptions, criticService } from "../services/critic/index.js";
 import { registerCandidate, startMonitor, tmpdir } from "./monitor-support.js";
+import { ensureMeshTopology } from "../src/domain/topology/index.js";
 
 async function failure(promise: Promise<unknown>): Promise<AutodidactError> {
   const err = await promise.then(
@@ -56,7 +57,7 @@ describe("gRPC security on real services", () => {
     restoreSink = setLogSink((line) => logLines.push(line));
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "grpc-security-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     work = await mkdtemp(join(tmpdir(), "grpc-security-"));
     pki = await createTestCertificates([]);
     registry = createRegistry(bus, { cacheDir: join(work, "cache") });

@@ -8,11 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { connectBus, Streams, Subjects } from "../src/platform/bus/index.js";
+import { connectBus } from "../src/platform/bus/index.js";
 import type { MeshState } from "../apps/cli/mesh-state.js";
 import { AutodidactError, Code } from "../src/platform/errors/index.js";
 import { SampleSchema } from "../src/gen/autodidact/v1/sample_pb.js";
 import { resolveNatsCredentials } from "../src/platform/nats-auth/index.js";
+import { Streams, Subjects } from "../src/domain/topology/index.js";
 
 const cli = fileURLToPath(new URL("../bin/autodidact.mjs", import.meta.url));
 

@@ -1,12 +1,13 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, ensureTopology, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { main } from "../apps/cli/main.js";
 import { monitorCommand } from "../apps/cli/monitor-commands.js";
 import type { RunningService } from "../src/platform/host/index.js";
 import { createRegistry, type Registry } from "../src/domain/registry/index.js";
 import { announceCandidate, registerCandidate, startMonitor, tmpdir, waitFor } from "./monitor-support.js";
+import { ensureMeshTopology } from "../src/domain/topology/index.js";
 
 describe("autodidact history / lineage / rollback", () => {
   let nats: NatsServerProcess;
@@ -19,7 +20,7 @@ describe("autodidact history / lineage / rollback", () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "monitor-cli-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     work = await mkdtemp(join(tmpdir(), "monitor-cli-"));
     registry = createRegistry(bus, { cacheDir: join(work, "cache") });
     service = await startMonitor(nats.url, work, ["--eval-max-difficulty", "2", "--dashboard-port", "-1"]);

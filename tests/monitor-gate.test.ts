@@ -1,19 +1,21 @@
-import { fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, ensureTopology, startNatsServer, Subjects, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { openPolicyStore } from "../src/domain/consensus/index.js";
 import { createModelWorker, type ModelWorker } from "../src/engine/index.js";
 import { Code } from "../src/platform/errors/index.js";
 import { CheckpointRefSchema, CheckpointStatus } from "../src/gen/autodidact/v1/checkpoint_pb.js";
-import { ConsensusKind } from "../src/gen/autodidact/v1/consensus_pb.js";
+import { ConsensusKind, DecisionSchema } from "../src/gen/autodidact/v1/consensus_pb.js";
+import { getTaskPack } from "../src/domain/tasks/index.js";
 import { MonitorService } from "../src/gen/autodidact/v1/monitor_pb.js";
 import type { RunningService } from "../src/platform/host/index.js";
 import { createRegistry, listCheckpointFiles, type CheckpointRecord, type Registry } from "../src/domain/registry/index.js";
 import { createClient, type RpcClient } from "../src/platform/rpc/index.js";
 import { createMonitor } from "../services/monitor/index.js";
 import { announceCandidate, registerCandidate, startMonitor, tmpdir, waitFor } from "./monitor-support.js";
+import { ensureMeshTopology, Subjects } from "../src/domain/topology/index.js";
 
 const L = "main";
 
@@ -34,15 +36,15 @@ describe("monitor: gated promotion, rollback, history and lineage", () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "monitor-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     work = await mkdtemp(join(tmpdir(), "monitor-test-"));
     registry = createRegistry(bus, { cacheDir: join(work, "test-cache") });
-    // What a generator or critic does: follow the promoted pointer, and listen to the events.
+    // What a generator or critic does: follow the promoted pointer (the promotion signal); and what an
+    // auditor does: read the monitor's audit records.
     unwatch = registry.watchPromoted(L, (v) => watched.push(v));
-    const sub = bus.nc.subscribe("checkpoints.>");
+    const sub = bus.nc.subscribe(Subjects.allPromotionAudits);
     void (async () => {
       for await (const m of sub) {
-        if (m.subject === Subjects.checkpoints("candidate")) continue;
         const ref = fromBinary(CheckpointRefSchema, m.data);
         events.push({ subject: m.subject, version: Number(ref.version), status: ref.status });
       }
@@ -75,7 +77,7 @@ describe("monitor: gated promotion, rollback, history and lineage", () => {
     // The monitor moves the pointer before it writes the status: a "promoted" record is the one served.
     expect((await registry.getPromoted(L))?.version).toBe(v1.version);
     await waitFor(async () => (watched.includes(v1.version) ? true : undefined), 10_000, "watchPromoted");
-    await waitFor(async () => (events.some((e) => e.subject === "checkpoints.promoted" && e.version === v1.version && e.status === CheckpointStatus.PROMOTED) ? true : undefined), 10_000, "promoted event");
+    await waitFor(async () => (events.some((e) => e.subject === Subjects.promotionAudit("promoted") && e.version === v1.version && e.status === CheckpointStatus.PROMOTED) ? true : undefined), 10_000, "promoted event");
   }, 90_000);
 
   it("rejects a collapsed candidate worse than the incumbent, keeps its reason, and the promoted pointer stays", async () => {
@@ -88,10 +90,21 @@ describe("monitor: gated promotion, rollback, history and lineage", () => {
     expect(r.statusReason).toMatch(new RegExp(`vs v${v1.version}`));
     expect((await registry.getPromoted(L))?.version).toBe(v1.version);
     expect(events.some((e) => e.version === v2.version)).toBe(false);
+    // The stored evaluation carries the gate it failed, through the RPC (no client reads the monitor's keys).
+    const stored = await client.getEvaluation({ lineage: L, version: BigInt(v2.version) });
+    expect(stored.gate?.passed).toBe(false);
+    expect(stored.gate?.reasons.join("; ")).toMatch(/overconfident wrong rate/);
+    expect(Number(stored.evaluation?.version)).toBe(v2.version);
     const ev = await client.evaluate({ lineage: L, version: BigInt(v2.version) });
     expect(ev.overconfidentWrongRate).toBeGreaterThan(0.5);
     expect(ev.alarms.map((a) => a.kind)).toContain("overconfidence");
     expect(ev.perDifficulty.map((d) => d.difficulty)).toEqual([1, 2, 3]);
+    // Evaluate's reply is what it stored: GetEvaluation gives it back (a fresh evaluation has no gate yet).
+    const again = await client.getEvaluation({ lineage: L, version: BigInt(v2.version) });
+    expect(again.evaluation?.evalSetDigest).toBe(ev.evalSetDigest);
+    expect(again.evaluation?.accuracy).toBe(ev.accuracy);
+    expect(again.gate).toBeUndefined();
+    await expect(client.getEvaluation({ lineage: L, version: 99n })).rejects.toMatchObject({ code: Code.NotFound });
   }, 90_000);
 
   it("promotes a healthy candidate, then Rollback restores the earlier version everywhere", async () => {
@@ -110,7 +123,7 @@ describe("monitor: gated promotion, rollback, history and lineage", () => {
     expect((await registry.getPromoted(L))?.version).toBe(v1.version);
     expect((await registry.getCheckpoint(L, v3.version))?.status).toBe("rolled_back");
     await waitFor(async () => (watched.at(-1) === v1.version ? true : undefined), 10_000, "watch back to v1");
-    await waitFor(async () => (events.some((e) => e.subject === "checkpoints.rolled_back" && e.version === v1.version) ? true : undefined), 10_000, "rolled_back event");
+    await waitFor(async () => (events.some((e) => e.subject === Subjects.promotionAudit("rolled_back") && e.version === v1.version) ? true : undefined), 10_000, "rolled_back event");
     await expect(client.rollback({ lineage: L, toVersion: BigInt(v1.version), reason: "" })).rejects.toMatchObject({ code: Code.FailedPrecondition });
     await expect(client.rollback({ lineage: L, toVersion: 99n, reason: "" })).rejects.toMatchObject({ code: Code.NotFound });
   }, 90_000);
@@ -132,6 +145,27 @@ describe("monitor: gated promotion, rollback, history and lineage", () => {
     ]);
     await expect(client.lineage({ lineage: L, version: 42n })).rejects.toMatchObject({ code: Code.NotFound });
   });
+
+  it("GetRoundStats serves a round's verifier-judged decision statistics (zeros for a round it never saw)", async () => {
+    const ex = getTaskPack("addition").createAnchorSource({ seed: "gate-stats", minDifficulty: 1, maxDifficulty: 2 }).take(2);
+    for (const [i, e] of ex.entries()) {
+      const d = create(DecisionSchema, {
+        sampleId: `rs-${i}`,
+        task: "addition",
+        accepted: i === 0,
+        sample: { id: `rs-${i}`, task: "addition", prompt: e.prompt, completion: i === 0 ? e.answer : `${e.answer}9`, round: 41 },
+        votes: [{ sampleId: `rs-${i}`, criticId: "c", approve: i === 0 }],
+      });
+      await bus.publish(Subjects.decisions("addition"), toBinary(DecisionSchema, d), { msgId: `rs-${i}` });
+    }
+    const stats = await waitFor(async () => {
+      const r = await client.getRoundStats({ task: "addition", round: 41 });
+      return r.proposed === 2n ? r : undefined;
+    }, 20_000, "round 41 statistics");
+    expect(stats).toMatchObject({ task: "addition", round: 41, proposed: 2n, accepted: 1n, correctProposed: 1n, correctAccepted: 1n, votes: 2n, agreeingVotes: 2n });
+    expect(await client.getRoundStats({ task: "addition", round: 42 })).toMatchObject({ proposed: 0n, accepted: 0n });
+    await expect(client.getRoundStats({ task: "", round: 1 })).rejects.toMatchObject({ code: Code.InvalidArgument });
+  }, 60_000);
 
   it("gating and consensus policies are versioned with compare-and-set, and consensus workers read the same key", async () => {
     const p0 = await client.getPolicy({});

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, ensureTopology, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import type { OptionSpecs } from "../src/platform/config/index.js";
 import { CriticService } from "../src/gen/autodidact/v1/critic_pb.js";
 import { GeneratorService } from "../src/gen/autodidact/v1/generator_pb.js";
@@ -12,6 +12,7 @@ import { createClient } from "../src/platform/rpc/index.js";
 import { criticService } from "../services/critic/index.js";
 import { generatorService } from "../services/generator/index.js";
 import { announceCandidate, registerCandidate, startMonitor, tmpdir, waitFor } from "./monitor-support.js";
+import { ensureMeshTopology } from "../src/domain/topology/index.js";
 
 describe("a promotion, a rejection and a rollback reach the generator and every critic", () => {
   let nats: NatsServerProcess;
@@ -30,7 +31,7 @@ describe("a promotion, a rejection and a rollback reach the generator and every 
   beforeAll(async () => {
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "reach-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     work = await mkdtemp(join(tmpdir(), "reach-"));
     registry = createRegistry(bus, { cacheDir: join(work, "cache") });
     monitor = await startMonitor(nats.url, work, ["--eval-max-difficulty", "2", "--dashboard-port", "-1"]);

@@ -1,6 +1,6 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, ensureTopology, startNatsServer, Subjects, type Bus, type ConsumerHandle, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus, type ConsumerHandle, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { DecisionSchema } from "../src/gen/autodidact/v1/consensus_pb.js";
 import { getTaskPack } from "../src/domain/tasks/index.js";
 import { createMonitor, followRoundStats, readRoundStats, roundRates } from "../services/monitor/index.js";
@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { createModelWorker } from "../src/engine/index.js";
 import { createRegistry } from "../src/domain/registry/index.js";
 import { registerCandidate, tmpdir, waitFor } from "./monitor-support.js";
+import { ensureMeshTopology, Subjects } from "../src/domain/topology/index.js";
 
 describe("per-round decision statistics judged by the verifier", () => {
   let nats: NatsServerProcess;
@@ -18,7 +19,7 @@ describe("per-round decision statistics judged by the verifier", () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "round-stats-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     handle = await followRoundStats(bus);
   }, 30_000);
   afterAll(async () => {

@@ -3,7 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Subjects, type Bus } from "../src/platform/bus/index.js";
+import { type Bus } from "../src/platform/bus/index.js";
 import { defineOptions, serviceOptions } from "../src/platform/config/index.js";
 import { initParameters, saveModel } from "../src/engine/index.js";
 import { CheckpointRefSchema } from "../src/gen/autodidact/v1/checkpoint_pb.js";
@@ -12,6 +12,7 @@ import { listCheckpointFiles, type CheckpointRecord, type Registry } from "../sr
 import { tinyDecoderConfig } from "../src/domain/serving/test-models.js";
 import { createTaskTokenizer, getTaskPack } from "../src/domain/tasks/index.js";
 import { monitorOptions, monitorService } from "../services/monitor/index.js";
+import { Subjects } from "../src/domain/topology/index.js";
 
 /**
  * Saves a tiny random decoder; `collapsed` multiplies its output projection by 200, which makes every

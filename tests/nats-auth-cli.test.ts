@@ -7,9 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, consume, startNatsServer, Streams, Subjects, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, consume, startNatsServer, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { AutodidactError, Code } from "../src/platform/errors/index.js";
 import { resolveNatsCredentials } from "../src/platform/nats-auth/index.js";
+import { Streams, Subjects } from "../src/domain/topology/index.js";
 
 const cli = fileURLToPath(new URL("../bin/autodidact.mjs", import.meta.url));
 let dir: string;

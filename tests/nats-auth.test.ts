@@ -7,19 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  connectBus,
-  consume,
-  ensureTopology,
-  openKv,
-  permissionViolation,
-  startNatsServer,
-  Streams,
-  Subjects,
-  waitForLagBelow,
-  type Bus,
-  type NatsServerProcess,
-} from "../src/platform/bus/index.js";
+import { connectBus, consume, openKv, permissionViolation, startNatsServer, waitForLagBelow, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { createConsensusPolicy, createConsensusWorker, openPolicyStore, type ConsensusWorker } from "../src/domain/consensus/index.js";
 import { AutodidactError, Code } from "../src/platform/errors/index.js";
 import { DecisionSchema } from "../src/gen/autodidact/v1/consensus_pb.js";
@@ -27,6 +15,7 @@ import { SampleSchema, VerdictSchema } from "../src/gen/autodidact/v1/sample_pb.
 import { createRegistry, listCheckpointFiles, type CheckpointRecord } from "../src/domain/registry/index.js";
 import { generateMeshCredentials, resolveNatsCredentials, SECRET_ENV, type MeshSecretSet } from "../src/platform/nats-auth/index.js";
 import { headers, nkeys } from "@nats-io/transport-node";
+import { ensureMeshTopology, natsPermissions, Streams, Subjects } from "../src/domain/topology/index.js";
 
 let dir: string;
 let server: NatsServerProcess;
@@ -75,10 +64,10 @@ beforeAll(async () => {
     { name: "consensus", role: "consensus" },
     { name: "trainer", role: "trainer" },
     { name: "monitor", role: "monitor" },
-  ]);
+  ], natsPermissions);
   server = await startNatsServer({ configFile: secrets.configFile });
   admin = await connectAs("admin");
-  await ensureTopology(admin);
+  await ensureMeshTopology(admin);
   generator = await connectAs("generator");
   critic = await connectAs("critic-a");
   consensus = await connectAs("consensus");
@@ -128,7 +117,7 @@ describe("connections", () => {
 
   it("every service identity can verify (not create) the topology", async () => {
     for (const bus of [generator, critic, consensus, trainer, monitor]) {
-      const report = await ensureTopology(bus);
+      const report = await ensureMeshTopology(bus);
       expect(report.created).toEqual([]);
       expect(report.updated).toEqual([]);
     }
@@ -147,7 +136,7 @@ describe("connections", () => {
       const credentials = await resolveNatsCredentials({ natsNkeyFile: secrets.seedFileOf("trainer") });
       const bus = await connectBus({ servers: empty.url, name: "trainer-on-empty", credentials: credentials! });
       try {
-        const err = await refusal(ensureTopology(bus));
+        const err = await refusal(ensureMeshTopology(bus));
         expect(err.code).toBe(Code.PermissionDenied);
         expect(err.rawMessage).toMatch(/autodidact topology/);
       } finally {
@@ -262,7 +251,7 @@ describe("the mesh's work under least privilege", () => {
     const err = await refusal(trainerRegistry.setPromoted("main", version));
     expect(err.code).toBe(Code.PermissionDenied);
     expect(err.rawMessage).toContain("$KV.registry.promoted.main");
-    const err2 = await refusal(trainer.publish(Subjects.checkpoints("promoted"), new Uint8Array([1]), { msgId: "forged-promotion" }));
+    const err2 = await refusal(trainer.publish(Subjects.promotionAudit("promoted"), new Uint8Array([1]), { msgId: "forged-promotion" }));
     expect(err2.code).toBe(Code.PermissionDenied);
 
     const monitorRegistry = createRegistry(monitor, { cacheDir: join(dir, "cache-monitor") });
@@ -299,7 +288,7 @@ describe("user and password (servers configured by hand)", () => {
     try {
       const fromFile = await resolveNatsCredentials({ natsUser: "operator", natsPasswordFile: pwFile });
       const a = await connectBus({ servers: pwServer.url, name: "pw-file", credentials: fromFile! });
-      await ensureTopology(a);
+      await ensureMeshTopology(a);
       await a.close();
       const env: NodeJS.ProcessEnv = { [SECRET_ENV.password]: password };
       const fromEnv = await resolveNatsCredentials({ natsUser: "operator" }, env);

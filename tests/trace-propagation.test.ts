@@ -2,12 +2,13 @@
 import { create, toBinary, fromBinary } from "@bufbuild/protobuf";
 import { context, SpanKind, trace } from "@opentelemetry/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, consume, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, consume, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { CriticService } from "../src/gen/autodidact/v1/critic_pb.js";
 import { GeneratorService } from "../src/gen/autodidact/v1/generator_pb.js";
 import { SampleSchema, VerdictSchema } from "../src/gen/autodidact/v1/sample_pb.js";
 import { createClient, createInfoHandler, createServer, implement, type RpcServer } from "../src/platform/rpc/index.js";
 import { createTestTelemetry, type TestTelemetry } from "../src/platform/telemetry/index.js";
+import { ensureMeshTopology, Streams, Subjects } from "../src/domain/topology/index.js";
 
 describe("trace propagation across the mesh", () => {
   let telemetry: TestTelemetry;
@@ -20,7 +21,7 @@ describe("trace propagation across the mesh", () => {
     telemetry = createTestTelemetry();
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "trace-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     // "back": the service the consumer calls after taking the message off NATS.
     back = await createServer({
       services: [

@@ -10,10 +10,11 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, consume, consumerLag, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, consume, consumerLag, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { CheckpointRefSchema, type CheckpointRef } from "../src/gen/autodidact/v1/checkpoint_pb.js";
 import { createRegistry, type Registry } from "../src/domain/registry/index.js";
 import { idsDigest, problems, publishDecision, registerBase, waitFor } from "./trainer-support.js";
+import { ensureMeshTopology, Streams, Subjects } from "../src/domain/topology/index.js";
 
 const TSX = fileURLToPath(import.meta.resolve("tsx"));
 const MAIN = fileURLToPath(new URL("../services/trainer/main.ts", import.meta.url));
@@ -73,7 +74,7 @@ describe("trainer crash safety", () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "trainer-crash-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     dir = await mkdtemp(join(tmpdir(), "trainer-crash-"));
     registry = createRegistry(bus, { cacheDir: join(dir, "test-cache") });
     expect(await registerBase(registry, "gen", join(dir, "base-gen"), 1)).toBe(1);

@@ -7,17 +7,20 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, consume, consumerLag, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, consume, consumerLag, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { defineOptions, serviceOptions } from "../src/platform/config/index.js";
 import { loadLoraAdapter, loadModel } from "../src/engine/index.js";
 import { AutodidactError, Code } from "../src/platform/errors/index.js";
 import { CheckpointRefSchema, type CheckpointRef } from "../src/gen/autodidact/v1/checkpoint_pb.js";
 import { RoundEventSchema, TrainerService, type RoundEvent } from "../src/gen/autodidact/v1/trainer_pb.js";
 import { startService, type RunningService, type ServiceConfig } from "../src/platform/host/index.js";
-import { createRegistry, type Registry } from "../src/domain/registry/index.js";
+import { checkpointDigest, createRegistry, type Registry } from "../src/domain/registry/index.js";
+import { MonitorService } from "../src/gen/autodidact/v1/monitor_pb.js";
+import { startMonitor } from "./monitor-support.js";
 import { createClient } from "../src/platform/rpc/index.js";
 import { receiveCheckpoint, trainerOptions, trainerService } from "../services/trainer/index.js";
 import { mixLogPath, parseMixLog, problems, publishDecision, registerBase, registerPoisonedBase, waitFor } from "./trainer-support.js";
+import { ensureMeshTopology, Streams, Subjects } from "../src/domain/topology/index.js";
 
 const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
 
@@ -53,7 +56,7 @@ describe("trainer rounds", () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "trainer-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     dir = await mkdtemp(join(tmpdir(), "trainer-"));
     dataDir = join(dir, "data");
     registry = createRegistry(bus, { cacheDir: join(dir, "test-cache") });
@@ -150,6 +153,39 @@ describe("trainer rounds", () => {
     expect(candidates[0]!.ref.parentVersion).toBe(1n);
     expect(candidates[0]!.ref.round).toBe(1);
   }, 120_000);
+
+  it("the trainer's candidate CheckpointRef and the monitor's for the same checkpoint are the same (digest and uri)", async () => {
+    await waitFor(() => candidates.length >= 1, 10_000, "candidate event");
+    const fromTrainer = candidates.find((c) => c.ref.version === 2n)!.ref;
+    const monitorWork = await mkdtemp(join(tmpdir(), "trainer-monitor-"));
+    const monitor = await startMonitor(nats.url, monitorWork, ["--no-consume-candidates", "--no-round-stats", "--dashboard-port", "-1"]);
+    const monitorClient = createClient(MonitorService, monitor.server.address);
+    try {
+      const fromMonitor = (await monitorClient.history({ lineage: "main" })).checkpoints.find((c) => c.version === 2n)!;
+      const chain = (await monitorClient.lineage({ lineage: "main", version: 2n })).chain.at(-1)!;
+      for (const ref of [fromMonitor, chain]) {
+        expect(ref.digest).toBe(fromTrainer.digest);
+        expect(ref.uri).toBe(fromTrainer.uri);
+        expect(ref.task).toBe(fromTrainer.task);
+      }
+      // One definition: SHA-256 of the record's canonical { files, manifest }; the uri is the files' object prefix.
+      const record = (await registry.getCheckpoint("main", 2))!;
+      expect(fromTrainer.digest).toBe(checkpointDigest(record));
+      expect(fromTrainer.digest).toMatch(/^[0-9a-f]{64}$/);
+      expect(fromTrainer.uri).toBe("nats-obj://checkpoints/main/2/");
+      expect(fromTrainer.task).toBe("addition");
+      // The round's report names the same checkpoint the same way.
+      const reportOf2 = () => roundEvents.flatMap((e) => (e.event.case === "report" && e.event.value.candidateVersion === 2n ? [e.event.value] : []))[0];
+      await waitFor(() => reportOf2() !== undefined, 10_000, "round report");
+      const rep = reportOf2();
+      expect(rep?.candidate?.digest).toBe(fromTrainer.digest);
+      expect(rep?.candidate?.uri).toBe(fromTrainer.uri);
+    } finally {
+      monitorClient.close();
+      await monitor.stop();
+      await rm(monitorWork, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it("replace trains on the newest accepted samples only; accumulate on all of them", async () => {
     for (const s of later) await publishDecision(bus, s, true);

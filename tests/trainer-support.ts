@@ -2,12 +2,13 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { Subjects, type Bus } from "../src/platform/bus/index.js";
+import { type Bus } from "../src/platform/bus/index.js";
 import { DecisionSchema } from "../src/gen/autodidact/v1/consensus_pb.js";
 import { listCheckpointFiles, type Registry } from "../src/domain/registry/index.js";
 import { initParameters, saveModel } from "../src/engine/index.js";
 import { saveTinyDecoder, tinyDecoderConfig } from "../src/domain/serving/test-models.js";
 import { createTaskTokenizer, getTaskPack } from "../src/domain/tasks/index.js";
+import { Subjects } from "../src/domain/topology/index.js";
 
 /** A test problem of the addition task: a sample id with its prompt and (reversed-sum) completion. */
 export interface Problem {

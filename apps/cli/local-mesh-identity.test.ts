@@ -1,8 +1,9 @@
 // The NATS identity `autodidact up` gives each member: permissions name a critic's durable and a
 // trainer's, so they must follow the member's own flags.
 import { describe, expect, it } from "vitest";
-import { natsPermissions, permits } from "../../src/platform/nats-auth/index.js";
+import { permits } from "../../src/platform/nats-auth/index.js";
 import { memberIdentity } from "./local-mesh.js";
+import { natsPermissions } from "../../src/domain/topology/index.js";
 
 describe("memberIdentity", () => {
   it("takes a critic's id from --critic-id (either spelling), else its name", () => {

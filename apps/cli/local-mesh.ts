@@ -2,12 +2,13 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connectBus, ensureTopology, startNatsServer, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import type { ReadyLine } from "../../src/platform/host/index.js";
-import { generateMeshCredentials, resolveNatsCredentials, type MeshIdentity, type MeshSecretSet } from "../../src/platform/nats-auth/index.js";
+import { generateMeshCredentials, resolveNatsCredentials, type MeshSecretSet } from "../../src/platform/nats-auth/index.js";
 import { createSupervisor, type RestartPolicy, type Supervisor } from "./supervisor.js";
 import { writeMeshState, type MeshServiceEntry, type MeshState } from "./mesh-state.js";
+import { ensureMeshTopology, natsPermissions, type MeshIdentity } from "../../src/domain/topology/index.js";
 
 /** One service process to run in the local mesh. */
 export interface MeshMember {
@@ -57,7 +58,7 @@ export interface LocalMesh {
   address(name: string): string;
   state(): MeshState;
   /** The generated credentials when auth is on (the `admin` seed file is for operators and tests). */
-  readonly secrets: MeshSecretSet | undefined;
+  readonly secrets: MeshSecretSet<MeshIdentity> | undefined;
   /** Stops every service (SIGTERM, drain), then the nats-server this mesh started. */
   stop(): Promise<void>;
 }
@@ -125,12 +126,12 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     );
   }
   const members = auth ? authMembers(options.members) : [...options.members];
-  let secrets: MeshSecretSet | undefined;
+  let secrets: MeshSecretSet<MeshIdentity> | undefined;
   if (auth) {
     const dir = join(options.stateDir, "secrets");
     // A fresh set per mesh: seeds of an earlier run stop working with this server.
     await rm(dir, { recursive: true, force: true });
-    secrets = await generateMeshCredentials(dir, [{ name: "admin", role: "admin" }, ...members.map(memberIdentity)]);
+    secrets = await generateMeshCredentials(dir, [{ name: "admin", role: "admin" }, ...members.map(memberIdentity)], natsPermissions);
   }
   const nats =
     options.natsUrl === undefined
@@ -146,7 +147,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         ...(secrets !== undefined ? { credentials: (await resolveNatsCredentials({ natsNkeyFile: secrets.seedFileOf("admin") }))! } : {}),
       });
       try {
-        await ensureTopology(admin);
+        await ensureMeshTopology(admin);
         await options.beforeServices?.(admin);
       } finally {
         await admin.close();

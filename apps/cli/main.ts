@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { clientSecurityFromOptions, generateToken, ROLES, type Role } from "../../src/platform/auth/index.js";
-import { connectBus, ensureTopology } from "../../src/platform/bus/index.js";
+import { connectBus } from "../../src/platform/bus/index.js";
 import { clientSecurityOptions, defineOptions, serviceOptions } from "../../src/platform/config/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { runService, type ServiceSpec } from "../../src/platform/host/index.js";
@@ -9,6 +9,7 @@ import { DEFAULT_MEMBERS, startLocalMesh, type MeshMember } from "./local-mesh.j
 import { defaultStateDir, readMeshState } from "./mesh-state.js";
 import { probeService } from "./status.js";
 import { formatTable } from "./table.js";
+import { ensureMeshTopology, natsPermissions } from "../../src/domain/topology/index.js";
 
 const USAGE = `autodidact — a model that improves itself on its own data, guarded against collapse
 
@@ -186,7 +187,7 @@ async function topology(argv: readonly string[]): Promise<number> {
   const credentials = await resolveNatsCredentials(v, process.env);
   const bus = await connectBus({ servers: [...v.natsUrl], name: "autodidact-topology", ...(credentials ? { credentials } : {}) });
   try {
-    const report = await ensureTopology(bus, { replicas: v.natsReplicas });
+    const report = await ensureMeshTopology(bus, { replicas: v.natsReplicas });
     for (const [what, names] of Object.entries(report)) for (const n of names as string[]) process.stdout.write(`${what}: ${n}\n`);
   } finally {
     await bus.close();
@@ -209,7 +210,7 @@ async function natsAuth(argv: readonly string[]): Promise<number> {
   }
   const { out, critics } = parsed.values;
   if (out === undefined) throw new AutodidactError("--out <dir> is required", Code.InvalidArgument);
-  const { generateMeshCredentials, natsPermissions } = await import("../../src/platform/nats-auth/index.js");
+  const { generateMeshCredentials } = await import("../../src/platform/nats-auth/index.js");
   const { writeFile } = await import("node:fs/promises");
   const identities = [
     { name: "admin", role: "admin" as const },
@@ -219,7 +220,7 @@ async function natsAuth(argv: readonly string[]): Promise<number> {
     { name: "trainer", role: "trainer" as const },
     { name: "monitor", role: "monitor" as const },
   ];
-  const set = await generateMeshCredentials(out, identities);
+  const set = await generateMeshCredentials(out, identities, natsPermissions);
   // The same users as Helm values for the official NATS chart (config.merge becomes nats.conf).
   const rules = (r: { allow: string[]; deny: string[] }): object => (r.deny.length > 0 ? r : { allow: r.allow });
   const users = set.credentials.map((c) => {

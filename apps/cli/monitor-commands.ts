@@ -90,7 +90,7 @@ export async function monitorCommand(command: "history" | "lineage" | "rollback"
       return 0;
     }
     const res = await client.rollback({ lineage: v.lineage, toVersion: versionArg(positional, command, true), reason: v.reason || "autodidact rollback" });
-    out(`rolled back ${v.lineage}: v${res.previous?.version ?? 0} -> v${res.current?.version ?? 0} (generator and critics follow checkpoints.promoted)\n`);
+    out(`rolled back ${v.lineage}: v${res.previous?.version ?? 0} -> v${res.current?.version ?? 0} (generator and critics follow the promoted pointer)\n`);
     return 0;
   } finally {
     client.close();

@@ -1,15 +1,15 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { DeliverPolicy } from "@nats-io/jetstream";
-import { connectBus, openKv, Streams, Subjects, type Bus, type KvStore } from "../../src/platform/bus/index.js";
+import { connectBus, type Bus } from "../../src/platform/bus/index.js";
 import { resolveNatsCredentials } from "../../src/platform/nats-auth/index.js";
 import { startLocalMesh, type LocalMesh, type MeshMember } from "../cli/local-mesh.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { frontierOf } from "../experiment/index.js";
 import { ConsensusKind, DecisionSchema, TimeoutOutcome, type Decision } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { GeneratorService } from "../../src/gen/autodidact/v1/generator_pb.js";
-import { MonitorService } from "../../src/gen/autodidact/v1/monitor_pb.js";
+import { GetEvaluationResponseSchema, MonitorService, type GetEvaluationResponse } from "../../src/gen/autodidact/v1/monitor_pb.js";
 import { TrainerService } from "../../src/gen/autodidact/v1/trainer_pb.js";
 import { CriticService } from "../../src/gen/autodidact/v1/critic_pb.js";
 import { createRegistry, listCheckpointFiles, type Registry } from "../../src/domain/registry/index.js";
@@ -17,6 +17,7 @@ import type { DemoRound, DemoRun, LineageRound } from "../report/types.js";
 import { createClient, type RpcClient } from "../../src/platform/rpc/index.js";
 import { lineageName, type DemoConfig } from "./config.js";
 import { createProgressBar, pct, type DemoOutput } from "./progress.js";
+import { Streams, Subjects } from "../../src/domain/topology/index.js";
 
 /** Which variant of the experiment a run is: the default or one of the ablations. */
 export interface RunVariant {
@@ -61,12 +62,8 @@ export interface DemoRunResult {
 
 type Accuracy = { length: number; accuracy: number }[];
 
-interface StoredEvaluationView {
-  perDifficulty: { difficulty: number; accuracy: number }[];
-  labelAccuracy: number;
-  labelAccuracyProposed: number;
-  gate?: { passed: boolean; reasons: string[] };
-}
+/** The monitor's evaluation of a checkpoint with its gate outcome, as its GetEvaluation RPC gives it. */
+type StoredEvaluationView = GetEvaluationResponse;
 
 interface RoundStatsView {
   proposed: number;
@@ -90,7 +87,7 @@ async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs: number
 }
 
 const accuracyOf = (e: StoredEvaluationView): Accuracy =>
-  e.perDifficulty.map((d) => ({ length: d.difficulty, accuracy: d.accuracy })).sort((a, b) => a.length - b.length);
+  (e.evaluation?.perDifficulty ?? []).map((d) => ({ length: d.difficulty, accuracy: d.accuracy })).sort((a, b) => a.length - b.length);
 
 /**
  * Follows every decision of the run (an ephemeral ordered consumer on `decisions.<task>` from the
@@ -279,7 +276,6 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
       ...(adminSeed !== undefined ? { credentials: (await resolveNatsCredentials({ natsNkeyFile: adminSeed }))! } : {}),
     });
     const registry = createRegistry(bus, { cacheDir: join(o.stateDir, "cache", "demo") });
-    const kv: KvStore = await openKv(bus, "registry");
     const monitor: RpcClient<typeof MonitorService> = createClient(MonitorService, mesh.address("monitor"), { deadlineMs: 600_000 });
     const generator: RpcClient<typeof GeneratorService> = createClient(GeneratorService, mesh.address("generator"), { deadlineMs: Infinity });
     const trainers = new Map<string, RpcClient<typeof TrainerService>>(lineages.map((l) => [l, createClient(TrainerService, mesh!.address(`trainer-${l}`), { deadlineMs: Infinity })]));
@@ -337,13 +333,14 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
     decisions = await followDecisions(bus, task);
 
     // Round 0: the base models on held-out real problems.
+    // The monitor's evaluations through its RPCs: the stored one, else a fresh one (Evaluate's reply).
     const evaluated = async (lineage: string, version: number): Promise<StoredEvaluationView> => {
-      const stored = await kv.getJson<StoredEvaluationView>(`monitor.evaluation.${lineage}.${version}`);
-      if (stored !== null) return stored.value;
-      await monitor.evaluate({ lineage, version: BigInt(version) });
-      const again = await kv.getJson<StoredEvaluationView>(`monitor.evaluation.${lineage}.${version}`);
-      if (again === null) throw new AutodidactError(`the monitor stored no evaluation of ${lineage}@${version}`, Code.Internal);
-      return again.value;
+      try {
+        return await monitor.getEvaluation({ lineage, version: BigInt(version) });
+      } catch (err) {
+        if (!(err instanceof AutodidactError && err.code === Code.NotFound)) throw err;
+      }
+      return create(GetEvaluationResponseSchema, { evaluation: await monitor.evaluate({ lineage, version: BigInt(version) }) });
     };
     const evalBar = createProgressBar(out, "evaluating base models", lineages.length);
     const baseAcc: Accuracy[] = [];
@@ -420,8 +417,9 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
       // Label accuracy from the monitor's verifier-judged round statistics (critics never see the verifier).
       const stats = await waitFor(
         async () => {
-          const e = await kv.getJson<RoundStatsView>(`monitor.rounds.${task}.${round}`);
-          return e !== null && e.value.proposed >= proposed ? e.value : undefined;
+          const e = await monitor.getRoundStats({ task, round });
+          const view: RoundStatsView = { proposed: Number(e.proposed), accepted: Number(e.accepted), correctProposed: Number(e.correctProposed), correctAccepted: Number(e.correctAccepted) };
+          return view.proposed >= proposed ? view : undefined;
         },
         60_000,
         `the monitor's statistics of round ${round}`,

@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connectBus, consumerLag, KvBuckets, openKv, Streams, Subjects, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
+import { connectBus, consumerLag, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
 import { resolveNatsCredentials } from "../../src/platform/nats-auth/index.js";
 import { startLocalMesh, type LocalMesh, type MeshMember } from "../../apps/cli/local-mesh.js";
 import { evaluateVotes, policyFromProto } from "../../src/domain/consensus/index.js";
@@ -23,6 +23,7 @@ import { TrainerService } from "../../src/gen/autodidact/v1/trainer_pb.js";
 import { createRegistry, listCheckpointFiles, type Registry } from "../../src/domain/registry/index.js";
 import { createClient } from "../../src/platform/rpc/index.js";
 import { readStream } from "./streams.js";
+import { Streams, Subjects } from "../../src/domain/topology/index.js";
 
 /** Knobs of one chaos run; the CI test and the bench differ only in these. */
 export interface ChaosOptions {
@@ -609,8 +610,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const records = await verify.listCheckpoints(LINEAGE);
     report.checkpointsRegistered = records.length;
     report.versionsContiguous = records.every((r, i) => r.version === i + 1);
-    const registryKv = await openKv(bus, KvBuckets.Registry);
-    report.versionsAllocated = (await registryKv.getJson<{ last: number }>(`version.${LINEAGE}`))?.value.last ?? 0;
+    report.versionsAllocated = await verify.lastAllocatedVersion(LINEAGE);
     const loadable = new Set<number>();
     for (const r of records) {
       try {

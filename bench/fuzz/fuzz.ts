@@ -12,7 +12,7 @@ import { Client, credentials, Metadata, status as GrpcStatus, type ServiceError,
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connectBus, ensureTopology, startNatsServer, Streams, type Bus, type NatsServerProcess, type PoisonRecord } from "../../src/platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus, type NatsServerProcess, type PoisonRecord } from "../../src/platform/bus/index.js";
 import { startLocalMesh, type LocalMesh, type MeshMember } from "../../apps/cli/local-mesh.js";
 import { createRng } from "../../src/engine/index.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.js";
@@ -22,6 +22,7 @@ import { saveTinyDecoder } from "../../src/domain/serving/test-models.js";
 import { readStream } from "../chaos/streams.js";
 import { mutate, pickMutation, type Mutation } from "./mutate.js";
 import { FUZZ_LINEAGE, rpcTargets, subjectTargets, type RpcTarget, type SubjectTarget } from "./targets.js";
+import { ensureMeshTopology, Streams } from "../../src/domain/topology/index.js";
 
 /** Knobs of one fuzz run. */
 export interface FuzzOptions {
@@ -178,7 +179,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     await saveTinyDecoder(modelDir, 11);
     nats = await startNatsServer({ storeDir: join(stateDir, "nats") });
     bus = await connectBus({ servers: nats.url, name: "fuzz-harness", waitOnFirstConnect: true });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     // A registered, promoted checkpoint of another lineage: version fields of seeds reach real records.
     const registry = createRegistry(bus, { cacheDir: join(stateDir, "cache", "harness") });
     const v = await registry.allocateVersion(FUZZ_LINEAGE);

@@ -4,7 +4,6 @@
  * seed messages that the mutations start from.
  */
 import { create, toBinary, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import { Streams, Subjects } from "../../src/platform/bus/index.js";
 import { CheckpointRefSchema } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
 import { ConsensusKind, DecisionSchema, TimeoutOutcome } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { CriticService } from "../../src/gen/autodidact/v1/critic_pb.js";
@@ -15,6 +14,7 @@ import { TrainerService } from "../../src/gen/autodidact/v1/trainer_pb.js";
 import { Health } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../../src/gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionAlpha } from "../../src/gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { Streams, Subjects } from "../../src/domain/topology/index.js";
 
 /** The lineage the fuzz mesh registers a tiny checkpoint under (deeper code paths for version fields). */
 export const FUZZ_LINEAGE = "fuzzbase";

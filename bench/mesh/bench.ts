@@ -10,7 +10,7 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RetentionPolicy, StorageType } from "@nats-io/jetstream";
-import { connectBus, ensureTopology, startNatsServer, Streams, Subjects, type Bus } from "../../src/platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus } from "../../src/platform/bus/index.js";
 import { createConsensusPolicy, createConsensusWorker } from "../../src/domain/consensus/index.js";
 import { DecisionSchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema } from "../../src/gen/autodidact/v1/sample_pb.js";
@@ -21,6 +21,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
+import { ensureMeshTopology, Streams, Subjects } from "../../src/domain/topology/index.js";
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 /**
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
   try {
     const main = await connect("bench-mesh");
     buses.push(main);
-    await ensureTopology(main);
+    await ensureMeshTopology(main);
     const samples = Array.from({ length: count }, (_, i) =>
       create(SampleSchema, { id: `s-${i}-${Math.random().toString(36).slice(2, 8)}`, task: "addition", prompt: "21+43=", completion: "64", difficulty: 2 }),
     );

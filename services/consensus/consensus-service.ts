@@ -1,5 +1,6 @@
 import { createConsensusPolicy, createConsensusWorker, openPolicyStore, type ConsensusWorker } from "../../src/domain/consensus/index.js";
 import type { ServiceSpec } from "../../src/platform/host/index.js";
+import { MESH_TOPOLOGY } from "../../src/domain/topology/index.js";
 
 /** Flags of the consensus service beyond the ones every service takes. */
 export const consensusOptions = {
@@ -34,6 +35,7 @@ export const consensusService: ServiceSpec<typeof consensusOptions> = {
   name: "consensus",
   description: "decides every sample from its critics' verdicts (quorum policy, exactly once)",
   options: consensusOptions,
+  topology: MESH_TOPOLOGY,
   async start(ctx) {
     const cfg = ctx.config;
     const expected = cfg.consensusCritics ?? [];

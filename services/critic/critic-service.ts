@@ -30,6 +30,7 @@ import {
   type SwapResult,
 } from "../../src/domain/serving/index.js";
 import { createCritic } from "./critic.js";
+import { MESH_TOPOLOGY } from "../../src/domain/topology/index.js";
 import {
   createAcceptAllJudge,
   createClassifierJudge,
@@ -82,6 +83,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
   name: "critic",
   description: "judges every proposed sample with its own model or method",
   options: criticOptions,
+  topology: MESH_TOPOLOGY,
   async start(ctx) {
     const cfg = ctx.config;
     const kind = cfg.kind as CriticKind;

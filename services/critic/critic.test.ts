@@ -3,11 +3,12 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, consume, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
+import { connectBus, consume, startNatsServer, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
 import { DecisionSchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema, VerdictSchema, type Verdict } from "../../src/gen/autodidact/v1/sample_pb.js";
 import { createCritic } from "./critic.js";
 import { createNoveltyJudge, createRulesJudge } from "./judges.js";
+import { ensureMeshTopology, Streams, Subjects } from "../../src/domain/topology/index.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -22,7 +23,7 @@ describe("createCritic", () => {
 
   beforeAll(async () => {
     nats = await startNatsServer();
-    await ensureTopology(await connect("critic-test"));
+    await ensureMeshTopology(await connect("critic-test"));
   });
   afterAll(async () => {
     for (const b of buses.reverse()) await b.close();

@@ -1,7 +1,8 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { Subscription } from "@nats-io/transport-node";
-import { consume, Streams, Subjects, type Bus, type BusMessage, type ConsumerHandle } from "../../src/platform/bus/index.js";
+import { consume, type Bus, type BusMessage, type ConsumerHandle } from "../../src/platform/bus/index.js";
+import { Durables, Subjects } from "../../src/domain/topology/index.js";
 import { agreementReport, judgedSampleFromDecision, type JudgedSample } from "../../src/domain/consensus/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { CriticAgreementSchema, DecisionSchema, PairwiseAgreementSchema, type Decision } from "../../src/gen/autodidact/v1/consensus_pb.js";
@@ -26,7 +27,7 @@ export interface CriticOptions {
   /** Stable critic id: one vote per critic per sample; replicas of one critic share it. */
   readonly criticId: string;
   readonly judge: Judge;
-  /** Durable on the samples stream; default `critic-<criticId>` so replicas share the work. */
+  /** Durable on the samples stream; default `Durables.critic.name(criticId)` so replicas share the work. */
   readonly durable?: string;
   /** Samples judged at once by this process (default 16). */
   readonly maxInFlight?: number;
@@ -66,11 +67,6 @@ export interface Critic {
   stop(): Promise<void>;
 }
 
-/** The durable a critic id consumes through (replicas of one critic share it). */
-export function criticDurable(criticId: string): string {
-  return `critic-${criticId.replace(/[^A-Za-z0-9_-]/g, "_")}`;
-}
-
 function errorMessage(err: unknown): string {
   if (err instanceof AutodidactError) return err.rawMessage;
   return err instanceof Error ? err.message : String(err);
@@ -86,7 +82,7 @@ function errorMessage(err: unknown): string {
 export function createCritic(options: CriticOptions): Critic {
   const { bus, criticId, judge } = options;
   const logger = options.logger ?? createLogger("critic");
-  const durable = options.durable ?? criticDurable(criticId);
+  const durable = options.durable ?? Durables.critic.name(criticId);
   const capacity = options.agreementWindow ?? 1000;
   const stats: CriticStats = { judged: 0, approved: 0, malformed: 0, published: 0, decisionsSeen: 0 };
   const meter = getMeter("autodidact.critic");
@@ -221,9 +217,8 @@ export function createCritic(options: CriticOptions): Critic {
       consumer = await consume(
         bus,
         {
-          stream: Streams.Samples,
+          ...Durables.critic.spec(criticId),
           durable,
-          filterSubject: Subjects.allProposed,
           maxDeliver: options.maxDeliver ?? 5,
           ackWaitMs: options.ackWaitMs ?? 30_000,
           description: `critic ${criticId} (${judge.kind})`,

@@ -1,5 +1,5 @@
 export { criticOptions, criticService } from "./critic-service.js";
-export { createCritic, criticDurable } from "./critic.js";
+export { createCritic } from "./critic.js";
 export type { Critic, CriticOptions, CriticStats } from "./critic.js";
 export {
   charNgrams,

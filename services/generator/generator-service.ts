@@ -19,6 +19,7 @@ import {
   type PromotedRegistry,
 } from "../../src/domain/serving/index.js";
 import { getTaskPack } from "../../src/domain/tasks/index.js";
+import { MESH_TOPOLOGY } from "../../src/domain/topology/index.js";
 import { createProposer } from "./proposer.js";
 
 /** Flags of the generator service beyond the ones every service takes. */
@@ -46,6 +47,7 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
   name: "generator",
   description: "proposes synthetic samples with the promoted model",
   options: generatorOptions,
+  topology: MESH_TOPOLOGY,
   async start(ctx) {
     const cfg = ctx.config;
     const logger = ctx.logger;

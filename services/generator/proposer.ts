@@ -2,7 +2,8 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { context, SpanKind, trace } from "@opentelemetry/api";
 import { randomInt, randomUUID } from "node:crypto";
-import { Streams, Subjects, waitForLagBelow, type Bus, type PublishResult } from "../../src/platform/bus/index.js";
+import { waitForLagBelow, type Bus, type PublishResult } from "../../src/platform/bus/index.js";
+import { Durables, Subjects } from "../../src/domain/topology/index.js";
 import type { OpenDecoder } from "../../src/engine/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { SamplingParamsSchema } from "../../src/gen/autodidact/v1/common_pb.js";
@@ -61,7 +62,7 @@ export interface ProposeLoopOptions {
   maxInFlight?: number;
   /** Back-pressure: wait while any critic durable has this many samples pending (default 1000). */
   maxLag?: number;
-  /** Critic durables to watch; default every `critic-*` durable on the samples stream. */
+  /** Critic durables to watch; default every critic durable (`Durables.critic`) on the samples stream. */
   durables?: readonly string[];
   /** Stop after this many samples (default: until aborted). */
   limit?: number;
@@ -220,7 +221,7 @@ export function createProposer(options: ProposerOptions): Proposer {
           durablesAt = Date.now();
           const names: string[] = [];
           try {
-            for await (const c of bus.jsm.consumers.list(Streams.Samples)) if (c.name.startsWith("critic-")) names.push(c.name);
+            for await (const c of bus.jsm.consumers.list(Durables.critic.stream)) if (Durables.critic.matches(c.name)) names.push(c.name);
             durables = names;
           } catch (err) {
             logger.debug("cannot list critic durables", { error: String(err) });
@@ -234,7 +235,7 @@ export function createProposer(options: ProposerOptions): Proposer {
           continue;
         }
         for (const durable of await watched()) {
-          const lag = await waitForLagBelow(bus, Streams.Samples, durable, maxLag, { signal: loop.signal, pollMs: 100 }).catch(() => undefined);
+          const lag = await waitForLagBelow(bus, Durables.critic.stream, durable, maxLag, { signal: loop.signal, pollMs: 100 }).catch(() => undefined);
           if (lag !== undefined && lag.total > maxLag / 2) stats.throttled++;
         }
         if (loop.signal.aborted) break;

@@ -1,48 +1,46 @@
 // Plain monitor data ↔ wire messages.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { CheckpointStatus, type CheckpointRefSchema } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
-import type { LineageEntrySchema } from "../../src/gen/autodidact/v1/monitor_pb.js";
+import type { CheckpointRef } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
+import type { GetEvaluationResponseSchema, LineageEntrySchema, RoundStatsSchema } from "../../src/gen/autodidact/v1/monitor_pb.js";
 import { AlarmSeverity, type EvaluationSchema, type GateResultSchema, type GatingPolicy, type GatingPolicySchema } from "../../src/gen/autodidact/v1/report_pb.js";
 import type { GateOutcome, GatePolicy } from "./evaluation/index.js";
-import type { CheckpointRecord } from "../../src/domain/registry/index.js";
+import { checkpointRefOf, type CheckpointRecord, type RoundStats } from "../../src/domain/registry/index.js";
 import { summarizeManifest } from "./evaluation/index.js";
-import { manifestDigest, type StoredEvaluation } from "./monitor.js";
-
-const STATUS: Record<CheckpointRecord["status"], CheckpointStatus> = {
-  candidate: CheckpointStatus.CANDIDATE,
-  promoted: CheckpointStatus.PROMOTED,
-  rejected: CheckpointStatus.REJECTED,
-  rolled_back: CheckpointStatus.ROLLED_BACK,
-};
+import type { StoredEvaluation } from "./monitor.js";
 
 const ts = (iso: string): Timestamp | undefined => {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? undefined : timestampFromDate(d);
 };
 
-/** A registry record as the wire `CheckpointRef` (headline metrics from its evaluation when given). */
-export function toCheckpointRef(record: CheckpointRecord, evaluation?: StoredEvaluation): MessageInitShape<typeof CheckpointRefSchema> {
-  const metrics: Record<string, number> = { ...record.metrics };
-  if (evaluation) {
-    metrics.eval_accuracy = evaluation.accuracy;
-    metrics.eval_loss = evaluation.loss;
-    metrics.calibration_ece = evaluation.calibrationEce;
-    metrics.tail_coverage = evaluation.tailCoverage;
-  }
-  const createdAt = ts(record.createdAt);
+/**
+ * A registry record as the wire `CheckpointRef` (the registry's one conversion, `checkpointRefOf`),
+ * with the headline metrics of its evaluation when given.
+ */
+export function refWithEvaluation(record: CheckpointRecord, evaluation?: StoredEvaluation): CheckpointRef {
+  if (evaluation === undefined) return checkpointRefOf(record);
+  return checkpointRefOf(record, {
+    metrics: {
+      eval_accuracy: evaluation.accuracy,
+      eval_loss: evaluation.loss,
+      calibration_ece: evaluation.calibrationEce,
+      tail_coverage: evaluation.tailCoverage,
+    },
+  });
+}
+
+/** One round's statistics as the wire `RoundStats`. */
+export function toRoundStats(s: RoundStats): MessageInitShape<typeof RoundStatsSchema> {
   return {
-    version: BigInt(record.version),
-    lineage: record.lineage,
-    parentVersion: BigInt(record.parentVersion),
-    round: record.round,
-    digest: manifestDigest(record),
-    uri: `nats-obj://checkpoints/${record.lineage}/${record.version}/`,
-    metrics,
-    status: STATUS[record.status],
-    statusReason: record.statusReason,
-    task: summarizeManifest(record).task ?? "",
-    ...(createdAt ? { createdAt } : {}),
+    task: s.task,
+    round: s.round,
+    proposed: BigInt(s.proposed),
+    accepted: BigInt(s.accepted),
+    correctProposed: BigInt(s.correctProposed),
+    correctAccepted: BigInt(s.correctAccepted),
+    votes: BigInt(s.votes),
+    agreeingVotes: BigInt(s.agreeingVotes),
   };
 }
 

@@ -1,7 +1,8 @@
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { consume, Streams, Subjects, type ConsumerHandle } from "../../src/platform/bus/index.js";
+import { consume, type ConsumerHandle } from "../../src/platform/bus/index.js";
+import { Durables, MESH_TOPOLOGY } from "../../src/domain/topology/index.js";
 import { openPolicyStore, policyFromProto, policyToProto, policyToSpec } from "../../src/domain/consensus/index.js";
 import { createModelWorker, type ModelWorker } from "../../src/engine/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
@@ -13,9 +14,9 @@ import { createRegistry } from "../../src/domain/registry/index.js";
 import { createInfoHandler, implement } from "../../src/platform/rpc/index.js";
 import { getTaskPack } from "../../src/domain/tasks/index.js";
 import { startDashboard, type DashboardServer } from "./dashboard/index.js";
-import { fromGatingPolicy, toCheckpointRef, toEvaluation, toGateResult, toGatingPolicy, toLineageEntry } from "./convert.js";
+import { fromGatingPolicy, refWithEvaluation, toEvaluation, toGateResult, toGatingPolicy, toLineageEntry, toRoundStats } from "./convert.js";
 import { createMonitor, type Monitor } from "./monitor.js";
-import { followRoundStats, readRoundStats, roundRates } from "./round-stats.js";
+import { followRoundStats, readRoundStat, readRoundStats, roundRates } from "./round-stats.js";
 
 /** Flags of the monitor service beyond the ones every service takes. */
 export const monitorOptions = {
@@ -52,6 +53,7 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
   name: "monitor",
   description: "evaluates checkpoints on real data, detects collapse, promotes and rolls back",
   options: monitorOptions,
+  topology: MESH_TOPOLOGY,
   async start(ctx) {
     const cfg = ctx.config;
     const log = ctx.logger;
@@ -71,12 +73,20 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
     });
     const policies = await openPolicyStore(ctx.bus);
     const lineageOf = (l: string): string => (l === "" ? cfg.lineage : l);
+    /** A request's version, 0 meaning the lineage's promoted one (FailedPrecondition when none is). */
+    const versionOrPromoted = async (lineage: string, requested: bigint): Promise<number> => {
+      const v = version(requested);
+      if (v !== 0) return v;
+      const p = await registry.getPromoted(lineage);
+      if (p === undefined) throw new AutodidactError(`lineage ${lineage} has no promoted version`, Code.FailedPrecondition);
+      return p.version;
+    };
 
     let consumer: ConsumerHandle | undefined;
     if (cfg.consumeCandidates) {
       consumer = await consume(
         ctx.bus,
-        { stream: Streams.Checkpoints, durable: "monitor-candidates", filterSubject: Subjects.checkpoints("candidate"), ackWaitMs: 120_000, maxDeliver: 3 },
+        { ...Durables.monitorCandidates.spec(), ackWaitMs: 120_000, maxDeliver: 3 },
         async (msg) => {
           let ref;
           try {
@@ -143,21 +153,27 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
           getInfo: () => info(),
           async evaluate(req) {
             const lineage = lineageOf(req.lineage);
-            let v = version(req.version);
-            if (v === 0) {
-              const p = await registry.getPromoted(lineage);
-              if (p === undefined) throw new AutodidactError(`lineage ${lineage} has no promoted version`, Code.FailedPrecondition);
-              v = p.version;
-            }
+            const v = await versionOrPromoted(lineage, req.version);
             const e = await monitor.evaluate(lineage, v, { force: true, ...(req.limitPerDifficulty > 0 ? { limitPerDifficulty: req.limitPerDifficulty } : {}) });
             return toEvaluation(e);
+          },
+          async getEvaluation(req) {
+            const lineage = lineageOf(req.lineage);
+            const v = await versionOrPromoted(lineage, req.version);
+            const e = await monitor.getEvaluation(lineage, v);
+            if (e === undefined) throw new AutodidactError(`${lineage}@${v} was never evaluated (Evaluate evaluates it)`, Code.NotFound);
+            return { evaluation: toEvaluation(e), ...(e.gate ? { gate: toGateResult(e.gate) } : {}) };
+          },
+          async getRoundStats(req) {
+            if (req.task === "") throw new AutodidactError("GetRoundStats needs a task", Code.InvalidArgument);
+            return toRoundStats(await readRoundStat(ctx.bus, req.task, req.round));
           },
           async promote(req) {
             const lineage = lineageOf(req.lineage);
             const out = await monitor.promote(lineage, version(req.version), { force: req.force, reason: req.reason });
             return {
               promoted: out.promoted,
-              checkpoint: toCheckpointRef(out.record, out.evaluation),
+              checkpoint: refWithEvaluation(out.record, out.evaluation),
               evaluation: toEvaluation(out.evaluation),
               gate: toGateResult(out.gate),
               previousVersion: BigInt(out.previousVersion),
@@ -166,12 +182,12 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
           async rollback(req) {
             const lineage = lineageOf(req.lineage);
             const out = await monitor.rollback(lineage, version(req.toVersion), req.reason);
-            return { previous: toCheckpointRef(out.previous), current: toCheckpointRef(out.current) };
+            return { previous: refWithEvaluation(out.previous), current: refWithEvaluation(out.current) };
           },
           async history(req) {
             const lineage = lineageOf(req.lineage);
             const h = await monitor.history(lineage, req.limit);
-            const refs = await Promise.all(h.records.map(async (r) => toCheckpointRef(r, await monitor.getEvaluation(lineage, r.version))));
+            const refs = await Promise.all(h.records.map(async (r) => refWithEvaluation(r, await monitor.getEvaluation(lineage, r.version))));
             return { checkpoints: refs, promotedVersion: BigInt(h.promotedVersion) };
           },
           async lineage(req) {
@@ -180,7 +196,7 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
             if (v === 0) v = (await registry.getPromoted(lineage))?.version ?? 0;
             if (v === 0) throw new AutodidactError(`lineage ${lineage} has no promoted version; name one`, Code.InvalidArgument);
             const chain = await monitor.lineage(lineage, v);
-            return { chain: chain.map((r) => toCheckpointRef(r)), entries: chain.map(toLineageEntry) };
+            return { chain: chain.map((r) => refWithEvaluation(r)), entries: chain.map(toLineageEntry) };
           },
           async getPolicy() {
             return toGatingPolicy(await monitor.getPolicy());

@@ -1,9 +1,7 @@
-import { createHash } from "node:crypto";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
 import { CheckpointRefSchema } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
-import { toCheckpointRef } from "./convert.js";
-import { ROUND_STATS_PREFIX, type RoundStats } from "./round-stats.js";
-import { Subjects, openKv, isKvConflict, type Bus, type KvStore } from "../../src/platform/bus/index.js";
+import { isKvConflict, type Bus } from "../../src/platform/bus/index.js";
+import { Subjects, type PromotionAuditEvent } from "../../src/domain/topology/index.js";
 import type { SessionHost } from "../../src/engine/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import {
@@ -18,16 +16,11 @@ import {
   type GateOutcome,
   type GatePolicy,
 } from "./evaluation/index.js";
-import type { CheckpointRecord, Registry } from "../../src/domain/registry/index.js";
+import { checkpointRefOf, openMonitorRecords, type CheckpointRecord, type MonitorRecords, type Registry, type RoundStats } from "../../src/domain/registry/index.js";
 import { summarizeManifest } from "./evaluation/index.js";
 import { loadDecoderModel } from "../../src/domain/serving/index.js";
 import { getTaskPack } from "../../src/domain/tasks/index.js";
 import { createLogger, getMeter, type Logger } from "../../src/platform/telemetry/index.js";
-
-/** Registry KV key of the gating policy (JSON, versioned). */
-export const GATING_POLICY_KEY = "monitor.gating-policy";
-/** Registry KV key prefix of stored evaluations: `monitor.evaluation.<lineage>.<version>`. */
-export const EVALUATION_KEY_PREFIX = "monitor.evaluation.";
 
 /** An evaluation as the monitor stores it: the report plus which checkpoint and baseline it concerns. */
 export interface StoredEvaluation extends EvaluationReport {
@@ -94,7 +87,8 @@ export interface Monitor {
 export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
   const { bus, registry, host } = options;
   const log = options.logger ?? createLogger("monitor");
-  const kv: KvStore = await openKv(bus, "registry");
+  // Evaluations, the gating policy and round statistics live in the registry, under its accessors.
+  const records: MonitorRecords<StoredEvaluation, GatePolicy> = openMonitorRecords(bus);
   const meter = getMeter("autodidact.monitor");
   const evalAccuracy = meter.createHistogram("autodidact.monitor.eval_accuracy", { description: "held-out exact-match accuracy of each evaluated checkpoint", unit: "1" });
   const decisions = meter.createCounter("autodidact.monitor.decisions", { description: "gate outcomes and rollbacks (attribute outcome: promoted, rejected, rolled_back)" });
@@ -120,11 +114,9 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     if (r === undefined) throw new AutodidactError(`checkpoint ${lineage}@${version} does not exist`, Code.NotFound);
     return r;
   };
-  const evalKey = (lineage: string, version: number) => `${EVALUATION_KEY_PREFIX}${lineage}.${version}`;
-  const getEvaluation = async (lineage: string, version: number): Promise<StoredEvaluation | undefined> =>
-    (await kv.getJson<StoredEvaluation>(evalKey(lineage, version)))?.value ?? undefined;
+  const getEvaluation = (lineage: string, version: number): Promise<StoredEvaluation | undefined> => records.getEvaluation(lineage, version);
 
-  const getPolicy = async (): Promise<GatePolicy> => (await kv.getJson<GatePolicy>(GATING_POLICY_KEY))?.value ?? DEFAULT_GATE_POLICY;
+  const getPolicy = async (): Promise<GatePolicy> => (await records.getGatePolicy())?.policy ?? DEFAULT_GATE_POLICY;
 
   // One evaluation at a time: the model worker is shared and evaluations are CPU-bound.
   let queue: Promise<unknown> = Promise.resolve();
@@ -168,7 +160,7 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       if (label < 0 || labelProposed < 0) {
         // The manifest lists no samples (the trainer records ids only): use the verifier-judged
         // decisions of the rounds that formed it (see round-stats.ts).
-        const stats = (await Promise.all(summary.rounds.map((r) => kv.getJson<RoundStats>(`${ROUND_STATS_PREFIX}${pack.name}.${r}`)))).flatMap((e) => (e ? [e.value] : []));
+        const stats = (await Promise.all(summary.rounds.filter((r) => Number.isSafeInteger(r) && r >= 0).map((r) => records.getRoundStats(pack.name, r)))).flatMap((e) => (e ? [e] : []));
         const sum = (f: (s: RoundStats) => number): number => stats.reduce((a, s) => a + f(s), 0);
         if (label < 0 && sum((s) => s.accepted) > 0) label = sum((s) => s.correctAccepted) / sum((s) => s.accepted);
         if (labelProposed < 0 && sum((s) => s.proposed) > 0) labelProposed = sum((s) => s.correctProposed) / sum((s) => s.proposed);
@@ -182,7 +174,7 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
         labelAccuracyProposed: labelProposed,
         evaluatedAt: new Date().toISOString(),
       };
-      await kv.putJson(evalKey(lineage, version), stored);
+      await records.putEvaluation(stored);
       measure(() => {
         evalAccuracy.record(report.accuracy, { lineage, task: pack.name });
         for (const a of report.alarms) alarmCount.add(1, { kind: a.kind, stage: a.stage, severity: a.severity });
@@ -192,9 +184,13 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       return stored;
     });
 
-  const publishEvent = async (event: "promoted" | "rolled_back", record: CheckpointRecord): Promise<void> => {
-    const ref = create(CheckpointRefSchema, toCheckpointRef(record));
-    await bus.publish(Subjects.checkpoints(event), toBinary(CheckpointRefSchema, ref), { msgId: `${event}-${record.lineage}-${record.version}-${Date.now()}` });
+  /**
+   * Records what the monitor did on the promotion audit subject, after the promoted pointer moved
+   * (the pointer is the signal generator and critics follow; this record drives nothing).
+   */
+  const publishAudit = async (event: PromotionAuditEvent, record: CheckpointRecord): Promise<void> => {
+    const ref = checkpointRefOf(record);
+    await bus.publish(Subjects.promotionAudit(event), toBinary(CheckpointRefSchema, ref), { msgId: `${event}-${record.lineage}-${record.version}-${Date.now()}` });
   };
 
   /** Moves the promoted pointer with CAS, retrying when someone else moved it meanwhile. */
@@ -220,7 +216,7 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     const incumbentVersion = promoted && promoted.version !== version ? promoted.version : 0;
     const incumbent = incumbentVersion > 0 ? (await getEvaluation(lineage, incumbentVersion)) ?? (await evaluate(lineage, incumbentVersion)) : undefined;
     const gate = applyGate(policy, evaluation, incumbent);
-    await kv.putJson(evalKey(lineage, version), { ...evaluation, gate });
+    await records.putEvaluation({ ...evaluation, gate });
     if (!gate.passed && !o.force) {
       let updated = record;
       if (o.rejectOnFail ?? true) {
@@ -238,7 +234,7 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     // between leaves the candidate status, so the redelivered announcement promotes it again.
     const previousVersion = await movePointer(lineage, version);
     const updated = await registry.setStatus(lineage, version, "promoted", reason);
-    await publishEvent("promoted", updated);
+    await publishAudit("promoted", updated);
     measure(() => decisions.add(1, { outcome: "promoted", lineage }));
     log.info("promoted", { lineage, version, previousVersion });
     changed();
@@ -262,7 +258,7 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     await movePointer(lineage, target);
     const previous = await registry.setStatus(lineage, current.version, "rolled_back", `rolled back to v${target}: ${why}`);
     const restored = await registry.setStatus(lineage, target, "promoted", `restored by rollback from v${current.version}: ${why}`);
-    await publishEvent("rolled_back", restored);
+    await publishAudit("rolled_back", restored);
     measure(() => decisions.add(1, { outcome: "rolled_back", lineage }));
     log.info("rolled back", { lineage, from: current.version, to: target });
     changed();
@@ -313,15 +309,14 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     getPolicy,
     async setPolicy(p, expectedVersion) {
       for (let attempt = 0; ; attempt++) {
-        const entry = await kv.getJson<GatePolicy>(GATING_POLICY_KEY);
-        const currentVersion = entry?.value.version ?? 0;
+        const entry = await records.getGatePolicy();
+        const currentVersion = entry?.policy.version ?? 0;
         if (expectedVersion !== undefined && expectedVersion !== 0 && expectedVersion !== currentVersion) {
           throw new AutodidactError(`gating policy is at version ${currentVersion}, not ${expectedVersion}: re-read it and retry`, Code.Aborted);
         }
         const next = checkGatePolicy({ ...DEFAULT_GATE_POLICY, ...p, version: currentVersion + 1, updatedAt: new Date().toISOString() });
         try {
-          if (entry === null) await kv.createJson(GATING_POLICY_KEY, next);
-          else await kv.updateJson(GATING_POLICY_KEY, next, entry.revision);
+          await records.putGatePolicy(next, entry?.revision ?? 0);
           changed();
           return next;
         } catch (err) {
@@ -331,9 +326,4 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       }
     },
   };
-}
-
-/** SHA-256 of a record's manifest JSON: the `digest` of its wire CheckpointRef. */
-export function manifestDigest(record: CheckpointRecord): string {
-  return createHash("sha256").update(JSON.stringify(record.manifest)).digest("hex");
 }

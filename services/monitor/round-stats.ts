@@ -1,28 +1,13 @@
 import { fromBinary } from "@bufbuild/protobuf";
-import { consume, openKv, Streams, Subjects, type Bus, type ConsumerHandle } from "../../src/platform/bus/index.js";
+import { consume, type Bus, type ConsumerHandle } from "../../src/platform/bus/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { DecisionSchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
+import { emptyRoundStats, openMonitorRecords, type EvaluationRecordKey, type GatePolicyRecordKey, type MonitorRecords, type RoundStats } from "../../src/domain/registry/index.js";
+import { Durables } from "../../src/domain/topology/index.js";
 import { getTaskPack, type TaskPack } from "../../src/domain/tasks/index.js";
 import type { Logger } from "../../src/platform/telemetry/index.js";
 
-/** Registry KV key prefix of per-round decision statistics: `monitor.rounds.<task>.<round>`. */
-export const ROUND_STATS_PREFIX = "monitor.rounds.";
-
-/**
- * What consensus decided in one round of one task, judged against the verifier (ground truth the
- * critics did not use): how much was accepted, how clean the accepted and the proposed labels were,
- * and how often a critic's vote agreed with the decision.
- */
-export interface RoundStats {
-  readonly task: string;
-  readonly round: number;
-  proposed: number;
-  accepted: number;
-  correctProposed: number;
-  correctAccepted: number;
-  votes: number;
-  agreeingVotes: number;
-}
+export type { RoundStats } from "../../src/domain/registry/index.js";
 
 /** Acceptance rate, label accuracy of accepted and proposed samples, critic agreement (undefined when unknown). */
 export function roundRates(s: RoundStats): { acceptanceRate?: number; labelAccuracyAccepted?: number; labelAccuracyProposed?: number; criticAgreement?: number } {
@@ -33,13 +18,16 @@ export function roundRates(s: RoundStats): { acceptanceRate?: number; labelAccur
   };
 }
 
+/** The round statistics records of the registry (the monitor is their writer). */
+const roundRecords = (bus: Bus): MonitorRecords<EvaluationRecordKey, GatePolicyRecordKey> => openMonitorRecords(bus);
+
 /**
- * Follows `decisions.>` and keeps {@link RoundStats} per (task, round) in the registry KV. A message
+ * Follows `decisions.>` and keeps {@link RoundStats} per (task, round) in the registry. A message
  * redelivered after a crash mid-update may count twice (statistics, not ledger). Unknown tasks and
  * tasks without a verifier are skipped.
  */
 export async function followRoundStats(bus: Bus, options: { logger?: Logger; onChange?: () => void } = {}): Promise<ConsumerHandle> {
-  const kv = await openKv(bus, "registry");
+  const records = roundRecords(bus);
   const packs = new Map<string, TaskPack | null>();
   const packOf = (task: string): TaskPack | null => {
     if (!packs.has(task)) {
@@ -53,7 +41,7 @@ export async function followRoundStats(bus: Bus, options: { logger?: Logger; onC
   };
   return consume(
     bus,
-    { stream: Streams.Decisions, durable: "monitor-round-stats", filterSubject: Subjects.allDecisions },
+    Durables.monitorRoundStats.spec(),
     async (msg) => {
       let d;
       try {
@@ -66,8 +54,7 @@ export async function followRoundStats(bus: Bus, options: { logger?: Logger; onC
       if (sample === undefined || pack?.verifier === undefined || sample.real) return;
       const correct = pack.verifier.check(sample.prompt, sample.completion);
       const agreeing = d.votes.filter((v) => v.approve === d.accepted).length;
-      await kv.modify<RoundStats>(`${ROUND_STATS_PREFIX}${pack.name}.${sample.round}`, (cur) => {
-        const s: RoundStats = cur ?? { task: pack.name, round: sample.round, proposed: 0, accepted: 0, correctProposed: 0, correctAccepted: 0, votes: 0, agreeingVotes: 0 };
+      await records.updateRoundStats(pack.name, sample.round, (s) => {
         s.proposed++;
         if (correct) s.correctProposed++;
         if (d.accepted) {
@@ -76,7 +63,6 @@ export async function followRoundStats(bus: Bus, options: { logger?: Logger; onC
         }
         s.votes += d.votes.length;
         s.agreeingVotes += agreeing;
-        return s;
       });
       options.onChange?.();
     },
@@ -86,11 +72,10 @@ export async function followRoundStats(bus: Bus, options: { logger?: Logger; onC
 
 /** Every stored round's statistics of a task, by round. */
 export async function readRoundStats(bus: Bus, task: string): Promise<Map<number, RoundStats>> {
-  const kv = await openKv(bus, "registry");
-  const out = new Map<number, RoundStats>();
-  for (const key of await kv.keys(`${ROUND_STATS_PREFIX}${task}.*`)) {
-    const v = (await kv.getJson<RoundStats>(key))?.value;
-    if (v) out.set(v.round, v);
-  }
-  return out;
+  return await roundRecords(bus).listRoundStats(task);
+}
+
+/** One round's statistics of a task (zeros when nothing was recorded for it yet). */
+export async function readRoundStat(bus: Bus, task: string, round: number): Promise<RoundStats> {
+  return (await roundRecords(bus).getRoundStats(task, round)) ?? emptyRoundStats(task, round);
 }

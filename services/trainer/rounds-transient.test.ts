@@ -5,7 +5,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, ensureTopology, startNatsServer, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { createRegistry, type Registry } from "../../src/domain/registry/index.js";
 import { createLogger } from "../../src/platform/telemetry/index.js";
@@ -13,6 +13,7 @@ import { problems, registerBase } from "../../tests/trainer-support.js";
 import { openRoundJournal } from "./round-journal.js";
 import { createRoundRunner } from "./rounds.js";
 import { openTrainingSet } from "./training-set.js";
+import { ensureMeshTopology } from "../../src/domain/topology/index.js";
 
 describe("trainer round under transient registry failures", () => {
   let nats: NatsServerProcess;
@@ -23,7 +24,7 @@ describe("trainer round under transient registry failures", () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "rounds-transient-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     dir = await mkdtemp(join(tmpdir(), "rounds-transient-"));
     registry = createRegistry(bus, { cacheDir: join(dir, "cache") });
     await registerBase(registry, "main", join(dir, "base"), 1);

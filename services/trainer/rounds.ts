@@ -3,12 +3,13 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Subjects, type Bus } from "../../src/platform/bus/index.js";
+import type { Bus } from "../../src/platform/bus/index.js";
+import { Subjects } from "../../src/domain/topology/index.js";
 import { createTrainer, loadModel, makeBatch, saveModel, type Example, type StepResult, type Trainer } from "../../src/engine/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
-import { CheckpointRefSchema, CheckpointStatus } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
+import { CheckpointRefSchema } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
 import { RoundEventSchema, type RoundEvent } from "../../src/gen/autodidact/v1/trainer_pb.js";
-import { listCheckpointFiles, type CheckpointRecord, type Registry } from "../../src/domain/registry/index.js";
+import { checkpointRefOf, listCheckpointFiles, type CheckpointRecord, type Registry } from "../../src/domain/registry/index.js";
 import { softwareVersion } from "../../src/platform/rpc/index.js";
 import { getMeter, type Logger } from "../../src/platform/telemetry/index.js";
 import { getTaskPack, type TaskExample } from "../../src/domain/tasks/index.js";
@@ -226,20 +227,9 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
     }
   };
 
-  const publishCandidate = async (record: CheckpointRecord, task: string, manifestDigest: string): Promise<void> => {
-    const ref = create(CheckpointRefSchema, {
-      version: BigInt(record.version),
-      lineage: record.lineage,
-      parentVersion: BigInt(record.parentVersion),
-      round: record.round,
-      digest: manifestDigest,
-      uri: `nats-obj://checkpoints/${record.lineage}/${record.version}`,
-      metrics: record.metrics,
-      status: CheckpointStatus.CANDIDATE,
-      statusReason: record.statusReason,
-      createdAt: timestampFromDate(new Date(record.createdAt)),
-      task,
-    });
+  /** Announces a registered candidate; its CheckpointRef is the registry's conversion of the record. */
+  const publishCandidate = async (record: CheckpointRecord): Promise<void> => {
+    const ref = checkpointRefOf(record);
     await bus.publish(Subjects.checkpoints("candidate"), toBinary(CheckpointRefSchema, ref), { msgId: `${record.lineage}@${record.version}` });
   };
 
@@ -412,7 +402,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
           throw err;
         }
       });
-      await retryTransient(`announcing ${lineage}@${version}`, logger, () => publishCandidate(record, p.task, sha256(manifestText)));
+      await retryTransient(`announcing ${lineage}@${version}`, logger, () => publishCandidate(record));
       await journal.append({ kind: "candidate", round: p.round, lineage, version });
       logger.info("candidate checkpoint", { lineage, version, round: p.round, loss: last?.loss });
       return record;
@@ -440,8 +430,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
       if (allocated !== undefined) {
         const rec = await registry.getCheckpoint(lineage, allocated);
         if (rec) {
-          const digest = sha256(JSON.stringify(rec.manifest, null, 2));
-          await publishCandidate(rec, p.task, digest);
+          await publishCandidate(rec);
           await journal.append({ kind: "candidate", round: p.round, lineage, version: allocated });
           records.push(rec);
           continue;
@@ -491,15 +480,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
           steps: BigInt(m.lossCurve?.length ?? 0),
           ...(first
             ? {
-                candidate: {
-                  version: BigInt(first.version),
-                  lineage: first.lineage,
-                  parentVersion: BigInt(first.parentVersion),
-                  round: p.round,
-                  status: CheckpointStatus.CANDIDATE,
-                  task: p.task,
-                  uri: `nats-obj://checkpoints/${first.lineage}/${first.version}`,
-                },
+                candidate: checkpointRefOf(first),
               }
             : {}),
         },

@@ -1,5 +1,6 @@
 import { join, resolve } from "node:path";
-import { consume, Streams, Subjects, type ConsumerHandle } from "../../src/platform/bus/index.js";
+import { consume, type ConsumerHandle } from "../../src/platform/bus/index.js";
+import { Durables, MESH_TOPOLOGY } from "../../src/domain/topology/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { TrainerService, type RoundEvent } from "../../src/gen/autodidact/v1/trainer_pb.js";
 import type { ServiceSpec } from "../../src/platform/host/index.js";
@@ -33,7 +34,7 @@ export const trainerOptions = {
   seed: { type: "string", help: "seed of mixes, anchor draws and adapter init", default: "autodidact" },
   trainThreads: { type: "int", help: "onnxruntime intra-op threads of a training session (0 = all cores)", default: 1, min: 0 },
   abortGradNorm: { type: "float", help: "a gradient norm above this aborts the round (exploding gradient), no candidate", default: 1e6, min: 0 },
-  durable: { type: "string", help: "durable consumer name on decisions (replicas would share it)", default: "trainer" },
+  durable: { type: "string", help: "durable consumer name on decisions (replicas would share it)", default: Durables.trainer.name },
 } as const;
 
 /** The trainer service: fine-tunes on consensus-accepted samples mixed with real anchor data */
@@ -41,6 +42,7 @@ export const trainerService: ServiceSpec<typeof trainerOptions> = {
   name: "trainer",
   description: "fine-tunes on consensus-accepted samples mixed with real anchor data",
   options: trainerOptions,
+  topology: MESH_TOPOLOGY,
   async start(ctx) {
     const cfg = ctx.config;
     const dataDir = resolve(cfg.dataDir);
@@ -94,7 +96,7 @@ export const trainerService: ServiceSpec<typeof trainerOptions> = {
 
     const consumer: ConsumerHandle = await consume(
       ctx.bus,
-      { stream: Streams.Decisions, durable: cfg.durable, filterSubject: Subjects.allDecisions, description: "trainer intake of accepted samples" },
+      { ...Durables.trainer.spec(cfg.durable), description: "trainer intake of accepted samples" },
       async (msg) => {
         const sample = sampleFromDecision(msg.data);
         if (sample === undefined || !tasks.has(sample.task)) return;

@@ -15,5 +15,5 @@ export type { ConsensusWorker, ConsensusWorkerOptions, ConsensusWorkerStats, Pol
 export { judgedSampleFromDecision } from "./worker.js";
 export { consensusInstruments } from "./metrics.js";
 export type { ConsensusInstruments } from "./metrics.js";
-export { openPolicyStore, POLICY_KEY_PREFIX } from "./policy-store.js";
+export { openPolicyStore } from "./policy-store.js";
 export type { PolicyStore } from "./policy-store.js";

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, ensureTopology, startNatsServer, type Bus, type NatsServerProcess } from "../../platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../../platform/bus/index.js";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { createConsensusPolicy, openPolicyStore, type ConsensusPolicySpec, type PolicyStore } from "./index.js";
+import { ensureMeshTopology } from "../topology/index.js";
 
 let server: NatsServerProcess;
 let bus: Bus;
@@ -10,7 +11,7 @@ let store: PolicyStore;
 beforeAll(async () => {
   server = await startNatsServer();
   bus = await connectBus({ servers: server.url, name: "policy-store-test" });
-  await ensureTopology(bus);
+  await ensureMeshTopology(bus);
   store = await openPolicyStore(bus);
 });
 
@@ -77,7 +78,7 @@ describe("policy store (registry bucket)", () => {
     const other = await startNatsServer();
     const otherBus = await connectBus({ servers: other.url, name: "empty" });
     try {
-      await ensureTopology(otherBus);
+      await ensureMeshTopology(otherBus);
       const empty = await openPolicyStore(otherBus);
       expect(await empty.provider({ fallback })("addition")).toBe(fallback);
       expect(await codeOf(Promise.resolve(empty.provider()("addition")))).toBe(Code.FailedPrecondition);

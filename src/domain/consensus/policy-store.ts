@@ -1,17 +1,15 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { isKvConflict, KvBuckets, openKv, type Bus, type KvStore } from "../../platform/bus/index.js";
+import { isKvConflict, type Bus } from "../../platform/bus/index.js";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
-import { ConsensusPolicySchema } from "../../gen/autodidact/v1/consensus_pb.js";
+import { openConsensusPolicyRecords, type ConsensusPolicyRecords } from "../registry/index.js";
 import { createConsensusPolicy, type ConsensusPolicy, type ConsensusPolicySpec } from "./policy.js";
 import { policyFromProto, policyToProto } from "./policy-proto.js";
 import type { PolicyProvider } from "./worker.js";
 
-/** Registry key prefix of consensus policies: `consensus-policy.<name>`. */
-export const POLICY_KEY_PREFIX = "consensus-policy.";
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
- * Versioned consensus policies in the `registry` KV bucket, stored in their wire form. The monitor's
+ * Versioned consensus policies, stored in their wire form by the registry (its consensus policy
+ * key space: this store is a client of src/domain/registry and never opens the bucket). The monitor's
  * Get/SetConsensusPolicy RPCs and the CLI go through it; consensus workers read it through
  * {@link PolicyStore.provider}, so a new version applies to every sample whose first event comes after it.
  */
@@ -38,15 +36,15 @@ function checkName(name: string): string {
   return name;
 }
 
-/** Opens the policy store on the registry bucket (created by ensureTopology). */
+/** Opens the policy store on the registry (its bucket is created by the mesh topology). */
 export async function openPolicyStore(bus: Bus): Promise<PolicyStore> {
-  const kv: KvStore = await openKv(bus, KvBuckets.Registry);
+  const records: ConsensusPolicyRecords = openConsensusPolicyRecords(bus);
 
   const read = async (name: string): Promise<{ policy: ConsensusPolicy; revision: number } | null> => {
-    const entry = await kv.get(`${POLICY_KEY_PREFIX}${checkName(name)}`);
-    if (entry === null) return null;
+    const stored = await records.get(checkName(name));
+    if (stored === null) return null;
     try {
-      return { policy: policyFromProto(fromBinary(ConsensusPolicySchema, entry.value)), revision: entry.revision };
+      return { policy: policyFromProto(stored.policy), revision: stored.revision };
     } catch (err) {
       throw new AutodidactError(`stored consensus policy ${name} is unreadable: ${String(err)}`, Code.DataLoss, { cause: err });
     }
@@ -71,10 +69,8 @@ export async function openPolicyStore(bus: Bus): Promise<PolicyStore> {
           );
         }
         const next = createConsensusPolicy({ ...spec, name, version: currentVersion + 1 });
-        const bytes = toBinary(ConsensusPolicySchema, policyToProto(next, options.nowMs ?? Date.now()));
         try {
-          if (current === null) await kv.create(`${POLICY_KEY_PREFIX}${name}`, bytes);
-          else await kv.update(`${POLICY_KEY_PREFIX}${name}`, bytes, current.revision);
+          await records.put(name, policyToProto(next, options.nowMs ?? Date.now()), current?.revision ?? 0);
           return next;
         } catch (err) {
           const lost = isKvConflict(err) || (err instanceof AutodidactError && err.code === Code.AlreadyExists);

@@ -1,8 +1,9 @@
 // Helpers shared by the consensus worker tests (not exported from index.ts).
 import { fromBinary } from "@bufbuild/protobuf";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
-import { Streams, Subjects, type Bus } from "../../platform/bus/index.js";
+import { type Bus } from "../../platform/bus/index.js";
 import { DecisionSchema, type Decision } from "../../gen/autodidact/v1/consensus_pb.js";
+import { Streams, Subjects } from "../topology/index.js";
 
 /** Every decision message on `decisions.<task>`, read with an ephemeral consumer once `expected` are stored (or time runs out). */
 export async function readDecisions(bus: Bus, task: string, expected: number, timeoutMs = 30_000): Promise<Decision[]> {

@@ -7,10 +7,11 @@ import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readDecisions } from "./test-support.js";
-import { connectBus, ensureTopology, KvBuckets, openKv, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../../platform/bus/index.js";
+import { connectBus, openKv, startNatsServer, type Bus, type NatsServerProcess } from "../../platform/bus/index.js";
 import { DecisionOutcome } from "../../gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema, VerdictSchema } from "../../gen/autodidact/v1/sample_pb.js";
 import { createConsensusPolicy, createConsensusWorker, policyToSpec, type ConsensusWorker, type ConsensusWorkerStats } from "./index.js";
+import { ensureMeshTopology, KvBuckets, Streams, Subjects } from "../topology/index.js";
 
 let server: NatsServerProcess;
 let bus: Bus;
@@ -20,7 +21,7 @@ const workers: ConsensusWorker[] = [];
 beforeAll(async () => {
   server = await startNatsServer();
   bus = await connectBus({ servers: server.url, name: "consensus-crash-test" });
-  await ensureTopology(bus);
+  await ensureMeshTopology(bus);
 });
 
 afterAll(async () => {

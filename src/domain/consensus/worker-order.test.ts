@@ -6,10 +6,11 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, ensureTopology, startNatsServer, Subjects, type Bus, type NatsServerProcess } from "../../platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../../platform/bus/index.js";
 import { DecisionSchema, type Decision } from "../../gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema, VerdictSchema } from "../../gen/autodidact/v1/sample_pb.js";
 import { createConsensusPolicy, createConsensusWorker, evaluateVotes, type ConsensusPolicy, type ConsensusWorker } from "./index.js";
+import { ensureMeshTopology, Subjects } from "../topology/index.js";
 
 const CRITICS = ["a", "b", "c"];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -22,7 +23,7 @@ const policies = new Map<string, ConsensusPolicy>();
 beforeAll(async () => {
   server = await startNatsServer();
   bus = await connectBus({ servers: server.url, name: "consensus-order-test" });
-  await ensureTopology(bus);
+  await ensureMeshTopology(bus);
   const provider = (task: string): ConsensusPolicy => {
     const p = policies.get(task);
     if (p === undefined) throw new Error(`no policy for ${task} yet`);

@@ -2,7 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { trace } from "@opentelemetry/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readDecisions } from "./test-support.js";
-import { connectBus, ensureTopology, startNatsServer, Streams, Subjects, type Bus, type NatsServerProcess } from "../../platform/bus/index.js";
+import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../../platform/bus/index.js";
 import { createTestTelemetry, type TestTelemetry } from "../../platform/telemetry/index.js";
 import { DecisionOutcome } from "../../gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema, VerdictSchema } from "../../gen/autodidact/v1/sample_pb.js";
@@ -16,6 +16,7 @@ import {
   policyToSpec,
   type ConsensusWorker,
 } from "./index.js";
+import { ensureMeshTopology, Streams, Subjects } from "../topology/index.js";
 
 let server: NatsServerProcess;
 let bus: Bus;
@@ -26,7 +27,7 @@ beforeAll(async () => {
   telemetry = createTestTelemetry("consensus-worker-test");
   server = await startNatsServer();
   bus = await connectBus({ servers: server.url, name: "consensus-worker-test" });
-  await ensureTopology(bus);
+  await ensureMeshTopology(bus);
 });
 
 afterAll(async () => {

@@ -8,15 +8,13 @@ import {
   consumerLag,
   isKvConflict,
   isRetryableError,
-  KvBuckets,
   openKv,
-  Streams,
-  Subjects,
   type Bus,
   type BusMessage,
   type ConsumerHandle,
   type KvStore,
 } from "../../platform/bus/index.js";
+import { KvBuckets, Streams, Subjects } from "../topology/index.js";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import {
   DecisionOutcome,

@@ -2,9 +2,10 @@ import { access, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, ensureTopology, KvBuckets, ObjectBuckets, openKv, openObjectStore, startNatsServer, type Bus, type NatsServerProcess } from "../../platform/bus/index.js";
+import { connectBus, openKv, openObjectStore, startNatsServer, type Bus, type NatsServerProcess } from "../../platform/bus/index.js";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
-import { createRegistry, listCheckpointFiles, safeCheckpointPath, type CheckpointRecord, type Registry } from "./index.js";
+import { createRegistry, listCheckpointFiles, openMonitorRecords, safeCheckpointPath, type CheckpointRecord, type Registry } from "./index.js";
+import { ensureMeshTopology, KvBuckets, ObjectBuckets } from "../topology/index.js";
 
 describe("checkpoint registry", () => {
   let nats: NatsServerProcess;
@@ -15,7 +16,7 @@ describe("checkpoint registry", () => {
   beforeAll(async () => {
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "registry-test" });
-    await ensureTopology(bus);
+    await ensureMeshTopology(bus);
     work = await mkdtemp(join(tmpdir(), "registry-test-"));
     registry = createRegistry(bus, { cacheDir: join(work, "cache") });
   });
@@ -54,6 +55,8 @@ describe("checkpoint registry", () => {
   it("allocates contiguous versions even when allocations race", async () => {
     const versions = await Promise.all(Array.from({ length: 8 }, () => registry.allocateVersion("race")));
     expect([...versions].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(await registry.lastAllocatedVersion("race")).toBe(8);
+    expect(await registry.lastAllocatedVersion("never")).toBe(0);
   });
 
   it("gives an owner that allocates again (after a crash) the same version, unless another allocation came in between", async () => {
@@ -145,5 +148,28 @@ describe("checkpoint registry", () => {
     expect(seen).toEqual([v1.version, v2.version]);
     const updated = await registry.setStatus("promo", v2.version, "promoted", "better on anchors");
     expect(updated).toMatchObject({ status: "promoted", statusReason: "better on anchors" });
+  });
+
+  it("keeps the monitor's evaluations, gating policy and round statistics, with compare-and-set where it matters", async () => {
+    const records = openMonitorRecords<{ lineage: string; version: number; accuracy: number }, { version: number; note: string }>(bus);
+    expect(await records.getEvaluation("main", 1)).toBeUndefined();
+    await records.putEvaluation({ lineage: "main", version: 1, accuracy: 0.5 });
+    await records.putEvaluation({ lineage: "main", version: 1, accuracy: 0.75 });
+    expect(await records.getEvaluation("main", 1)).toEqual({ lineage: "main", version: 1, accuracy: 0.75 });
+    await expect(records.getEvaluation("a.b", 1)).rejects.toMatchObject({ code: Code.InvalidArgument });
+
+    expect(await records.getGatePolicy()).toBeUndefined();
+    const rev = await records.putGatePolicy({ version: 1, note: "first" }, 0);
+    await expect(records.putGatePolicy({ version: 1, note: "again" }, 0)).rejects.toMatchObject({ code: Code.AlreadyExists });
+    await records.putGatePolicy({ version: 2, note: "second" }, rev);
+    await expect(records.putGatePolicy({ version: 3, note: "stale" }, rev)).rejects.toMatchObject({ code: Code.Aborted });
+    expect((await records.getGatePolicy())?.policy).toEqual({ version: 2, note: "second" });
+
+    await Promise.all(Array.from({ length: 5 }, () => records.updateRoundStats("addition", 3, (s) => void s.proposed++)));
+    await records.updateRoundStats("addition", 4, (s) => void (s.accepted = 2));
+    expect(await records.getRoundStats("addition", 3)).toMatchObject({ task: "addition", round: 3, proposed: 5, accepted: 0 });
+    expect([...(await records.listRoundStats("addition")).keys()].sort()).toEqual([3, 4]);
+    expect(await records.getRoundStats("addition", 9)).toBeUndefined();
+    await expect(records.updateRoundStats("addition", -1, () => undefined)).rejects.toMatchObject({ code: Code.InvalidArgument });
   });
 });

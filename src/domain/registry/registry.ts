@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize, relative, sep } from "node:path";
-import { KvBuckets, ObjectBuckets, openKv, openObjectStore, sha256Hex, type Bus, type KvStore, type ObjectStoreClient } from "../../platform/bus/index.js";
+import { sha256Hex, type Bus } from "../../platform/bus/index.js";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { createLogger } from "../../platform/telemetry/index.js";
+import { checkKeyToken, checkVersion, objectName, registryKeys, RegistryStores } from "./bucket.js";
 
 /** Where a checkpoint stands in its life: the monitor moves it out of `candidate`. */
 export type CheckpointStatus = "candidate" | "promoted" | "rejected" | "rolled_back";
@@ -60,37 +61,32 @@ export interface Registry {
    * allocation does not leave a gap.
    */
   allocateVersion(lineage: string, owner?: string): Promise<number>;
+  /** The last version allocated in a lineage (0 when none): with the records, shows whether versions were lost. */
+  lastAllocatedVersion(lineage: string): Promise<number>;
   /** Uploads `dir`'s files listed in `record.files` (verified against their digests), then writes the record. */
   putCheckpoint(record: CheckpointRecord, dir: string): Promise<void>;
   getCheckpoint(lineage: string, version: number): Promise<CheckpointRecord | undefined>;
   /** Every record, or one lineage's, ordered by lineage then version. */
   listCheckpoints(lineage?: string): Promise<CheckpointRecord[]>;
   setStatus(lineage: string, version: number, status: CheckpointStatus, reason: string): Promise<CheckpointRecord>;
+  /** The promoted pointer of a lineage: the version the mesh serves (the promotion signal). */
   getPromoted(lineage: string): Promise<PromotedPointer | undefined>;
-  /** Moves the promoted pointer; with `expectedRevision`, only if nobody moved it since (else Aborted). */
+  /**
+   * Moves the promoted pointer (only the monitor may): this IS the promotion or rollback, every
+   * watcher swaps to it. With `expectedRevision`, only if nobody moved it since (else Aborted).
+   */
   setPromoted(lineage: string, version: number, expectedRevision?: number): Promise<number>;
-  /** Calls `onChange` with each new promoted version of a lineage; returns a stop function. */
+  /**
+   * Calls `onChange` with each new promoted version of a lineage; returns a stop function. This
+   * watch is how generator and critics follow promotions and rollbacks (no event stream is needed).
+   */
   watchPromoted(lineage: string, onChange: (version: number) => void): () => void;
   /** A local folder holding every file of the checkpoint, each verified by its SHA-256. */
   materialize(lineage: string, version: number): Promise<string>;
 }
 
-/** At most 128 characters: a lineage becomes part of KV keys and subject filters, which NATS caps in length. */
-const TOKEN = /^[A-Za-z0-9_-]{1,128}$/;
-
 function checkLineage(lineage: string): void {
-  if (!TOKEN.test(lineage)) {
-    throw new AutodidactError(
-      `invalid lineage ${JSON.stringify(lineage.slice(0, 80))}${lineage.length > 80 ? `… (${lineage.length} characters)` : ""}: use 1 to 128 letters, digits, "-" and "_"`,
-      Code.InvalidArgument,
-    );
-  }
-}
-
-function checkVersion(version: number): void {
-  if (!Number.isSafeInteger(version) || version < 1) {
-    throw new AutodidactError(`invalid checkpoint version ${version}: versions start at 1`, Code.InvalidArgument);
-  }
+  checkKeyToken("lineage", lineage);
 }
 
 /**
@@ -109,14 +105,6 @@ export function safeCheckpointPath(root: string, name: string): string {
   }
   return path;
 }
-
-const keys = {
-  record: (lineage: string, version: number) => `checkpoint.${lineage}.${version}`,
-  counter: (lineage: string) => `version.${lineage}`,
-  promoted: (lineage: string) => `promoted.${lineage}`,
-};
-
-const objectName = (lineage: string, version: number, file: string) => `${lineage}/${version}/${file}`;
 
 /** Lists every file below `dir` as paths relative to it (with `/`), for building a record's file list. */
 export async function listCheckpointFiles(dir: string): Promise<CheckpointFile[]> {
@@ -138,16 +126,15 @@ export async function listCheckpointFiles(dir: string): Promise<CheckpointFile[]
 /** Opens the registry on a bus (buckets must exist: `ensureTopology`). */
 export function createRegistry(bus: Bus, options: RegistryOptions): Registry {
   const log = createLogger("registry");
-  let kvP: Promise<KvStore> | undefined;
-  let osP: Promise<ObjectStoreClient> | undefined;
-  const kv = (): Promise<KvStore> => (kvP ??= openKv(bus, KvBuckets.Registry));
-  const os = (): Promise<ObjectStoreClient> => (osP ??= openObjectStore(bus, ObjectBuckets.Checkpoints));
+  const stores = new RegistryStores(bus);
+  const kv = () => stores.kv();
+  const os = () => stores.objects();
   const materializing = new Map<string, Promise<string>>();
 
   const getCheckpoint = async (lineage: string, version: number): Promise<CheckpointRecord | undefined> => {
     checkLineage(lineage);
     checkVersion(version);
-    const entry = await (await kv()).getJson<CheckpointRecord>(keys.record(lineage, version));
+    const entry = await (await kv()).getJson<CheckpointRecord>(registryKeys.checkpoint(lineage, version));
     return entry?.value ?? undefined;
   };
 
@@ -194,10 +181,15 @@ export function createRegistry(bus: Bus, options: RegistryOptions): Registry {
   return {
     async allocateVersion(lineage, owner) {
       checkLineage(lineage);
-      const result = await (await kv()).modify<{ last: number; owner?: string }>(keys.counter(lineage), (current) =>
+      const result = await (await kv()).modify<{ last: number; owner?: string }>(registryKeys.versionCounter(lineage), (current) =>
         owner !== undefined && owner !== "" && current?.owner === owner ? undefined : { last: (current?.last ?? 0) + 1, ...(owner ? { owner } : {}) },
       );
       return result.value!.last;
+    },
+
+    async lastAllocatedVersion(lineage) {
+      checkLineage(lineage);
+      return (await (await kv()).getJson<{ last: number }>(registryKeys.versionCounter(lineage)))?.value.last ?? 0;
     },
 
     async putCheckpoint(record, dir) {
@@ -216,7 +208,7 @@ export function createRegistry(bus: Bus, options: RegistryOptions): Registry {
         await store.put(objectName(record.lineage, record.version, file.name), data);
       }
       try {
-        await (await kv()).createJson(keys.record(record.lineage, record.version), record);
+        await (await kv()).createJson(registryKeys.checkpoint(record.lineage, record.version), record);
       } catch (err) {
         if (err instanceof AutodidactError && err.code === Code.AlreadyExists) {
           throw new AutodidactError(`checkpoint ${record.lineage}@${record.version} already exists`, Code.AlreadyExists, { cause: err });
@@ -231,7 +223,7 @@ export function createRegistry(bus: Bus, options: RegistryOptions): Registry {
     async listCheckpoints(lineage) {
       if (lineage !== undefined) checkLineage(lineage);
       const store = await kv();
-      const names = await store.keys(lineage === undefined ? "checkpoint.>" : `checkpoint.${lineage}.*`);
+      const names = await store.keys(registryKeys.checkpoints(lineage));
       const records: CheckpointRecord[] = [];
       for (const name of names) {
         const entry = await store.getJson<CheckpointRecord>(name);
@@ -242,7 +234,7 @@ export function createRegistry(bus: Bus, options: RegistryOptions): Registry {
 
     async setStatus(lineage, version, status, reason) {
       await requireCheckpoint(lineage, version);
-      const result = await (await kv()).modify<CheckpointRecord>(keys.record(lineage, version), (current) =>
+      const result = await (await kv()).modify<CheckpointRecord>(registryKeys.checkpoint(lineage, version), (current) =>
         current ? { ...current, status, statusReason: reason } : undefined,
       );
       if (!result.value) throw new AutodidactError(`checkpoint ${lineage}@${version} vanished`, Code.NotFound);
@@ -251,7 +243,7 @@ export function createRegistry(bus: Bus, options: RegistryOptions): Registry {
 
     async getPromoted(lineage) {
       checkLineage(lineage);
-      const entry = await (await kv()).getJson<{ version: number }>(keys.promoted(lineage));
+      const entry = await (await kv()).getJson<{ version: number }>(registryKeys.promoted(lineage));
       if (!entry?.value) return undefined;
       return { version: entry.value.version, revision: entry.revision };
     },
@@ -260,9 +252,9 @@ export function createRegistry(bus: Bus, options: RegistryOptions): Registry {
       await requireCheckpoint(lineage, version);
       const store = await kv();
       const value = { version, at: new Date().toISOString() };
-      if (expectedRevision === undefined) return await store.putJson(keys.promoted(lineage), value);
-      if (expectedRevision === 0) return await store.createJson(keys.promoted(lineage), value);
-      return await store.updateJson(keys.promoted(lineage), value, expectedRevision);
+      if (expectedRevision === undefined) return await store.putJson(registryKeys.promoted(lineage), value);
+      if (expectedRevision === 0) return await store.createJson(registryKeys.promoted(lineage), value);
+      return await store.updateJson(registryKeys.promoted(lineage), value, expectedRevision);
     },
 
     watchPromoted(lineage, onChange) {
@@ -271,7 +263,7 @@ export function createRegistry(bus: Bus, options: RegistryOptions): Registry {
       let stopWatch: (() => void) | undefined;
       void (async () => {
         const store = await kv();
-        const iter = await store.raw.watch({ key: keys.promoted(lineage), include: "updates" });
+        const iter = await store.raw.watch({ key: registryKeys.promoted(lineage), include: "updates" });
         stopWatch = () => iter.stop();
         if (stopped) iter.stop();
         for await (const entry of iter) {

@@ -56,6 +56,8 @@ const adminStubs = [
   createTestCritic(createProbe()),
   implement(MonitorService, {
     evaluate: () => ({}),
+    getEvaluation: () => ({}),
+    getRoundStats: () => ({}),
     promote: (_req, ctx) => ({ promoted: true, checkpoint: { lineage: whoAmI(ctx) } }),
     rollback: () => ({}),
     history: () => ({}),

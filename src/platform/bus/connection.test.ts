@@ -4,7 +4,8 @@ import { setLogSink } from "../telemetry/logger.js";
 import { connectBus } from "./connection.js";
 import { consume } from "./consumer.js";
 import { freePort, startNatsServer, type NatsServerProcess } from "./nats-server.js";
-import { ensureTopology, Streams, Subjects } from "./topology.js";
+import { TEST_TOPOLOGY, TestStreams, workSubject } from "./test-topology.js";
+import { ensureTopology } from "./topology.js";
 
 const TOKEN = "s3cret-token-value";
 let server: NatsServerProcess;
@@ -23,8 +24,8 @@ describe("connectBus", () => {
     const prev = setLogSink((l) => lines.push(l));
     try {
       const bus = await connectBus({ servers: server.url, name: "auth-ok", credentials: { token: TOKEN } });
-      await ensureTopology(bus);
-      expect((await bus.publish(Subjects.proposed("t"), new Uint8Array([1]), { msgId: "a" })).duplicate).toBe(false);
+      await ensureTopology(bus, TEST_TOPOLOGY);
+      expect((await bus.publish(workSubject("t"), new Uint8Array([1]), { msgId: "a" })).duplicate).toBe(false);
       await bus.close();
       const err = await connectBus({ servers: server.url, name: "auth-missing" }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AutodidactError);
@@ -50,20 +51,20 @@ describe("connectBus", () => {
 
   it("close() lets in-flight handlers finish and ack before draining", async () => {
     const bus = await connectBus({ servers: server.url, name: "closer", credentials: { token: TOKEN } });
-    await ensureTopology(bus);
+    await ensureTopology(bus, TEST_TOPOLOGY);
     let finished = false;
     let started!: () => void;
     const startedP = new Promise<void>((r) => (started = r));
     const handle = await consume(
       bus,
-      { stream: Streams.Samples, durable: "close-test", filterSubject: Subjects.proposed("close") },
+      { stream: TestStreams.Work, durable: "close-test", filterSubject: workSubject("close") },
       async () => {
         started();
         await new Promise((r) => setTimeout(r, 200));
         finished = true;
       },
     );
-    await bus.publish(Subjects.proposed("close"), new Uint8Array([1]), { msgId: "c-1" });
+    await bus.publish(workSubject("close"), new Uint8Array([1]), { msgId: "c-1" });
     await startedP;
     await bus.close();
     expect(finished).toBe(true);
@@ -72,7 +73,7 @@ describe("connectBus", () => {
 
     const check = await connectBus({ servers: server.url, name: "checker", credentials: { token: TOKEN } });
     try {
-      const info = await check.jsm.consumers.info(Streams.Samples, "close-test");
+      const info = await check.jsm.consumers.info(TestStreams.Work, "close-test");
       expect(info.num_ack_pending + info.num_pending).toBe(0);
     } finally {
       await check.close();

@@ -5,7 +5,8 @@ import { createTestTelemetry, type TestTelemetry } from "../telemetry/test-telem
 import { connectBus, type Bus } from "./connection.js";
 import { consume, consumerLag, type BusMessage, type ConsumerHandle, type PoisonRecord } from "./consumer.js";
 import { startNatsServer, type NatsServerProcess } from "./nats-server.js";
-import { ensureTopology, Streams, Subjects } from "./topology.js";
+import { TEST_TOPOLOGY, TestStreams, workSubject } from "./test-topology.js";
+import { ensureTopology } from "./topology.js";
 
 let server: NatsServerProcess;
 let bus: Bus;
@@ -17,7 +18,7 @@ beforeAll(async () => {
   telemetry = createTestTelemetry("consumer-test");
   server = await startNatsServer();
   bus = await connectBus({ servers: server.url, name: "consumer-test", timeoutMs: 3_000 });
-  await ensureTopology(bus);
+  await ensureTopology(bus, TEST_TOPOLOGY);
 });
 
 afterAll(async () => {
@@ -51,7 +52,7 @@ describe("consume", () => {
     const gate = new Promise<void>((r) => (release = r));
     const handle = await consume(
       bus,
-      { stream: Streams.Samples, durable: "retry-test", filterSubject: Subjects.proposed(task), maxDeliver: 5 },
+      { stream: TestStreams.Work, durable: "retry-test", filterSubject: workSubject(task), maxDeliver: 5 },
       async (m) => {
         seen.push({ id: m.msgId, delivery: m.deliveryCount });
         if (m.deliveryCount === 1) throw new Error("model busy");
@@ -60,15 +61,15 @@ describe("consume", () => {
       { retryDelayMs: () => 50 },
     );
     await withConsumer(handle, async () => {
-      await bus.publish(Subjects.proposed(task), enc.encode("x"), { msgId: "retry-1" });
+      await bus.publish(workSubject(task), enc.encode("x"), { msgId: "retry-1" });
       await until("the redelivery", () => seen.length >= 2);
       // The second delivery is still inside the handler: nothing may be acked yet.
-      const lag = await consumerLag(bus, Streams.Samples, "retry-test");
+      const lag = await consumerLag(bus, TestStreams.Work, "retry-test");
       expect(lag.ackPending).toBe(1);
       expect(handle.stats.acked).toBe(0);
       release();
       await until("the ack", () => handle.stats.acked === 1);
-      await until("an empty backlog", async () => (await consumerLag(bus, Streams.Samples, "retry-test")).total === 0);
+      await until("an empty backlog", async () => (await consumerLag(bus, TestStreams.Work, "retry-test")).total === 0);
     });
     expect(seen).toEqual([
       { id: "retry-1", delivery: 1 },
@@ -82,7 +83,7 @@ describe("consume", () => {
     const deliveries = new Map<string, number>();
     const handle = await consume(
       bus,
-      { stream: Streams.Samples, durable: "poison-test", filterSubject: Subjects.proposed(task), maxDeliver: 3 },
+      { stream: TestStreams.Work, durable: "poison-test", filterSubject: workSubject(task), maxDeliver: 3 },
       async (m) => {
         deliveries.set(m.msgId ?? "", (deliveries.get(m.msgId ?? "") ?? 0) + 1);
         if (m.msgId === "always-fails") throw new Error("flaky forever");
@@ -91,11 +92,11 @@ describe("consume", () => {
       { retryDelayMs: () => 20 },
     );
     await withConsumer(handle, async () => {
-      await bus.publish(Subjects.proposed(task), enc.encode("{not json"), { msgId: "malformed" });
-      await bus.publish(Subjects.proposed(task), enc.encode("{}"), { msgId: "always-fails" });
-      await bus.publish(Subjects.proposed(task), enc.encode('{"ok":true}'), { msgId: "fine" });
-      await until("two poison records", async () => (await bus.jsm.streams.info(Streams.Poison)).state.messages >= 2);
-      await until("an empty backlog", async () => (await consumerLag(bus, Streams.Samples, "poison-test")).total === 0);
+      await bus.publish(workSubject(task), enc.encode("{not json"), { msgId: "malformed" });
+      await bus.publish(workSubject(task), enc.encode("{}"), { msgId: "always-fails" });
+      await bus.publish(workSubject(task), enc.encode('{"ok":true}'), { msgId: "fine" });
+      await until("two poison records", async () => (await bus.jsm.streams.info(TestStreams.Poison)).state.messages >= 2);
+      await until("an empty backlog", async () => (await consumerLag(bus, TestStreams.Work, "poison-test")).total === 0);
       // Give a would-be redelivery time to show up.
       await new Promise((r) => setTimeout(r, 300));
     });
@@ -106,7 +107,7 @@ describe("consume", () => {
 
     const records: PoisonRecord[] = [];
     for (let seq = 1; ; seq++) {
-      const m = await bus.jsm.streams.getMessage(Streams.Poison, { seq }).catch(() => null);
+      const m = await bus.jsm.streams.getMessage(TestStreams.Poison, { seq }).catch(() => null);
       if (m === null) break;
       records.push(JSON.parse(dec.decode(m.data)) as PoisonRecord);
     }
@@ -128,7 +129,7 @@ describe("consume", () => {
       await new Promise((r) => setTimeout(r, 5));
       handledBy.set(m.msgId ?? "", [...(handledBy.get(m.msgId ?? "") ?? []), who]);
     };
-    const spec = { stream: Streams.Samples, durable: "split-test", filterSubject: Subjects.proposed(task) };
+    const spec = { stream: TestStreams.Work, durable: "split-test", filterSubject: workSubject(task) };
     // Two replicas: separate connections, as separate processes would have.
     const replica = await connectBus({ servers: server.url, name: "consumer-test-replica" });
     const a = await consume(bus, spec, make("a"), { maxInFlight: 2 });
@@ -136,7 +137,7 @@ describe("consume", () => {
     const n = 60;
     try {
       await Promise.all(
-        Array.from({ length: n }, (_, i) => bus.publish(Subjects.proposed(task), enc.encode(String(i)), { msgId: `s-${i}` })),
+        Array.from({ length: n }, (_, i) => bus.publish(workSubject(task), enc.encode(String(i)), { msgId: `s-${i}` })),
       );
       await until("all messages handled", () => handledBy.size === n && a.stats.acked + b.stats.acked === n);
     } finally {
@@ -156,7 +157,7 @@ describe("consume", () => {
     let done = 0;
     const handle = await consume(
       bus,
-      { stream: Streams.Samples, durable: "inflight-test", filterSubject: Subjects.proposed(task) },
+      { stream: TestStreams.Work, durable: "inflight-test", filterSubject: workSubject(task) },
       async () => {
         running += 1;
         peak = Math.max(peak, running);
@@ -167,7 +168,7 @@ describe("consume", () => {
       { maxInFlight: 3 },
     );
     await withConsumer(handle, async () => {
-      for (let i = 0; i < 20; i++) await bus.publish(Subjects.proposed(task), enc.encode("x"), { msgId: `f-${i}` });
+      for (let i = 0; i < 20; i++) await bus.publish(workSubject(task), enc.encode("x"), { msgId: `f-${i}` });
       await until("all handled", () => done === 20);
     });
     expect(peak).toBeGreaterThan(1);
@@ -180,7 +181,7 @@ describe("consume", () => {
     let handlerTraceId = "";
     const handle = await consume(
       bus,
-      { stream: Streams.Samples, durable: "trace-test", filterSubject: Subjects.proposed(task) },
+      { stream: TestStreams.Work, durable: "trace-test", filterSubject: workSubject(task) },
       async () => {
         handlerTraceId = trace.getActiveSpan()?.spanContext().traceId ?? "";
       },
@@ -188,13 +189,13 @@ describe("consume", () => {
     const root = trace.getTracer("test").startSpan("generate");
     await withConsumer(handle, async () => {
       await otelContext.with(trace.setSpan(otelContext.active(), root), () =>
-        bus.publish(Subjects.proposed(task), enc.encode("x"), { msgId: "traced-1" }),
+        bus.publish(workSubject(task), enc.encode("x"), { msgId: "traced-1" }),
       );
       root.end();
-      await until("the consumer span", () => telemetry.spansNamed(`process ${Subjects.proposed(task)}`).length === 1);
+      await until("the consumer span", () => telemetry.spansNamed(`process ${workSubject(task)}`).length === 1);
     });
-    const producer = telemetry.spansNamed(`publish ${Subjects.proposed(task)}`)[0];
-    const consumer = telemetry.spansNamed(`process ${Subjects.proposed(task)}`)[0];
+    const producer = telemetry.spansNamed(`publish ${workSubject(task)}`)[0];
+    const consumer = telemetry.spansNamed(`process ${workSubject(task)}`)[0];
     expect(producer?.kind).toBe(SpanKind.PRODUCER);
     expect(consumer?.kind).toBe(SpanKind.CONSUMER);
     expect(producer?.spanContext().traceId).toBe(root.spanContext().traceId);
@@ -208,18 +209,18 @@ describe("consume", () => {
     const got: string[] = [];
     const handle = await consume(
       bus,
-      { stream: Streams.Samples, durable: "restart-test", filterSubject: Subjects.proposed(task) },
+      { stream: TestStreams.Work, durable: "restart-test", filterSubject: workSubject(task) },
       async (m) => {
         got.push(m.msgId ?? "");
       },
       { pullExpiresMs: 1_000 },
     );
     await withConsumer(handle, async () => {
-      await bus.publish(Subjects.proposed(task), enc.encode("a"), { msgId: "before" });
+      await bus.publish(workSubject(task), enc.encode("a"), { msgId: "before" });
       await until("the first message", () => got.includes("before"));
       await server.restart();
       // Published while the client may still be reconnecting: the retry with the same id covers it.
-      await bus.publish(Subjects.proposed(task), enc.encode("b"), { msgId: "after" });
+      await bus.publish(workSubject(task), enc.encode("b"), { msgId: "after" });
       await until("the message published after the restart", () => got.includes("after"));
     });
     expect(got.filter((id) => id === "before")).toHaveLength(1);
@@ -239,7 +240,7 @@ describe("consume extras", () => {
     let deliveries = 0;
     const handle = await consume(
       bus,
-      { stream: Streams.Samples, durable: "slow-test", filterSubject: Subjects.proposed(task), ackWaitMs: 300 },
+      { stream: TestStreams.Work, durable: "slow-test", filterSubject: workSubject(task), ackWaitMs: 300 },
       async () => {
         deliveries += 1;
         await new Promise((r) => setTimeout(r, 1_200));
@@ -247,7 +248,7 @@ describe("consume extras", () => {
       { maxInFlight: 2 },
     );
     await withConsumer(handle, async () => {
-      await bus.publish(Subjects.proposed(task), enc.encode("x"), { msgId: "slow-1" });
+      await bus.publish(workSubject(task), enc.encode("x"), { msgId: "slow-1" });
       await until("the ack", () => handle.stats.acked === 1);
     });
     expect(deliveries).toBe(1);
@@ -255,18 +256,18 @@ describe("consume extras", () => {
 
   it("waitForLagBelow resolves once consumers catch up", async () => {
     const task = "lag";
-    const spec = { stream: Streams.Samples, durable: "lag-test", filterSubject: Subjects.proposed(task) };
-    for (let i = 0; i < 5; i++) await bus.publish(Subjects.proposed(task), enc.encode("x"), { msgId: `lag-${i}` });
+    const spec = { stream: TestStreams.Work, durable: "lag-test", filterSubject: workSubject(task) };
+    for (let i = 0; i < 5; i++) await bus.publish(workSubject(task), enc.encode("x"), { msgId: `lag-${i}` });
     const { ensureConsumer, waitForLagBelow } = await import("./consumer.js");
     await ensureConsumer(bus, spec);
-    expect((await consumerLag(bus, Streams.Samples, "lag-test")).pending).toBe(5);
+    expect((await consumerLag(bus, TestStreams.Work, "lag-test")).pending).toBe(5);
     const aborted = new AbortController();
     aborted.abort();
-    const err = await waitForLagBelow(bus, Streams.Samples, "lag-test", 2, { signal: aborted.signal }).catch((e: unknown) => e);
+    const err = await waitForLagBelow(bus, TestStreams.Work, "lag-test", 2, { signal: aborted.signal }).catch((e: unknown) => e);
     expect((err as AutodidactError).code).toBe(Code.Canceled);
     const handle = await consume(bus, spec, async () => undefined);
     await withConsumer(handle, async () => {
-      const lag = await waitForLagBelow(bus, Streams.Samples, "lag-test", 2, { pollMs: 20 });
+      const lag = await waitForLagBelow(bus, TestStreams.Work, "lag-test", 2, { pollMs: 20 });
       expect(lag.total).toBeLessThan(2);
     });
   });
@@ -278,18 +279,18 @@ describe("consume ack modes and refill", () => {
     const seen = new Set<string>();
     const handle = await consume(
       bus,
-      { stream: Streams.Samples, durable: "fast-ack-test", filterSubject: Subjects.proposed(task) },
+      { stream: TestStreams.Work, durable: "fast-ack-test", filterSubject: workSubject(task) },
       async (m) => {
         seen.add(m.msgId ?? "");
       },
       { maxInFlight: 4, ackMode: "fast" },
     );
     await withConsumer(handle, async () => {
-      for (let i = 0; i < 20; i++) await bus.publish(Subjects.proposed(task), enc.encode("x"), { msgId: `fast-${i}` });
+      for (let i = 0; i < 20; i++) await bus.publish(workSubject(task), enc.encode("x"), { msgId: `fast-${i}` });
       await until("every message handled", () => handle.stats.acked === 20);
     });
     // stop() flushed the plain acks: nothing is left pending or awaiting an ack on the durable.
-    await until("an empty backlog", async () => (await consumerLag(bus, Streams.Samples, "fast-ack-test")).total === 0);
+    await until("an empty backlog", async () => (await consumerLag(bus, TestStreams.Work, "fast-ack-test")).total === 0);
     expect(seen.size).toBe(20);
     expect(handle.stats.retried).toBe(0);
   });
@@ -297,7 +298,7 @@ describe("consume ack modes and refill", () => {
   it("rejects an unknown ack mode with InvalidArgument", async () => {
     const err = await consume(
       bus,
-      { stream: Streams.Samples, durable: "bad-ack-mode", filterSubject: Subjects.proposed("bad-ack-mode") },
+      { stream: TestStreams.Work, durable: "bad-ack-mode", filterSubject: workSubject("bad-ack-mode") },
       async () => undefined,
       { ackMode: "sometimes" as never },
     ).catch((e: unknown) => e);
@@ -311,10 +312,10 @@ describe("consume ack modes and refill", () => {
     let running = 0;
     let peak = 0;
     // Published before the consumer starts, so the backlog can fill every slot.
-    for (let i = 0; i < 40; i++) await bus.publish(Subjects.proposed(task), enc.encode("x"), { msgId: `refill-${i}` });
+    for (let i = 0; i < 40; i++) await bus.publish(workSubject(task), enc.encode("x"), { msgId: `refill-${i}` });
     const handle = await consume(
       bus,
-      { stream: Streams.Samples, durable: "refill-test", filterSubject: Subjects.proposed(task) },
+      { stream: TestStreams.Work, durable: "refill-test", filterSubject: workSubject(task) },
       async (m) => {
         running += 1;
         peak = Math.max(peak, running);

@@ -14,7 +14,7 @@ import { createLogger, type Logger } from "../telemetry/logger.js";
 import type { Bus } from "./connection.js";
 import { busInstruments } from "./metrics.js";
 import { BUS_TRACER_NAME, MessagingAttributes, permissionDeniedError } from "./publish.js";
-import { Subjects } from "./topology.js";
+import { PoisonSubjects } from "./topology.js";
 import { extractTraceContext } from "./trace-headers.js";
 
 /** A durable pull consumer: the unit of "each message handled once per durable". */
@@ -398,7 +398,7 @@ export async function consume(
     };
     log.error("terminating poison message", { subject: m.subject, seq: m.seq, msg_id: record.msgId, reason: record.reason });
     if (recordPoison) {
-      await bus.publish(Subjects.poison(spec.stream), new TextEncoder().encode(JSON.stringify(record)), {
+      await bus.publish(PoisonSubjects.of(spec.stream), new TextEncoder().encode(JSON.stringify(record)), {
         msgId: `${spec.stream}:${spec.durable}:${m.seq}`,
         retryForMs: 5_000,
       });

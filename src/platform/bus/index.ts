@@ -1,18 +1,19 @@
 export { connectBus } from "./connection.js";
 export type { Bus, BusCredentials, ConnectBusOptions } from "./connection.js";
 export {
+  declaredStreamNames,
   ensureTopology,
+  kvStreamName,
+  objectStreamName,
+  PoisonSubjects,
   streamConfigs,
-  Streams,
-  KvBuckets,
-  ObjectBuckets,
-  Subjects,
+  subjectToken,
 } from "./topology.js";
 export type {
-  CheckpointEvent,
-  KvBucketName,
-  ObjectBucketName,
-  StreamName,
+  KvBucketDeclaration,
+  ObjectStoreDeclaration,
+  StreamDeclaration,
+  TopologyDeclaration,
   TopologyOptions,
   TopologyReport,
 } from "./topology.js";

@@ -4,7 +4,8 @@ import { connectBus, type Bus } from "./connection.js";
 import { isKvConflict, openKv, type KvStore } from "./kv.js";
 import { startNatsServer, type NatsServerProcess } from "./nats-server.js";
 import { openObjectStore, sha256Hex } from "./objects.js";
-import { ensureTopology, KvBuckets } from "./topology.js";
+import { TEST_TOPOLOGY, TestBuckets } from "./test-topology.js";
+import { ensureTopology } from "./topology.js";
 
 let server: NatsServerProcess;
 let bus: Bus;
@@ -13,8 +14,8 @@ let kv: KvStore;
 beforeAll(async () => {
   server = await startNatsServer();
   bus = await connectBus({ servers: server.url, name: "kv-test" });
-  await ensureTopology(bus);
-  kv = await openKv(bus, KvBuckets.Consensus);
+  await ensureTopology(bus, TEST_TOPOLOGY);
+  kv = await openKv(bus, TestBuckets.Kv);
 });
 
 afterAll(async () => {
@@ -73,7 +74,7 @@ describe("KV", () => {
 
 describe("object store", () => {
   it("round-trips a multi-chunk object and verifies its sha256", async () => {
-    const os = await openObjectStore(bus);
+    const os = await openObjectStore(bus, TestBuckets.Objects);
     const data = new Uint8Array(300_000).map((_, i) => (i * 31 + 7) % 251);
     const put = await os.put("ckpt/round-1/model.safetensors", data, { metadata: { lineage: "main" } });
     expect(put.sha256).toBe(sha256Hex(data));
@@ -85,7 +86,7 @@ describe("object store", () => {
   });
 
   it("fails with DataLoss when the content is not what the caller recorded, NotFound when absent", async () => {
-    const os = await openObjectStore(bus);
+    const os = await openObjectStore(bus, TestBuckets.Objects);
     await os.put("ckpt/x", new TextEncoder().encode("weights"));
     const wrong = sha256Hex(new TextEncoder().encode("other weights"));
     const err = await os.get("ckpt/x", { expectSha256: wrong }).catch((e: unknown) => e);

@@ -3,7 +3,6 @@ import { Objm, type ObjectInfo, type ObjectStore } from "@nats-io/obj";
 import { AutodidactError, Code } from "../errors/index.js";
 import type { Bus } from "./connection.js";
 import { permissionDeniedError } from "./publish.js";
-import { ObjectBuckets } from "./topology.js";
 
 /** Description of a stored object, with the digest as lowercase hex (what registries record). */
 export interface StoredObject {
@@ -77,8 +76,8 @@ function wrap(bucket: string, name: string, op: string, err: unknown): Autodidac
   return new AutodidactError(`object store ${op} ${bucket}/${name} failed: ${msg}`, Code.Unavailable, { cause: err });
 }
 
-/** Opens an object store bucket created by ensureTopology (the `checkpoints` bucket by default). */
-export async function openObjectStore(bus: Bus, bucket: string = ObjectBuckets.Checkpoints): Promise<ObjectStoreClient> {
+/** Opens an object store bucket created by ensureTopology. */
+export async function openObjectStore(bus: Bus, bucket: string): Promise<ObjectStoreClient> {
   let os: ObjectStore;
   try {
     os = await new Objm(bus.js).open(bucket);

@@ -13,46 +13,61 @@ import { AutodidactError, Code } from "../errors/index.js";
 import type { Bus } from "./connection.js";
 import { permissionViolation } from "./publish.js";
 
-/** Stream names, in one place so no service spells them differently. */
-export const Streams = {
-  /** Samples proposed by the generator, one subject per task. */
-  Samples: "SAMPLES",
-  /** One verdict per (sample, critic). */
-  Verdicts: "VERDICTS",
-  /** One consensus decision per sample. */
-  Decisions: "DECISIONS",
-  /** Checkpoint lifecycle events: candidate, promoted, rolled back, round events. */
-  Checkpoints: "CHECKPOINTS",
-  /** Messages a consumer gave up on (malformed or retries exhausted), kept for inspection. */
-  Poison: "POISON",
-} as const;
-/** A stream name of the topology. */
-export type StreamName = (typeof Streams)[keyof typeof Streams];
+// Generic JetStream topology machinery: what a declaration lists (streams, KV buckets, object
+// stores) is created or verified here. Which streams a system has is the caller's declaration;
+// the mesh's lives in src/domain/topology.
 
-/** KV bucket names: consensus state and the registry. */
-export const KvBuckets = {
-  /** Per-sample vote state, updated with compare-and-set so each decision happens once. */
-  Consensus: "consensus",
-  /** Promoted checkpoint per lineage, critic → model mapping, policies, history. */
-  Registry: "registry",
-} as const;
-/** A KV bucket name of the topology. */
-export type KvBucketName = (typeof KvBuckets)[keyof typeof KvBuckets];
+/** One stream of a declaration. */
+export interface StreamDeclaration {
+  readonly name: string;
+  /** Subject patterns the stream captures. */
+  readonly subjects: readonly string[];
+  /** Why the stream exists (documentation, shown by tools). */
+  readonly purpose: string;
+}
 
-/** Object store bucket names. */
-export const ObjectBuckets = {
-  /** Checkpoint files (safetensors, adapters, configs), chunked with a SHA-256 digest. */
-  Checkpoints: "checkpoints",
-} as const;
-/** An object store bucket name of the topology. */
-export type ObjectBucketName = (typeof ObjectBuckets)[keyof typeof ObjectBuckets];
+/** One KV bucket of a declaration. */
+export interface KvBucketDeclaration {
+  readonly name: string;
+  /** Revisions kept per key. */
+  readonly history: number;
+  readonly purpose: string;
+}
 
-/** Checkpoint lifecycle event kinds, the last token of `checkpoints.<event>`. */
-export type CheckpointEvent = "candidate" | "promoted" | "rolled_back" | "round";
+/** One object store of a declaration. */
+export interface ObjectStoreDeclaration {
+  readonly name: string;
+  readonly purpose: string;
+}
+
+/** What {@link ensureTopology} creates or verifies. */
+export interface TopologyDeclaration {
+  readonly streams: readonly StreamDeclaration[];
+  readonly kvBuckets: readonly KvBucketDeclaration[];
+  readonly objectStores: readonly ObjectStoreDeclaration[];
+}
+
+/** The JetStream stream behind a KV bucket (nats.js and nats-server convention). */
+export const kvStreamName = (bucket: string): string => `KV_${bucket}`;
+/** The JetStream stream behind an object store (nats.js and nats-server convention). */
+export const objectStreamName = (bucket: string): string => `OBJ_${bucket}`;
+
+/** Every JetStream stream a declaration implies: its streams, then those behind its buckets. */
+export function declaredStreamNames(declaration: TopologyDeclaration): string[] {
+  return [
+    ...declaration.streams.map((s) => s.name),
+    ...declaration.kvBuckets.map((b) => kvStreamName(b.name)),
+    ...declaration.objectStores.map((o) => objectStreamName(o.name)),
+  ];
+}
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
-function token(kind: string, value: string): string {
+/**
+ * Checks one value that becomes a single subject token, so a value with `.`, `*` or `>` cannot
+ * escape into another subject (which would fail with "no responders" or reach the wrong stream).
+ */
+export function subjectToken(kind: string, value: string): string {
   if (!TOKEN.test(value)) {
     throw new AutodidactError(
       `invalid ${kind} "${value}" for a subject token: use letters, digits, "_" or "-"`,
@@ -64,35 +79,20 @@ function token(kind: string, value: string): string {
 }
 
 /**
- * Subject builders: every publisher and consumer takes subjects from here, so a typo cannot
- * send work into a subject no stream captures (which would fail with "no responders").
+ * Where the generic consumer records a message it terminated (`poison.<stream>`): a convention of
+ * this bus runtime, so a declaration that wants poison records kept declares a stream capturing
+ * {@link PoisonSubjects.all}.
  */
-export const Subjects = {
-  /** `samples.proposed.<task>` */
-  proposed: (task: string): string => `samples.proposed.${token("task", task)}`,
-  /** All proposed samples, any task. */
-  allProposed: "samples.proposed.>",
-  /** `verdicts.<task>` */
-  verdicts: (task: string): string => `verdicts.${token("task", task)}`,
-  /** All verdicts. */
-  allVerdicts: "verdicts.>",
-  /** `decisions.<task>` */
-  decisions: (task: string): string => `decisions.${token("task", task)}`,
-  /** All decisions. */
-  allDecisions: "decisions.>",
-  /** `checkpoints.<event>` */
-  checkpoints: (event: CheckpointEvent): string => `checkpoints.${event}`,
-  /** All checkpoint events. */
-  allCheckpoints: "checkpoints.>",
-  /** `poison.<stream>`: where a consumer records a message it terminated. */
-  poison: (stream: string): string => `poison.${token("stream", stream)}`,
-  /** All poison records. */
-  allPoison: "poison.>",
+export const PoisonSubjects = {
+  /** `poison.<stream>` */
+  of: (stream: string): string => `poison.${subjectToken("stream", stream)}`,
+  /** Every poison record. */
+  all: "poison.>",
 } as const;
 
 /** Tunables of {@link ensureTopology}. */
 export interface TopologyOptions {
-  /** Stream / bucket replicas: 1 locally, 3 in clusters. */
+  /** Replicas of every stream, KV bucket and object store: 1 locally, 3 in clusters. */
   replicas?: number;
   /** Duplicate window for publish de-duplication by `Nats-Msg-Id`; 2 minutes by default. */
   duplicateWindowMs?: number;
@@ -109,27 +109,28 @@ export interface TopologyReport {
   unchanged: string[];
 }
 
-/** The desired configuration of every stream of the topology. */
-export function streamConfigs(options: TopologyOptions = {}): Array<Partial<StreamConfig> & { name: string; subjects: string[] }> {
+function replicasOf(options: TopologyOptions): number {
   const replicas = options.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
     throw new AutodidactError(`replicas must be an integer in [1, 5], got ${replicas}`, Code.InvalidArgument);
   }
+  return replicas;
+}
+
+/** The desired configuration of every stream of a declaration. */
+export function streamConfigs(
+  declaration: TopologyDeclaration,
+  options: TopologyOptions = {},
+): Array<Partial<StreamConfig> & { name: string; subjects: string[] }> {
   const base = {
     retention: RetentionPolicy.Limits,
     storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
     discard: DiscardPolicy.Old,
-    num_replicas: replicas,
+    num_replicas: replicasOf(options),
     duplicate_window: nanos(options.duplicateWindowMs ?? 120_000),
     max_age: nanos(options.maxAgeMs ?? 0),
   };
-  return [
-    { ...base, name: Streams.Samples, subjects: [Subjects.allProposed] },
-    { ...base, name: Streams.Verdicts, subjects: [Subjects.allVerdicts] },
-    { ...base, name: Streams.Decisions, subjects: [Subjects.allDecisions] },
-    { ...base, name: Streams.Checkpoints, subjects: [Subjects.allCheckpoints] },
-    { ...base, name: Streams.Poison, subjects: [Subjects.allPoison] },
-  ];
+  return declaration.streams.map((s) => ({ ...base, name: s.name, subjects: [...s.subjects], description: s.purpose }));
 }
 
 /** Fields the server refuses to change on an existing stream. */
@@ -209,26 +210,66 @@ async function ensureStream(
   }
 }
 
-/** Turns off `allow_rollup_hdrs` on a stream; true when it had to. */
-async function disallowRollup(bus: Bus, stream: string): Promise<boolean> {
-  const info = await bus.jsm.streams.info(stream);
-  if (info.config.allow_rollup_hdrs !== true) return false;
-  try {
-    await bus.jsm.streams.update(stream, { ...info.config, allow_rollup_hdrs: false });
-  } catch (err) {
-    if (permissionViolation(err) !== undefined) throw err;
-    throw new AutodidactError(`could not turn off rollup headers on ${stream}: ${String(err)}`, Code.FailedPrecondition, { cause: err });
-  }
-  return true;
+/** A bucket's settings {@link ensureBucketStream} reconciles on its backing stream. */
+interface BucketReconcile {
+  /** `kv <name>` or `object store <name>`, as reports and errors name it. */
+  readonly label: string;
+  readonly stream: string;
+  readonly replicas: number;
+  /** Turn off `allow_rollup_hdrs` (KV buckets: nothing purges keys). */
+  readonly disallowRollup: boolean;
 }
 
 /**
- * Creates or verifies every stream, KV bucket and object store of the mesh. Every service calls
- * it at start; it is idempotent, so the first one creates and the others verify.
+ * Brings the stream behind a bucket (just created or opened by nats.js, which ignores the
+ * settings of an existing one) to the declared replicas and rollup setting. A replica count the
+ * server refuses to change fails with both counts named.
  */
-export async function ensureTopology(bus: Bus, options: TopologyOptions = {}): Promise<TopologyReport> {
+async function reconcileBucketStream(bus: Bus, want: BucketReconcile, existed: boolean, report: TopologyReport): Promise<void> {
+  const info = await bus.jsm.streams.info(want.stream);
+  const changes: string[] = [];
+  const config = { ...info.config };
+  if (info.config.num_replicas !== want.replicas) {
+    changes.push("num_replicas");
+    config.num_replicas = want.replicas;
+  }
+  // nats.js creates KV streams accepting `Nats-Rollup` headers, with which a user allowed to write
+  // one key could purge the whole bucket. Nothing here purges KV keys, so KV buckets refuse
+  // rollups; with NATS auth only the admin may change this.
+  if (want.disallowRollup && info.config.allow_rollup_hdrs === true) {
+    changes.push("allow_rollup_hdrs");
+    config.allow_rollup_hdrs = false;
+  }
+  if (changes.length > 0) {
+    try {
+      await bus.jsm.streams.update(want.stream, config);
+    } catch (err) {
+      if (permissionViolation(err) !== undefined) throw err;
+      const why = err instanceof Error ? err.message : String(err);
+      const replicas = changes.includes("num_replicas")
+        ? `it has ${info.config.num_replicas} replicas, the topology wants ${want.replicas}`
+        : `its ${changes.join(", ")} differs`;
+      throw new AutodidactError(
+        `${want.label} exists and ${replicas}; the server refused the update: ${why} ` +
+          "(run with the existing setting, or migrate the bucket)",
+        Code.FailedPrecondition,
+        { cause: err, details: { bucket: want.label, has: info.config.num_replicas, want: want.replicas } },
+      );
+    }
+  }
+  if (!existed) report.created.push(want.label);
+  else if (changes.length > 0) report.updated.push(`${want.label} (${changes.join(", ")})`);
+  else report.unchanged.push(want.label);
+}
+
+/**
+ * Creates or verifies every stream, KV bucket and object store a declaration lists, each with
+ * `options.replicas`. Idempotent: the first caller creates, the others verify (and reconcile what
+ * may change in place). A service host calls it at start with its service's declaration.
+ */
+export async function ensureTopology(bus: Bus, declaration: TopologyDeclaration, options: TopologyOptions = {}): Promise<TopologyReport> {
   try {
-    return await ensureTopologyUnwrapped(bus, options);
+    return await ensureTopologyUnwrapped(bus, declaration, options);
   } catch (err) {
     const pv = permissionViolation(err);
     if (pv !== undefined) {
@@ -250,44 +291,39 @@ export async function ensureTopology(bus: Bus, options: TopologyOptions = {}): P
   }
 }
 
-async function ensureTopologyUnwrapped(bus: Bus, options: TopologyOptions): Promise<TopologyReport> {
+async function ensureTopologyUnwrapped(bus: Bus, declaration: TopologyDeclaration, options: TopologyOptions): Promise<TopologyReport> {
   const report: TopologyReport = { created: [], updated: [], unchanged: [] };
-  for (const cfg of streamConfigs(options)) await ensureStream(bus, cfg, report);
+  for (const cfg of streamConfigs(declaration, options)) await ensureStream(bus, cfg, report);
 
-  const replicas = options.replicas ?? 1;
+  const replicas = replicasOf(options);
   const storage = options.storage === "memory" ? StorageType.Memory : StorageType.File;
   const kvm = new Kvm(bus.js);
-  const kvSpecs: Array<{ name: KvBucketName; history: number; description: string }> = [
-    { name: KvBuckets.Consensus, history: 1, description: "per-sample vote state (compare-and-set)" },
-    { name: KvBuckets.Registry, history: 64, description: "promoted checkpoints, critic models, policies" },
-  ];
-  for (const spec of kvSpecs) {
-    const existed = (await streamInfoOrNull(bus, `KV_${spec.name}`)) !== null;
+  for (const spec of declaration.kvBuckets) {
+    const stream = kvStreamName(spec.name);
+    const existed = (await streamInfoOrNull(bus, stream)) !== null;
     try {
-      await kvm.create(spec.name, { history: spec.history, replicas, storage, description: spec.description });
+      await kvm.create(spec.name, { history: spec.history, replicas, storage, description: spec.purpose });
     } catch (err) {
-      throw new AutodidactError(`could not create or open KV bucket ${spec.name}: ${String(err)}`, Code.FailedPrecondition, {
+      throw new AutodidactError(`could not create or open KV bucket ${spec.name} (${replicas} replicas): ${String(err)}`, Code.FailedPrecondition, {
         cause: err,
       });
     }
-    // nats.js creates KV streams accepting `Nats-Rollup` headers, with which a user allowed to write
-    // one key could purge the whole bucket (the registry's promoted pointers with it). Nothing here
-    // purges KV keys, so both buckets refuse rollups; with NATS auth only the admin may change this.
-    const rollup = await disallowRollup(bus, `KV_${spec.name}`);
-    (existed ? (rollup ? report.updated : report.unchanged) : report.created).push(`kv ${spec.name}${existed && rollup ? " (allow_rollup_hdrs)" : ""}`);
+    await reconcileBucketStream(bus, { label: `kv ${spec.name}`, stream, replicas, disallowRollup: true }, existed, report);
   }
 
   const objm = new Objm(bus.js);
-  for (const name of Object.values(ObjectBuckets)) {
-    const existed = (await streamInfoOrNull(bus, `OBJ_${name}`)) !== null;
+  for (const spec of declaration.objectStores) {
+    const stream = objectStreamName(spec.name);
+    const existed = (await streamInfoOrNull(bus, stream)) !== null;
     try {
-      await objm.create(name, { replicas, storage, description: "checkpoint files" });
+      await objm.create(spec.name, { replicas, storage, description: spec.purpose });
     } catch (err) {
-      throw new AutodidactError(`could not create or open object store ${name}: ${String(err)}`, Code.FailedPrecondition, {
+      throw new AutodidactError(`could not create or open object store ${spec.name} (${replicas} replicas): ${String(err)}`, Code.FailedPrecondition, {
         cause: err,
       });
     }
-    (existed ? report.unchanged : report.created).push(`object store ${name}`);
+    // The object store needs rollups to replace an object's metadata: only replicas are reconciled.
+    await reconcileBucketStream(bus, { label: `object store ${spec.name}`, stream, replicas, disallowRollup: false }, existed, report);
   }
   return report;
 }

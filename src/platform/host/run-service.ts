@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { connectBus, ensureTopology, type Bus } from "../bus/index.js";
+import { connectBus, ensureTopology, type Bus, type TopologyDeclaration } from "../bus/index.js";
 import { defineOptions, serviceOptions, type OptionSpecs, type OptionValues } from "../config/index.js";
 import { AutodidactError, Code } from "../errors/index.js";
 import { createAuthorizer, loadAccessList, serverCredentials, serverTlsEnabled } from "../auth/index.js";
@@ -36,6 +36,11 @@ export interface ServiceSpec<T extends OptionSpecs> {
   /** One line for `--help`. */
   readonly description: string;
   readonly options: T;
+  /**
+   * The JetStream topology the service needs, created or verified (with `--nats-replicas`) before
+   * `start`: the mesh's services pass `MESH_TOPOLOGY` (src/domain/topology).
+   */
+  readonly topology: TopologyDeclaration;
   start(ctx: ServiceContext<T>): Promise<StartedService>;
 }
 
@@ -51,7 +56,7 @@ export interface RunningService {
 
 /**
  * Starts a service in this process: parses flags and environment, sets up telemetry, connects to
- * NATS, verifies the JetStream topology, starts the service's work and serves gRPC. Every service
+ * NATS, verifies the JetStream topology its spec declares, starts the service's work and serves gRPC. Every service
  * goes through here so that flags, health, shutdown and the ready line are the same everywhere.
  */
 export async function startService<T extends OptionSpecs>(
@@ -88,7 +93,7 @@ export async function startService<T extends OptionSpecs>(
       waitOnFirstConnect: true,
       ...(natsCredentials !== undefined ? { credentials: natsCredentials } : {}),
     });
-    await ensureTopology(bus, { replicas: config.natsReplicas });
+    await ensureTopology(bus, spec.topology, { replicas: config.natsReplicas });
     started = await spec.start({ name: spec.name, instanceId, config, bus, logger, signal: abort.signal });
     const server = await createServer({
       services: started.services,

@@ -1,5 +1,7 @@
-// NATS authentication of the mesh: roles, their least-privilege permissions, and credentials.
-export { Durables, MESH_ROLES, natsPermissions, permits, RegistryKeys, subjectMatches } from "./nats-permissions.js";
-export type { MeshIdentity, MeshRole, NatsPermissions, SubjectRules } from "./nats-permissions.js";
+// NATS authentication runtime: permission data and matching, the JetStream API subjects behind each
+// kind of access, nkey credentials and the nats-server authorization block. Which role may do what
+// in the mesh is declared in src/domain/topology.
+export { JetStreamGrants, permits, subjectMatches } from "./permissions.js";
+export type { NatsPermissions, SubjectRules } from "./permissions.js";
 export { generateMeshCredentials, renderNatsAuthConfig, resolveNatsCredentials, SECRET_ENV } from "./nats-auth.js";
-export type { MeshCredential, MeshSecretSet, NatsCredentialSources, NatsUserEntry } from "./nats-auth.js";
+export type { MeshCredential, MeshSecretSet, NatsCredentialSources, NatsIdentity, NatsUserEntry } from "./nats-auth.js";

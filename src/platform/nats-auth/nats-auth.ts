@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { nkeys } from "@nats-io/transport-node";
 import type { BusCredentials } from "../bus/index.js";
 import { AutodidactError, Code } from "../errors/index.js";
-import { natsPermissions, type MeshIdentity, type NatsPermissions } from "./nats-permissions.js";
+import type { NatsPermissions } from "./permissions.js";
 
 /** One user of a generated nats-server authorization block. */
 export interface NatsUserEntry {
@@ -50,19 +50,26 @@ export function renderNatsAuthConfig(users: readonly NatsUserEntry[]): string {
   return lines.join("\n");
 }
 
+/** Who a credential is for: a unique user name and the role it is written down with. */
+export interface NatsIdentity {
+  /** User name, unique in the set (`critic-a`); also the seed file name. */
+  readonly name: string;
+  readonly role: string;
+}
+
 /** A generated credential: who it is for, its public key, and where its seed file is. */
-export interface MeshCredential {
-  identity: MeshIdentity;
+export interface MeshCredential<I extends NatsIdentity = NatsIdentity> {
+  identity: I;
   publicKey: string;
   /** File holding the nkey seed (mode 0600): the secret the service reads. */
   seedFile: string;
 }
 
 /** What {@link generateMeshCredentials} wrote. */
-export interface MeshSecretSet {
+export interface MeshSecretSet<I extends NatsIdentity = NatsIdentity> {
   /** The nats-server config (authorization block only; include it or pass it with `-c`). */
   configFile: string;
-  credentials: MeshCredential[];
+  credentials: MeshCredential<I>[];
   /** The credential of one identity by name; NotFound when it is not in the set. */
   seedFileOf(name: string): string;
 }
@@ -76,10 +83,14 @@ async function writePrivate(path: string, data: string): Promise<void> {
 
 /**
  * Creates a fresh nkey per identity in `dir` (mode 0700): `<name>.nk` holds the seed (0600),
- * `nats-server.conf` the users and their permissions. `autodidact up` makes a new set per mesh;
- * in Kubernetes the seeds go into Secrets instead (deploy/k8s/README.md).
+ * `nats-server.conf` the users and the permissions `permissionsOf` gives each. `autodidact up`
+ * makes a new set per mesh; in Kubernetes the seeds go into Secrets instead (deploy/k8s/README.md).
  */
-export async function generateMeshCredentials(dir: string, identities: readonly MeshIdentity[]): Promise<MeshSecretSet> {
+export async function generateMeshCredentials<I extends NatsIdentity>(
+  dir: string,
+  identities: readonly I[],
+  permissionsOf: (identity: I) => NatsPermissions,
+): Promise<MeshSecretSet<I>> {
   const names = new Set<string>();
   for (const id of identities) {
     if (!/^[A-Za-z0-9_-]+$/.test(id.name)) {
@@ -90,7 +101,7 @@ export async function generateMeshCredentials(dir: string, identities: readonly 
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
-  const credentials: MeshCredential[] = [];
+  const credentials: MeshCredential<I>[] = [];
   const users: NatsUserEntry[] = [];
   for (const identity of identities) {
     const kp = nkeys.createUser();
@@ -99,7 +110,7 @@ export async function generateMeshCredentials(dir: string, identities: readonly 
     const seedFile = join(dir, `${identity.name}.nk`);
     await writePrivate(seedFile, seed + "\n");
     credentials.push({ identity, publicKey, seedFile });
-    users.push({ publicKey, permissions: natsPermissions(identity), comment: `${identity.name} (${identity.role})` });
+    users.push({ publicKey, permissions: permissionsOf(identity), comment: `${identity.name} (${identity.role})` });
   }
   const configFile = join(dir, "nats-server.conf");
   await writePrivate(configFile, renderNatsAuthConfig(users));

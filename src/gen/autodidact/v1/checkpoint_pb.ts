@@ -15,7 +15,11 @@ export const file_autodidact_v1_checkpoint: GenFile = /*@__PURE__*/
   fileDesc("Ch5hdXRvZGlkYWN0L3YxL2NoZWNrcG9pbnQucHJvdG8SDWF1dG9kaWRhY3QudjEingMKDUNoZWNrcG9pbnRSZWYSDwoHdmVyc2lvbhgBIAEoBBIPCgdsaW5lYWdlGAIgASgJEhYKDnBhcmVudF92ZXJzaW9uGAMgASgEEg0KBXJvdW5kGAQgASgNEg4KBmRpZ2VzdBgFIAEoCRILCgN1cmkYBiABKAkSOgoHbWV0cmljcxgHIAMoCzIpLmF1dG9kaWRhY3QudjEuQ2hlY2twb2ludFJlZi5NZXRyaWNzRW50cnkSLwoGc3RhdHVzGAggASgOMh8uYXV0b2RpZGFjdC52MS5DaGVja3BvaW50U3RhdHVzEhUKDXN0YXR1c19yZWFzb24YCSABKAkSLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEdGFzaxgLIAEoCRI1ChFzdGF0dXNfY2hhbmdlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMTWV0cmljc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEiigMKDk1peENvbXBvc2l0aW9uEhcKD3N5bnRoZXRpY19jb3VudBgBIAEoBBISCgpyZWFsX2NvdW50GAIgASgEEhIKCnJlYWxfcmF0aW8YAyABKAESFAoMYW5jaG9yX3JhdGlvGAQgASgBElkKF3N5bnRoZXRpY19ieV9kaWZmaWN1bHR5GAUgAygLMjguYXV0b2RpZGFjdC52MS5NaXhDb21wb3NpdGlvbi5TeW50aGV0aWNCeURpZmZpY3VsdHlFbnRyeRJPChJyZWFsX2J5X2RpZmZpY3VsdHkYBiADKAsyMy5hdXRvZGlkYWN0LnYxLk1peENvbXBvc2l0aW9uLlJlYWxCeURpZmZpY3VsdHlFbnRyeRo8ChpTeW50aGV0aWNCeURpZmZpY3VsdHlFbnRyeRILCgNrZXkYASABKAUSDQoFdmFsdWUYAiABKAQ6AjgBGjcKFVJlYWxCeURpZmZpY3VsdHlFbnRyeRILCgNrZXkYASABKAUSDQoFdmFsdWUYAiABKAQ6AjgBIlEKCUxvc3NQb2ludBIMCgRzdGVwGAEgASgEEgwKBGxvc3MYAiABKAESFQoNbGVhcm5pbmdfcmF0ZRgDIAEoARIRCglncmFkX25vcm0YBCABKAEiPgoKRmlsZURpZ2VzdBIMCgRuYW1lGAEgASgJEg4KBnNoYTI1NhgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgEIqIEChJDaGVja3BvaW50TWFuaWZlc3QSDwoHdmVyc2lvbhgBIAEoBBIPCgdsaW5lYWdlGAIgASgJEhYKDnBhcmVudF92ZXJzaW9uGAMgASgEEg0KBXJvdW5kGAQgASgNEgwKBHRhc2sYBSABKAkSTwoPaHlwZXJwYXJhbWV0ZXJzGAYgAygLMjYuYXV0b2RpZGFjdC52MS5DaGVja3BvaW50TWFuaWZlc3QuSHlwZXJwYXJhbWV0ZXJzRW50cnkSKgoDbWl4GAcgASgLMh0uYXV0b2RpZGFjdC52MS5NaXhDb21wb3NpdGlvbhIZChFzYW1wbGVfaWRzX2RpZ2VzdBgIIAEoCRIUCgxzYW1wbGVfY291bnQYCSABKAQSLAoKbG9zc19jdXJ2ZRgKIAMoCzIYLmF1dG9kaWRhY3QudjEuTG9zc1BvaW50EigKBWZpbGVzGAsgAygLMhkuYXV0b2RpZGFjdC52MS5GaWxlRGlnZXN0EhIKCmFkYXB0YXRpb24YDCABKAkSGQoRbW9kZWxfY29uZmlnX2pzb24YDSABKAkSLgoKY3JlYXRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQc29mdHdhcmVfdmVyc2lvbhgPIAEoCRo2ChRIeXBlcnBhcmFtZXRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBKrkBChBDaGVja3BvaW50U3RhdHVzEiEKHUNIRUNLUE9JTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHwobQ0hFQ0tQT0lOVF9TVEFUVVNfQ0FORElEQVRFEAESHgoaQ0hFQ0tQT0lOVF9TVEFUVVNfUFJPTU9URUQQAhIeChpDSEVDS1BPSU5UX1NUQVRVU19SRUpFQ1RFRBADEiEKHUNIRUNLUE9JTlRfU1RBVFVTX1JPTExFRF9CQUNLEARiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
- * A versioned checkpoint in the registry.
+ * A versioned checkpoint in the registry. Built from a registry record by one conversion
+ * (`checkpointRefOf` in src/domain/registry), so every publisher gives the same digest and uri.
+ * Published on `checkpoints.candidate` (work: the monitor gates it) and on
+ * `checkpoints.audit.promoted` / `checkpoints.audit.rolled_back` (audit records of what the monitor
+ * did; nothing acts on them: generator and critics follow the registry's promoted pointer).
  *
  * @generated from message autodidact.v1.CheckpointRef
  */
@@ -49,14 +53,18 @@ export type CheckpointRef = Message<"autodidact.v1.CheckpointRef"> & {
   round: number;
 
   /**
-   * SHA-256 hex digest of the checkpoint manifest (which lists every file's digest).
+   * SHA-256 hex digest of the canonical JSON (object keys sorted, no whitespace) of
+   * {"files": [...], "manifest": {...}} from the registry record: files sorted by name, each with
+   * its name, sha256 and size; manifest is what formed the checkpoint. Same digest = same files
+   * made the same way.
    *
    * @generated from field: string digest = 5;
    */
   digest: string;
 
   /**
-   * Where the files live ("file:///...", "nats-obj://bucket/prefix", "grpc://trainer/...").
+   * Where the files live: "nats-obj://checkpoints/<lineage>/<version>/", the object name prefix of
+   * its files in the checkpoints object store (append a file name from the record).
    *
    * @generated from field: string uri = 6;
    */
@@ -353,7 +361,8 @@ export enum CheckpointStatus {
   CANDIDATE = 1,
 
   /**
-   * Passed the gate; generator and critics serve it (the latest promoted one per lineage).
+   * Passed the gate (or was restored by a rollback). The version generator and critics serve is the
+   * one the registry's promoted pointer names (KV `promoted.<lineage>`): the promotion signal.
    *
    * @generated from enum value: CHECKPOINT_STATUS_PROMOTED = 2;
    */

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file autodidact/v1/monitor.proto.
  */
 export const file_autodidact_v1_monitor: GenFile = /*@__PURE__*/
-  fileDesc("ChthdXRvZGlkYWN0L3YxL21vbml0b3IucHJvdG8SDWF1dG9kaWRhY3QudjEiXwoPRXZhbHVhdGVSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAQSDwoHbGluZWFnZRgCIAEoCRIMCgR0YXNrGAMgASgJEhwKFGxpbWl0X3Blcl9kaWZmaWN1bHR5GAQgASgNIlEKDlByb21vdGVSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAQSDwoHbGluZWFnZRgCIAEoCRINCgVmb3JjZRgDIAEoCBIOCgZyZWFzb24YBCABKAkixwEKD1Byb21vdGVSZXNwb25zZRIQCghwcm9tb3RlZBgBIAEoCBIwCgpjaGVja3BvaW50GAIgASgLMhwuYXV0b2RpZGFjdC52MS5DaGVja3BvaW50UmVmEi0KCmV2YWx1YXRpb24YAyABKAsyGS5hdXRvZGlkYWN0LnYxLkV2YWx1YXRpb24SJwoEZ2F0ZRgEIAEoCzIZLmF1dG9kaWRhY3QudjEuR2F0ZVJlc3VsdBIYChBwcmV2aW91c192ZXJzaW9uGAUgASgEIkYKD1JvbGxiYWNrUmVxdWVzdBIPCgdsaW5lYWdlGAEgASgJEhIKCnRvX3ZlcnNpb24YAiABKAQSDgoGcmVhc29uGAMgASgJInEKEFJvbGxiYWNrUmVzcG9uc2USLgoIcHJldmlvdXMYASABKAsyHC5hdXRvZGlkYWN0LnYxLkNoZWNrcG9pbnRSZWYSLQoHY3VycmVudBgCIAEoCzIcLmF1dG9kaWRhY3QudjEuQ2hlY2twb2ludFJlZiIwCg5IaXN0b3J5UmVxdWVzdBIPCgdsaW5lYWdlGAEgASgJEg0KBWxpbWl0GAIgASgNIl4KD0hpc3RvcnlSZXNwb25zZRIxCgtjaGVja3BvaW50cxgBIAMoCzIcLmF1dG9kaWRhY3QudjEuQ2hlY2twb2ludFJlZhIYChBwcm9tb3RlZF92ZXJzaW9uGAIgASgEIjIKDkxpbmVhZ2VSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAQSDwoHbGluZWFnZRgCIAEoCSJsCg9MaW5lYWdlUmVzcG9uc2USKwoFY2hhaW4YASADKAsyHC5hdXRvZGlkYWN0LnYxLkNoZWNrcG9pbnRSZWYSLAoHZW50cmllcxgCIAMoCzIbLmF1dG9kaWRhY3QudjEuTGluZWFnZUVudHJ5IrkCCgxMaW5lYWdlRW50cnkSDwoHdmVyc2lvbhgBIAEoBBIOCgZyb3VuZHMYAiADKA0SFAoMc2FtcGxlX2NvdW50GAMgASgEEhkKEXNhbXBsZV9pZHNfZGlnZXN0GAQgASgJEhcKD3N5bnRoZXRpY19jb3VudBgFIAEoBBISCgpyZWFsX2NvdW50GAYgASgEEkIKDGNyaXRpY192b3RlcxgHIAMoCzIsLmF1dG9kaWRhY3QudjEuTGluZWFnZUVudHJ5LkNyaXRpY1ZvdGVzRW50cnkSGAoQc2FtcGxlc19wcm9wb3NlZBgIIAEoBBIYChBzYW1wbGVzX2FjY2VwdGVkGAkgASgEGjIKEENyaXRpY1ZvdGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASISChBHZXRQb2xpY3lSZXF1ZXN0IlkKEFNldFBvbGljeVJlcXVlc3QSKwoGcG9saWN5GAEgASgLMhsuYXV0b2RpZGFjdC52MS5HYXRpbmdQb2xpY3kSGAoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoBCIpChlHZXRDb25zZW5zdXNQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkiZQoZU2V0Q29uc2Vuc3VzUG9saWN5UmVxdWVzdBIuCgZwb2xpY3kYASABKAsyHi5hdXRvZGlkYWN0LnYxLkNvbnNlbnN1c1BvbGljeRIYChBleHBlY3RlZF92ZXJzaW9uGAIgASgEMp4GCg5Nb25pdG9yU2VydmljZRJFCghFdmFsdWF0ZRIeLmF1dG9kaWRhY3QudjEuRXZhbHVhdGVSZXF1ZXN0GhkuYXV0b2RpZGFjdC52MS5FdmFsdWF0aW9uEkgKB1Byb21vdGUSHS5hdXRvZGlkYWN0LnYxLlByb21vdGVSZXF1ZXN0Gh4uYXV0b2RpZGFjdC52MS5Qcm9tb3RlUmVzcG9uc2USSwoIUm9sbGJhY2sSHi5hdXRvZGlkYWN0LnYxLlJvbGxiYWNrUmVxdWVzdBofLmF1dG9kaWRhY3QudjEuUm9sbGJhY2tSZXNwb25zZRJICgdIaXN0b3J5Eh0uYXV0b2RpZGFjdC52MS5IaXN0b3J5UmVxdWVzdBoeLmF1dG9kaWRhY3QudjEuSGlzdG9yeVJlc3BvbnNlEkgKB0xpbmVhZ2USHS5hdXRvZGlkYWN0LnYxLkxpbmVhZ2VSZXF1ZXN0Gh4uYXV0b2RpZGFjdC52MS5MaW5lYWdlUmVzcG9uc2USSQoJR2V0UG9saWN5Eh8uYXV0b2RpZGFjdC52MS5HZXRQb2xpY3lSZXF1ZXN0GhsuYXV0b2RpZGFjdC52MS5HYXRpbmdQb2xpY3kSSQoJU2V0UG9saWN5Eh8uYXV0b2RpZGFjdC52MS5TZXRQb2xpY3lSZXF1ZXN0GhsuYXV0b2RpZGFjdC52MS5HYXRpbmdQb2xpY3kSXgoSR2V0Q29uc2Vuc3VzUG9saWN5EiguYXV0b2RpZGFjdC52MS5HZXRDb25zZW5zdXNQb2xpY3lSZXF1ZXN0Gh4uYXV0b2RpZGFjdC52MS5Db25zZW5zdXNQb2xpY3kSXgoSU2V0Q29uc2Vuc3VzUG9saWN5EiguYXV0b2RpZGFjdC52MS5TZXRDb25zZW5zdXNQb2xpY3lSZXF1ZXN0Gh4uYXV0b2RpZGFjdC52MS5Db25zZW5zdXNQb2xpY3kSRAoHR2V0SW5mbxIdLmF1dG9kaWRhY3QudjEuR2V0SW5mb1JlcXVlc3QaGi5hdXRvZGlkYWN0LnYxLlNlcnZpY2VJbmZvYgZwcm90bzM", [file_autodidact_v1_checkpoint, file_autodidact_v1_common, file_autodidact_v1_consensus, file_autodidact_v1_report]);
+  fileDesc("ChthdXRvZGlkYWN0L3YxL21vbml0b3IucHJvdG8SDWF1dG9kaWRhY3QudjEiXwoPRXZhbHVhdGVSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAQSDwoHbGluZWFnZRgCIAEoCRIMCgR0YXNrGAMgASgJEhwKFGxpbWl0X3Blcl9kaWZmaWN1bHR5GAQgASgNIjgKFEdldEV2YWx1YXRpb25SZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAQSDwoHbGluZWFnZRgCIAEoCSJvChVHZXRFdmFsdWF0aW9uUmVzcG9uc2USLQoKZXZhbHVhdGlvbhgBIAEoCzIZLmF1dG9kaWRhY3QudjEuRXZhbHVhdGlvbhInCgRnYXRlGAIgASgLMhkuYXV0b2RpZGFjdC52MS5HYXRlUmVzdWx0IjMKFEdldFJvdW5kU3RhdHNSZXF1ZXN0EgwKBHRhc2sYASABKAkSDQoFcm91bmQYAiABKA0iqAEKClJvdW5kU3RhdHMSDAoEdGFzaxgBIAEoCRINCgVyb3VuZBgCIAEoDRIQCghwcm9wb3NlZBgDIAEoBBIQCghhY2NlcHRlZBgEIAEoBBIYChBjb3JyZWN0X3Byb3Bvc2VkGAUgASgEEhgKEGNvcnJlY3RfYWNjZXB0ZWQYBiABKAQSDQoFdm90ZXMYByABKAQSFgoOYWdyZWVpbmdfdm90ZXMYCCABKAQiUQoOUHJvbW90ZVJlcXVlc3QSDwoHdmVyc2lvbhgBIAEoBBIPCgdsaW5lYWdlGAIgASgJEg0KBWZvcmNlGAMgASgIEg4KBnJlYXNvbhgEIAEoCSLHAQoPUHJvbW90ZVJlc3BvbnNlEhAKCHByb21vdGVkGAEgASgIEjAKCmNoZWNrcG9pbnQYAiABKAsyHC5hdXRvZGlkYWN0LnYxLkNoZWNrcG9pbnRSZWYSLQoKZXZhbHVhdGlvbhgDIAEoCzIZLmF1dG9kaWRhY3QudjEuRXZhbHVhdGlvbhInCgRnYXRlGAQgASgLMhkuYXV0b2RpZGFjdC52MS5HYXRlUmVzdWx0EhgKEHByZXZpb3VzX3ZlcnNpb24YBSABKAQiRgoPUm9sbGJhY2tSZXF1ZXN0Eg8KB2xpbmVhZ2UYASABKAkSEgoKdG9fdmVyc2lvbhgCIAEoBBIOCgZyZWFzb24YAyABKAkicQoQUm9sbGJhY2tSZXNwb25zZRIuCghwcmV2aW91cxgBIAEoCzIcLmF1dG9kaWRhY3QudjEuQ2hlY2twb2ludFJlZhItCgdjdXJyZW50GAIgASgLMhwuYXV0b2RpZGFjdC52MS5DaGVja3BvaW50UmVmIjAKDkhpc3RvcnlSZXF1ZXN0Eg8KB2xpbmVhZ2UYASABKAkSDQoFbGltaXQYAiABKA0iXgoPSGlzdG9yeVJlc3BvbnNlEjEKC2NoZWNrcG9pbnRzGAEgAygLMhwuYXV0b2RpZGFjdC52MS5DaGVja3BvaW50UmVmEhgKEHByb21vdGVkX3ZlcnNpb24YAiABKAQiMgoOTGluZWFnZVJlcXVlc3QSDwoHdmVyc2lvbhgBIAEoBBIPCgdsaW5lYWdlGAIgASgJImwKD0xpbmVhZ2VSZXNwb25zZRIrCgVjaGFpbhgBIAMoCzIcLmF1dG9kaWRhY3QudjEuQ2hlY2twb2ludFJlZhIsCgdlbnRyaWVzGAIgAygLMhsuYXV0b2RpZGFjdC52MS5MaW5lYWdlRW50cnkiuQIKDExpbmVhZ2VFbnRyeRIPCgd2ZXJzaW9uGAEgASgEEg4KBnJvdW5kcxgCIAMoDRIUCgxzYW1wbGVfY291bnQYAyABKAQSGQoRc2FtcGxlX2lkc19kaWdlc3QYBCABKAkSFwoPc3ludGhldGljX2NvdW50GAUgASgEEhIKCnJlYWxfY291bnQYBiABKAQSQgoMY3JpdGljX3ZvdGVzGAcgAygLMiwuYXV0b2RpZGFjdC52MS5MaW5lYWdlRW50cnkuQ3JpdGljVm90ZXNFbnRyeRIYChBzYW1wbGVzX3Byb3Bvc2VkGAggASgEEhgKEHNhbXBsZXNfYWNjZXB0ZWQYCSABKAQaMgoQQ3JpdGljVm90ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIhIKEEdldFBvbGljeVJlcXVlc3QiWQoQU2V0UG9saWN5UmVxdWVzdBIrCgZwb2xpY3kYASABKAsyGy5hdXRvZGlkYWN0LnYxLkdhdGluZ1BvbGljeRIYChBleHBlY3RlZF92ZXJzaW9uGAIgASgEIikKGUdldENvbnNlbnN1c1BvbGljeVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJlChlTZXRDb25zZW5zdXNQb2xpY3lSZXF1ZXN0Ei4KBnBvbGljeRgBIAEoCzIeLmF1dG9kaWRhY3QudjEuQ29uc2Vuc3VzUG9saWN5EhgKEGV4cGVjdGVkX3ZlcnNpb24YAiABKAQyywcKDk1vbml0b3JTZXJ2aWNlEkUKCEV2YWx1YXRlEh4uYXV0b2RpZGFjdC52MS5FdmFsdWF0ZVJlcXVlc3QaGS5hdXRvZGlkYWN0LnYxLkV2YWx1YXRpb24SWgoNR2V0RXZhbHVhdGlvbhIjLmF1dG9kaWRhY3QudjEuR2V0RXZhbHVhdGlvblJlcXVlc3QaJC5hdXRvZGlkYWN0LnYxLkdldEV2YWx1YXRpb25SZXNwb25zZRJPCg1HZXRSb3VuZFN0YXRzEiMuYXV0b2RpZGFjdC52MS5HZXRSb3VuZFN0YXRzUmVxdWVzdBoZLmF1dG9kaWRhY3QudjEuUm91bmRTdGF0cxJICgdQcm9tb3RlEh0uYXV0b2RpZGFjdC52MS5Qcm9tb3RlUmVxdWVzdBoeLmF1dG9kaWRhY3QudjEuUHJvbW90ZVJlc3BvbnNlEksKCFJvbGxiYWNrEh4uYXV0b2RpZGFjdC52MS5Sb2xsYmFja1JlcXVlc3QaHy5hdXRvZGlkYWN0LnYxLlJvbGxiYWNrUmVzcG9uc2USSAoHSGlzdG9yeRIdLmF1dG9kaWRhY3QudjEuSGlzdG9yeVJlcXVlc3QaHi5hdXRvZGlkYWN0LnYxLkhpc3RvcnlSZXNwb25zZRJICgdMaW5lYWdlEh0uYXV0b2RpZGFjdC52MS5MaW5lYWdlUmVxdWVzdBoeLmF1dG9kaWRhY3QudjEuTGluZWFnZVJlc3BvbnNlEkkKCUdldFBvbGljeRIfLmF1dG9kaWRhY3QudjEuR2V0UG9saWN5UmVxdWVzdBobLmF1dG9kaWRhY3QudjEuR2F0aW5nUG9saWN5EkkKCVNldFBvbGljeRIfLmF1dG9kaWRhY3QudjEuU2V0UG9saWN5UmVxdWVzdBobLmF1dG9kaWRhY3QudjEuR2F0aW5nUG9saWN5El4KEkdldENvbnNlbnN1c1BvbGljeRIoLmF1dG9kaWRhY3QudjEuR2V0Q29uc2Vuc3VzUG9saWN5UmVxdWVzdBoeLmF1dG9kaWRhY3QudjEuQ29uc2Vuc3VzUG9saWN5El4KElNldENvbnNlbnN1c1BvbGljeRIoLmF1dG9kaWRhY3QudjEuU2V0Q29uc2Vuc3VzUG9saWN5UmVxdWVzdBoeLmF1dG9kaWRhY3QudjEuQ29uc2Vuc3VzUG9saWN5EkQKB0dldEluZm8SHS5hdXRvZGlkYWN0LnYxLkdldEluZm9SZXF1ZXN0GhouYXV0b2RpZGFjdC52MS5TZXJ2aWNlSW5mb2IGcHJvdG8z", [file_autodidact_v1_checkpoint, file_autodidact_v1_common, file_autodidact_v1_consensus, file_autodidact_v1_report]);
 
 /**
  * @generated from message autodidact.v1.EvaluateRequest
@@ -59,6 +59,143 @@ export const EvaluateRequestSchema: GenMessage<EvaluateRequest> = /*@__PURE__*/
   messageDesc(file_autodidact_v1_monitor, 0);
 
 /**
+ * @generated from message autodidact.v1.GetEvaluationRequest
+ */
+export type GetEvaluationRequest = Message<"autodidact.v1.GetEvaluationRequest"> & {
+  /**
+   * Checkpoint version; 0 means the promoted one.
+   *
+   * @generated from field: uint64 version = 1;
+   */
+  version: bigint;
+
+  /**
+   * @generated from field: string lineage = 2;
+   */
+  lineage: string;
+};
+
+/**
+ * Describes the message autodidact.v1.GetEvaluationRequest.
+ * Use `create(GetEvaluationRequestSchema)` to create a new message.
+ */
+export const GetEvaluationRequestSchema: GenMessage<GetEvaluationRequest> = /*@__PURE__*/
+  messageDesc(file_autodidact_v1_monitor, 1);
+
+/**
+ * @generated from message autodidact.v1.GetEvaluationResponse
+ */
+export type GetEvaluationResponse = Message<"autodidact.v1.GetEvaluationResponse"> & {
+  /**
+   * @generated from field: autodidact.v1.Evaluation evaluation = 1;
+   */
+  evaluation?: Evaluation | undefined;
+
+  /**
+   * The gate applied when the checkpoint was last judged for promotion; unset when it never was
+   * (or was evaluated again since).
+   *
+   * @generated from field: autodidact.v1.GateResult gate = 2;
+   */
+  gate?: GateResult | undefined;
+};
+
+/**
+ * Describes the message autodidact.v1.GetEvaluationResponse.
+ * Use `create(GetEvaluationResponseSchema)` to create a new message.
+ */
+export const GetEvaluationResponseSchema: GenMessage<GetEvaluationResponse> = /*@__PURE__*/
+  messageDesc(file_autodidact_v1_monitor, 2);
+
+/**
+ * @generated from message autodidact.v1.GetRoundStatsRequest
+ */
+export type GetRoundStatsRequest = Message<"autodidact.v1.GetRoundStatsRequest"> & {
+  /**
+   * Task pack name.
+   *
+   * @generated from field: string task = 1;
+   */
+  task: string;
+
+  /**
+   * Round number (the round the samples were proposed in).
+   *
+   * @generated from field: uint32 round = 2;
+   */
+  round: number;
+};
+
+/**
+ * Describes the message autodidact.v1.GetRoundStatsRequest.
+ * Use `create(GetRoundStatsRequestSchema)` to create a new message.
+ */
+export const GetRoundStatsRequestSchema: GenMessage<GetRoundStatsRequest> = /*@__PURE__*/
+  messageDesc(file_autodidact_v1_monitor, 3);
+
+/**
+ * Verifier-judged statistics of one round's decisions (all counts 0 when none was seen yet).
+ *
+ * @generated from message autodidact.v1.RoundStats
+ */
+export type RoundStats = Message<"autodidact.v1.RoundStats"> & {
+  /**
+   * @generated from field: string task = 1;
+   */
+  task: string;
+
+  /**
+   * @generated from field: uint32 round = 2;
+   */
+  round: number;
+
+  /**
+   * Synthetic samples decided.
+   *
+   * @generated from field: uint64 proposed = 3;
+   */
+  proposed: bigint;
+
+  /**
+   * @generated from field: uint64 accepted = 4;
+   */
+  accepted: bigint;
+
+  /**
+   * Of the proposed samples, how many the verifier finds correct.
+   *
+   * @generated from field: uint64 correct_proposed = 5;
+   */
+  correctProposed: bigint;
+
+  /**
+   * Of the accepted samples, how many the verifier finds correct.
+   *
+   * @generated from field: uint64 correct_accepted = 6;
+   */
+  correctAccepted: bigint;
+
+  /**
+   * Critic votes counted, and how many agreed with the decision.
+   *
+   * @generated from field: uint64 votes = 7;
+   */
+  votes: bigint;
+
+  /**
+   * @generated from field: uint64 agreeing_votes = 8;
+   */
+  agreeingVotes: bigint;
+};
+
+/**
+ * Describes the message autodidact.v1.RoundStats.
+ * Use `create(RoundStatsSchema)` to create a new message.
+ */
+export const RoundStatsSchema: GenMessage<RoundStats> = /*@__PURE__*/
+  messageDesc(file_autodidact_v1_monitor, 4);
+
+/**
  * @generated from message autodidact.v1.PromoteRequest
  */
 export type PromoteRequest = Message<"autodidact.v1.PromoteRequest"> & {
@@ -90,7 +227,7 @@ export type PromoteRequest = Message<"autodidact.v1.PromoteRequest"> & {
  * Use `create(PromoteRequestSchema)` to create a new message.
  */
 export const PromoteRequestSchema: GenMessage<PromoteRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 1);
+  messageDesc(file_autodidact_v1_monitor, 5);
 
 /**
  * @generated from message autodidact.v1.PromoteResponse
@@ -131,7 +268,7 @@ export type PromoteResponse = Message<"autodidact.v1.PromoteResponse"> & {
  * Use `create(PromoteResponseSchema)` to create a new message.
  */
 export const PromoteResponseSchema: GenMessage<PromoteResponse> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 2);
+  messageDesc(file_autodidact_v1_monitor, 6);
 
 /**
  * @generated from message autodidact.v1.RollbackRequest
@@ -160,7 +297,7 @@ export type RollbackRequest = Message<"autodidact.v1.RollbackRequest"> & {
  * Use `create(RollbackRequestSchema)` to create a new message.
  */
 export const RollbackRequestSchema: GenMessage<RollbackRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 3);
+  messageDesc(file_autodidact_v1_monitor, 7);
 
 /**
  * @generated from message autodidact.v1.RollbackResponse
@@ -186,7 +323,7 @@ export type RollbackResponse = Message<"autodidact.v1.RollbackResponse"> & {
  * Use `create(RollbackResponseSchema)` to create a new message.
  */
 export const RollbackResponseSchema: GenMessage<RollbackResponse> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 4);
+  messageDesc(file_autodidact_v1_monitor, 8);
 
 /**
  * @generated from message autodidact.v1.HistoryRequest
@@ -210,7 +347,7 @@ export type HistoryRequest = Message<"autodidact.v1.HistoryRequest"> & {
  * Use `create(HistoryRequestSchema)` to create a new message.
  */
 export const HistoryRequestSchema: GenMessage<HistoryRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 5);
+  messageDesc(file_autodidact_v1_monitor, 9);
 
 /**
  * @generated from message autodidact.v1.HistoryResponse
@@ -234,7 +371,7 @@ export type HistoryResponse = Message<"autodidact.v1.HistoryResponse"> & {
  * Use `create(HistoryResponseSchema)` to create a new message.
  */
 export const HistoryResponseSchema: GenMessage<HistoryResponse> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 6);
+  messageDesc(file_autodidact_v1_monitor, 10);
 
 /**
  * @generated from message autodidact.v1.LineageRequest
@@ -256,7 +393,7 @@ export type LineageRequest = Message<"autodidact.v1.LineageRequest"> & {
  * Use `create(LineageRequestSchema)` to create a new message.
  */
 export const LineageRequestSchema: GenMessage<LineageRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 7);
+  messageDesc(file_autodidact_v1_monitor, 11);
 
 /**
  * @generated from message autodidact.v1.LineageResponse
@@ -282,7 +419,7 @@ export type LineageResponse = Message<"autodidact.v1.LineageResponse"> & {
  * Use `create(LineageResponseSchema)` to create a new message.
  */
 export const LineageResponseSchema: GenMessage<LineageResponse> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 8);
+  messageDesc(file_autodidact_v1_monitor, 12);
 
 /**
  * What formed one checkpoint of a lineage, read from its trainer manifest.
@@ -349,7 +486,7 @@ export type LineageEntry = Message<"autodidact.v1.LineageEntry"> & {
  * Use `create(LineageEntrySchema)` to create a new message.
  */
 export const LineageEntrySchema: GenMessage<LineageEntry> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 9);
+  messageDesc(file_autodidact_v1_monitor, 13);
 
 /**
  * @generated from message autodidact.v1.GetPolicyRequest
@@ -362,7 +499,7 @@ export type GetPolicyRequest = Message<"autodidact.v1.GetPolicyRequest"> & {
  * Use `create(GetPolicyRequestSchema)` to create a new message.
  */
 export const GetPolicyRequestSchema: GenMessage<GetPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 10);
+  messageDesc(file_autodidact_v1_monitor, 14);
 
 /**
  * @generated from message autodidact.v1.SetPolicyRequest
@@ -386,7 +523,7 @@ export type SetPolicyRequest = Message<"autodidact.v1.SetPolicyRequest"> & {
  * Use `create(SetPolicyRequestSchema)` to create a new message.
  */
 export const SetPolicyRequestSchema: GenMessage<SetPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 11);
+  messageDesc(file_autodidact_v1_monitor, 15);
 
 /**
  * @generated from message autodidact.v1.GetConsensusPolicyRequest
@@ -405,7 +542,7 @@ export type GetConsensusPolicyRequest = Message<"autodidact.v1.GetConsensusPolic
  * Use `create(GetConsensusPolicyRequestSchema)` to create a new message.
  */
 export const GetConsensusPolicyRequestSchema: GenMessage<GetConsensusPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 12);
+  messageDesc(file_autodidact_v1_monitor, 16);
 
 /**
  * @generated from message autodidact.v1.SetConsensusPolicyRequest
@@ -429,17 +566,27 @@ export type SetConsensusPolicyRequest = Message<"autodidact.v1.SetConsensusPolic
  * Use `create(SetConsensusPolicyRequestSchema)` to create a new message.
  */
 export const SetConsensusPolicyRequestSchema: GenMessage<SetConsensusPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_monitor, 13);
+  messageDesc(file_autodidact_v1_monitor, 17);
 
 /**
  * Evaluates checkpoints on real held-out data, watches for collapse, gates promotion, rolls back,
  * and owns the policies (gating and consensus).
  *
+ * Promotion signal: promoting or rolling back moves the registry's promoted pointer of the lineage
+ * (KV key `promoted.<lineage>` in the `registry` bucket, see src/domain/topology). That pointer is
+ * the one signal: generator and critics watch it and swap to the version it names. The monitor
+ * also publishes an audit record (a CheckpointRef on `checkpoints.audit.promoted` or
+ * `checkpoints.audit.rolled_back`) after the pointer moved; nothing acts on it.
+ *
+ * The monitor's records (evaluations, round statistics) are read through these RPCs, never from
+ * the registry's keys.
+ *
  * @generated from service autodidact.v1.MonitorService
  */
 export const MonitorService: GenService<{
   /**
-   * Evaluates a checkpoint (does not change its status).
+   * Evaluates a checkpoint now and stores the evaluation (does not change its status, clears any
+   * earlier gate outcome); the reply is that evaluation.
    *
    * @generated from rpc autodidact.v1.MonitorService.Evaluate
    */
@@ -449,7 +596,30 @@ export const MonitorService: GenService<{
     output: typeof EvaluationSchema;
   },
   /**
-   * Evaluates a candidate, applies the gating policy and promotes it if it passes (or if forced).
+   * The stored evaluation of a checkpoint with the gate it went through, without evaluating again.
+   * NOT_FOUND when it was never evaluated.
+   *
+   * @generated from rpc autodidact.v1.MonitorService.GetEvaluation
+   */
+  getEvaluation: {
+    methodKind: "unary";
+    input: typeof GetEvaluationRequestSchema;
+    output: typeof GetEvaluationResponseSchema;
+  },
+  /**
+   * What consensus decided in one round of a task, judged against the task's verifier (reporting
+   * only: no decision of the loop reads it).
+   *
+   * @generated from rpc autodidact.v1.MonitorService.GetRoundStats
+   */
+  getRoundStats: {
+    methodKind: "unary";
+    input: typeof GetRoundStatsRequestSchema;
+    output: typeof RoundStatsSchema;
+  },
+  /**
+   * Evaluates a candidate, applies the gating policy and promotes it if it passes (or if forced) by
+   * moving the promoted pointer.
    *
    * @generated from rpc autodidact.v1.MonitorService.Promote
    */
@@ -459,7 +629,8 @@ export const MonitorService: GenService<{
     output: typeof PromoteResponseSchema;
   },
   /**
-   * Moves serving back to an earlier version; generator and critics follow via checkpoints.promoted.
+   * Moves serving back to an earlier version by moving the promoted pointer; generator and critics
+   * follow the pointer (the audit record on checkpoints.audit.rolled_back only records it).
    *
    * @generated from rpc autodidact.v1.MonitorService.Rollback
    */

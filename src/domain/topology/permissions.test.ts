@@ -1,25 +1,13 @@
 // The role table as data: who may write what, checked subject by subject without a server
-// (tests/nats-auth.test.ts checks the same against a real nats-server).
+// (tests/nats-auth.test.ts checks the same against a real nats-server). Subjects and key names are
+// spelled out on purpose: they are those of existing deployments and must not drift.
 import { describe, expect, it } from "vitest";
-import { POLICY_KEY_PREFIX } from "../../domain/consensus/index.js";
-import { criticDurable } from "../../../services/critic/critic.js";
-import { MESH_ROLES, natsPermissions, permits, subjectMatches, type MeshIdentity, type MeshRole } from "./index.js";
-import { renderNatsAuthConfig } from "./nats-auth.js";
+import { permits, renderNatsAuthConfig } from "../../platform/nats-auth/index.js";
+import { Durables, MESH_ROLES, natsPermissions, type MeshIdentity, type MeshRole } from "./index.js";
 
 const identity = (role: MeshRole): MeshIdentity => (role === "critic" ? { name: "critic-a", role, criticId: "critic-a" } : { name: role, role });
 const can = (role: MeshRole, subject: string): boolean => permits(natsPermissions(identity(role)), "publish", subject);
 const whoCan = (subject: string): MeshRole[] => MESH_ROLES.filter((r) => can(r, subject));
-
-describe("subjectMatches", () => {
-  it("follows NATS wildcard rules", () => {
-    expect(subjectMatches("a.*.c", "a.b.c")).toBe(true);
-    expect(subjectMatches("a.*.c", "a.b.d")).toBe(false);
-    expect(subjectMatches("a.>", "a")).toBe(false);
-    expect(subjectMatches("a.>", "a.b.c")).toBe(true);
-    expect(subjectMatches("a.b", "a.b.c")).toBe(false);
-    expect(subjectMatches(">", "anything.at.all")).toBe(true);
-  });
-});
 
 describe("natsPermissions: only the owning role writes each kind of data", () => {
   it("only the generator proposes samples", () => {
@@ -32,10 +20,12 @@ describe("natsPermissions: only the owning role writes each kind of data", () =>
     expect(whoCan("decisions.addition")).toEqual(["consensus", "admin"]);
     expect(whoCan("$KV.consensus.sample-1")).toEqual(["consensus", "admin"]);
   });
-  it("only the monitor moves the promoted pointer and announces promotions and rollbacks", () => {
+  it("only the monitor moves the promoted pointer (the promotion signal) and writes the promotion audit records", () => {
     expect(whoCan("$KV.registry.promoted.main")).toEqual(["monitor", "admin"]);
-    expect(whoCan("checkpoints.promoted")).toEqual(["monitor", "admin"]);
-    expect(whoCan("checkpoints.rolled_back")).toEqual(["monitor", "admin"]);
+    expect(whoCan("checkpoints.audit.promoted")).toEqual(["monitor", "admin"]);
+    expect(whoCan("checkpoints.audit.rolled_back")).toEqual(["monitor", "admin"]);
+    // The pre-audit names are nobody's anymore.
+    expect(whoCan("checkpoints.promoted")).toEqual(["admin"]);
   });
   it("the trainer allocates versions, registers checkpoints and uploads files, and the monitor sets statuses", () => {
     expect(whoCan("$KV.registry.version.main")).toEqual(["trainer", "admin"]);
@@ -44,12 +34,13 @@ describe("natsPermissions: only the owning role writes each kind of data", () =>
     expect(whoCan("checkpoints.candidate")).toEqual(["trainer", "admin"]);
     expect(whoCan("checkpoints.round")).toEqual(["trainer", "admin"]);
   });
-  it("policies and evaluations are the monitor's (key prefixes as the services spell them)", () => {
-    expect(POLICY_KEY_PREFIX).toBe("consensus-policy.");
-    expect(whoCan(`$KV.registry.${POLICY_KEY_PREFIX}default`)).toEqual(["monitor", "admin"]);
+  it("policies, evaluations and round statistics are the monitor's (key names of existing deployments)", () => {
+    expect(whoCan("$KV.registry.consensus-policy.default")).toEqual(["monitor", "admin"]);
     expect(whoCan("$KV.registry.monitor.gating-policy")).toEqual(["monitor", "admin"]);
     expect(whoCan("$KV.registry.monitor.evaluation.main.3")).toEqual(["monitor", "admin"]);
     expect(whoCan("$KV.registry.monitor.rounds.addition.2")).toEqual(["monitor", "admin"]);
+    // Only the declared monitor key spaces, not the whole `monitor.` prefix.
+    expect(whoCan("$KV.registry.monitor.other")).toEqual(["admin"]);
   });
   it("no service role may create, change, delete or purge streams, nor delete stream messages", () => {
     for (const s of ["SAMPLES", "DECISIONS", "KV_registry", "KV_consensus", "OBJ_checkpoints"]) {
@@ -62,15 +53,27 @@ describe("natsPermissions: only the owning role writes each kind of data", () =>
   });
   it("a critic consumes only with its own durable; others' durables are out of reach", () => {
     const perms = natsPermissions({ name: "critic-a", role: "critic", criticId: "critic-a" });
-    const own = criticDurable("critic-a");
+    const own = Durables.critic.name("critic-a");
+    expect(own).toBe("critic-critic-a");
     expect(permits(perms, "publish", `$JS.API.CONSUMER.MSG.NEXT.SAMPLES.${own}`)).toBe(true);
     expect(permits(perms, "publish", `$JS.ACK.SAMPLES.${own}.1.2.3.4.5`)).toBe(true);
     expect(permits(perms, "publish", "$JS.API.CONSUMER.MSG.NEXT.SAMPLES.consensus-samples")).toBe(false);
-    expect(permits(perms, "publish", `$JS.API.CONSUMER.MSG.NEXT.SAMPLES.${criticDurable("critic-b")}`)).toBe(false);
+    expect(permits(perms, "publish", `$JS.API.CONSUMER.MSG.NEXT.SAMPLES.${Durables.critic.name("critic-b")}`)).toBe(false);
     expect(permits(perms, "publish", "$JS.ACK.SAMPLES.consensus-samples.1.2.3.4.5")).toBe(false);
     expect(permits(perms, "publish", "$JS.API.CONSUMER.MSG.NEXT.VERDICTS.consensus-verdicts")).toBe(false);
     expect(permits(perms, "subscribe", "decisions.addition")).toBe(true);
     expect(permits(perms, "subscribe", "verdicts.addition")).toBe(false);
+  });
+  it("a trainer consumes with its configured durable, the default one otherwise", () => {
+    expect(permits(natsPermissions({ name: "t", role: "trainer" }), "publish", "$JS.API.CONSUMER.MSG.NEXT.DECISIONS.trainer")).toBe(true);
+    const custom = natsPermissions({ name: "t", role: "trainer", trainerDurable: "trainer-b" });
+    expect(permits(custom, "publish", "$JS.API.CONSUMER.MSG.NEXT.DECISIONS.trainer-b")).toBe(true);
+    expect(permits(custom, "publish", "$JS.API.CONSUMER.MSG.NEXT.DECISIONS.trainer")).toBe(false);
+  });
+  it("the generator observes the critics' backlog on SAMPLES without consuming", () => {
+    expect(whoCan("$JS.API.CONSUMER.LIST.SAMPLES")).toEqual(["generator", "admin"]);
+    expect(can("generator", "$JS.API.CONSUMER.INFO.SAMPLES.critic-rules")).toBe(true);
+    expect(can("generator", "$JS.API.CONSUMER.MSG.NEXT.SAMPLES.critic-rules")).toBe(false);
   });
   it("every service role verifies the whole topology and gets replies on _INBOX", () => {
     for (const role of MESH_ROLES) {
@@ -92,7 +95,7 @@ describe("natsPermissions: only the owning role writes each kind of data", () =>
   });
 });
 
-describe("renderNatsAuthConfig", () => {
+describe("renderNatsAuthConfig with the mesh's permissions", () => {
   it("writes nkey users with their allow and deny lists, quoting `$` subjects", () => {
     const text = renderNatsAuthConfig([{ publicKey: `U${"A".repeat(55)}`, permissions: natsPermissions(identity("trainer")), comment: "trainer" }]);
     expect(text).toContain(`nkey: "U${"A".repeat(55)}"`);
