@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { connectBus, openKv, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
-import { readDecisions } from "../src/domain/consensus/test-support.js";
+import { readDecisions } from "../services/consensus/test-support.js";
 import { frontierOf } from "../apps/experiment/index.js";
 import { createRegistry } from "../src/domain/registry/index.js";
 import type { DemoReport, DemoRun } from "../apps/report/types.js";

@@ -20,7 +20,8 @@ import {
   type Bus,
   type NatsServerProcess,
 } from "../src/platform/bus/index.js";
-import { createConsensusPolicy, createConsensusWorker, openPolicyStore, type ConsensusWorker } from "../src/domain/consensus/index.js";
+import { createConsensusPolicy, openPolicyStore } from "../src/domain/consensus/index.js";
+import { createConsensusWorker, type ConsensusWorker } from "../services/consensus/index.js";
 import { AutodidactError, Code } from "../src/platform/errors/index.js";
 import { DecisionSchema } from "../src/gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema, VerdictSchema } from "../src/gen/autodidact/v1/sample_pb.js";

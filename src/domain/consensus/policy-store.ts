@@ -4,7 +4,9 @@ import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { ConsensusPolicySchema } from "../../gen/autodidact/v1/consensus_pb.js";
 import { createConsensusPolicy, type ConsensusPolicy, type ConsensusPolicySpec } from "./policy.js";
 import { policyFromProto, policyToProto } from "./policy-proto.js";
-import type { PolicyProvider } from "./worker.js";
+
+/** Where a consensus worker gets the policy for a task; called once per sample, at its first event. */
+export type PolicyProvider = (task: string) => ConsensusPolicy | Promise<ConsensusPolicy>;
 
 /** Registry key prefix of consensus policies: `consensus-policy.<name>`. */
 export const POLICY_KEY_PREFIX = "consensus-policy.";
