@@ -71,10 +71,12 @@ export class RecentMap<V> {
     this.capacity = capacity;
   }
 
+  /** The value remembered for `key`, if it was not forgotten yet. */
   get(key: string): V | undefined {
     return this.entries.get(key);
   }
 
+  /** Whether `key` is remembered. */
   has(key: string): boolean {
     return this.entries.has(key);
   }

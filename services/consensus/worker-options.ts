@@ -6,6 +6,7 @@ import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import type { Decision } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import type { AgreementReport, PolicyProvider } from "../../src/domain/consensus/index.js";
 
+/** Where the worker gets a task's policy (defined with the policy store, which provides one). */
 export type { PolicyProvider };
 
 /** Options of {@link createConsensusWorker}. */
