@@ -8,7 +8,8 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { connectBus, startNatsServer } from "../src/platform/bus/index.js";
-import { createConsensusPolicy, createConsensusWorker } from "../src/domain/consensus/index.js";
+import { createConsensusPolicy } from "../src/domain/consensus/index.js";
+import { createConsensusWorker } from "../services/consensus/index.js";
 import { SampleSchema, VerdictSchema } from "../src/gen/autodidact/v1/sample_pb.js";
 import { ensureMeshTopology, Subjects } from "../src/domain/topology/index.js";
 

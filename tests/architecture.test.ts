@@ -130,12 +130,12 @@ describe("every durable consumer comes from the topology and is permitted for it
 
   /**
    * Modules that bind a durable without taking the spec from `Durables`, each with why: the consensus
-   * worker is being moved into services/consensus by another change and keeps its own defaults until
-   * then; the test below holds those defaults to the declared names.
+   * worker takes configurable durable names (defaults `Durables.consensusVerdicts.name` /
+   * `consensusSamples.name`) and, with `tasks`, one durable per task; the test below holds any
+   * literal default to the declared names.
    */
   const EXCEPTIONS: Record<string, string> = {
-    "src/domain/consensus/worker.ts": "consensus worker (moving to services/consensus): durable defaults checked against the topology",
-    "services/consensus/worker.ts": "consensus worker (after the move): durable defaults checked against the topology",
+    "services/consensus/worker.ts": "consensus worker: configurable and per-task durable names",
   };
 
   it("every consume / ensureConsumer call of a service, domain module or application takes its spec from Durables", () => {

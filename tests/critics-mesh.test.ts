@@ -1,6 +1,7 @@
-// Critic processes on a real nats-server: every proposed sample gets exactly one decision, even when a
-// critic process is SIGKILLed mid-stream and restarted and when a sample is published twice; a malformed
-// sample is rejected with a reason or terminated as poison, never retried forever; GetAgreement reports.
+// Critic and consensus processes on a real nats-server: every proposed sample gets exactly one decision,
+// even when a critic process and a consensus process are SIGKILLed mid-stream and restarted and when a
+// sample is published twice; a malformed sample is rejected with a reason or terminated as poison, never
+// retried forever; GetAgreement reports. Critics only judge: the consensus processes decide.
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -14,37 +15,46 @@ import { SampleSchema, VerdictSchema, type Verdict } from "../src/gen/autodidact
 import { createClient } from "../src/platform/rpc/index.js";
 import { getTaskPack } from "../src/domain/tasks/index.js";
 import { ensureMeshTopology, Streams, Subjects } from "../src/domain/topology/index.js";
+import { DecisionAudit } from "../services/consensus/index.js";
 
 const CRITIC_MAIN = fileURLToPath(new URL("../services/critic/main.ts", import.meta.url));
+const CONSENSUS_MAIN = fileURLToPath(new URL("../services/consensus/main.ts", import.meta.url));
 const TSX = import.meta.resolve("tsx");
 const task = getTaskPack("addition");
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface CriticProcess {
+interface ServiceProcess {
   child: ChildProcess;
   grpcPort: number;
 }
 
-function startCritic(natsUrl: string, id: string): Promise<CriticProcess> {
+/** A service process (its main.ts) on loopback; resolves at its ready line. */
+function startProcess(main: string, name: string, args: string[]): Promise<ServiceProcess> {
   const child = spawn(
     process.execPath,
-    ["--import", TSX, CRITIC_MAIN, "--nats-url", natsUrl, "--kind", "rules", "--critic-id", id, "--instance-id", `${id}-${randomUUID().slice(0, 4)}`,
-      "--consensus-critics", "a,b,c", "--consensus-timeout", "150s", "--ack-wait", "3s", "--grpc-host", "127.0.0.1", "--log-level", "warn"],
+    ["--import", TSX, main, ...args, "--instance-id", `${name}-${randomUUID().slice(0, 4)}`, "--grpc-host", "127.0.0.1", "--log-level", "warn"],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
-    const timer = setTimeout(() => reject(new Error(`critic ${id} not ready`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`${name} not ready`)), 60_000);
     lines.on("line", (line) => {
       if (!line.startsWith('{"event":"ready"')) return;
       clearTimeout(timer);
       resolve({ child, grpcPort: (JSON.parse(line) as { grpcPort: number }).grpcPort });
     });
-    child.once("exit", (code) => reject(new Error(`critic ${id} exited with ${code} before ready`)));
+    child.once("exit", (code) => reject(new Error(`${name} exited with ${code} before ready`)));
   });
 }
 
-function killed(p: CriticProcess, signal: NodeJS.Signals): Promise<void> {
+const startCritic = (natsUrl: string, id: string): Promise<ServiceProcess> =>
+  startProcess(CRITIC_MAIN, `critic-${id}`, ["--nats-url", natsUrl, "--kind", "rules", "--critic-id", id, "--ack-wait", "3s"]);
+
+/** A consensus process; two of them share the consensus durables, as the Deployment's replicas do. */
+const startConsensus = (natsUrl: string, n: number): Promise<ServiceProcess> =>
+  startProcess(CONSENSUS_MAIN, `consensus-${n}`, ["--nats-url", natsUrl, "--consensus-critics", "a,b,c", "--consensus-timeout", "150s"]);
+
+function killed(p: ServiceProcess, signal: NodeJS.Signals): Promise<void> {
   return new Promise((resolve) => {
     if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
     p.child.once("exit", () => resolve());
@@ -55,7 +65,9 @@ function killed(p: CriticProcess, signal: NodeJS.Signals): Promise<void> {
 describe("critic processes and consensus", () => {
   let nats: NatsServerProcess;
   let bus: Bus;
-  const critics = new Map<string, CriticProcess>();
+  let audit: DecisionAudit;
+  const critics = new Map<string, ServiceProcess>();
+  const deciders: ServiceProcess[] = [];
   const decisions = new Map<string, number>();
   const accepted = new Map<string, boolean>();
   const verdicts: Verdict[] = [];
@@ -64,6 +76,7 @@ describe("critic processes and consensus", () => {
     nats = await startNatsServer();
     bus = await connectBus({ servers: nats.url, name: "critics-mesh-test" });
     await ensureMeshTopology(bus);
+    audit = await DecisionAudit.start(bus, Subjects.decisions("addition"));
     await consume(bus, { stream: Streams.Decisions, durable: "test-decisions" }, async (msg) => {
       const d = fromBinary(DecisionSchema, msg.data);
       decisions.set(d.sampleId, (decisions.get(d.sampleId) ?? 0) + 1);
@@ -72,10 +85,13 @@ describe("critic processes and consensus", () => {
     await consume(bus, { stream: Streams.Verdicts, durable: "test-verdicts" }, async (msg) => void verdicts.push(fromBinary(VerdictSchema, msg.data)), { maxInFlight: 32 });
     const started = await Promise.all(["a", "b", "c"].map((id) => startCritic(nats.url, id)));
     started.forEach((p, i) => critics.set(["a", "b", "c"][i]!, p));
+    deciders.push(...(await Promise.all([0, 1].map((n) => startConsensus(nats.url, n)))));
   }, 120_000);
 
   afterAll(async () => {
     for (const p of critics.values()) await killed(p, "SIGTERM");
+    for (const p of deciders) await killed(p, "SIGTERM");
+    await audit?.stop();
     await bus?.close();
     await nats?.stop();
   });
@@ -88,7 +104,7 @@ describe("critic processes and consensus", () => {
     }
   };
 
-  it("decides every sample exactly once across a SIGKILLed and restarted critic and a double publish", async () => {
+  it("decides every sample exactly once across a SIGKILLed and restarted critic and consensus process and a double publish", async () => {
     const problems = task.createPromptSampler({ seed: "mesh-test", difficulty: 3 }).take(90);
     const ids: string[] = [];
     const expectAccept = new Map<string, boolean>();
@@ -108,8 +124,10 @@ describe("critic processes and consensus", () => {
     };
     for (let i = 0; i < 30; i++) await publishOne(i);
     await killed(critics.get("b")!, "SIGKILL");
+    await killed(deciders[0]!, "SIGKILL");
     for (let i = 30; i < 60; i++) await publishOne(i);
     critics.set("b", await startCritic(nats.url, "b"));
+    deciders[0] = await startConsensus(nats.url, 0);
     for (let i = 60; i < 90; i++) await publishOne(i);
 
     await waitFor("a decision for every sample", () => ids.every((id) => decisions.has(id)));
@@ -119,6 +137,12 @@ describe("critic processes and consensus", () => {
       expect(decisions.get(id)).toBe(1);
       expect(accepted.get(id)).toBe(expectAccept.get(id));
     }
+    // The stream drops a second decision with the same msg id; the audit saw every publish.
+    const published = audit.report(ids);
+    expect(published.decidedTwice, published.examples.join("; ")).toBe(0);
+    expect(published.unseen).toBe(0);
+    const ledger = await audit.compareWithLedger(bus);
+    expect(ledger.notInLedger, ledger.examples.join("; ")).toBe(0);
     // The restarted critic b caught up through its durable: it voted on samples published while it was dead.
     await waitFor("critic b's votes", () => ids.slice(30, 60).every((id) => verdicts.some((v) => v.sampleId === id && v.criticId === "b")));
   }, 180_000);

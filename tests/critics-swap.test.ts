@@ -28,7 +28,7 @@ describe("critic SwapModel", () => {
     await saveTinyDecoder(join(dir, "a"), 1);
     await saveTinyDecoder(join(dir, "b"), 2);
     const parsed = defineOptions({ ...serviceOptions, ...criticOptions }).parse(
-      ["--nats-url", nats.url, "--kind", "likelihood", "--threshold", "-100", "--model", join(dir, "a"), "--critic-id", "lk", "--grpc-host", "127.0.0.1", "--no-consensus-worker", "--log-level", "warn"],
+      ["--nats-url", nats.url, "--kind", "likelihood", "--threshold", "-100", "--model", join(dir, "a"), "--critic-id", "lk", "--grpc-host", "127.0.0.1", "--log-level", "warn"],
       {},
     );
     service = await startService(criticService, parsed.values as unknown as ServiceConfig<typeof criticOptions>);

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
-import { readDecisions } from "../src/domain/consensus/test-support.js";
+import { readDecisions } from "../services/consensus/test-support.js";
 import { frontierOf } from "../apps/experiment/index.js";
 import { createRegistry, openMonitorRecords } from "../src/domain/registry/index.js";
 import type { DemoReport, DemoRun } from "../apps/report/types.js";
@@ -46,6 +46,10 @@ describe("autodidact demo --quick --all", () => {
     // What the user sees: a table per run with a row per round, the report's path.
     for (const name of ["default", "no-consensus", "replace"]) expect(out).toContain(`== run: ${name}`);
     expect(out).toMatch(/round\s+len\s+proposed\s+accepted/);
+    // Each run's decision audit (a core subscription: it sees a second decision of a sample that
+    // the stream would drop as a duplicate): one decision per proposed sample, none twice.
+    const audits = [...out.matchAll(/decisions published: (\d+) samples, (\d+) decided more than once/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(audits).toEqual(["default", "no-consensus", "replace"].map(() => [ROUNDS * SAMPLES, 0]));
 
     const report = JSON.parse(await readFile(join(outDir, "report.json"), "utf8")) as DemoReport;
     expect(report.format).toBe("autodidact.demo-report/1");

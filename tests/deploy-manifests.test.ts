@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Durables } from "../src/domain/topology/index.js";
+import { criticOptions } from "../services/critic/index.js";
 import { autodidactDeployments, find, OVERLAYS, podSpecOf, renderOverlay, REPO_ROOT, type K8sObject } from "./deploy-support.js";
 
 /** The kubernetes-models class of an object, from its apiVersion and kind (KEDA from its own package). */
@@ -109,13 +110,19 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     }
   });
 
-  it("runs consensus in its own Deployment and no consensus worker inside the critics", () => {
+  it("runs consensus in its own Deployment; critics only judge, with no consensus flag or setting", () => {
     const objects = objectsOf(overlay);
     const consensus = podSpecOf(find(objects, "Deployment", "consensus")).containers[0]!;
     expect(consensus.args?.[0]).toBe("consensus");
     expect(consensus.envFrom?.some((f) => f.configMapRef?.name === "autodidact-consensus")).toBe(true);
+    expect(Object.keys(criticOptions).filter((k) => /consensus/i.test(k))).toEqual([]);
     const critics = autodidactDeployments(objects).filter((d) => podSpecOf(d).containers[0]!.args?.[0] === "critic");
-    for (const c of critics) expect(podSpecOf(c).containers[0]!.args, c.metadata.name).toContain("--no-consensus-worker");
+    expect(critics.length).toBeGreaterThan(0);
+    for (const c of critics) {
+      const container = podSpecOf(c).containers[0]!;
+      expect(container.args?.filter((a) => /consensus/i.test(a)), c.metadata.name).toEqual([]);
+      expect(container.envFrom?.some((f) => f.configMapRef?.name === "autodidact-consensus"), c.metadata.name).toBe(false);
+    }
   });
 
   it("names one critic per Deployment, each with its own id and kind, and mounts the likelihood critic's model reference", () => {

@@ -1,5 +1,5 @@
 // The pipeline in-process on a real nats-server: the generator's proposing loop (tiny model) feeds two
-// critics of different kinds, whose consensus workers decide every proposed sample exactly once from
+// critics of different kinds, and the consensus service decides every proposed sample exactly once from
 // their votes (each naming critic and kind), the sample naming the generator's model version.
 import { fromBinary } from "@bufbuild/protobuf";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -12,6 +12,7 @@ import { DecisionSchema, type Decision } from "../src/gen/autodidact/v1/consensu
 import { SampleSchema } from "../src/gen/autodidact/v1/sample_pb.js";
 import { startServiceWithArgs, type RunningService, type ServiceSpec } from "../src/platform/host/index.js";
 import { criticService } from "../services/critic/index.js";
+import { consensusService } from "../services/consensus/index.js";
 import { saveTinyDecoder } from "../src/domain/serving/test-models.js";
 import { generatorService } from "../services/generator/index.js";
 import { ensureMeshTopology, Streams } from "../src/domain/topology/index.js";
@@ -42,9 +43,9 @@ describe("generator → critics → consensus", () => {
   });
 
   it("every proposed sample gets exactly one decision, made from the critics' votes", async () => {
-    const panel = ["--consensus-critics", "rules,novelty"];
-    await start(criticService, ["--kind", "rules", "--critic-id", "rules", ...panel]);
-    await start(criticService, ["--kind", "novelty", "--critic-id", "novelty", ...panel]);
+    await start(criticService, ["--kind", "rules", "--critic-id", "rules"]);
+    await start(criticService, ["--kind", "novelty", "--critic-id", "novelty"]);
+    await start(consensusService, ["--consensus-critics", "rules,novelty"]);
     await start(generatorService, ["--model", join(dir, "m"), "--propose", "--propose-limit", "24", "--batch-size", "8", "--difficulty", "2", "--seed", "9"]);
 
     const decisions = new Map<string, Decision[]>();

@@ -85,7 +85,7 @@ describe("serving registry checkpoints", () => {
   }, 60_000);
 
   it("a critic swaps to a checkpoint version and refuses one that does not exist", async () => {
-    const c = await start(criticService, ["--kind", "likelihood", "--threshold", "-100", "--model", "main@1", "--critic-id", "lk", "--no-consensus-worker", "--cache-dir", join(dir, "cache-critic")]);
+    const c = await start(criticService, ["--kind", "likelihood", "--threshold", "-100", "--model", "main@1", "--critic-id", "lk", "--cache-dir", join(dir, "cache-critic")]);
     const client = createClient(CriticService, c.server.address);
     try {
       const sample = create(SampleSchema, { id: "s1", task: "addition", prompt: "21+43=", completion: "64" });
@@ -104,7 +104,7 @@ describe("serving registry checkpoints", () => {
 
   it("a critic with --follow-promoted serves the promoted checkpoint and swaps on promotion", async () => {
     await registry.setPromoted("main", 1);
-    const c = await start(criticService, ["--kind", "likelihood", "--threshold", "-100", "--follow-promoted", "--critic-id", "fp", "--no-consensus-worker", "--cache-dir", join(dir, "cache-fp")]);
+    const c = await start(criticService, ["--kind", "likelihood", "--threshold", "-100", "--follow-promoted", "--critic-id", "fp", "--cache-dir", join(dir, "cache-fp")]);
     const client = createClient(CriticService, c.server.address);
     try {
       const sample = create(SampleSchema, { id: "s2", task: "addition", prompt: "21+43=", completion: "64" });

@@ -69,7 +69,7 @@ describe("gRPC security on real services", () => {
       "--tls-cert", pki.serverCert, "--tls-key", pki.serverKey, "--auth-file", join(work, "auth.json"), "--health-port", "0", "--log-level", "info",
     ]);
     const parsed = defineOptions({ ...serviceOptions, ...criticOptions }).parse(
-      ["--nats-url", nats.url, "--kind", "rules", "--critic-id", "sec", "--grpc-host", "127.0.0.1", "--no-consensus-worker", "--log-level", "warn",
+      ["--nats-url", nats.url, "--kind", "rules", "--critic-id", "sec", "--grpc-host", "127.0.0.1", "--log-level", "warn",
         "--grpc-max-message", String(64 * 1024), "--auth-file", authJson],
       {},
     );
@@ -162,7 +162,7 @@ describe("gRPC security on real services", () => {
 
   it("a service with half a TLS config or a bad access list refuses to start instead of serving open", async () => {
     const start = (extra: string[]) => {
-      const parsed = defineOptions({ ...serviceOptions, ...criticOptions }).parse(["--nats-url", nats.url, "--kind", "rules", "--no-consensus-worker", ...extra], {});
+      const parsed = defineOptions({ ...serviceOptions, ...criticOptions }).parse(["--nats-url", nats.url, "--kind", "rules", ...extra], {});
       return startService(criticService, parsed.values as unknown as ServiceConfig<typeof criticOptions>);
     };
     const half = await failure(start(["--tls-cert", pki.serverCert]));

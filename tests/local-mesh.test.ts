@@ -65,7 +65,7 @@ describe("autodidact up / status", () => {
     expect(pids).toHaveLength(7);
 
     // NATS refuses anonymous connections; the generator's credentials propose a sample, the critics
-    // (without consensus workers) vote, and the consensus service decides it.
+    // vote, and the consensus service decides it.
     const anonymous = await connectBus({ servers: state.natsUrl, name: "anonymous" }).then(
       (b) => b.close().then(() => null),
       (e: unknown) => e,

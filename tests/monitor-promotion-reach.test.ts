@@ -40,7 +40,7 @@ describe("a promotion, a rejection and a rollback reach the generator and every 
     await waitFor(async () => ((await registry.getPromoted("main"))?.version === 1 ? true : undefined), 60_000, "v1 promoted");
     await start(generatorService, ["--cache-dir", join(work, "gen-cache")]);
     for (const id of ["lk-a", "lk-b"]) {
-      await start(criticService, ["--kind", "likelihood", "--threshold", "-100", "--follow-promoted", "--critic-id", id, "--no-consensus-worker", "--cache-dir", join(work, `${id}-cache`)]);
+      await start(criticService, ["--kind", "likelihood", "--threshold", "-100", "--follow-promoted", "--critic-id", id, "--cache-dir", join(work, `${id}-cache`)]);
     }
   }, 90_000);
 

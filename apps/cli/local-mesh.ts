@@ -37,8 +37,8 @@ export interface LocalMeshOptions {
   signal?: AbortSignal;
   /**
    * NATS authentication with per-service permissions (default: on when this mesh starts its own
-   * nats-server). A fresh secret set is generated in `<stateDir>/secrets`; consensus runs as its
-   * own member (the only identity that may publish decisions) and critics run without a worker.
+   * nats-server). A fresh secret set is generated in `<stateDir>/secrets`; the consensus member
+   * is then the only identity that may publish decisions.
    */
   auth?: boolean;
   /**
@@ -102,9 +102,9 @@ export function memberIdentity(member: MeshMember): MeshIdentity {
   return { name: member.name, role: member.kind, ...(durable !== undefined ? { trainerDurable: durable } : {}) };
 }
 
-/** With auth on, consensus needs a process of its own: add one, and keep the critics' workers off. */
-function authMembers(members: readonly MeshMember[]): MeshMember[] {
-  const out = members.map((m) => (m.kind === "critic" ? { ...m, args: [...(m.args ?? []), "--no-consensus-worker"] } : m));
+/** Critics only judge: the mesh decides through a consensus member, added when the members have none. */
+function withConsensus(members: readonly MeshMember[]): MeshMember[] {
+  const out = [...members];
   if (!out.some((m) => m.kind === "consensus")) {
     const at = out.findIndex((m) => m.kind === "trainer");
     out.splice(at < 0 ? out.length : at, 0, { name: "consensus", kind: "consensus" });
@@ -125,7 +125,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       Code.InvalidArgument,
     );
   }
-  const members = auth ? authMembers(options.members) : [...options.members];
+  const members = withConsensus(options.members);
   let secrets: MeshSecretSet<MeshIdentity> | undefined;
   if (auth) {
     const dir = join(options.stateDir, "secrets");
@@ -224,7 +224,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       name: member.name,
       command,
       args: [...args, "--instance-id", member.name, "--grpc-host", "127.0.0.1", ...(member.args ?? [])],
-      // One fallback consensus panel for every critic process: all critic members (a policy set in the registry overrides it).
+      // The consensus member's fallback panel: all critic members (a policy set in the registry overrides it).
       env: {
         AUTODIDACT_CONSENSUS_CRITICS: criticNames,
         ...options.env,

@@ -13,6 +13,7 @@ import { GetEvaluationResponseSchema, MonitorService, type GetEvaluationResponse
 import { TrainerService } from "../../src/gen/autodidact/v1/trainer_pb.js";
 import { CriticService } from "../../src/gen/autodidact/v1/critic_pb.js";
 import { createRegistry, listCheckpointFiles, type Registry } from "../../src/domain/registry/index.js";
+import { DecisionAudit, type DecisionAuditReport } from "../../services/consensus/index.js";
 import type { DemoRound, DemoRun, LineageRound } from "../report/types.js";
 import { createClient, type RpcClient } from "../../src/platform/rpc/index.js";
 import { lineageName, type DemoConfig } from "./config.js";
@@ -91,12 +92,13 @@ const accuracyOf = (e: StoredEvaluationView): Accuracy =>
 
 /**
  * Follows every decision of the run (an ephemeral ordered consumer on `decisions.<task>` from the
- * start of the stream) and indexes them by round. A sample decided twice would show up here: the
- * demo counts it and reports it rather than trusting the consensus worker.
+ * start of the stream) and indexes them by round. A second decision of a sample would not reach
+ * the stream (same msg id, dropped inside its duplicate window), so a DecisionAudit counts every
+ * publish on a core subscription: the demo reports it rather than trusting the consensus worker.
  */
-async function followDecisions(bus: Bus, task: string): Promise<{ byRound: Map<number, Map<string, Decision>>; duplicates: () => number; stop: () => Promise<void> }> {
+async function followDecisions(bus: Bus, task: string): Promise<{ byRound: Map<number, Map<string, Decision>>; audit: () => DecisionAuditReport; stop: () => Promise<void> }> {
   const byRound = new Map<number, Map<string, Decision>>();
-  let duplicates = 0;
+  const audit = await DecisionAudit.start(bus, Subjects.decisions(task));
   const consumer = await bus.js.consumers.get(Streams.Decisions, { filter_subjects: Subjects.decisions(task), deliver_policy: DeliverPolicy.All });
   const messages = await consumer.consume();
   const done = (async () => {
@@ -110,14 +112,14 @@ async function followDecisions(bus: Bus, task: string): Promise<{ byRound: Map<n
       const round = d.sample?.round ?? 0;
       const seen = byRound.get(round) ?? new Map<string, Decision>();
       byRound.set(round, seen);
-      if (seen.has(d.sampleId)) duplicates++;
-      else seen.set(d.sampleId, d);
+      if (!seen.has(d.sampleId)) seen.set(d.sampleId, d);
     }
   })();
   return {
     byRound,
-    duplicates: () => duplicates,
+    audit: () => audit.report(),
     async stop() {
+      await audit.stop();
       await messages.close();
       await done.catch(() => undefined);
     },
@@ -254,7 +256,7 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
     out.write(
       `starting the mesh (${variant.name}): nats-server${o.natsUrl === undefined ? " with per-service credentials" : ""}, generator, ` +
         `${variant.consensus ? `${lineages.length - 1} model critics${config.rulesCritic ? " + rules" : ""}${config.noveltyCritic ? " + novelty" : ""}` : "an accept-all critic"}, ` +
-        `${o.natsUrl === undefined ? "consensus, " : ""}a trainer per lineage, monitor\n`,
+        `consensus, a trainer per lineage, monitor\n`,
     );
     mesh = await startLocalMesh({
       stateDir: o.stateDir,
@@ -538,7 +540,8 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
         labelLength = longestAccepted + 1;
       }
     }
-    if (decisions.duplicates() > 0) out.write(`warning: ${decisions.duplicates()} samples were decided more than once\n`);
+    const audited = decisions.audit();
+    out.write(`${audited.decidedTwice > 0 ? "warning: " : ""}decisions published: ${audited.samples} samples, ${audited.decidedTwice} decided more than once\n`);
     run.seconds = (Date.now() - started) / 1000;
     return { run: { ...run }, dashboardUrl, stop };
   } catch (err) {

@@ -14,6 +14,7 @@ import { connectBus, consumerLag, type Bus, type NatsServerProcess } from "../..
 import { resolveNatsCredentials } from "../../src/platform/nats-auth/index.js";
 import { startLocalMesh, type LocalMesh, type MeshMember } from "../../apps/cli/local-mesh.js";
 import { evaluateVotes, policyFromProto } from "../../src/domain/consensus/index.js";
+import { DecisionAudit } from "../../services/consensus/index.js";
 import { createRng, loadDecoder, loadModel } from "../../src/engine/index.js";
 import { AutodidactError, codeName } from "../../src/platform/errors/index.js";
 import { DecisionOutcome, DecisionSchema, type Decision } from "../../src/gen/autodidact/v1/consensus_pb.js";
@@ -82,10 +83,21 @@ export interface ChaosReport {
   receivedNotStored: number;
   decided: number;
   lost: number;
-  /** Samples with two or more different decisions (must be 0). */
+  /**
+   * Samples with two or more different decisions (must be 0), on the stream or published: the
+   * stream drops a second decision inside its duplicate window, a core subscription sees it.
+   */
   decidedTwice: number;
   /** Extra copies of the same stored decision on the stream (a re-publish after a crash; consumers dedupe by sample id). */
   decisionCopies: number;
+  /** Decision publishes the harness's core subscription saw (including repeats the stream dropped). */
+  decisionPublishes: number;
+  /** Identical re-publishes among them. */
+  republishedCopies: number;
+  /** Decided samples whose publish the core subscription missed (the harness was disconnected: NATS restarts). */
+  auditUnseen: number;
+  /** Decisions published or stored that are not the one the ledger (consensus KV) holds for their sample (must be 0). */
+  decisionsNotInLedger: number;
   /** Decisions of samples nobody proposed (must be 0). */
   decisionsWithoutSample: number;
   accepted: number;
@@ -158,7 +170,7 @@ function chaosMembers(stateDir: string, trainSteps: number): MeshMember[] {
   const critic = (name: string, kind: string): MeshMember => ({
     name,
     kind: "critic",
-    args: ["--kind", kind, "--ack-wait", "5s", "--consensus-timeout", "20s", "--cache-dir", join(stateDir, "cache", name), "--log-level", "warn"],
+    args: ["--kind", kind, "--ack-wait", "5s", "--cache-dir", join(stateDir, "cache", name), "--log-level", "warn"],
   });
   return [
     { name: "generator", kind: "generator", args: ["--difficulty", "2", "--batch-size", "8", "--cache-dir", join(stateDir, "cache", "generator"), "--log-level", "warn"] },
@@ -274,7 +286,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
   const report: ChaosReport = {
     seed: options.seed, kills: 0, killsByService: {}, natsRestarts: 0, supervisorRestarts: 0, unexpectedExits: [], startFailures: 0, bursts: 0, burstErrors: {},
-    proposed: 0, receivedByHarness: 0, receivedNotStored: 0, decided: 0, lost: 0, decidedTwice: 0, decisionCopies: 0, decisionsWithoutSample: 0,
+    proposed: 0, receivedByHarness: 0, receivedNotStored: 0, decided: 0, lost: 0, decidedTwice: 0, decisionCopies: 0, decisionPublishes: 0, republishedCopies: 0, auditUnseen: 0, decisionsNotInLedger: 0, decisionsWithoutSample: 0,
     accepted: 0, rejected: 0, timeouts: 0, votesComplete: 0, votesIncomplete: 0, incompleteExamples: [], missingVerdicts: 0, conflictingVerdicts: 0, votesPerDecision: {},
     intake: 0, intakeMissing: 0, intakeExtra: 0, intakeDuplicateLines: 0, roundCalls: 0, roundReports: 0, roundErrors: {}, journalRounds: {}, roundFailures: [],
     checkpointsRegistered: 0, versionsAllocated: 0, versionsContiguous: false, checkpointsLoadable: 0, promotedVersion: 0, promotedValid: false,
@@ -324,6 +336,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (!stopping) report.unexpectedExits.push(`${name}: code ${code} signal ${signal}`);
     });
     log(`mesh up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    // Every decision published, including a second decision of a sample the stream would drop.
+    const audit = await DecisionAudit.start(bus, Subjects.allDecisions);
 
     // Pacing of rounds: accepted decisions as a plain (lossy) subscription sees them.
     const acceptedSeen = new Set<string>();
@@ -543,6 +557,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const d = fromBinary(DecisionSchema, m.data);
       const entry = decisions.get(d.sampleId) ?? { distinct: new Map<string, Decision>(), copies: 0 };
       decisions.set(d.sampleId, entry);
+      audit.addStored(m.data);
       const key = Buffer.from(m.data).toString("base64");
       if (entry.distinct.has(key)) entry.copies++;
       else {
@@ -550,11 +565,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         if (d.decidedAt) decidedAtMs.push(Number(d.decidedAt.seconds) * 1000 + Math.floor(d.decidedAt.nanos / 1e6));
       }
     }
+    await audit.stop();
+    const published = audit.report(samples.keys());
+    report.decisionPublishes = published.publishes;
+    report.republishedCopies = published.copies;
+    report.auditUnseen = published.unseen;
+    report.decidedTwice = published.decidedTwice;
+    report.decisionsNotInLedger = (await audit.compareWithLedger(bus)).notInLedger;
     const acceptedIds = new Set<string>();
     for (const [id, entry] of decisions) {
       report.decisionCopies += entry.copies;
       if (!samples.has(id)) report.decisionsWithoutSample++;
-      if (entry.distinct.size > 1) report.decidedTwice++;
       const d = [...entry.distinct.values()][0]!;
       if (d.accepted) acceptedIds.add(id);
       else report.rejected++;
@@ -669,7 +690,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   inv("samples were proposed and decided under chaos", report.proposed > 0 && report.accepted > 0, `${report.proposed} proposed, ${report.accepted} accepted`);
   inv("every sample returned by Generate is on the stream", report.receivedNotStored === 0, `${report.receivedNotStored} missing`);
   inv("nothing lost: every proposed sample decided", report.lost === 0, `${report.lost} undecided of ${report.proposed}`);
-  inv("nothing decided twice", report.decidedTwice === 0, `${report.decidedTwice} samples with 2+ different decisions (${report.decisionCopies} identical re-published copies)`);
+  inv(
+    "nothing decided twice",
+    report.decidedTwice === 0 && report.decisionsNotInLedger === 0,
+    `${report.decidedTwice} samples with 2+ different decisions stored or published, ${report.decisionsNotInLedger} decisions not the ledger's ` +
+      `(${report.decisionPublishes} publishes seen, ${report.auditUnseen} decided samples unseen while the harness was disconnected; ` +
+      `identical re-published copies: ${report.republishedCopies} published, ${report.decisionCopies} stored)`,
+  );
   inv("no decision without a proposed sample", report.decisionsWithoutSample === 0, `${report.decisionsWithoutSample}`);
   inv("every critic judged every sample once", report.missingVerdicts === 0 && report.conflictingVerdicts === 0, `${report.missingVerdicts} missing, ${report.conflictingVerdicts} conflicting`);
   inv("each decision stored with real votes that justify it", report.votesIncomplete === 0, `${report.votesComplete} complete, ${report.votesIncomplete} not (${report.timeouts} decided by timeout)${report.incompleteExamples.length > 0 ? `; e.g. ${report.incompleteExamples.join("; ")}` : ""}`);

@@ -137,7 +137,7 @@ function callRaw(client: Client, method: DescMethod, bytes: Uint8Array, deadline
   });
 }
 
-/** The fuzz mesh: one generator serving a tiny model, three rules critics, a trainer, a monitor. */
+/** The fuzz mesh: one generator serving a tiny model, three rules critics, consensus, a trainer, a monitor. */
 function fuzzMembers(stateDir: string, modelDir: string): MeshMember[] {
   const critic = (name: string): MeshMember => ({ name, kind: "critic", args: ["--kind", "rules", "--ack-wait", "5s", "--cache-dir", join(stateDir, "cache", name), "--log-level", "warn"] });
   return [
@@ -145,6 +145,7 @@ function fuzzMembers(stateDir: string, modelDir: string): MeshMember[] {
     critic("critic-a"),
     critic("critic-b"),
     critic("critic-c"),
+    { name: "consensus", kind: "consensus", args: ["--log-level", "warn"] },
     { name: "trainer", kind: "trainer", args: ["--data-dir", join(stateDir, "trainer"), "--lineages", "main", "--log-level", "warn"] },
     {
       name: "monitor",

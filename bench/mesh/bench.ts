@@ -6,17 +6,19 @@
  * own processes); reports decided samples/s from the first proposal to the last decision, next to
  * raw JetStream publish throughput (js.publish with message ids, same server, same run) and their
  * ratio, the CPU per sample of the server and of the Node processes, and whether every sample got
- * exactly one decision. Not part of CI; numbers depend on the machine and on what else runs on it.
+ * exactly one decision: one stored on the stream, one published (a DecisionAudit on a core
+ * subscription sees repeats the stream drops as duplicates), and that one the ledger's. Not part
+ * of CI; numbers depend on the machine and on what else runs on it.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { connectBus, startNatsServer, type Bus } from "../../src/platform/bus/index.js";
-import { createConsensusPolicy, createConsensusWorker } from "../../src/domain/consensus/index.js";
+import { createConsensusPolicy } from "../../src/domain/consensus/index.js";
+import { createConsensusWorker, DecisionAudit, type ConsensusWorker } from "../../services/consensus/index.js";
 import { DecisionSchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { SampleSchema } from "../../src/gen/autodidact/v1/sample_pb.js";
 import { fromBinary } from "@bufbuild/protobuf";
 import { createCritic, type Critic, type Judge } from "../../services/critic/index.js";
-import type { ConsensusWorker } from "../../src/domain/consensus/index.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -144,6 +146,10 @@ async function main(): Promise<void> {
       }
     }
 
+    // Every decision publish, including a second decision of a sample that the stream would drop
+    // as a duplicate of the first (same msg id inside its window).
+    const audit = await DecisionAudit.start(main, Subjects.allDecisions);
+
     // The end is read from the DECISIONS stream (a core subscription may drop messages when this
     // process is starved, and would then wait forever); the decisions themselves are read back
     // after the timed part, to check there is exactly one per sample.
@@ -203,11 +209,16 @@ async function main(): Promise<void> {
         const d = fromBinary(DecisionSchema, m.data);
         decided.set(d.sampleId, (decided.get(d.sampleId) ?? 0) + 1);
         if (d.accepted) accepted++;
+        audit.addStored(m.data);
       }
       if (got === 0) break;
     }
     const expected = new Set(samples.map((s) => s.id));
-    const exactlyOnce = decided.size === count && [...decided].every(([id, n]) => n === 1 && expected.has(id));
+    await audit.stop();
+    const published = audit.report(expected);
+    const ledger = await audit.compareWithLedger(main);
+    const storedOnce = decided.size === count && [...decided].every(([id, n]) => n === 1 && expected.has(id));
+    const exactlyOnce = storedOnce && published.decidedTwice === 0 && ledger.notInLedger === 0;
     for (const c of critics) await c.stop();
     for (const d of deciders) await d.stop();
     console.log(
@@ -219,6 +230,16 @@ async function main(): Promise<void> {
         consensusConcurrency: concurrency ?? "default",
         accepted,
         exactlyOnce,
+        // unseen: samples whose publish the core subscription missed (this process starved or disconnected).
+        audit: {
+          publishes: published.publishes,
+          copies: published.copies,
+          decidedTwice: published.decidedTwice,
+          notInLedger: ledger.notInLedger,
+          unseen: published.unseen,
+          disconnects: published.disconnects,
+          ...(published.examples.length + ledger.examples.length > 0 ? { examples: [...published.examples, ...ledger.examples] } : {}),
+        },
         proposeSeconds: Number(((proposedAt - t0) / 1000).toFixed(2)),
         judgeSeconds: Number(((judgedAt - t0) / 1000).toFixed(2)),
         decideSeconds: Number(seconds.toFixed(2)),

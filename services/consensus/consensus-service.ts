@@ -1,6 +1,8 @@
-import { createConsensusPolicy, createConsensusWorker, openPolicyStore, type ConsensusWorker } from "../../src/domain/consensus/index.js";
+import { createConsensusPolicy, openPolicyStore } from "../../src/domain/consensus/index.js";
 import type { ServiceSpec } from "../../src/platform/host/index.js";
 import { MESH_TOPOLOGY } from "../../src/domain/topology/index.js";
+import { createConsensusWorker } from "./worker.js";
+import type { ConsensusWorker } from "./worker-options.js";
 
 /** Flags of the consensus service beyond the ones every service takes. */
 export const consensusOptions = {
@@ -26,10 +28,10 @@ export const consensusOptions = {
 } as const;
 
 /**
- * The consensus service: a consensus worker in a process of its own, so that with NATS
+ * The consensus service: the only process that decides samples (critics only judge). With NATS
  * authentication on it runs under the consensus identity, the only one allowed to publish
- * decisions (critics then run with `--no-consensus-worker`). Any number may run; the KV
- * compare-and-set decides each sample once. It serves only gRPC health.
+ * decisions. Any number may run; the KV compare-and-set decides each sample once. It serves only
+ * gRPC health.
  */
 export const consensusService: ServiceSpec<typeof consensusOptions> = {
   name: "consensus",

@@ -2,7 +2,6 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createConsensusPolicy, createConsensusWorker, openPolicyStore, type ConsensusWorker } from "../../src/domain/consensus/index.js";
 import { createModelWorker, selectedExecutionProvider, type ModelWorker, type OpenDecoder } from "../../src/engine/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { CriticService, SwapModelResponseSchema } from "../../src/gen/autodidact/v1/critic_pb.js";
@@ -64,21 +63,15 @@ export const criticOptions = {
   maxCompletionChars: { type: "int", help: "rules kind: longest completion accepted (0 = the task's own limit)", default: 0, min: 0 },
   maxInFlight: { type: "int", help: "samples judged at once by this process", default: 16, min: 1, max: 1024 },
   ackWait: { type: "duration", help: "how long a sample taken by a replica that died waits before redelivery", default: 30_000, min: 100 },
-  consensusWorker: { type: "bool", help: "run a consensus worker in this process (--no-consensus-worker to disable)", default: true },
-  consensusCritics: { type: "list", help: "expected critics of the fallback consensus policy (default: this critic)", env: "AUTODIDACT_CONSENSUS_CRITICS" },
-  consensusTimeout: { type: "duration", help: "vote timeout of the fallback consensus policy", default: 30_000, min: 1 },
-  consensusAckWait: {
-    type: "duration",
-    help: "how long the messages a crashed consensus worker held wait before another worker gets them (keep it well below the policy timeout)",
-    default: 5_000,
-    min: 1_000,
-  },
   cacheDir: { type: "string", help: "where registry checkpoints are downloaded", env: "AUTODIDACT_CACHE_DIR" },
 } as const;
 
 type AnyHolder = { kind: "decoder"; holder: ModelHolder<OpenDecoder> } | { kind: "classifier"; holder: ModelHolder<ClassifierModel> };
 
-/** The critic service: judges every proposed sample with its own model or method */
+/**
+ * The critic service: judges every proposed sample with its own model or method and publishes its
+ * verdict. It only judges: the consensus service (services/consensus) decides.
+ */
 export const criticService: ServiceSpec<typeof criticOptions> = {
   name: "critic",
   description: "judges every proposed sample with its own model or method",
@@ -158,7 +151,6 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
         break;
     }
 
-    let consensus: ConsensusWorker | undefined;
     let unwatch: (() => void) | undefined;
     let stopModelFile: (() => Promise<void>) | undefined;
     const critic = createCritic({ bus: ctx.bus, criticId, judge, maxInFlight: cfg.maxInFlight, ackWaitMs: cfg.ackWait, logger });
@@ -177,28 +169,6 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
         }
       }
       await critic.start();
-      if (cfg.consensusWorker) {
-        const expected = cfg.consensusCritics !== undefined && cfg.consensusCritics.length > 0 ? cfg.consensusCritics : [criticId];
-        const fallback = createConsensusPolicy({
-          name: "critic-fallback",
-          version: 0,
-          kind: "k_of_n",
-          k: Math.floor(expected.length / 2) + 1,
-          expected,
-          timeoutMs: cfg.consensusTimeout,
-          onTimeout: "reject",
-          note: `fallback of critic ${criticId}: majority of the configured critics`,
-        });
-        const store = await openPolicyStore(ctx.bus);
-        // A short ack wait (live workers keep their held messages alive with in-progress acks): a crashed
-        // worker's sample and votes reach another worker long before the policy timeout decides without them.
-        consensus = await createConsensusWorker({
-          bus: ctx.bus,
-          policyProvider: store.provider({ fallback }),
-          id: `${criticId}-consensus-${ctx.instanceId}`,
-          ackWaitMs: cfg.consensusAckWait,
-        });
-      }
     } catch (err) {
       unwatch?.();
       await stopModelFile?.();
@@ -244,7 +214,6 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
         unwatch?.();
         await stopModelFile?.();
         await critic.stop();
-        await consensus?.stop();
         await models?.holder.close();
         await worker?.close();
       },

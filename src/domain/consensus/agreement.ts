@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
-import { CriticAgreementSchema, PairwiseAgreementSchema } from "../../gen/autodidact/v1/consensus_pb.js";
+import { CriticAgreementSchema, PairwiseAgreementSchema, type Decision } from "../../gen/autodidact/v1/consensus_pb.js";
 import { GetAgreementResponseSchema, type GetAgreementResponse } from "../../gen/autodidact/v1/critic_pb.js";
 
 /** A decided sample as agreement metrics see it: the critics' votes and the final decision. */
@@ -15,6 +15,18 @@ export interface JudgedSample {
   }>;
   /** The consensus decision, when known (for agreement with the decision). */
   readonly accepted?: boolean;
+}
+
+/**
+ * A decision as agreement metrics see it (the counted votes and the outcome), so the monitor and
+ * the critics can feed an agreement window from the decisions stream just as the consensus
+ * worker does.
+ */
+export function judgedSampleFromDecision(decision: Decision): JudgedSample {
+  return {
+    votes: decision.votes.map((v) => ({ criticId: v.criticId, approve: v.approve, kind: v.criticKind, modelVersion: v.criticModelVersion })),
+    accepted: decision.accepted,
+  };
 }
 
 /** Per-critic statistics over a set of samples (mirrors `autodidact.v1.CriticAgreement`). */

@@ -3,7 +3,9 @@ import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { openConsensusPolicyRecords, type ConsensusPolicyRecords } from "../registry/index.js";
 import { createConsensusPolicy, type ConsensusPolicy, type ConsensusPolicySpec } from "./policy.js";
 import { policyFromProto, policyToProto } from "./policy-proto.js";
-import type { PolicyProvider } from "./worker.js";
+
+/** Where a consensus worker gets the policy for a task; called once per sample, at its first event. */
+export type PolicyProvider = (task: string) => ConsensusPolicy | Promise<ConsensusPolicy>;
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 

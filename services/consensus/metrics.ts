@@ -1,4 +1,5 @@
 import { metrics, type Counter, type Histogram, type Meter, type MeterProvider } from "@opentelemetry/api";
+import { DecisionOutcome, type Decision } from "../../src/gen/autodidact/v1/consensus_pb.js";
 
 /** The consensus worker's counters and histogram. */
 export interface ConsensusInstruments {
@@ -36,4 +37,13 @@ export function consensusInstruments(): ConsensusInstruments {
     };
   }
   return cache.instruments;
+}
+
+/**
+ * Counts a decision this worker won the gate for, by task, outcome and acceptance, and its time
+ * from the sample's first event (`start`, when known) to `now`.
+ */
+export function recordDecision(instruments: ConsensusInstruments, decision: Decision, start: number | undefined, now: number): void {
+  instruments.decisions.add(1, { task: decision.task, outcome: DecisionOutcome[decision.outcome] ?? "UNSPECIFIED", accepted: decision.accepted });
+  if (start !== undefined) instruments.decisionSeconds.record(Math.max(0, now - start) / 1000, { task: decision.task });
 }

@@ -6,8 +6,8 @@
  * with `hangDecisionPublish`, publishes to `decisions.>` never complete (a worker that dies after
  * storing a decision and before publishing it).
  */
-import { connectBus, type Bus } from "../../platform/bus/index.js";
-import { createConsensusPolicy, type ConsensusPolicySpec } from "./policy.js";
+import { connectBus, type Bus } from "../../src/platform/bus/index.js";
+import { createConsensusPolicy, type ConsensusPolicySpec } from "../../src/domain/consensus/index.js";
 import { createConsensusWorker } from "./worker.js";
 
 interface ChildOptions {

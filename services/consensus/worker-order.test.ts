@@ -6,11 +6,12 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../../platform/bus/index.js";
-import { DecisionSchema, type Decision } from "../../gen/autodidact/v1/consensus_pb.js";
-import { SampleSchema, VerdictSchema } from "../../gen/autodidact/v1/sample_pb.js";
-import { createConsensusPolicy, createConsensusWorker, evaluateVotes, type ConsensusPolicy, type ConsensusWorker } from "./index.js";
-import { ensureMeshTopology, Subjects } from "../topology/index.js";
+import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
+import { DecisionSchema, type Decision } from "../../src/gen/autodidact/v1/consensus_pb.js";
+import { SampleSchema, VerdictSchema } from "../../src/gen/autodidact/v1/sample_pb.js";
+import { createConsensusPolicy, evaluateVotes, type ConsensusPolicy } from "../../src/domain/consensus/index.js";
+import { createConsensusWorker, type ConsensusWorker } from "./index.js";
+import { ensureMeshTopology, Subjects } from "../../src/domain/topology/index.js";
 
 const CRITICS = ["a", "b", "c"];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

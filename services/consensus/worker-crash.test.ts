@@ -7,11 +7,12 @@ import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readDecisions } from "./test-support.js";
-import { connectBus, openKv, startNatsServer, type Bus, type NatsServerProcess } from "../../platform/bus/index.js";
-import { DecisionOutcome } from "../../gen/autodidact/v1/consensus_pb.js";
-import { SampleSchema, VerdictSchema } from "../../gen/autodidact/v1/sample_pb.js";
-import { createConsensusPolicy, createConsensusWorker, policyToSpec, type ConsensusWorker, type ConsensusWorkerStats } from "./index.js";
-import { ensureMeshTopology, KvBuckets, Streams, Subjects } from "../topology/index.js";
+import { connectBus, openKv, startNatsServer, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
+import { DecisionOutcome } from "../../src/gen/autodidact/v1/consensus_pb.js";
+import { SampleSchema, VerdictSchema } from "../../src/gen/autodidact/v1/sample_pb.js";
+import { createConsensusPolicy, policyToSpec } from "../../src/domain/consensus/index.js";
+import { createConsensusWorker, type ConsensusWorker, type ConsensusWorkerStats } from "./index.js";
+import { ensureMeshTopology, KvBuckets, Streams, Subjects } from "../../src/domain/topology/index.js";
 
 let server: NatsServerProcess;
 let bus: Bus;
