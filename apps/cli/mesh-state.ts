@@ -9,6 +9,7 @@ export interface MeshServiceEntry {
   /** `127.0.0.1:<port>` of its gRPC server. */
   address: string;
   pid: number;
+  /** Port of its Prometheus `/metrics` (from its ready line); null when metrics are off. */
   metricsPort: number | null;
 }
 
