@@ -300,4 +300,28 @@ describe("trainer rounds", () => {
     expect(bad.error?.code).toBe(Code.InvalidArgument);
     expect(bad.error?.message).toMatch(/training\.hardest_share must be a number in \[0, 1\), got 1/);
   }, 120_000);
+
+  it("a round behind another says it is queued at once; bad settings are refused without waiting for the queue", async () => {
+    const first = client.startRound({ task: "addition", training: { steps: 200n, maxReuse: 1000 } })[Symbol.asyncIterator]();
+    const firstEvents: RoundEvent[] = [];
+    // Until the first round trains, so it still runs while the next requests arrive.
+    for (;;) {
+      const next = await first.next();
+      if (next.done) throw new Error("the first round ended before training");
+      firstEvents.push(next.value);
+      if (next.value.event.case === "progress" && next.value.event.value.phase === "train") break;
+    }
+    const second = client.startRound({ task: "addition", training: { steps: 2n } })[Symbol.asyncIterator]();
+    const head = await second.next();
+    expect(head.done).toBe(false);
+    expect(head.value?.event).toMatchObject({ case: "progress", value: { phase: "queued", message: "waiting for 1 round ahead of this one" } });
+    const bad = await round({ task: "addition", training: { learningRate: 0 } });
+    expect(bad.error?.code).toBe(Code.InvalidArgument);
+    expect(bad.error?.message).toMatch(/training\.learning_rate must be a number in \(0, 10\], got 0/);
+    expect(bad.events).toEqual([]);
+    for (let n = await first.next(); !n.done; n = await first.next()) firstEvents.push(n.value);
+    const secondEvents: RoundEvent[] = [head.value!];
+    for (let n = await second.next(); !n.done; n = await second.next()) secondEvents.push(n.value);
+    expect(report(secondEvents).round).toBe(report(firstEvents).round + 1);
+  }, 120_000);
 });

@@ -481,6 +481,14 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
 
   return {
     run(request, emit) {
+      try {
+        // Bad settings are refused at once, not after the rounds queued ahead of this one.
+        resolveTraining(request.training, defaults.training);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      // Rounds run one at a time: a caller behind another round hears so at once (the stream is alive).
+      if (pending > 0) emit(progress("queued", `waiting for ${pending} round${pending > 1 ? "s" : ""} ahead of this one`));
       return serial(async () => {
         const p = await plan(request);
         emit(progress("collect", `round ${p.round}: ${p.to - p.from} accepted samples of ${p.task} (${p.mixMode})`));

@@ -6,7 +6,7 @@ import { AdaptationMode, DataMix, TrainingConfigSchema, type TrainingConfig } fr
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { defineOptions, serviceOptions } from "../../src/platform/config/index.js";
 import type { ServiceConfig } from "../../src/platform/host/index.js";
-import { resolveTraining, TRAINING_RANGES, type TrainingDefaults } from "./training-config.js";
+import { MAX_EXAMPLES_PER_ROUND, resolveTraining, TRAINING_RANGES, type TrainingDefaults } from "./training-config.js";
 import { trainerOptions, trainingDefaultsOf } from "./trainer-service.js";
 
 const FLAGS: TrainingDefaults = {
@@ -159,6 +159,15 @@ describe("resolveTraining", () => {
     );
     // One bound set, the other 0 (= the pool's): no contradiction.
     expect(resolveTraining(config({ anchor: { minDifficulty: 4 } }), FLAGS).anchorMinDifficulty).toBe(4);
+  });
+
+  it("bounds the examples one round may build (steps × batch size)", () => {
+    expect(resolveTraining(config({ steps: 15_625n, batchSize: 64 }), FLAGS).steps).toBe(15_625);
+    expect(refusal(() => resolveTraining(config({ steps: 15_626n, batchSize: 64 }), FLAGS)).rawMessage).toBe(
+      `training.steps × training.batch_size = 15626 × 64 exceeds ${MAX_EXAMPLES_PER_ROUND} examples per round`,
+    );
+    // steps = 0 is one pass over the pool, bounded by the pool itself.
+    expect(resolveTraining(config({ steps: 0n, batchSize: 4096 }), FLAGS).steps).toBe(0);
   });
 
   it("names the flag when a default is out of range (the trainer resolves an empty config at start)", () => {

@@ -69,6 +69,12 @@ export const TRAINING_RANGES: Readonly<Record<NumericKey, Range>> = {
 
 const MAX_SEED_CHARS = 256;
 
+/**
+ * Examples a round may train on (steps × batch size): a round builds all its batches in memory before
+ * the first step, so this bounds what one request can make the trainer allocate.
+ */
+export const MAX_EXAMPLES_PER_ROUND = 1_000_000;
+
 const invalid = (message: string): AutodidactError => new AutodidactError(message, Code.InvalidArgument);
 
 function describeRange(r: Range): string {
@@ -158,6 +164,10 @@ export function resolveTraining(config: TrainingConfig | undefined, defaults: Tr
   if (lo > 0 && hi > 0 && lo > hi) {
     const from = requested.anchorMinDifficulty !== undefined || requested.anchorMaxDifficulty !== undefined ? "training.anchor" : "--anchor-min/max-difficulty";
     throw invalid(`${from}: min_difficulty ${lo} is above max_difficulty ${hi}`);
+  }
+  if (numbers.steps * numbers.batchSize > MAX_EXAMPLES_PER_ROUND) {
+    const from = requested.steps !== undefined || requested.batchSize !== undefined ? "training.steps × training.batch_size" : "--steps × --batch-size";
+    throw invalid(`${from} = ${numbers.steps} × ${numbers.batchSize} exceeds ${MAX_EXAMPLES_PER_ROUND} examples per round`);
   }
   const seed = config?.seed ?? defaults.seed;
   if (seed.length === 0 || seed.length > MAX_SEED_CHARS) {

@@ -79,7 +79,8 @@ export const StartRoundRequestSchema: GenMessage<StartRoundRequest> = /*@__PURE_
  */
 export type RoundProgress = Message<"autodidact.v1.RoundProgress"> & {
   /**
-   * "collect", "mix", "train", "checkpoint", "publish".
+   * "queued" (behind another round; rounds run one at a time), "collect", "mix", "train", "checkpoint",
+   * "publish"; "aborted" or "failed" end a round without a candidate.
    *
    * @generated from field: string phase = 1;
    */

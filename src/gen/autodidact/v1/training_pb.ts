@@ -101,7 +101,7 @@ export type TrainingConfig = Message<"autodidact.v1.TrainingConfig"> & {
 
   /**
    * Optimizer steps of the round, 0..1,000,000; 0 = one pass over the synthetic pool (capped by
-   * max_reuse). Unset: --steps.
+   * max_reuse). steps × batch_size is at most 1,000,000 examples per round. Unset: --steps.
    *
    * @generated from field: optional uint64 steps = 3;
    */
