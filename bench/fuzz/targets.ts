@@ -28,7 +28,19 @@ export interface RpcTarget {
   readonly seeds: readonly Uint8Array[];
   /** Deadline of one call. */
   readonly deadlineMs: number;
+  /**
+   * A stream meant to stay open (health Watch; StartRound while its round runs or waits its turn): it may
+   * end on its deadline, but only after it sent something. Every other call that ends DEADLINE_EXCEEDED
+   * or CANCELLED hung on its input and is a failure.
+   */
+  readonly staysOpen: boolean;
 }
+
+/** Deadline of one call (Health Watch, open until its deadline by design, gets 300 ms). */
+export const DEFAULT_DEADLINE_MS = 20_000;
+
+/** Streams that stay open by design, by `<service type name>.<method local name>`. */
+const STAYS_OPEN = new Set(["grpc.health.v1.Health.watch", "autodidact.v1.TrainerService.startRound"]);
 
 /** One NATS subject and the durables that consume it. */
 export interface SubjectTarget {
@@ -123,9 +135,10 @@ export function rpcTargets(members: Record<"generator" | "critic" | "trainer" | 
   const out: RpcTarget[] = [];
   for (const [member, service] of services) {
     for (const method of [...service.methods, ...common.flatMap((s) => s.methods)]) {
+      const key = `${method.parent.typeName}.${method.localName}`;
       // Watch streams until the deadline by design: a short one, so it ends DEADLINE_EXCEEDED.
-      const deadlineMs = method.parent.typeName === "grpc.health.v1.Health" && method.localName === "watch" ? 300 : 20_000;
-      out.push({ member, method, seeds: seedsFor(method), deadlineMs });
+      const deadlineMs = key === "grpc.health.v1.Health.watch" ? 300 : DEFAULT_DEADLINE_MS;
+      out.push({ member, method, seeds: seedsFor(method), deadlineMs, staysOpen: STAYS_OPEN.has(key) });
     }
   }
   return out;
