@@ -34,7 +34,13 @@ describe("autodidact up / status", () => {
   let workDir = "";
 
   afterAll(async () => {
-    if (up?.pid !== undefined && up.exitCode === null) process.kill(-up.pid, "SIGKILL");
+    if (up?.pid !== undefined && up.exitCode === null) {
+      process.kill(-up.pid, "SIGKILL");
+      // The nats-server runs in a group of its own: a failed run leaves it behind unless stopped by its pid.
+      const natsPid = await readFile(join(stateDir, "mesh.json"), "utf8").then((t) => (JSON.parse(t) as MeshState).natsPid, () => undefined);
+      const ours = natsPid ? await readFile(`/proc/${natsPid}/cmdline`, "utf8").then((c) => c.includes(stateDir), () => false) : false;
+      if (ours) process.kill(natsPid!, "SIGKILL");
+    }
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
@@ -115,7 +121,7 @@ describe("autodidact up / status", () => {
       .split("\n")
       .map(Number)
       .filter((n) => n > 0);
-    expect(natsPid).toHaveLength(1);
+    expect(natsPid).toEqual([state.natsPid]);
 
     process.kill(-up.pid!, "SIGINT");
     const upCode = await upExit;

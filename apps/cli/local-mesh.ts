@@ -176,6 +176,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   const state = (): MeshState => ({
     natsUrl,
     ownsNats: nats !== undefined,
+    natsPid: nats?.process.pid ?? null,
     supervisorPid: process.pid,
     services: members.flatMap((m) => entries.get(m.name) ?? []),
     updatedAt: new Date().toISOString(),

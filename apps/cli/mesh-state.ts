@@ -18,6 +18,11 @@ export interface MeshState {
   natsUrl: string;
   /** True when `up` started the nats-server itself (and will stop it). */
   ownsNats: boolean;
+  /**
+   * Pid of that nats-server. It runs in a process group of its own (a terminal's Ctrl-C reaches only `up`,
+   * which stops it after the services drained), so whoever SIGKILLs `up`'s group must stop it by this pid.
+   */
+  natsPid?: number | null;
   supervisorPid: number;
   services: MeshServiceEntry[];
   updatedAt: string;
