@@ -5,13 +5,13 @@
 
 ARG NODE_IMAGE=node:22-bookworm-slim
 
-# --- dependencies: npm ci with the project's .npmrc (onnxruntime-node's CUDA download skipped) ---
+# --- dependencies: npm ci without dependency install scripts (none is needed; onnxruntime-node's would
+#     download the CUDA provider; see .npmrc and package.json "allowScripts") ---
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
-ENV NODE_ENV=production \
-    ONNXRUNTIME_NODE_INSTALL=skip
-COPY package.json package-lock.json .npmrc ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 # --- runtime: node + production node_modules + sources; no npm cache, no build tools, not root ---
 FROM ${NODE_IMAGE} AS runtime

@@ -1,6 +1,8 @@
 // `autodidact up` as a user runs it: a real nats-server with per-service NATS credentials and every
-// service as its own process, health over gRPC via `autodidact status`, a sample decided through the
-// mesh under least privilege, and Ctrl-C (SIGINT) stopping everything it started.
+// service as its own process, health and Prometheus endpoints via `autodidact status`, a sample decided
+// through the mesh under least privilege, every service's state inside --state-dir (nothing in the
+// working directory), and Ctrl-C as a terminal sends it (SIGINT to the whole process group) draining
+// every service to a clean exit and leaving nothing running.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
@@ -30,16 +32,30 @@ describe("autodidact up / status", () => {
   let up: ChildProcess | undefined;
   let stateDir = "";
 
+  let workDir = "";
+
   afterAll(async () => {
-    if (up && up.exitCode === null) up.kill("SIGKILL");
+    if (up?.pid !== undefined && up.exitCode === null) {
+      process.kill(-up.pid, "SIGKILL");
+      // The nats-server runs in a group of its own: a failed run leaves it behind unless stopped by its pid.
+      const natsPid = await readFile(join(stateDir, "mesh.json"), "utf8").then((t) => (JSON.parse(t) as MeshState).natsPid, () => undefined);
+      const ours = natsPid ? await readFile(`/proc/${natsPid}/cmdline`, "utf8").then((c) => c.includes(stateDir), () => false) : false;
+      if (ours) process.kill(natsPid!, "SIGKILL");
+    }
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
+    if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
-  it("starts the mesh with NATS auth, reports every service SERVING, decides a sample, and leaves nothing running after Ctrl-C", async () => {
+  it("starts the mesh with NATS auth and metrics, reports every service SERVING, decides a sample, keeps state in --state-dir, and drains everything on a terminal's Ctrl-C", async () => {
     stateDir = await mkdtemp(join(tmpdir(), "autodidact-up-"));
-    const env: NodeJS.ProcessEnv = { ...process.env, AUTODIDACT_STATE_DIR: stateDir };
+    workDir = await mkdtemp(join(tmpdir(), "autodidact-up-cwd-"));
+    const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.NATS_URL;
-    up = spawn(process.execPath, [cli, "up"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    delete env.AUTODIDACT_STATE_DIR;
+    delete env.AUTODIDACT_METRICS_PORT;
+    // Its own process group, as a shell gives a foreground job: the SIGINT below reaches `up` and every
+    // process it started in that group at once, as Ctrl-C in a terminal does.
+    up = spawn(process.execPath, [cli, "up", "--state-dir", stateDir], { env, cwd: workDir, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     up.stdout!.on("data", (c: Buffer) => (out += c.toString()));
@@ -51,7 +67,7 @@ describe("autodidact up / status", () => {
     }
     expect(out).toContain("local mesh is up");
 
-    const status = spawnSync(process.execPath, [cli, "status"], { env, encoding: "utf8", timeout: 60_000 });
+    const status = spawnSync(process.execPath, [cli, "status", "--state-dir", stateDir], { env, encoding: "utf8", timeout: 60_000 });
     expect(status.status, status.stderr).toBe(0);
     const rows = status.stdout.split("\n").filter((l) => /^(generator|critic-[abc]|consensus|trainer|monitor)\s/.test(l));
     expect(rows.map((r) => r.split(/\s+/)[0]).sort()).toEqual(
@@ -63,6 +79,10 @@ describe("autodidact up / status", () => {
     expect(state.ownsNats).toBe(true);
     const pids = state.services.map((s) => s.pid);
     expect(pids).toHaveLength(7);
+    // Metrics are on: every service on a port of its own, each listed by status.
+    const metricsUrls = new Map(state.services.map((s) => [s.name, `http://127.0.0.1:${s.metricsPort}/metrics`]));
+    expect(new Set(state.services.map((s) => s.metricsPort)).size).toBe(7);
+    for (const row of rows) expect(row).toContain(metricsUrls.get(row.split(/\s+/)[0]!)!);
 
     // NATS refuses anonymous connections; the generator's credentials propose a sample, the critics
     // vote, and the consensus service decides it.
@@ -84,6 +104,14 @@ describe("autodidact up / status", () => {
         if (decisions === 0) await new Promise((r) => setTimeout(r, 100));
       }
       expect(decisions).toBe(1);
+      // The consensus service's own endpoint counts the decision it made.
+      let scraped = "";
+      for (let i = 0; i < 100 && !/^autodidact_consensus_decisions_total\{[^}]*\} 1$/m.test(scraped); i++) {
+        scraped = await (await fetch(metricsUrls.get("consensus")!)).text();
+        if (!/^autodidact_consensus_decisions_total\{/m.test(scraped)) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(scraped).toContain('service_name="autodidact-consensus",service_instance_id="consensus"');
+      expect(scraped).toMatch(/^autodidact_consensus_decisions_total\{[^}]*\} 1$/m);
     } finally {
       await generator.close();
       await admin.close();
@@ -94,12 +122,25 @@ describe("autodidact up / status", () => {
       .split("\n")
       .map(Number)
       .filter((n) => n > 0);
-    expect(natsPid).toHaveLength(1);
+    expect(natsPid).toEqual([state.natsPid]);
 
-    up.kill("SIGINT");
-    expect(await upExit).toBe(0);
-    expect(out).toContain("stopped.");
+    process.kill(-up.pid!, "SIGINT");
+    const upCode = await upExit;
+    expect(upCode, `${out}\n${err}`).toBe(0);
+    expect(out).toContain("stopped: every service drained and exited cleanly");
     for (const pid of [...pids, ...natsPid]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+    // Every service drained to exit code 0: the supervisor's SIGTERM right after the terminal's SIGINT
+    // did not kill any of them mid-drain, and NATS was still there for their drain.
+    const logNames = (await readdir(join(stateDir, "logs"))).sort();
+    expect(logNames).toEqual(["consensus", "critic-a", "critic-b", "critic-c", "generator", "monitor", "trainer"].map((n) => `${n}.log`));
+    for (const log of logNames) {
+      const text = await readFile(join(stateDir, "logs", log), "utf8");
+      expect(text.trimEnd().split("\n").at(-1), log).toBe("# exited code=0 signal=null");
+      expect(text, log).not.toMatch(/did not drain in time|could not flush/);
+    }
+    // Per-service state lives in the state dir; nothing was written to the working directory.
+    expect(await readdir(workDir)).toEqual([]);
+    expect(await readdir(join(stateDir, "services", "trainer"))).toEqual(expect.arrayContaining(["rounds.jsonl"]));
 
     // No service log holds a seed, and no service hit a permission it lacks.
     const seeds = await Promise.all((await readdir(join(stateDir, "secrets"))).filter((f) => f.endsWith(".nk")).map(async (f) => (await readFile(join(stateDir, "secrets", f), "utf8")).trim()));
@@ -112,7 +153,7 @@ describe("autodidact up / status", () => {
     expect(out + err).not.toMatch(/permissions violation|PERMISSION_DENIED/i);
 
     // With the mesh gone, status says so and fails.
-    const after = spawnSync(process.execPath, [cli, "status"], { env, encoding: "utf8", timeout: 60_000 });
+    const after = spawnSync(process.execPath, [cli, "status", "--state-dir", stateDir], { env, encoding: "utf8", timeout: 60_000 });
     expect(after.status).toBe(1);
     expect(after.stderr).toMatch(/no service of the local mesh .* is running/);
   }, 120_000);

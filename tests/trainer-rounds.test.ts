@@ -13,6 +13,7 @@ import { loadLoraAdapter, loadModel } from "../src/engine/index.js";
 import { AutodidactError, Code } from "../src/platform/errors/index.js";
 import { CheckpointRefSchema, type CheckpointRef } from "../src/gen/autodidact/v1/checkpoint_pb.js";
 import { RoundEventSchema, TrainerService, type RoundEvent } from "../src/gen/autodidact/v1/trainer_pb.js";
+import { AdaptationMode, DataMix } from "../src/gen/autodidact/v1/training_pb.js";
 import { startService, type RunningService, type ServiceConfig } from "../src/platform/host/index.js";
 import { checkpointDigest, createRegistry, type Registry } from "../src/domain/registry/index.js";
 import { MonitorService } from "../src/gen/autodidact/v1/monitor_pb.js";
@@ -97,7 +98,7 @@ describe("trainer rounds", () => {
     expect(stored.map((s) => s.sampleId).sort()).toEqual(accepted.map((s) => s.id).sort());
     expect(stored[0]!.votes.map((v) => v.criticId)).toEqual(["critic-a", "critic-b"]);
 
-    const { events, error } = await round({ task: "addition", steps: 0n });
+    const { events, error } = await round({ task: "addition", training: { steps: 0n } });
     expect(error).toBeUndefined();
     const phases = new Set(events.flatMap((e) => (e.event.case === "progress" ? [e.event.value.phase] : [])));
     expect([...phases]).toEqual(expect.arrayContaining(["collect", "mix", "train", "checkpoint", "publish"]));
@@ -187,16 +188,40 @@ describe("trainer rounds", () => {
     }
   }, 60_000);
 
-  it("replace trains on the newest accepted samples only; accumulate on all of them", async () => {
+  it("replace trains on the newest accepted samples only; accumulate on all of them; a typed TrainingConfig is trained with and recorded", async () => {
     for (const s of later) await publishDecision(bus, s, true);
     await publishDecision(bus, problems("rej2", 1)[0]!, false);
     await waitFor(async () => (await consumerLag(bus, Streams.Decisions, "trainer")).total === 0, 20_000, "intake to drain");
 
-    const replaced = await round({ task: "addition", hyperparameters: { mix: "replace" } });
+    const training = { mix: DataMix.REPLACE, steps: 8n, maxReuse: 100, learningRate: 0.02, warmupSteps: 2, decayShare: 0.5, weightDecay: 0.01, maxGradNorm: 1, seed: "typed" };
+    const replaced = await round({ task: "addition", training });
     expect(replaced.error).toBeUndefined();
     expect(report(replaced.events).round).toBe(2);
     const rIds = new Set(parseMixLog(await readFile(mixLogPath(dataDir, 2, "main"), "utf8")).flatMap((b) => b.sampleIds));
     expect(rIds).toEqual(new Set(later.map((s) => s.id)));
+    // Every set field took effect (unset ones are the flags: batch 8, anchor ratio 0.25, LoRA 4/8) ...
+    const typed = (await registry.getCheckpoint("main", 3))!.manifest as { hyperparameters: Record<string, string>; lossCurve: { learningRate: number }[] };
+    expect(typed.hyperparameters).toMatchObject({
+      mix: "replace",
+      steps: "8",
+      max_reuse: "100",
+      lr: "0.02",
+      warmup_steps: "2",
+      decay_share: "0.5",
+      weight_decay: "0.01",
+      max_grad_norm: "1",
+      seed: "typed:addition:round-2:main",
+      batch_size: "8",
+      anchor_ratio: "0.25",
+      mode: "lora",
+      lora_rank: "4",
+      lora_alpha: "8",
+    });
+    // ... including the schedule: 2 warmup steps, then the peak, then the linear decay over the last half to 1 %.
+    const lrs = typed.lossCurve.map((c) => c.learningRate);
+    const expected = [0.01, 0.02, 0.02, 0.02, 0.02 - 0.0198 / 4, 0.02 - 0.0198 / 2, 0.02 - (0.0198 * 3) / 4, 0.0002];
+    expect(lrs.length).toBe(expected.length);
+    lrs.forEach((lr, i) => expect(lr).toBeCloseTo(expected[i]!, 8));
 
     const accumulated = await round({ task: "addition" });
     expect(accumulated.error).toBeUndefined();
@@ -212,7 +237,7 @@ describe("trainer rounds", () => {
     expect(await registerPoisonedBase(registry, "poisoned", join(dir, "poisoned"))).toBe(1);
     const before = (await registry.listCheckpoints()).length;
     const candidatesBefore = candidates.length;
-    const { events, error } = await round({ task: "addition", lineage: "poisoned", steps: 6n });
+    const { events, error } = await round({ task: "addition", lineage: "poisoned", training: { steps: 6n } });
     expect(error).toBeInstanceOf(AutodidactError);
     expect(error!.code).toBe(Code.Aborted);
     const last = events[events.length - 1]!;
@@ -226,17 +251,21 @@ describe("trainer rounds", () => {
     expect(await registry.getCheckpoint("poisoned", 2)).toBeUndefined();
     await new Promise((r) => setTimeout(r, 300));
     expect(candidates.length).toBe(candidatesBefore);
-    // The service keeps serving: bad input gets a clear status, and the next round works.
-    const bad = await round({ task: "addition", hyperparameters: { bogus: "1" } });
+    // The service keeps serving: bad input gets a clear status naming the field, and the next round works.
+    const bad = await round({ task: "addition", training: { batchSize: 1 } });
     expect(bad.error?.code).toBe(Code.InvalidArgument);
-    const next = await round({ task: "addition", steps: 2n });
+    expect(bad.error?.message).toMatch(/training\.batch_size must be an integer in \[2, 4096\], got 1/);
+    const badEnum = await round({ task: "addition", training: { mode: 7 as AdaptationMode } });
+    expect(badEnum.error?.code).toBe(Code.InvalidArgument);
+    expect(badEnum.error?.message).toMatch(/training\.mode 7 is not an AdaptationMode/);
+    const next = await round({ task: "addition", training: { steps: 2n } });
     expect(next.error).toBeUndefined();
     expect(report(next.events).candidateVersion).toBe(5n);
   }, 120_000);
 
   it("an exploding gradient aborts the round without a candidate; full fine-tuning is an option", async () => {
     const before = (await registry.listCheckpoints("main")).length;
-    const exploding = await round({ task: "addition", steps: 3n, hyperparameters: { abort_grad_norm: "1e-9" } });
+    const exploding = await round({ task: "addition", training: { steps: 3n, abortGradNorm: 1e-9 } });
     expect(exploding.error?.code).toBe(Code.Aborted);
     expect(exploding.error?.message).toMatch(/gradient norm .* exceeds 1e-9/);
     expect((await registry.listCheckpoints("main")).length).toBe(before);
@@ -245,7 +274,7 @@ describe("trainer rounds", () => {
     // the round's allocation comes back (no gap in the lineage's versions).
     const nextRound = 1 + Math.max(...(await registry.listCheckpoints()).map((r) => r.round), 6);
     expect(await registry.allocateVersion("main", `trainer:addition:round-${nextRound}`)).toBe(before + 1);
-    const full = await round({ task: "addition", round: nextRound, steps: 2n, hyperparameters: { mode: "full" } });
+    const full = await round({ task: "addition", round: nextRound, training: { steps: 2n, mode: AdaptationMode.FULL } });
     expect(full.error).toBeUndefined();
     const rep = report(full.events);
     const rec = (await registry.getCheckpoint("main", Number(rep.candidateVersion)))!;
@@ -292,7 +321,7 @@ describe("trainer rounds", () => {
     });
     for (const s of long) await publishDecision(bus, s, true);
     await waitFor(async () => (await consumerLag(bus, Streams.Decisions, "trainer")).total === 0, 20_000, "intake to drain");
-    const focused = await round({ task: "addition", hyperparameters: { hardest_share: "0.5" } });
+    const focused = await round({ task: "addition", training: { hardestShare: 0.5 } });
     expect(focused.error).toBeUndefined();
     const n = report(focused.events).round;
     const batches = parseMixLog(await readFile(mixLogPath(dataDir, n, "main"), "utf8"));
@@ -303,7 +332,32 @@ describe("trainer rounds", () => {
     expect(new Set(batches.flatMap((b) => b.sampleIds)).size).toBe(accepted.length + later.length + long.length);
     const rec = (await registry.getCheckpoint("main", Number(report(focused.events).candidateVersion)))!;
     expect(rec.manifest).toMatchObject({ hyperparameters: { hardest_share: "0.5" }, mix: { syntheticByDifficulty: { 2: 16, 3: 6 } } });
-    const bad = await round({ task: "addition", hyperparameters: { hardest_share: "1" } });
+    const bad = await round({ task: "addition", training: { hardestShare: 1 } });
     expect(bad.error?.code).toBe(Code.InvalidArgument);
+    expect(bad.error?.message).toMatch(/training\.hardest_share must be a number in \[0, 1\), got 1/);
+  }, 120_000);
+
+  it("a round behind another says it is queued at once; bad settings are refused without waiting for the queue", async () => {
+    const first = client.startRound({ task: "addition", training: { steps: 200n, maxReuse: 1000 } })[Symbol.asyncIterator]();
+    const firstEvents: RoundEvent[] = [];
+    // Until the first round trains, so it still runs while the next requests arrive.
+    for (;;) {
+      const next = await first.next();
+      if (next.done) throw new Error("the first round ended before training");
+      firstEvents.push(next.value);
+      if (next.value.event.case === "progress" && next.value.event.value.phase === "train") break;
+    }
+    const second = client.startRound({ task: "addition", training: { steps: 2n } })[Symbol.asyncIterator]();
+    const head = await second.next();
+    expect(head.done).toBe(false);
+    expect(head.value?.event).toMatchObject({ case: "progress", value: { phase: "queued", message: "waiting for 1 round ahead of this one" } });
+    const bad = await round({ task: "addition", training: { learningRate: 0 } });
+    expect(bad.error?.code).toBe(Code.InvalidArgument);
+    expect(bad.error?.message).toMatch(/training\.learning_rate must be a number in \(0, 10\], got 0/);
+    expect(bad.events).toEqual([]);
+    for (let n = await first.next(); !n.done; n = await first.next()) firstEvents.push(n.value);
+    const secondEvents: RoundEvent[] = [head.value!];
+    for (let n = await second.next(); !n.done; n = await second.next()) secondEvents.push(n.value);
+    expect(report(secondEvents).round).toBe(report(firstEvents).round + 1);
   }, 120_000);
 });

@@ -102,6 +102,18 @@ export function memberIdentity(member: MeshMember): MeshIdentity {
   return { name: member.name, role: member.kind, ...(durable !== undefined ? { trainerDurable: durable } : {}) };
 }
 
+/**
+ * Flags that keep a member's own state inside the mesh's state dir (`<state-dir>/services/<name>`: the
+ * trainer's data dir with its cache, the others' registry cache), so two meshes never share a folder of
+ * the working directory or of /tmp. A flag the member sets itself wins.
+ */
+export function memberStateArgs(member: MeshMember, stateDir: string): string[] {
+  const dir = join(stateDir, "services", member.name);
+  if (member.kind === "consensus") return [];
+  if (member.kind === "trainer") return argValue(member.args, "--data-dir") === undefined ? ["--data-dir", dir] : [];
+  return argValue(member.args, "--cache-dir") === undefined ? ["--cache-dir", join(dir, "cache")] : [];
+}
+
 /** Critics only judge: the mesh decides through a consensus member, added when the members have none. */
 function withConsensus(members: readonly MeshMember[]): MeshMember[] {
   const out = [...members];
@@ -135,7 +147,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   }
   const nats =
     options.natsUrl === undefined
-      ? await startNatsServer({ storeDir: join(options.stateDir, "nats"), ...(secrets ? { configFile: secrets.configFile } : {}) })
+      ? await startNatsServer({ storeDir: join(options.stateDir, "nats"), detached: true, ...(secrets ? { configFile: secrets.configFile } : {}) })
       : undefined;
   const natsUrl = options.natsUrl ?? nats!.url;
   if (secrets !== undefined || options.beforeServices !== undefined) {
@@ -165,6 +177,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   const state = (): MeshState => ({
     natsUrl,
     ownsNats: nats !== undefined,
+    natsPid: nats?.process.pid ?? null,
     supervisorPid: process.pid,
     services: members.flatMap((m) => entries.get(m.name) ?? []),
     updatedAt: new Date().toISOString(),
@@ -223,7 +236,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     supervisor.start({
       name: member.name,
       command,
-      args: [...args, "--instance-id", member.name, "--grpc-host", "127.0.0.1", ...(member.args ?? [])],
+      args: [...args, "--instance-id", member.name, "--grpc-host", "127.0.0.1", ...memberStateArgs(member, options.stateDir), ...(member.args ?? [])],
       // The consensus member's fallback panel: all critic members (a policy set in the registry overrides it).
       env: {
         AUTODIDACT_CONSENSUS_CRITICS: criticNames,

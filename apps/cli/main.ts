@@ -5,9 +5,10 @@ import { clientSecurityOptions, defineOptions, serviceOptions } from "../../src/
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { runService, type ServiceSpec } from "../../src/platform/host/index.js";
 import { softwareVersion } from "../../src/platform/rpc/index.js";
-import { DEFAULT_MEMBERS, startLocalMesh, type MeshMember } from "./local-mesh.js";
+import { DEFAULT_MEMBERS, startLocalMesh, type LocalMesh, type MeshMember } from "./local-mesh.js";
 import { defaultStateDir, readMeshState } from "./mesh-state.js";
-import { probeService } from "./status.js";
+import { metricsUrl, probeService } from "./status.js";
+import { StopSignals } from "./stop-signals.js";
 import { formatTable } from "./table.js";
 import { ensureMeshTopology, natsPermissions } from "../../src/domain/topology/index.js";
 
@@ -49,6 +50,11 @@ const upOptions = defineOptions({
   auth: {
     type: "bool",
     help: "NATS authentication with per-service permissions, fresh credentials in <state-dir>/secrets (--no-auth to disable; off with --nats-url)",
+    default: true,
+  },
+  metrics: {
+    type: "bool",
+    help: "Prometheus /metrics of every service on a free port, listed by `autodidact status` (--no-metrics to turn off)",
     default: true,
   },
 });
@@ -127,7 +133,7 @@ async function up(argv: readonly string[]): Promise<number> {
     process.stdout.write(upOptions.help({ usage: "autodidact up [options]", description: "Start a local mesh." }) + "\n");
     return 0;
   }
-  const { stateDir = defaultStateDir(), natsUrl, critics } = parsed.values;
+  const { stateDir = defaultStateDir(), natsUrl, critics, metrics } = parsed.values;
   const auth = parsed.values.auth && natsUrl === undefined;
   const members: MeshMember[] = [
     ...DEFAULT_MEMBERS.filter((m) => m.kind !== "critic"),
@@ -136,39 +142,55 @@ async function up(argv: readonly string[]): Promise<number> {
   process.stdout.write(
     natsUrl ? `using NATS at ${natsUrl}\n` : `starting nats-server (JetStream${auth ? ", per-service credentials" : ", no authentication"})…\n`,
   );
-  const interrupted = new AbortController();
-  const stopRequested = new Promise<void>((resolve) => {
-    const onSignal = (): void => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-      interrupted.abort();
-      resolve();
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  });
-  const mesh = await startLocalMesh({
-    stateDir,
-    ...(natsUrl ? { natsUrl } : {}),
-    members,
-    auth,
-    signal: interrupted.signal,
-    onAlert: (name, line) => process.stderr.write(`[${name}] ${line}\n`),
-  });
-  mesh.supervisor.on("restarting", (name, delay) => process.stderr.write(`[${name}] exited; restarting in ${delay} ms\n`));
-  const rows = mesh.state().services.map((s) => [s.name, s.kind, s.address, s.pid]);
-  process.stdout.write(`\nlocal mesh is up (NATS ${mesh.natsUrl}, state in ${stateDir})\n\n`);
-  process.stdout.write(formatTable(["service", "kind", "gRPC", "pid"], rows) + "\n\n");
-  if (mesh.secrets !== undefined) {
-    process.stdout.write(`NATS requires credentials: one nkey per service in ${join(stateDir, "secrets")} (admin.nk for operators)\n`);
-  }
-  process.stdout.write("`autodidact status` in another terminal shows health; Ctrl-C stops everything.\n");
+  const signals = new StopSignals();
+  try {
+    let mesh: LocalMesh;
+    try {
+      mesh = await startLocalMesh({
+        stateDir,
+        ...(natsUrl ? { natsUrl } : {}),
+        members,
+        auth,
+        // Every service on a free port of its own (one fixed port cannot serve several processes); -1 = off.
+        env: { AUTODIDACT_METRICS_PORT: metrics ? "0" : "-1" },
+        signal: signals.stop.signal,
+        onAlert: (name, line) => process.stderr.write(`[${name}] ${line}\n`),
+      });
+    } catch (err) {
+      if (!signals.stop.signal.aborted) throw err;
+      process.stdout.write("\nstopped before the mesh was up.\n");
+      return 130;
+    }
+    const exits = new Map<string, string>();
+    mesh.supervisor.on("exited", (name, code, signal) => exits.set(name, code === 0 ? "" : signal !== null ? `killed by ${signal}` : `exit code ${code}`));
+    mesh.supervisor.on("restarting", (name, delay) => process.stderr.write(`[${name}] exited; restarting in ${delay} ms\n`));
+    const running = mesh.state().services;
+    const rows = running.map((s) => [s.name, s.kind, s.address, metricsUrl(s), s.pid]);
+    process.stdout.write(`\nlocal mesh is up (NATS ${mesh.natsUrl}, state in ${stateDir})\n\n`);
+    process.stdout.write(formatTable(["service", "kind", "gRPC", "metrics", "pid"], rows) + "\n\n");
+    if (mesh.secrets !== undefined) {
+      process.stdout.write(`NATS requires credentials: one nkey per service in ${join(stateDir, "secrets")} (admin.nk for operators)\n`);
+    }
+    process.stdout.write("`autodidact status` in another terminal shows health; Ctrl-C stops everything.\n");
 
-  await stopRequested;
-  process.stdout.write("\nstopping the local mesh…\n");
-  await mesh.stop();
-  process.stdout.write("stopped.\n");
-  return 0;
+    await signals.stopped();
+    process.stdout.write("\nstopping the local mesh: every service finishes its in-flight work (Ctrl-C again to stop at once)…\n");
+    signals.force.signal.addEventListener("abort", () => {
+      process.stdout.write("stopping at once: services exit without finishing their drain\n");
+      mesh.supervisor.forceAll();
+    });
+    await mesh.stop();
+    const unclean = running.flatMap((s) => (exits.get(s.name) ? [`${s.name} ${exits.get(s.name)}`] : []));
+    if (unclean.length === 0) {
+      process.stdout.write(`stopped: every service drained and exited cleanly (logs in ${join(stateDir, "logs")}).\n`);
+      return 0;
+    }
+    const forced = signals.force.signal.aborted;
+    process.stdout.write(`${forced ? "stopped at once, drains cut short" : "stopped, not cleanly"}: ${unclean.join(", ")} (see ${join(stateDir, "logs")}).\n`);
+    return forced ? 130 : 1;
+  } finally {
+    signals.dispose();
+  }
 }
 
 async function topology(argv: readonly string[]): Promise<number> {
@@ -252,16 +274,17 @@ async function status(argv: readonly string[]): Promise<number> {
   }
   const security = clientSecurityFromOptions(parsed.values, process.env);
   const statuses = await Promise.all(state.services.map((s) => probeService(s, undefined, security)));
-  const rows = statuses.map((s) => [
+  const rows = statuses.map((s, i) => [
     s.name,
     s.address,
     s.health,
     s.version,
     s.uptimeS === null ? "-" : `${s.uptimeS.toFixed(0)}s`,
+    metricsUrl(state.services[i]!),
     s.error ?? s.models,
   ]);
   process.stdout.write(`NATS ${state.natsUrl}\n\n`);
-  process.stdout.write(formatTable(["service", "gRPC", "health", "version", "uptime", "models"], rows) + "\n");
+  process.stdout.write(formatTable(["service", "gRPC", "health", "version", "uptime", "metrics", "models"], rows) + "\n");
   return statuses.every((s) => s.health === "SERVING") ? 0 : 1;
 }
 

@@ -9,6 +9,7 @@ export interface MeshServiceEntry {
   /** `127.0.0.1:<port>` of its gRPC server. */
   address: string;
   pid: number;
+  /** Port of its Prometheus `/metrics` (from its ready line); null when metrics are off. */
   metricsPort: number | null;
 }
 
@@ -17,6 +18,11 @@ export interface MeshState {
   natsUrl: string;
   /** True when `up` started the nats-server itself (and will stop it). */
   ownsNats: boolean;
+  /**
+   * Pid of that nats-server. It runs in a process group of its own (a terminal's Ctrl-C reaches only `up`,
+   * which stops it after the services drained), so whoever SIGKILLs `up`'s group must stop it by this pid.
+   */
+  natsPid?: number | null;
   supervisorPid: number;
   services: MeshServiceEntry[];
   updatedAt: string;

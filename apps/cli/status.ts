@@ -73,3 +73,11 @@ export async function probeService(
     info?.close();
   }
 }
+
+/**
+ * The Prometheus endpoint of a local-mesh service, from the port its ready line reported, or "-" when
+ * metrics are off. The endpoint binds every interface, so loopback reaches it.
+ */
+export function metricsUrl(entry: Pick<MeshServiceEntry, "metricsPort">): string {
+  return entry.metricsPort === null || entry.metricsPort === undefined ? "-" : `http://127.0.0.1:${entry.metricsPort}/metrics`;
+}

@@ -42,6 +42,32 @@ describe("supervisor", () => {
     expect(second?.exitCode !== null || second?.signalCode !== null).toBe(true);
     expect(sup.child("sleeper")).toBeUndefined();
   });
+
+  it("stopAll waits for a process's own drain after SIGTERM; forceAll (a second Ctrl-C) cuts it short", async () => {
+    sup = createSupervisor({ initialDelayMs: 10, maxDelayMs: 10, stableAfterMs: 60_000 });
+    const exits = new Map<string, [number | null, NodeJS.Signals | null]>();
+    sup.on("exited", (name, code, signal) => exits.set(name, [code, signal]));
+    const lines: string[] = [];
+    sup.on("output", (name, line) => lines.push(`${name}: ${line}`));
+    // "Services" that take longer to drain on SIGTERM than the test runs; one of them exits at once on a
+    // repeated signal (as src/platform/host does on the third), the other ignores it.
+    const drainer = (onRepeat: string): string =>
+      `let n = 0; process.on('SIGTERM', () => { if (++n === 1) { console.log('draining'); setTimeout(() => process.exit(0), 60_000); } else { ${onRepeat} } }); console.log('up'); setInterval(() => {}, 1000);`;
+    sup.start({ name: "quits", command: node, args: ["-e", drainer("process.exit(143);")] });
+    sup.start({ name: "stubborn", command: node, args: ["-e", drainer("console.log('ignored');")] });
+    await waitFor(() => lines.includes("quits: up") && lines.includes("stubborn: up"));
+    let stopped = false;
+    const stopping = sup.stopAll(120_000).then(() => (stopped = true));
+    await waitFor(() => lines.includes("quits: draining") && lines.includes("stubborn: draining"));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(stopped).toBe(false);
+    expect(exits.size).toBe(0);
+    sup.forceAll(300);
+    await stopping;
+    expect(Object.fromEntries(exits)).toEqual({ quits: [143, null], stubborn: [null, "SIGKILL"] });
+    expect(lines).toContain("stubborn: ignored");
+    expect(sup.restarts("quits") + sup.restarts("stubborn")).toBe(0);
+  });
 });
 
 async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {

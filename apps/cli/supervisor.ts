@@ -44,9 +44,25 @@ export interface Supervisor extends EventEmitter<SupervisorEvents> {
   child(name: string): ChildProcess | undefined;
   /** How many times a service was restarted. */
   restarts(name: string): number;
-  /** Stops everything with SIGTERM, then SIGKILL after `graceMs`, and stops restarting. */
+  /**
+   * Stops everything with SIGTERM, then SIGKILL after `graceMs` (default {@link DEFAULT_GRACE_MS}), and
+   * stops restarting. Resolves once every process exited.
+   */
   stopAll(graceMs?: number): Promise<void>;
+  /**
+   * A user's second Ctrl-C, who will not wait for drains: stops restarting, sends every live process
+   * SIGTERM again (a draining service exits at once on a repeated signal) and SIGKILLs whatever still
+   * runs `graceMs` later.
+   */
+  forceAll(graceMs?: number): void;
 }
+
+/**
+ * How long {@link Supervisor.stopAll} waits for a process's own drain before SIGKILL: the cluster's
+ * terminationGracePeriodSeconds (deploy/k8s), which covers a service's gRPC drain (--shutdown-timeout,
+ * 20 s) and its NATS drain.
+ */
+export const DEFAULT_GRACE_MS = 30_000;
 
 const DEFAULT_POLICY: RestartPolicy = { initialDelayMs: 250, maxDelayMs: 10_000, stableAfterMs: 30_000 };
 
@@ -111,7 +127,18 @@ export function createSupervisor(policy: RestartPolicy = DEFAULT_POLICY): Superv
     restarts(name: string): number {
       return entries.get(name)?.restarts ?? 0;
     },
-    async stopAll(graceMs = 10_000): Promise<void> {
+    forceAll(graceMs = 1_000): void {
+      stopping = true;
+      for (const entry of entries.values()) {
+        if (entry.timer) clearTimeout(entry.timer);
+        const child = entry.child;
+        if (!child || child.exitCode !== null || child.signalCode !== null) continue;
+        const kill = setTimeout(() => child.kill("SIGKILL"), graceMs);
+        child.once("exit", () => clearTimeout(kill));
+        child.kill("SIGTERM");
+      }
+    },
+    async stopAll(graceMs = DEFAULT_GRACE_MS): Promise<void> {
       stopping = true;
       await Promise.all(
         [...entries.values()].map(async (entry) => {

@@ -11,6 +11,7 @@ import { ConsensusKind, DecisionSchema, TimeoutOutcome, type Decision } from "..
 import { GeneratorService } from "../../src/gen/autodidact/v1/generator_pb.js";
 import { GetEvaluationResponseSchema, MonitorService, type GetEvaluationResponse } from "../../src/gen/autodidact/v1/monitor_pb.js";
 import { TrainerService } from "../../src/gen/autodidact/v1/trainer_pb.js";
+import { AdaptationMode, DataMix } from "../../src/gen/autodidact/v1/training_pb.js";
 import { CriticService } from "../../src/gen/autodidact/v1/critic_pb.js";
 import { createRegistry, listCheckpointFiles, type Registry } from "../../src/domain/registry/index.js";
 import { DecisionAudit, type DecisionAuditReport } from "../../services/consensus/index.js";
@@ -449,19 +450,19 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
                 round,
                 lineage,
                 task,
-                steps: BigInt(r.round.steps),
-                anchorRatio,
-                hyperparameters: {
-                  lr: String(r.round.lr),
-                  batch_size: String(r.round.batchSize),
-                  weight_decay: String(r.round.weightDecay),
-                  warmup_steps: String(r.round.warmupSteps),
-                  decay_share: String(r.round.decayShare),
-                  max_grad_norm: "1",
-                  hardest_share: String(config.hardestShare),
-                  mode: r.mode,
-                  mix: variant.data,
+                training: {
+                  steps: BigInt(r.round.steps),
+                  batchSize: r.round.batchSize,
+                  learningRate: r.round.lr,
+                  weightDecay: r.round.weightDecay,
+                  warmupSteps: r.round.warmupSteps,
+                  decayShare: r.round.decayShare,
+                  maxGradNorm: 1,
+                  hardestShare: config.hardestShare,
+                  mode: r.mode === "full" ? AdaptationMode.FULL : AdaptationMode.LORA,
+                  mix: variant.data === "replace" ? DataMix.REPLACE : DataMix.ACCUMULATE,
                   seed: `demo:${variant.name}`,
+                  anchor: { ratio: anchorRatio },
                 },
               },
               signal ? { signal } : {},

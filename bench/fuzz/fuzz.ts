@@ -8,7 +8,7 @@
  * redelivered forever. Used by `npm run bench:fuzz` (bench/fuzz/bench.ts) and tests/fuzz.test.ts.
  */
 import { fromBinary, type DescMethod } from "@bufbuild/protobuf";
-import { Client, credentials, Metadata, status as GrpcStatus, type ServiceError, type StatusObject } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, status as GrpcStatus, type ClientDuplexStream, type ClientReadableStream, type ServiceError, type StatusObject } from "@grpc/grpc-js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,7 +21,7 @@ import { createClient, DEFAULT_MAX_MESSAGE_BYTES } from "../../src/platform/rpc/
 import { saveTinyDecoder } from "../../src/domain/serving/test-models.js";
 import { readStream } from "../chaos/streams.js";
 import { mutate, pickMutation, type Mutation } from "./mutate.js";
-import { FUZZ_LINEAGE, rpcTargets, subjectTargets, type RpcTarget, type SubjectTarget } from "./targets.js";
+import { DEFAULT_DEADLINE_MS, FUZZ_LINEAGE, rpcTargets, subjectTargets, type RpcTarget, type SubjectTarget } from "./targets.js";
 import { ensureMeshTopology, Streams } from "../../src/domain/topology/index.js";
 
 /** Knobs of one fuzz run. */
@@ -66,8 +66,10 @@ export interface FuzzReport {
   services: number;
   /** gRPC status name → calls. */
   statusHistogram: Record<string, number>;
-  /** Method → calls that ended DEADLINE_EXCEEDED or CANCELLED (health Watch by design; long valid work otherwise). */
+  /** Method → calls that ended DEADLINE_EXCEEDED or CANCELLED (streams that stay open, by design; hangs otherwise). */
   deadlineByMethod: Record<string, number>;
+  /** Method → calls that hung: a unary call, or a stream not meant to stay open (or silent), ended on its deadline / CANCELLED. */
+  hangsByMethod: Record<string, number>;
   /** Mutation → calls/publishes. */
   mutationHistogram: Record<string, number>;
   failures: number;
@@ -94,39 +96,62 @@ export interface FuzzReport {
   totalMs: number;
 }
 
+/** Payloads above this size always get {@link DEFAULT_DEADLINE_MS}. */
+const BIG_PAYLOAD_BYTES = 64 * 1024;
+
 const FAILURE_CODES = new Set<number>([GrpcStatus.INTERNAL, GrpcStatus.UNKNOWN, GrpcStatus.UNAVAILABLE]);
+
+/** How one call ended: its status and how many messages the server streamed before it. */
+interface CallOutcome {
+  code: number;
+  details: string;
+  messages: number;
+}
+
+/**
+ * Whether a call that ended this way hung: DEADLINE_EXCEEDED or CANCELLED (the harness never cancels)
+ * is a pass only for a stream meant to stay open that sent something first; anything else that ends
+ * on its deadline is a handler that never answered its input.
+ */
+export function isHang(target: Pick<RpcTarget, "staysOpen">, outcome: CallOutcome): boolean {
+  if (outcome.code !== GrpcStatus.DEADLINE_EXCEEDED && outcome.code !== GrpcStatus.CANCELLED) return false;
+  return !(target.staysOpen && outcome.code === GrpcStatus.DEADLINE_EXCEEDED && outcome.messages > 0);
+}
 const statusName = (code: number): string => GrpcStatus[code] ?? `CODE_${code}`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const identity = (b: Buffer): Buffer => b;
 const bump = (m: Record<string, number>, k: string, by = 1): void => void (m[k] = (m[k] ?? 0) + by);
 
-/** Sends raw bytes as the request of `method` and resolves with the final status. */
-function callRaw(client: Client, method: DescMethod, bytes: Uint8Array, deadlineMs: number): Promise<{ code: number; details: string }> {
+/** Sends raw bytes as the request of `method` and resolves with the final status and the messages streamed before it. */
+function callRaw(client: Client, method: DescMethod, bytes: Uint8Array, deadlineMs: number): Promise<CallOutcome> {
   const path = `/${method.parent.typeName}/${method.name}`;
   const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const deadline = Date.now() + deadlineMs;
+  let messages = 0;
+  const received = (): void => void messages++;
   return new Promise((resolve) => {
-    const done = (s: StatusObject | ServiceError): void => resolve({ code: s.code, details: s.details });
+    const done = (s: StatusObject | ServiceError): void => resolve({ code: s.code, details: s.details, messages });
+    const ok = (): void => resolve({ code: GrpcStatus.OK, details: "", messages: 1 });
     switch (method.methodKind) {
       case "unary":
-        client.makeUnaryRequest(path, identity, identity, body, new Metadata(), { deadline }, (err) => (err ? done(err) : resolve({ code: GrpcStatus.OK, details: "" })));
+        client.makeUnaryRequest(path, identity, identity, body, new Metadata(), { deadline }, (err) => (err ? done(err) : ok()));
         return;
       case "server_streaming": {
         const call = client.makeServerStreamRequest(path, identity, identity, body, new Metadata(), { deadline });
-        call.on("data", () => undefined);
+        call.on("data", received);
         call.on("error", () => undefined);
         call.on("status", done);
         return;
       }
       case "client_streaming": {
-        const call = client.makeClientStreamRequest(path, identity, identity, new Metadata(), { deadline }, (err) => (err ? done(err) : resolve({ code: GrpcStatus.OK, details: "" })));
+        const call = client.makeClientStreamRequest(path, identity, identity, new Metadata(), { deadline }, (err) => (err ? done(err) : ok()));
         call.write(body);
         call.end();
         return;
       }
       case "bidi_streaming": {
         const call = client.makeBidiStreamRequest(path, identity, identity, new Metadata(), { deadline });
-        call.on("data", () => undefined);
+        call.on("data", received);
         call.on("error", () => undefined);
         call.on("status", done);
         call.write(body);
@@ -134,6 +159,41 @@ function callRaw(client: Client, method: DescMethod, bytes: Uint8Array, deadline
         return;
       }
     }
+  });
+}
+
+/**
+ * Whether a stream answers at all (a first message, or a status other than DEADLINE_EXCEEDED / CANCELLED)
+ * within the normal deadline; the call is cancelled at its first message. Asked of a stream meant to stay
+ * open that was silent through its short deadline: on a loaded machine (other cases' megabyte payloads
+ * being decoded by the same service) that can be slowness rather than a hang.
+ */
+function answersAtAll(client: Client, method: DescMethod, bytes: Uint8Array): Promise<boolean> {
+  const path = `/${method.parent.typeName}/${method.name}`;
+  const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const deadline = Date.now() + DEFAULT_DEADLINE_MS;
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (answered: boolean): void => {
+      if (settled) return;
+      settled = true;
+      resolve(answered);
+    };
+    let call: ClientReadableStream<Buffer> | ClientDuplexStream<Buffer, Buffer>;
+    if (method.methodKind === "server_streaming") {
+      call = client.makeServerStreamRequest(path, identity, identity, body, new Metadata(), { deadline });
+    } else {
+      const duplex = client.makeBidiStreamRequest(path, identity, identity, new Metadata(), { deadline });
+      duplex.write(body);
+      duplex.end();
+      call = duplex;
+    }
+    call.on("data", () => {
+      settle(true);
+      call.cancel();
+    });
+    call.on("error", () => undefined);
+    call.on("status", (st: StatusObject) => settle(st.code !== GrpcStatus.DEADLINE_EXCEEDED && st.code !== GrpcStatus.CANCELLED));
   });
 }
 
@@ -167,7 +227,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const critics = ["critic-a", "critic-b", "critic-c"];
   const report: FuzzReport = {
     seed: options.seed, cases: 0, rpcCases: 0, busCases: 0, methods: 0, subjects: 0, crashes: 0, crashDetails: [], serving: 0, services: 0,
-    statusHistogram: {}, deadlineByMethod: {}, mutationHistogram: {}, failures: 0, failureExamples: [], internalErrorLines: [], busRefused: 0, busPublished: 0,
+    statusHistogram: {}, deadlineByMethod: {}, hangsByMethod: {}, mutationHistogram: {}, failures: 0, failureExamples: [], internalErrorLines: [], busRefused: 0, busPublished: 0,
     busUndecodable: 0, poisonRecorded: 0, poisonExpected: 0, poisonMissing: 0, poisonOverDelivered: 0, maxPoisonDeliveries: 0,
     unsettledDurables: [], casesPerS: 0, validPerS: 0, totalMs: 0,
   };
@@ -247,10 +307,17 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     );
     report.validPerS = validCount / ((performance.now() - validStart) / 1000);
 
-    // Cases: deterministic for the seed; a few over-the-limit ones first, one per target.
+    // Cases: deterministic for the seed; a few over-the-limit ones first, one per target; then every
+    // method's empty (all-defaults) request once, the commonest malformed request, so a handler that
+    // never answers its defaults is found by every run, whatever the seed.
     type Case = { kind: "rpc"; target: RpcTarget; mutation: Mutation; bytes: Uint8Array } | { kind: "bus"; target: SubjectTarget; mutation: Mutation; bytes: Uint8Array; id: string };
     let index = 0;
+    const firstPass = rpc.length + bus_.length;
     const makeCase = (i: number): Case => {
+      if (i >= firstPass && i < firstPass + rpc.length) {
+        const target = rpc[i - firstPass]!;
+        return { kind: "rpc", target, mutation: "empty", bytes: mutate(rng, target.seeds[0]!, "empty", DEFAULT_MAX_MESSAGE_BYTES).bytes };
+      }
       const forced = big && i < rpc.length + bus_.length && i % 9 === 0;
       if (i < rpc.length + bus_.length ? i >= rpc.length : rng.next() < busShare) {
         const target = i < rpc.length + bus_.length ? bus_[i - rpc.length]! : bus_[rng.int(bus_.length)]!;
@@ -300,13 +367,23 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         report.failures++;
         return;
       }
-      const { code, details } = await callRaw(client, c.target.method, c.bytes, c.target.deadlineMs);
-      if (code === GrpcStatus.DEADLINE_EXCEEDED || code === GrpcStatus.CANCELLED) bump(report.deadlineByMethod, `${c.target.method.parent.typeName.split(".").pop()}/${c.target.method.name}`);
+      // A short deadline (Watch) cannot carry a payload of megabytes to the server: those get the normal
+      // one, so the server's answer to them (RESOURCE_EXHAUSTED, INVALID_ARGUMENT...) is what is judged.
+      const deadlineMs = c.bytes.byteLength > BIG_PAYLOAD_BYTES ? Math.max(c.target.deadlineMs, DEFAULT_DEADLINE_MS) : c.target.deadlineMs;
+      const outcome = await callRaw(client, c.target.method, c.bytes, deadlineMs);
+      const { code, details } = outcome;
+      const method = `${c.target.method.parent.typeName.split(".").pop()}/${c.target.method.name}`;
+      let hang = isHang(c.target, outcome);
+      if (hang && c.target.staysOpen && outcome.code === GrpcStatus.DEADLINE_EXCEEDED && outcome.messages === 0) {
+        hang = !(await answersAtAll(client, c.target.method, c.bytes));
+      }
+      if (code === GrpcStatus.DEADLINE_EXCEEDED || code === GrpcStatus.CANCELLED) bump(hang ? report.hangsByMethod : report.deadlineByMethod, method);
       bump(report.statusHistogram, statusName(code));
-      if (FAILURE_CODES.has(code)) {
+      if (FAILURE_CODES.has(code) || hang) {
         report.failures++;
         if (report.failureExamples.length < 25) {
-          report.failureExamples.push({ target: name, mutation: c.mutation, code: statusName(code), details, bytesHex: Buffer.from(c.bytes.subarray(0, 96)).toString("hex"), size: c.bytes.byteLength });
+          const what = hang ? `${statusName(code)} (hang: ${outcome.messages} messages before it)` : statusName(code);
+          report.failureExamples.push({ target: name, mutation: c.mutation, code: what, details, bytesHex: Buffer.from(c.bytes.subarray(0, 96)).toString("hex"), size: c.bytes.byteLength });
         }
       }
     };

@@ -11,6 +11,7 @@ import { GeneratorService } from "../../src/gen/autodidact/v1/generator_pb.js";
 import { MonitorService } from "../../src/gen/autodidact/v1/monitor_pb.js";
 import { SampleSchema, VerdictSchema } from "../../src/gen/autodidact/v1/sample_pb.js";
 import { TrainerService } from "../../src/gen/autodidact/v1/trainer_pb.js";
+import { AdaptationMode, DataMix } from "../../src/gen/autodidact/v1/training_pb.js";
 import { Health } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../../src/gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionAlpha } from "../../src/gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -27,7 +28,19 @@ export interface RpcTarget {
   readonly seeds: readonly Uint8Array[];
   /** Deadline of one call. */
   readonly deadlineMs: number;
+  /**
+   * A stream meant to stay open (health Watch; StartRound while its round runs or waits its turn): it may
+   * end on its deadline, but only after it sent something. Every other call that ends DEADLINE_EXCEEDED
+   * or CANCELLED hung on its input and is a failure.
+   */
+  readonly staysOpen: boolean;
 }
+
+/** Deadline of one call (Health Watch, open until its deadline by design, gets 300 ms). */
+export const DEFAULT_DEADLINE_MS = 20_000;
+
+/** Streams that stay open by design, by `<service type name>.<method local name>`. */
+const STAYS_OPEN = new Set(["grpc.health.v1.Health.watch", "autodidact.v1.TrainerService.startRound"]);
 
 /** One NATS subject and the durables that consume it. */
 export interface SubjectTarget {
@@ -54,7 +67,32 @@ function seedsFor(method: DescMethod): Uint8Array[] {
       enc(CriticService.method.swapModel.input, { source: { case: "checkpointVersion", value: 1n }, lineage: FUZZ_LINEAGE }),
     ],
     "autodidact.v1.CriticService.getAgreement": [enc(CriticService.method.getAgreement.input, { task: "addition", window: 10 })],
-    "autodidact.v1.TrainerService.startRound": [enc(TrainerService.method.startRound.input, { task: "addition", steps: 2n, hyperparameters: { lr: "0.001" } })],
+    "autodidact.v1.TrainerService.startRound": [
+      enc(TrainerService.method.startRound.input, { task: "addition", training: { steps: 2n, learningRate: 0.001 } }),
+      // Every TrainingConfig field set, so the mutations reach each of them (and the nested messages).
+      enc(TrainerService.method.startRound.input, {
+        task: "addition",
+        lineage: FUZZ_LINEAGE,
+        maxSamples: 8n,
+        training: {
+          mode: AdaptationMode.LORA,
+          mix: DataMix.REPLACE,
+          steps: 2n,
+          batchSize: 4,
+          learningRate: 0.001,
+          weightDecay: 0.01,
+          warmupSteps: 1,
+          decayShare: 0.5,
+          maxGradNorm: 1,
+          abortGradNorm: 1e6,
+          maxReuse: 2,
+          hardestShare: 0.25,
+          seed: "fuzz",
+          lora: { rank: 2, alpha: 4 },
+          anchor: { ratio: 0.5, minDifficulty: 1, maxDifficulty: 2 },
+        },
+      }),
+    ],
     "autodidact.v1.TrainerService.fetchCheckpoint": [enc(TrainerService.method.fetchCheckpoint.input, { lineage: FUZZ_LINEAGE, version: 1n, chunkBytes: 4096 })],
     "autodidact.v1.MonitorService.evaluate": [enc(MonitorService.method.evaluate.input, { lineage: FUZZ_LINEAGE, version: 1n, limitPerDifficulty: 1 })],
     "autodidact.v1.MonitorService.promote": [enc(MonitorService.method.promote.input, { lineage: FUZZ_LINEAGE, version: 1n, reason: "fuzz" })],
@@ -97,9 +135,10 @@ export function rpcTargets(members: Record<"generator" | "critic" | "trainer" | 
   const out: RpcTarget[] = [];
   for (const [member, service] of services) {
     for (const method of [...service.methods, ...common.flatMap((s) => s.methods)]) {
+      const key = `${method.parent.typeName}.${method.localName}`;
       // Watch streams until the deadline by design: a short one, so it ends DEADLINE_EXCEEDED.
-      const deadlineMs = method.parent.typeName === "grpc.health.v1.Health" && method.localName === "watch" ? 300 : 20_000;
-      out.push({ member, method, seeds: seedsFor(method), deadlineMs });
+      const deadlineMs = key === "grpc.health.v1.Health.watch" ? 300 : DEFAULT_DEADLINE_MS;
+      out.push({ member, method, seeds: seedsFor(method), deadlineMs, staysOpen: STAYS_OPEN.has(key) });
     }
   }
   return out;

@@ -1,5 +1,7 @@
 // The trainer service: intake of accepted decisions, rounds of LoRA/full fine-tuning mixed with real anchor data, checkpoints.
-export { trainerOptions, trainerService } from "./trainer-service.js";
+export { trainerOptions, trainerService, trainingDefaultsOf } from "./trainer-service.js";
+export { resolveTraining, TRAINING_RANGES } from "./training-config.js";
+export type { ResolvedTraining, TrainingDefaults } from "./training-config.js";
 export { anchorsPerBatch, buildMix } from "./mix.js";
 export type { Mix, MixBatch, MixMode, MixOptions, MixSample } from "./mix.js";
 export { openTrainingSet, sampleFromDecision } from "./training-set.js";

@@ -17,6 +17,9 @@ export interface RoundPlan {
   to: number;
   maxSamples: number;
   anchorRatio: number;
+  /** Difficulty range of the real anchor data, 0 = the pool's (absent in older journals: the trainer's flags). */
+  anchorMinDifficulty?: number;
+  anchorMaxDifficulty?: number;
   steps: number;
   batchSize: number;
   maxReuse: number;

@@ -64,7 +64,30 @@ describe("trainer round under transient registry failures", () => {
       journal,
       dataDir: join(dir, "data"),
       logger: createLogger("test"),
-      defaults: { lineages: ["main"], mode: "lora", mixMode: "accumulate", anchorRatio: 0.25, batchSize: 8, steps: 3, maxReuse: 100, lr: 1e-3, loraRank: 2, loraAlpha: 4, seed: "t", threads: 1, abortGradNorm: 1e6 },
+      defaults: {
+        lineages: ["main"],
+        threads: 1,
+        training: {
+          mode: "lora",
+          mix: "accumulate",
+          anchorRatio: 0.25,
+          anchorMinDifficulty: 0,
+          anchorMaxDifficulty: 0,
+          batchSize: 8,
+          steps: 3,
+          maxReuse: 100,
+          lr: 1e-3,
+          weightDecay: 0,
+          warmupSteps: 0,
+          decayShare: 0,
+          maxGradNorm: 0,
+          abortGradNorm: 1e6,
+          hardestShare: 0,
+          loraRank: 2,
+          loraAlpha: 4,
+          seed: "t",
+        },
+      },
     });
     await runner.run({ task: "addition" }, () => undefined);
     expect((await registry.listCheckpoints("main")).map((r) => r.version)).toEqual([1, 2]);

@@ -13,46 +13,29 @@ import { checkpointRefOf, listCheckpointFiles, type CheckpointRecord, type Regis
 import { softwareVersion } from "../../src/platform/rpc/index.js";
 import { getMeter, type Logger } from "../../src/platform/telemetry/index.js";
 import { getTaskPack, type TaskExample } from "../../src/domain/tasks/index.js";
-import { buildMix, type Mix, type MixMode } from "./mix.js";
+import type { TrainingConfig } from "../../src/gen/autodidact/v1/training_pb.js";
+import { buildMix, type Mix } from "./mix.js";
 import type { RoundJournal, RoundPlan, RoundState } from "./round-journal.js";
+import { resolveTraining, type TrainingDefaults } from "./training-config.js";
 import type { TrainingSample, TrainingSet } from "./training-set.js";
 
-/** The trainer's configured defaults for a round (flags); StartRound may override some. */
+/** The trainer's configured defaults for a round (flags); a StartRound's TrainingConfig may override the training ones. */
 export interface RoundDefaults {
   lineages: string[];
-  mode: "lora" | "full";
-  mixMode: MixMode;
-  anchorRatio: number;
-  batchSize: number;
-  steps: number;
-  maxReuse: number;
-  lr: number;
-  loraRank: number;
-  loraAlpha: number;
-  seed: string;
+  /** Defaults of every TrainingConfig field (checked by {@link resolveTraining}). */
+  training: TrainingDefaults;
   /** ORT intra-op threads of a training session (0 = ORT default). */
   threads: number;
-  /** A gradient norm above this aborts the round as a divergence (exploding gradient). */
-  abortGradNorm: number;
-  /**
-   * Difficulty range of the real anchor data (0 = the accepted pool's range). A curriculum sets the
-   * top to what real data exists for (e.g. the base models' lengths), so the rounds' longer lengths
-   * are learned from self-made labels only.
-   */
-  anchorMinDifficulty?: number;
-  anchorMaxDifficulty?: number;
 }
 
-/** What a caller asks for (StartRound fields; zero values mean "configured default"). */
+/** What a caller asks for (StartRound fields; zero values and unset training fields mean "configured default"). */
 export interface RoundRequest {
   round?: number;
   task: string;
   lineages?: string[];
   baseVersion?: number;
-  steps?: number;
-  anchorRatio?: number;
   maxSamples?: number;
-  hyperparameters?: Record<string, string>;
+  training?: TrainingConfig;
 }
 
 /** Dependencies of {@link createRoundRunner}. */
@@ -100,31 +83,31 @@ async function retryTransient<T>(what: string, logger: Logger, fn: (attempt: num
   }
 }
 
-function num(h: Record<string, string>, key: string, fallback: number, check: (v: number) => boolean): number {
-  const raw = h[key];
-  if (raw === undefined || raw === "") return fallback;
-  const v = Number(raw);
-  if (!Number.isFinite(v) || !check(v)) throw new AutodidactError(`hyperparameter ${key}=${raw} is not valid`, Code.InvalidArgument);
-  return v;
-}
+/** The LoRA projections the trainer adapts (recorded in the manifest and the PEFT adapter config). */
+const LORA_TARGETS = ["q_proj", "v_proj"];
 
-const KNOWN_HYPER = new Set([
-  "lr",
-  "batch_size",
-  "steps",
-  "max_reuse",
-  "lora_rank",
-  "lora_alpha",
-  "seed",
-  "mix",
-  "mode",
-  "abort_grad_norm",
-  "weight_decay",
-  "warmup_steps",
-  "decay_share",
-  "max_grad_norm",
-  "hardest_share",
-]);
+/** The manifest's record of how a candidate was trained (strings, as the registry's checkpoint metadata carries them). */
+function hyperparametersOf(p: RoundPlan, anchor: { min: number; max: number }, seed: string, steps: number): Record<string, string> {
+  return {
+    lr: String(p.lr),
+    steps: String(steps),
+    batch_size: String(p.batchSize),
+    max_reuse: String(p.maxReuse),
+    seed,
+    mix: p.mixMode,
+    mode: p.mode,
+    anchor_ratio: String(p.anchorRatio),
+    anchor_min_difficulty: String(anchor.min),
+    anchor_max_difficulty: String(anchor.max),
+    weight_decay: String(p.weightDecay ?? 0),
+    warmup_steps: String(p.warmupSteps ?? 0),
+    decay_share: String(p.decayShare ?? 0),
+    max_grad_norm: String(p.maxGradNorm ?? 0),
+    ...(p.hardestShare ? { hardest_share: String(p.hardestShare) } : {}),
+    abort_grad_norm: String(p.abortGradNorm ?? 1e6),
+    ...(p.mode === "lora" ? { lora_rank: String(p.loraRank), lora_alpha: String(p.loraAlpha), lora_targets: LORA_TARGETS.join(",") } : {}),
+  };
+}
 
 const progress = (phase: string, message: string, step = 0, total = 0, loss = Number.NaN): RoundEvent =>
   create(RoundEventSchema, { event: { case: "progress", value: { phase, message, step: BigInt(step), totalSteps: BigInt(total), loss } } });
@@ -160,14 +143,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
 
   const plan = async (req: RoundRequest): Promise<RoundPlan> => {
     const pack = getTaskPack(req.task);
-    const h = req.hyperparameters ?? {};
-    for (const k of Object.keys(h)) if (!KNOWN_HYPER.has(k)) throw new AutodidactError(`unknown hyperparameter ${k} (known: ${[...KNOWN_HYPER].join(", ")})`, Code.InvalidArgument);
-    const mixMode = (h.mix ?? defaults.mixMode) as MixMode;
-    if (mixMode !== "accumulate" && mixMode !== "replace") throw new AutodidactError(`mix must be accumulate or replace, got ${h.mix}`, Code.InvalidArgument);
-    const mode = (h.mode ?? defaults.mode) as "lora" | "full";
-    if (mode !== "lora" && mode !== "full") throw new AutodidactError(`mode must be lora or full, got ${h.mode}`, Code.InvalidArgument);
-    const anchorRatio = Math.max(defaults.anchorRatio, req.anchorRatio ?? 0);
-    if (anchorRatio >= 1) throw new AutodidactError(`anchor ratio ${anchorRatio} must be below 1`, Code.InvalidArgument);
+    const t = resolveTraining(req.training, defaults.training);
     const lineages = req.lineages && req.lineages.length > 0 ? req.lineages : defaults.lineages;
     // Round numbers stay unique across trainer data dirs too: never below a round the registry knows.
     let known = journal.lastRound();
@@ -176,7 +152,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
     if (journal.get(round) !== undefined) throw new AutodidactError(`round ${round} already exists`, Code.AlreadyExists);
     const to = trainingSet.count(pack.name);
     let from = 0;
-    if (mixMode === "replace") {
+    if (t.mix === "replace") {
       for (const r of journal.rounds()) if (r.plan.task === pack.name && r.end?.status === "done") from = Math.max(from, r.plan.to);
     }
     const parents: Record<string, number> = {};
@@ -197,25 +173,27 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
       task: pack.name,
       lineages,
       parents,
-      mode,
-      mixMode,
+      mode: t.mode,
+      mixMode: t.mix,
       from,
       to,
       maxSamples: req.maxSamples ?? 0,
-      anchorRatio,
-      steps: req.steps && req.steps > 0 ? req.steps : num(h, "steps", defaults.steps, (v) => Number.isInteger(v) && v >= 0),
-      batchSize: num(h, "batch_size", defaults.batchSize, (v) => Number.isInteger(v) && v >= 2 && v <= 4096),
-      maxReuse: num(h, "max_reuse", defaults.maxReuse, (v) => Number.isInteger(v) && v >= 1),
-      lr: num(h, "lr", defaults.lr, (v) => v > 0),
-      loraRank: num(h, "lora_rank", defaults.loraRank, (v) => Number.isInteger(v) && v >= 1),
-      loraAlpha: num(h, "lora_alpha", defaults.loraAlpha, (v) => v > 0),
-      seed: h.seed ?? defaults.seed,
-      abortGradNorm: num(h, "abort_grad_norm", defaults.abortGradNorm, (v) => v > 0),
-      weightDecay: num(h, "weight_decay", 0, (v) => v >= 0),
-      warmupSteps: num(h, "warmup_steps", 0, (v) => Number.isInteger(v) && v >= 0),
-      decayShare: num(h, "decay_share", 0, (v) => v >= 0 && v <= 1),
-      maxGradNorm: num(h, "max_grad_norm", 0, (v) => v >= 0),
-      hardestShare: num(h, "hardest_share", 0, (v) => v >= 0 && v < 1),
+      anchorRatio: t.anchorRatio,
+      anchorMinDifficulty: t.anchorMinDifficulty,
+      anchorMaxDifficulty: t.anchorMaxDifficulty,
+      steps: t.steps,
+      batchSize: t.batchSize,
+      maxReuse: t.maxReuse,
+      lr: t.lr,
+      loraRank: t.loraRank,
+      loraAlpha: t.loraAlpha,
+      seed: t.seed,
+      abortGradNorm: t.abortGradNorm,
+      weightDecay: t.weightDecay,
+      warmupSteps: t.warmupSteps,
+      decayShare: t.decayShare,
+      maxGradNorm: t.maxGradNorm,
+      hardestShare: t.hardestShare,
     };
   };
 
@@ -241,8 +219,11 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
     const seed = `${p.seed}:${p.task}:round-${p.round}:${lineage}`;
     const diffs = pool.map((s) => Math.min(pack.difficulty.max, Math.max(pack.difficulty.min, s.difficulty || pack.difficulty.min)));
     const clip = (d: number): number => Math.min(pack.difficulty.max, Math.max(pack.difficulty.min, d));
-    const anchorMin = defaults.anchorMinDifficulty ? clip(defaults.anchorMinDifficulty) : Math.min(...diffs);
-    const anchorMax = defaults.anchorMaxDifficulty ? clip(defaults.anchorMaxDifficulty) : Math.max(...diffs);
+    // Journals of older trainers have no anchor range in the plan: the trainer's flags then, as before.
+    const minDifficulty = p.anchorMinDifficulty ?? defaults.training.anchorMinDifficulty;
+    const maxDifficulty = p.anchorMaxDifficulty ?? defaults.training.anchorMaxDifficulty;
+    const anchorMin = minDifficulty ? clip(minDifficulty) : Math.min(...diffs);
+    const anchorMax = maxDifficulty ? clip(maxDifficulty) : Math.max(...diffs);
     if (anchorMin > anchorMax) throw new AutodidactError(`anchor difficulties ${anchorMin}..${anchorMax} are empty`, Code.InvalidArgument);
     const anchors = pack.createAnchorSource({ seed: `${seed}:anchor`, minDifficulty: anchorMin, maxDifficulty: anchorMax });
     emit(progress("mix", `${lineage}: ${pool.length} accepted samples, anchor ratio ${p.anchorRatio}`));
@@ -274,7 +255,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
     if (seqLen > base.config.maxPositions) {
       throw new AutodidactError(`training examples need ${seqLen + 1} positions, ${lineage}@${parent} has ${base.config.maxPositions}`, Code.FailedPrecondition);
     }
-    const lora = { rank: p.loraRank, alpha: p.loraAlpha, targetModules: ["q_proj", "v_proj"], dropout: 0 };
+    const lora = { rank: p.loraRank, alpha: p.loraAlpha, targetModules: LORA_TARGETS, dropout: 0 };
     const trainer: Trainer = await createTrainer({
       config: base.config,
       weights: base.params,
@@ -331,19 +312,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
       await writeFile(join(tmp, "mix-log.jsonl"), mixLog);
       const modelFiles = await listCheckpointFiles(tmp);
       const createdAt = new Date().toISOString();
-      const hyperparameters: Record<string, string> = {
-        lr: String(p.lr),
-        steps: String(curve.length),
-        batch_size: String(p.batchSize),
-        max_reuse: String(p.maxReuse),
-        seed: seed,
-        mix: p.mixMode,
-        mode: p.mode,
-        anchor_ratio: String(p.anchorRatio),
-        ...(p.hardestShare ? { hardest_share: String(p.hardestShare) } : {}),
-        abort_grad_norm: String(p.abortGradNorm ?? 1e6),
-        ...(p.mode === "lora" ? { lora_rank: String(p.loraRank), lora_alpha: String(p.loraAlpha), lora_targets: lora.targetModules.join(",") } : {}),
-      };
+      const hyperparameters = hyperparametersOf(p, { min: anchorMin, max: anchorMax }, seed, curve.length);
       const manifest = {
         version,
         lineage,
@@ -493,6 +462,14 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
 
   return {
     run(request, emit) {
+      try {
+        // Bad settings are refused at once, not after the rounds queued ahead of this one.
+        resolveTraining(request.training, defaults.training);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      // Rounds run one at a time: a caller behind another round hears so at once (the stream is alive).
+      if (pending > 0) emit(progress("queued", `waiting for ${pending} round${pending > 1 ? "s" : ""} ahead of this one`));
       return serial(async () => {
         const p = await plan(request);
         emit(progress("collect", `round ${p.round}: ${p.to - p.from} accepted samples of ${p.task} (${p.mixMode})`));

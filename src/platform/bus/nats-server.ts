@@ -36,6 +36,11 @@ export interface NatsServerOptions {
   configFile?: string;
   /** How long to wait for the server to accept connections. */
   readyTimeoutMs?: number;
+  /**
+   * Run the server in a process group of its own, so a terminal's Ctrl-C (sent to the whole foreground
+   * group) reaches only its owner, which stops it after its clients drained (`autodidact up`).
+   */
+  detached?: boolean;
 }
 
 /** Asks the kernel for a free loopback TCP port. */
@@ -80,7 +85,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const timeoutMs = options.readyTimeoutMs ?? 15_000;
 
   const launch = async (): Promise<ChildProcess> => {
-    const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"], detached: options.detached === true });
     await new Promise<void>((resolve, reject) => {
       let log = "";
       const timer = setTimeout(() => {

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { constants as osConstants } from "node:os";
 import { connectBus, ensureTopology, type Bus, type TopologyDeclaration } from "../bus/index.js";
 import { defineOptions, serviceOptions, type OptionSpecs, type OptionValues } from "../config/index.js";
 import { AutodidactError, Code } from "../errors/index.js";
@@ -157,7 +158,8 @@ export interface ReadyLine {
 
 /**
  * The process entry of a service: parses argv/env (exit 2 with a message on a bad value), starts it,
- * prints the {@link ReadyLine}, and on SIGTERM/SIGINT drains and exits 0. Returns the exit code.
+ * prints the {@link ReadyLine}, and on SIGTERM/SIGINT drains and exits 0 (a repeated signal does not cut
+ * the drain short; a third one exits at once with 128 + its number). Returns the exit code.
  */
 export async function runService<T extends OptionSpecs>(
   spec: ServiceSpec<T>,
@@ -199,17 +201,28 @@ export async function runService<T extends OptionSpecs>(
   process.stdout.write(JSON.stringify(ready) + "\n");
 
   return await new Promise<number>((resolve) => {
+    let signals = 0;
+    // The handlers stay installed for the whole drain: in a terminal, Ctrl-C reaches every process of the
+    // group and a supervisor's SIGTERM follows milliseconds later; with the default action back in place
+    // that second signal would kill the process mid-drain. A second signal is noted, a third exits at once.
     const onSignal = (signal: NodeJS.Signals): void => {
-      createLogger(spec.name).info("shutting down", { signal });
-      process.off("SIGTERM", onSignal);
-      process.off("SIGINT", onSignal);
-      running.stop().then(
-        () => resolve(0),
-        (err: unknown) => {
-          process.stderr.write(`autodidact ${spec.name}: unclean shutdown: ${errorText(err)}\n`);
-          resolve(1);
-        },
-      );
+      signals += 1;
+      const logger = createLogger(spec.name);
+      if (signals === 1) {
+        logger.info("shutting down", { signal });
+        running.stop().then(
+          () => resolve(0),
+          (err: unknown) => {
+            process.stderr.write(`autodidact ${spec.name}: unclean shutdown: ${errorText(err)}\n`);
+            resolve(1);
+          },
+        );
+      } else if (signals === 2) {
+        logger.info("already shutting down: the drain continues (a third signal exits at once)", { signal });
+      } else {
+        process.stderr.write(`autodidact ${spec.name}: ${signal} during shutdown: exiting without finishing the drain\n`);
+        process.exit(128 + (osConstants.signals[signal] ?? 15));
+      }
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);

@@ -8,13 +8,15 @@ import type { GetInfoRequestSchema, ServiceInfoSchema } from "./common_pb.js";
 import { file_autodidact_v1_common } from "./common_pb.js";
 import type { RoundReport } from "./report_pb.js";
 import { file_autodidact_v1_report } from "./report_pb.js";
+import type { TrainingConfig } from "./training_pb.js";
+import { file_autodidact_v1_training } from "./training_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file autodidact/v1/trainer.proto.
  */
 export const file_autodidact_v1_trainer: GenFile = /*@__PURE__*/
-  fileDesc("ChthdXRvZGlkYWN0L3YxL3RyYWluZXIucHJvdG8SDWF1dG9kaWRhY3QudjEimQIKEVN0YXJ0Um91bmRSZXF1ZXN0Eg0KBXJvdW5kGAEgASgNEg8KB2xpbmVhZ2UYAiABKAkSDAoEdGFzaxgDIAEoCRIUCgxiYXNlX3ZlcnNpb24YBCABKAQSDQoFc3RlcHMYBSABKAQSFAoMYW5jaG9yX3JhdGlvGAYgASgBEk4KD2h5cGVycGFyYW1ldGVycxgHIAMoCzI1LmF1dG9kaWRhY3QudjEuU3RhcnRSb3VuZFJlcXVlc3QuSHlwZXJwYXJhbWV0ZXJzRW50cnkSEwoLbWF4X3NhbXBsZXMYCCABKAQaNgoUSHlwZXJwYXJhbWV0ZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJgCg1Sb3VuZFByb2dyZXNzEg0KBXBoYXNlGAEgASgJEgwKBHN0ZXAYAiABKAQSEwoLdG90YWxfc3RlcHMYAyABKAQSDAoEbG9zcxgEIAEoARIPCgdtZXNzYWdlGAUgASgJInUKClJvdW5kRXZlbnQSMAoIcHJvZ3Jlc3MYASABKAsyHC5hdXRvZGlkYWN0LnYxLlJvdW5kUHJvZ3Jlc3NIABIsCgZyZXBvcnQYAiABKAsyGi5hdXRvZGlkYWN0LnYxLlJvdW5kUmVwb3J0SABCBwoFZXZlbnQiXgoWRmV0Y2hDaGVja3BvaW50UmVxdWVzdBIPCgd2ZXJzaW9uGAEgASgEEg8KB2xpbmVhZ2UYAiABKAkSDQoFZmlsZXMYAyADKAkSEwoLY2h1bmtfYnl0ZXMYBCABKA0inAEKD0NoZWNrcG9pbnRDaHVuaxIRCglmaWxlX25hbWUYASABKAkSDgoGb2Zmc2V0GAIgASgEEgwKBGRhdGEYAyABKAwSEgoKdG90YWxfc2l6ZRgEIAEoBBIOCgZzaGEyNTYYBSABKAkSDAoEbGFzdBgGIAEoCBISCgpmaWxlX2luZGV4GAcgASgNEhIKCmZpbGVfY291bnQYCCABKA0y/wEKDlRyYWluZXJTZXJ2aWNlEksKClN0YXJ0Um91bmQSIC5hdXRvZGlkYWN0LnYxLlN0YXJ0Um91bmRSZXF1ZXN0GhkuYXV0b2RpZGFjdC52MS5Sb3VuZEV2ZW50MAESWgoPRmV0Y2hDaGVja3BvaW50EiUuYXV0b2RpZGFjdC52MS5GZXRjaENoZWNrcG9pbnRSZXF1ZXN0Gh4uYXV0b2RpZGFjdC52MS5DaGVja3BvaW50Q2h1bmswARJECgdHZXRJbmZvEh0uYXV0b2RpZGFjdC52MS5HZXRJbmZvUmVxdWVzdBoaLmF1dG9kaWRhY3QudjEuU2VydmljZUluZm9iBnByb3RvMw", [file_autodidact_v1_common, file_autodidact_v1_report]);
+  fileDesc("ChthdXRvZGlkYWN0L3YxL3RyYWluZXIucHJvdG8SDWF1dG9kaWRhY3QudjEi1QEKEVN0YXJ0Um91bmRSZXF1ZXN0Eg0KBXJvdW5kGAEgASgNEg8KB2xpbmVhZ2UYAiABKAkSDAoEdGFzaxgDIAEoCRIUCgxiYXNlX3ZlcnNpb24YBCABKAQSEwoLbWF4X3NhbXBsZXMYCCABKAQSLwoIdHJhaW5pbmcYCSABKAsyHS5hdXRvZGlkYWN0LnYxLlRyYWluaW5nQ29uZmlnSgQIBRAGSgQIBhAHSgQIBxAIUgVzdGVwc1IMYW5jaG9yX3JhdGlvUg9oeXBlcnBhcmFtZXRlcnMiYAoNUm91bmRQcm9ncmVzcxINCgVwaGFzZRgBIAEoCRIMCgRzdGVwGAIgASgEEhMKC3RvdGFsX3N0ZXBzGAMgASgEEgwKBGxvc3MYBCABKAESDwoHbWVzc2FnZRgFIAEoCSJ1CgpSb3VuZEV2ZW50EjAKCHByb2dyZXNzGAEgASgLMhwuYXV0b2RpZGFjdC52MS5Sb3VuZFByb2dyZXNzSAASLAoGcmVwb3J0GAIgASgLMhouYXV0b2RpZGFjdC52MS5Sb3VuZFJlcG9ydEgAQgcKBWV2ZW50Il4KFkZldGNoQ2hlY2twb2ludFJlcXVlc3QSDwoHdmVyc2lvbhgBIAEoBBIPCgdsaW5lYWdlGAIgASgJEg0KBWZpbGVzGAMgAygJEhMKC2NodW5rX2J5dGVzGAQgASgNIpwBCg9DaGVja3BvaW50Q2h1bmsSEQoJZmlsZV9uYW1lGAEgASgJEg4KBm9mZnNldBgCIAEoBBIMCgRkYXRhGAMgASgMEhIKCnRvdGFsX3NpemUYBCABKAQSDgoGc2hhMjU2GAUgASgJEgwKBGxhc3QYBiABKAgSEgoKZmlsZV9pbmRleBgHIAEoDRISCgpmaWxlX2NvdW50GAggASgNMv8BCg5UcmFpbmVyU2VydmljZRJLCgpTdGFydFJvdW5kEiAuYXV0b2RpZGFjdC52MS5TdGFydFJvdW5kUmVxdWVzdBoZLmF1dG9kaWRhY3QudjEuUm91bmRFdmVudDABEloKD0ZldGNoQ2hlY2twb2ludBIlLmF1dG9kaWRhY3QudjEuRmV0Y2hDaGVja3BvaW50UmVxdWVzdBoeLmF1dG9kaWRhY3QudjEuQ2hlY2twb2ludENodW5rMAESRAoHR2V0SW5mbxIdLmF1dG9kaWRhY3QudjEuR2V0SW5mb1JlcXVlc3QaGi5hdXRvZGlkYWN0LnYxLlNlcnZpY2VJbmZvYgZwcm90bzM", [file_autodidact_v1_common, file_autodidact_v1_report, file_autodidact_v1_training]);
 
 /**
  * @generated from message autodidact.v1.StartRoundRequest
@@ -28,11 +30,15 @@ export type StartRoundRequest = Message<"autodidact.v1.StartRoundRequest"> & {
   round: number;
 
   /**
+   * Lineage to train; empty means every lineage the trainer is configured with.
+   *
    * @generated from field: string lineage = 2;
    */
   lineage: string;
 
   /**
+   * Task pack; empty means the trainer's first --task.
+   *
    * @generated from field: string task = 3;
    */
   task: string;
@@ -45,32 +51,18 @@ export type StartRoundRequest = Message<"autodidact.v1.StartRoundRequest"> & {
   baseVersion: bigint;
 
   /**
-   * Optimizer steps; 0 means the configured default.
-   *
-   * @generated from field: uint64 steps = 5;
-   */
-  steps: bigint;
-
-  /**
-   * Minimum share of real data in the mix; 0 means the configured anchor ratio (never below it).
-   *
-   * @generated from field: double anchor_ratio = 6;
-   */
-  anchorRatio: number;
-
-  /**
-   * Hyperparameter overrides (lr, batch, lora_rank ...).
-   *
-   * @generated from field: map<string, string> hyperparameters = 7;
-   */
-  hyperparameters: { [key: string]: string };
-
-  /**
-   * Cap on accepted synthetic samples to use; 0 means all available.
+   * Cap on accepted synthetic samples to use (the newest ones); 0 means all available.
    *
    * @generated from field: uint64 max_samples = 8;
    */
   maxSamples: bigint;
+
+  /**
+   * How to train this round; unset fields take the trainer's flags (see TrainingConfig).
+   *
+   * @generated from field: autodidact.v1.TrainingConfig training = 9;
+   */
+  training?: TrainingConfig | undefined;
 };
 
 /**
@@ -87,7 +79,8 @@ export const StartRoundRequestSchema: GenMessage<StartRoundRequest> = /*@__PURE_
  */
 export type RoundProgress = Message<"autodidact.v1.RoundProgress"> & {
   /**
-   * "collect", "mix", "train", "checkpoint", "publish".
+   * "queued" (behind another round; rounds run one at a time), "collect", "mix", "train", "checkpoint",
+   * "publish"; "aborted" or "failed" end a round without a candidate.
    *
    * @generated from field: string phase = 1;
    */
