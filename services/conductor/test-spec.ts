@@ -4,8 +4,8 @@ import { CurriculumPolicy_Kind, RunSpecSchema, type RunSpec } from "../../src/ge
 import { ConsensusKind, TimeoutOutcome } from "../../src/gen/autodidact/v1/consensus_pb.js";
 
 /** A run of two lineages with one model critic and a rules critic, the AGREEMENT curriculum, and `patch` on top. */
-export function testSpec(patch: Partial<MessageInitShape<typeof RunSpecSchema>> = {}): RunSpec {
-  return create(RunSpecSchema, {
+export function testSpec(patch: Record<string, unknown> = {}): RunSpec {
+  const init = {
     name: "run-a",
     task: "addition",
     lineages: [{ name: "gen", baseModel: "tiny/gen" }, { name: "crit", baseModel: "tiny/crit" }],
@@ -17,5 +17,6 @@ export function testSpec(patch: Partial<MessageInitShape<typeof RunSpecSchema>> 
     labels: { anchor: { min: 1, max: 3 }, validation: { min: 1, max: 3 }, test: { min: 1, max: 8 } },
     seed: 7n,
     ...patch,
-  });
+  } as MessageInitShape<typeof RunSpecSchema>;
+  return create(RunSpecSchema, init);
 }
