@@ -28,6 +28,8 @@ export class RunDriver {
   readonly #lease: Lease;
   readonly #id: string;
   #lastProgressAt = 0;
+  /** Consecutive UNAVAILABLE failures of the current phase (its backoff). */
+  #unavailable = 0;
 
   constructor(services: ConductorServices, lease: Lease) {
     this.#services = services;
@@ -79,6 +81,7 @@ export class RunDriver {
       if (this.#lease.signal.aborted || err instanceof NotDriving) return undefined;
       return this.#failed(at, phase, err);
     }
+    this.#unavailable = 0;
     return this.#commit(at, phase, outcome);
   }
 
@@ -126,9 +129,14 @@ export class RunDriver {
     return undefined;
   }
 
-  /** A failed phase: retried after a backoff, or the run fails once its attempts are used up. */
+  /**
+   * A failed phase: retried after a backoff, or the run fails once its attempts are used up. A service
+   * that cannot be reached (UNAVAILABLE: starting, restarting) uses up no attempt: the phase waits for it.
+   */
   async #failed(at: Position, phase: Phase, err: unknown): Promise<Run | undefined> {
     const s = this.#services.settings;
+    if (err instanceof AutodidactError && err.code === Code.Unavailable) return this.#waitForPeer(at, phase, err);
+    this.#unavailable = 0;
     this.#services.logger.warn("phase failed", { run: this.#id, round: at.round, phase: phase.key, error: why(err) });
     const written = await this.#services.store.update(this.#id, (r) => {
       this.#check(r, at);
@@ -148,6 +156,20 @@ export class RunDriver {
     if (written.status !== RunStatus.RUNNING) return undefined;
     const attempts = written.current?.attempts ?? 1;
     await sleep(Math.min(s.retryMaxMs, s.retryBaseMs * 2 ** (attempts - 1)), this.#lease.signal);
+    return this.#lease.signal.aborted ? undefined : written;
+  }
+
+  /** Retries a phase whose peer is unreachable after a growing pause, saying what it waits for (once per message). */
+  async #waitForPeer(at: Position, phase: Phase, err: AutodidactError): Promise<Run | undefined> {
+    const s = this.#services.settings;
+    const message = `round ${at.round} ${phase.key} waits for a service that cannot be reached: ${err.rawMessage}`;
+    const written = await this.#services.store.update(this.#id, (r) => {
+      this.#check(r, at);
+      if (r.message === message) return undefined;
+      r.message = message;
+      return [progressEvent(at.phase, 0, 0, message)];
+    });
+    await sleep(Math.min(s.retryMaxMs, s.retryBaseMs * 2 ** Math.min(this.#unavailable++, 8)), this.#lease.signal);
     return this.#lease.signal.aborted ? undefined : written;
   }
 

@@ -33,7 +33,8 @@ export class RunEventLog {
    * until `over` says the run ended (checked after each event and every `pollMs`) or `signal` aborts.
    */
   async *watch(runId: string, fromSeq: bigint, over: RunOver, signal: AbortSignal, pollMs = 1_000): AsyncIterable<RunEvent> {
-    const consumer = await this.#bus.js.consumers.get(Streams.Runs, { filter_subjects: [Subjects.runEvents(runId)], deliver_policy: DeliverPolicy.All });
+    // One subject as a string: a single filter_subject, which servers before 2.10 understand.
+    const consumer = await this.#bus.js.consumers.get(Streams.Runs, { filter_subjects: Subjects.runEvents(runId), deliver_policy: DeliverPolicy.All });
     const messages: ConsumerMessages = await consumer.consume();
     let last = fromSeq > 0n ? fromSeq - 1n : 0n;
     let closed = false;
