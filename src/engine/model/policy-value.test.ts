@@ -191,7 +191,7 @@ describe("policy/value network", () => {
 
     const weights = join(dir, "model.safetensors");
     const bytes = await readFile(weights);
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
     await writeFile(weights, bytes);
     await expect(loadPolicyValueModel(dir)).rejects.toMatchObject({ code: Code.DataLoss });
     await expect(savePolicyValueModel(dir, { config: { ...small, hidden: 9 }, params: p })).rejects.toBeInstanceOf(AutodidactError);
