@@ -199,6 +199,7 @@ export {
 // Policy/value networks for self-play (games): model, inference in workers, training, checkpoints.
 export type {
   OpenPolicyValueOptions,
+  PolicyValueArch,
   PolicyValueConfig,
   PolicyValueGraphOptions,
   PolicyValueLossGraph,

@@ -125,3 +125,31 @@ export function policyAgent<S>(game: Game<S>, evaluator: Evaluator<S>, name: str
     },
   };
 }
+
+/**
+ * A fixed player between two others: each move comes from `a` with probability `pA`, else from
+ * `b` (seeded). A rung of the anchor ladder between random play and the shallowest alpha-beta, so
+ * Elo fits of weak models have opponents they can score against.
+ */
+export function mixedAgent<S>(name: string, a: Agent<S>, b: Agent<S>, pA: number, seed: number | string): Agent<S> {
+  if (!(pA >= 0 && pA <= 1)) throw new AutodidactError(`mixed agent: pA must be in [0, 1], got ${pA}`, Code.InvalidArgument);
+  const rng = createRng(`${name}/${seed}`);
+  return {
+    name,
+    async selectMoves(states) {
+      const fromA = states.map(() => rng.next() < pA);
+      const [ma, mb] = await Promise.all([a.selectMoves(states.filter((_, i) => fromA[i])), b.selectMoves(states.filter((_, i) => !fromA[i]))]);
+      let ia = 0;
+      let ib = 0;
+      return fromA.map((x) => (x ? ma[ia++]! : mb[ib++]!));
+    },
+  };
+}
+
+/** The fixed opponents of a game, weakest first: random, a 50/50 mix of random and alpha-beta-1, alpha-beta at depths 1, 2 and 4. */
+export function anchorLadder<S>(game: Game<S>, seed: number | string, depths: readonly number[] = [1, 2, 4]): Agent<S>[] {
+  const random = randomAgent(game, seed);
+  const ab = depths.map((d) => alphaBetaAgent(game, d, seed));
+  const mix = mixedAgent("alphabeta-1-half", alphaBetaAgent(game, 1, `${seed}/mix`), randomAgent(game, `${seed}/mix`), 0.5, seed);
+  return [random, mix, ...ab];
+}

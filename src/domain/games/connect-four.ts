@@ -70,7 +70,7 @@ export class ConnectFour implements Game<ConnectFourState> {
     this.connect = connect;
     this.numMoves = cols;
     this.name = connect === 4 ? `connect4-${rows}x${cols}` : `connect${connect}-${rows}x${cols}`;
-    this.tokens = { length: rows * cols + 1, vocabulary: ["empty", "mine", "theirs", "first-to-move", "second-to-move"] };
+    this.tokens = { length: rows * cols + 1, vocabulary: ["empty", "mine", "theirs", "first-to-move", "second-to-move"], grid: { rows, cols } };
     this.windows = lineWindows(rows, cols, connect);
     this.columnWeight = Int32Array.from({ length: cols }, (_, c) => Math.min(c, cols - 1 - c));
     this.symmetries = [

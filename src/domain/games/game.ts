@@ -32,6 +32,8 @@ export interface TokenEncoding {
   readonly length: number;
   /** Token names by id; ids are the positions in this list. */
   readonly vocabulary: readonly string[];
+  /** When the first rows×cols tokens are a board (row-major): lets a network convolve over it. */
+  readonly grid?: { readonly rows: number; readonly cols: number };
 }
 
 /** A two-player, zero-sum, perfect-information game with a fixed move space. */

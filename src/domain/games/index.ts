@@ -13,7 +13,7 @@ export type { GameRecord, SelfPlayOptions, SelfPlayStats } from "./self-play.js"
 export { selfPlay } from "./self-play.js";
 export { AlphaBetaSearch, alphaBetaMove, WIN_SCORE } from "./alpha-beta.js";
 export type { Agent, MctsAgentOptions } from "./agents.js";
-export { alphaBetaAgent, mctsAgent, policyAgent, randomAgent, runSearches } from "./agents.js";
+export { alphaBetaAgent, anchorLadder, mctsAgent, mixedAgent, policyAgent, randomAgent, runSearches } from "./agents.js";
 export type { MatchGame, MatchOptions, MatchResult, Tally } from "./match.js";
 export { addTallies, playMatch, tallyScore } from "./match.js";
 export type { EloOptions, EloRating, PairResult } from "./elo.js";

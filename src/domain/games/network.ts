@@ -1,19 +1,30 @@
 import { AutodidactError, Code } from "../../platform/errors/index.js";
-import { createPolicyValueConfig, type PolicyValueBatch, type PolicyValueConfig, type PolicyValueNetwork } from "../../engine/index.js";
+import { createPolicyValueConfig, type PolicyValueArch, type PolicyValueBatch, type PolicyValueConfig, type PolicyValueNetwork } from "../../engine/index.js";
 import { legalSoftmax, type Evaluation, type Evaluator } from "./evaluator.js";
 import type { Game } from "./game.js";
 import type { TrainingExample } from "./replay.js";
 
-/** Network size knobs; the input and output shapes come from the game. */
+/** Network shape knobs; the input and output shapes come from the game. */
 export interface NetworkSize {
+  /** `conv` needs a game whose encoding declares its grid. Default "mlp". */
+  readonly arch?: PolicyValueArch;
   readonly hidden?: number;
   readonly blocks?: number;
   readonly valueHidden?: number;
+  readonly kernel?: number;
 }
 
-/** The policy/value config of a game: its token encoding in, its move space out. */
+/** The policy/value config of a game: its token encoding in (and its grid, for conv), its move space out. */
 export function policyValueConfigFor<S>(game: Game<S>, size: NetworkSize = {}): PolicyValueConfig {
-  return createPolicyValueConfig({ inputLength: game.tokens.length, vocabSize: game.tokens.vocabulary.length, numMoves: game.numMoves, ...size });
+  const grid = game.tokens.grid;
+  if (size.arch === "conv" && grid === undefined) throw new AutodidactError(`${game.name} declares no grid to convolve over`, Code.InvalidArgument);
+  return createPolicyValueConfig({
+    inputLength: game.tokens.length,
+    vocabSize: game.tokens.vocabulary.length,
+    numMoves: game.numMoves,
+    ...size,
+    ...(size.arch === "conv" ? { board: { rows: grid!.rows, cols: grid!.cols } } : {}),
+  });
 }
 
 /** Options of {@link networkEvaluator}. */

@@ -21,9 +21,16 @@ import {
   policyValueParamSpecs,
   type PolicyValueConfig,
 } from "./policy-value.js";
+import { convNeighbourhoods } from "./policy-value-conv.js";
 import { openPolicyValueNetwork } from "./policy-value-network.js";
 
 const small = createPolicyValueConfig({ inputLength: 6, vocabSize: 3, numMoves: 4, hidden: 8, blocks: 2, valueHidden: 5 });
+/** A 3×4 board plus one global token, 3×3 kernels (edges, corners and the extra token all exercised). */
+const smallConv = createPolicyValueConfig({ arch: "conv", board: { rows: 3, cols: 4 }, inputLength: 13, vocabSize: 3, numMoves: 4, hidden: 4, blocks: 1, valueHidden: 3 });
+const archs = [
+  ["mlp", small],
+  ["conv", smallConv],
+] as const;
 
 /** Init weights with every tensor perturbed, so heads, norms and biases all carry gradient. */
 function perturbed(c: PolicyValueConfig, seed: string): Parameters {
@@ -72,23 +79,23 @@ afterAll(async () => {
 });
 
 describe("policy/value network", () => {
-  it("the loss gradient w.r.t. every parameter matches central finite differences (float64)", async () => {
+  it.each(archs)("%s: the loss gradient w.r.t. every parameter matches central finite differences (float64)", async (_arch, cfg) => {
     for (const valueWeight of [1, 2.5]) {
-      const { model, trainable } = buildPolicyValueLossGraph(small, { dtype: "float64", valueWeight });
-      expect(trainable).toEqual(policyValueParamSpecs(small).map((s) => s.name));
-      const feeds = { ...paramFeeds(perturbed(small, `g${valueWeight}`), "float64"), ...randomData(small, 5, `d${valueWeight}`, "float64") };
+      const { model, trainable } = buildPolicyValueLossGraph(cfg, { dtype: "float64", valueWeight });
+      expect(trainable).toEqual(policyValueParamSpecs(cfg).map((s) => s.name));
+      const feeds = { ...paramFeeds(perturbed(cfg, `g${valueWeight}`), "float64"), ...randomData(cfg, 5, `d${valueWeight}`, "float64") };
       const r = await checkGradients(model, { wrt: trainable, loss: IO.loss, feeds, maxElements: 24 });
       expect(r.checked).toBeGreaterThan(200);
       if (r.maxRelError > 1e-5) throw new Error(`gradient mismatch ${r.maxRelError} at ${JSON.stringify(r.worst)}`);
     }
   });
 
-  it("the float32 training graph (fused backward) gives the float64 gradients", async () => {
-    const p = perturbed(small, "f32");
-    const data64 = randomData(small, 7, "f32-data", "float64");
-    const data32 = randomData(small, 7, "f32-data", "float32");
-    const ref = buildPolicyValueTrainingGraph(small, { dtype: "float64" });
-    const f32 = buildPolicyValueTrainingGraph(small, { dtype: "float32", batch: 7 });
+  it.each(archs)("%s: the float32 training graph (fused backward) gives the float64 gradients", async (_arch, cfg) => {
+    const p = perturbed(cfg, "f32");
+    const data64 = randomData(cfg, 7, "f32-data", "float64");
+    const data32 = randomData(cfg, 7, "f32-data", "float32");
+    const ref = buildPolicyValueTrainingGraph(cfg, { dtype: "float64" });
+    const f32 = buildPolicyValueTrainingGraph(cfg, { dtype: "float32", batch: 7 });
     expect(f32.model.graph.nodes.some((n) => n.op === "FusedMatMul")).toBe(true);
     const s64 = await createSession(serialize(ref.model), { intraOpThreads: 1 });
     const s32 = await createSession(serialize(f32.model), { intraOpThreads: 1 });
@@ -141,8 +148,10 @@ describe("policy/value network", () => {
     }
   });
 
-  it("the inference graph (weights baked in) and the worker network give the loss graph's outputs", async () => {
-    const c = createPolicyValueConfig({ inputLength: 43, vocabSize: 5, numMoves: 7, hidden: 32, blocks: 1, valueHidden: 16 });
+  it.each([
+    ["mlp", createPolicyValueConfig({ inputLength: 43, vocabSize: 5, numMoves: 7, hidden: 32, blocks: 1, valueHidden: 16 })],
+    ["conv", createPolicyValueConfig({ arch: "conv", board: { rows: 6, cols: 7 }, inputLength: 43, vocabSize: 5, numMoves: 7, hidden: 8, blocks: 1, valueHidden: 16 })],
+  ] as const)("%s: the inference graph (weights baked in) and the worker network give the loss graph's outputs", async (_arch, c) => {
     const p = perturbed(c, "inference");
     const B = 9;
     const data = randomData(c, B, "inference-data", "float32");
@@ -197,8 +206,21 @@ describe("policy/value network", () => {
     await expect(savePolicyValueModel(dir, { config: { ...small, hidden: 9 }, params: p })).rejects.toBeInstanceOf(AutodidactError);
   });
 
+  it("conv: every cell reads its own k×k neighbourhood, zeros off the board", () => {
+    // 3 rows × 4 cols, cells row-major: (r, c) = 4r + c.
+    const { index, mask } = convNeighbourhoods(3, 4, 3);
+    const window = (cell: number): (number | null)[] => Array.from({ length: 9 }, (_, k) => (mask[cell * 9 + k] === 1 ? Number(index[cell * 9 + k]) : null));
+    expect(window(5)).toEqual([0, 1, 2, 4, 5, 6, 8, 9, 10]);
+    expect(window(0)).toEqual([null, null, null, null, 0, 1, null, 4, 5]);
+    expect(window(11)).toEqual([6, 7, null, 10, 11, null, null, null, null]);
+    expect(mask.reduce((a, b) => a + b, 0)).toBe(4 * 4 + 6 * 4 + 2 * 6 + 9 * 2);
+  });
+
   it("rejects bad configs with the field's name", () => {
     expect(() => createPolicyValueConfig({ inputLength: 0, vocabSize: 3, numMoves: 2 })).toThrow(/inputLength must be a positive integer/);
     expect(() => createPolicyValueConfig({ inputLength: 4, vocabSize: 3, numMoves: 2, blocks: -1 })).toThrow(/blocks must be a non-negative integer/);
+    expect(() => createPolicyValueConfig({ arch: "conv", inputLength: 4, vocabSize: 3, numMoves: 2 })).toThrow(/arch conv needs board/);
+    expect(() => createPolicyValueConfig({ arch: "conv", board: { rows: 3, cols: 3 }, inputLength: 4, vocabSize: 3, numMoves: 2 })).toThrow(/needs 9 tokens, inputLength is 4/);
+    expect(() => createPolicyValueConfig({ arch: "conv", board: { rows: 2, cols: 2 }, kernel: 2, inputLength: 4, vocabSize: 3, numMoves: 2 })).toThrow(/kernel must be an odd/);
   });
 });

@@ -2,24 +2,37 @@ import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { GraphBuilder } from "../graph/builder.js";
 import type { Model, ValueInfo } from "../graph/ir.js";
 import { createRng } from "../random.js";
+import { convForward, convGeometry, convParamSpecs } from "./policy-value-conv.js";
 import type { FloatDType } from "./transformer.js";
 import type { Parameters } from "./params.js";
 
 /**
+ * Trunk of a policy/value network. `mlp`: the tokens one-hot encoded, a linear input layer and
+ * pre-norm residual MLP blocks. `conv`: the board tokens as a grid, k×k convolutions with weights
+ * shared across the board (see policy-value-conv.ts).
+ */
+export type PolicyValueArch = "mlp" | "conv";
+
+/**
  * A policy/value network over a fixed-length token sequence (a game position encoded by its
- * game): the tokens are one-hot encoded per position and go through a linear input layer, a trunk
- * of pre-norm residual MLP blocks, then two heads: move logits (one per move) and a scalar value
- * in (−1, 1) (tanh). An MLP, not an attention encoder: at 43 cells a transformer costs ~50× the
- * FLOPs per position, and search needs tens of thousands of evaluations per second on two cores.
+ * game), with two heads: move logits (one per move) and a scalar value in (−1, 1) (tanh). No
+ * attention encoder: at 43 cells a transformer costs ~50× the FLOPs per position of the MLP, and
+ * search needs thousands of evaluations per second on two cores.
  */
 export interface PolicyValueConfig {
+  /** Default "mlp". */
+  readonly arch?: PolicyValueArch;
+  /** conv only: the first rows×cols tokens are the board, row-major; later tokens are global. */
+  readonly board?: { readonly rows: number; readonly cols: number };
+  /** conv only: kernel size (odd). Default 3. */
+  readonly kernel?: number;
   /** Tokens per position. */
   readonly inputLength: number;
   /** Token ids are in [0, vocabSize). */
   readonly vocabSize: number;
   /** Width of the policy head (the game's move space). */
   readonly numMoves: number;
-  /** Width of the trunk. */
+  /** Width of the trunk (conv: channels per cell). */
   readonly hidden: number;
   /** Residual blocks in the trunk. */
   readonly blocks: number;
@@ -36,22 +49,25 @@ export function createPolicyValueConfig(partial: Partial<PolicyValueConfig> & Pi
   }
   if (!Number.isInteger(c.blocks) || c.blocks < 0) throw new AutodidactError(`policy-value config: blocks must be a non-negative integer, got ${c.blocks}`, Code.InvalidArgument);
   if (!(c.normEps > 0)) throw new AutodidactError("policy-value config: normEps must be > 0", Code.InvalidArgument);
+  const arch = c.arch ?? "mlp";
+  if (arch !== "mlp" && arch !== "conv") throw new AutodidactError(`policy-value config: arch must be "mlp" or "conv", got "${String(arch)}"`, Code.InvalidArgument);
+  if (arch === "conv") convGeometry(c);
   return c;
 }
 
 /** Role of a policy/value parameter (init and weight decay key on it). */
-export type PolicyValueParamKind = "linear" | "bias" | "norm_weight" | "norm_bias";
+export type PolicyValueParamKind = "embedding" | "linear" | "bias" | "norm_weight" | "norm_bias";
 
 /** Name, shape and role of one parameter. Linear weights are stored [in, out] (ONNX MatMul order). */
 export interface PolicyValueParamSpec {
   readonly name: string;
   readonly shape: readonly number[];
   readonly kind: PolicyValueParamKind;
-  /** Standard deviation of the initial values of a linear weight. */
+  /** Standard deviation of the initial values of a linear weight or embedding. */
   readonly initStd?: number;
 }
 
-/** Parameter names, in one place so graphs, init and checkpoints agree. */
+/** Parameter names of the MLP network, in one place so graphs, init and checkpoints agree (conv: `convNames`). */
 export const policyValueNames = {
   inputWeight: "input.weight",
   inputBias: "input.bias",
@@ -72,6 +88,7 @@ export const policyValueNames = {
  * small heads (0.01), so a fresh network has a near-uniform policy and values near 0.
  */
 export function policyValueParamSpecs(c: PolicyValueConfig): PolicyValueParamSpec[] {
+  if (c.arch === "conv") return convParamSpecs(c);
   const n = policyValueNames;
   const H = c.hidden;
   const inWidth = c.inputLength * c.vocabSize;
@@ -114,7 +131,7 @@ export function initPolicyValueParams(c: PolicyValueConfig, seed: number | strin
   const out: Parameters = {};
   for (const s of policyValueParamSpecs(c)) {
     const data = new Float32Array(s.shape.reduce((a, b) => a * b, 1));
-    if (s.kind === "linear") rng.fork(s.name).fillNormal(data, 0, s.initStd ?? 0.02);
+    if (s.kind === "linear" || s.kind === "embedding") rng.fork(s.name).fillNormal(data, 0, s.initStd ?? 0.02);
     else if (s.kind === "norm_weight") data.fill(1);
     out[s.name] = { dtype: "float32", dims: [...s.shape], data };
   }
@@ -194,6 +211,7 @@ export function parameterSource(b: GraphBuilder, c: PolicyValueConfig, dtype: Fl
 
 /** The network's body on `tokens` [B, L]: logits [B, M] and value [B]. */
 export function policyValueForward(b: GraphBuilder, c: PolicyValueConfig, dtype: FloatDType, w: (name: string) => ValueInfo, tokens: ValueInfo): { logits: ValueInfo; value: ValueInfo } {
+  if (c.arch === "conv") return convForward(b, c, dtype, w, tokens);
   const n = policyValueNames;
   const ids = b.constant("int64", [c.vocabSize], BigInt64Array.from({ length: c.vocabSize }, (_, i) => BigInt(i)));
   // One-hot [B, L, V] as Equal + Cast (works in any float dtype, unlike ORT's OneHot kernels).
