@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { alphaBetaAgent, mctsAgent, policyAgent, randomAgent, type Agent } from "./agents.js";
+import { alphaBetaAgent, anchorLadder, mctsAgent, mixedAgent, policyAgent, randomAgent, type Agent } from "./agents.js";
 import { AlphaBetaSearch, WIN_SCORE } from "./alpha-beta.js";
 import { createConnectFour, type ConnectFourState } from "./connect-four.js";
 import { uniformEvaluator } from "./evaluator.js";
@@ -62,6 +62,29 @@ describe("fixed alpha-beta opponents", () => {
     }
     const r = await playMatch(game, alphaBetaAgent(game, 4, 1), alphaBetaAgent(game, 1, 2), { games: 10, seed: 2 });
     expect(r.score).toBeGreaterThan(0.6);
+  });
+});
+
+describe("the anchor ladder", () => {
+  it("a mixed agent takes each move from one of its two players, in the given proportion", async () => {
+    const first: Agent<ConnectFourState> = { name: "first", selectMoves: (states) => Promise.resolve(states.map(() => 0)) };
+    const last: Agent<ConnectFourState> = { name: "last", selectMoves: (states) => Promise.resolve(states.map(() => 6)) };
+    const mix = mixedAgent("mix", first, last, 0.25, 1);
+    const moves = await mix.selectMoves(Array.from({ length: 4000 }, () => game.initial()));
+    const share = moves.filter((m) => m === 0).length / moves.length;
+    expect(new Set(moves)).toEqual(new Set([0, 6]));
+    expect(share).toBeGreaterThan(0.22);
+    expect(share).toBeLessThan(0.28);
+    expect(() => mixedAgent("bad", first, last, 1.5, 1)).toThrow(/pA must be in \[0, 1\]/);
+  });
+
+  it("names its rungs weakest first, and each rung beats the one below", async () => {
+    const ladder = anchorLadder(game, 1);
+    expect(ladder.map((a) => a.name)).toEqual(["random", "alphabeta-1-half", "alphabeta-1", "alphabeta-2", "alphabeta-4"]);
+    for (let i = 0; i + 1 < 4; i++) {
+      const r = await playMatch(game, ladder[i + 1]!, ladder[i]!, { games: 10, seed: `ladder-${i}` });
+      expect(r.score).toBeGreaterThan(0.5);
+    }
   });
 });
 
