@@ -65,10 +65,13 @@ export function mctsAgent<S>(game: Game<S>, evaluator: Evaluator<S>, name: strin
   const seed = options.seed ?? 0;
   const rng: Rng = createRng(`${name}/${seed}`);
   const temperature = options.temperature ?? 0;
+  const noisy = (options.mcts.dirichletEpsilon ?? 0) > 0;
+  let searches = 0;
   return {
     name,
     async selectMoves(states) {
-      const trees = states.map((s) => new SearchTree(game, s, { ...options.mcts, reuseTree: false }, (options.mcts.dirichletEpsilon ?? 0) > 0 ? rng.fork("noise") : null));
+      // Each search draws its root noise from its own stream.
+      const trees = states.map((s) => new SearchTree(game, s, { ...options.mcts, reuseTree: false }, noisy ? rng.fork(`noise-${searches++}`) : null));
       await runSearches(trees, evaluator);
       return trees.map((t) => t.chooseMove(temperature, temperature > 0 ? rng : null));
     },
