@@ -1,6 +1,6 @@
 // The CI chaos run: the real mesh (nats-server + every service as a supervised process) in a real
 // loop, with seeded SIGKILLs of random services and a nats-server restart; afterwards every invariant
-// of DESIGN.md the streams, the registry and the trainer's files can show must hold (bench/chaos has
+// of ARCHITECTURE.md ("Invariants") the streams, the registry and the trainer's files can show must hold (bench/chaos has
 // the bigger run). The seed is printed; set CHAOS_SEED to replay a failing schedule.
 import { describe, expect, it } from "vitest";
 import { runChaos } from "../bench/chaos/chaos.js";

@@ -2,7 +2,7 @@
  * The chaos run: the real mesh (nats-server + generator, three critics, trainer, monitor as supervised
  * processes, as `autodidact up` runs them) doing a real loop while a seeded schedule SIGKILLs random
  * services and restarts nats-server on the same port and store; afterwards every invariant of
- * DESIGN.md that the streams, the registry and the trainer's files can show is checked.
+ * ARCHITECTURE.md ("Invariants") that the streams, the registry and the trainer's files can show is checked.
  * Used by `npm run bench:chaos` (bench/chaos/bench.ts) and, smaller, by tests/chaos.test.ts.
  */
 import { fromBinary } from "@bufbuild/protobuf";
