@@ -1,31 +1,18 @@
-// Reading a run spec from a file: JSON, or YAML when the `yaml` package is installed (it is a
-// development dependency today: a production image reads JSON; see the conductor's README). The
-// spec's fields use the protobuf JSON names (`proposalsPerRound` or `proposals_per_round`, enums by
-// name such as `KIND_AGREEMENT`).
+// Reading a run spec from a file: JSON or YAML. The spec's fields use the protobuf JSON names
+// (`proposalsPerRound` or `proposals_per_round`, enums by name such as `KIND_AGREEMENT`).
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { RunSpecSchema, type RunSpec } from "../../src/gen/autodidact/v1/conductor_pb.js";
-
-/** Parses YAML text with the optional `yaml` package; FailedPrecondition when it is not installed. */
-async function parseYaml(text: string, source: string): Promise<unknown> {
-  let yaml: { parse(text: string): unknown };
-  try {
-    yaml = (await import("yaml")) as { parse(text: string): unknown };
-  } catch (cause) {
-    throw new AutodidactError(`${source}: YAML needs the "yaml" package, which this installation lacks; write the run spec as JSON`, Code.FailedPrecondition, { cause });
-  }
-  return yaml.parse(text);
-}
 
 /** A run spec from JSON or YAML text (not yet checked: see normalizeRunSpec). */
 export async function parseRunSpec(text: string, source: string): Promise<RunSpec> {
   let value: unknown;
   const trimmed = text.trimStart();
   try {
-    value = trimmed.startsWith("{") ? JSON.parse(text) : await parseYaml(text, source);
+    value = trimmed.startsWith("{") ? JSON.parse(text) : parseYaml(text);
   } catch (cause) {
-    if (cause instanceof AutodidactError) throw cause;
     throw new AutodidactError(`${source} is not valid ${trimmed.startsWith("{") ? "JSON" : "YAML"}: ${(cause as Error).message}`, Code.InvalidArgument, { cause });
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw new AutodidactError(`${source} must hold one run spec (an object)`, Code.InvalidArgument);

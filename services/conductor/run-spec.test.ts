@@ -80,7 +80,7 @@ describe("normalizeRunSpec", () => {
     expect(spec.lineages[0]?.baseModel).toBe("m");
     await expect(parseRunSpec(JSON.stringify({ name: "r1", bogus: 1 }), "r1.json")).rejects.toThrow(/r1\.json is not a run spec/);
     await expect(parseRunSpec("{nope", "r1.json")).rejects.toThrow(/r1\.json is not valid JSON/);
-    // YAML (the yaml package is installed in development)
+    // YAML
     const y = await parseRunSpec("name: r2\ntask: addition\nproposalsPerRound: 4\n", "r2.yaml");
     expect(y.proposalsPerRound).toBe(4);
   });
