@@ -47,7 +47,7 @@ export function finishRound(run: Run, step: CurriculumStep, nowMs: number): Even
   if (why !== undefined) {
     run.status = RunStatus.SUCCEEDED;
     run.phase = RoundPhase.DONE;
-    run.message = `succeeded: ${why}`;
+    run.message = why;
     run.requestedStatus = RunStatus.UNSPECIFIED;
     run.driver = "";
     events.push(statusSnapshot(run));
