@@ -2,7 +2,8 @@
 // import` copies a base model into the conductor's models directory and has it imported (once);
 // `run create -f run.yaml` starts a run, `run pause` stops it after its current phase and `run resume`
 // continues it, `run watch` follows it to the end, `run list` / `run get` show it, `run cancel` ends
-// another; bad input gets a clear message and exit code 2, a refused change exit code 1.
+// another; a phase that keeps failing fails its run with the reason and `run resume` retries it; bad
+// input gets a clear message and exit code 2, a refused change exit code 1.
 import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -28,7 +29,7 @@ function autodidact(args: string[], stateDir: string): Promise<{ code: number | 
   });
 }
 
-const spec = (name: string, rounds: number): string =>
+const spec = (name: string, rounds: number, training = "{ steps: 4, batchSize: 4 }"): string =>
   [
     `name: ${name}`,
     "task: addition",
@@ -38,6 +39,7 @@ const spec = (name: string, rounds: number): string =>
     `stop: { maxRounds: ${rounds} }`,
     "critics: [{ id: accept, kind: accept-all }]",
     "consensus: { kind: CONSENSUS_KIND_K_OF_N, critics: [accept], k: 1, timeoutMs: 5000, onTimeout: TIMEOUT_OUTCOME_REJECT }",
+    `training: ${training}`,
     "gate: { minAccuracyDelta: -1, maxDifficultyRegression: 1, maxCalibrationEce: 1, maxOverconfidentWrongRate: 1, maxDriftKl: 1000000000, autoPromote: true }",
     "labels: { anchor: { min: 1, max: 2 }, test: { min: 1, max: 3 } }",
     "",
@@ -58,7 +60,7 @@ describe("autodidact run / models", () => {
       { name: "critic-accept", kind: "critic", args: ["--kind", "accept-all", "--critic-id", "accept", ...quiet] },
       { name: "trainer", kind: "trainer", args: ["--steps", "8", "--batch-size", "4", "--max-reuse", "1000", ...quiet] },
       { name: "monitor", kind: "monitor", args: ["--eval-limit", "2", "--eval-max-difficulty", "2", "--eval-samples", "2", "--dashboard-port", "-1", ...quiet] },
-      { name: "conductor", kind: "conductor", args: ["--poll-interval", "100ms", "--progress-every", "200ms", ...quiet] },
+      { name: "conductor", kind: "conductor", args: ["--poll-interval", "100ms", "--progress-every", "200ms", "--retry-delay", "100ms", "--phase-attempts", "2", ...quiet] },
     ];
     mesh = await startLocalMesh({ stateDir, members, readyTimeoutMs: 120_000 });
   }, 180_000);
@@ -69,7 +71,7 @@ describe("autodidact run / models", () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  it("imports a base model once, runs a run through pause and resume to its end, and cancels another", async () => {
+  it("imports a base model once, runs a run through pause and resume to its end, cancels another, and fails (then retries) one whose training the trainer refuses", async () => {
     const imported = await autodidact(["models", "import", join(work, "tiny-main"), "--lineage", "main"], stateDir);
     expect(imported.code, imported.err).toBe(0);
     expect(imported.out).toMatch(/imported tiny-main as main@1, promoted by the monitor/);
@@ -130,5 +132,18 @@ describe("autodidact run / models", () => {
     expect(end.code).toBe(0);
     expect(end.out).toMatch(/cancelled/);
     expect(end.out.match(/ done: difficulty /g)?.length ?? 0).toBeLessThan(5);
-  }, 240_000);
+
+    // A phase that keeps failing (the trainer refuses the run's training config): retried, then the
+    // run FAILED with the reason (watch exits 1); ResumeRun retries the phase.
+    await writeFile(join(work, "run-c.yaml"), spec("cli-c", 1, "{ batchSize: 1 }"));
+    expect((await autodidact(["run", "create", "-f", join(work, "run-c.yaml")], stateDir)).code).toBe(0);
+    const failed = await autodidact(["run", "watch", "cli-c"], stateDir);
+    expect(failed.code).toBe(1);
+    expect(failed.out).toMatch(/train failed \(attempt 1 of 2\), retrying: .*batch_size/);
+    expect(failed.out).toMatch(/failed: round \d+ train failed after 2 attempts: .*training\.batch_size must be an integer in \[2, 4096\], got 1/);
+    const retried = await autodidact(["run", "resume", "cli-c"], stateDir);
+    expect(retried.out).toMatch(/run cli-c \(addition\): running/);
+    const replay = await autodidact(["run", "watch", "cli-c", "--from-seq", "1"], stateDir);
+    expect(replay.out.match(/train failed after 2 attempts/g)).toHaveLength(2);
+  }, 300_000);
 });
