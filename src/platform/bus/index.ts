@@ -29,6 +29,8 @@ export type { PublishOptions, PublishResult } from "./publish.js";
 export { natsHeaderGetter, natsHeaderSetter, injectTraceContext, extractTraceContext } from "./trace-headers.js";
 export { startNatsServer, freePort, NATS_INSTALL_HINT } from "./nats-server.js";
 export type { NatsServerOptions, NatsServerProcess } from "./nats-server.js";
+export { startNatsCluster } from "./nats-cluster.js";
+export type { NatsCluster, NatsClusterNode, NatsClusterOptions } from "./nats-cluster.js";
 export {
   consume,
   consumerLag,
