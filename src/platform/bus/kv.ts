@@ -1,4 +1,4 @@
-import { jetstreamManager, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
+import type { StoredMsg } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { AutodidactError, Code } from "../errors/index.js";
@@ -6,7 +6,7 @@ import type { Bus } from "./connection.js";
 import { permissionDeniedError } from "./permission.js";
 import { retryBudget, withBusRetry, type RetryBudget } from "./retry.js";
 import { kvStreamName } from "./topology.js";
-import { isWrongLastSequence, newMsgId, writeOnce } from "./write.js";
+import { conditionalHeaders, isWrongLastSequence, managerWithTimeout, newMsgId, writeOnce } from "./write.js";
 
 /** A stored value with the revision needed to update it with compare-and-set. */
 export interface KvValue<T = Uint8Array> {
@@ -135,9 +135,6 @@ interface KeyCodec {
  * through the connection's publish pipeline ({@link writeOnce}).
  */
 class KvRequests {
-  /** JetStream managers by request timeout (attempts escalate through a few fixed values). */
-  private readonly managers = new Map<number, Promise<JetStreamManager>>();
-
   constructor(
     private readonly bus: Bus,
     readonly bucket: string,
@@ -157,32 +154,31 @@ class KvRequests {
     return this.codec.subjectForKey(ek, edit);
   }
 
-  private manager(timeoutMs: number): Promise<JetStreamManager> {
-    let m = this.managers.get(timeoutMs);
-    if (m === undefined) {
-      m = jetstreamManager(this.bus.nc, { timeout: timeoutMs, checkAPI: false });
-      this.managers.set(timeoutMs, m);
-    }
-    return m;
-  }
-
   /** The key's last message (any operation), or null when it has none; retried through elections. */
   async last(key: string): Promise<LastEntry | null> {
     const subject = this.subject(key);
     const sm = await withBusRetry(this.budget(), async (_n, timeoutMs) =>
-      (await this.manager(timeoutMs)).streams.getMessage(kvStreamName(this.bucket), { last_by_subj: subject }),
+      (await managerWithTimeout(this.bus.nc, timeoutMs)).streams.getMessage(kvStreamName(this.bucket), { last_by_subj: subject }),
     );
     if (sm === null || sm.subject !== subject) return null;
     return { revision: sm.seq, operation: operationOf(sm), value: sm.data, created: sm.time };
   }
 
-  /** Publishes to the key's subject with the given expectation; one msg id across all attempts. */
+  /**
+   * Publishes to the key's subject, retried through elections: unconditionally (one fresh msg id
+   * across the attempts), or only if the key's last revision is `expectRevision` (0: no message),
+   * as a conditional write whose id every writer with that expectation shares (see write.ts), so
+   * exactly one of them is stored even where the server checks the expectation only before proposing.
+   */
   async write(key: string, value: Uint8Array, expectRevision: number | undefined, extra?: (h: MsgHdrs) => void): Promise<number> {
-    const h = natsHeaders();
-    h.set("Nats-Msg-Id", newMsgId());
-    if (expectRevision !== undefined) h.set("Nats-Expected-Last-Subject-Sequence", String(expectRevision));
-    extra?.(h);
-    return (await writeOnce(this.bus.nc, this.subject(key, true), value, h, { budget: this.budget(), idempotent: true })).seq;
+    const subject = this.subject(key, true);
+    let headers = natsHeaders();
+    let writerId: string | undefined;
+    if (expectRevision === undefined) headers.set("Nats-Msg-Id", newMsgId());
+    else ({ headers, writerId } = conditionalHeaders(subject, expectRevision, headers));
+    extra?.(headers);
+    const options = { budget: this.budget(), idempotent: true, ...(writerId !== undefined ? { writerId } : {}) };
+    return (await writeOnce(this.bus.nc, subject, value, headers, options)).seq;
   }
 }
 
