@@ -41,10 +41,19 @@ export interface LedgerComparison {
   examples: string[];
 }
 
-/** One distinct decision of a sample. */
+/** One distinct decision of a sample: its bytes (decoded only to name its decider) and how often it was published. */
 interface Seen {
-  deciderId: string;
+  readonly data: Uint8Array;
   publishes: number;
+}
+
+/** The decider of a decision's bytes, for the examples of a report. */
+function deciderOf(seen: Seen): string {
+  try {
+    return fromBinary(DecisionSchema, seen.data).deciderId;
+  } catch {
+    return "?";
+  }
 }
 
 const digest = (data: Uint8Array): string => createHash("sha256").update(data).digest("base64");
@@ -58,6 +67,8 @@ const MAX_EXAMPLES = 5;
 export class DecisionAudit {
   /** Distinct decisions per sample id, by the digest of their bytes. */
   private readonly bySample = new Map<string, Map<string, Seen>>();
+  /** Distinct decisions keyed by their message id only, not decoded yet (see verify). */
+  private readonly unverified = new Map<string, Map<string, Seen>>();
   private publishes = 0;
   private copies = 0;
   private undecodable = 0;
@@ -74,7 +85,9 @@ export class DecisionAudit {
   static async start(bus: Bus, subject: string = Subjects.allDecisions): Promise<DecisionAudit> {
     const audit = new DecisionAudit();
     audit.nc = bus.nc;
-    audit.sub = bus.nc.subscribe(subject, { callback: (err, m) => void (err === null && audit.observe(m.data)) });
+    // Decisions are published with the sample id as message id: the header names the sample without
+    // decoding the message (an observer of a benchmark should cost its process little).
+    audit.sub = bus.nc.subscribe(subject, { callback: (err, m) => void (err === null && audit.observe(m.data, m.headers?.get("Nats-Msg-Id") || undefined)) });
     const statuses = bus.nc.status();
     audit.statuses = statuses;
     void (async () => {
@@ -84,10 +97,10 @@ export class DecisionAudit {
     return audit;
   }
 
-  /** A decision published (as the subscription delivers it). */
-  observe(data: Uint8Array): void {
+  /** A decision published (as the subscription delivers it), with its message id (= sample id) when known. */
+  observe(data: Uint8Array, sampleId?: string): void {
     this.publishes++;
-    const seen = this.add(data);
+    const seen = this.add(data, sampleId);
     if (seen !== undefined && seen.publishes++ > 0) this.copies++;
   }
 
@@ -103,12 +116,13 @@ export class DecisionAudit {
 
   /** The counts so far; with `expected`, also how many of those samples had no decision seen. */
   report(expected?: Iterable<string>): DecisionAuditReport {
+    this.verify();
     let decidedTwice = 0;
     const examples: string[] = [];
     for (const [sampleId, decisions] of this.bySample) {
       if (decisions.size < 2) continue;
       decidedTwice++;
-      if (examples.length < MAX_EXAMPLES) examples.push(`${sampleId}: ${decisions.size} decisions by ${[...decisions.values()].map((d) => d.deciderId).join(", ")}`);
+      if (examples.length < MAX_EXAMPLES) examples.push(`${sampleId}: ${decisions.size} decisions by ${[...decisions.values()].map(deciderOf).join(", ")}`);
     }
     let unseen = 0;
     for (const id of expected ?? []) if (!this.bySample.has(id)) unseen++;
@@ -129,6 +143,7 @@ export class DecisionAudit {
    * not the one its sample's record holds got past the gate without winning it.
    */
   async compareWithLedger(bus: Bus): Promise<LedgerComparison> {
+    this.verify();
     const ledger = await ConsensusLedger.open(bus);
     const out: LedgerComparison = { samples: 0, notInLedger: 0, examples: [] };
     const entries = [...this.bySample];
@@ -141,7 +156,7 @@ export class DecisionAudit {
           for (const [d, seen] of decisions) {
             if (d === key) continue;
             out.notInLedger++;
-            if (out.examples.length < MAX_EXAMPLES) out.examples.push(`${sampleId}: a decision by ${seen.deciderId} ${stored === undefined ? "with no decided record" : "differs from the record"}`);
+            if (out.examples.length < MAX_EXAMPLES) out.examples.push(`${sampleId}: a decision by ${deciderOf(seen)} ${stored === undefined ? "with no decided record" : "differs from the record"}`);
           }
         }),
       );
@@ -161,16 +176,38 @@ export class DecisionAudit {
     (this.statuses as { stop?: () => void } | undefined)?.stop?.();
   }
 
-  private add(data: Uint8Array): Seen | undefined {
-    let sampleId: string;
-    let deciderId: string;
-    try {
-      const d = fromBinary(DecisionSchema, data);
-      sampleId = d.sampleId;
-      deciderId = d.deciderId;
-    } catch {
-      this.undecodable++;
-      return undefined;
+  /**
+   * Decodes what was keyed by its message id alone (once, after the fact, so observing stays cheap):
+   * a message that is not a decision of that sample is dropped and counted as undecodable.
+   */
+  private verify(): void {
+    for (const [sampleId, decisions] of [...this.unverified]) {
+      for (const [key, seen] of decisions) {
+        let ok = false;
+        try {
+          ok = fromBinary(DecisionSchema, seen.data).sampleId === sampleId;
+        } catch {
+          ok = false;
+        }
+        if (ok) continue;
+        this.undecodable += seen.publishes;
+        decisions.delete(key);
+        this.bySample.get(sampleId)?.delete(key);
+      }
+      if (this.bySample.get(sampleId)?.size === 0) this.bySample.delete(sampleId);
+    }
+    this.unverified.clear();
+  }
+
+  private add(data: Uint8Array, knownSampleId?: string): Seen | undefined {
+    let sampleId = knownSampleId;
+    if (sampleId === undefined) {
+      try {
+        sampleId = fromBinary(DecisionSchema, data).sampleId;
+      } catch {
+        this.undecodable++;
+        return undefined;
+      }
     }
     let decisions = this.bySample.get(sampleId);
     if (decisions === undefined) {
@@ -180,8 +217,13 @@ export class DecisionAudit {
     const key = digest(data);
     let seen = decisions.get(key);
     if (seen === undefined) {
-      seen = { deciderId, publishes: 0 };
+      seen = { data, publishes: 0 };
       decisions.set(key, seen);
+      if (knownSampleId !== undefined) {
+        let pending = this.unverified.get(sampleId);
+        if (pending === undefined) this.unverified.set(sampleId, (pending = new Map()));
+        pending.set(key, seen);
+      }
     }
     return seen;
   }

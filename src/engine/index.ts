@@ -196,3 +196,40 @@ export {
   TrainerCore,
   validateLora,
 } from "./train/index.js";
+// Policy/value networks for self-play (games): model, inference in workers, training, checkpoints.
+export type {
+  OpenPolicyValueOptions,
+  PolicyValueArch,
+  PolicyValueConfig,
+  PolicyValueGraphOptions,
+  PolicyValueLossGraph,
+  PolicyValueLossOptions,
+  PolicyValueNetwork,
+  PolicyValueOutputs,
+  PolicyValueParamKind,
+  PolicyValueParamSpec,
+} from "./model/index.js";
+export {
+  buildPolicyValueGraph,
+  buildPolicyValueLossGraph,
+  checkPolicyValueParams,
+  createPolicyValueConfig,
+  initPolicyValueParams,
+  openPolicyValueNetwork,
+  POLICY_VALUE_IO,
+  policyValueNames,
+  policyValueParameterCount,
+  policyValueParamSpecs,
+} from "./model/index.js";
+export type {
+  CreatePolicyValueTrainerOptions,
+  PolicyValueBatch,
+  PolicyValueStepResult,
+  PolicyValueTrainer,
+  PolicyValueTrainerOptions,
+  PolicyValueTrainingGraph,
+  PolicyValueTrainingGraphOptions,
+} from "./train/index.js";
+export { buildPolicyValueTrainingGraph, checkPolicyValueBatch, createPolicyValueTrainer, PolicyValueTrainerCore } from "./train/index.js";
+export type { LoadedPolicyValueModel, SavePolicyValueOptions } from "./checkpoint/index.js";
+export { loadPolicyValueModel, POLICY_VALUE_MODEL_TYPE, savePolicyValueModel } from "./checkpoint/index.js";

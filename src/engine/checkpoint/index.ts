@@ -6,3 +6,5 @@ export type { DecoderFolder, LoadedModel, SaveModelOptions } from "./model-folde
 export { fromHfConfig, loadDecoder, loadModel, MODEL_FILES, MODEL_TYPE, saveModel, toHfConfig } from "./model-folder.js";
 export type { AdapterTensors, LoadedLoraAdapter, PeftLoraConfig, SaveLoraOptions } from "./peft.js";
 export { ADAPTER_FILES, expectedAdapterShapes, loadLoraAdapter, peftConfig, saveLoraAdapter } from "./peft.js";
+export type { LoadedPolicyValueModel, SavePolicyValueOptions } from "./policy-value-folder.js";
+export { loadPolicyValueModel, POLICY_VALUE_MODEL_TYPE, savePolicyValueModel } from "./policy-value-folder.js";

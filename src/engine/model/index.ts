@@ -4,3 +4,7 @@ export type { ParamKind, Parameters, ParamSpec } from "./params.js";
 export { checkParameters, initParameters, parameterCount, parameterSpecs, paramNames } from "./params.js";
 export type { FloatDType, ForwardGraph, ForwardGraphOptions, LoraGraphOptions, LoraInput, ServingGraphOptions } from "./transformer.js";
 export { buildForwardGraph, buildGreedyDecodingGraph, buildServingGraph, GREEDY_OUTPUTS, loraParamNames, MASK_VALUE, SERVING_DIMS } from "./transformer.js";
+export type { PolicyValueArch, PolicyValueConfig, PolicyValueGraphOptions, PolicyValueLossGraph, PolicyValueLossOptions, PolicyValueParamKind, PolicyValueParamSpec } from "./policy-value.js";
+export { buildPolicyValueGraph, buildPolicyValueLossGraph, checkPolicyValueParams, createPolicyValueConfig, initPolicyValueParams, POLICY_VALUE_IO, policyValueNames, policyValueParameterCount, policyValueParamSpecs } from "./policy-value.js";
+export type { OpenPolicyValueOptions, PolicyValueNetwork, PolicyValueOutputs } from "./policy-value-network.js";
+export { openPolicyValueNetwork } from "./policy-value-network.js";

@@ -12,3 +12,7 @@ export type { StepResult, TrainerOptions } from "./trainer-core.js";
 export { TrainerCore } from "./trainer-core.js";
 export type { CreateTrainerOptions, Trainer } from "./trainer.js";
 export { createTrainer } from "./trainer.js";
+export type { PolicyValueBatch, PolicyValueStepResult, PolicyValueTrainerOptions, PolicyValueTrainingGraph, PolicyValueTrainingGraphOptions } from "./policy-value.js";
+export { buildPolicyValueTrainingGraph, checkPolicyValueBatch, PolicyValueTrainerCore } from "./policy-value.js";
+export type { CreatePolicyValueTrainerOptions, PolicyValueTrainer } from "./policy-value-trainer.js";
+export { createPolicyValueTrainer } from "./policy-value-trainer.js";
