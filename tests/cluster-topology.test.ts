@@ -4,9 +4,11 @@
 // stream, KV bucket and object store with 3 replicas, each with a leader and two current followers;
 // `autodidact doctor` reports it. An existing stream or bucket with fewer replicas is scaled up; one
 // the cluster cannot hold fails naming it and both counts.
+import { spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalMesh } from "../apps/cli/local-mesh.js";
 import { formatReplication, readReplication } from "../apps/cli/status.js";
@@ -22,6 +24,7 @@ import {
 } from "../src/platform/bus/index.js";
 import { AutodidactError, Code } from "../src/platform/errors/index.js";
 
+const cli = fileURLToPath(new URL("../bin/autodidact.mjs", import.meta.url));
 let cluster: NatsCluster;
 let bus: Bus;
 
@@ -76,6 +79,18 @@ describe("replication on a 3-node cluster", () => {
     const settled = await readReplication(bus, 3);
     expect(settled.problems, formatReplication(settled)).toEqual([]);
     expect(formatReplication(settled)).toMatch(/KV_registry\s+3\s+n\d/);
+
+    // `autodidact doctor` as an operator runs it: exit 0 and the same report.
+    const env = { ...process.env, NATS_URL: cluster.url, AUTODIDACT_NATS_REPLICAS: "3" };
+    const doctor = spawnSync(process.execPath, [cli, "doctor"], { env, encoding: "utf8", timeout: 60_000 });
+    expect(doctor.status, doctor.stderr).toBe(0);
+    expect(doctor.stdout).toMatch(/cluster c1/);
+    expect(doctor.stdout).toMatch(/OBJ_checkpoints\s+3\s+n\d/);
+    expect(doctor.stdout).toMatch(/replication as configured/);
+    // Asked for more replicas than the streams have, it says so and exits 1.
+    const five = spawnSync(process.execPath, [cli, "doctor", "--nats-replicas", "5"], { env, encoding: "utf8", timeout: 60_000 });
+    expect(five.status).toBe(1);
+    expect(five.stdout).toMatch(/kv registry has 3 replicas, configured 5/);
   }, 180_000);
 
   it("scales an existing stream, bucket and object store up, and names both counts when the cluster cannot hold them", async () => {

@@ -144,17 +144,20 @@ class NodeKiller {
         const killedAt = Date.now();
         await this.cluster.node(node).kill();
         const atS = (killedAt - started) / 1000;
+        // Meanwhile: when the target has a leader again.
+        const election = (async (): Promise<number> => {
+          for (;;) {
+            const leader = await leaderOf(this.probe, target).catch(() => undefined);
+            const ms = Date.now() - killedAt;
+            if ((leader !== undefined && leader !== node) || ms > 60_000) return ms;
+            await sleep(100);
+          }
+        })();
         // A KV write and a publish, both retried by the clients through the election.
         const id = `kill-${i}`;
         await Promise.all([kv.putJson(`probe.${id}`, { at: killedAt }), this.probe.publish(`chaosprobe.${id}`, new TextEncoder().encode(id), { msgId: id, retryForMs: 60_000 })]);
         const recoveryMs = Date.now() - killedAt;
-        let electionMs = Date.now() - killedAt;
-        for (;;) {
-          const leader = await leaderOf(this.probe, target);
-          electionMs = Date.now() - killedAt;
-          if ((leader !== undefined && leader !== node) || electionMs > 60_000) break;
-          await sleep(100);
-        }
+        const electionMs = await election;
         await sleep(this.options.nodeDownMs ?? 3_000);
         const restartAt = Date.now();
         await this.cluster.node(node).start();
