@@ -4,7 +4,7 @@
 // was published (a DecisionAudit on a core subscription sees every publish, including a second
 // decision the stream would drop), on the stream and against the ledger.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, describeTopology, startNatsCluster, type Bus, type NatsCluster } from "../src/platform/bus/index.js";
+import { connectBus, describeTopology, kvStreamName, startNatsCluster, type Bus, type NatsCluster } from "../src/platform/bus/index.js";
 import { ensureMeshTopology, KvBuckets, MESH_TOPOLOGY, Subjects } from "../src/domain/topology/index.js";
 import { createConsensusWorker, DecisionAudit, type ConsensusWorker } from "../services/consensus/index.js";
 import { policy, publishers, readDecisions } from "../services/consensus/test-support.js";
@@ -32,7 +32,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 describe("consensus on a 3-node cluster", () => {
   it("decides each sample exactly once while the leader of the ledger's bucket is killed mid-vote", async () => {
     const task = "failover";
-    const ledgerStream = `KV_${KvBuckets.Consensus}`;
+    const ledgerStream = kvStreamName(KvBuckets.Consensus);
     const leader = (await describeTopology(bus, MESH_TOPOLOGY)).find((a) => a.stream === ledgerStream)?.leader;
     expect(leader).toBeDefined();
     // The audit and the publisher stay on a node that survives (the audit counts what it saw while connected).

@@ -65,7 +65,8 @@ describe("replication on a 3-node cluster", () => {
     }
     expect(createdFirst.map((a) => `${a.stream}:${a.replicas}`)).toEqual(createdFirst.map((a) => `${a.stream}:3`));
     const assets = await describeTopology(bus, MESH_TOPOLOGY);
-    expect(assets.map((a) => a.stream)).toEqual(expect.arrayContaining(["KV_consensus", "KV_registry", "OBJ_checkpoints"]));
+    // The buckets and the object store too (they were created with 1 replica before this was fixed).
+    expect(assets.filter((a) => a.kind !== "stream")).toHaveLength(MESH_TOPOLOGY.kvBuckets.length + MESH_TOPOLOGY.objectStores.length);
     for (const a of assets) {
       expect(a.error, a.stream).toBeUndefined();
       expect(a.replicas, a.stream).toBe(3);
@@ -78,19 +79,19 @@ describe("replication on a 3-node cluster", () => {
     for (let i = 0; i < 50 && (await readReplication(bus, 3)).problems.length > 0; i++) await new Promise((r) => setTimeout(r, 200));
     const settled = await readReplication(bus, 3);
     expect(settled.problems, formatReplication(settled)).toEqual([]);
-    expect(formatReplication(settled)).toMatch(/KV_registry\s+3\s+n\d/);
+    expect(formatReplication(settled)).toMatch(/kv\s+\S+\s+KV_\S+\s+3\s+n\d/);
 
     // `autodidact doctor` as an operator runs it: exit 0 and the same report.
     const env = { ...process.env, NATS_URL: cluster.url, AUTODIDACT_NATS_REPLICAS: "3" };
     const doctor = spawnSync(process.execPath, [cli, "doctor"], { env, encoding: "utf8", timeout: 60_000 });
     expect(doctor.status, doctor.stderr).toBe(0);
     expect(doctor.stdout).toMatch(/cluster c1/);
-    expect(doctor.stdout).toMatch(/OBJ_checkpoints\s+3\s+n\d/);
+    expect(doctor.stdout).toMatch(/object store\s+\S+\s+OBJ_\S+\s+3\s+n\d/);
     expect(doctor.stdout).toMatch(/replication as configured/);
     // Asked for more replicas than the streams have, it says so and exits 1.
     const five = spawnSync(process.execPath, [cli, "doctor", "--nats-replicas", "5"], { env, encoding: "utf8", timeout: 60_000 });
     expect(five.status).toBe(1);
-    expect(five.stdout).toMatch(/kv registry has 3 replicas, configured 5/);
+    expect(five.stdout).toMatch(/kv \S+ has 3 replicas, configured 5/);
   }, 180_000);
 
   it("scales an existing stream, bucket and object store up, and names both counts when the cluster cannot hold them", async () => {

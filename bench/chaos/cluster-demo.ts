@@ -1,6 +1,6 @@
 /**
- * The quick demo on a 3-node JetStream cluster while the node leading `KV_registry` is SIGKILLed
- * mid-round (`node --import tsx bench/chaos/cluster-demo.ts [--phase "round 1: training"] [--down 8s] [-- <demo flags>]`):
+ * The quick demo on a 3-node JetStream cluster while the node leading the registry's KV bucket is SIGKILLed
+ * mid-round (`node --import tsx bench/chaos/cluster-demo.ts [--phase "round 1: training"] [--bucket registry] [--down 8s] [-- <demo flags>]`):
  * starts the cluster on loopback, runs `autodidact demo --quick` with NATS_URL listing the three
  * nodes and AUTODIDACT_NATS_REPLICAS=3, kills the registry bucket's leader when the demo prints the
  * phase, starts the node again after `--down`, and exits with the demo's exit code. Afterwards it
@@ -17,6 +17,8 @@ function flag(name: string): string | undefined {
 }
 
 const phase = flag("phase") ?? "round 1: training";
+/** The KV bucket whose leader is killed (the registry's by default, as in the issue this reproduces). */
+const bucket = flag("bucket") ?? "registry";
 const downMs = Number((flag("down") ?? "8s").replace(/s$/, "")) * 1000;
 const cli = fileURLToPath(new URL("../../bin/autodidact.mjs", import.meta.url));
 
@@ -38,11 +40,11 @@ try {
     if (killed === undefined && text.includes(phase)) {
       killed = "…";
       void (async () => {
-        const registry = (await describeTopology(bus, MESH_TOPOLOGY)).find((a) => a.stream === "KV_registry");
+        const registry = (await describeTopology(bus, MESH_TOPOLOGY)).find((a) => a.kind === "kv" && a.name === bucket);
         killed = registry?.leader ?? "none";
         if (registry?.leader === undefined) return;
         await cluster.node(registry.leader).kill();
-        process.stdout.write(`\n[cluster-demo] ${((Date.now() - started) / 1000).toFixed(1)}s: SIGKILL ${registry.leader}, leader of KV_registry (replicas ${registry.replicas}); restarting it in ${downMs / 1000} s\n`);
+        process.stdout.write(`\n[cluster-demo] ${((Date.now() - started) / 1000).toFixed(1)}s: SIGKILL ${registry.leader}, leader of the ${registry.stream} bucket (replicas ${registry.replicas}); restarting it in ${downMs / 1000} s\n`);
         await new Promise((r) => setTimeout(r, downMs));
         await cluster.node(registry.leader).start();
         process.stdout.write(`\n[cluster-demo] ${registry.leader} restarted\n`);

@@ -10,6 +10,7 @@
  */
 import {
   connectBus,
+  declaredStreamNames,
   describeTopology,
   ensureTopology,
   openKv,
@@ -35,7 +36,7 @@ export interface ClusterChaosOptions extends Omit<ChaosOptions, "natsRestarts" |
 export interface NodeKill {
   /** Seconds into the chaos phase. */
   atS: number;
-  /** The stream whose leader was taken (`KV_registry`, `SAMPLES`, …). */
+  /** The stream whose leader was taken (`SAMPLES`, the stream behind a bucket, …). */
   target: string;
   node: string;
   /** Until a KV write and a publish to assets the lost node led succeeded again, ms. */
@@ -124,7 +125,7 @@ class NodeKiller {
   async run(chaosMs: number, log: (line: string) => void): Promise<void> {
     const rng = createRng(`cluster-chaos:${this.options.seed}`);
     // Every stream and bucket in turn, starting at a seeded place in the list.
-    const targets = [...MESH_TOPOLOGY.streams.map((s) => s.name), ...MESH_TOPOLOGY.kvBuckets.map((b) => `KV_${b.name}`), ...MESH_TOPOLOGY.objectStores.map((o) => `OBJ_${o.name}`)];
+    const targets = declaredStreamNames(MESH_TOPOLOGY);
     const offset = rng.int(targets.length);
     const slot = chaosMs / this.options.nodeKills;
     const started = Date.now();
