@@ -61,14 +61,12 @@ export function retryBudget(retryForMs: number, maxAttemptMs: number, closed: ()
 }
 
 /**
- * Timeout of attempt `n` (1-based): 1 s, 2 s, 4 s… up to `maxAttemptMs`, and never past the deadline
- * by more than the first attempt's second. A request lost in an election is re-sent quickly; a slow
- * but live server still gets its full timeout.
+ * Timeout of attempt `n` (1-based): 1 s, 2 s, 4 s… up to `maxAttemptMs`. A request lost in an
+ * election is re-sent quickly; a slow but live server still gets its full timeout. (A few fixed
+ * values, so clients made per timeout can be cached.)
  */
 export function attemptTimeoutMs(n: number, budget: RetryBudget): number {
-  const grow = Math.min(budget.maxAttemptMs, 1_000 * 2 ** Math.min(n - 1, 10));
-  const left = budget.deadline - Date.now();
-  return Math.max(Math.min(1_000, budget.maxAttemptMs), Math.min(grow, left));
+  return Math.min(budget.maxAttemptMs, 1_000 * 2 ** Math.min(n - 1, 10));
 }
 
 /** Pause before attempt `n + 1`: 50 ms doubling, capped at 1 s, with ±20% jitter. */
