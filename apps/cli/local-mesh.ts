@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connectBus, freePort, startNatsServer, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
+import { defineOptions, serviceOptions } from "../../src/platform/config/index.js";
 import type { ReadyLine } from "../../src/platform/host/index.js";
 import { generateMeshCredentials, resolveNatsCredentials, type MeshSecretSet } from "../../src/platform/nats-auth/index.js";
 import { createSupervisor, type RestartPolicy, type Supervisor } from "./supervisor.js";
@@ -49,6 +50,12 @@ export interface LocalMeshOptions {
    * the demo registers and promotes its base models, which generator and critics load on start).
    */
   beforeServices?: (bus: Bus) => Promise<void>;
+  /**
+   * Replicas of every stream and bucket, for whatever creates them first (this mesh's admin step or
+   * a service); default `AUTODIDACT_NATS_REPLICAS` from the environment, else 1. More than 1 needs
+   * `natsUrl` pointing at a NATS cluster.
+   */
+  natsReplicas?: number;
 }
 
 /** A running local mesh. */
@@ -170,6 +177,13 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     );
   }
   const members = withConsensus(options.members);
+  const replicas = options.natsReplicas ?? defineOptions({ natsReplicas: serviceOptions.natsReplicas }).parse([], process.env).values.natsReplicas;
+  if (replicas > 1 && options.natsUrl === undefined) {
+    throw new AutodidactError(
+      `${replicas} JetStream replicas need a NATS cluster: give its URLs (--nats-url / NATS_URL), or use 1 replica with the nats-server this mesh starts`,
+      Code.InvalidArgument,
+    );
+  }
   let secrets: MeshSecretSet<MeshIdentity> | undefined;
   if (auth) {
     const dir = join(options.stateDir, "secrets");
@@ -191,7 +205,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         ...(secrets !== undefined ? { credentials: (await resolveNatsCredentials({ natsNkeyFile: secrets.seedFileOf("admin") }))! } : {}),
       });
       try {
-        await ensureMeshTopology(admin);
+        await ensureMeshTopology(admin, { replicas });
         await options.beforeServices?.(admin);
       } finally {
         await admin.close();
@@ -286,6 +300,8 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         AUTODIDACT_CONSENSUS_CRITICS: criticNames,
         ...options.env,
         NATS_URL: natsUrl,
+        // Whoever creates a stream or bucket first creates it with the mesh's replica count.
+        AUTODIDACT_NATS_REPLICAS: String(replicas),
         // The path of the member's own seed file, never the seed itself.
         ...(secrets !== undefined ? { AUTODIDACT_NATS_NKEY_FILE: secrets.seedFileOf(member.name) } : {}),
       },

@@ -27,6 +27,7 @@ Commands:
   topology           create or verify the JetStream streams and buckets (run once with the admin identity)
   nats-auth          generate per-service NATS nkeys and the nats-server authorization (for Kubernetes Secrets)
   status             health and version of every service of the local mesh
+  doctor             replicas, leader and follower state of every JetStream stream and bucket
   history            checkpoints of a lineage with promoted / rejected / rolled-back status
   lineage <version>  rounds, sample counts, critic votes and sample-id digests from the root to <version>
   rollback [<version>]  serve an earlier version again (default: the previous promoted one)
@@ -50,7 +51,8 @@ const SERVICES: Record<string, () => Promise<ServiceSpec<never>>> = {
 
 const upOptions = defineOptions({
   stateDir: { type: "string", help: "folder for the mesh state, logs and NATS store", env: "AUTODIDACT_STATE_DIR" },
-  natsUrl: { type: "string", help: "use this NATS (JetStream on) instead of starting nats-server", env: "NATS_URL" },
+  natsUrl: { type: "string", help: "use this NATS (JetStream on) instead of starting nats-server; several URLs comma-separated", env: "NATS_URL" },
+  natsReplicas: serviceOptions.natsReplicas,
   critics: { type: "int", help: "number of critic processes", default: 3, min: 1, max: 16 },
   auth: {
     type: "bool",
@@ -109,6 +111,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await up(rest);
       case "status":
         return await status(rest);
+      case "doctor":
+        return await (await import("./status.js")).doctorCommand(rest);
       case "topology":
         return await topology(rest);
       case "nats-auth":
@@ -160,6 +164,7 @@ async function up(argv: readonly string[]): Promise<number> {
         ...(natsUrl ? { natsUrl } : {}),
         members,
         auth,
+        natsReplicas: parsed.values.natsReplicas,
         // Every service on a free port of its own (one fixed port cannot serve several processes); -1 = off.
         env: { AUTODIDACT_METRICS_PORT: metrics ? "0" : "-1" },
         signal: signals.stop.signal,

@@ -1,11 +1,12 @@
 /**
  * The chaos run on demand (`npm run bench:chaos -- [--seed N] [--kills 24] [--nats-restarts 3] [--chaos 180s]
- * [--calm 30s] [--keep]`): the real mesh under SIGKILLs and nats-server restarts, then every invariant
+ * [--calm 30s] [--keep]`; with `--cluster [--node-kills 12]` on a 3-node cluster with replicas 3, see cluster.ts): the real mesh under SIGKILLs and nats-server restarts, then every invariant
  * checked; prints the counts and exits 1 when an invariant failed. The peer is a calm phase of the same
  * load without faults, measured first in the same run (decided samples/s calm vs under chaos).
  * Replay a run with its printed seed (the schedule is the same; process timing is not).
  */
 import { runChaos, type ChaosReport } from "./chaos.js";
+import { runClusterChaos, type ClusterChaosReport } from "./cluster.js";
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -59,17 +60,40 @@ function table(r: ChaosReport): string {
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");
 }
 
+/** The node-kill lines of a cluster run (bench/chaos/cluster.ts). */
+function clusterTable(r: ClusterChaosReport): string {
+  const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+  const lines = [
+    `node kills (SIGKILL + restart)  ${r.nodeKills.length}  (leaders of: ${r.leadersKilled.join(", ")})`,
+    `recovery after a node loss     median ${s(r.recoveryMedianMs)}, worst ${s(r.recoveryWorstMs)}  (until a KV write and a publish to streams the lost node led succeed)`,
+    "",
+    "  at       node  leader of           writes back  re-elected  caught up after restart",
+    ...r.nodeKills.map(
+      (k) =>
+        `  ${k.atS.toFixed(1).padStart(6)}s  ${k.node.padEnd(4)}  ${k.target.padEnd(18)}  ${s(k.recoveryMs).padStart(11)}  ${s(k.electionMs).padStart(10)}  ${s(k.catchUpMs).padStart(8)}${k.probesOnVictim ? "" : "  (probes elsewhere)"}`,
+    ),
+    "",
+    `replicas at the end            ${r.finalAssets.map((a) => `${a.stream} ${a.replicas}`).join(", ")}`,
+  ];
+  return lines.join("\n");
+}
+
 const seed = Number(flag("seed") ?? Math.floor(Math.random() * 2 ** 31));
-const report = await runChaos({
+const cluster = process.argv.includes("--cluster");
+const common = {
   seed,
   kills: Number(flag("kills") ?? 24),
-  natsRestarts: Number(flag("nats-restarts") ?? 3),
-  chaosMs: seconds(flag("chaos"), 180_000),
+  chaosMs: seconds(flag("chaos"), cluster ? 300_000 : 180_000),
   calmMs: seconds(flag("calm"), 30_000),
   keepState: process.argv.includes("--keep"),
-  log: (line) => process.stdout.write(`${line}\n`),
-});
-process.stdout.write(`\n${table(report)}\n\ninvariants:\n`);
+  log: (line: string) => process.stdout.write(`${line}\n`),
+};
+const report: ChaosReport = cluster
+  ? await runClusterChaos({ ...common, nodeKills: Number(flag("node-kills") ?? 12) })
+  : await runChaos({ ...common, natsRestarts: Number(flag("nats-restarts") ?? 3) });
+process.stdout.write(`\n${table(report)}\n`);
+if (cluster) process.stdout.write(`${clusterTable(report as ClusterChaosReport)}\n`);
+process.stdout.write("\ninvariants:\n");
 for (const f of report.roundFailures) process.stdout.write(`  round without candidate: ${f}\n`);
 for (const i of report.invariants) process.stdout.write(`  ${i.ok ? "ok  " : "FAIL"}  ${i.name}: ${i.detail}\n`);
 const failed = report.invariants.filter((i) => !i.ok);

@@ -49,6 +49,14 @@ export interface ChaosOptions {
   keepState?: boolean;
   /** Progress lines. */
   log?: (line: string) => void;
+  /**
+   * Run the mesh on NATS the caller started (e.g. the 3-node cluster of bench/chaos/cluster.ts), with
+   * this many replicas, instead of a nats-server of its own (then without NATS authentication, and
+   * `natsRestarts` must be 0: the caller brings its own faults through `duringChaos`).
+   */
+  nats?: { url: string; replicas: number };
+  /** Runs alongside the chaos phase's kill schedule (the cluster bench's node kills); awaited before the mesh settles. */
+  duringChaos?: (ctx: { bus: Bus; chaosMs: number; log: (line: string) => void }) => Promise<void>;
 }
 
 /** One checked invariant. */
@@ -294,12 +302,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       members,
       restartPolicy: { initialDelayMs: 200, maxDelayMs: 2_000, stableAfterMs: 3_000 },
       readyTimeoutMs: 180_000,
+      ...(options.nats !== undefined ? { natsUrl: options.nats.url, auth: false, natsReplicas: options.nats.replicas } : {}),
     });
-    nats = mesh.nats!;
+    nats = mesh.nats;
     const adminSeed = mesh.secrets?.seedFileOf("admin");
     const credentials = adminSeed === undefined ? undefined : await resolveNatsCredentials({ natsNkeyFile: adminSeed });
     bus = await connectBus({ servers: mesh.natsUrl, name: "chaos-harness", waitOnFirstConnect: true, maxReconnectDelayMs: 250, ...(credentials ? { credentials } : {}) });
-    log(`seed ${options.seed}: nats ${nats.url} (authenticated: ${mesh.secrets !== undefined}), state ${stateDir}`);
+    log(`seed ${options.seed}: nats ${mesh.natsUrl} (authenticated: ${mesh.secrets !== undefined}), state ${stateDir}`);
     const runningMesh = mesh;
     // A service that cannot start while nats-server is down exits 1 ("failed to start") and is
     // restarted with backoff, as a pod would be: counted apart from crashes.
@@ -367,10 +376,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     const chaosStart = Date.now();
     const load = runLoad(options.chaosMs);
+    const extraFaults = options.duringChaos?.({ bus, chaosMs: options.chaosMs, log });
     for (const fault of faults) {
       await sleep(Math.max(0, chaosStart + fault.at - Date.now()));
       if (fault.what === "nats-server") {
-        await nats.restart();
+        await nats!.restart();
         report.natsRestarts++;
         log(`  ${((Date.now() - chaosStart) / 1000).toFixed(1)}s restarted nats-server`);
         continue;
@@ -392,6 +402,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       log(`  ${((Date.now() - chaosStart) / 1000).toFixed(1)}s SIGKILL ${fault.what} (pid ${child.pid})`);
     }
     await load;
+    await extraFaults;
     const chaosEnd = Date.now();
 
     // Settle: the run cancelled and ended (after its current phase), every service back, every

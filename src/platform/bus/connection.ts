@@ -28,8 +28,8 @@ export interface BusCredentials {
 
 /** Options of {@link connectBus}. */
 export interface ConnectBusOptions {
-  /** One or more `nats://host:port` URLs. */
-  servers: string | string[];
+  /** One or more `nats://host:port` URLs (a comma-separated string too, as `NATS_URL` holds them). */
+  servers: string | readonly string[];
   /** Connection name shown by the server (`autodidact-critic-0`), helps when reading `nats server report`. */
   name: string;
   credentials?: BusCredentials;
@@ -102,10 +102,15 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
   // the backoff is a function of how long we have been disconnected, not of a call counter:
   // 100 ms right after a restart, growing to maxDelay after a long outage.
   let disconnectedAt: number | undefined;
+  // "nats://a:4222,nats://b:4222" is a list: every node of a cluster, to fail over between.
+  const servers = (typeof options.servers === "string" ? [options.servers] : [...options.servers])
+    .flatMap((s) => s.split(","))
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   let nc: NatsConnection;
   try {
     nc = await connect({
-      servers: options.servers,
+      servers,
       name: options.name,
       maxReconnectAttempts: -1,
       reconnect: true,
@@ -123,17 +128,17 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
     });
   } catch (err) {
     if (err instanceof AutodidactError) throw err;
-    const servers = Array.isArray(options.servers) ? options.servers.join(", ") : options.servers;
+    const list = servers.join(", ");
     if (err instanceof AuthorizationError || /authorization violation|authentication/i.test(String(err))) {
       throw new AutodidactError(
-        `NATS at ${servers} refused the connection of ${options.name}: ${options.credentials === undefined ? "no credentials given" : "credentials not accepted"} ` +
+        `NATS at ${list} refused the connection of ${options.name}: ${options.credentials === undefined ? "no credentials given" : "credentials not accepted"} ` +
           "(set --nats-nkey-file / --nats-creds / --nats-user with --nats-password-file)",
         Code.Unauthenticated,
         { cause: err },
       );
     }
     throw new AutodidactError(
-      `cannot connect to NATS at ${servers}: ${err instanceof Error ? err.message : String(err)} ` +
+      `cannot connect to NATS at ${list}: ${err instanceof Error ? err.message : String(err)} ` +
         `(is nats-server running with JetStream, and is NATS_URL right?)`,
       Code.Unavailable,
       { cause: err },

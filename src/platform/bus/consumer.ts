@@ -1,21 +1,16 @@
-import { context as otelContext, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import {
   AckPolicy,
   DeliverPolicy,
   JetStreamApiError,
   type ConsumerConfig,
   type ConsumerInfo,
-  type ConsumerMessages,
-  type JsMsg,
 } from "@nats-io/jetstream";
 import { nanos, type MsgHdrs } from "@nats-io/transport-node";
-import { AutodidactError, Code, codeName } from "../errors/index.js";
+import { AutodidactError, Code } from "../errors/index.js";
 import { createLogger, type Logger } from "../telemetry/logger.js";
 import type { Bus } from "./connection.js";
-import { busInstruments } from "./metrics.js";
-import { BUS_TRACER_NAME, MessagingAttributes, permissionDeniedError } from "./publish.js";
-import { PoisonSubjects } from "./topology.js";
-import { extractTraceContext } from "./trace-headers.js";
+import { FastAcks, InProgressAcks, MessageRunner, PoisonRecorder, PullLoop, windowFor } from "./consume-parts.js";
+import { permissionDeniedError } from "./permission.js";
 
 /** A durable pull consumer: the unit of "each message handled once per durable". */
 export interface ConsumerSpec {
@@ -313,38 +308,15 @@ export function serverAtLeast(version: string | undefined, min: [number, number,
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const decoder = new TextDecoder("utf-8", { fatal: true });
-
-function toBusMessage(stream: string, m: JsMsg): BusMessage {
-  const headers = m.headers;
-  const msgId = headers?.has("Nats-Msg-Id") ? headers.get("Nats-Msg-Id") : undefined;
-  return {
-    stream,
-    subject: m.subject,
-    data: m.data,
-    headers,
-    msgId: msgId === "" ? undefined : msgId,
-    seq: m.seq,
-    deliveryCount: m.info.deliveryCount,
-    working: () => m.working(),
-    json<T>(): T {
-      try {
-        return JSON.parse(decoder.decode(m.data)) as T;
-      } catch (err) {
-        throw new AutodidactError(`message ${stream}#${m.seq} on ${m.subject} is not valid UTF-8 JSON`, Code.InvalidArgument, {
-          cause: err,
-        });
-      }
-    },
-  };
-}
 
 /**
  * Runs `handler` for every message of a durable pull consumer, at most `maxInFlight` at a time.
  * Each message is handled inside a CONSUMER span whose parent is the publisher's context; it is
  * acked only after the handler resolved, nak'ed with a delay on a retryable error, and terminated
  * (after being recorded on `poison.<stream>`) when it is malformed or out of deliveries, so no
- * message is redelivered forever. Survives server restarts: failed pulls are retried with backoff.
+ * message is redelivered forever. Survives server restarts and leader changes: failed pulls are
+ * retried with bounded backoff. The parts (pull loop, in-progress acks, fast acks, poison
+ * recording, the handling of one message) live in consume-parts.ts.
  */
 export async function consume(
   bus: Bus,
@@ -359,14 +331,6 @@ export async function consume(
   const info = await ensureConsumer(bus, spec);
   const maxDeliver = info.config.max_deliver ?? spec.maxDeliver ?? 5;
   const ackWaitMs = Math.max(100, Math.round((info.config.ack_wait ?? nanos(30_000)) / 1_000_000));
-  let maxInFlight = 1;
-  let refillBelow = 0;
-  /** Sets the in-flight cap and the refill threshold that follows from it. */
-  const applyMaxInFlight = (n: number): void => {
-    maxInFlight = Math.max(1, Math.floor(n));
-    refillBelow = Math.min(maxInFlight - 1, Math.max(0, Math.floor(options.refillBelow ?? maxInFlight - Math.min(32, Math.ceil(maxInFlight / 2)))));
-  };
-  applyMaxInFlight(options.maxInFlight ?? 1);
   const expires = Math.max(1_000, options.pullExpiresMs ?? 5_000);
   const retryDelay = options.retryDelayMs ?? ((n: number) => Math.min(30_000, 500 * 2 ** Math.max(0, n - 1)));
   const retryable = options.isRetryable ?? isRetryableError;
@@ -374,241 +338,35 @@ export async function consume(
   const recordPoison = options.recordPoison ?? true;
   const log = (options.logger ?? createLogger("bus.consumer")).child({ stream: spec.stream, durable: spec.durable });
 
-  const termTakesReason = serverAtLeast(bus.nc.info?.version, [2, 10, 4]);
   const stats: ConsumerStats = { acked: 0, retried: 0, poisoned: 0, inFlight: 0 };
-  const inFlight = new Set<Promise<void>>();
-  let capacityWaiter: (() => void) | undefined;
-  let stopped = false;
-  let current: ConsumerMessages | undefined;
+  const poison = new PoisonRecorder(bus, spec, stats, log, recordPoison, serverAtLeast(bus.nc.info?.version, [2, 10, 4]));
+  const inProgress = autoWorking ? new InProgressAcks(ackWaitMs) : undefined;
+  const fastAcks = new FastAcks(stats, log);
+  const runner = new MessageRunner(spec, handler, { ackMode, maxDeliver, retryDelay, retryable }, stats, log, fastAcks, poison, inProgress);
+  const loop = new PullLoop(bus, spec, runner, stats, log, windowFor(options.maxInFlight ?? 1, options.refillBelow), expires);
+  loop.start();
 
-  const poison = async (m: JsMsg, err: unknown, why: string): Promise<void> => {
-    const e = AutodidactError.from(err);
-    const record: PoisonRecord = {
-      stream: spec.stream,
-      durable: spec.durable,
-      subject: m.subject,
-      seq: m.seq,
-      msgId: m.headers?.has("Nats-Msg-Id") ? m.headers.get("Nats-Msg-Id") : null,
-      deliveryCount: m.info.deliveryCount,
-      code: codeName(e.code),
-      reason: `${why}: ${e.rawMessage}`,
-      dataBase64: Buffer.from(m.data.subarray(0, 65_536)).toString("base64"),
-      dataBytes: m.data.byteLength,
-      time: new Date().toISOString(),
-    };
-    log.error("terminating poison message", { subject: m.subject, seq: m.seq, msg_id: record.msgId, reason: record.reason });
-    if (recordPoison) {
-      await bus.publish(PoisonSubjects.of(spec.stream), new TextEncoder().encode(JSON.stringify(record)), {
-        msgId: `${spec.stream}:${spec.durable}:${m.seq}`,
-        retryForMs: 5_000,
-      });
-    }
-    // "+TERM <reason>" is only understood from nats-server 2.10.4; older servers ignore the whole
-    // ack and would redeliver the poison message after AckWait.
-    if (termTakesReason) m.term(record.reason.slice(0, 200));
-    else m.term();
-    stats.poisoned += 1;
-  };
-
-  // In-progress acks for handlers running longer than half the AckWait: one ticker for all
-  // messages in flight (not a timer per message), each told at most every half AckWait.
-  const working = new Map<JsMsg, number>();
-  const halfAckWait = Math.max(50, ackWaitMs / 2);
-  const ticker = autoWorking
-    ? setInterval(() => {
-        const now = performance.now();
-        for (const [m, since] of working) {
-          if (now - since < halfAckWait) continue;
-          working.set(m, now);
-          try {
-            m.working();
-          } catch {
-            // Disconnected: the message may be redelivered, which handlers tolerate.
-          }
-        }
-      }, Math.max(25, ackWaitMs / 8))
-    : undefined;
-  ticker?.unref();
-
-  // Fast acks of one event-loop turn go out together (one socket write instead of one each).
-  let acks: JsMsg[] = [];
-  const flushAcks = (): void => {
-    const batch = acks;
-    acks = [];
-    for (const m of batch) {
-      try {
-        m.ack();
-        stats.acked += 1;
-      } catch (err) {
-        log.warn("ack not sent; message may be redelivered", { seq: m.seq, error: err });
-      }
-    }
-  };
-  const ackSoon = (m: JsMsg): void => {
-    if (acks.push(m) === 1) setImmediate(flushAcks);
-  };
-
-  const handle = async (m: JsMsg): Promise<void> => {
-    const parent = extractTraceContext(m.headers, otelContext.active());
-    const span = trace.getTracer(BUS_TRACER_NAME).startSpan(
-      `process ${m.subject}`,
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          [MessagingAttributes.system]: "nats",
-          [MessagingAttributes.destination]: m.subject,
-          [MessagingAttributes.operationType]: "process",
-          [MessagingAttributes.operationName]: "process",
-          [MessagingAttributes.consumerGroup]: spec.durable,
-          [MessagingAttributes.bodySize]: m.data.byteLength,
-          [MessagingAttributes.deliveryCount]: m.info.deliveryCount,
-          [MessagingAttributes.streamSeq]: m.seq,
-        },
-      },
-      parent,
-    );
-    const msg = toBusMessage(spec.stream, m);
-    if (msg.msgId !== undefined) span.setAttribute(MessagingAttributes.messageId, msg.msgId);
-    const started = performance.now();
-    let outcome = "ack";
-    if (autoWorking) working.set(m, started);
-    try {
-      await otelContext.with(trace.setSpan(parent, span), () => handler(msg));
-      working.delete(m);
-      try {
-        if (ackMode === "fast") ackSoon(m);
-        else {
-          await m.ackAck();
-          stats.acked += 1;
-        }
-      } catch (err) {
-        // The work is done but the ack was lost (e.g. server restarting): it will be redelivered,
-        // which handlers tolerate because every message carries an idempotency key.
-        outcome = "ack_unconfirmed";
-        log.warn("ack not confirmed; message may be redelivered", { seq: m.seq, error: err });
-      }
-      span.setStatus({ code: SpanStatusCode.OK });
-    } catch (err) {
-      working.delete(m);
-      span.recordException(err instanceof Error ? err : new Error(String(err)));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
-      const canRetry = retryable(err);
-      const exhausted = m.info.deliveryCount >= maxDeliver;
-      try {
-        if (canRetry && !exhausted) {
-          const delay = Math.max(0, Math.round(retryDelay(m.info.deliveryCount)));
-          log.warn("handler failed; will retry", { seq: m.seq, delivery: m.info.deliveryCount, delay_ms: delay, error: err });
-          m.nak(delay);
-          outcome = "nak";
-          stats.retried += 1;
-          span.setAttribute("messaging.nats.outcome", "nak");
-        } else {
-          span.setAttribute("messaging.nats.outcome", "term");
-          outcome = "term";
-          await poison(m, err, canRetry ? `gave up after ${m.info.deliveryCount} deliveries` : "non-retryable error");
-        }
-      } catch (settleErr) {
-        log.error("could not settle failed message; it will be redelivered after AckWait", { seq: m.seq, error: settleErr });
-      }
-    } finally {
-      span.end();
-      const attrs = { stream: spec.stream, durable: spec.durable, outcome };
-      const inst = busInstruments();
-      inst.consumed.add(1, attrs);
-      inst.handlerSeconds.record((performance.now() - started) / 1000, attrs);
-    }
-  };
-
-  const dispatch = (m: JsMsg): void => {
-    stats.inFlight += 1;
-    const p = handle(m)
-      .catch((err: unknown) => log.error("unexpected failure in consumer", { error: err }))
-      .finally(() => {
-        stats.inFlight -= 1;
-        inFlight.delete(p);
-        const w = capacityWaiter;
-        capacityWaiter = undefined;
-        w?.();
-      });
-    inFlight.add(p);
-  };
-
-  /** True while the loop pulls nothing because too many messages are in flight. */
-  let waiting = false;
-  const waitForCapacity = async (): Promise<void> => {
-    while (!stopped && stats.inFlight > refillBelow) {
-      waiting = true;
-      await new Promise<void>((r) => {
-        capacityWaiter = r;
-      });
-    }
-    waiting = false;
-  };
-
-  const loop = (async () => {
-    let failures = 0;
-    let consumer: Awaited<ReturnType<typeof bus.js.consumers.get>> | undefined;
-    while (!stopped) {
-      await waitForCapacity();
-      if (stopped) break;
-      try {
-        consumer ??= await bus.js.consumers.get(spec.stream, spec.durable);
-        const iter = await consumer.fetch({ max_messages: maxInFlight - stats.inFlight, expires });
-        current = iter;
-        for await (const m of iter) {
-          failures = 0;
-          dispatch(m);
-        }
-        const closedWith = await iter.closed();
-        if (closedWith instanceof Error && !stopped) throw closedWith;
-      } catch (err) {
-        if (stopped || bus.nc.isClosed()) break;
-        consumer = undefined;
-        failures += 1;
-        const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
-        if (failures === 1 || failures % 20 === 0) {
-          log.warn("pull failed; retrying", { error: err instanceof Error ? err.message : String(err), failures, delay_ms: delay });
-        }
-        await sleep(delay);
-      } finally {
-        current = undefined;
-      }
-    }
-  })();
-
-  const unregister = bus.onClose(() => handle_.stop());
-  const handle_: ConsumerHandle = {
+  const unregister = bus.onClose(() => handle.stop());
+  const handle: ConsumerHandle = {
     spec,
     stats,
     get waitingForCapacity() {
-      return waiting;
+      return loop.waiting;
     },
     setMaxInFlight(n: number) {
       if (!(Number.isFinite(n) && n >= 1)) throw new AutodidactError(`maxInFlight must be at least 1, got ${n}`, Code.InvalidArgument);
-      applyMaxInFlight(n);
-      // A loop waiting for capacity re-checks against the new threshold.
-      const w = capacityWaiter;
-      capacityWaiter = undefined;
-      w?.();
+      loop.setWindow(windowFor(n, options.refillBelow));
     },
     async stop() {
       unregister();
-      if (!stopped) {
-        stopped = true;
-        const w = capacityWaiter;
-        capacityWaiter = undefined;
-        w?.();
-        current?.stop();
-      }
-      await loop;
-      await Promise.allSettled([...inFlight]);
-      if (ticker !== undefined) clearInterval(ticker);
-      flushAcks();
+      await loop.stop();
+      inProgress?.stop();
+      fastAcks.flush();
       // Plain acks are only buffered: push them out so a close right after stop() keeps them.
       if (ackMode === "fast" && !bus.nc.isClosed()) {
         await bus.nc.flush().catch((err: unknown) => log.warn("could not flush acks on stop", { error: err }));
       }
     },
   };
-  return handle_;
+  return handle;
 }

@@ -29,6 +29,11 @@ export type { PublishOptions, PublishResult } from "./publish.js";
 export { natsHeaderGetter, natsHeaderSetter, injectTraceContext, extractTraceContext } from "./trace-headers.js";
 export { startNatsServer, freePort, NATS_INSTALL_HINT } from "./nats-server.js";
 export type { NatsServerOptions, NatsServerProcess } from "./nats-server.js";
+export { startNatsCluster } from "./nats-cluster.js";
+export { describeTopology, peersOf, serversOf } from "./topology-status.js";
+export type { AssetStatus, PeerState, ServerState } from "./topology-status.js";
+export { isTransientBusError } from "./retry.js";
+export type { NatsCluster, NatsClusterNode, NatsClusterOptions } from "./nats-cluster.js";
 export {
   consume,
   consumerLag,
@@ -49,6 +54,6 @@ export type {
   WaitForLagOptions,
 } from "./consumer.js";
 export { openKv, isKvConflict } from "./kv.js";
-export type { KvModifyResult, KvStore, KvValue } from "./kv.js";
+export type { KvModifyResult, KvStore, KvValue, OpenKvOptions } from "./kv.js";
 export { openObjectStore, sha256Hex } from "./objects.js";
-export type { GetObjectOptions, ObjectStoreClient, StoredObject } from "./objects.js";
+export type { GetObjectOptions, ObjectStoreClient, OpenObjectStoreOptions, StoredObject } from "./objects.js";

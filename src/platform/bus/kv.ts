@@ -1,10 +1,12 @@
-import { JetStreamApiError } from "@nats-io/jetstream";
+import type { StoredMsg } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { headers as natsHeaders } from "@nats-io/transport-node";
+import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { AutodidactError, Code } from "../errors/index.js";
 import type { Bus } from "./connection.js";
-import { jsPipeline } from "./pipeline.js";
-import { permissionDeniedError } from "./publish.js";
+import { permissionDeniedError } from "./permission.js";
+import { retryBudget, withBusRetry, type RetryBudget } from "./retry.js";
+import { kvStreamName } from "./topology.js";
+import { conditionalHeaders, isWrongLastSequence, managerWithTimeout, newMsgId, writeOnce } from "./write.js";
 
 /** A stored value with the revision needed to update it with compare-and-set. */
 export interface KvValue<T = Uint8Array> {
@@ -30,6 +32,12 @@ export interface KvModifyResult<T> {
  * A KV bucket with typed errors: `create` on an existing key is AlreadyExists, `update` with a
  * stale revision is Aborted (a compare-and-set conflict the caller re-reads and retries), a bad
  * key is InvalidArgument. Consensus uses it so each decision is written exactly once.
+ *
+ * Every operation rides out a JetStream leader election or a server restart: transient failures
+ * are retried with bounded backoff for `retryForMs` (see {@link OpenKvOptions}). Writes carry one
+ * `Nats-Msg-Id` across their attempts, so a retried put, create or compare-and-set is stored once,
+ * and a retry refused because its earlier attempt did land reports that attempt's success, never a
+ * conflict (see write.ts).
  */
 export interface KvStore {
   readonly bucket: string;
@@ -62,12 +70,19 @@ export function isKvConflict(err: unknown): boolean {
   return err instanceof AutodidactError && err.code === Code.Aborted && err.details["kvConflict"] === true;
 }
 
+/** Options of {@link openKv}. */
+export interface OpenKvOptions {
+  /**
+   * How long one operation keeps retrying transient failures (a leader election, a restart), in ms
+   * (default 20 s: an election after a node loss takes a few seconds). 0 fails at the first error.
+   */
+  retryForMs?: number;
+  /** Longest wait of one attempt, in ms (default: the timeout of the bus's JetStream client). */
+  attemptTimeoutMs?: number;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
-
-function isWrongLastSequence(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === 10071 || err.code === 10164);
-}
 
 function wrap(bucket: string, key: string, op: string, err: unknown): AutodidactError {
   if (err instanceof AutodidactError) return err;
@@ -99,12 +114,85 @@ function parseJson<T>(bucket: string, entry: KvValue): KvValue<T> {
 
 const json = (v: unknown): Uint8Array => encoder.encode(JSON.stringify(v));
 
+/** The last message of a key, whatever its operation (a delete marker included). */
+interface LastEntry {
+  revision: number;
+  operation: "PUT" | "DEL" | "PURGE";
+  value: Uint8Array;
+  created: Date;
+}
+
+/** The parts of nats.js's bucket used for key checks (kept so keys are validated as the client does). */
+interface KeyCodec {
+  encodeKey(k: string): string;
+  validateKey(k: string): void;
+  subjectForKey(k: string, edit?: boolean): string;
+}
+
+/**
+ * The operations of one bucket as JetStream requests with explicit per-attempt timeouts: reads are
+ * stream message gets (answered by the stream leader), writes are publishes to the key's subject
+ * through the connection's publish pipeline ({@link writeOnce}).
+ */
+class KvRequests {
+  constructor(
+    private readonly bus: Bus,
+    readonly bucket: string,
+    private readonly codec: KeyCodec,
+    private readonly retryForMs: number,
+    private readonly maxAttemptMs: number,
+  ) {}
+
+  budget(): RetryBudget {
+    return retryBudget(this.retryForMs, this.maxAttemptMs, () => this.bus.nc.isClosed());
+  }
+
+  /** The key's subject: the one reads look up, or (`edit`) the one writes go to (they differ under a JetStream domain prefix). */
+  subject(key: string, edit = false): string {
+    const ek = this.codec.encodeKey(key);
+    this.codec.validateKey(ek);
+    return this.codec.subjectForKey(ek, edit);
+  }
+
+  /** The key's last message (any operation), or null when it has none; retried through elections. */
+  async last(key: string): Promise<LastEntry | null> {
+    const subject = this.subject(key);
+    const sm = await withBusRetry(this.budget(), async (_n, timeoutMs) =>
+      (await managerWithTimeout(this.bus.nc, timeoutMs)).streams.getMessage(kvStreamName(this.bucket), { last_by_subj: subject }),
+    );
+    if (sm === null || sm.subject !== subject) return null;
+    return { revision: sm.seq, operation: operationOf(sm), value: sm.data, created: sm.time };
+  }
+
+  /**
+   * Publishes to the key's subject, retried through elections: unconditionally (one fresh msg id
+   * across the attempts), or only if the key's last revision is `expectRevision` (0: no message),
+   * as a conditional write whose id every writer with that expectation shares (see write.ts), so
+   * exactly one of them is stored even where the server checks the expectation only before proposing.
+   */
+  async write(key: string, value: Uint8Array, expectRevision: number | undefined, extra?: (h: MsgHdrs) => void): Promise<number> {
+    const subject = this.subject(key, true);
+    let headers = natsHeaders();
+    let writerId: string | undefined;
+    if (expectRevision === undefined) headers.set("Nats-Msg-Id", newMsgId());
+    else ({ headers, writerId } = conditionalHeaders(subject, expectRevision, headers));
+    extra?.(headers);
+    const options = { budget: this.budget(), idempotent: true, ...(writerId !== undefined ? { writerId } : {}) };
+    return (await writeOnce(this.bus.nc, subject, value, headers, options)).seq;
+  }
+}
+
+function operationOf(sm: StoredMsg): LastEntry["operation"] {
+  const op = sm.header.get("KV-Operation");
+  return op === "DEL" || op === "PURGE" ? op : "PUT";
+}
+
 /** Opens an existing KV bucket (created by ensureTopology) with the typed helpers. */
-export async function openKv(bus: Bus, bucket: string): Promise<KvStore> {
+export async function openKv(bus: Bus, bucket: string, options: OpenKvOptions = {}): Promise<KvStore> {
   let kv: KV;
   try {
     kv = await new Kvm(bus.js).open(bucket);
-    await kv.status();
+    await withBusRetry(retryBudget(options.retryForMs ?? 20_000, bus.timeoutMs, () => bus.nc.isClosed()), () => kv.status());
   } catch (err) {
     const denied = permissionDeniedError(err, `opening KV bucket ${bucket}`);
     if (denied !== undefined) throw denied;
@@ -112,26 +200,16 @@ export async function openKv(bus: Bus, bucket: string): Promise<KvStore> {
       cause: err,
     });
   }
-
-  // Creates and compare-and-set updates go through the connection's publish pipeline (one reply
-  // subscription, batched writes) as the same JetStream publish the client would make: the key's
-  // subject with an expected last subject sequence. Anything unusual falls back to the client.
-  const impl = kv as unknown as { encodeKey(k: string): string; validateKey(k: string): void; subjectForKey(k: string, edit: boolean): string };
-  const timeoutMs = (bus.js as unknown as { timeout?: number }).timeout ?? bus.timeoutMs;
-  const casPut = async (key: string, value: Uint8Array, previousSeq: number): Promise<number> => {
-    const ek = impl.encodeKey(key);
-    impl.validateKey(ek);
-    const h = natsHeaders();
-    h.set("Nats-Expected-Last-Subject-Sequence", String(previousSeq));
-    return (await jsPipeline(bus.nc).publish(impl.subjectForKey(ek, true), value, h, timeoutMs)).seq;
-  };
+  // The js client's timeout bounds one attempt (a caller may hand in a client with a short one).
+  const maxAttemptMs = options.attemptTimeoutMs ?? (bus.js as unknown as { timeout?: number }).timeout ?? bus.timeoutMs;
+  const req = new KvRequests(bus, bucket, kv as unknown as KeyCodec, options.retryForMs ?? 20_000, maxAttemptMs);
 
   const store: KvStore = {
     bucket,
     raw: kv,
     async get(key) {
       try {
-        const e = await kv.get(key);
+        const e = await req.last(key);
         if (e === null || e.operation !== "PUT") return null;
         return { key, value: e.value, revision: e.revision, created: e.created };
       } catch (err) {
@@ -144,7 +222,7 @@ export async function openKv(bus: Bus, bucket: string): Promise<KvStore> {
     },
     async put(key, value) {
       try {
-        return await kv.put(key, value);
+        return await req.write(key, value, undefined);
       } catch (err) {
         throw wrap(bucket, key, "put", err);
       }
@@ -153,12 +231,14 @@ export async function openKv(bus: Bus, bucket: string): Promise<KvStore> {
     async create(key, value) {
       try {
         try {
-          return await casPut(key, value, 0);
+          return await req.write(key, value, 0);
         } catch (err) {
-          // Taken, or a deleted key (whose delete marker the client's create writes over).
+          // Taken, or a deleted key: its delete marker is the revision to write over.
           if (!isWrongLastSequence(err)) throw err;
+          const last = await req.last(key);
+          if (last === null || last.operation === "PUT") throw err;
+          return await req.write(key, value, last.revision);
         }
-        return await kv.create(key, value);
       } catch (err) {
         if (isWrongLastSequence(err)) {
           throw new AutodidactError(`KV ${bucket}/${key} already exists`, Code.AlreadyExists, {
@@ -175,7 +255,7 @@ export async function openKv(bus: Bus, bucket: string): Promise<KvStore> {
         throw new AutodidactError(`KV update of ${bucket}/${key} needs a positive revision, got ${revision}`, Code.InvalidArgument);
       }
       try {
-        return await casPut(key, value, revision);
+        return await req.write(key, value, revision);
       } catch (err) {
         if (isWrongLastSequence(err)) {
           throw new AutodidactError(
@@ -215,16 +295,19 @@ export async function openKv(bus: Bus, bucket: string): Promise<KvStore> {
     },
     async delete(key) {
       try {
-        await kv.delete(key);
+        // A delete marker, as the client writes it (an empty message with KV-Operation: DEL).
+        await req.write(key, new Uint8Array(0), undefined, (h) => h.set("KV-Operation", "DEL"));
       } catch (err) {
         throw wrap(bucket, key, "delete", err);
       }
     },
     async keys(filter) {
       try {
-        const out: string[] = [];
-        for await (const k of await kv.keys(filter)) out.push(k);
-        return out.sort();
+        return await withBusRetry(req.budget(), async () => {
+          const out: string[] = [];
+          for await (const k of await kv.keys(filter)) out.push(k);
+          return out.sort();
+        });
       } catch (err) {
         throw wrap(bucket, filter ?? ">", "keys", err);
       }

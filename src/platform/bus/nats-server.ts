@@ -63,6 +63,67 @@ export const NATS_INSTALL_HINT =
   "macOS: `brew install nats-server`) or set NATS_URL to an existing server with JetStream enabled.";
 
 /**
+ * Spawns nats-server with `args` (shared with the cluster helper, nats-cluster.ts) and resolves once it logs that it is ready. `onLog` sees every
+ * chunk of its log (stderr) for as long as it runs; without it the log is drained and dropped.
+ */
+export function launchNatsServer(
+  binary: string,
+  args: readonly string[],
+  timeoutMs: number,
+  detached: boolean,
+  onLog?: (chunk: string) => void,
+): Promise<ChildProcess> {
+  const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"], detached });
+  return new Promise<ChildProcess>((resolve, reject) => {
+    let log = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new AutodidactError(`nats-server did not become ready in ${timeoutMs} ms:\n${log}`, Code.Unavailable));
+    }, timeoutMs);
+    const onData = (chunk: Buffer): void => {
+      const text = chunk.toString();
+      onLog?.(text);
+      log += text;
+      if (log.includes("Server is ready")) {
+        clearTimeout(timer);
+        child.removeAllListeners("exit");
+        if (onLog === undefined) {
+          child.stderr?.off("data", onData);
+          child.stderr?.resume();
+        }
+        resolve(child);
+      }
+    };
+    child.stderr?.on("data", onData);
+    child.once("error", (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(
+        err.code === "ENOENT"
+          ? new AutodidactError(NATS_INSTALL_HINT, Code.FailedPrecondition, { cause: err })
+          : new AutodidactError(`nats-server failed to start: ${err.message}`, Code.Unavailable, { cause: err }),
+      );
+    });
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new AutodidactError(`nats-server exited early (code ${code}, signal ${signal}):\n${log}`, Code.Unavailable));
+    });
+  });
+}
+
+/** Sends `signal` and waits for the exit (SIGKILL after 5 s); a no-op for a process already gone. */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const force = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    child.once("exit", () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}
+
+/**
  * Starts a nats-server with JetStream on loopback and resolves once it logs that it is ready.
  * Tests start one per file; `autodidact up` starts one for the local mesh.
  */
@@ -84,53 +145,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   ];
   const timeoutMs = options.readyTimeoutMs ?? 15_000;
 
-  const launch = async (): Promise<ChildProcess> => {
-    const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"], detached: options.detached === true });
-    await new Promise<void>((resolve, reject) => {
-      let log = "";
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new AutodidactError(`nats-server did not become ready in ${timeoutMs} ms:\n${log}`, Code.Unavailable));
-      }, timeoutMs);
-      const onData = (chunk: Buffer): void => {
-        log += chunk.toString();
-        if (log.includes("Server is ready")) {
-          clearTimeout(timer);
-          child.stderr?.off("data", onData);
-          child.stderr?.resume();
-          resolve();
-        }
-      };
-      child.stderr?.on("data", onData);
-      child.once("error", (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        reject(
-          err.code === "ENOENT"
-            ? new AutodidactError(NATS_INSTALL_HINT, Code.FailedPrecondition, { cause: err })
-            : new AutodidactError(`nats-server failed to start: ${err.message}`, Code.Unavailable, { cause: err }),
-        );
-      });
-      child.once("exit", (code, signal) => {
-        clearTimeout(timer);
-        reject(new AutodidactError(`nats-server exited early (code ${code}, signal ${signal}):\n${log}`, Code.Unavailable));
-      });
-    });
-    child.removeAllListeners("exit");
-    return child;
-  };
-
-  const kill = async (child: ChildProcess, signal: NodeJS.Signals): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => child.kill("SIGKILL"), 5_000);
-      child.once("exit", () => {
-        clearTimeout(force);
-        resolve();
-      });
-      child.kill(signal);
-    });
-  };
-
+  const launch = (): Promise<ChildProcess> => launchNatsServer(binary, args, timeoutMs, options.detached === true);
   let child = await launch();
   const handle: NatsServerProcess = {
     url: `nats://127.0.0.1:${port}`,
@@ -140,11 +155,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       return child;
     },
     async stop() {
-      await kill(child, "SIGTERM");
+      await stopChild(child, "SIGTERM");
       if (ownsStore) await rm(storeDir, { recursive: true, force: true });
     },
     async restart() {
-      await kill(child, "SIGKILL");
+      await stopChild(child, "SIGKILL");
       child = await launch();
     },
   };

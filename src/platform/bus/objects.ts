@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { Objm, type ObjectInfo, type ObjectStore } from "@nats-io/obj";
 import { AutodidactError, Code } from "../errors/index.js";
 import type { Bus } from "./connection.js";
-import { permissionDeniedError } from "./publish.js";
+import { permissionDeniedError } from "./permission.js";
+import { isAmbiguousWriteError, retryBudget, withBusRetry, type RetryBudget } from "./retry.js";
 
 /** Description of a stored object, with the digest as lowercase hex (what registries record). */
 export interface StoredObject {
@@ -27,6 +28,12 @@ export interface GetObjectOptions {
  * An object store bucket for checkpoint files. Every read is verified against SHA-256 (the
  * digest stored with the object, and optionally the one the caller recorded), so a corrupt
  * checkpoint is a clear DataLoss error instead of a silently broken model.
+ *
+ * Every operation rides out a JetStream leader election or a restart (transient failures retried
+ * with bounded backoff for `retryForMs`, see {@link OpenObjectStoreOptions}). A put whose attempt
+ * failed ambiguously (its reply lost) first asks whether that attempt landed (the object is there
+ * with this content, description and metadata) and writes again only when it did not: a retried
+ * put stores the object once.
  */
 export interface ObjectStoreClient {
   readonly bucket: string;
@@ -76,12 +83,26 @@ function wrap(bucket: string, name: string, op: string, err: unknown): Autodidac
   return new AutodidactError(`object store ${op} ${bucket}/${name} failed: ${msg}`, Code.Unavailable, { cause: err });
 }
 
+/** Options of {@link openObjectStore}. */
+export interface OpenObjectStoreOptions {
+  /** How long one operation keeps retrying transient failures, in ms (default 20 s; 0 fails at once). */
+  retryForMs?: number;
+}
+
+function sameMetadata(a: Record<string, string>, b: Record<string, string> | undefined): boolean {
+  const bb = b ?? {};
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(bb).length && keys.every((k) => a[k] === bb[k]);
+}
+
 /** Opens an object store bucket created by ensureTopology. */
-export async function openObjectStore(bus: Bus, bucket: string): Promise<ObjectStoreClient> {
+export async function openObjectStore(bus: Bus, bucket: string, options: OpenObjectStoreOptions = {}): Promise<ObjectStoreClient> {
+  const retryForMs = options.retryForMs ?? 20_000;
+  const budget = (): RetryBudget => retryBudget(retryForMs, bus.timeoutMs, () => bus.nc.isClosed());
   let os: ObjectStore;
   try {
     os = await new Objm(bus.js).open(bucket);
-    await os.status();
+    await withBusRetry(budget(), () => os.status());
   } catch (err) {
     const denied = permissionDeniedError(err, `opening object store ${bucket}`);
     if (denied !== undefined) throw denied;
@@ -97,9 +118,31 @@ export async function openObjectStore(bus: Bus, bucket: string): Promise<ObjectS
         const meta: Parameters<ObjectStore["putBlob"]>[0] = { name };
         if (options.description !== undefined) meta.description = options.description;
         if (options.metadata !== undefined) meta.metadata = options.metadata;
-        const info = await os.putBlob(meta, data);
-        const stored = describe(info);
         const local = sha256Hex(data);
+        let ambiguous = false;
+        const info = await withBusRetry(budget(), async () => {
+          if (ambiguous) {
+            // The earlier attempt's reply was lost: it may have stored the object already.
+            const there = await os.info(name);
+            if (
+              there !== null &&
+              !there.deleted &&
+              describe(there).sha256 === local &&
+              there.size === data.byteLength &&
+              (there.description ?? "") === (options.description ?? "") &&
+              sameMetadata(options.metadata ?? {}, there.metadata)
+            ) {
+              return there;
+            }
+          }
+          try {
+            return await os.putBlob(meta, data);
+          } catch (err) {
+            if (isAmbiguousWriteError(err)) ambiguous = true;
+            throw err;
+          }
+        });
+        const stored = describe(info);
         if (stored.sha256 !== local) {
           throw new AutodidactError(`object ${bucket}/${name} stored with digest ${stored.sha256}, expected ${local}`, Code.DataLoss);
         }
@@ -109,30 +152,30 @@ export async function openObjectStore(bus: Bus, bucket: string): Promise<ObjectS
       }
     },
     async get(name, options = {}) {
-      let result;
+      let read: { info: StoredObject; data: Buffer } | null;
       try {
-        result = await os.get(name);
+        // The whole read again after a transient failure: a read cut by an election starts over.
+        read = await withBusRetry(budget(), async () => {
+          const result = await os.get(name);
+          if (result === null) return null;
+          const parts: Uint8Array[] = [];
+          const reader = result.data.getReader();
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            parts.push(value);
+          }
+          const streamErr = await result.error;
+          if (streamErr) throw streamErr;
+          return { info: describe(result.info), data: Buffer.concat(parts) };
+        });
       } catch (err) {
         throw wrap(bucket, name, "get", err);
       }
-      if (result === null) {
+      if (read === null) {
         throw new AutodidactError(`object ${bucket}/${name} not found`, Code.NotFound, { details: { bucket, name } });
       }
-      const info = describe(result.info);
-      const parts: Uint8Array[] = [];
-      try {
-        const reader = result.data.getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          parts.push(value);
-        }
-        const streamErr = await result.error;
-        if (streamErr) throw streamErr;
-      } catch (err) {
-        throw wrap(bucket, name, "get", err);
-      }
-      const data = Buffer.concat(parts);
+      const { info, data } = read;
       const actual = sha256Hex(data);
       if (data.byteLength !== info.size || actual !== info.sha256) {
         throw new AutodidactError(
@@ -153,7 +196,7 @@ export async function openObjectStore(bus: Bus, bucket: string): Promise<ObjectS
     },
     async info(name) {
       try {
-        const i = await os.info(name);
+        const i = await withBusRetry(budget(), () => os.info(name));
         return i === null || i.deleted ? null : describe(i);
       } catch (err) {
         throw wrap(bucket, name, "info", err);
@@ -161,14 +204,14 @@ export async function openObjectStore(bus: Bus, bucket: string): Promise<ObjectS
     },
     async delete(name) {
       try {
-        await os.delete(name);
+        await withBusRetry(budget(), () => os.delete(name));
       } catch (err) {
         throw wrap(bucket, name, "delete", err);
       }
     },
     async list() {
       try {
-        return (await os.list()).filter((i) => !i.deleted).map(describe);
+        return (await withBusRetry(budget(), () => os.list())).filter((i) => !i.deleted).map(describe);
       } catch (err) {
         throw wrap(bucket, "*", "list", err);
       }

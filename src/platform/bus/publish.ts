@@ -1,17 +1,15 @@
 import { context as otelContext, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { JetStreamApiError } from "@nats-io/jetstream";
-import {
-  ClosedConnectionError,
-  DrainingConnectionError,
-  PermissionViolationError,
-  headers as natsHeaders,
-  type MsgHdrs,
-} from "@nats-io/transport-node";
+import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { AutodidactError, Code } from "../errors/index.js";
 import type { Bus } from "./connection.js";
 import { busInstruments } from "./metrics.js";
-import { jsPipeline } from "./pipeline.js";
+import { isTransientBusError, retryBudget } from "./retry.js";
+import { writeOnce } from "./write.js";
 import { injectTraceContext } from "./trace-headers.js";
+import { permissionDeniedError } from "./permission.js";
+
+export { permissionDeniedError, permissionViolation } from "./permission.js";
 
 /** Instrumentation scope of every bus span. */
 export const BUS_TRACER_NAME = "autodidact.bus";
@@ -39,15 +37,16 @@ export interface PublishOptions {
   /** Extra headers; `traceparent` is added to them. */
   headers?: MsgHdrs | Record<string, string>;
   /**
-   * Timeout of one attempt, in ms. By default the first attempt waits 1 s and each retry twice
-   * as long, up to the bus timeout: an ack normally takes milliseconds, and a publish buffered
-   * while the server restarted is simply lost, so waiting long for it only delays the retry.
+   * Longest wait of one attempt, in ms (default: the bus timeout). The first attempt waits 1 s and
+   * each retry twice as long, up to this: an ack normally takes milliseconds, and a publish lost
+   * with a dying leader or buffered while the server restarted only delays the retry.
    */
   timeoutMs?: number;
   /**
-   * How long to keep retrying a publish that failed transiently, in ms (15 s by default, 0 to
-   * fail at once). "No responders" (JetStream not ready) is always retried; a timeout only when
-   * `msgId` is set, because then the server drops the copy if the first attempt was stored.
+   * How long to keep retrying a publish that failed transiently (a leader election, a restart), in
+   * ms (15 s by default, 0 to fail at once). Failures that stored nothing ("no responders", JetStream
+   * unavailable) are always retried; a timeout only when `msgId` is set, because then the server
+   * drops the copy if the first attempt was stored.
    */
   retryForMs?: number;
   /** Server-side expectation: the stream's last sequence for this subject (optimistic concurrency). */
@@ -72,48 +71,12 @@ function toHeaders(h: PublishOptions["headers"]): MsgHdrs {
 }
 
 /**
- * The server's "Permissions Violation" for a subject this connection's NATS user may not publish
- * or subscribe to (found in the error or its causes), or undefined.
+ * True when a publish failure may succeed if tried again (restart, failover, slow server); the
+ * rule every bus operation shares ({@link isTransientBusError}).
  */
-export function permissionViolation(err: unknown): PermissionViolationError | undefined {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e instanceof PermissionViolationError) return e;
-  }
-  return undefined;
-}
-
-/**
- * Wraps a permissions violation as PermissionDenied naming the refused operation and subject
- * (a denied write is a deployment error, never worth a retry), or undefined for other errors.
- */
-export function permissionDeniedError(err: unknown, what: string): AutodidactError | undefined {
-  const pv = permissionViolation(err);
-  if (pv === undefined) return undefined;
-  return new AutodidactError(
-    `${what} refused: this NATS user may not ${pv.operation} to "${pv.subject}" (its role lacks this permission)`,
-    Code.PermissionDenied,
-    { cause: err, details: { operation: pv.operation, subject: pv.subject } },
-  );
-}
-
-/** True when a publish failure may succeed if tried again (restart, failover, slow server). */
 export function isTransientPublishError(err: unknown): boolean {
-  if (permissionViolation(err) !== undefined) return false;
-  if (err instanceof ClosedConnectionError || err instanceof DrainingConnectionError) return false;
-  if (err instanceof JetStreamApiError) return err.code === 503 || err.status === 503;
-  if (!(err instanceof Error)) return false;
-  const text = `${err.name} ${err.message} ${err.cause instanceof Error ? err.cause.message : ""}`.toLowerCase();
-  return /timeout|no responders|503|disconnect|reconnect|connection/.test(text);
+  return isTransientBusError(err);
 }
-
-function isNoResponders(err: unknown): boolean {
-  if (permissionViolation(err) !== undefined) return false;
-  if (err instanceof JetStreamApiError) return err.code === 503 || err.status === 503;
-  const text = err instanceof Error ? `${err.message} ${err.cause instanceof Error ? err.cause.message : ""}` : "";
-  return /no responders|503/i.test(text);
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Publishes `data` to a JetStream subject: sets `Nats-Msg-Id` so a retried or replayed publish
@@ -145,29 +108,19 @@ export async function publish(
   if (options.expectLastSubjectSequence !== undefined) {
     headers.set("Nats-Expected-Last-Subject-Sequence", String(options.expectLastSubjectSequence));
   }
-  const deadline = Date.now() + (options.retryForMs ?? 15_000);
-  let attempt = 0;
+  const budget = retryBudget(options.retryForMs ?? 15_000, options.timeoutMs ?? bus.timeoutMs, () => bus.nc.isClosed());
   try {
-    for (;;) {
-      attempt += 1;
-      const timeout = options.timeoutMs ?? Math.min(bus.timeoutMs, 1_000 * 2 ** (attempt - 1));
-      try {
-        const ack = await jsPipeline(bus.nc).publish(subject, data, headers, timeout);
-        span.setAttribute(MessagingAttributes.streamSeq, ack.seq);
-        if (ack.duplicate) span.setAttribute("messaging.nats.duplicate", true);
-        span.setStatus({ code: SpanStatusCode.OK });
-        busInstruments().published.add(1, { stream: ack.stream, duplicate: ack.duplicate });
-        return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
-      } catch (err) {
-        const retry = isNoResponders(err) || (options.msgId !== undefined && isTransientPublishError(err));
-        if (retry && Date.now() < deadline && !bus.nc.isClosed()) {
-          span.addEvent("retry", { attempt, error: err instanceof Error ? err.message : String(err) });
-          await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)));
-          continue;
-        }
-        throw err;
-      }
-    }
+    const ack = await writeOnce(bus.nc, subject, data, headers, {
+      budget,
+      // With a msg id a retried copy is stored once; without one only failures that stored nothing are retried.
+      idempotent: options.msgId !== undefined,
+      onRetry: (attempt, err) => span.addEvent("retry", { attempt, error: err instanceof Error ? err.message : String(err) }),
+    });
+    span.setAttribute(MessagingAttributes.streamSeq, ack.seq);
+    if (ack.duplicate) span.setAttribute("messaging.nats.duplicate", true);
+    span.setStatus({ code: SpanStatusCode.OK });
+    busInstruments().published.add(1, { stream: ack.stream, duplicate: ack.duplicate });
+    return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
   } catch (err) {
     const wrapped = permissionDeniedError(err, `publish to ${subject}`) ?? wrapPublishError(err, subject);
     span.recordException(wrapped);

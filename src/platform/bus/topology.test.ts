@@ -67,7 +67,13 @@ describe("ensureTopology", () => {
     expect((await bus.jsm.streams.info(kvStreamName(TestBuckets.Kv))).config.num_replicas).toBe(2);
     expect((await bus.jsm.streams.info(objectStreamName(TestBuckets.Objects))).config.num_replicas).toBe(2);
     expect((await ensureTopology(bus, TEST_TOPOLOGY, { replicas: 2 })).updated).toEqual([]);
-    await ensureTopology(bus, TEST_TOPOLOGY);
+    // A process configured with fewer replicas never scales them down.
+    expect((await ensureTopology(bus, TEST_TOPOLOGY)).updated).toEqual([]);
+    expect((await bus.jsm.streams.info(kvStreamName(TestBuckets.Kv))).config.num_replicas).toBe(2);
+    for (const s of [kvStreamName(TestBuckets.Kv), objectStreamName(TestBuckets.Objects)]) {
+      const info = await bus.jsm.streams.info(s);
+      await bus.jsm.streams.update(s, { ...info.config, num_replicas: 1 });
+    }
   });
 
   it("fails naming the bucket and both replica counts when the server refuses the change", async () => {
@@ -85,7 +91,7 @@ describe("ensureTopology", () => {
       const err = await ensureTopology(refusing, only, { replicas: 3 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AutodidactError);
       expect((err as AutodidactError).code).toBe(Code.FailedPrecondition);
-      expect((err as AutodidactError).message).toMatch(/(kv test-kv|object store test-objects) exists and it has 1 replicas, the topology wants 3.*replicas change refused/);
+      expect((err as AutodidactError).message).toMatch(/(kv test-kv \(stream KV_test-kv\)|object store test-objects \(stream OBJ_test-objects\)) exists and it has 1 replicas, the topology wants 3.*replicas change refused/);
     }
   });
 

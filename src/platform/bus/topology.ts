@@ -11,7 +11,8 @@ import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { AutodidactError, Code } from "../errors/index.js";
 import type { Bus } from "./connection.js";
-import { permissionViolation } from "./publish.js";
+import { permissionViolation } from "./permission.js";
+import { backoffMs, isTransientBusError } from "./retry.js";
 
 // Generic JetStream topology machinery: what a declaration lists (streams, KV buckets, object
 // stores) is created or verified here. Which streams a system has is the caller's declaration;
@@ -92,8 +93,18 @@ export const PoisonSubjects = {
 
 /** Tunables of {@link ensureTopology}. */
 export interface TopologyOptions {
-  /** Replicas of every stream, KV bucket and object store: 1 locally, 3 in clusters. */
+  /**
+   * Replicas of every stream, KV bucket and object store: 1 locally, 3 in clusters. An existing one
+   * with fewer is scaled up (or the call fails naming it and both counts); one with more is left
+   * as it is (reported as unchanged), so a process started with a lower setting never scales a
+   * cluster's state down.
+   */
   replicas?: number;
+  /**
+   * How long each stream or bucket step retries transient failures (a metadata leader election,
+   * a JetStream API timeout), in ms (default 30 s).
+   */
+  retryForMs?: number;
   /** Duplicate window for publish de-duplication by `Nats-Msg-Id`; 2 minutes by default. */
   duplicateWindowMs?: number;
   /** Maximum age of stream messages; 0 (default) keeps them until limits say otherwise. */
@@ -192,20 +203,27 @@ async function ensureStream(
       { details: { stream: desired.name, fields: unsafe } },
     );
   }
-  const drift = RECONCILED_FIELDS.filter((f) => want[f] !== undefined && !sameValue(rec[f], want[f]));
+  // More replicas than configured are kept: never scale a cluster's state down.
+  const has = current.num_replicas ?? 1;
+  const replicas = Math.max(has, desired.num_replicas ?? 1);
+  const drift = RECONCILED_FIELDS.filter((f) => want[f] !== undefined && !sameValue(rec[f], f === "num_replicas" ? replicas : want[f]));
   if (drift.length === 0) {
     report.unchanged.push(`stream ${desired.name}`);
     return;
   }
   try {
-    await bus.jsm.streams.update(desired.name, { ...current, ...desired } as StreamConfig);
+    await bus.jsm.streams.update(desired.name, { ...current, ...desired, num_replicas: replicas } as StreamConfig);
     report.updated.push(`stream ${desired.name} (${drift.join(", ")})`);
   } catch (err) {
+    if (permissionViolation(err) !== undefined) throw err;
+    if (isTransientBusError(err)) throw err; // retried by the caller, which re-reads the stream first
+    const counts = drift.includes("num_replicas") ? `; it has ${has} replicas, the topology wants ${replicas}` : "";
     throw new AutodidactError(
-      `stream ${desired.name} exists with a different configuration (${drift.join(", ")}) and the update ` +
-        `was refused: ${err instanceof Error ? err.message : String(err)}`,
+      `stream ${desired.name} exists with a different configuration (${drift.join(", ")})${counts}, and the update ` +
+        `was refused: ${err instanceof Error ? err.message : String(err)}` +
+        (counts !== "" ? " (run with the existing setting, or add NATS nodes)" : ""),
       Code.FailedPrecondition,
-      { cause: err, details: { stream: desired.name, fields: drift } },
+      { cause: err, details: { stream: desired.name, fields: drift, ...(counts !== "" ? { has, want: replicas } : {}) } },
     );
   }
 }
@@ -229,7 +247,8 @@ async function reconcileBucketStream(bus: Bus, want: BucketReconcile, existed: b
   const info = await bus.jsm.streams.info(want.stream);
   const changes: string[] = [];
   const config = { ...info.config };
-  if (info.config.num_replicas !== want.replicas) {
+  // More replicas than configured are kept: never scale a cluster's state down.
+  if ((info.config.num_replicas ?? 1) < want.replicas) {
     changes.push("num_replicas");
     config.num_replicas = want.replicas;
   }
@@ -245,13 +264,14 @@ async function reconcileBucketStream(bus: Bus, want: BucketReconcile, existed: b
       await bus.jsm.streams.update(want.stream, config);
     } catch (err) {
       if (permissionViolation(err) !== undefined) throw err;
+      if (isTransientBusError(err)) throw err; // retried by the caller, which re-reads the stream first
       const why = err instanceof Error ? err.message : String(err);
       const replicas = changes.includes("num_replicas")
         ? `it has ${info.config.num_replicas} replicas, the topology wants ${want.replicas}`
         : `its ${changes.join(", ")} differs`;
       throw new AutodidactError(
-        `${want.label} exists and ${replicas}; the server refused the update: ${why} ` +
-          "(run with the existing setting, or migrate the bucket)",
+        `${want.label} (stream ${want.stream}) exists and ${replicas}; the server refused the update: ${why} ` +
+          "(run with the existing setting, add NATS nodes, or migrate the bucket)",
         Code.FailedPrecondition,
         { cause: err, details: { bucket: want.label, has: info.config.num_replicas, want: want.replicas } },
       );
@@ -291,39 +311,69 @@ export async function ensureTopology(bus: Bus, declaration: TopologyDeclaration,
   }
 }
 
+/** True when JetStream is simply absent (no server answers its API): not worth waiting for. */
+function jetStreamMissing(err: unknown): boolean {
+  return err instanceof Error && (err.name === "JetStreamNotEnabled" || /jetstream is not enabled/i.test(err.message));
+}
+
+/**
+ * Runs one step of {@link ensureTopology} (create or verify one stream or bucket), again after a
+ * transient failure until `retryForMs` passed: on a cluster the metadata leader may be electing,
+ * and a step that timed out may have been applied (each step re-reads what exists first).
+ */
+async function step(bus: Bus, retryForMs: number, run: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + retryForMs;
+  for (let n = 1; ; n++) {
+    try {
+      return await run();
+    } catch (err) {
+      const transient = isTransientBusError(err) && !jetStreamMissing(err) && permissionViolation(err) === undefined;
+      if (!transient || Date.now() >= deadline || bus.nc.isClosed()) throw err;
+      await new Promise((r) => setTimeout(r, backoffMs(n)));
+    }
+  }
+}
+
 async function ensureTopologyUnwrapped(bus: Bus, declaration: TopologyDeclaration, options: TopologyOptions): Promise<TopologyReport> {
   const report: TopologyReport = { created: [], updated: [], unchanged: [] };
-  for (const cfg of streamConfigs(declaration, options)) await ensureStream(bus, cfg, report);
+  const retryForMs = options.retryForMs ?? 30_000;
+  for (const cfg of streamConfigs(declaration, options)) await step(bus, retryForMs, () => ensureStream(bus, cfg, report));
 
   const replicas = replicasOf(options);
   const storage = options.storage === "memory" ? StorageType.Memory : StorageType.File;
   const kvm = new Kvm(bus.js);
   for (const spec of declaration.kvBuckets) {
     const stream = kvStreamName(spec.name);
-    const existed = (await streamInfoOrNull(bus, stream)) !== null;
-    try {
-      await kvm.create(spec.name, { history: spec.history, replicas, storage, description: spec.purpose });
-    } catch (err) {
-      throw new AutodidactError(`could not create or open KV bucket ${spec.name} (${replicas} replicas): ${String(err)}`, Code.FailedPrecondition, {
-        cause: err,
-      });
-    }
-    await reconcileBucketStream(bus, { label: `kv ${spec.name}`, stream, replicas, disallowRollup: true }, existed, report);
+    await step(bus, retryForMs, async () => {
+      const existed = (await streamInfoOrNull(bus, stream)) !== null;
+      try {
+        await kvm.create(spec.name, { history: spec.history, replicas, storage, description: spec.purpose });
+      } catch (err) {
+        if (isTransientBusError(err) && !jetStreamMissing(err)) throw err;
+        throw new AutodidactError(`could not create or open KV bucket ${spec.name} (${replicas} replicas): ${String(err)}`, Code.FailedPrecondition, {
+          cause: err,
+        });
+      }
+      await reconcileBucketStream(bus, { label: `kv ${spec.name}`, stream, replicas, disallowRollup: true }, existed, report);
+    });
   }
 
   const objm = new Objm(bus.js);
   for (const spec of declaration.objectStores) {
     const stream = objectStreamName(spec.name);
-    const existed = (await streamInfoOrNull(bus, stream)) !== null;
-    try {
-      await objm.create(spec.name, { replicas, storage, description: spec.purpose });
-    } catch (err) {
-      throw new AutodidactError(`could not create or open object store ${spec.name} (${replicas} replicas): ${String(err)}`, Code.FailedPrecondition, {
-        cause: err,
-      });
-    }
-    // The object store needs rollups to replace an object's metadata: only replicas are reconciled.
-    await reconcileBucketStream(bus, { label: `object store ${spec.name}`, stream, replicas, disallowRollup: false }, existed, report);
+    await step(bus, retryForMs, async () => {
+      const existed = (await streamInfoOrNull(bus, stream)) !== null;
+      try {
+        await objm.create(spec.name, { replicas, storage, description: spec.purpose });
+      } catch (err) {
+        if (isTransientBusError(err) && !jetStreamMissing(err)) throw err;
+        throw new AutodidactError(`could not create or open object store ${spec.name} (${replicas} replicas): ${String(err)}`, Code.FailedPrecondition, {
+          cause: err,
+        });
+      }
+      // The object store needs rollups to replace an object's metadata: only replicas are reconciled.
+      await reconcileBucketStream(bus, { label: `object store ${spec.name}`, stream, replicas, disallowRollup: false }, existed, report);
+    });
   }
   return report;
 }
