@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { clientSecurity, readClientToken } from "../../src/platform/auth/index.js";
+import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import type { ServiceSpec } from "../../src/platform/host/index.js";
 import { createInfoHandler, implement } from "../../src/platform/rpc/index.js";
 import { createRegistry } from "../../src/domain/registry/index.js";
@@ -15,6 +16,7 @@ import { conductorHandlers, createRun } from "./handlers.js";
 import { parseAssignments, Peers } from "./peers.js";
 import type { ConductorServices, DriverSettings } from "./phases/index.js";
 import { RunEventLog } from "./run-events.js";
+import { normalizeRunSpec } from "./run-spec.js";
 import { readRunSpecFile } from "./run-spec-file.js";
 import { RunStore } from "./run-store.js";
 import { RunScheduler } from "./scheduler.js";
@@ -83,13 +85,21 @@ export const conductorService: ServiceSpec<typeof conductorOptions> = {
     const holder = `${ctx.instanceId}/${randomBytes(3).toString("hex")}`;
     const scheduler = new RunScheduler(services, { holder, leaseTtlMs: cfg.leaseTtl, scanMs: Math.max(200, Math.min(1_000, cfg.leaseTtl / 4)) });
     if (cfg.runSpecFile !== undefined) {
-      const spec = await readRunSpecFile(cfg.runSpecFile);
       try {
+        const spec = normalizeRunSpec(await readRunSpecFile(cfg.runSpecFile));
+        const missing = peers.missing(spec.lineages.map((l) => l.name), spec.critics.filter((c) => c.kind === "model").map((c) => c.id));
+        if (missing.length > 0) throw new AutodidactError(`--run-spec-file: run ${spec.name} needs ${missing.join(", ")}`, Code.InvalidArgument);
         const run = await createRun({ store, peers, scheduler }, spec);
         logger.info("run from --run-spec-file", { run: run.id });
       } catch (err) {
-        peers.close();
-        throw err;
+        // A run of that name with another spec, or another active run of the task: the file names a
+        // run that cannot start now, which is no reason to stop driving the others (a bad spec is).
+        const code = err instanceof AutodidactError ? err.code : Code.Unknown;
+        if (code !== Code.AlreadyExists && code !== Code.FailedPrecondition) {
+          peers.close();
+          throw err;
+        }
+        logger.warn("the run of --run-spec-file is not created", { file: cfg.runSpecFile, reason: err instanceof AutodidactError ? err.rawMessage : String(err) });
       }
     }
     scheduler.start();
