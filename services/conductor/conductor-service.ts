@@ -28,7 +28,7 @@ export const conductorOptions = {
   trainer: { type: "list", help: "trainer of a lineage, LINEAGE=HOST:PORT (repeat the flag), or one HOST:PORT for every lineage", env: "AUTODIDACT_TRAINERS", default: [] },
   critic: { type: "list", help: "model critic, ID=HOST:PORT (repeat the flag): served models (SERVE) and agreement (PROBE)", env: "AUTODIDACT_MODEL_CRITICS", default: [] },
   modelsDir: { type: "string", help: "base models are imported only from folders inside this directory", env: "AUTODIDACT_MODELS_DIR", placeholder: "<dir>" },
-  runSpecFile: { type: "string", help: "run spec (JSON, or YAML with the yaml package) created at start unless a run of its name exists", env: "AUTODIDACT_RUN_SPEC_FILE", placeholder: "<file>" },
+  runSpecFile: { type: "string", help: "run spec (YAML or JSON) created at start unless a run of its name exists", env: "AUTODIDACT_RUN_SPEC_FILE", placeholder: "<file>" },
   leaseTtl: { type: "duration", help: "a run's lease lasts this long unless renewed (a killed conductor's runs are taken over after it)", env: "AUTODIDACT_LEASE_TTL", default: 10_000, min: 1_000 },
   phaseAttempts: { type: "int", help: "attempts of a failing phase before its run fails (ResumeRun retries it)", default: 5, min: 1, max: 100 },
   retryDelay: { type: "duration", help: "wait before a failed phase's first retry (doubled per attempt, at most a minute)", default: 2_000, min: 10 },
