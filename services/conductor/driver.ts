@@ -165,10 +165,13 @@ export class RunDriver {
     const message = `round ${at.round} ${phase.key} waits for a service that cannot be reached: ${err.rawMessage}`;
     const written = await this.#services.store.update(this.#id, (r) => {
       this.#check(r, at);
+      // Nothing is in flight while it waits: a pause or cancel takes effect now.
+      if (r.requestedStatus !== RunStatus.UNSPECIFIED) return this.#applyRequest(r);
       if (r.message === message) return undefined;
       r.message = message;
       return [progressEvent(at.phase, 0, 0, message)];
     });
+    if (written.status !== RunStatus.RUNNING) return undefined;
     await sleep(Math.min(s.retryMaxMs, s.retryBaseMs * 2 ** Math.min(this.#unavailable++, 8)), this.#lease.signal);
     return this.#lease.signal.aborted ? undefined : written;
   }
