@@ -181,7 +181,7 @@ describe("dev overlay: the rendered mesh bootstraps a loop", async () => {
       expect(run.status, `${RunStatus[run.status]} round ${run.round} ${RoundPhase[run.phase]}: ${run.message}`).toBe(RunStatus.SUCCEEDED);
       const round = run.rounds[0]!;
       expect([round.proposed, round.decided, round.accepted]).toEqual([8n, 8n, 8n]);
-      expect(round.lineages[0]).toMatchObject({ lineage: "main", parentVersion: 1n, candidateVersion: 2n, promotedVersion: 2n, status: "promoted" });
+      expect(round.lineages[0], `reasons: ${round.lineages[0]?.reasons.join("; ")}`).toMatchObject({ lineage: "main", parentVersion: 1n, candidateVersion: 2n, promotedVersion: 2n, status: "promoted" });
       const generator = createClient(GeneratorService, hosts["generator:50051"]!);
       let served = "";
       for (let i = 0; i < 50 && served !== "main@2"; i++) {

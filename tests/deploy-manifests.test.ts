@@ -97,6 +97,9 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     expect(mesh["OTEL_EXPORTER_OTLP_ENDPOINT"]).toBe("http://otel-collector:4318");
     const trainer = podSpecOf(find(objects, "Deployment", "trainer"));
     expect(trainer.volumes?.some((v) => v.persistentVolumeClaim?.claimName === "trainer-data")).toBe(true);
+    // Its data dir (training set, round journal) is that volume: the root filesystem is read-only.
+    const dataMount = trainer.containers[0]!.volumeMounts?.find((m) => m.name === trainer.volumes?.find((v) => v.persistentVolumeClaim?.claimName === "trainer-data")?.name);
+    expect(flag(trainer.containers[0]!.args, "data-dir")).toBe(dataMount?.mountPath);
   });
 
   it("gives every service its own NATS credentials from an optional Secret, and commits no Secret", () => {

@@ -534,8 +534,13 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
       const records: CheckpointRecord[] = [];
       for (const lineage of state.plan.lineages) {
         const version = state.candidates.get(lineage);
-        const record = version === undefined ? undefined : await registry.getCheckpoint(lineage, version);
-        if (record !== undefined) records.push(record);
+        if (version === undefined) continue;
+        const record = await registry.getCheckpoint(lineage, version);
+        // A journal that does not match the registry (another mesh's data dir): no report to give.
+        if (record === undefined) {
+          throw new AutodidactError(`round ${state.plan.round} of ${lineage} is done in this trainer's journal, but its candidate ${lineage}@${version} is not in the registry`, Code.FailedPrecondition);
+        }
+        records.push(record);
       }
       const at = new Date(records[0]?.createdAt ?? Date.now());
       const report = reportOf(state.plan, records, at, at);
