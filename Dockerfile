@@ -26,6 +26,8 @@ COPY --chown=root:root proto ./proto
 COPY --chown=root:root src ./src
 COPY --chown=root:root services ./services
 COPY --chown=root:root apps ./apps
+# The shipped base models: the conductor's init container seeds its models volume from them.
+COPY --chown=root:root models ./models
 # The image's `node` user (uid 1000), matching runAsUser in deploy/k8s.
 USER 1000:1000
 EXPOSE 50051 9464

@@ -183,3 +183,54 @@ describe("every durable consumer comes from the topology and is permitted for it
     }
   });
 });
+
+/** The repository modules `path` imports, directly or through others (relative imports only). */
+function importClosure(all: readonly SourceFile[], path: string): Set<string> {
+  const byPath = new Map(all.map((f) => [f.path, f]));
+  const seen = new Set<string>();
+  const visit = (p: string): void => {
+    if (seen.has(p)) return;
+    seen.add(p);
+    const file = byPath.get(p);
+    if (file === undefined) return;
+    const dir = p.split("/").slice(0, -1);
+    for (const m of file.text.matchAll(/(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g)) {
+      const parts = [...dir];
+      for (const seg of m[1]!.split("/")) {
+        if (seg === "..") parts.pop();
+        else if (seg !== ".") parts.push(seg);
+      }
+      visit(parts.join("/").replace(/\.js$/, ".ts"));
+    }
+  };
+  visit(path);
+  return seen;
+}
+
+describe("the conductor never reads ground truth", () => {
+  /** Modules that hold a task's verifier or held-out answers (or judge with them). */
+  const groundTruth = (p: string): boolean =>
+    p.startsWith("src/domain/tasks/") || p.startsWith("services/monitor/") || p.startsWith("services/critic/") || p.startsWith("src/domain/serving/");
+
+  it("the curriculum imports nothing that holds a verifier or held-out data", () => {
+    const closure = importClosure(files, "services/conductor/curriculum.ts");
+    expect(closure.size).toBeGreaterThan(1);
+    expect([...closure].filter(groundTruth)).toEqual([]);
+    // Only generated types besides itself: it is pure.
+    expect([...closure].filter((p) => p !== "services/conductor/curriculum.ts" && !p.startsWith("src/gen/"))).toEqual([]);
+  });
+
+  it("no module of the conductor does", () => {
+    const modules = files.filter((f) => f.path.startsWith("services/conductor/") && !isTest(f.path)).map((f) => f.path);
+    expect(modules).toContain("services/conductor/conductor-service.ts");
+    for (const m of modules) expect([...importClosure(files, m)].filter(groundTruth), m).toEqual([]);
+  });
+});
+
+describe("one owner of the conductor bucket: services/conductor/run-store.ts", () => {
+  it("no other module opens the conductor bucket or builds its keys", () => {
+    const owner = (p: string): boolean => p === "services/conductor/run-store.ts" || p.startsWith("src/domain/topology/");
+    expect(findings(files.filter((f) => !owner(f.path)), /KvBuckets\.Conductor|ConductorKeySpaces|openKv\([^)]*["'\x60]conductor["'\x60]|\$KV\.conductor\b|KV_conductor/)).toEqual([]);
+    expect(findings(files.filter((f) => f.path === "services/conductor/run-store.ts"), /ConductorKeySpaces\.(run|lease)\.prefix/).length).toBeGreaterThanOrEqual(2);
+  });
+});

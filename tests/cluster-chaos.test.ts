@@ -16,7 +16,7 @@ describe("cluster chaos run (CI size)", () => {
       nodeKills: 3,
       chaosMs: 60_000,
       settleTimeoutMs: 120_000,
-      roundEveryAccepted: 10,
+      proposalsPerRound: 16,
       trainSteps: 6,
       log: (line) => lines.push(line),
     });

@@ -2,14 +2,16 @@
 // with the manifest's own command, args, env (ConfigMaps, fieldRefs) and ports against a local
 // nats-server, and answers grpc.health.v1 SERVING on the port its probes name, serves Prometheus
 // metrics on the annotated port, and exits 0 on SIGTERM. Code and manifests cannot drift apart.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientSecurity, createTestCertificates, generateToken } from "../src/platform/auth/index.js";
 import { startNatsServer, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { Code } from "../src/platform/errors/index.js";
+import { ConductorService, RoundPhase, RunStatus } from "../src/gen/autodidact/v1/conductor_pb.js";
 import { CriticService } from "../src/gen/autodidact/v1/critic_pb.js";
+import { GeneratorService } from "../src/gen/autodidact/v1/generator_pb.js";
 import { MonitorService } from "../src/gen/autodidact/v1/monitor_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../src/gen/grpc/health/v1/health_pb.js";
 import { createClient } from "../src/platform/rpc/index.js";
@@ -120,4 +122,78 @@ describe("dev-secure overlay: a service with its mounted TLS and access-list Sec
       expect(code, `monitor exits 0 on SIGTERM; stderr: ${launched.stderr()}`).toBe(0);
     }
   }, 60_000);
+});
+
+describe("dev overlay: the rendered mesh bootstraps a loop", async () => {
+  const objects = await renderOverlay("dev");
+  const byName = (name: string): K8sObject => autodidactDeployments(objects).find((d) => d.metadata.name === name)!;
+  /** A run of one round with a tiny base model: the mounted run spec replaced, the models volume holding the model. */
+  const RUN_YAML = [
+    "name: conformance",
+    "task: addition-padded",
+    "lineages: [{ name: main, baseModel: tiny-main }]",
+    "curriculum: { kind: KIND_FIXED_STEP, start: 1, max: 3 }",
+    "proposalsPerRound: 8",
+    "stop: { maxRounds: 1 }",
+    // The panel of the manifests plus one critic that never votes: the tiny random model's answers
+    // would fail the rules; after the timeout every sample is accepted, so the round trains.
+    "critics: [{ id: rules, kind: rules }, { id: novelty, kind: novelty }, { id: likelihood, kind: likelihood }, { id: absent, kind: rules }]",
+    "consensus: { kind: CONSENSUS_KIND_K_OF_N, critics: [rules, novelty, likelihood, absent], k: 1, timeoutMs: 1500, onTimeout: TIMEOUT_OUTCOME_ACCEPT_ALL }",
+    "training: { steps: 4, batchSize: 4 }",
+    "gate: { minAccuracyDelta: -1, maxDifficultyRegression: 1, maxCalibrationEce: 1, maxOverconfidentWrongRate: 1, maxDriftKl: 1000000000, autoPromote: true }",
+    "labels: { anchor: { min: 1, max: 2 }, validation: { min: 1, max: 2 }, test: { min: 1, max: 3 } }",
+    "",
+  ].join("\n");
+
+  it("a conductor with a mounted run spec imports the base model and completes a round: decided, trained, gated, promoted, served", async () => {
+    const server = await startNatsServer();
+    const launched: Awaited<ReturnType<typeof launchContainer>>[] = [];
+    try {
+      const models = await mkdtemp(join(tmpdir(), "deploy-loop-models-"));
+      await saveTinyDecoder(join(models, "tiny-main"), 9);
+      const configMapData = { "critic-likelihood-model": { model: join(modelDir, "likelihood") }, "conductor-run": { "run.yaml": RUN_YAML } };
+      const hosts: Record<string, string> = {};
+      // Everyone the conductor calls first (their Service names resolve to where they listen here).
+      for (const name of ["consensus", "critic-rules", "critic-novelty", "critic-likelihood", "generator", "trainer", "monitor"]) {
+        const extraEnv: Record<string, string> = name === "monitor" ? { AUTODIDACT_EVAL_LIMIT: "2", AUTODIDACT_EVAL_MAX_DIFFICULTY: "3" } : {};
+        const c = await launchContainer(objects, byName(name), { natsUrl: server.url, configMapData, extraEnv });
+        launched.push(c);
+        hosts[`${name}:50051`] = `127.0.0.1:${c.ready.grpcPort}`;
+      }
+      const conductor = await launchContainer(objects, byName("conductor"), {
+        natsUrl: server.url,
+        configMapData,
+        hosts,
+        prepareVolume: async (name, dir) => {
+          if (name === "models") await cp(join(models, "tiny-main"), join(dir, "tiny-main"), { recursive: true });
+        },
+      });
+      launched.push(conductor);
+      expect(conductor.argv).toContain(`--monitor=${hosts["monitor:50051"]}`);
+      const client = createClient(ConductorService, `127.0.0.1:${conductor.ready.grpcPort}`);
+      let run = await client.getRun({ id: "conformance" });
+      // About half a minute on a quiet machine; a loaded one gets more time.
+      for (let i = 0; i < 1_500 && run.status !== RunStatus.SUCCEEDED && run.status !== RunStatus.FAILED; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        run = await client.getRun({ id: "conformance" });
+      }
+      client.close();
+      expect(run.status, `${RunStatus[run.status]} round ${run.round} ${RoundPhase[run.phase]}: ${run.message}`).toBe(RunStatus.SUCCEEDED);
+      const round = run.rounds[0]!;
+      expect([round.proposed, round.decided, round.accepted]).toEqual([8n, 8n, 8n]);
+      expect(round.lineages[0], `reasons: ${round.lineages[0]?.reasons.join("; ")}`).toMatchObject({ lineage: "main", parentVersion: 1n, candidateVersion: 2n, promotedVersion: 2n, status: "promoted" });
+      const generator = createClient(GeneratorService, hosts["generator:50051"]!);
+      let served = "";
+      for (let i = 0; i < 50 && served !== "main@2"; i++) {
+        served = (await generator.getInfo({})).models[0]?.version ?? "";
+        if (served !== "main@2") await new Promise((r) => setTimeout(r, 200));
+      }
+      generator.close();
+      expect(served).toBe("main@2");
+      await rm(models, { recursive: true, force: true });
+    } finally {
+      for (const c of launched.reverse()) await c.stop();
+      await server.stop();
+    }
+  }, 420_000);
 });

@@ -39,7 +39,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
   it("renders the whole mesh into one namespace", () => {
     const objects = objectsOf(overlay);
     const deployments = autodidactDeployments(objects).map((d) => d.metadata.name).sort();
-    expect(deployments).toEqual(["consensus", "critic-likelihood", "critic-novelty", "critic-rules", "generator", "monitor", "trainer"]);
+    expect(deployments).toEqual(["conductor", "consensus", "critic-likelihood", "critic-novelty", "critic-rules", "generator", "monitor", "trainer"]);
     for (const o of objects) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe("autodidact");
     expect(objects.some((o) => o.kind === "Deployment" && o.metadata.name === "otel-collector")).toBe(true);
     expect(objects.some((o) => o.kind === "Deployment" && o.metadata.name === "jaeger")).toBe(true);
@@ -97,6 +97,9 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     expect(mesh["OTEL_EXPORTER_OTLP_ENDPOINT"]).toBe("http://otel-collector:4318");
     const trainer = podSpecOf(find(objects, "Deployment", "trainer"));
     expect(trainer.volumes?.some((v) => v.persistentVolumeClaim?.claimName === "trainer-data")).toBe(true);
+    // Its data dir (training set, round journal) is that volume: the root filesystem is read-only.
+    const dataMount = trainer.containers[0]!.volumeMounts?.find((m) => m.name === trainer.volumes?.find((v) => v.persistentVolumeClaim?.claimName === "trainer-data")?.name);
+    expect(flag(trainer.containers[0]!.args, "data-dir")).toBe(dataMount?.mountPath);
   });
 
   it("gives every service its own NATS credentials from an optional Secret, and commits no Secret", () => {
@@ -106,7 +109,11 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
       const env = podSpecOf(d).containers[0]!.env ?? [];
       const seed = env.find((e) => e.name === "AUTODIDACT_NATS_NKEY_SEED");
       expect(seed?.valueFrom?.secretKeyRef, d.metadata.name).toEqual({ name: `autodidact-nats-${d.metadata.name}`, key: "nkey-seed", optional: true });
-      expect(env.filter((e) => e.valueFrom?.secretKeyRef !== undefined)).toHaveLength(1);
+      // The conductor also sends an admin token to the services it calls (optional Secret too).
+      const secrets = env.filter((e) => e.valueFrom?.secretKeyRef !== undefined).map((e) => e.valueFrom!.secretKeyRef);
+      expect(secrets, d.metadata.name).toEqual(
+        d.metadata.name === "conductor" ? [seed!.valueFrom!.secretKeyRef, { name: "autodidact-conductor-token", key: "token", optional: true }] : [seed!.valueFrom!.secretKeyRef],
+      );
     }
   });
 
@@ -170,7 +177,7 @@ describe("overlay dev-secure (components/grpc-security)", () => {
     }
     const env = find(objects, "ConfigMap", "autodidact-grpc-security")["data"] as Record<string, string>;
     const deployments = autodidactDeployments(objects);
-    expect(deployments).toHaveLength(7);
+    expect(deployments).toHaveLength(8);
     for (const d of deployments) {
       const pod = podSpecOf(d);
       const c = pod.containers[0]!;
@@ -306,9 +313,11 @@ describe("image contents", () => {
       const copied = (await readdir(image, { recursive: true })).map(String);
       expect(copied.some((f) => f.endsWith(".test.ts"))).toBe(false);
       expect(copied).toContain(join("services", "critic", "critic-service.ts"));
+      // The conductor's init container seeds its models volume from the image's models/.
+      expect(copied).toContain(join("models", "addition-base", "lineage-1", "model.safetensors"));
       await symlink(join(REPO_ROOT, "node_modules"), join(image, "node_modules"));
       await Promise.all(
-        ["generator", "critic", "trainer", "monitor"].map(async (service) => {
+        ["generator", "critic", "trainer", "monitor", "conductor"].map(async (service) => {
           const { stdout } = await promisify(execFile)(process.execPath, ["bin/autodidact.mjs", service, "--help"], { cwd: image });
           expect(stdout, service).toContain(`autodidact ${service} [options]`);
         }),

@@ -3,7 +3,7 @@
 // fieldRefs, ports, ConfigMap volumes written with the kubelet's atomic symlink layout), with only the
 // cluster-specific parts replaced for localhost: NATS URL, ports and mount paths.
 import { execFile } from "node:child_process";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,6 +53,7 @@ export interface ContainerSpec {
 /** The pod template parts the harness reads. */
 export interface PodSpec {
   containers: ContainerSpec[];
+  initContainers?: ContainerSpec[];
   volumes?: { name: string; configMap?: { name: string }; emptyDir?: object; persistentVolumeClaim?: { claimName: string }; secret?: { secretName: string; optional?: boolean } }[];
   nodeSelector?: Record<string, string>;
   tolerations?: { key?: string; operator?: string; effect?: string }[];
@@ -118,6 +119,13 @@ export interface LaunchOptions {
   secretData?: Record<string, Record<string, string>>;
   /** Extra environment (e.g. OTEL_SDK_DISABLED). */
   extraEnv?: Record<string, string>;
+  /**
+   * Cluster addresses of other containers (`monitor:50051`) and where they listen here
+   * (`127.0.0.1:<port>`): replaced in args and env, as cluster DNS would resolve them.
+   */
+  hosts?: Record<string, string>;
+  /** Called with each volume's local folder before any container of the pod runs (e.g. to put models in). */
+  prepareVolume?: (name: string, dir: string) => Promise<void>;
 }
 
 /** A container running as a local process. */
@@ -136,9 +144,9 @@ export interface LaunchedContainer {
   stop(): Promise<number | null>;
 }
 
-/** Resolves a container's environment as kubelet would: envFrom ConfigMaps, then env (later wins). */
-export function containerEnv(objects: readonly K8sObject[], container: ContainerSpec, podName: string): Record<string, string> {
-  const configMap = (name: string): Record<string, string> => (find(objects, "ConfigMap", name)["data"] as Record<string, string> | undefined) ?? {};
+/** Resolves a container's environment as kubelet would: envFrom ConfigMaps, then env (later wins); `overrides` replace ConfigMaps' data. */
+export function containerEnv(objects: readonly K8sObject[], container: ContainerSpec, podName: string, overrides: Record<string, Record<string, string>> = {}): Record<string, string> {
+  const configMap = (name: string): Record<string, string> => overrides[name] ?? (find(objects, "ConfigMap", name)["data"] as Record<string, string> | undefined) ?? {};
   const env: Record<string, string> = {};
   for (const from of container.envFrom ?? []) if (from.configMapRef) Object.assign(env, configMap(from.configMapRef.name));
   for (const e of container.env ?? []) {
@@ -185,8 +193,19 @@ export async function launchContainer(objects: readonly K8sObject[], deployment:
     }
     const secret = vol.secret ? options.secretData?.[vol.secret.secretName] : undefined;
     if (secret) await writeConfigMapVolume(local, secret);
+    if (!volumes.has(m.name)) await options.prepareVolume?.(m.name, local);
     volumes.set(m.name, local);
     mounts.push([m.mountPath, local]);
+  }
+  // Init containers' mounts of volumes the main container does not mount.
+  for (const init of pod.initContainers ?? []) {
+    for (const m of init.volumeMounts ?? []) {
+      if (volumes.has(m.name)) continue;
+      const local = join(root, m.name);
+      await mkdir(local, { recursive: true });
+      await options.prepareVolume?.(m.name, local);
+      volumes.set(m.name, local);
+    }
   }
   mounts.sort((a, b) => b[0].length - a[0].length);
   const localize = (s: string): string => {
@@ -194,9 +213,22 @@ export async function launchContainer(objects: readonly K8sObject[], deployment:
     const eq = s.indexOf("=");
     if (s.startsWith("--") && eq > 0) return s.slice(0, eq + 1) + localize(s.slice(eq + 1));
     if (/^\d+$/.test(s) && ports.has(Number(s))) return String(ports.get(Number(s)));
+    if (options.hosts?.[s] !== undefined) return options.hosts[s]!;
     return s;
   };
-  const env = containerEnv(objects, container, podName);
+  // Init containers first, each to completion, on the same volumes (node only, like the containers).
+  for (const init of pod.initContainers ?? []) {
+    const initMounts = (init.volumeMounts ?? []).map((m): [string, string] => [m.mountPath, volumes.get(m.name)!]).sort((a, b) => b[0].length - a[0].length);
+    const at = (x: string): string => {
+      for (const [from, to] of initMounts) if (x === from || x.startsWith(from + "/")) return to + x.slice(from.length);
+      return x;
+    };
+    const [cmd, ...cmdArgs] = init.command ?? [];
+    if (cmd !== "node") throw new Error(`${deployment.metadata.name}: init container ${init.name} command ${String(cmd)} is not node`);
+    const run = spawnSync(process.execPath, [...cmdArgs, ...(init.args ?? [])].map(at), { cwd: REPO_ROOT, env: { PATH: process.env["PATH"] ?? "", HOME: root }, encoding: "utf8", timeout: 60_000 });
+    if (run.status !== 0) throw new Error(`${deployment.metadata.name}: init container ${init.name} exited ${run.status}: ${run.stderr}`);
+  }
+  const env = containerEnv(objects, container, podName, options.configMapData);
   for (const [k, v] of Object.entries(env)) env[k] = localize(v);
   env["NATS_URL"] = options.natsUrl;
   env["AUTODIDACT_NATS_REPLICAS"] = "1";

@@ -69,19 +69,19 @@ describe("autodidact up / status", () => {
 
     const status = spawnSync(process.execPath, [cli, "status", "--state-dir", stateDir], { env, encoding: "utf8", timeout: 60_000 });
     expect(status.status, status.stderr).toBe(0);
-    const rows = status.stdout.split("\n").filter((l) => /^(generator|critic-[abc]|consensus|trainer|monitor)\s/.test(l));
+    const rows = status.stdout.split("\n").filter((l) => /^(generator|critic-[abc]|consensus|trainer|monitor|conductor)\s/.test(l));
     expect(rows.map((r) => r.split(/\s+/)[0]).sort()).toEqual(
-      ["consensus", "critic-a", "critic-b", "critic-c", "generator", "monitor", "trainer"],
+      ["conductor", "consensus", "critic-a", "critic-b", "critic-c", "generator", "monitor", "trainer"],
     );
     for (const row of rows) expect(row).toMatch(/\sSERVING\s/);
 
     const state = JSON.parse(await readFile(join(stateDir, "mesh.json"), "utf8")) as MeshState;
     expect(state.ownsNats).toBe(true);
     const pids = state.services.map((s) => s.pid);
-    expect(pids).toHaveLength(7);
+    expect(pids).toHaveLength(8);
     // Metrics are on: every service on a port of its own, each listed by status.
     const metricsUrls = new Map(state.services.map((s) => [s.name, `http://127.0.0.1:${s.metricsPort}/metrics`]));
-    expect(new Set(state.services.map((s) => s.metricsPort)).size).toBe(7);
+    expect(new Set(state.services.map((s) => s.metricsPort)).size).toBe(8);
     for (const row of rows) expect(row).toContain(metricsUrls.get(row.split(/\s+/)[0]!)!);
 
     // NATS refuses anonymous connections; the generator's credentials propose a sample, the critics
@@ -132,7 +132,7 @@ describe("autodidact up / status", () => {
     // Every service drained to exit code 0: the supervisor's SIGTERM right after the terminal's SIGINT
     // did not kill any of them mid-drain, and NATS was still there for their drain.
     const logNames = (await readdir(join(stateDir, "logs"))).sort();
-    expect(logNames).toEqual(["consensus", "critic-a", "critic-b", "critic-c", "generator", "monitor", "trainer"].map((n) => `${n}.log`));
+    expect(logNames).toEqual(["conductor", "consensus", "critic-a", "critic-b", "critic-c", "generator", "monitor", "trainer"].map((n) => `${n}.log`));
     for (const log of logNames) {
       const text = await readFile(join(stateDir, "logs", log), "utf8");
       expect(text.trimEnd().split("\n").at(-1), log).toBe("# exited code=0 signal=null");
@@ -144,7 +144,7 @@ describe("autodidact up / status", () => {
 
     // No service log holds a seed, and no service hit a permission it lacks.
     const seeds = await Promise.all((await readdir(join(stateDir, "secrets"))).filter((f) => f.endsWith(".nk")).map(async (f) => (await readFile(join(stateDir, "secrets", f), "utf8")).trim()));
-    expect(seeds.length).toBe(8);
+    expect(seeds.length).toBe(9); // admin and every member (conductor included)
     for (const log of await readdir(join(stateDir, "logs"))) {
       const text = await readFile(join(stateDir, "logs", log), "utf8");
       for (const seed of seeds) expect(text, log).not.toContain(seed);

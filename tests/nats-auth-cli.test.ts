@@ -35,7 +35,7 @@ describe("autodidact nats-auth + topology", () => {
     const out = join(dir, "auth");
     const gen = run(["nats-auth", "--out", out]);
     expect(gen.status, gen.stderr).toBe(0);
-    const names = ["admin", "generator", "critic-rules", "critic-novelty", "critic-likelihood", "consensus", "trainer", "monitor"];
+    const names = ["admin", "generator", "critic-rules", "critic-novelty", "critic-likelihood", "consensus", "trainer", "monitor", "conductor"];
     for (const n of names) {
       expect((await stat(join(out, `${n}.nk`))).mode & 0o777).toBe(0o600);
       expect(gen.stdout).toContain(`create secret generic autodidact-nats-${n} --from-file=nkey-seed=${join(out, `${n}.nk`)}`);

@@ -117,7 +117,7 @@ describe("trainer crash safety", () => {
     const round1 = (await registry.listCheckpoints()).filter((r) => r.round === 1);
     expect(round1.map((r) => `${r.lineage}@${r.version}`).sort()).toEqual(["crit@2", "gen@2"]);
     const end = (await journalLines(dataDir)).filter((e) => e.kind === "end");
-    expect(end).toEqual([{ kind: "end", round: 1, status: "done", reason: "" }]);
+    expect(end).toEqual([{ kind: "end", round: 1, lineages: ["gen", "crit"], status: "done", reason: "" }]);
     for (const r of round1) {
       const m = r.manifest as { parentVersion: number; sampleIdsDigest: string; hyperparameters: Record<string, string>; lossCurve: unknown[] };
       expect(r.parentVersion).toBe(1);

@@ -15,6 +15,7 @@ describe("memberStateArgs", () => {
       // The trainer's cache defaults to <data-dir>/cache.
       trainer: ["--data-dir", join("/s", "services", "trainer")],
       monitor: ["--cache-dir", join("/s", "services", "monitor", "cache")],
+      conductor: ["--cache-dir", join("/s", "services", "conductor", "cache")],
     });
     expect(memberStateArgs({ name: "consensus", kind: "consensus" }, "/s")).toEqual([]);
   });

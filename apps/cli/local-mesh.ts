@@ -2,7 +2,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
+import { connectBus, freePort, startNatsServer, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { defineOptions, serviceOptions } from "../../src/platform/config/index.js";
 import type { ReadyLine } from "../../src/platform/host/index.js";
@@ -42,6 +42,8 @@ export interface LocalMeshOptions {
    * is then the only identity that may publish decisions.
    */
   auth?: boolean;
+  /** Where a conductor member imports base models from (default `<stateDir>/models`). */
+  modelsDir?: string;
   /**
    * Runs once the topology exists and before any service starts, with an admin connection when auth
    * is on (otherwise an anonymous one): where a caller seeds what the services need at start (e.g.
@@ -61,8 +63,10 @@ export interface LocalMesh {
   readonly natsUrl: string;
   readonly nats: NatsServerProcess | undefined;
   readonly supervisor: Supervisor;
-  /** Current gRPC address of a member (changes when it restarts). */
+  /** Current gRPC address of a member (a restarted member keeps it: each member has a port of its own). */
   address(name: string): string;
+  /** The folder a conductor member imports base models from. */
+  readonly modelsDir: string;
   state(): MeshState;
   /** The generated credentials when auth is on (the `admin` seed file is for operators and tests). */
   readonly secrets: MeshSecretSet<MeshIdentity> | undefined;
@@ -70,7 +74,7 @@ export interface LocalMesh {
   stop(): Promise<void>;
 }
 
-/** The default members: one generator, three critics, one trainer, one monitor. */
+/** The default members: one generator, three critics, one trainer, one monitor, the conductor that runs the loop. */
 export const DEFAULT_MEMBERS: readonly MeshMember[] = [
   { name: "generator", kind: "generator" },
   { name: "critic-a", kind: "critic" },
@@ -78,6 +82,7 @@ export const DEFAULT_MEMBERS: readonly MeshMember[] = [
   { name: "critic-c", kind: "critic" },
   { name: "trainer", kind: "trainer" },
   { name: "monitor", kind: "monitor" },
+  { name: "conductor", kind: "conductor" },
 ];
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -107,6 +112,33 @@ export function memberIdentity(member: MeshMember): MeshIdentity {
   if (member.kind === "critic") return { name: member.name, role: "critic", criticId: argValue(member.args, "--critic-id") ?? member.name };
   const durable = member.kind === "trainer" ? argValue(member.args, "--durable") : undefined;
   return { name: member.name, role: member.kind, ...(durable !== undefined ? { trainerDurable: durable } : {}) };
+}
+
+/**
+ * Where a conductor member finds the others (the flags it is not given): the monitor, the generator,
+ * each trainer per lineage it trains (its `--lineages`, default `main`), each model critic by its
+ * critic id, and the models directory it imports bases from.
+ */
+export function conductorArgs(member: MeshMember, members: readonly MeshMember[], address: (name: string) => string, modelsDir: string): string[] {
+  const own = (flag: string): boolean => argValue(member.args, flag) !== undefined;
+  const first = (kind: MeshServiceEntry["kind"]): MeshMember | undefined => members.find((m) => m.kind === kind);
+  const out: string[] = [];
+  const monitor = first("monitor");
+  const generator = first("generator");
+  if (!own("--monitor") && monitor !== undefined) out.push("--monitor", address(monitor.name));
+  if (!own("--generator") && generator !== undefined) out.push("--generator", address(generator.name));
+  if (!own("--trainer")) {
+    for (const t of members.filter((m) => m.kind === "trainer")) {
+      for (const lineage of (argValue(t.args, "--lineages") ?? "main").split(",")) out.push("--trainer", `${lineage}=${address(t.name)}`);
+    }
+  }
+  if (!own("--critic")) {
+    for (const c of members.filter((m) => m.kind === "critic" && argValue(m.args, "--kind") === "model")) {
+      out.push("--critic", `${argValue(c.args, "--critic-id") ?? c.name}=${address(c.name)}`);
+    }
+  }
+  if (!own("--models-dir")) out.push("--models-dir", modelsDir);
+  return out;
 }
 
 /**
@@ -244,13 +276,25 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       }),
   );
   const criticNames = members.filter((m) => m.kind === "critic").map((m) => m.name).join(",");
+  // A port of its own per member, kept across its restarts: the conductor (and anyone) keeps reaching it.
+  const ports = new Map<string, number>();
+  for (const member of members) {
+    let port = Number(argValue(member.args, "--grpc-port") ?? 0);
+    while (port === 0 || [...ports.values()].includes(port)) port = await freePort();
+    ports.set(member.name, port);
+  }
+  const fixedAddress = (name: string): string => `127.0.0.1:${ports.get(name)}`;
+  const modelsDir = options.modelsDir ?? join(options.stateDir, "models");
+  await mkdir(modelsDir, { recursive: true });
   for (const member of members) {
     logs.set(member.name, createWriteStream(join(options.stateDir, "logs", `${member.name}.log`), { flags: "a" }));
     const { command, args } = serviceCommand(member.kind);
+    const portArgs = argValue(member.args, "--grpc-port") === undefined ? ["--grpc-port", String(ports.get(member.name))] : [];
+    const wiring = member.kind === "conductor" ? conductorArgs(member, members, fixedAddress, modelsDir) : [];
     supervisor.start({
       name: member.name,
       command,
-      args: [...args, "--instance-id", member.name, "--grpc-host", "127.0.0.1", ...memberStateArgs(member, options.stateDir), ...(member.args ?? [])],
+      args: [...args, "--instance-id", member.name, "--grpc-host", "127.0.0.1", ...portArgs, ...memberStateArgs(member, options.stateDir), ...wiring, ...(member.args ?? [])],
       // The consensus member's fallback panel: all critic members (a policy set in the registry overrides it).
       env: {
         AUTODIDACT_CONSENSUS_CRITICS: criticNames,
@@ -293,6 +337,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     },
     state,
     secrets,
+    modelsDir,
     stop,
   };
 }

@@ -19,7 +19,11 @@ Usage: autodidact <command> [options]
 Commands:
   demo               the self-improvement experiment on a local mesh, with a live table and a report
                      (what \`npm start\` runs; --quick, --no-consensus, --replace, --all; \`demo --help\`)
-  up                 start a local mesh: nats-server, generator, critics, consensus, trainer, monitor
+  up                 start a local mesh: nats-server, generator, critics, consensus, trainer, monitor, conductor
+  run create -f <run.yaml|run.json> | run get|watch|pause|resume|cancel <id> | run list
+                     runs of the self-improvement loop on the conductor (\`run --help\`)
+  models import <dir> --lineage <name> [--task <task>]
+                     a base model becomes a lineage's first checkpoint (copied into the conductor's models dir)
   topology           create or verify the JetStream streams and buckets (run once with the admin identity)
   nats-auth          generate per-service NATS nkeys and the nats-server authorization (for Kubernetes Secrets)
   status             health and version of every service of the local mesh
@@ -29,7 +33,7 @@ Commands:
   rollback [<version>]  serve an earlier version again (default: the previous promoted one)
   auth-token --identity <name> [--role admin|reader]
                      a new bearer token and the access-list entry (its sha256) for --auth-file
-  generator|critic|consensus|trainer|monitor [options]
+  generator|critic|consensus|trainer|monitor|conductor [options]
                      run one service in this process (what a container runs)
   help               this text; \`autodidact <command> --help\` for a command's options
 
@@ -42,6 +46,7 @@ const SERVICES: Record<string, () => Promise<ServiceSpec<never>>> = {
   consensus: async () => (await import("../../services/consensus/index.js")).consensusService as ServiceSpec<never>,
   trainer: async () => (await import("../../services/trainer/index.js")).trainerService as ServiceSpec<never>,
   monitor: async () => (await import("../../services/monitor/index.js")).monitorService as ServiceSpec<never>,
+  conductor: async () => (await import("../../services/conductor/index.js")).conductorService as ServiceSpec<never>,
 };
 
 const upOptions = defineOptions({
@@ -118,6 +123,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await (await import("./monitor-commands.js")).monitorCommand(command, rest);
       case "auth-token":
         return authToken(rest);
+      case "run":
+        return await (await import("./run-commands.js")).runCommand(rest);
+      case "models":
+        return await (await import("./models-commands.js")).modelsCommand(rest);
       default: {
         const load = SERVICES[command];
         if (load) return await runService(await load(), rest);
@@ -246,6 +255,7 @@ async function natsAuth(argv: readonly string[]): Promise<number> {
     { name: "consensus", role: "consensus" as const },
     { name: "trainer", role: "trainer" as const },
     { name: "monitor", role: "monitor" as const },
+    { name: "conductor", role: "conductor" as const },
   ];
   const set = await generateMeshCredentials(out, identities, natsPermissions);
   // The same users as Helm values for the official NATS chart (config.merge becomes nats.conf).

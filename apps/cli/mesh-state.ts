@@ -5,7 +5,7 @@ import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 /** One service process of a local mesh, as `autodidact up` last saw it. */
 export interface MeshServiceEntry {
   name: string;
-  kind: "generator" | "critic" | "consensus" | "trainer" | "monitor";
+  kind: "generator" | "critic" | "consensus" | "trainer" | "monitor" | "conductor";
   /** `127.0.0.1:<port>` of its gRPC server. */
   address: string;
   pid: number;

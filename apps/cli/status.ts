@@ -1,4 +1,5 @@
 import type { DescService } from "@bufbuild/protobuf";
+import { ConductorService } from "../../src/gen/autodidact/v1/conductor_pb.js";
 import { CriticService } from "../../src/gen/autodidact/v1/critic_pb.js";
 import { GeneratorService } from "../../src/gen/autodidact/v1/generator_pb.js";
 import { MonitorService } from "../../src/gen/autodidact/v1/monitor_pb.js";
@@ -20,6 +21,7 @@ export const SERVICE_OF_KIND: Readonly<Record<MeshServiceEntry["kind"], DescServ
   consensus: undefined,
   trainer: TrainerService,
   monitor: MonitorService,
+  conductor: ConductorService,
 };
 
 /** One row of `autodidact status`. */

@@ -1,15 +1,16 @@
 /**
- * The chaos run: the real mesh (nats-server + generator, three critics, trainer, monitor as supervised
- * processes, as `autodidact up` runs them) doing a real loop while a seeded schedule SIGKILLs random
- * services and restarts nats-server on the same port and store; afterwards every invariant of
- * ARCHITECTURE.md ("Invariants") that the streams, the registry and the trainer's files can show is checked.
+ * The chaos run: the real mesh (nats-server + generator, three critics, consensus, trainer, monitor
+ * and the conductor as supervised processes, as `autodidact up` runs them) doing a real loop — the
+ * conductor drives one run round after round — while a seeded schedule SIGKILLs random services (the
+ * conductor among them) and restarts nats-server on the same port and store; afterwards every
+ * invariant of ARCHITECTURE.md ("Invariants") that the streams, the registry and the trainer's files
+ * can show is checked.
  * Used by `npm run bench:chaos` (bench/chaos/bench.ts) and, smaller, by tests/chaos.test.ts.
  */
 import { fromBinary } from "@bufbuild/protobuf";
 import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { connectBus, consumerLag, type Bus, type NatsServerProcess } from "../../src/platform/bus/index.js";
 import { resolveNatsCredentials } from "../../src/platform/nats-auth/index.js";
 import { startLocalMesh, type LocalMesh, type MeshMember } from "../../apps/cli/local-mesh.js";
@@ -18,11 +19,11 @@ import { DecisionAudit } from "../../services/consensus/index.js";
 import { createRng, loadDecoder, loadModel } from "../../src/engine/index.js";
 import { AutodidactError, codeName } from "../../src/platform/errors/index.js";
 import { DecisionOutcome, DecisionSchema, type Decision } from "../../src/gen/autodidact/v1/consensus_pb.js";
-import { GeneratorService } from "../../src/gen/autodidact/v1/generator_pb.js";
+import { ConductorService, RunStatus, type Run } from "../../src/gen/autodidact/v1/conductor_pb.js";
 import { SampleSchema, VerdictSchema } from "../../src/gen/autodidact/v1/sample_pb.js";
-import { TrainerService } from "../../src/gen/autodidact/v1/trainer_pb.js";
-import { createRegistry, listCheckpointFiles, type Registry } from "../../src/domain/registry/index.js";
+import { createRegistry, listCheckpointFiles } from "../../src/domain/registry/index.js";
 import { createClient } from "../../src/platform/rpc/index.js";
+import { CHAOS_RUN, checkRounds, prepareChaosRun, runEnded } from "./loop.js";
 import { readStream } from "./streams.js";
 import { Streams, Subjects } from "../../src/domain/topology/index.js";
 
@@ -40,14 +41,10 @@ export interface ChaosOptions {
   calmMs?: number;
   /** Longest wait for the mesh to catch up after the chaos phase, in ms (default 180 s). */
   settleTimeoutMs?: number;
-  /** StartRound once this many new accepted decisions were seen (default 12). */
-  roundEveryAccepted?: number;
+  /** Proposals per round of the run the conductor drives (default 32). */
+  proposalsPerRound?: number;
   /** Optimizer steps per training round (default 8). */
   trainSteps?: number;
-  /** Samples per Generate burst, inclusive range (default [4, 12]). */
-  burst?: readonly [number, number];
-  /** Pause between bursts, inclusive range in ms (default [100, 600]). */
-  pauseMs?: readonly [number, number];
   /** Keep the state dir (NATS store, logs, trainer data) even when every invariant holds. */
   keepState?: boolean;
   /** Progress lines. */
@@ -81,14 +78,15 @@ export interface ChaosReport {
   unexpectedExits: string[];
   /** Starts that failed (exit 1, "failed to start") because nats-server was down; restarted with backoff. */
   startFailures: number;
-  bursts: number;
-  burstErrors: Record<string, number>;
+  /** The run's status at the end (cancelled after the chaos: it ends after its current phase). */
+  runStatus: string;
+  /** Rounds the run finished. */
+  roundsDone: number;
+  /** Every round of the run exactly once per lineage (see bench/chaos/loop.ts). */
+  roundsOnce: boolean;
+  roundProblems: string[];
   /** Distinct samples stored on `samples.proposed.>`. */
   proposed: number;
-  /** Samples the Generate streams returned to the harness. */
-  receivedByHarness: number;
-  /** Returned to the harness but absent from the stream (must be 0). */
-  receivedNotStored: number;
   decided: number;
   lost: number;
   /**
@@ -125,9 +123,6 @@ export interface ChaosReport {
   intakeMissing: number;
   intakeExtra: number;
   intakeDuplicateLines: number;
-  roundCalls: number;
-  roundReports: number;
-  roundErrors: Record<string, number>;
   journalRounds: Record<string, number>;
   /** Why rounds ended without a candidate (journal reasons). */
   roundFailures: string[];
@@ -156,7 +151,6 @@ export interface ChaosReport {
 const CRITICS = ["critic-a", "critic-b", "critic-c"] as const;
 const TASK = "addition";
 const LINEAGE = "main";
-const BASE_MODEL = fileURLToPath(new URL("../../models/addition-base/lineage-1", import.meta.url));
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
@@ -174,7 +168,7 @@ const errCode = (err: unknown): string => (err instanceof AutodidactError ? code
 const bump = (m: Record<string, number>, k: string, by = 1): void => void (m[k] = (m[k] ?? 0) + by);
 
 /** The mesh members of a chaos run: small models, short timeouts, everything inside `stateDir`. */
-function chaosMembers(stateDir: string, trainSteps: number): MeshMember[] {
+function chaosMembers(stateDir: string, trainSteps: number, runSpecFile: string): MeshMember[] {
   const critic = (name: string, kind: string): MeshMember => ({
     name,
     kind: "critic",
@@ -195,28 +189,14 @@ function chaosMembers(stateDir: string, trainSteps: number): MeshMember[] {
       kind: "monitor",
       args: ["--cache-dir", join(stateDir, "cache", "monitor"), "--eval-limit", "4", "--eval-min-difficulty", "1", "--eval-max-difficulty", "3", "--dashboard-port", "-1", "--log-level", "warn"],
     },
-  ];
-}
-
-/** Registers the project's own small base model as the promoted first version of the lineage. */
-async function registerBase(registry: Registry): Promise<void> {
-  const version = await registry.allocateVersion(LINEAGE);
-  await registry.putCheckpoint(
     {
-      lineage: LINEAGE,
-      version,
-      parentVersion: 0,
-      round: 0,
-      status: "promoted",
-      statusReason: "chaos run base (models/addition-base/lineage-1)",
-      files: await listCheckpointFiles(BASE_MODEL),
-      manifest: {},
-      metrics: {},
-      createdAt: new Date().toISOString(),
+      name: "conductor",
+      kind: "conductor",
+      // A short lease: a killed conductor's run is taken over within seconds. Phases that fail while
+      // NATS restarts are retried rather than failing the run.
+      args: ["--run-spec-file", runSpecFile, "--lease-ttl", "3s", "--poll-interval", "200ms", "--retry-delay", "500ms", "--phase-attempts", "30", "--log-level", "warn"],
     },
-    BASE_MODEL,
-  );
-  await registry.setPromoted(LINEAGE, version);
+  ];
 }
 
 /** Lines of a JSONL file: parsed ones and how many could not be parsed (torn by a crash). */
@@ -283,20 +263,25 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => undefined);
   const started = Date.now();
   const trainSteps = options.trainSteps ?? 8;
-  const roundEvery = options.roundEveryAccepted ?? 12;
-  const [burstMin, burstMax] = options.burst ?? [4, 12];
-  const [pauseMin, pauseMax] = options.pauseMs ?? [100, 600];
   const stateDir = await mkdtemp(join(tmpdir(), "autodidact-chaos-"));
   const trainerDir = join(stateDir, "trainer");
-  const members = chaosMembers(stateDir, trainSteps);
+  const runSpecFile = await prepareChaosRun(stateDir, join(stateDir, "models"), {
+    lineage: LINEAGE,
+    task: TASK,
+    proposals: options.proposalsPerRound ?? 32,
+    trainSteps,
+    critics: CRITICS,
+    verifier: "critic-b",
+  });
+  const members = chaosMembers(stateDir, trainSteps, runSpecFile);
   const scheduleRng = createRng(`chaos-schedule:${options.seed}`);
-  const loadRng = createRng(`chaos-load:${options.seed}`);
 
   const report: ChaosReport = {
-    seed: options.seed, kills: 0, killsByService: {}, natsRestarts: 0, supervisorRestarts: 0, unexpectedExits: [], startFailures: 0, bursts: 0, burstErrors: {},
-    proposed: 0, receivedByHarness: 0, receivedNotStored: 0, decided: 0, lost: 0, decidedTwice: 0, decisionCopies: 0, decisionPublishes: 0, republishedCopies: 0, auditUnseen: 0, decisionsNotInLedger: 0, decisionsWithoutSample: 0,
+    seed: options.seed, kills: 0, killsByService: {}, natsRestarts: 0, supervisorRestarts: 0, unexpectedExits: [], startFailures: 0,
+    runStatus: "", roundsDone: 0, roundsOnce: false, roundProblems: [],
+    proposed: 0, decided: 0, lost: 0, decidedTwice: 0, decisionCopies: 0, decisionPublishes: 0, republishedCopies: 0, auditUnseen: 0, decisionsNotInLedger: 0, decisionsWithoutSample: 0,
     accepted: 0, rejected: 0, timeouts: 0, votesComplete: 0, votesIncomplete: 0, incompleteExamples: [], missingVerdicts: 0, conflictingVerdicts: 0, votesPerDecision: {},
-    intake: 0, intakeMissing: 0, intakeExtra: 0, intakeDuplicateLines: 0, roundCalls: 0, roundReports: 0, roundErrors: {}, journalRounds: {}, roundFailures: [],
+    intake: 0, intakeMissing: 0, intakeExtra: 0, intakeDuplicateLines: 0, journalRounds: {}, roundFailures: [],
     checkpointsRegistered: 0, versionsAllocated: 0, versionsContiguous: false, checkpointsLoadable: 0, promotedVersion: 0, promotedValid: false,
     trainerFoldersComplete: 0, trainerFoldersBroken: [], cacheFoldersComplete: 0, tempFilesLeft: [], tornLines: 0, poisoned: 0, calmDecidedPerS: 0, chaosDecidedPerS: 0,
     settleMs: 0, totalMs: 0, invariants: [], stateDir,
@@ -317,7 +302,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       members,
       restartPolicy: { initialDelayMs: 200, maxDelayMs: 2_000, stableAfterMs: 3_000 },
       readyTimeoutMs: 180_000,
-      beforeServices: (admin) => registerBase(createRegistry(admin, { cacheDir: join(stateDir, "cache", "harness") })),
       ...(options.nats !== undefined ? { natsUrl: options.nats.url, auth: false, natsReplicas: options.nats.replicas } : {}),
     });
     nats = mesh.nats;
@@ -348,21 +332,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // Every decision published, including a second decision of a sample the stream would drop.
     const audit = await DecisionAudit.start(bus, Subjects.allDecisions);
 
-    // Pacing of rounds: accepted decisions as a plain (lossy) subscription sees them.
-    const acceptedSeen = new Set<string>();
-    const sub = bus.nc.subscribe(Subjects.allDecisions, {
-      callback: (err, m) => {
-        if (err !== null) return;
-        try {
-          const d = fromBinary(DecisionSchema, m.data);
-          if (d.accepted) acceptedSeen.add(d.sampleId);
-        } catch {
-          // not a decision: nothing to pace on
-        }
-      },
-    });
-
-    const received = new Set<string>();
     const address = (name: string): string | undefined => {
       try {
         return runningMesh.address(name);
@@ -370,57 +339,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         return undefined;
       }
     };
-
-    const proposeLoop = async (signal: AbortSignal): Promise<void> => {
-      while (!signal.aborted) {
-        const addr = address("generator");
-        if (addr === undefined) {
-          await sleep(200, signal);
-          continue;
-        }
-        const client = createClient(GeneratorService, addr, { deadlineMs: 30_000 });
-        const count = burstMin + loadRng.int(burstMax - burstMin + 1);
-        try {
-          for await (const s of client.generate({ count, publish: true, task: TASK }, { signal })) received.add(s.id);
-          report.bursts++;
-        } catch (err) {
-          if (!signal.aborted) bump(report.burstErrors, errCode(err));
-          await sleep(300, signal);
-        } finally {
-          client.close();
-        }
-        await sleep(pauseMin + loadRng.int(pauseMax - pauseMin + 1), signal);
-      }
-    };
-
-    let lastRoundAt = 0;
-    const roundLoop = async (signal: AbortSignal): Promise<void> => {
-      while (!signal.aborted) {
-        await sleep(500, signal);
-        if (signal.aborted || acceptedSeen.size - lastRoundAt < roundEvery) continue;
-        const addr = address("trainer");
-        if (addr === undefined) continue;
-        lastRoundAt = acceptedSeen.size;
-        report.roundCalls++;
-        const client = createClient(TrainerService, addr, { deadlineMs: 300_000 });
-        try {
-          for await (const ev of client.startRound({ task: TASK }, { signal })) if (ev.event.case === "report") report.roundReports++;
-        } catch (err) {
-          if (!signal.aborted) bump(report.roundErrors, errCode(err));
-        } finally {
-          client.close();
-        }
-      }
-    };
-
-    const runLoad = (ms: number): Promise<void> => {
-      const stop = new AbortController();
-      const loops = Promise.all([proposeLoop(stop.signal), roundLoop(stop.signal)]);
-      return sleep(ms).then(async () => {
-        stop.abort();
-        await loops;
-      });
-    };
+    // The load is the conductor's run: it proposes, waits for the decisions, trains and gates, round
+    // after round, the whole time; the harness lets it run.
+    const runLoad = (ms: number): Promise<void> => sleep(ms);
 
     // Calm phase (the bench's peer): the same load, no faults.
     const calmMs = options.calmMs ?? 0;
@@ -443,6 +364,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
       deck.push(...d);
     }
+    // The conductor is always among the victims (a short schedule might not reach it otherwise).
+    if (options.kills > 0 && !deck.slice(0, options.kills).includes("conductor")) deck[scheduleRng.int(options.kills)] = "conductor";
     type Fault = { at: number; what: string };
     const faults: Fault[] = [];
     const killTimes = Array.from({ length: options.kills }, () => scheduleRng.next() * options.chaosMs).sort((a, b) => a - b);
@@ -482,9 +405,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await extraFaults;
     const chaosEnd = Date.now();
 
-    // Settle: every service back, every durable drained, every sample decided, no round unfinished.
-    log("settling: waiting for every service, durable, decision and round");
+    // Settle: the run cancelled and ended (after its current phase), every service back, every
+    // durable drained, every sample decided, no round unfinished.
+    log("settling: cancelling the run; waiting for it to end, and for every service, durable, decision and round");
     const settleStart = Date.now();
+    const conductor = (): ReturnType<typeof createClient<typeof ConductorService>> | undefined => {
+      const at = address("conductor");
+      return at === undefined ? undefined : createClient(ConductorService, at, { deadlineMs: 10_000 });
+    };
+    /** The run as the conductor says it is now (undefined while the conductor is away). */
+    const currentRun = async (): Promise<Run | undefined> => {
+      const c = conductor();
+      try {
+        return await c?.getRun({ id: CHAOS_RUN });
+      } catch {
+        return undefined;
+      } finally {
+        c?.close();
+      }
+    };
+    let cancelled = false;
     const settleDeadline = settleStart + (options.settleTimeoutMs ?? 180_000);
     const durables: Array<[string, string]> = [
       ...CRITICS.map((c): [string, string] => [Streams.Samples, `critic-${c}`]),
@@ -497,6 +437,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       waitingFor = "";
       const down = victims.filter((v) => address(v) === undefined);
       if (down.length > 0) waitingFor = `services ${down.join(", ")}`;
+      if (!cancelled && waitingFor === "") {
+        const c = conductor();
+        cancelled = (await c?.cancelRun({ id: CHAOS_RUN }).then(() => true, () => false)) ?? false;
+        c?.close();
+        if (!cancelled) waitingFor = "the conductor to cancel the run";
+      }
+      if (waitingFor === "") {
+        const run = await currentRun();
+        if (run === undefined || !runEnded(run)) waitingFor = `the run to end (${run === undefined ? "conductor away" : `${RunStatus[run.status]} round ${run.round}`})`;
+      }
       if (waitingFor === "") {
         for (const [stream, durable] of durables) {
           const lag = await consumerLag(bus, stream, durable).catch(() => undefined);
@@ -524,8 +474,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     report.settleMs = Date.now() - settleStart;
     log(waitingFor === "" ? `settled in ${(report.settleMs / 1000).toFixed(1)} s` : `gave up settling after ${(report.settleMs / 1000).toFixed(1)} s: still waiting for ${waitingFor}`);
 
+    const finalRun = await currentRun();
     stopping = true;
-    sub.unsubscribe();
     report.supervisorRestarts = victims.reduce((acc, v) => acc + runningMesh.supervisor.restarts(v), 0);
     await runningMesh.supervisor.stopAll();
 
@@ -536,8 +486,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       samples.set(s.id, (samples.get(s.id) ?? 0) + 1);
     }
     report.proposed = samples.size;
-    report.receivedByHarness = received.size;
-    report.receivedNotStored = [...received].filter((id) => !samples.has(id)).length;
+    // Every round of the run exactly once per lineage.
+    if (finalRun === undefined) report.roundProblems.push("the conductor did not answer GetRun at the end");
+    else {
+      const rounds = await checkRounds(finalRun, createRegistry(bus, { cacheDir: join(stateDir, "cache", "rounds-check") }), trainerDir, samples);
+      report.runStatus = RunStatus[finalRun.status] ?? String(finalRun.status);
+      report.roundsDone = rounds.roundsDone;
+      report.roundsOnce = rounds.ok;
+      report.roundProblems.push(...rounds.problems);
+    }
 
     const verdicts = new Map<string, Map<string, Set<boolean>>>();
     /** When each critic's (first) verdict on a sample was made, ms. */
@@ -699,7 +656,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   inv("kills and nats restarts as scheduled", report.kills >= options.kills && report.natsRestarts >= options.natsRestarts, `${report.kills}/${options.kills} kills, ${report.natsRestarts}/${options.natsRestarts} nats restarts`);
   inv("no crash we did not cause", report.unexpectedExits.length === 0, report.unexpectedExits.join("; ") || "none");
   inv("samples were proposed and decided under chaos", report.proposed > 0 && report.accepted > 0, `${report.proposed} proposed, ${report.accepted} accepted`);
-  inv("every sample returned by Generate is on the stream", report.receivedNotStored === 0, `${report.receivedNotStored} missing`);
+  inv("the run finished rounds under chaos and ended when cancelled", report.roundsDone >= 1 && (report.runStatus === "CANCELLED" || report.runStatus === "SUCCEEDED"), `${report.roundsDone} rounds, run ${report.runStatus || "unknown"}`);
+  inv(
+    "every round of the run happened exactly once per lineage",
+    report.roundsOnce && report.roundProblems.length === 0,
+    report.roundProblems.length === 0 ? `${report.roundsDone} rounds: one candidate per lineage each, one journal round, every proposal stored once` : report.roundProblems.slice(0, 5).join("; "),
+  );
   inv("nothing lost: every proposed sample decided", report.lost === 0, `${report.lost} undecided of ${report.proposed}`);
   inv(
     "nothing decided twice",

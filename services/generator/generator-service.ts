@@ -131,6 +131,7 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
               seed: Number(req.seed % BigInt(2 ** 31)),
               round: req.round,
               publish: req.publish,
+              idPrefix: req.idPrefix,
               signal: call.signal,
             });
           },

@@ -15,6 +15,9 @@ import { createLogger, getMeter, getTracer, type Logger } from "../../src/platfo
 /** Most samples one Generate call may ask for. */
 export const MAX_GENERATE_COUNT = 4096;
 
+/** An id prefix: its ids `<prefix>-<index>` are KV keys and message ids (sample ids: at most 200 characters). */
+const ID_PREFIX = /^[A-Za-z0-9_-]{1,160}$/;
+
 /** Sampling settings of one batch; unset fields take the proposer's defaults. */
 export interface ProposeRequest {
   task?: string;
@@ -31,6 +34,11 @@ export interface ProposeRequest {
   round?: number;
   /** Also publish each sample to `samples.proposed.<task>`. */
   publish?: boolean;
+  /**
+   * Deterministic sample ids `<idPrefix>-<index>` (index over the request) instead of random UUIDs:
+   * needs a fixed seed, so a repeated request proposes the same samples with the same ids.
+   */
+  idPrefix?: string;
   signal?: AbortSignal;
 }
 
@@ -123,7 +131,8 @@ export function createProposer(options: ProposerOptions): Proposer {
   };
 
   let batchCounter = 0;
-  const batch = async (task: TaskPack, problems: readonly TaskProblem[], req: ProposeRequest, seed: number): Promise<Sample[]> => {
+  /** `firstIndex`: index of the batch's first sample in its request (for `<idPrefix>-<index>` ids). */
+  const batch = async (task: TaskPack, problems: readonly TaskProblem[], req: ProposeRequest, seed: number, firstIndex: number): Promise<Sample[]> => {
     const temperature = req.temperature ?? options.temperature;
     const topP = req.topP !== undefined && req.topP > 0 ? req.topP : options.topP;
     const topK = req.topK ?? options.topK;
@@ -147,7 +156,7 @@ export function createProposer(options: ProposerOptions): Proposer {
       return gens.map((g, i) => {
         const p = problems[i] as TaskProblem;
         return create(SampleSchema, {
-          id: randomUUID(),
+          id: req.idPrefix !== undefined && req.idPrefix !== "" ? `${req.idPrefix}-${firstIndex + i}` : randomUUID(),
           task: task.name,
           prompt: p.prompt,
           completion: task.normalize(g.text),
@@ -193,17 +202,26 @@ export function createProposer(options: ProposerOptions): Proposer {
       const task = getTaskPack(req.task !== undefined && req.task !== "" ? req.task : options.task);
       const difficulty = req.difficulty !== undefined && req.difficulty !== 0 ? req.difficulty : options.difficulty;
       const fixedSeed = req.seed !== undefined && req.seed !== 0 ? req.seed : undefined;
+      if (req.idPrefix !== undefined && req.idPrefix !== "") {
+        if (!ID_PREFIX.test(req.idPrefix)) {
+          throw new AutodidactError(`id_prefix must be 1..160 letters, digits, "_" or "-", got ${JSON.stringify(req.idPrefix.slice(0, 80))}`, Code.InvalidArgument);
+        }
+        // Without a fixed seed a repeat would give other prompts the same ids.
+        if (fixedSeed === undefined) throw new AutodidactError("id_prefix needs a fixed seed (seed != 0)", Code.InvalidArgument);
+      }
       const sampler = samplerFor(task, difficulty, fixedSeed);
       let left = req.count;
       let index = 0;
+      let produced = 0;
       while (left > 0) {
         if (req.signal?.aborted === true) throw new AutodidactError("generation cancelled", Code.Canceled);
         const n = Math.min(left, options.batchSize);
         const seed = fixedSeed !== undefined ? fixedSeed + index : options.seed !== 0 ? options.seed + ++batchCounter : randomInt(1, 2 ** 31);
-        const samples = await batch(task, sampler.take(n), req, seed);
+        const samples = await batch(task, sampler.take(n), req, seed, produced);
         if (req.publish === true) await Promise.all(samples.map(publish));
         for (const s of samples) yield s;
         left -= n;
+        produced += n;
         index++;
       }
     },

@@ -16,7 +16,8 @@ import { getTaskPack, type TaskExample } from "../../src/domain/tasks/index.js";
 import type { TrainingConfig } from "../../src/gen/autodidact/v1/training_pb.js";
 import { buildMix, type Mix } from "./mix.js";
 import type { RoundJournal, RoundPlan, RoundState } from "./round-journal.js";
-import { resolveTraining, type TrainingDefaults } from "./training-config.js";
+import { RoundExecutions } from "./round-executions.js";
+import { resolveTraining, type ResolvedTraining, type TrainingDefaults } from "./training-config.js";
 import type { TrainingSample, TrainingSet } from "./training-set.js";
 
 /** The trainer's configured defaults for a round (flags); a StartRound's TrainingConfig may override the training ones. */
@@ -51,7 +52,12 @@ export interface RoundRunnerDeps {
 
 /** Runs training rounds one at a time. */
 export interface RoundRunner {
-  /** Plans and runs a round, calling `emit` with progress events and finally the report event. */
+  /**
+   * Plans and runs a round, calling `emit` with progress events and finally the report event.
+   * Idempotent per (lineages, round) for a request naming its round: a round that finished gives its
+   * report again, one queued or running is followed, one a crash interrupted (or that failed) is redone;
+   * a different request for that round and a lineage of it is refused with ALREADY_EXISTS.
+   */
   run(request: RoundRequest, emit: (event: RoundEvent) => void): Promise<RoundEvent>;
   /** Redoes (or finishes) rounds a crash interrupted; a lineage whose candidate exists is not redone. */
   recover(): Promise<void>;
@@ -60,6 +66,27 @@ export interface RoundRunner {
 }
 
 const sha256 = (data: string | Uint8Array): string => createHash("sha256").update(data).digest("hex");
+const sameLineages = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
+
+/**
+ * What makes a request another round than the journaled one with its number and lineages (the first
+ * differing setting), or undefined when it is the same request again. A setting older journals do not
+ * record is not compared; the parent only when the request names one (the promoted version moves
+ * once the round's candidate is promoted).
+ */
+function planMismatch(p: RoundPlan, req: RoundRequest, t: ResolvedTraining): string | undefined {
+  if (p.task !== getTaskPack(req.task).name) return `task (${p.task})`;
+  if ((req.maxSamples ?? 0) !== p.maxSamples) return `max_samples (${p.maxSamples})`;
+  if (req.baseVersion !== undefined && req.baseVersion > 0 && p.lineages.some((l) => p.parents[l] !== req.baseVersion)) return "base version";
+  const pairs: [keyof RoundPlan, unknown][] = [
+    ["mode", t.mode], ["mixMode", t.mix], ["steps", t.steps], ["batchSize", t.batchSize], ["lr", t.lr], ["maxReuse", t.maxReuse],
+    ["loraRank", t.loraRank], ["loraAlpha", t.loraAlpha], ["seed", t.seed], ["anchorRatio", t.anchorRatio],
+    ["anchorMinDifficulty", t.anchorMinDifficulty], ["anchorMaxDifficulty", t.anchorMaxDifficulty], ["abortGradNorm", t.abortGradNorm],
+    ["weightDecay", t.weightDecay], ["warmupSteps", t.warmupSteps], ["decayShare", t.decayShare], ["hardestShare", t.hardestShare], ["maxGradNorm", t.maxGradNorm],
+  ];
+  for (const [key, value] of pairs) if (p[key] !== undefined && p[key] !== value) return `${key} (${String(p[key])}, asked ${String(value)})`;
+  return undefined;
+}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Codes of a registry call that failed only because NATS was briefly unreachable (e.g. restarting). */
@@ -133,6 +160,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
   const roundsCounter = meter.createCounter("autodidact.trainer.rounds", { description: "training rounds by outcome" });
   let chain: Promise<unknown> = Promise.resolve();
   let pending = 0;
+  const executions = new RoundExecutions();
 
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     pending++;
@@ -149,7 +177,9 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
     let known = journal.lastRound();
     for (const lineage of lineages) for (const r of await registry.listCheckpoints(lineage)) known = Math.max(known, r.round);
     const round = req.round && req.round > 0 ? req.round : known + 1;
-    if (journal.get(round) !== undefined) throw new AutodidactError(`round ${round} already exists`, Code.AlreadyExists);
+    if (journal.atRound(round).some((r) => r.plan.lineages.some((l) => lineages.includes(l)))) {
+      throw new AutodidactError(`round ${round} of ${lineages.join(", ")} already exists`, Code.AlreadyExists);
+    }
     const to = trainingSet.count(pack.name);
     let from = 0;
     if (t.mix === "replace") {
@@ -382,7 +412,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
 
   const execute = async (p: RoundPlan, emit: (e: RoundEvent) => void): Promise<RoundEvent> => {
     const started = new Date();
-    const state = journal.get(p.round)!;
+    const state = stateOf(p);
     const records: CheckpointRecord[] = [];
     for (const [li, lineage] of p.lineages.entries()) {
       const done = state.candidates.get(lineage);
@@ -411,7 +441,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
         const aborted = err instanceof AutodidactError && err.code === Code.Aborted;
         const reason = `round ${p.round} ${aborted ? "aborted" : "failed"} on ${lineage}: ${err instanceof Error ? err.message : String(err)}`;
         const status = aborted ? "aborted" : "failed";
-        await journal.append({ kind: "end", round: p.round, status, reason });
+        await journal.append({ kind: "end", round: p.round, lineages: p.lineages, status, reason });
         roundsCounter.add(1, { outcome: status, task: p.task });
         const ev = progress(status, reason);
         emit(ev);
@@ -420,9 +450,16 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
         throw aborted ? new AutodidactError(reason, Code.Aborted, { cause: err }) : err;
       }
     }
-    await journal.append({ kind: "end", round: p.round, status: "done", reason: "" });
+    await journal.append({ kind: "end", round: p.round, lineages: p.lineages, status: "done", reason: "" });
     roundsCounter.add(1, { outcome: "done", task: p.task });
-    const finished = new Date();
+    const report = reportOf(p, records, started, new Date());
+    emit(report);
+    await publishRoundEvent(p.round, report, "done");
+    return report;
+  };
+
+  /** The report event of a finished round, from its candidates' records. */
+  const reportOf = (p: RoundPlan, records: readonly CheckpointRecord[], started: Date, finished: Date): RoundEvent => {
     const first = records[0];
     const m = (first?.manifest ?? {}) as { mix?: { syntheticCount: number; realCount: number; realRatio: number }; lossCurve?: { step: number; loss: number; learningRate: number; gradNorm: number }[]; sampleCount?: number };
     const report = create(RoundEventSchema, {
@@ -455,9 +492,62 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
         },
       },
     });
-    emit(report);
-    await publishRoundEvent(p.round, report, "done");
     return report;
+  };
+
+  /** The journal entry of a planned round (its number and lineages). */
+  const stateOf = (p: RoundPlan): RoundState => {
+    const state = journal.atRound(p.round).find((r) => sameLineages(r.plan.lineages, p.lineages));
+    if (state === undefined) throw new AutodidactError(`round ${p.round} of ${p.lineages.join(", ")} is not in the journal`, Code.Internal);
+    return state;
+  };
+
+  /** Rounds run one at a time: a caller behind another round hears so at once (the stream is alive). */
+  const enqueue = (emit: (e: RoundEvent) => void, fn: () => Promise<RoundEvent>): Promise<RoundEvent> => {
+    if (pending > 0) emit(progress("queued", `waiting for ${pending} round${pending > 1 ? "s" : ""} ahead of this one`));
+    return serial(fn);
+  };
+
+  /** Plans a new round, journals it and runs it. */
+  const startNew = (request: RoundRequest, emit: (e: RoundEvent) => void): Promise<RoundEvent> =>
+    enqueue(emit, async () => {
+      const p = await plan(request);
+      emit(progress("collect", `round ${p.round}: ${p.to - p.from} accepted samples of ${p.task} (${p.mixMode})`));
+      await journal.append({ kind: "start", plan: p });
+      return execute(p, emit);
+    });
+
+  /** Runs a journaled round again: one a crash interrupted, or one that failed (it is unfinished again first). */
+  const redo = (state: RoundState, emit: (e: RoundEvent) => void): Promise<RoundEvent> =>
+    enqueue(emit, async () => {
+      if (state.end !== undefined) await journal.append({ kind: "resume", round: state.plan.round, lineages: state.plan.lineages });
+      return execute(state.plan, emit);
+    });
+
+  /** A request for a round that is in the journal: its report, the running round, or the round redone. */
+  const repeat = async (state: RoundState, request: RoundRequest, emit: (e: RoundEvent) => void): Promise<RoundEvent> => {
+    const differs = planMismatch(state.plan, request, resolveTraining(request.training, defaults.training));
+    if (differs !== undefined) {
+      throw new AutodidactError(`round ${state.plan.round} of ${state.plan.lineages.join(", ")} already exists with another ${differs}`, Code.AlreadyExists);
+    }
+    if (state.end?.status === "done" && !executions.has(state.plan)) {
+      const records: CheckpointRecord[] = [];
+      for (const lineage of state.plan.lineages) {
+        const version = state.candidates.get(lineage);
+        if (version === undefined) continue;
+        const record = await registry.getCheckpoint(lineage, version);
+        // A journal that does not match the registry (another mesh's data dir): no report to give.
+        if (record === undefined) {
+          throw new AutodidactError(`round ${state.plan.round} of ${lineage} is done in this trainer's journal, but its candidate ${lineage}@${version} is not in the registry`, Code.FailedPrecondition);
+        }
+        records.push(record);
+      }
+      const at = new Date(records[0]?.createdAt ?? Date.now());
+      const report = reportOf(state.plan, records, at, at);
+      emit(report);
+      return report;
+    }
+    return executions.follow(state.plan, emit, (e) => redo(state, e));
   };
 
   return {
@@ -468,26 +558,31 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
       } catch (err) {
         return Promise.reject(err);
       }
-      // Rounds run one at a time: a caller behind another round hears so at once (the stream is alive).
-      if (pending > 0) emit(progress("queued", `waiting for ${pending} round${pending > 1 ? "s" : ""} ahead of this one`));
-      return serial(async () => {
-        const p = await plan(request);
-        emit(progress("collect", `round ${p.round}: ${p.to - p.from} accepted samples of ${p.task} (${p.mixMode})`));
-        await journal.append({ kind: "start", plan: p });
-        return execute(p, emit);
-      });
+      const round = request.round ?? 0;
+      if (round <= 0) return startNew(request, emit);
+      const lineages = request.lineages && request.lineages.length > 0 ? request.lineages : defaults.lineages;
+      const overlapping = journal.atRound(round).filter((r) => r.plan.lineages.some((l) => lineages.includes(l)));
+      const same = overlapping.length === 1 && sameLineages(overlapping[0]!.plan.lineages, lineages) ? overlapping[0] : undefined;
+      if (overlapping.length > 0 && same === undefined) {
+        const taken = overlapping.map((r) => r.plan.lineages.join(",")).join("; ");
+        return Promise.reject(new AutodidactError(`round ${round} already exists for lineages ${taken}, not ${lineages.join(",")}`, Code.AlreadyExists));
+      }
+      if (same !== undefined) return repeat(same, request, emit);
+      // A new round; a repeat of this request while it is queued attaches to it.
+      return executions.follow({ round, lineages }, emit, (e) => startNew({ ...request, lineages }, e));
     },
     recover() {
-      return serial(async () => {
-        for (const r of journal.unfinished()) {
+      const interrupted = journal.unfinished();
+      return Promise.all(
+        interrupted.map(async (r) => {
           logger.info("resuming interrupted round", { round: r.plan.round, candidates: [...r.candidates.keys()] });
           try {
-            await execute(r.plan, () => undefined);
+            await executions.follow(r.plan, () => undefined, (e) => redo(r, e));
           } catch (err) {
             logger.warn("interrupted round could not be redone", { round: r.plan.round, error: String(err) });
           }
-        }
-      });
+        }),
+      ).then(() => undefined);
     },
     busy: () => pending > 0,
   };

@@ -131,7 +131,8 @@ export const trainerService: ServiceSpec<typeof trainerOptions> = {
     const info = createInfoHandler(TrainerService, {
       instanceId: ctx.instanceId,
       tasks: ctx.config.task,
-      attributes: { lineages: lineages.join(","), mode: cfg.mode, mix: cfg.mix, anchorRatio: String(cfg.anchorRatio) },
+      // durable: its intake of decisions (a conductor trains a round once it has acknowledged the round's decisions).
+      attributes: { lineages: lineages.join(","), mode: cfg.mode, mix: cfg.mix, anchorRatio: String(cfg.anchorRatio), durable: cfg.durable },
     });
     return {
       services: [

@@ -7,6 +7,8 @@ export const KvBuckets = {
   Consensus: "consensus",
   /** The registry: checkpoint records, versions, promoted pointers, policies, the monitor's records. */
   Registry: "registry",
+  /** Runs of the loop and the leases of the conductors driving them (compare-and-set on every write). */
+  Conductor: "conductor",
 } as const;
 /** A KV bucket name of the mesh. */
 export type KvBucketName = (typeof KvBuckets)[keyof typeof KvBuckets];
@@ -50,8 +52,15 @@ export const KV_BUCKETS: readonly MeshKvBucket[] = [
     name: KvBuckets.Registry,
     history: 64,
     purpose: "the registry: checkpoint records, version counters, promoted pointers, consensus and gate policies, evaluations, round statistics",
-    readers: ["generator", "critic", "consensus", "trainer", "monitor"],
+    readers: ["generator", "critic", "consensus", "trainer", "monitor", "conductor"],
     owner: "src/domain/registry",
+  },
+  {
+    name: KvBuckets.Conductor,
+    history: 8,
+    purpose: "runs of the loop (run.<id>) and the lease of the conductor driving each (lease.<id>), written by compare-and-set",
+    readers: ["conductor"],
+    owner: "services/conductor (run-store.ts)",
   },
 ];
 
@@ -60,8 +69,9 @@ export const OBJECT_STORES: readonly MeshObjectStore[] = [
   {
     name: ObjectBuckets.Checkpoints,
     purpose: "checkpoint files (`<lineage>/<version>/<file>`), each verified against the SHA-256 in its registry record",
-    readers: ["generator", "critic", "trainer", "monitor"],
-    writers: ["trainer"],
+    readers: ["generator", "critic", "trainer", "monitor", "conductor"],
+    // The conductor uploads the base models it imports.
+    writers: ["trainer", "conductor"],
     owner: "src/domain/registry",
   },
 ];

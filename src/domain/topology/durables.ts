@@ -99,6 +99,8 @@ export const Durables = {
       filterSubject: Subjects.allDecisions,
       role: "trainer",
       purpose: "the trainer's intake of decisions (name configurable with the trainer's --durable)",
+      // The conductor trains a round once the intake has acknowledged the round's decisions.
+      observers: ["conductor"],
     },
     (identity, name) => identity.trainerDurable ?? name,
   ),

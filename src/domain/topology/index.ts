@@ -11,7 +11,7 @@ export { Subjects } from "./subjects.js";
 export type { CheckpointEvent, PromotionAuditEvent } from "./subjects.js";
 export { KV_BUCKETS, KvBuckets, OBJECT_STORES, ObjectBuckets } from "./buckets.js";
 export type { KvBucketName, MeshKvBucket, MeshObjectStore, ObjectBucketName } from "./buckets.js";
-export { ConsensusLedgerKeySpaces, KEY_SPACES, keyPattern, RegistryKeySpaces } from "./key-spaces.js";
+export { ConductorKeySpaces, ConsensusLedgerKeySpaces, KEY_SPACES, keyPattern, RegistryKeySpaces } from "./key-spaces.js";
 export type { KeySpace } from "./key-spaces.js";
 export { DURABLES, Durables } from "./durables.js";
 export type { DurableDeclaration, NamedDurable, ParametricDurable } from "./durables.js";

@@ -35,15 +35,15 @@ export const RegistryKeySpaces = {
     bucket: KvBuckets.Registry,
     prefix: "checkpoint",
     shape: "checkpoint.<lineage>.<version>",
-    writers: ["trainer", "monitor"],
+    writers: ["trainer", "monitor", "conductor"],
     exclusive: false,
-    purpose: "checkpoint records: the trainer creates them, the monitor sets their status",
+    purpose: "checkpoint records: the trainer creates them (the conductor a lineage's imported base), the monitor sets their status",
   },
   versionCounter: {
     bucket: KvBuckets.Registry,
     prefix: "version",
     shape: "version.<lineage>",
-    writers: ["trainer"],
+    writers: ["trainer", "conductor"],
     exclusive: false,
     purpose: "the version counter of a lineage, allocated by compare-and-set (contiguous versions)",
   },
@@ -104,5 +104,25 @@ export const ConsensusLedgerKeySpaces = {
   },
 } as const satisfies Record<string, KeySpace>;
 
+/** The key spaces of the `conductor` bucket. Only services/conductor builds keys from them. */
+export const ConductorKeySpaces = {
+  run: {
+    bucket: KvBuckets.Conductor,
+    prefix: "run",
+    shape: "run.<id>",
+    writers: ["conductor"],
+    exclusive: true,
+    purpose: "one record per run: spec, status, phase, the round in progress and the finished rounds",
+  },
+  lease: {
+    bucket: KvBuckets.Conductor,
+    prefix: "lease",
+    shape: "lease.<id>",
+    writers: ["conductor"],
+    exclusive: true,
+    purpose: "which conductor drives a run, until when (renewed by compare-and-set; an expired lease may be taken over)",
+  },
+} as const satisfies Record<string, KeySpace>;
+
 /** Every key space of the mesh, for permissions and checks. */
-export const KEY_SPACES: readonly KeySpace[] = [...Object.values(RegistryKeySpaces), ...Object.values(ConsensusLedgerKeySpaces)];
+export const KEY_SPACES: readonly KeySpace[] = [...Object.values(RegistryKeySpaces), ...Object.values(ConsensusLedgerKeySpaces), ...Object.values(ConductorKeySpaces)];

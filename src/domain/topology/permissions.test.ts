@@ -3,7 +3,7 @@
 // spelled out on purpose: they are those of existing deployments and must not drift.
 import { describe, expect, it } from "vitest";
 import { permits, renderNatsAuthConfig } from "../../platform/nats-auth/index.js";
-import { Durables, MESH_ROLES, natsPermissions, type MeshIdentity, type MeshRole } from "./index.js";
+import { DURABLES, Durables, MESH_ROLES, natsPermissions, STREAMS, type MeshIdentity, type MeshRole } from "./index.js";
 
 const identity = (role: MeshRole): MeshIdentity => (role === "critic" ? { name: "critic-a", role, criticId: "critic-a" } : { name: role, role });
 const can = (role: MeshRole, subject: string): boolean => permits(natsPermissions(identity(role)), "publish", subject);
@@ -28,9 +28,10 @@ describe("natsPermissions: only the owning role writes each kind of data", () =>
     expect(whoCan("checkpoints.promoted")).toEqual(["admin"]);
   });
   it("the trainer allocates versions, registers checkpoints and uploads files, and the monitor sets statuses", () => {
-    expect(whoCan("$KV.registry.version.main")).toEqual(["trainer", "admin"]);
-    expect(whoCan("$KV.registry.checkpoint.main.3")).toEqual(["trainer", "monitor", "admin"]);
-    expect(whoCan("$O.checkpoints.C.abc")).toEqual(["trainer", "admin"]);
+    // ...and the conductor, for the base models it imports (never the promoted pointer).
+    expect(whoCan("$KV.registry.version.main")).toEqual(["trainer", "conductor", "admin"]);
+    expect(whoCan("$KV.registry.checkpoint.main.3")).toEqual(["trainer", "monitor", "conductor", "admin"]);
+    expect(whoCan("$O.checkpoints.C.abc")).toEqual(["trainer", "conductor", "admin"]);
     expect(whoCan("checkpoints.candidate")).toEqual(["trainer", "admin"]);
     expect(whoCan("checkpoints.round")).toEqual(["trainer", "admin"]);
   });
@@ -49,7 +50,26 @@ describe("natsPermissions: only the owning role writes each kind of data", () =>
     }
     for (const s of ["SAMPLES", "DECISIONS", "KV_registry", "KV_consensus"]) expect(whoCan(`$JS.API.STREAM.PURGE.${s}`)).toEqual(["admin"]);
     // Only the object store is purgeable by the trainer: nats.js removes the chunks of a replaced upload.
-    expect(whoCan("$JS.API.STREAM.PURGE.OBJ_checkpoints")).toEqual(["trainer", "admin"]);
+    expect(whoCan("$JS.API.STREAM.PURGE.OBJ_checkpoints")).toEqual(["trainer", "conductor", "admin"]);
+  });
+  it("only the conductor records runs, leases and run events; it reads decisions message by message, never from a durable", () => {
+    expect(whoCan("$KV.conductor.run.r1")).toEqual(["conductor", "admin"]);
+    expect(whoCan("$KV.conductor.lease.r1")).toEqual(["conductor", "admin"]);
+    expect(whoCan("runs.r1.events")).toEqual(["conductor", "admin"]);
+    expect(whoCan("$JS.API.STREAM.MSG.GET.DECISIONS")).toEqual(["conductor", "admin"]);
+    expect(can("conductor", "$JS.API.CONSUMER.INFO.DECISIONS.trainer-lineage-1")).toBe(true);
+    for (const durable of ["trainer", "trainer-lineage-1", "monitor-round-stats"]) {
+      expect(can("conductor", `$JS.API.CONSUMER.MSG.NEXT.DECISIONS.${durable}`)).toBe(false);
+      expect(can("conductor", `$JS.API.CONSUMER.CREATE.DECISIONS.${durable}`)).toBe(false);
+    }
+    // WatchRun follows RUNS with ordered consumers; nobody else reads it.
+    expect(whoCan("$JS.API.CONSUMER.CREATE.RUNS.oc_1.runs.r1.events")).toEqual(["conductor", "admin"]);
+    expect(can("conductor", "$KV.registry.promoted.main")).toBe(false);
+    expect(can("conductor", "decisions.addition")).toBe(false);
+    expect(can("conductor", "samples.proposed.addition")).toBe(false);
+  });
+  it("streams read with ordered consumers declare no durables (the readers' grant covers any consumer name)", () => {
+    for (const s of STREAMS) if ((s.readers ?? []).length > 0) expect(DURABLES.filter((d) => d.stream === s.name), s.name).toEqual([]);
   });
   it("a critic consumes only with its own durable; others' durables are out of reach", () => {
     const perms = natsPermissions({ name: "critic-a", role: "critic", criticId: "critic-a" });
@@ -78,7 +98,7 @@ describe("natsPermissions: only the owning role writes each kind of data", () =>
   it("every service role verifies the whole topology and gets replies on _INBOX", () => {
     for (const role of MESH_ROLES) {
       const perms = natsPermissions(identity(role));
-      for (const s of ["SAMPLES", "VERDICTS", "DECISIONS", "CHECKPOINTS", "POISON", "KV_consensus", "KV_registry", "OBJ_checkpoints"]) {
+      for (const s of ["SAMPLES", "VERDICTS", "DECISIONS", "CHECKPOINTS", "POISON", "RUNS", "KV_consensus", "KV_registry", "KV_conductor", "OBJ_checkpoints"]) {
         expect(permits(perms, "publish", `$JS.API.STREAM.INFO.${s}`), `${role} ${s}`).toBe(true);
       }
       expect(permits(perms, "subscribe", "_INBOX.abc.1")).toBe(true);

@@ -5,6 +5,7 @@ import { KV_BUCKETS, OBJECT_STORES } from "./buckets.js";
 import { DURABLES } from "./durables.js";
 import { KEY_SPACES, keyPattern } from "./key-spaces.js";
 import { MESH_TOPOLOGY } from "./mesh.js";
+import { STREAMS } from "./streams.js";
 import { PUBLICATIONS, SUBSCRIPTIONS } from "./publications.js";
 import { MESH_ROLES, type MeshIdentity, type MeshRole } from "./roles.js";
 
@@ -24,6 +25,8 @@ function grants(identity: MeshIdentity): { publish: string[]; subscribe: string[
     ...PUBLICATIONS.filter((p) => has(p.publishers)).map((p) => p.subject),
     ...DURABLES.filter((d) => d.role === role).flatMap((d) => JetStreamGrants.durableConsumer(d.stream, d.grantedName(identity))),
     ...[...new Set(DURABLES.filter((d) => has(d.observers)).map((d) => d.stream))].flatMap(JetStreamGrants.consumerObserver),
+    ...STREAMS.filter((s) => has(s.messageReaders ?? [])).map((s) => JetStreamGrants.messageGet(s.name)),
+    ...STREAMS.filter((s) => has(s.readers ?? [])).flatMap((s) => JetStreamGrants.streamReader(s.name)),
     ...KV_BUCKETS.filter((b) => has(b.readers)).flatMap((b) => JetStreamGrants.kvReader(b.name)),
     ...KEY_SPACES.filter((k) => has(k.writers)).map((k) => JetStreamGrants.kvWriter(k.bucket, keyPattern(k))),
     ...OBJECT_STORES.filter((o) => has(o.readers)).flatMap((o) => JetStreamGrants.objectReader(o.name)),

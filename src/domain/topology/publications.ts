@@ -34,6 +34,7 @@ export const PUBLICATIONS: readonly Publication[] = [
       "audit records of promotions and rollbacks, published after the promoted pointer moved; nothing acts on them " +
       "(the promotion signal is the registry's promoted pointer)",
   },
+  { subject: Subjects.allRunEvents, stream: Streams.Runs, publishers: ["conductor"], exclusive: true, purpose: "the events of runs of the loop" },
 ];
 
 /** A core (non-JetStream) subscription a role makes. */

@@ -2,9 +2,9 @@
  * The identities of the mesh. Each process connects to NATS as one of them; the server enforces
  * what it may publish and subscribe to (permissions.ts derives it from this module's
  * declarations), so a misconfigured or compromised process cannot write what its role does not
- * produce: only consensus decides, only the monitor promotes.
+ * produce: only consensus decides, only the monitor promotes, only the conductor records runs.
  */
-export const MESH_ROLES = ["generator", "critic", "consensus", "trainer", "monitor", "admin"] as const;
+export const MESH_ROLES = ["generator", "critic", "consensus", "trainer", "monitor", "conductor", "admin"] as const;
 /** One of {@link MESH_ROLES}. */
 export type MeshRole = (typeof MESH_ROLES)[number];
 /** A role a service process runs as (admin is the operator and `autodidact up`). */

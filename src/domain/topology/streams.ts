@@ -1,4 +1,5 @@
 import type { StreamDeclaration } from "../../platform/bus/index.js";
+import type { ServiceRole } from "./roles.js";
 import { Subjects } from "./subjects.js";
 
 /** Stream names, in one place so no service spells them differently. */
@@ -13,6 +14,8 @@ export const Streams = {
   Checkpoints: "CHECKPOINTS",
   /** Messages a consumer gave up on (malformed or retries exhausted), kept for inspection. */
   Poison: "POISON",
+  /** The events of every run of the loop, one subject per run (the conductor's). */
+  Runs: "RUNS",
 } as const;
 /** A stream name of the mesh. */
 export type StreamName = (typeof Streams)[keyof typeof Streams];
@@ -20,6 +23,16 @@ export type StreamName = (typeof Streams)[keyof typeof Streams];
 /** A stream of the mesh. */
 export interface MeshStream extends StreamDeclaration {
   readonly name: StreamName;
+  /**
+   * Roles that read single messages by sequence (and the next one on a subject from a sequence), with
+   * no consumer: read-only, and unlike an ordered consumer's grant it cannot pull from a durable.
+   */
+  readonly messageReaders?: readonly ServiceRole[];
+  /**
+   * Roles that read the stream with ephemeral ordered consumers. Their grant covers consumers of any
+   * name, so only a stream without declared durables may list readers (permissions.test.ts checks it).
+   */
+  readonly readers?: readonly ServiceRole[];
 }
 
 /** The streams of the mesh: name, what each captures, and why it exists. */
@@ -34,6 +47,8 @@ export const STREAMS: readonly MeshStream[] = [
     name: Streams.Decisions,
     subjects: [Subjects.allDecisions],
     purpose: "one consensus decision per sample (decisions.<task>): the trainer's intake and the monitor's round statistics",
+    // The conductor counts a round's decisions (never pulls from a durable).
+    messageReaders: ["conductor"],
   },
   {
     name: Streams.Checkpoints,
@@ -43,4 +58,10 @@ export const STREAMS: readonly MeshStream[] = [
       "plus the monitor's audit records of promotions and rollbacks (checkpoints.audit.<event>), which nothing acts on",
   },
   { name: Streams.Poison, subjects: [Subjects.allPoison], purpose: "messages a consumer terminated (poison.<stream>), kept for inspection" },
+  {
+    name: Streams.Runs,
+    subjects: [Subjects.allRunEvents],
+    purpose: "the events of each run of the loop (runs.<id>.events, message id <id>:<seq>): what WatchRun replays and follows",
+    readers: ["conductor"],
+  },
 ];

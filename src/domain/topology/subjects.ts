@@ -39,4 +39,8 @@ export const Subjects = {
   poison: PoisonSubjects.of,
   /** All poison records. */
   allPoison: PoisonSubjects.all,
+  /** `runs.<runId>.events`: the events of one run of the loop (the conductor's). */
+  runEvents: (runId: string): string => `runs.${subjectToken("run id", runId)}.events`,
+  /** Every run's events. */
+  allRunEvents: "runs.*.events",
 } as const;

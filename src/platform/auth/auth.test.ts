@@ -4,6 +4,7 @@
 import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AutodidactError, Code } from "../errors/index.js";
+import { ConductorService } from "../../gen/autodidact/v1/conductor_pb.js";
 import { CriticService } from "../../gen/autodidact/v1/critic_pb.js";
 import { MonitorService } from "../../gen/autodidact/v1/monitor_pb.js";
 import { TrainerService } from "../../gen/autodidact/v1/trainer_pb.js";
@@ -111,10 +112,15 @@ describe("access list", () => {
       MonitorService.method.setConsensusPolicy,
       MonitorService.method.evaluate,
       TrainerService.method.startRound,
+      ConductorService.method.createRun,
+      ConductorService.method.pauseRun,
+      ConductorService.method.resumeRun,
+      ConductorService.method.cancelRun,
+      ConductorService.method.importModel,
     ];
     for (const m of admins) expect(requiredRole(m), m.name).toBe("admin");
     expect(ADMIN_METHODS.size).toBe(admins.length);
-    for (const m of [CriticService.method.score, MonitorService.method.history, MonitorService.method.getPolicy, TrainerService.method.fetchCheckpoint]) {
+    for (const m of [ConductorService.method.getRun, ConductorService.method.watchRun, CriticService.method.score, MonitorService.method.history, MonitorService.method.getPolicy, TrainerService.method.fetchCheckpoint]) {
       expect(requiredRole(m), m.name).toBe("reader");
     }
     expect(requiredRole(Health.method.check)).toBeUndefined();

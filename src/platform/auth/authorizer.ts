@@ -1,5 +1,6 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import { AutodidactError, Code } from "../errors/index.js";
+import { ConductorService } from "../../gen/autodidact/v1/conductor_pb.js";
 import { CriticService } from "../../gen/autodidact/v1/critic_pb.js";
 import { MonitorService } from "../../gen/autodidact/v1/monitor_pb.js";
 import { TrainerService } from "../../gen/autodidact/v1/trainer_pb.js";
@@ -25,6 +26,12 @@ export const ADMIN_METHODS: ReadonlySet<string> = new Set(
     // full held-out run: an operator action, not a read.
     MonitorService.method.evaluate,
     TrainerService.method.startRound,
+    // Runs of the loop and the models they start from.
+    ConductorService.method.createRun,
+    ConductorService.method.pauseRun,
+    ConductorService.method.resumeRun,
+    ConductorService.method.cancelRun,
+    ConductorService.method.importModel,
   ].map(nameOf),
 );
 

@@ -67,6 +67,11 @@ export const JetStreamGrants = {
     `${API}.CONSUMER.INFO.${stream}.*`,
   ],
   /**
+   * Reading single messages of a stream by sequence (or the next one on a subject from a sequence),
+   * with no consumer at all: read-only, and it cannot pull from any durable of the stream.
+   */
+  messageGet: (stream: string): string => `${API}.STREAM.MSG.GET.${stream}`,
+  /**
    * Reading a stream as KV and object store clients do: stream info, message get (direct and API),
    * and the ephemeral ordered consumers nats.js uses for `keys`, `watch` and object reads (with
    * flow control). Read-only: none of these subjects stores or removes a message.

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file autodidact/v1/generator.proto.
  */
 export const file_autodidact_v1_generator: GenFile = /*@__PURE__*/
-  fileDesc("Ch1hdXRvZGlkYWN0L3YxL2dlbmVyYXRvci5wcm90bxINYXV0b2RpZGFjdC52MSKjAQoPR2VuZXJhdGVSZXF1ZXN0EgwKBHRhc2sYASABKAkSDQoFY291bnQYAiABKA0SEgoKZGlmZmljdWx0eRgDIAEoBRITCgt0ZW1wZXJhdHVyZRgEIAEoARINCgV0b3BfcBgFIAEoARIMCgRzZWVkGAYgASgEEg8KB3B1Ymxpc2gYByABKAgSDQoFcm91bmQYCCABKA0SDQoFdG9wX2sYCSABKA0ynQEKEEdlbmVyYXRvclNlcnZpY2USQwoIR2VuZXJhdGUSHi5hdXRvZGlkYWN0LnYxLkdlbmVyYXRlUmVxdWVzdBoVLmF1dG9kaWRhY3QudjEuU2FtcGxlMAESRAoHR2V0SW5mbxIdLmF1dG9kaWRhY3QudjEuR2V0SW5mb1JlcXVlc3QaGi5hdXRvZGlkYWN0LnYxLlNlcnZpY2VJbmZvYgZwcm90bzM", [file_autodidact_v1_common, file_autodidact_v1_sample]);
+  fileDesc("Ch1hdXRvZGlkYWN0L3YxL2dlbmVyYXRvci5wcm90bxINYXV0b2RpZGFjdC52MSK2AQoPR2VuZXJhdGVSZXF1ZXN0EgwKBHRhc2sYASABKAkSDQoFY291bnQYAiABKA0SEgoKZGlmZmljdWx0eRgDIAEoBRITCgt0ZW1wZXJhdHVyZRgEIAEoARINCgV0b3BfcBgFIAEoARIMCgRzZWVkGAYgASgEEg8KB3B1Ymxpc2gYByABKAgSDQoFcm91bmQYCCABKA0SDQoFdG9wX2sYCSABKA0SEQoJaWRfcHJlZml4GAogASgJMp0BChBHZW5lcmF0b3JTZXJ2aWNlEkMKCEdlbmVyYXRlEh4uYXV0b2RpZGFjdC52MS5HZW5lcmF0ZVJlcXVlc3QaFS5hdXRvZGlkYWN0LnYxLlNhbXBsZTABEkQKB0dldEluZm8SHS5hdXRvZGlkYWN0LnYxLkdldEluZm9SZXF1ZXN0GhouYXV0b2RpZGFjdC52MS5TZXJ2aWNlSW5mb2IGcHJvdG8z", [file_autodidact_v1_common, file_autodidact_v1_sample]);
 
 /**
  * @generated from message autodidact.v1.GenerateRequest
@@ -82,6 +82,16 @@ export type GenerateRequest = Message<"autodidact.v1.GenerateRequest"> & {
    * @generated from field: uint32 top_k = 9;
    */
   topK: number;
+
+  /**
+   * Deterministic sample ids `<id_prefix>-<index>` (index 0.. over the request) instead of random UUIDs,
+   * so a caller that repeats a request (after a crash) proposes the same samples again, which the
+   * samples stream, the consensus ledger and the trainer's intake drop as duplicates. Letters, digits,
+   * "_" and "-", 1..160 characters; needs a fixed `seed` (same prompts, same ids).
+   *
+   * @generated from field: string id_prefix = 10;
+   */
+  idPrefix: string;
 };
 
 /**
