@@ -322,14 +322,15 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
   const promote: Monitor["promote"] = async (lineage, version, o = {}) => {
     const record = await mustGet(lineage, version);
     const promoted = await registry.getPromoted(lineage);
-    const evaluation = await evaluate(lineage, version);
+    const evaluated = await evaluate(lineage, version);
     const policy = await getPolicy();
     const incumbentVersion = promoted && promoted.version !== version ? promoted.version : 0;
     // evaluate() returns the cached evaluation when it was made under the current plan, else evaluates again.
     const incumbent = incumbentVersion > 0 ? await evaluate(lineage, incumbentVersion) : undefined;
     const labelFree = await serial(() => measureLabelFreeOf(record, incumbentVersion, policy));
-    const gate = applyGate(policy, evaluation, incumbent, labelFree);
-    await records.putEvaluation({ ...evaluation, labelFree, gate });
+    const gate = applyGate(policy, evaluated, incumbent, labelFree);
+    const evaluation: StoredEvaluation = { ...evaluated, labelFree, gate };
+    await records.putEvaluation(evaluation);
     if (!gate.passed && !o.force) {
       let updated = record;
       if (o.rejectOnFail ?? true) {
