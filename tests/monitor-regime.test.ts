@@ -52,14 +52,15 @@ describe("monitor: evaluation per split and the gate under a labels regime", () 
     const res = await client.promote({ lineage: "peer", version: BigInt(peer.version), force: true, reason: "base" });
     expect(res.promoted).toBe(true);
     const e = (await client.getEvaluation({ lineage: "peer", version: BigInt(peer.version) })).evaluation!;
-    // The gate's numbers: validation, difficulty 1 only.
-    expect(e.split).toBe("validation");
-    expect(e.perDifficulty.map((d) => [d.difficulty, Number(d.count)])).toEqual([[1, 5]]);
-    // The results: the test split at 1..3, 4 problems each; both splits per difficulty in `splits`.
+    // The results: the test split at 1..3, 4 problems each (top level and splits["test"]).
     const test = e.splits.find((s) => s.split === "test")!;
-    const validation = e.splits.find((s) => s.split === "validation")!;
     expect(test.perDifficulty.map((d) => [d.difficulty, Number(d.count)])).toEqual([[1, 4], [2, 4], [3, 4]]);
-    expect(validation.perDifficulty.map((d) => d.difficulty)).toEqual([1]);
+    expect(e.perDifficulty).toEqual(test.perDifficulty);
+    expect(e.accuracy).toBe(test.accuracy);
+    // The gate's numbers: validation, difficulty 1 only.
+    const validation = e.splits.find((s) => s.split === "validation")!;
+    expect(validation.perDifficulty.map((d) => [d.difficulty, Number(d.count)])).toEqual([[1, 5]]);
+    expect(e.evalSetDigest).toBe(validation.evalSetDigest);
     expect(test.evalSetDigest).not.toBe(validation.evalSetDigest);
     expect(e.frontierThreshold).toBe(0.95);
     // A random decoder masters no length: the frontier starts at 1-digit and is 0.
@@ -103,13 +104,13 @@ describe("monitor: evaluation per split and the gate under a labels regime", () 
     expect(ok.gate!.reasons.filter((r) => /label-free/.test(r))).toEqual([]);
   }, 120_000);
 
-  it("with no validation labels at all, the gate reads none: the evaluation's gate part is empty", async () => {
+  it("with no validation labels at all, the gate reads none: the evaluation has a test split only", async () => {
     const p = await client.getPolicy({});
     await client.setPolicy({ policy: { ...p, validation: range(1, 0), labelFreeProbeSize: 0 } });
     const v = await registerCandidate(registry, work, { lineage: "solo", seed: 21, parentVersion: 0, round: 0 });
     const e = await client.evaluate({ lineage: "solo", version: BigInt(v.version) });
-    expect(e.perDifficulty).toEqual([]);
     expect(e.splits.map((s) => s.split)).toEqual(["test"]);
+    expect(e.perDifficulty.map((d) => d.difficulty)).toEqual([1, 2, 3]);
     expect(e.splits[0]!.perDifficulty.map((d) => d.difficulty)).toEqual([1, 2, 3]);
   }, 60_000);
 });
