@@ -16,6 +16,7 @@ export class PhaseBars {
   readonly #out: DemoOutput;
   #bar: ProgressBar | undefined;
   #phase: RoundPhase = RoundPhase.UNSPECIFIED;
+  #total = 0n;
   #detail = "";
 
   constructor(out: DemoOutput) {
@@ -41,9 +42,11 @@ export class PhaseBars {
       this.#detail = p.detail;
       return;
     }
-    if (this.#bar === undefined || p.phase !== this.#phase) {
-      this.finish();
+    if (this.#bar === undefined || p.phase !== this.#phase || p.total !== this.#total) {
+      // A new phase ends the last bar; a grown total (another lineage reported its steps) redraws this one.
+      if (p.phase !== this.#phase) this.finish();
       this.#phase = p.phase;
+      this.#total = p.total;
       this.#bar = createProgressBar(this.#out, `round ${e.round}: ${LABELS[p.phase] ?? RoundPhase[p.phase]?.toLowerCase()}`, Number(p.total));
     }
     this.#bar.update(Number(p.done), p.phase === RoundPhase.JUDGE ? "" : p.detail);
