@@ -2,7 +2,7 @@ import { toBinary } from "@bufbuild/protobuf";
 import { CheckpointRefSchema } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
 import { isKvConflict, type Bus } from "../../src/platform/bus/index.js";
 import { Subjects, type PromotionAuditEvent } from "../../src/domain/topology/index.js";
-import type { SessionHost } from "../../src/engine/index.js";
+import type { SessionHost, TextGenerator } from "../../src/engine/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import {
   applyGate,
@@ -12,6 +12,7 @@ import {
   evaluateModel,
   isEmptyRange,
   labelAccuracy,
+  AnswerCache,
   measureLabelFree,
   signalsOf,
   thresholdsOf,
@@ -20,6 +21,7 @@ import {
   type GateOutcome,
   type GatePolicy,
   type LabelFreeDifficulty,
+  type LabelFreeModel,
 } from "./evaluation/index.js";
 import { checkpointRefOf, openMonitorRecords, type CheckpointRecord, type MonitorRecords, type Registry, type RoundStats } from "../../src/domain/registry/index.js";
 import { summarizeManifest } from "./evaluation/index.js";
@@ -293,27 +295,40 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     throw new AutodidactError("unreachable", Code.Internal);
   };
 
-  /** Loads the models a label-free check compares and measures it (nothing when the policy asks for none). */
+  // Greedy answers of label-free checks, shared by the candidates of a round (see AnswerCache).
+  const answers = new AnswerCache();
+
+  /**
+   * Measures the label-free check of a candidate (nothing when the policy asks for none). Prompts are
+   * seeded by the task and the candidate's round, so every lineage's candidate of a round is compared
+   * on the same prompts and each model answers them once; models load only when an answer is missing.
+   */
   const measureLabelFreeOf = async (record: CheckpointRecord, incumbentVersion: number, policy: GatePolicy): Promise<LabelFreeDifficulty[]> => {
     const pack = getTaskPack(summarizeManifest(record).task ?? options.defaultTask);
     const difficulties = labelFreeDifficulties(policy, pack, record);
     if (difficulties.length === 0) return [];
     const loaded: { release(): Promise<void> }[] = [];
-    const load = async (lineage: string, version: number) => {
-      const m = await loadDecoderModel(host, await registry.materialize(lineage, version), `${lineage}@${version}`, { fetcher: registry });
-      loaded.push(m);
-      return m.model.generator;
+    const model = (lineage: string, version: number): LabelFreeModel => {
+      let generator: Promise<TextGenerator> | undefined;
+      return {
+        key: `${lineage}@${version}`,
+        generator: () =>
+          (generator ??= (async () => {
+            const m = await loadDecoderModel(host, await registry.materialize(lineage, version), `${lineage}@${version}`, { fetcher: registry });
+            loaded.push(m);
+            return m.model.generator;
+          })()),
+      };
     };
     try {
-      const peers = [];
+      const peers: LabelFreeModel[] = [];
       for (const peer of policy.peerLineages) {
         if (peer === record.lineage) continue;
         const p = await registry.getPromoted(peer);
-        if (p !== undefined) peers.push(await load(peer, p.version));
+        if (p !== undefined) peers.push(model(peer, p.version));
       }
-      const candidate = await load(record.lineage, record.version);
-      const incumbent = incumbentVersion > 0 ? await load(record.lineage, incumbentVersion) : undefined;
-      return await measureLabelFree({ candidate, ...(incumbent ? { incumbent } : {}), peers }, pack, difficulties, policy.labelFreeProbeSize, `${record.lineage}@${record.version}`);
+      const models = { candidate: model(record.lineage, record.version), ...(incumbentVersion > 0 ? { incumbent: model(record.lineage, incumbentVersion) } : {}), peers };
+      return await measureLabelFree(models, pack, { difficulties, probeSize: policy.labelFreeProbeSize, seed: `${pack.name}:round-${record.round}`, cache: answers });
     } finally {
       for (const m of loaded) await m.release();
     }
