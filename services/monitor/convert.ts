@@ -90,6 +90,7 @@ export function toEvaluation(e: StoredEvaluation): MessageInitShape<typeof Evalu
     baselineVersion: BigInt(e.baselineVersion),
     evalSetDigest: e.evalSetDigest,
     durationMs: e.durationMs,
+    ...(e.taskIdentity ? { taskIdentity: e.taskIdentity } : {}),
   };
 }
 

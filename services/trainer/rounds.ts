@@ -12,7 +12,7 @@ import { RoundEventSchema, type RoundEvent } from "../../src/gen/autodidact/v1/t
 import { checkpointRefOf, listCheckpointFiles, type CheckpointRecord, type Registry } from "../../src/domain/registry/index.js";
 import { softwareVersion } from "../../src/platform/rpc/index.js";
 import { getMeter, type Logger } from "../../src/platform/telemetry/index.js";
-import { getTaskPack, type TaskExample } from "../../src/domain/tasks/index.js";
+import { getTaskPack, taskIdentity, type TaskExample } from "../../src/domain/tasks/index.js";
 import type { TrainingConfig } from "../../src/gen/autodidact/v1/training_pb.js";
 import { buildMix, type Mix } from "./mix.js";
 import type { RoundJournal, RoundPlan, RoundState } from "./round-journal.js";
@@ -349,6 +349,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
         parentVersion: parent,
         round: p.round,
         task: p.task,
+        taskIdentity: taskIdentity(p.task),
         adaptation: p.mode,
         hyperparameters,
         mix: {
@@ -469,6 +470,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
           round: p.round,
           lineage: first?.lineage ?? "",
           task: p.task,
+          taskIdentity: taskIdentity(p.task),
           samplesAccepted: BigInt(p.to - p.from),
           samplesUsed: BigInt(m.sampleCount ?? 0),
           mix: {

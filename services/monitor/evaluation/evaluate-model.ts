@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { TextGenerator } from "../../../src/engine/index.js";
 import { AutodidactError, Code } from "../../../src/platform/errors/index.js";
-import type { TaskExample, TaskPack } from "../../../src/domain/tasks/index.js";
+import { taskIdentity, type TaskExample, type TaskIdentity, type TaskPack } from "../../../src/domain/tasks/index.js";
 import { detectCollapse, type CollapseAlarm, type CollapseSignals, type CollapseThresholds } from "./detectors.js";
 import { distinctN, entropy, expectedCalibrationError, klDivergence, overconfidentWrongRate, tokenCounts } from "./metrics.js";
 
@@ -40,6 +40,8 @@ export interface EvaluationReport {
   readonly frontier: number;
   /** SHA-256 of the evaluated problem ids: evaluations compare only on the same set. */
   readonly evalSetDigest: string;
+  /** The task code and data evaluated with (absent in evaluations stored before it was recorded). */
+  readonly taskIdentity?: TaskIdentity;
   readonly alarms: readonly CollapseAlarm[];
   readonly durationMs: number;
 }
@@ -168,6 +170,7 @@ export async function evaluateModel(generator: TextGenerator, pack: TaskPack, op
   const frontier = perDifficulty.filter((d) => d.accuracy >= frontierThreshold).reduce((m, d) => Math.max(m, d.difficulty), 0);
   const base = {
     task: pack.name,
+    taskIdentity: taskIdentity(pack.name),
     perDifficulty,
     accuracy: allRight.filter(Boolean).length / allRight.length,
     loss: lossTokens ? lossSum / lossTokens : 0,
