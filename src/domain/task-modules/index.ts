@@ -4,7 +4,7 @@
  * and imports them and knows nothing of packs (the conductor uses it without holding any task code);
  * `src/domain/tasks` turns the export into a registered pack.
  */
-export { taskModuleLocations, resolveTaskModule, moduleDigest, isPathReference } from "./locations.js";
+export { taskModuleLocations, resolveTaskModule, moduleDigest, isPathReference, DATASET_MANIFEST } from "./locations.js";
 export type { ResolvedTaskModule, TaskModuleLocations } from "./locations.js";
 export { importTaskModule, moduleError } from "./load.js";
 export type { LoadedModule, TaskIdentity } from "./load.js";

@@ -1,6 +1,7 @@
 import { pathToFileURL } from "node:url";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
-import { moduleDigest, resolveTaskModule, type ResolvedTaskModule, type TaskModuleLocations } from "./locations.js";
+import { basename } from "node:path";
+import { DATASET_MANIFEST, moduleDigest, resolveTaskModule, type ResolvedTaskModule, type TaskModuleLocations } from "./locations.js";
 
 /**
  * Which task code and data a sample, checkpoint or report came from: the pack's name and version, the
@@ -22,7 +23,9 @@ export interface TaskIdentity {
 export interface LoadedModule {
   readonly resolved: ResolvedTaskModule;
   readonly digest: string;
-  /** The pack definition the module exports (default export or `taskPack`), awaited and called if it is a function. */
+  /** `code`: an ES module; `manifest`: a data-set pack's `pack.json` (nothing executed; `value` undefined). */
+  readonly kind: "code" | "manifest";
+  /** The pack the module exports (default export or `taskPack`), awaited, and called with the API if it is a function. */
   readonly value: unknown;
 }
 
@@ -35,19 +38,22 @@ export function moduleError(file: string, err: unknown): AutodidactError {
 
 /**
  * Resolves (inside the configured locations only), digests and imports a task module, then takes its
- * pack: `export default` (or `export const taskPack`) of a pack, a promise of one, or a function
- * returning either. TypeScript modules load through the tsx loader the services run under.
+ * pack: `export default` (or `export const taskPack`) of a pack, a promise of one, or a function of
+ * `options.api` returning either (so a module needs no import of this repository at run time).
+ * TypeScript modules load through the tsx loader the services run under. A `pack.json` (or a folder
+ * holding one) is a data-set pack: digested, not imported.
  */
-export async function importTaskModule(ref: string, locations: TaskModuleLocations, cwd?: string): Promise<LoadedModule> {
-  const resolved = await resolveTaskModule(ref, locations, cwd);
+export async function importTaskModule(ref: string, locations: TaskModuleLocations, options: { readonly cwd?: string; readonly api?: unknown } = {}): Promise<LoadedModule> {
+  const resolved = await resolveTaskModule(ref, locations, options.cwd);
   try {
     const digest = await moduleDigest(resolved.file);
+    if (basename(resolved.file) === DATASET_MANIFEST) return { resolved, digest, kind: "manifest", value: undefined };
     const ns = (await import(pathToFileURL(resolved.file).href)) as Record<string, unknown>;
     let value = ns.default ?? ns.taskPack;
     if (value === undefined) throw new AutodidactError("exports no pack (use `export default` or `export const taskPack`)", Code.InvalidArgument);
-    if (typeof value === "function") value = (value as () => unknown)();
+    if (typeof value === "function") value = (value as (api: unknown) => unknown)(options.api);
     value = await value;
-    return { resolved, digest, value };
+    return { resolved, digest, kind: "code", value };
   } catch (err) {
     throw moduleError(resolved.file, err);
   }

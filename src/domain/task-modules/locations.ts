@@ -41,8 +41,11 @@ function within(dir: string, file: string): boolean {
 
 /** Whether a module reference is a file path (vs an npm package name). */
 export function isPathReference(ref: string): boolean {
-  return ref.startsWith(".") || ref.startsWith("/") || isAbsolute(ref) || /\.(m?[jt]s|cjs|cts|mts)$/.test(ref);
+  return ref.startsWith(".") || ref.startsWith("/") || isAbsolute(ref) || /\.(m?[jt]s|cjs|cts|mts|json)$/.test(ref);
 }
+
+/** A data-set pack folder's manifest: a module reference may name it (or its folder) instead of code. */
+export const DATASET_MANIFEST = "pack.json";
 
 /** A resolved task module: the reference as given, and the real path of its entry file. */
 export interface ResolvedTaskModule {
@@ -75,6 +78,8 @@ export async function resolveTaskModule(ref: string, locations: TaskModuleLocati
     let real: string;
     try {
       real = await realpath(candidate);
+      // A folder stands for its data-set manifest.
+      if ((await stat(real)).isDirectory()) real = await realpath(join(real, DATASET_MANIFEST));
       if (!(await stat(real)).isFile()) continue;
     } catch {
       continue;

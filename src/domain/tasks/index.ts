@@ -50,5 +50,5 @@ export type {
 } from "./dataset/index.js";
 export { recordTaskIdentity, taskIdentity, taskIdentities } from "./registry.js";
 export { loadTaskModules, packFromExport, startTaskModules } from "./modules.js";
-export type { TaskModuleConfig } from "./modules.js";
+export type { TaskModuleApi, TaskModuleConfig } from "./modules.js";
 export type { TaskIdentity } from "../task-modules/index.js";

@@ -1,7 +1,25 @@
+import { dirname } from "node:path";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
+import { defineDatasetPack, loadDatasetPack, readDatasetFile } from "./dataset/index.js";
+import { createRng } from "./rng.js";
 import { importTaskModule, moduleError, taskModuleLocations, type TaskIdentity } from "../task-modules/index.js";
 import { getTaskPack, recordTaskIdentity, registerTaskPack, taskIdentity } from "./registry.js";
 import { defineTaskPack, type TaskPack, type TaskPackDefinition } from "./task-pack.js";
+
+/**
+ * What a task module's default export function receives: the pack builders, so a module outside this
+ * repository needs no import of it at run time (`import type` for the types is erased by the loader).
+ */
+export interface TaskModuleApi {
+  readonly defineTaskPack: typeof defineTaskPack;
+  readonly defineDatasetPack: typeof defineDatasetPack;
+  readonly loadDatasetPack: typeof loadDatasetPack;
+  readonly readDatasetFile: typeof readDatasetFile;
+  readonly createRng: typeof createRng;
+}
+
+/** The one {@link TaskModuleApi} handed to every module. */
+export const TASK_MODULE_API: TaskModuleApi = Object.freeze({ defineTaskPack, defineDatasetPack, loadDatasetPack, readDatasetFile, createRng });
 
 const PACK_FUNCTIONS = [
   "createPromptSampler",
@@ -49,10 +67,10 @@ export async function loadTaskModules(options: { readonly modules: readonly stri
   const locations = await taskModuleLocations(options.dirs, options.cwd);
   const out: TaskIdentity[] = [];
   for (const ref of options.modules) {
-    const loaded = await importTaskModule(ref, locations, options.cwd);
+    const loaded = await importTaskModule(ref, locations, { ...(options.cwd !== undefined ? { cwd: options.cwd } : {}), api: TASK_MODULE_API });
     let pack: TaskPack;
     try {
-      pack = packFromExport(loaded.value);
+      pack = loaded.kind === "manifest" ? await loadDatasetPack(dirname(loaded.resolved.file)) : packFromExport(loaded.value);
     } catch (err) {
       throw moduleError(loaded.resolved.file, err);
     }
