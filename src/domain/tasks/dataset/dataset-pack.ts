@@ -2,11 +2,11 @@ import { createHash } from "node:crypto";
 import { AutodidactError, Code } from "../../../platform/errors/index.js";
 import { createRng } from "../rng.js";
 import type { CharTokenizerSpec } from "../tokenizer-spec.js";
-import type { FormatCheck, TaskExample, TaskPack, TaskProblem, TaskStream } from "../task-pack.js";
+import type { FormatCheck, HeldOutSplit, TaskExample, TaskPack, TaskProblem, TaskStream } from "../task-pack.js";
 import { checkSplits, DATASET_SPLITS, type CheckedRow, type DatasetSplit, type DatasetSplitRows } from "./splits.js";
 
-/** The held-out splits of a data-set pack (labelled, never trained on). */
-export type DatasetHeldOutSplit = Extract<DatasetSplit, "validation" | "test">;
+/** The held-out splits of a data-set pack (labelled, never trained on): the task packs' {@link HeldOutSplit}. */
+export type DatasetHeldOutSplit = HeldOutSplit;
 
 /** How whitespace in answers is canonicalized: runs become one space and ends are trimmed, or all of it goes. */
 export type AnswerWhitespace = "collapse" | "remove";
@@ -279,7 +279,6 @@ function buildPack(def: DatasetPackDefinition, ix: DatasetIndex, normalize: (s: 
       return stream(() => ix.example((walks.get(rng.pick(ds)) as () => CheckedRow)()));
     },
     heldOut,
-    evalSet: (d, size) => heldOut("validation", d, size),
     rows: (split) => ix.rows[split].map((r) => (r.answer !== undefined && split !== "pool" ? ix.example(r) : { id: promptIdOf(name, r.prompt), prompt: r.prompt, difficulty: r.difficulty })),
     counts() {
       const out = {} as Record<DatasetSplit, Map<number, number>>;

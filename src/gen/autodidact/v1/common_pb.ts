@@ -24,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file autodidact/v1/common.proto.
  */
 export const file_autodidact_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChphdXRvZGlkYWN0L3YxL2NvbW1vbi5wcm90bxINYXV0b2RpZGFjdC52MSJiCgxUYXNrSWRlbnRpdHkSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg4KBm1vZHVsZRgDIAEoCRIOCgZkaWdlc3QYBCABKAkSEwoLZGF0YV9kaWdlc3QYBSABKAkiVwoOU2FtcGxpbmdQYXJhbXMSEwoLdGVtcGVyYXR1cmUYASABKAESDQoFdG9wX3AYAiABKAESDQoFdG9wX2sYAyABKA0SEgoKbWF4X3Rva2VucxgEIAEoDSIQCg5HZXRJbmZvUmVxdWVzdCJpCgtTZXJ2ZWRNb2RlbBIMCgRyb2xlGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSGgoSY2hlY2twb2ludF92ZXJzaW9uGAMgASgEEg8KB2xpbmVhZ2UYBCABKAkSDgoGZGlnZXN0GAUgASgJIvkCCgtTZXJ2aWNlSW5mbxIUCgxzZXJ2aWNlX25hbWUYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSGAoQc29mdHdhcmVfdmVyc2lvbhgDIAEoCRIqCgZtb2RlbHMYBCADKAsyGi5hdXRvZGlkYWN0LnYxLlNlcnZlZE1vZGVsEhEKCXVwdGltZV9tcxgFIAEoBBIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgV0YXNrcxgHIAMoCRI+CgphdHRyaWJ1dGVzGAggAygLMiouYXV0b2RpZGFjdC52MS5TZXJ2aWNlSW5mby5BdHRyaWJ1dGVzRW50cnkSNAoPdGFza19pZGVudGl0aWVzGBQgAygLMhsuYXV0b2RpZGFjdC52MS5UYXNrSWRlbnRpdHkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChphdXRvZGlkYWN0L3YxL2NvbW1vbi5wcm90bxINYXV0b2RpZGFjdC52MSJiCgxUYXNrSWRlbnRpdHkSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg4KBm1vZHVsZRgDIAEoCRIOCgZkaWdlc3QYBCABKAkSEwoLZGF0YV9kaWdlc3QYBSABKAkiVwoOU2FtcGxpbmdQYXJhbXMSEwoLdGVtcGVyYXR1cmUYASABKAESDQoFdG9wX3AYAiABKAESDQoFdG9wX2sYAyABKA0SEgoKbWF4X3Rva2VucxgEIAEoDSIQCg5HZXRJbmZvUmVxdWVzdCJpCgtTZXJ2ZWRNb2RlbBIMCgRyb2xlGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSGgoSY2hlY2twb2ludF92ZXJzaW9uGAMgASgEEg8KB2xpbmVhZ2UYBCABKAkSDgoGZGlnZXN0GAUgASgJIvkCCgtTZXJ2aWNlSW5mbxIUCgxzZXJ2aWNlX25hbWUYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSGAoQc29mdHdhcmVfdmVyc2lvbhgDIAEoCRIqCgZtb2RlbHMYBCADKAsyGi5hdXRvZGlkYWN0LnYxLlNlcnZlZE1vZGVsEhEKCXVwdGltZV9tcxgFIAEoBBIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgV0YXNrcxgHIAMoCRI+CgphdHRyaWJ1dGVzGAggAygLMiouYXV0b2RpZGFjdC52MS5TZXJ2aWNlSW5mby5BdHRyaWJ1dGVzRW50cnkSNAoPdGFza19pZGVudGl0aWVzGBQgAygLMhsuYXV0b2RpZGFjdC52MS5UYXNrSWRlbnRpdHkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiKwoPRGlmZmljdWx0eVJhbmdlEgsKA21pbhgBIAEoBRILCgNtYXgYAiABKAViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Which task code and data something came from: recorded in every sample, checkpoint manifest and
@@ -258,4 +258,28 @@ export type ServiceInfo = Message<"autodidact.v1.ServiceInfo"> & {
  */
 export const ServiceInfoSchema: GenMessage<ServiceInfo> = /*@__PURE__*/
   messageDesc(file_autodidact_v1_common, 4);
+
+/**
+ * A range of task difficulties, both ends inclusive. An empty range (max < min) means none.
+ *
+ * @generated from message autodidact.v1.DifficultyRange
+ */
+export type DifficultyRange = Message<"autodidact.v1.DifficultyRange"> & {
+  /**
+   * @generated from field: int32 min = 1;
+   */
+  min: number;
+
+  /**
+   * @generated from field: int32 max = 2;
+   */
+  max: number;
+};
+
+/**
+ * Describes the message autodidact.v1.DifficultyRange.
+ * Use `create(DifficultyRangeSchema)` to create a new message.
+ */
+export const DifficultyRangeSchema: GenMessage<DifficultyRange> = /*@__PURE__*/
+  messageDesc(file_autodidact_v1_common, 5);
 
