@@ -12,7 +12,7 @@ import { MonitorService } from "../../src/gen/autodidact/v1/monitor_pb.js";
 import type { ServiceSpec } from "../../src/platform/host/index.js";
 import { createRegistry } from "../../src/domain/registry/index.js";
 import { createInfoHandler, implement } from "../../src/platform/rpc/index.js";
-import { getTaskPack } from "../../src/domain/tasks/index.js";
+import { getTaskPack, startTaskModules, taskIdentities } from "../../src/domain/tasks/index.js";
 import { startDashboard, type DashboardServer } from "./dashboard/index.js";
 import { fromGatingPolicy, refWithEvaluation, toEvaluation, toGateResult, toGatingPolicy, toLineageEntry, toRoundStats } from "./convert.js";
 import { createMonitor, type Monitor } from "./monitor.js";
@@ -57,6 +57,7 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
   async start(ctx) {
     const cfg = ctx.config;
     const log = ctx.logger;
+    await startTaskModules(cfg, log);
     const registry = createRegistry(ctx.bus, { cacheDir: cfg.cacheDir ?? join(tmpdir(), "autodidact-cache", `monitor-${ctx.instanceId}`) });
     const worker: ModelWorker = createModelWorker({ name: "monitor-eval" });
     let dashboard: DashboardServer | undefined;
@@ -144,6 +145,7 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
     const info = createInfoHandler(MonitorService, {
       instanceId: ctx.instanceId,
       tasks: cfg.task,
+      taskIdentities: taskIdentities(cfg.task),
       attributes: { lineage: cfg.lineage, ...(dashboard ? { dashboardUrl: dashboard.url } : {}) },
     });
 
