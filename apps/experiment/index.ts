@@ -3,7 +3,9 @@
  * self-labelling one digit longer each round, vote + length filter, accumulated data with real
  * anchors, per-lineage fine-tuning, held-out evaluation. The mesh demo reuses its pieces.
  */
-export { checkConfig, DEFAULT_RECIPE, QUICK_RECIPE, recipes } from "./recipe.js";
+export { checkConfig, DEFAULT_RECIPE, G2P_QUICK_RECIPE, G2P_RECIPE, QUICK_RECIPE, recipes } from "./recipe.js";
+export { formatScores, testScores } from "./g2p.js";
+export type { LengthScore } from "./g2p.js";
 export type { ModelShape, SelfImprovementConfig, TrainPhase } from "./recipe.js";
 export {
   accuracyByLength,

@@ -82,7 +82,7 @@ export function recipeTask(name: SelfImprovementConfig["task"]): TaskPack {
 
 /** The task's transformer config for a model shape (NoPE, as in Lee et al. 2025). */
 export function modelConfig(shape: ModelShape, tokenizer: CharTokenizer): TransformerConfig {
-  return createTransformerConfig({ ...shape, vocabSize: tokenizer.vocabSize, positional: "none" });
+  return createTransformerConfig({ ...shape, vocabSize: tokenizer.vocabSize, positional: shape.positional ?? "none" });
 }
 
 /** Tokenizes a prompt/answer pair as a supervised example (answer followed by eos). */
@@ -273,7 +273,7 @@ export async function trainBase(options: {
   const pack = recipeTask(c.task);
   const tokenizer = createTaskTokenizer(pack);
   const mc = modelConfig(c.model, tokenizer);
-  const anchor = pack.createAnchorSource({ seed: `base:${options.seed}`, minDifficulty: 1, maxDifficulty: c.baseDigits });
+  const anchor = pack.createAnchorSource({ seed: `base:${options.seed}`, minDifficulty: pack.difficulty.min, maxDifficulty: c.baseDigits });
   return trainPhase({
     host: options.host,
     config: mc,
@@ -316,7 +316,7 @@ export async function runSelfImprovement(config: SelfImprovementConfig, hooks: R
   const reports: RoundReport[] = [];
   try {
     const evaluate = async (maxLength: number): Promise<{ accuracy: { length: number; accuracy: number }[][]; frontiers: number[] }> => {
-      const lengths = Array.from({ length: maxLength }, (_, i) => i + 1);
+      const lengths = Array.from({ length: Math.min(maxLength, pack.difficulty.max) - pack.difficulty.min + 1 }, (_, i) => pack.difficulty.min + i);
       const accuracy = await Promise.all(
         lineages.map((l) => withGenerator(l, mc, tokenizer, config.threads, (g) => accuracyByLength(g, pack, lengths, config.evalSize, config.bos))),
       );
@@ -378,7 +378,7 @@ export async function runSelfImprovement(config: SelfImprovementConfig, hooks: R
       t0 = Date.now();
       await Promise.all(
         lineages.map(async (l) => {
-          const anchor = pack.createAnchorSource({ seed: `anchor:${l.seed}:${round}`, minDifficulty: 1, maxDifficulty: config.baseDigits });
+          const anchor = pack.createAnchorSource({ seed: `anchor:${l.seed}:${round}`, minDifficulty: pack.difficulty.min, maxDifficulty: config.baseDigits });
           const rng = createRng("mix", l.seed, round);
           l.weights = await trainPhase({
             host: l.host,
