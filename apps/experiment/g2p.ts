@@ -18,8 +18,7 @@ export interface LengthScore {
  * token error rate of its answers.
  */
 export async function testScores(generator: TextGenerator, pack: TaskPack, lengths: readonly number[], size: number, bos = true): Promise<LengthScore[]> {
-  const split = (d: number) => (pack as unknown as { heldOut?: (s: "test", d: number, n?: number) => readonly { prompt: string; answer: string }[] }).heldOut?.("test", d) ?? pack.evalSet(d);
-  const sets = lengths.map((d) => split(d).slice(0, size));
+  const sets = lengths.map((d) => pack.heldOut("test", d).slice(0, size));
   const answers = await greedyAnswers(generator, sets.flat().map((e) => e.prompt), pack.maxAnswerLength(Math.max(...lengths)), bos);
   let k = 0;
   return sets.map((set, i) => {

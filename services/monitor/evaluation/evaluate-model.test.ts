@@ -77,7 +77,7 @@ describe("evaluateModel on the addition task's held-out sets (tiny random decode
   });
 
   it("label accuracy uses the verifier", () => {
-    const [a, b] = pack.evalSet(3, 2);
+    const [a, b] = pack.heldOut("test", 3, 2);
     expect(labelAccuracy(pack, [
       { prompt: a!.prompt, completion: a!.answer },
       { prompt: b!.prompt, completion: `${b!.answer}9` },

@@ -113,7 +113,7 @@ export async function evaluateModel(generator: TextGenerator, pack: TaskPack, op
   let lossSum = 0;
   let lossTokens = 0;
   for (const d of difficulties) {
-    const full = pack.evalSet(d);
+    const full = pack.heldOut("test", d);
     const set = options.limitPerDifficulty ? full.slice(0, options.limitPerDifficulty) : full;
     if (set.length === 0) continue;
     const maxNewTokens = pack.maxAnswerLength(d) + 1;

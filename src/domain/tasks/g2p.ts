@@ -12,7 +12,7 @@ import {
   type G2pSplit,
 } from "./g2p-data.js";
 import { createRng, type Rng } from "./rng.js";
-import type { FormatCheck, TaskExample, TaskPack, TaskStream } from "./task-pack.js";
+import type { FormatCheck, HeldOutSplit, TaskExample, TaskPack, TaskStream } from "./task-pack.js";
 import type { CharTokenizerSpec } from "./tokenizer-spec.js";
 
 /*
@@ -123,7 +123,7 @@ export function createG2pTask(data: G2pData = buildG2pData()): TaskPack {
     const cut = eos >= 0 ? completion.slice(0, eos) : completion;
     return cut.split(G2P_TOKENIZER.special.pad).join("").split(G2P_TOKENIZER.special.bos).join("").replace(/\s+/g, "");
   };
-  const heldOut = (split: "validation" | "test", difficulty: number, size?: number): readonly TaskExample[] => {
+  const heldOut = (split: HeldOutSplit, difficulty: number, size?: number): readonly TaskExample[] => {
     if (split !== "validation" && split !== "test") throw new AutodidactError(`task g2p: unknown held-out split ${JSON.stringify(split)} (validation, test)`, Code.InvalidArgument);
     checkDifficulty(difficulty);
     const all = words(split, difficulty).slice(0, heldOutSize);
@@ -164,7 +164,6 @@ export function createG2pTask(data: G2pData = buildG2pData()): TaskPack {
       return stream(() => example(next()));
     },
     heldOut,
-    evalSet: (difficulty: number, size?: number) => heldOut("test", difficulty, size),
     normalize,
     equivalent: (a, b) => normalize(a) === normalize(b),
     checkFormat: (prompt, completion) => checkG2pFormat(prompt, normalize(completion)),
@@ -200,7 +199,7 @@ export function createG2pTask(data: G2pData = buildG2pData()): TaskPack {
         return e !== undefined && normalize(completion) === e.answer;
       },
     },
-  } as TaskPack;
+  };
 }
 
 /** Phoneme error rate of one answer: edit distance (in phonemes) to the truth over the truth's length. */
