@@ -44,3 +44,21 @@ export { getTaskPack, listTaskPacks, registerTaskPack } from "./registry.js";
 export { createPaddedAdditionTask, PADDED_ADDITION } from "./padded-addition.js";
 export { ensembleVote, scoreAnswers } from "./scoring.js";
 export type { AccuracyReport, EnsembleVote } from "./scoring.js";
+export {
+  defineDatasetPack,
+  loadDatasetPack,
+  readDatasetFile,
+  parseJsonLines,
+  promptHash,
+  DATASET_SPLITS,
+  PACK_MANIFEST,
+} from "./dataset/index.js";
+export type {
+  DatasetPack,
+  DatasetPackDefinition,
+  DatasetRow,
+  DatasetSplit,
+  DatasetSplitRows,
+  DatasetHeldOutSplit,
+  PackManifest,
+} from "./dataset/index.js";
