@@ -279,7 +279,6 @@ function buildPack(def: DatasetPackDefinition, ix: DatasetIndex, normalize: (s: 
       return stream(() => ix.example((walks.get(rng.pick(ds)) as () => CheckedRow)()));
     },
     heldOut,
-    evalSet: (d, size) => heldOut("validation", d, size),
     rows: (split) => ix.rows[split].map((r) => (r.answer !== undefined && split !== "pool" ? ix.example(r) : { id: promptIdOf(name, r.prompt), prompt: r.prompt, difficulty: r.difficulty })),
     counts() {
       const out = {} as Record<DatasetSplit, Map<number, number>>;
