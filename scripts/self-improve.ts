@@ -1,16 +1,18 @@
 // Runs the in-process self-improvement recipe and prints the per-round table.
-// Usage: node --import tsx scripts/self-improve.ts [default|quick] [--no-consensus] [--replace]
-//        [--lora] [--base models/addition-base] [--json FILE] [--set key=value (dotted keys, JSON or comma lists)]...
+// Usage: node --import tsx scripts/self-improve.ts [default|quick|g2p|g2p-quick] [--no-consensus] [--replace]
+//        [--lora] [--base models/addition-base] [--json FILE] [--save DIR (final lineages as model folders)]
+//        [--set key=value (dotted keys, JSON or comma lists)]...
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { overrideRecipe } from "../apps/demo/index.js";
-import { formatRound, loadBase, recipes, runSelfImprovement, type SelfImprovementConfig } from "../apps/experiment/index.js";
+import { formatRound, loadBase, recipes, runSelfImprovement, saveBase, type SelfImprovementConfig } from "../apps/experiment/index.js";
 
 const args = process.argv.slice(2);
 const name = args[0] && !args[0].startsWith("--") ? args.shift()! : "default";
 let config: SelfImprovementConfig = structuredClone(recipes[name as keyof typeof recipes] ?? recipes.default) as SelfImprovementConfig;
 let json: string | undefined;
 let baseDir: string | undefined;
+let saveDir: string | undefined;
 for (let i = 0; i < args.length; i++) {
   const a = args[i]!;
   if (a === "--no-consensus") config = { ...config, vote: false, lengthFilter: false };
@@ -18,6 +20,7 @@ for (let i = 0; i < args.length; i++) {
   else if (a === "--lora") config = { ...config, mode: "lora", lora: { rank: 16, alpha: 32, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"] } };
   else if (a === "--json") json = args[++i];
   else if (a === "--base") baseDir = args[++i];
+  else if (a === "--save") saveDir = args[++i];
   else if (a === "--set") config = overrideRecipe(config, [args[++i]!]);
   else throw new Error(`unknown argument ${a}`);
 }
@@ -27,6 +30,9 @@ let last = 0;
 const result = await runSelfImprovement(config, {
   ...(baseWeights ? { baseWeights } : {}),
   onRound: (r) => console.log(formatRound(r)),
+  ...(saveDir !== undefined
+    ? { onDone: async (ls) => void (await Promise.all(ls.map((l) => saveBase(join(saveDir!, l.name), { config, seed: l.seed, weights: l.weights, frontier: 0 })))) }
+    : {}),
   onStep: (lineage, step, total, loss) => {
     if (Date.now() - last > 15000 || step === total) {
       last = Date.now();

@@ -73,6 +73,8 @@ export interface RunHooks {
   readonly onStep?: (lineage: string, step: number, total: number, loss: number) => void;
   /** Use these base weights (e.g. loaded checkpoints) instead of training base models. */
   readonly baseWeights?: readonly Parameters[];
+  /** Called with every lineage after the last round, before their workers close (e.g. to save them). */
+  readonly onDone?: (lineages: readonly Lineage[]) => Promise<void>;
 }
 
 /** The task pack a config names (both recipe tasks are built into src/domain/tasks). */
@@ -426,6 +428,7 @@ export async function runSelfImprovement(config: SelfImprovementConfig, hooks: R
       reports.push(report);
       hooks.onRound?.(report);
     }
+    await hooks.onDone?.(lineages);
     const baseFrontier = reports[0]?.frontier ?? 0;
     return {
       config,

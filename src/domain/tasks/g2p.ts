@@ -1,9 +1,7 @@
-import { createHash } from "node:crypto";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import {
   buildG2pData,
   decodeArpabet,
-  G2P_BASE_MAX_LETTERS,
   G2P_MAX_LETTERS,
   G2P_MIN_LETTERS,
   PHONEME_CHARS,
@@ -11,8 +9,8 @@ import {
   type G2pData,
   type G2pSplit,
 } from "./g2p-data.js";
-import { createRng, type Rng } from "./rng.js";
-import type { FormatCheck, HeldOutSplit, TaskExample, TaskPack, TaskStream } from "./task-pack.js";
+import { defineDatasetPack, type DatasetPack, type DatasetRow } from "./dataset/index.js";
+import type { FormatCheck } from "./task-pack.js";
 import type { CharTokenizerSpec } from "./tokenizer-spec.js";
 
 /*
@@ -80,126 +78,35 @@ function g2pSlices(prompt: string): string[] {
   return tags;
 }
 
-/** A seeded stream over a fixed list: a fresh shuffle per pass, so nothing repeats before the list is used up. */
-function shuffledStream(rng: Rng, items: readonly string[]): () => string {
-  let order: string[] = [];
-  let at = 0;
-  return () => {
-    if (at >= order.length) {
-      order = [...items];
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = rng.int(0, i);
-        [order[i], order[j]] = [order[j] as string, order[i] as string];
-      }
-      at = 0;
+/**
+ * Creates the built-in `g2p` pack (3..16 letters; anchor and validation 3..6) as a data-set pack: the
+ * dictionary's splits become its rows; pool rows keep their answers as hidden ground truth (the
+ * verifier: monitor and reports only). `data` defaults to the installed dictionary.
+ */
+export function createG2pTask(data: G2pData = buildG2pData()): DatasetPack {
+  const rows = (split: G2pSplit): DatasetRow[] => {
+    const out: DatasetRow[] = [];
+    for (const [letters, words] of [...(data.bySplit.get(split) ?? new Map<number, readonly string[]>())].sort((a, b) => a[0] - b[0])) {
+      for (const word of words) out.push({ prompt: `${word}=`, answer: data.entries.get(word)!.answer, difficulty: letters, source: `cmudict:${word}` });
     }
-    return order[at++] as string;
+    return out;
   };
-}
-
-const stream = <T>(next: () => T): TaskStream<T> => ({
-  next,
-  take(count: number): T[] {
-    if (!Number.isInteger(count) || count < 0) throw new AutodidactError(`count must be a non-negative integer, got ${count}`, Code.InvalidArgument);
-    return Array.from({ length: count }, next);
-  },
-});
-
-/** Creates the built-in `g2p` pack (3..16 letters; anchor and validation 3..6). `data` defaults to the installed dictionary. */
-export function createG2pTask(data: G2pData = buildG2pData()): TaskPack {
-  const range = { min: G2P_MIN_LETTERS, max: G2P_MAX_LETTERS };
-  const heldOutSize = 256;
-  const words = (split: G2pSplit, letters: number): readonly string[] => data.bySplit.get(split)?.get(letters) ?? [];
-  const checkDifficulty = (d: number): void => {
-    if (!Number.isInteger(d) || d < range.min || d > range.max) throw new AutodidactError(`task g2p: difficulty ${d} is outside ${range.min}..${range.max}`, Code.OutOfRange);
-  };
-  const promptId = (prompt: string): string => `${G2P}-${createHash("sha256").update(prompt).digest("hex").slice(0, 16)}`;
-  const example = (word: string): TaskExample => {
-    const prompt = `${word}=`;
-    return { id: promptId(prompt), prompt, difficulty: word.length, answer: data.entries.get(word)!.answer, slices: g2pSlices(prompt) };
-  };
-  const normalize = (completion: string): string => {
-    const eos = completion.indexOf(G2P_TOKENIZER.special.eos);
-    const cut = eos >= 0 ? completion.slice(0, eos) : completion;
-    return cut.split(G2P_TOKENIZER.special.pad).join("").split(G2P_TOKENIZER.special.bos).join("").replace(/\s+/g, "");
-  };
-  const heldOut = (split: HeldOutSplit, difficulty: number, size?: number): readonly TaskExample[] => {
-    if (split !== "validation" && split !== "test") throw new AutodidactError(`task g2p: unknown held-out split ${JSON.stringify(split)} (validation, test)`, Code.InvalidArgument);
-    checkDifficulty(difficulty);
-    const all = words(split, difficulty).slice(0, heldOutSize);
-    if (size === undefined) return all.map(example);
-    if (!Number.isInteger(size) || size < 0 || size > all.length) {
-      throw new AutodidactError(`task g2p: ${split} split size ${size} must be an integer in 0..${all.length} at difficulty ${difficulty}`, Code.OutOfRange);
-    }
-    return all.slice(0, size).map(example);
-  };
-  return {
+  return defineDatasetPack({
     name: G2P,
+    version: "1.0.0",
     description: "Grapheme-to-phoneme on the CMU Pronouncing Dictionary: `hello=` → `H^L6<eos>` (HH AH L OW); difficulty = letters.",
+    splits: { anchor: rows("anchor"), validation: rows("validation"), test: rows("test"), pool: rows("pool") },
+    difficulty: (prompt) => parseG2pPrompt(prompt).length,
     tokenizer: G2P_TOKENIZER,
-    difficulty: range,
+    answerWhitespace: "remove",
+    heldOutSize: 256,
+    checkFormat: checkG2pFormat,
     sliceNames: G2P_SLICES,
-    heldOutSize,
-    createPromptSampler({ seed, difficulty }) {
-      checkDifficulty(difficulty);
-      // Unlabelled pool words; in the base range (no pool) the anchor words, whose answers train anyway.
-      const from = difficulty > G2P_BASE_MAX_LETTERS ? words("pool", difficulty) : words("anchor", difficulty);
-      if (from.length === 0) throw new AutodidactError(`task g2p: no unlabelled words of ${difficulty} letters`, Code.ResourceExhausted);
-      const next = shuffledStream(createRng(G2P, "prompts", String(seed), difficulty), from);
-      return stream(() => {
-        const word = next();
-        return { id: promptId(`${word}=`), prompt: `${word}=`, difficulty };
-      });
-    },
-    createAnchorSource({ seed, minDifficulty, maxDifficulty }) {
-      checkDifficulty(minDifficulty);
-      checkDifficulty(maxDifficulty);
-      if (minDifficulty > maxDifficulty) throw new AutodidactError(`minDifficulty ${minDifficulty} > maxDifficulty ${maxDifficulty}`, Code.InvalidArgument);
-      const pool: string[] = [];
-      for (let d = minDifficulty; d <= maxDifficulty; d++) pool.push(...words("anchor", d));
-      if (pool.length === 0) {
-        throw new AutodidactError(`task g2p: no anchor words of ${minDifficulty}..${maxDifficulty} letters (anchor: ${G2P_MIN_LETTERS}..${G2P_BASE_MAX_LETTERS})`, Code.FailedPrecondition);
-      }
-      const next = shuffledStream(createRng(G2P, "anchor", String(seed), minDifficulty, maxDifficulty), pool);
-      return stream(() => example(next()));
-    },
-    heldOut,
-    normalize,
-    equivalent: (a, b) => normalize(a) === normalize(b),
-    checkFormat: (prompt, completion) => checkG2pFormat(prompt, normalize(completion)),
-    lengthFilter(completions, maxShortfall = 3) {
-      if (!Number.isInteger(maxShortfall) || maxShortfall < 1) throw new AutodidactError(`maxShortfall must be an integer >= 1, got ${maxShortfall}`, Code.InvalidArgument);
-      const lengths = completions.map((c) => [...normalize(c)].length);
-      const longest = Math.max(0, ...lengths);
-      return lengths.map((len) => longest - len < maxShortfall);
-    },
     rareSlices: g2pSlices,
-    difficultyOf: (prompt) => parseG2pPrompt(prompt).length,
-    promptId,
-    maxPromptLength(d) {
-      checkDifficulty(d);
-      return d + 1;
-    },
-    maxAnswerLength(d) {
-      checkDifficulty(d);
-      return plausiblePhonemes(d).max;
-    },
-    trainingText: (prompt, answer) => `${prompt}${normalize(answer)}${G2P_TOKENIZER.special.eos}`,
-    verifier: {
-      // Ground truth: the dictionary. Reporting and the monitor only (a run refuses a verifier critic unless trusted).
-      solve(prompt) {
-        const word = parseG2pPrompt(prompt);
-        const e = data.entries.get(word);
-        if (e === undefined) throw new AutodidactError(`task g2p: ${JSON.stringify(word)} is not in the dictionary`, Code.NotFound);
-        return e.answer;
-      },
-      check(prompt, completion) {
-        const m = PROMPT.exec(prompt);
-        const e = m === null ? undefined : data.entries.get(m[1]!);
-        return e !== undefined && normalize(completion) === e.answer;
-      },
-    },
-  };
+    maxAnswerLength: (letters) => plausiblePhonemes(letters).max,
+    // Pronunciations of one word differ in length by a phoneme or two (a schwa, a glide): a longer gap is a dropped syllable.
+    defaultMaxShortfall: 3,
+  });
 }
 
 /** Phoneme error rate of one answer: edit distance (in phonemes) to the truth over the truth's length. */
