@@ -1,6 +1,6 @@
 import type { TextGenerator } from "../../src/engine/index.js";
 import { phonemeErrors, type TaskPack } from "../../src/domain/tasks/index.js";
-import { greedyAnswers } from "./self-improve.js";
+import { greedyAnswers } from "./base-training.js";
 
 /** Word exact-match and phoneme error rate of one length on a held-out split. */
 export interface LengthScore {
