@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
@@ -77,7 +77,8 @@ export interface G2pData {
 
 /** Position of a word in [0, 1) by the SHA-256 of its content: the split rule and the fixed order. */
 export function wordHash(word: string): number {
-  return createHash("sha256").update(`g2p:${word}`).digest().readUInt32BE(0) / 2 ** 32;
+  // One-shot crypto.hash: the same digest as createHash, several times faster over 117k words.
+  return parseInt(hash("sha256", `g2p:${word}`, "hex").slice(0, 8), 16) / 2 ** 32;
 }
 
 /**
