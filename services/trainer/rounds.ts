@@ -15,6 +15,9 @@ import { getMeter, type Logger } from "../../src/platform/telemetry/index.js";
 import { getTaskPack, type TaskExample } from "../../src/domain/tasks/index.js";
 import type { TrainingConfig } from "../../src/gen/autodidact/v1/training_pb.js";
 import { buildMix, type Mix } from "./mix.js";
+import type { CandidateFiles } from "./candidate.js";
+import { trainGameRound } from "./game-round.js";
+import { getGamePack, isGameTask } from "../../src/domain/games/index.js";
 import type { RoundJournal, RoundPlan, RoundState } from "./round-journal.js";
 import { RoundExecutions } from "./round-executions.js";
 import { resolveTraining, type ResolvedTraining, type TrainingDefaults } from "./training-config.js";
@@ -27,6 +30,8 @@ export interface RoundDefaults {
   training: TrainingDefaults;
   /** ORT intra-op threads of a training session (0 = ORT default). */
   threads: number;
+  /** Game tasks: games in a round's training window (the newest accepted ones); default 1200. */
+  gameWindow?: number;
 }
 
 /** What a caller asks for (StartRound fields; zero values and unset training fields mean "configured default"). */
@@ -65,6 +70,8 @@ export interface RoundRunner {
   busy(): boolean;
 }
 
+/** A task's canonical name: a game pack's or a labelled task pack's (NotFound for neither). */
+const taskName = (task: string): string => (isGameTask(task) ? getGamePack(task).name : getTaskPack(task).name);
 const sha256 = (data: string | Uint8Array): string => createHash("sha256").update(data).digest("hex");
 const sameLineages = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
 
@@ -75,7 +82,7 @@ const sameLineages = (a: readonly string[], b: readonly string[]): boolean => a.
  * once the round's candidate is promoted).
  */
 function planMismatch(p: RoundPlan, req: RoundRequest, t: ResolvedTraining): string | undefined {
-  if (p.task !== getTaskPack(req.task).name) return `task (${p.task})`;
+  if (p.task !== taskName(req.task)) return `task (${p.task})`;
   if ((req.maxSamples ?? 0) !== p.maxSamples) return `max_samples (${p.maxSamples})`;
   if (req.baseVersion !== undefined && req.baseVersion > 0 && p.lineages.some((l) => p.parents[l] !== req.baseVersion)) return "base version";
   const pairs: [keyof RoundPlan, unknown][] = [
@@ -170,7 +177,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
   };
 
   const plan = async (req: RoundRequest): Promise<RoundPlan> => {
-    const pack = getTaskPack(req.task);
+    const pack = { name: taskName(req.task) };
     const t = resolveTraining(req.training, defaults.training);
     const lineages = req.lineages && req.lineages.length > 0 ? req.lineages : defaults.lineages;
     // Round numbers stay unique across trainer data dirs too: never below a round the registry knows.
@@ -243,6 +250,7 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
 
   /** Trains one lineage of a round and registers its candidate; returns the record. */
   const trainLineage = async (p: RoundPlan, state: RoundState, lineage: string, li: number, emit: (e: RoundEvent) => void): Promise<CheckpointRecord> => {
+    if (isGameTask(p.task)) return trainGameLineage(p, state, lineage, emit);
     const pack = getTaskPack(p.task);
     let pool: TrainingSample[] = trainingSet.samples(p.task, p.from, p.to);
     if (p.maxSamples > 0 && pool.length > p.maxSamples) pool = pool.slice(pool.length - p.maxSamples);
@@ -324,90 +332,127 @@ export function createRoundRunner(deps: RoundRunnerDeps): RoundRunner {
         lossHist.record(r.loss, { lineage, task: p.task });
         emit(progress("train", `${lineage} step ${i + 1}/${total}`, i + 1, total, r.loss));
       }
-      emit(progress("checkpoint", `${lineage}: writing checkpoint`));
-      let version = state.allocated.get(lineage);
-      if (version === undefined) {
-        // Owner = this round: a crash before the journal entry below gets the same version back.
-        const owner = `trainer:${p.task}:round-${p.round}`;
-        version = await retryTransient(`allocating a version of ${lineage}`, logger, () => registry.allocateVersion(lineage, owner));
-        await journal.append({ kind: "allocated", round: p.round, lineage, version });
-      }
-      const root = join(dataDir, "checkpoints", lineage);
-      const final = join(root, String(version));
-      const tmp = join(root, `.tmp-${version}-${randomBytes(4).toString("hex")}`);
-      await mkdir(tmp, { recursive: true });
-      const metadata = { lineage, version: String(version), parent: String(parent), round: String(p.round) };
-      await saveModel(tmp, { config: base.config, params: await trainer.getMergedWeights(), tokenizer: tok, metadata });
-      if (p.mode === "lora") await trainer.saveAdapter(join(tmp, "adapter"), { baseModel: `${lineage}@${parent}`, metadata });
-      await writeFile(join(tmp, "mix-log.jsonl"), mixLog);
-      const modelFiles = await listCheckpointFiles(tmp);
-      const createdAt = new Date().toISOString();
-      const hyperparameters = hyperparametersOf(p, { min: anchorMin, max: anchorMax }, seed, curve.length);
-      const manifest = {
-        version,
-        lineage,
-        parentVersion: parent,
-        round: p.round,
-        task: p.task,
-        adaptation: p.mode,
-        hyperparameters,
-        mix: {
-          syntheticCount: mix.syntheticCount,
-          realCount: mix.realCount,
-          realRatio: mix.realCount / (mix.realCount + mix.syntheticCount),
-          anchorRatio: p.anchorRatio,
-          syntheticByDifficulty: mix.syntheticByDifficulty,
-          realByDifficulty: mix.realByDifficulty,
-          mode: p.mixMode,
-          trainingSetSlice: [p.from, p.to],
-        },
-        sampleIdsDigest: sha256(mix.sampleIds.join("\n")),
-        sampleCount: mix.sampleIds.length,
-        mixLog: "mix-log.jsonl",
-        lossCurve: curve.map((c) => ({ step: c.step, loss: c.loss, learningRate: c.lr, gradNorm: c.gradNorm })),
-        files: modelFiles.map((f) => ({ name: f.name, sha256: f.sha256, sizeBytes: f.size })),
-        modelConfig: base.config,
-        createdAt,
-        softwareVersion: softwareVersion(),
-      };
-      const manifestText = JSON.stringify(manifest, null, 2);
-      await writeFile(join(tmp, "training-manifest.json"), manifestText);
-      const files = await listCheckpointFiles(tmp);
-      await rm(final, { recursive: true, force: true }); // a half-done folder of a crashed attempt at this version
-      await rename(tmp, final);
       const last = curve[curve.length - 1];
-      const record: CheckpointRecord = {
-        lineage,
-        version,
-        parentVersion: parent,
-        round: p.round,
-        status: "candidate",
-        statusReason: `trained in round ${p.round} from ${lineage}@${parent}`,
-        files,
-        manifest,
+      return await registerCandidate(p, state, lineage, parent, emit, {
+        async write(dir, metadata) {
+          await saveModel(dir, { config: base.config, params: await trainer.getMergedWeights(), tokenizer: tok, metadata });
+          if (p.mode === "lora") await trainer.saveAdapter(join(dir, "adapter"), { baseModel: `${lineage}@${parent}`, metadata });
+          await writeFile(join(dir, "mix-log.jsonl"), mixLog);
+        },
+        manifest: {
+          hyperparameters: hyperparametersOf(p, { min: anchorMin, max: anchorMax }, seed, curve.length),
+          mix: {
+            syntheticCount: mix.syntheticCount,
+            realCount: mix.realCount,
+            realRatio: mix.realCount / (mix.realCount + mix.syntheticCount),
+            anchorRatio: p.anchorRatio,
+            syntheticByDifficulty: mix.syntheticByDifficulty,
+            realByDifficulty: mix.realByDifficulty,
+            mode: p.mixMode,
+            trainingSetSlice: [p.from, p.to],
+          },
+          sampleIdsDigest: sha256(mix.sampleIds.join("\n")),
+          sampleCount: mix.sampleIds.length,
+          mixLog: "mix-log.jsonl",
+          lossCurve: curve.map((c) => ({ step: c.step, loss: c.loss, learningRate: c.lr, gradNorm: c.gradNorm })),
+          modelConfig: base.config,
+        },
         metrics: last ? { final_loss: last.loss, steps: curve.length } : {},
-        createdAt,
-      };
-      emit(progress("publish", `${lineage}@${version}: uploading`));
-      await retryTransient(`registering ${lineage}@${version}`, logger, async (attempt) => {
-        try {
-          await registry.putCheckpoint(record, final);
-        } catch (err) {
-          // A retry after a timed-out attempt whose write did land: the stored record is ours if its files are.
-          if (attempt > 0 && err instanceof AutodidactError && err.code === Code.AlreadyExists) {
-            const stored = await registry.getCheckpoint(lineage, version);
-            if (stored !== undefined && JSON.stringify(stored.files) === JSON.stringify(record.files)) return;
-          }
-          throw err;
-        }
       });
-      await retryTransient(`announcing ${lineage}@${version}`, logger, () => publishCandidate(record));
-      await journal.append({ kind: "candidate", round: p.round, lineage, version });
-      logger.info("candidate checkpoint", { lineage, version, round: p.round, loss: last?.loss });
-      return record;
     } finally {
       await trainer.close();
     }
+  };
+
+  /** A game task's round: policy/value training on the window of recent accepted games (game-round.ts). */
+  const trainGameLineage = async (p: RoundPlan, state: RoundState, lineage: string, emit: (e: RoundEvent) => void): Promise<CheckpointRecord> => {
+    const parent = p.parents[lineage]!;
+    const pool = trainingSet.samples(p.task, p.from, p.to);
+    const windowGames = defaults.gameWindow ?? 1200;
+    emit(progress("mix", `${lineage}: ${pool.length} accepted games, window ${windowGames}`));
+    const files = await trainGameRound({
+      plan: p,
+      lineage,
+      pool,
+      parentDir: await registry.materialize(lineage, parent),
+      windowGames,
+      threads: defaults.threads,
+      seed: `${p.seed}:${p.task}:round-${p.round}:${lineage}`,
+      onStep(r, total) {
+        lossHist.record(r.loss, { lineage, task: p.task });
+        emit(progress("train", `${lineage} step ${r.step}/${total}`, r.step, total, r.loss));
+      },
+    });
+    return registerCandidate(p, state, lineage, parent, emit, files);
+  };
+
+  /**
+   * Allocates the lineage's next version (once per round, journaled), writes the candidate's files
+   * and its training manifest into a fresh folder, registers it (status candidate) and announces it.
+   * Shared by every kind of model a round trains (decoders, game policy/value networks).
+   */
+  const registerCandidate = async (p: RoundPlan, state: RoundState, lineage: string, parent: number, emit: (e: RoundEvent) => void, c: CandidateFiles): Promise<CheckpointRecord> => {
+    emit(progress("checkpoint", `${lineage}: writing checkpoint`));
+    let version = state.allocated.get(lineage);
+    if (version === undefined) {
+      // Owner = this round: a crash before the journal entry below gets the same version back.
+      const owner = `trainer:${p.task}:round-${p.round}`;
+      version = await retryTransient(`allocating a version of ${lineage}`, logger, () => registry.allocateVersion(lineage, owner));
+      await journal.append({ kind: "allocated", round: p.round, lineage, version });
+    }
+    const root = join(dataDir, "checkpoints", lineage);
+    const final = join(root, String(version));
+    const tmp = join(root, `.tmp-${version}-${randomBytes(4).toString("hex")}`);
+    await mkdir(tmp, { recursive: true });
+    const metadata = { lineage, version: String(version), parent: String(parent), round: String(p.round) };
+    await c.write(tmp, metadata);
+    const modelFiles = await listCheckpointFiles(tmp);
+    const createdAt = new Date().toISOString();
+    const manifest = {
+      version,
+      lineage,
+      parentVersion: parent,
+      round: p.round,
+      task: p.task,
+      adaptation: p.mode,
+      ...c.manifest,
+      files: modelFiles.map((f) => ({ name: f.name, sha256: f.sha256, sizeBytes: f.size })),
+      createdAt,
+      softwareVersion: softwareVersion(),
+    };
+    await writeFile(join(tmp, "training-manifest.json"), JSON.stringify(manifest, null, 2));
+    const files = await listCheckpointFiles(tmp);
+    await rm(final, { recursive: true, force: true }); // a half-done folder of a crashed attempt at this version
+    await rename(tmp, final);
+    const record: CheckpointRecord = {
+      lineage,
+      version,
+      parentVersion: parent,
+      round: p.round,
+      status: "candidate",
+      statusReason: `trained in round ${p.round} from ${lineage}@${parent}`,
+      files,
+      manifest,
+      metrics: c.metrics,
+      createdAt,
+    };
+    emit(progress("publish", `${lineage}@${version}: uploading`));
+    await retryTransient(`registering ${lineage}@${version}`, logger, async (attempt) => {
+      try {
+        await registry.putCheckpoint(record, final);
+      } catch (err) {
+        // A retry after a timed-out attempt whose write did land: the stored record is ours if its files are.
+        if (attempt > 0 && err instanceof AutodidactError && err.code === Code.AlreadyExists) {
+          const stored = await registry.getCheckpoint(lineage, version);
+          if (stored !== undefined && JSON.stringify(stored.files) === JSON.stringify(record.files)) return;
+        }
+        throw err;
+      }
+    });
+    await retryTransient(`announcing ${lineage}@${version}`, logger, () => publishCandidate(record));
+    await journal.append({ kind: "candidate", round: p.round, lineage, version });
+    logger.info("candidate checkpoint", { lineage, version, round: p.round, loss: (c.metrics as { final_loss?: number }).final_loss });
+    return record;
   };
 
   const execute = async (p: RoundPlan, emit: (e: RoundEvent) => void): Promise<RoundEvent> => {
