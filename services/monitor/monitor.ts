@@ -20,6 +20,9 @@ import { checkpointRefOf, openMonitorRecords, type CheckpointRecord, type Monito
 import { summarizeManifest } from "./evaluation/index.js";
 import { loadDecoderModel } from "../../src/domain/serving/index.js";
 import { getTaskPack } from "../../src/domain/tasks/index.js";
+import { isGameTask, type ArenaPolicy } from "../../src/domain/games/index.js";
+import type { ArenaGate } from "./arena/arena-gate.js";
+import { gameReport, type GameEvaluation } from "./arena/game-evaluation.js";
 import { createLogger, getMeter, type Logger } from "../../src/platform/telemetry/index.js";
 
 /** An evaluation as the monitor stores it: the report plus which checkpoint and baseline it concerns. */
@@ -33,6 +36,8 @@ export interface StoredEvaluation extends EvaluationReport {
   readonly labelAccuracyProposed: number;
   readonly evaluatedAt: string;
   readonly gate?: GateOutcome;
+  /** A game checkpoint's evaluation: Elo against fixed opponents, the arena, the alarms (arena/). */
+  readonly game?: GameEvaluation;
 }
 
 /** Outcome of {@link Monitor.promote}. */
@@ -61,6 +66,8 @@ export interface MonitorOptions {
   readonly logger?: Logger;
   /** Called after every change (evaluation, promotion, rollback): the dashboard's live feed. */
   readonly onChange?: () => void;
+  /** Game tasks: the arena gate and the arena policy in force (without them game checkpoints are refused). */
+  readonly games?: { readonly gate: ArenaGate; policy(): Promise<ArenaPolicy> };
 }
 
 /**
@@ -134,6 +141,7 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       }
       const record = await mustGet(lineage, version);
       const summary = summarizeManifest(record);
+      if (isGameTask(summary.task ?? options.defaultTask)) return evaluateGame(record);
       const pack = getTaskPack(summary.task ?? options.defaultTask);
       const promoted = await registry.getPromoted(lineage);
       const baselineVersion = promoted && promoted.version !== version ? promoted.version : record.parentVersion;
@@ -184,6 +192,30 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       return stored;
     });
 
+  /** A game checkpoint: the arena gate against the promoted version and Elo against the fixed opponents. */
+  const evaluateGame = async (record: CheckpointRecord): Promise<StoredEvaluation> => {
+    if (options.games === undefined) throw new AutodidactError(`this monitor gates no games (${record.lineage}@${record.version})`, Code.FailedPrecondition);
+    const { lineage, version } = record;
+    const t0 = performance.now();
+    const promoted = await registry.getPromoted(lineage);
+    const incumbent = promoted !== undefined && promoted.version !== version ? { version: promoted.version, evaluation: (await getEvaluation(lineage, promoted.version))?.game } : undefined;
+    const g = await options.games.gate.evaluate(record, await options.games.policy(), incumbent);
+    const stored: StoredEvaluation = {
+      ...gameReport(g, performance.now() - t0),
+      lineage,
+      version,
+      baselineVersion: incumbent?.version ?? 0,
+      labelAccuracy: -1,
+      labelAccuracyProposed: -1,
+      evaluatedAt: new Date().toISOString(),
+      gate: { passed: g.passed, reasons: [...g.reasons], policyVersion: g.arenaPolicyVersion },
+    };
+    await records.putEvaluation(stored);
+    log.info("game checkpoint evaluated", { lineage, version, elo: Math.round(g.elo), arena: g.arena ? `${g.arena.tally.wins}-${g.arena.tally.draws}-${g.arena.tally.losses}` : "-", passed: g.passed });
+    changed();
+    return stored;
+  };
+
   /**
    * Records what the monitor did on the promotion audit subject, after the promoted pointer moved
    * (the pointer is the signal generator and critics follow; this record drives nothing).
@@ -214,8 +246,9 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     const evaluation = await evaluate(lineage, version);
     const policy = await getPolicy();
     const incumbentVersion = promoted && promoted.version !== version ? promoted.version : 0;
-    const incumbent = incumbentVersion > 0 ? (await getEvaluation(lineage, incumbentVersion)) ?? (await evaluate(lineage, incumbentVersion)) : undefined;
-    const gate = applyGate(policy, evaluation, incumbent);
+    // A game candidate's gate is its arena, decided in its evaluation.
+    const incumbent = incumbentVersion > 0 && evaluation.game === undefined ? (await getEvaluation(lineage, incumbentVersion)) ?? (await evaluate(lineage, incumbentVersion)) : undefined;
+    const gate = evaluation.game !== undefined && evaluation.gate !== undefined ? evaluation.gate : applyGate(policy, evaluation, incumbent);
     await records.putEvaluation({ ...evaluation, gate });
     if (!gate.passed && !o.force) {
       let updated = record;
