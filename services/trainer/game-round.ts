@@ -7,8 +7,16 @@ import { join } from "node:path";
 import { createPolicyValueTrainer, createRng, loadPolicyValueModel, savePolicyValueModel, type PolicyValueStepResult } from "../../src/engine/index.js";
 import { getGamePack, ReplayWindow, toPolicyValueBatch, type GameRecord } from "../../src/domain/games/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import type { CheckpointRecord } from "../../src/domain/registry/index.js";
+import { listCheckpointFiles } from "../../src/domain/registry/index.js";
+import { softwareVersion } from "../../src/platform/rpc/index.js";
+import type { RoundEvent } from "../../src/gen/autodidact/v1/trainer_pb.js";
 import type { CandidateFiles } from "./candidate.js";
-import type { RoundPlan } from "./round-journal.js";
+import { allocateCandidateVersion, registerCandidate, type LineageContext } from "./lineage-round.js";
+import type { RoundPlan, RoundState } from "./round-journal.js";
+import { progress } from "./round-report.js";
 import type { TrainingSample } from "./training-set.js";
 
 /** Inputs of {@link trainGameRound}. */
@@ -102,4 +110,52 @@ export async function trainGameRound(input: GameRoundInput): Promise<CandidateFi
     },
     metrics: { final_loss: last.loss, policy_loss: last.policyLoss, value_loss: last.valueLoss, steps: curve.length, games: games.length, positions: window.positions },
   };
+}
+
+/** Trains a game lineage's round and registers its candidate: window → train → folder → registry. */
+export async function trainGameLineage(ctx: LineageContext, p: RoundPlan, state: RoundState, lineage: string, emit: (e: RoundEvent) => void): Promise<CheckpointRecord> {
+  const parent = p.parents[lineage]!;
+  const pool = ctx.trainingSet.samples(p.task, p.from, p.to);
+  const windowGames = ctx.defaults.gameWindow ?? 1200;
+  emit(progress("mix", `${lineage}: ${pool.length} accepted games, window ${windowGames}`));
+  const files = await trainGameRound({
+    plan: p,
+    lineage,
+    pool,
+    parentDir: await ctx.registry.materialize(lineage, parent),
+    windowGames,
+    threads: ctx.defaults.threads,
+    seed: `${p.seed}:${p.task}:round-${p.round}:${lineage}`,
+    onStep(r, total) {
+      ctx.lossHistogram.record(r.loss, { lineage, task: p.task });
+      emit(progress("train", `${lineage} step ${r.step}/${total}`, r.step, total, r.loss));
+    },
+  });
+  emit(progress("checkpoint", `${lineage}: writing checkpoint`));
+  const version = await allocateCandidateVersion(ctx, p, state, lineage);
+  const root = join(ctx.dataDir, "checkpoints", lineage);
+  const final = join(root, String(version));
+  const tmp = join(root, `.tmp-${version}-${randomBytes(4).toString("hex")}`);
+  await mkdir(tmp, { recursive: true });
+  await files.write(tmp, { lineage, version: String(version), parent: String(parent), round: String(p.round) });
+  const modelFiles = await listCheckpointFiles(tmp);
+  const createdAt = new Date().toISOString();
+  const manifest = {
+    version,
+    lineage,
+    parentVersion: parent,
+    round: p.round,
+    task: p.task,
+    adaptation: p.mode,
+    ...files.manifest,
+    files: modelFiles.map((f) => ({ name: f.name, sha256: f.sha256, sizeBytes: f.size })),
+    createdAt,
+    softwareVersion: softwareVersion(),
+  };
+  await writeFile(join(tmp, "training-manifest.json"), JSON.stringify(manifest, null, 2));
+  const listed = await listCheckpointFiles(tmp);
+  await rm(final, { recursive: true, force: true }); // a half-done folder of a crashed attempt at this version
+  await rename(tmp, final);
+  emit(progress("publish", `${lineage}@${version}: uploading`));
+  return registerCandidate(ctx, p, lineage, { version, path: final, manifest, files: listed, createdAt }, files.metrics);
 }

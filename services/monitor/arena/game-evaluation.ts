@@ -55,6 +55,8 @@ export function gameReport(g: GameEvaluation, durationMs: number): EvaluationRep
   const points = tallies.reduce((a, t) => a + t.wins + t.draws / 2, 0);
   return {
     task: g.task,
+    // Games have no held-out split: play against the fixed opponents is the test.
+    split: "test",
     perDifficulty: [],
     accuracy: games > 0 ? points / games : 0,
     loss: 0,

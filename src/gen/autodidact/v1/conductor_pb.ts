@@ -6,7 +6,7 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { CheckpointRef } from "./checkpoint_pb.js";
 import { file_autodidact_v1_checkpoint } from "./checkpoint_pb.js";
-import type { GetInfoRequestSchema, ServiceInfoSchema } from "./common_pb.js";
+import type { DifficultyRange, GetInfoRequestSchema, ServiceInfoSchema } from "./common_pb.js";
 import { file_autodidact_v1_common } from "./common_pb.js";
 import type { ConsensusPolicy } from "./consensus_pb.js";
 import { file_autodidact_v1_consensus } from "./consensus_pb.js";
@@ -22,31 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file autodidact/v1/conductor.proto.
  */
 export const file_autodidact_v1_conductor: GenFile = /*@__PURE__*/
-  fileDesc("Ch1hdXRvZGlkYWN0L3YxL2NvbmR1Y3Rvci5wcm90bxINYXV0b2RpZGFjdC52MSIrCg9EaWZmaWN1bHR5UmFuZ2USCwoDbWluGAEgASgFEgsKA21heBgCIAEoBSLRAQoRSW5mb3JtYXRpb25SZWdpbWUSLgoGYW5jaG9yGAEgASgLMh4uYXV0b2RpZGFjdC52MS5EaWZmaWN1bHR5UmFuZ2USMgoKdmFsaWRhdGlvbhgCIAEoCzIeLmF1dG9kaWRhY3QudjEuRGlmZmljdWx0eVJhbmdlEiwKBHRlc3QYAyABKAsyHi5hdXRvZGlkYWN0LnYxLkRpZmZpY3VsdHlSYW5nZRIXCg92YWxpZGF0aW9uX3NpemUYBCABKA0SEQoJdGVzdF9zaXplGAUgASgNIoUCChBDdXJyaWN1bHVtUG9saWN5EjIKBGtpbmQYASABKA4yJC5hdXRvZGlkYWN0LnYxLkN1cnJpY3VsdW1Qb2xpY3kuS2luZBINCgVzdGFydBgCIAEoBRILCgNtYXgYAyABKAUSGgoSbWluX2FjY2VwdGVkX3NoYXJlGAQgASgBEhUKDW1pbl9hZ3JlZW1lbnQYBSABKAESEgoKcHJvYmVfc2l6ZRgGIAEoDSJaCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABITCg9LSU5EX0ZJWEVEX1NURVAQARITCg9LSU5EX0FDQ0VQVEFOQ0UQAhISCg5LSU5EX0FHUkVFTUVOVBADIlAKCUNyaXRpY1JlZhIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEg8KB2xpbmVhZ2UYAyABKAkSGAoQdHJ1c3RlZF92ZXJpZmllchgEIAEoCCIvCgtMaW5lYWdlU3BlYxIMCgRuYW1lGAEgASgJEhIKCmJhc2VfbW9kZWwYAiABKAkiNgoIU3RvcFJ1bGUSEgoKbWF4X3JvdW5kcxgBIAEoDRIWCg5tYXhfZGlmZmljdWx0eRgCIAEoBSL9AwoHUnVuU3BlYxIMCgRuYW1lGAEgASgJEgwKBHRhc2sYAiABKAkSLAoIbGluZWFnZXMYAyADKAsyGi5hdXRvZGlkYWN0LnYxLkxpbmVhZ2VTcGVjEjMKCmN1cnJpY3VsdW0YBCABKAsyHy5hdXRvZGlkYWN0LnYxLkN1cnJpY3VsdW1Qb2xpY3kSGwoTcHJvcG9zYWxzX3Blcl9yb3VuZBgFIAEoDRIlCgRzdG9wGAYgASgLMhcuYXV0b2RpZGFjdC52MS5TdG9wUnVsZRIpCgdjcml0aWNzGAcgAygLMhguYXV0b2RpZGFjdC52MS5Dcml0aWNSZWYSMQoJY29uc2Vuc3VzGAggASgLMh4uYXV0b2RpZGFjdC52MS5Db25zZW5zdXNQb2xpY3kSLwoIdHJhaW5pbmcYCSABKAsyHS5hdXRvZGlkYWN0LnYxLlRyYWluaW5nQ29uZmlnEikKBGdhdGUYCiABKAsyGy5hdXRvZGlkYWN0LnYxLkdhdGluZ1BvbGljeRIwCgZsYWJlbHMYCyABKAsyIC5hdXRvZGlkYWN0LnYxLkluZm9ybWF0aW9uUmVnaW1lEgwKBHNlZWQYDCABKAQSIAoYZGVjaXNpb25fdGltZW91dF9zZWNvbmRzGA0gASgNEhMKC3RlbXBlcmF0dXJlGA4gASgBIqEBCgxMaW5lYWdlUm91bmQSDwoHbGluZWFnZRgBIAEoCRIWCg5wYXJlbnRfdmVyc2lvbhgCIAEoBBIZChFjYW5kaWRhdGVfdmVyc2lvbhgDIAEoBBIYChBwcm9tb3RlZF92ZXJzaW9uGAQgASgEEg4KBnN0YXR1cxgFIAEoCRIPCgdyZWFzb25zGAYgAygJEhIKCmZpbmFsX2xvc3MYByABKAEiRgoLUHJvYmVSZXN1bHQSEgoKZGlmZmljdWx0eRgBIAEoBRIQCghwcm9ibGVtcxgCIAEoDRIRCglhZ3JlZW1lbnQYAyABKAEi5gIKDFJvdW5kU3VtbWFyeRINCgVyb3VuZBgBIAEoDRISCgpkaWZmaWN1bHR5GAIgASgFEhAKCHByb3Bvc2VkGAMgASgEEhAKCGFjY2VwdGVkGAQgASgEEi0KCGxpbmVhZ2VzGAUgAygLMhsuYXV0b2RpZGFjdC52MS5MaW5lYWdlUm91bmQSKgoGcHJvYmVzGAYgAygLMhouYXV0b2RpZGFjdC52MS5Qcm9iZVJlc3VsdBJECg1waGFzZV9zZWNvbmRzGAcgAygLMi0uYXV0b2RpZGFjdC52MS5Sb3VuZFN1bW1hcnkuUGhhc2VTZWNvbmRzRW50cnkSDwoHc2Vjb25kcxgIIAEoARIXCg9uZXh0X2RpZmZpY3VsdHkYCSABKAUSDwoHZGVjaWRlZBgKIAEoBBozChFQaGFzZVNlY29uZHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIvYDCgpSb3VuZFN0YXRlEg0KBXJvdW5kGAEgASgNEhIKCmRpZmZpY3VsdHkYAiABKAUSGwoTZGVjaXNpb25zX2FmdGVyX3NlcRgDIAEoBBIQCghwcm9wb3NlZBgEIAEoBBIPCgdkZWNpZGVkGAUgASgEEhAKCGFjY2VwdGVkGAYgASgEEhkKEWxhc3RfZGVjaXNpb25fc2VxGAcgASgEEi0KCGxpbmVhZ2VzGAggAygLMhsuYXV0b2RpZGFjdC52MS5MaW5lYWdlUm91bmQSKgoGcHJvYmVzGAkgAygLMhouYXV0b2RpZGFjdC52MS5Qcm9iZVJlc3VsdBJCCg1waGFzZV9zZWNvbmRzGAogAygLMisuYXV0b2RpZGFjdC52MS5Sb3VuZFN0YXRlLlBoYXNlU2Vjb25kc0VudHJ5Ei4KCnN0YXJ0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEHBoYXNlX3N0YXJ0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGF0dGVtcHRzGA0gASgNEgwKBHBvb2wYDiABKAQaMwoRUGhhc2VTZWNvbmRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASL6AwoDUnVuEgoKAmlkGAEgASgJEiQKBHNwZWMYAiABKAsyFi5hdXRvZGlkYWN0LnYxLlJ1blNwZWMSKAoGc3RhdHVzGAMgASgOMhguYXV0b2RpZGFjdC52MS5SdW5TdGF0dXMSDQoFcm91bmQYBCABKA0SKAoFcGhhc2UYBSABKA4yGS5hdXRvZGlkYWN0LnYxLlJvdW5kUGhhc2USEgoKZGlmZmljdWx0eRgGIAEoBRIrCgZyb3VuZHMYByADKAsyGy5hdXRvZGlkYWN0LnYxLlJvdW5kU3VtbWFyeRIPCgdtZXNzYWdlGAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmRyaXZlchgLIAEoCRIPCgdzZWNvbmRzGAwgASgBEioKB2N1cnJlbnQYDSABKAsyGS5hdXRvZGlkYWN0LnYxLlJvdW5kU3RhdGUSEwoLZmlyc3Rfcm91bmQYDiABKA0SFgoObGFzdF9ldmVudF9zZXEYDyABKAQSMgoQcmVxdWVzdGVkX3N0YXR1cxgQIAEoDjIYLmF1dG9kaWRhY3QudjEuUnVuU3RhdHVzIloKCVN0b3JlZFJ1bhIfCgNydW4YASABKAsyEi5hdXRvZGlkYWN0LnYxLlJ1bhIsCgt1bnB1Ymxpc2hlZBgCIAMoCzIXLmF1dG9kaWRhY3QudjEuUnVuRXZlbnQiZgoNUGhhc2VQcm9ncmVzcxIoCgVwaGFzZRgBIAEoDjIZLmF1dG9kaWRhY3QudjEuUm91bmRQaGFzZRIMCgRkb25lGAIgASgEEg0KBXRvdGFsGAMgASgEEg4KBmRldGFpbBgEIAEoCSKmAgoIUnVuRXZlbnQSDgoGcnVuX2lkGAEgASgJEgsKA3NlcRgCIAEoBBImCgJhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJAoGc3RhdHVzGAQgASgLMhIuYXV0b2RpZGFjdC52MS5SdW5IABIyCg1waGFzZV9zdGFydGVkGAUgASgOMhkuYXV0b2RpZGFjdC52MS5Sb3VuZFBoYXNlSAASMAoIcHJvZ3Jlc3MYBiABKAsyHC5hdXRvZGlkYWN0LnYxLlBoYXNlUHJvZ3Jlc3NIABIxCgpyb3VuZF9kb25lGAcgASgLMhsuYXV0b2RpZGFjdC52MS5Sb3VuZFN1bW1hcnlIABINCgVyb3VuZBgIIAEoDUIHCgVldmVudCI4ChBDcmVhdGVSdW5SZXF1ZXN0EiQKBHNwZWMYASABKAsyFi5hdXRvZGlkYWN0LnYxLlJ1blNwZWMiGwoNR2V0UnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIRCg9MaXN0UnVuc1JlcXVlc3QiNAoQTGlzdFJ1bnNSZXNwb25zZRIgCgRydW5zGAEgAygLMhIuYXV0b2RpZGFjdC52MS5SdW4iLwoPV2F0Y2hSdW5SZXF1ZXN0EgoKAmlkGAEgASgJEhAKCGZyb21fc2VxGAIgASgEIhQKBlJ1blJlZhIKCgJpZBgBIAEoCSJCChJJbXBvcnRNb2RlbFJlcXVlc3QSDwoHbGluZWFnZRgBIAEoCRINCgVtb2RlbBgCIAEoCRIMCgR0YXNrGAMgASgJIlkKE0ltcG9ydE1vZGVsUmVzcG9uc2USMAoKY2hlY2twb2ludBgBIAEoCzIcLmF1dG9kaWRhY3QudjEuQ2hlY2twb2ludFJlZhIQCghpbXBvcnRlZBgCIAEoCCq5AQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSVU5fU1RBVFVTX1BFTkRJTkcQARIWChJSVU5fU1RBVFVTX1JVTk5JTkcQAhIVChFSVU5fU1RBVFVTX1BBVVNFRBADEhgKFFJVTl9TVEFUVVNfU1VDQ0VFREVEEAQSFQoRUlVOX1NUQVRVU19GQUlMRUQQBRIYChRSVU5fU1RBVFVTX0NBTkNFTExFRBAGKuIBCgpSb3VuZFBoYXNlEhsKF1JPVU5EX1BIQVNFX1VOU1BFQ0lGSUVEEAASFgoSUk9VTkRfUEhBU0VfSU1QT1JUEAESFQoRUk9VTkRfUEhBU0VfU0VSVkUQAhIXChNST1VORF9QSEFTRV9QUk9QT1NFEAMSFQoRUk9VTkRfUEhBU0VfSlVER0UQBBIVChFST1VORF9QSEFTRV9UUkFJThAFEhQKEFJPVU5EX1BIQVNFX0dBVEUQBhIVChFST1VORF9QSEFTRV9QUk9CRRAHEhQKEFJPVU5EX1BIQVNFX0RPTkUQCDLnBAoQQ29uZHVjdG9yU2VydmljZRJACglDcmVhdGVSdW4SHy5hdXRvZGlkYWN0LnYxLkNyZWF0ZVJ1blJlcXVlc3QaEi5hdXRvZGlkYWN0LnYxLlJ1bhI6CgZHZXRSdW4SHC5hdXRvZGlkYWN0LnYxLkdldFJ1blJlcXVlc3QaEi5hdXRvZGlkYWN0LnYxLlJ1bhJLCghMaXN0UnVucxIeLmF1dG9kaWRhY3QudjEuTGlzdFJ1bnNSZXF1ZXN0Gh8uYXV0b2RpZGFjdC52MS5MaXN0UnVuc1Jlc3BvbnNlEkUKCFdhdGNoUnVuEh4uYXV0b2RpZGFjdC52MS5XYXRjaFJ1blJlcXVlc3QaFy5hdXRvZGlkYWN0LnYxLlJ1bkV2ZW50MAESNQoIUGF1c2VSdW4SFS5hdXRvZGlkYWN0LnYxLlJ1blJlZhoSLmF1dG9kaWRhY3QudjEuUnVuEjYKCVJlc3VtZVJ1bhIVLmF1dG9kaWRhY3QudjEuUnVuUmVmGhIuYXV0b2RpZGFjdC52MS5SdW4SNgoJQ2FuY2VsUnVuEhUuYXV0b2RpZGFjdC52MS5SdW5SZWYaEi5hdXRvZGlkYWN0LnYxLlJ1bhJUCgtJbXBvcnRNb2RlbBIhLmF1dG9kaWRhY3QudjEuSW1wb3J0TW9kZWxSZXF1ZXN0GiIuYXV0b2RpZGFjdC52MS5JbXBvcnRNb2RlbFJlc3BvbnNlEkQKB0dldEluZm8SHS5hdXRvZGlkYWN0LnYxLkdldEluZm9SZXF1ZXN0GhouYXV0b2RpZGFjdC52MS5TZXJ2aWNlSW5mb2IGcHJvdG8z", [file_autodidact_v1_checkpoint, file_autodidact_v1_common, file_autodidact_v1_consensus, file_autodidact_v1_report, file_autodidact_v1_training, file_google_protobuf_timestamp]);
-
-/**
- * A range of task difficulties, both ends inclusive. An empty range (max < min) means none.
- *
- * @generated from message autodidact.v1.DifficultyRange
- */
-export type DifficultyRange = Message<"autodidact.v1.DifficultyRange"> & {
-  /**
-   * @generated from field: int32 min = 1;
-   */
-  min: number;
-
-  /**
-   * @generated from field: int32 max = 2;
-   */
-  max: number;
-};
-
-/**
- * Describes the message autodidact.v1.DifficultyRange.
- * Use `create(DifficultyRangeSchema)` to create a new message.
- */
-export const DifficultyRangeSchema: GenMessage<DifficultyRange> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 0);
+  fileDesc("Ch1hdXRvZGlkYWN0L3YxL2NvbmR1Y3Rvci5wcm90bxINYXV0b2RpZGFjdC52MSLRAQoRSW5mb3JtYXRpb25SZWdpbWUSLgoGYW5jaG9yGAEgASgLMh4uYXV0b2RpZGFjdC52MS5EaWZmaWN1bHR5UmFuZ2USMgoKdmFsaWRhdGlvbhgCIAEoCzIeLmF1dG9kaWRhY3QudjEuRGlmZmljdWx0eVJhbmdlEiwKBHRlc3QYAyABKAsyHi5hdXRvZGlkYWN0LnYxLkRpZmZpY3VsdHlSYW5nZRIXCg92YWxpZGF0aW9uX3NpemUYBCABKA0SEQoJdGVzdF9zaXplGAUgASgNIoUCChBDdXJyaWN1bHVtUG9saWN5EjIKBGtpbmQYASABKA4yJC5hdXRvZGlkYWN0LnYxLkN1cnJpY3VsdW1Qb2xpY3kuS2luZBINCgVzdGFydBgCIAEoBRILCgNtYXgYAyABKAUSGgoSbWluX2FjY2VwdGVkX3NoYXJlGAQgASgBEhUKDW1pbl9hZ3JlZW1lbnQYBSABKAESEgoKcHJvYmVfc2l6ZRgGIAEoDSJaCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABITCg9LSU5EX0ZJWEVEX1NURVAQARITCg9LSU5EX0FDQ0VQVEFOQ0UQAhISCg5LSU5EX0FHUkVFTUVOVBADIlAKCUNyaXRpY1JlZhIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEg8KB2xpbmVhZ2UYAyABKAkSGAoQdHJ1c3RlZF92ZXJpZmllchgEIAEoCCIvCgtMaW5lYWdlU3BlYxIMCgRuYW1lGAEgASgJEhIKCmJhc2VfbW9kZWwYAiABKAkiNgoIU3RvcFJ1bGUSEgoKbWF4X3JvdW5kcxgBIAEoDRIWCg5tYXhfZGlmZmljdWx0eRgCIAEoBSL9AwoHUnVuU3BlYxIMCgRuYW1lGAEgASgJEgwKBHRhc2sYAiABKAkSLAoIbGluZWFnZXMYAyADKAsyGi5hdXRvZGlkYWN0LnYxLkxpbmVhZ2VTcGVjEjMKCmN1cnJpY3VsdW0YBCABKAsyHy5hdXRvZGlkYWN0LnYxLkN1cnJpY3VsdW1Qb2xpY3kSGwoTcHJvcG9zYWxzX3Blcl9yb3VuZBgFIAEoDRIlCgRzdG9wGAYgASgLMhcuYXV0b2RpZGFjdC52MS5TdG9wUnVsZRIpCgdjcml0aWNzGAcgAygLMhguYXV0b2RpZGFjdC52MS5Dcml0aWNSZWYSMQoJY29uc2Vuc3VzGAggASgLMh4uYXV0b2RpZGFjdC52MS5Db25zZW5zdXNQb2xpY3kSLwoIdHJhaW5pbmcYCSABKAsyHS5hdXRvZGlkYWN0LnYxLlRyYWluaW5nQ29uZmlnEikKBGdhdGUYCiABKAsyGy5hdXRvZGlkYWN0LnYxLkdhdGluZ1BvbGljeRIwCgZsYWJlbHMYCyABKAsyIC5hdXRvZGlkYWN0LnYxLkluZm9ybWF0aW9uUmVnaW1lEgwKBHNlZWQYDCABKAQSIAoYZGVjaXNpb25fdGltZW91dF9zZWNvbmRzGA0gASgNEhMKC3RlbXBlcmF0dXJlGA4gASgBIqEBCgxMaW5lYWdlUm91bmQSDwoHbGluZWFnZRgBIAEoCRIWCg5wYXJlbnRfdmVyc2lvbhgCIAEoBBIZChFjYW5kaWRhdGVfdmVyc2lvbhgDIAEoBBIYChBwcm9tb3RlZF92ZXJzaW9uGAQgASgEEg4KBnN0YXR1cxgFIAEoCRIPCgdyZWFzb25zGAYgAygJEhIKCmZpbmFsX2xvc3MYByABKAEiRgoLUHJvYmVSZXN1bHQSEgoKZGlmZmljdWx0eRgBIAEoBRIQCghwcm9ibGVtcxgCIAEoDRIRCglhZ3JlZW1lbnQYAyABKAEi5gIKDFJvdW5kU3VtbWFyeRINCgVyb3VuZBgBIAEoDRISCgpkaWZmaWN1bHR5GAIgASgFEhAKCHByb3Bvc2VkGAMgASgEEhAKCGFjY2VwdGVkGAQgASgEEi0KCGxpbmVhZ2VzGAUgAygLMhsuYXV0b2RpZGFjdC52MS5MaW5lYWdlUm91bmQSKgoGcHJvYmVzGAYgAygLMhouYXV0b2RpZGFjdC52MS5Qcm9iZVJlc3VsdBJECg1waGFzZV9zZWNvbmRzGAcgAygLMi0uYXV0b2RpZGFjdC52MS5Sb3VuZFN1bW1hcnkuUGhhc2VTZWNvbmRzRW50cnkSDwoHc2Vjb25kcxgIIAEoARIXCg9uZXh0X2RpZmZpY3VsdHkYCSABKAUSDwoHZGVjaWRlZBgKIAEoBBozChFQaGFzZVNlY29uZHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIvYDCgpSb3VuZFN0YXRlEg0KBXJvdW5kGAEgASgNEhIKCmRpZmZpY3VsdHkYAiABKAUSGwoTZGVjaXNpb25zX2FmdGVyX3NlcRgDIAEoBBIQCghwcm9wb3NlZBgEIAEoBBIPCgdkZWNpZGVkGAUgASgEEhAKCGFjY2VwdGVkGAYgASgEEhkKEWxhc3RfZGVjaXNpb25fc2VxGAcgASgEEi0KCGxpbmVhZ2VzGAggAygLMhsuYXV0b2RpZGFjdC52MS5MaW5lYWdlUm91bmQSKgoGcHJvYmVzGAkgAygLMhouYXV0b2RpZGFjdC52MS5Qcm9iZVJlc3VsdBJCCg1waGFzZV9zZWNvbmRzGAogAygLMisuYXV0b2RpZGFjdC52MS5Sb3VuZFN0YXRlLlBoYXNlU2Vjb25kc0VudHJ5Ei4KCnN0YXJ0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEHBoYXNlX3N0YXJ0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGF0dGVtcHRzGA0gASgNEgwKBHBvb2wYDiABKAQaMwoRUGhhc2VTZWNvbmRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASL6AwoDUnVuEgoKAmlkGAEgASgJEiQKBHNwZWMYAiABKAsyFi5hdXRvZGlkYWN0LnYxLlJ1blNwZWMSKAoGc3RhdHVzGAMgASgOMhguYXV0b2RpZGFjdC52MS5SdW5TdGF0dXMSDQoFcm91bmQYBCABKA0SKAoFcGhhc2UYBSABKA4yGS5hdXRvZGlkYWN0LnYxLlJvdW5kUGhhc2USEgoKZGlmZmljdWx0eRgGIAEoBRIrCgZyb3VuZHMYByADKAsyGy5hdXRvZGlkYWN0LnYxLlJvdW5kU3VtbWFyeRIPCgdtZXNzYWdlGAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmRyaXZlchgLIAEoCRIPCgdzZWNvbmRzGAwgASgBEioKB2N1cnJlbnQYDSABKAsyGS5hdXRvZGlkYWN0LnYxLlJvdW5kU3RhdGUSEwoLZmlyc3Rfcm91bmQYDiABKA0SFgoObGFzdF9ldmVudF9zZXEYDyABKAQSMgoQcmVxdWVzdGVkX3N0YXR1cxgQIAEoDjIYLmF1dG9kaWRhY3QudjEuUnVuU3RhdHVzIloKCVN0b3JlZFJ1bhIfCgNydW4YASABKAsyEi5hdXRvZGlkYWN0LnYxLlJ1bhIsCgt1bnB1Ymxpc2hlZBgCIAMoCzIXLmF1dG9kaWRhY3QudjEuUnVuRXZlbnQiZgoNUGhhc2VQcm9ncmVzcxIoCgVwaGFzZRgBIAEoDjIZLmF1dG9kaWRhY3QudjEuUm91bmRQaGFzZRIMCgRkb25lGAIgASgEEg0KBXRvdGFsGAMgASgEEg4KBmRldGFpbBgEIAEoCSKmAgoIUnVuRXZlbnQSDgoGcnVuX2lkGAEgASgJEgsKA3NlcRgCIAEoBBImCgJhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJAoGc3RhdHVzGAQgASgLMhIuYXV0b2RpZGFjdC52MS5SdW5IABIyCg1waGFzZV9zdGFydGVkGAUgASgOMhkuYXV0b2RpZGFjdC52MS5Sb3VuZFBoYXNlSAASMAoIcHJvZ3Jlc3MYBiABKAsyHC5hdXRvZGlkYWN0LnYxLlBoYXNlUHJvZ3Jlc3NIABIxCgpyb3VuZF9kb25lGAcgASgLMhsuYXV0b2RpZGFjdC52MS5Sb3VuZFN1bW1hcnlIABINCgVyb3VuZBgIIAEoDUIHCgVldmVudCI4ChBDcmVhdGVSdW5SZXF1ZXN0EiQKBHNwZWMYASABKAsyFi5hdXRvZGlkYWN0LnYxLlJ1blNwZWMiGwoNR2V0UnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIRCg9MaXN0UnVuc1JlcXVlc3QiNAoQTGlzdFJ1bnNSZXNwb25zZRIgCgRydW5zGAEgAygLMhIuYXV0b2RpZGFjdC52MS5SdW4iLwoPV2F0Y2hSdW5SZXF1ZXN0EgoKAmlkGAEgASgJEhAKCGZyb21fc2VxGAIgASgEIhQKBlJ1blJlZhIKCgJpZBgBIAEoCSJCChJJbXBvcnRNb2RlbFJlcXVlc3QSDwoHbGluZWFnZRgBIAEoCRINCgVtb2RlbBgCIAEoCRIMCgR0YXNrGAMgASgJIlkKE0ltcG9ydE1vZGVsUmVzcG9uc2USMAoKY2hlY2twb2ludBgBIAEoCzIcLmF1dG9kaWRhY3QudjEuQ2hlY2twb2ludFJlZhIQCghpbXBvcnRlZBgCIAEoCCq5AQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSVU5fU1RBVFVTX1BFTkRJTkcQARIWChJSVU5fU1RBVFVTX1JVTk5JTkcQAhIVChFSVU5fU1RBVFVTX1BBVVNFRBADEhgKFFJVTl9TVEFUVVNfU1VDQ0VFREVEEAQSFQoRUlVOX1NUQVRVU19GQUlMRUQQBRIYChRSVU5fU1RBVFVTX0NBTkNFTExFRBAGKuIBCgpSb3VuZFBoYXNlEhsKF1JPVU5EX1BIQVNFX1VOU1BFQ0lGSUVEEAASFgoSUk9VTkRfUEhBU0VfSU1QT1JUEAESFQoRUk9VTkRfUEhBU0VfU0VSVkUQAhIXChNST1VORF9QSEFTRV9QUk9QT1NFEAMSFQoRUk9VTkRfUEhBU0VfSlVER0UQBBIVChFST1VORF9QSEFTRV9UUkFJThAFEhQKEFJPVU5EX1BIQVNFX0dBVEUQBhIVChFST1VORF9QSEFTRV9QUk9CRRAHEhQKEFJPVU5EX1BIQVNFX0RPTkUQCDLnBAoQQ29uZHVjdG9yU2VydmljZRJACglDcmVhdGVSdW4SHy5hdXRvZGlkYWN0LnYxLkNyZWF0ZVJ1blJlcXVlc3QaEi5hdXRvZGlkYWN0LnYxLlJ1bhI6CgZHZXRSdW4SHC5hdXRvZGlkYWN0LnYxLkdldFJ1blJlcXVlc3QaEi5hdXRvZGlkYWN0LnYxLlJ1bhJLCghMaXN0UnVucxIeLmF1dG9kaWRhY3QudjEuTGlzdFJ1bnNSZXF1ZXN0Gh8uYXV0b2RpZGFjdC52MS5MaXN0UnVuc1Jlc3BvbnNlEkUKCFdhdGNoUnVuEh4uYXV0b2RpZGFjdC52MS5XYXRjaFJ1blJlcXVlc3QaFy5hdXRvZGlkYWN0LnYxLlJ1bkV2ZW50MAESNQoIUGF1c2VSdW4SFS5hdXRvZGlkYWN0LnYxLlJ1blJlZhoSLmF1dG9kaWRhY3QudjEuUnVuEjYKCVJlc3VtZVJ1bhIVLmF1dG9kaWRhY3QudjEuUnVuUmVmGhIuYXV0b2RpZGFjdC52MS5SdW4SNgoJQ2FuY2VsUnVuEhUuYXV0b2RpZGFjdC52MS5SdW5SZWYaEi5hdXRvZGlkYWN0LnYxLlJ1bhJUCgtJbXBvcnRNb2RlbBIhLmF1dG9kaWRhY3QudjEuSW1wb3J0TW9kZWxSZXF1ZXN0GiIuYXV0b2RpZGFjdC52MS5JbXBvcnRNb2RlbFJlc3BvbnNlEkQKB0dldEluZm8SHS5hdXRvZGlkYWN0LnYxLkdldEluZm9SZXF1ZXN0GhouYXV0b2RpZGFjdC52MS5TZXJ2aWNlSW5mb2IGcHJvdG8z", [file_autodidact_v1_checkpoint, file_autodidact_v1_common, file_autodidact_v1_consensus, file_autodidact_v1_report, file_autodidact_v1_training, file_google_protobuf_timestamp]);
 
 /**
  * Which real labelled data exists, at which difficulties, and who may read it (the honest information
@@ -96,7 +72,7 @@ export type InformationRegime = Message<"autodidact.v1.InformationRegime"> & {
  * Use `create(InformationRegimeSchema)` to create a new message.
  */
 export const InformationRegimeSchema: GenMessage<InformationRegime> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 1);
+  messageDesc(file_autodidact_v1_conductor, 0);
 
 /**
  * How the conductor chooses the difficulty each round labels. The choice uses label-free facts only
@@ -151,7 +127,7 @@ export type CurriculumPolicy = Message<"autodidact.v1.CurriculumPolicy"> & {
  * Use `create(CurriculumPolicySchema)` to create a new message.
  */
 export const CurriculumPolicySchema: GenMessage<CurriculumPolicy> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 2);
+  messageDesc(file_autodidact_v1_conductor, 1);
 
 /**
  * @generated from enum autodidact.v1.CurriculumPolicy.Kind
@@ -192,7 +168,7 @@ export enum CurriculumPolicy_Kind {
  * Describes the enum autodidact.v1.CurriculumPolicy.Kind.
  */
 export const CurriculumPolicy_KindSchema: GenEnum<CurriculumPolicy_Kind> = /*@__PURE__*/
-  enumDesc(file_autodidact_v1_conductor, 2, 0);
+  enumDesc(file_autodidact_v1_conductor, 1, 0);
 
 /**
  * A critic the run's consensus counts on. Critics are deployed services; the spec names them so the
@@ -233,7 +209,7 @@ export type CriticRef = Message<"autodidact.v1.CriticRef"> & {
  * Use `create(CriticRefSchema)` to create a new message.
  */
 export const CriticRefSchema: GenMessage<CriticRef> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 3);
+  messageDesc(file_autodidact_v1_conductor, 2);
 
 /**
  * One lineage of a run: an independently trained model with its own trainer.
@@ -260,7 +236,7 @@ export type LineageSpec = Message<"autodidact.v1.LineageSpec"> & {
  * Use `create(LineageSpecSchema)` to create a new message.
  */
 export const LineageSpecSchema: GenMessage<LineageSpec> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 4);
+  messageDesc(file_autodidact_v1_conductor, 3);
 
 /**
  * When a run ends on its own (at least one rule must be set).
@@ -288,7 +264,7 @@ export type StopRule = Message<"autodidact.v1.StopRule"> & {
  * Use `create(StopRuleSchema)` to create a new message.
  */
 export const StopRuleSchema: GenMessage<StopRule> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 5);
+  messageDesc(file_autodidact_v1_conductor, 4);
 
 /**
  * Everything a run is made of.
@@ -390,7 +366,7 @@ export type RunSpec = Message<"autodidact.v1.RunSpec"> & {
  * Use `create(RunSpecSchema)` to create a new message.
  */
 export const RunSpecSchema: GenMessage<RunSpec> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 6);
+  messageDesc(file_autodidact_v1_conductor, 5);
 
 /**
  * What happened to one lineage in one round.
@@ -443,7 +419,7 @@ export type LineageRound = Message<"autodidact.v1.LineageRound"> & {
  * Use `create(LineageRoundSchema)` to create a new message.
  */
 export const LineageRoundSchema: GenMessage<LineageRound> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 7);
+  messageDesc(file_autodidact_v1_conductor, 6);
 
 /**
  * Label-free agreement of the lineages at one difficulty (the AGREEMENT curriculum's probe).
@@ -472,7 +448,7 @@ export type ProbeResult = Message<"autodidact.v1.ProbeResult"> & {
  * Use `create(ProbeResultSchema)` to create a new message.
  */
 export const ProbeResultSchema: GenMessage<ProbeResult> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 8);
+  messageDesc(file_autodidact_v1_conductor, 7);
 
 /**
  * One finished round, as the conductor saw it (no ground truth in it).
@@ -544,7 +520,7 @@ export type RoundSummary = Message<"autodidact.v1.RoundSummary"> & {
  * Use `create(RoundSummarySchema)` to create a new message.
  */
 export const RoundSummarySchema: GenMessage<RoundSummary> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 9);
+  messageDesc(file_autodidact_v1_conductor, 8);
 
 /**
  * The round in progress as the conductor persists it, so that a restarted conductor resumes it where
@@ -640,7 +616,7 @@ export type RoundState = Message<"autodidact.v1.RoundState"> & {
  * Use `create(RoundStateSchema)` to create a new message.
  */
 export const RoundStateSchema: GenMessage<RoundState> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 10);
+  messageDesc(file_autodidact_v1_conductor, 9);
 
 /**
  * @generated from message autodidact.v1.Run
@@ -750,7 +726,7 @@ export type Run = Message<"autodidact.v1.Run"> & {
  * Use `create(RunSchema)` to create a new message.
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 11);
+  messageDesc(file_autodidact_v1_conductor, 10);
 
 /**
  * How the conductor stores a run in its KV bucket (key `run.<id>`): the run, and the events its last
@@ -776,7 +752,7 @@ export type StoredRun = Message<"autodidact.v1.StoredRun"> & {
  * Use `create(StoredRunSchema)` to create a new message.
  */
 export const StoredRunSchema: GenMessage<StoredRun> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 12);
+  messageDesc(file_autodidact_v1_conductor, 11);
 
 /**
  * Progress inside a phase (e.g. decisions seen, training steps).
@@ -810,7 +786,7 @@ export type PhaseProgress = Message<"autodidact.v1.PhaseProgress"> & {
  * Use `create(PhaseProgressSchema)` to create a new message.
  */
 export const PhaseProgressSchema: GenMessage<PhaseProgress> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 13);
+  messageDesc(file_autodidact_v1_conductor, 12);
 
 /**
  * @generated from message autodidact.v1.RunEvent
@@ -877,7 +853,7 @@ export type RunEvent = Message<"autodidact.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 14);
+  messageDesc(file_autodidact_v1_conductor, 13);
 
 /**
  * @generated from message autodidact.v1.CreateRunRequest
@@ -894,7 +870,7 @@ export type CreateRunRequest = Message<"autodidact.v1.CreateRunRequest"> & {
  * Use `create(CreateRunRequestSchema)` to create a new message.
  */
 export const CreateRunRequestSchema: GenMessage<CreateRunRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 15);
+  messageDesc(file_autodidact_v1_conductor, 14);
 
 /**
  * @generated from message autodidact.v1.GetRunRequest
@@ -911,7 +887,7 @@ export type GetRunRequest = Message<"autodidact.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 16);
+  messageDesc(file_autodidact_v1_conductor, 15);
 
 /**
  * @generated from message autodidact.v1.ListRunsRequest
@@ -924,7 +900,7 @@ export type ListRunsRequest = Message<"autodidact.v1.ListRunsRequest"> & {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 17);
+  messageDesc(file_autodidact_v1_conductor, 16);
 
 /**
  * @generated from message autodidact.v1.ListRunsResponse
@@ -941,7 +917,7 @@ export type ListRunsResponse = Message<"autodidact.v1.ListRunsResponse"> & {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 18);
+  messageDesc(file_autodidact_v1_conductor, 17);
 
 /**
  * @generated from message autodidact.v1.WatchRunRequest
@@ -963,7 +939,7 @@ export type WatchRunRequest = Message<"autodidact.v1.WatchRunRequest"> & {
  * Use `create(WatchRunRequestSchema)` to create a new message.
  */
 export const WatchRunRequestSchema: GenMessage<WatchRunRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 19);
+  messageDesc(file_autodidact_v1_conductor, 18);
 
 /**
  * @generated from message autodidact.v1.RunRef
@@ -980,7 +956,7 @@ export type RunRef = Message<"autodidact.v1.RunRef"> & {
  * Use `create(RunRefSchema)` to create a new message.
  */
 export const RunRefSchema: GenMessage<RunRef> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 20);
+  messageDesc(file_autodidact_v1_conductor, 19);
 
 /**
  * @generated from message autodidact.v1.ImportModelRequest
@@ -1009,7 +985,7 @@ export type ImportModelRequest = Message<"autodidact.v1.ImportModelRequest"> & {
  * Use `create(ImportModelRequestSchema)` to create a new message.
  */
 export const ImportModelRequestSchema: GenMessage<ImportModelRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 21);
+  messageDesc(file_autodidact_v1_conductor, 20);
 
 /**
  * @generated from message autodidact.v1.ImportModelResponse
@@ -1035,7 +1011,7 @@ export type ImportModelResponse = Message<"autodidact.v1.ImportModelResponse"> &
  * Use `create(ImportModelResponseSchema)` to create a new message.
  */
 export const ImportModelResponseSchema: GenMessage<ImportModelResponse> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 22);
+  messageDesc(file_autodidact_v1_conductor, 21);
 
 /**
  * @generated from enum autodidact.v1.RunStatus
