@@ -10,7 +10,7 @@ import type { GameDemoConfig } from "./game-config.js";
 import type { GameRoundRow, GameRunResult } from "./game-run.js";
 
 const pct = (t: Tally | undefined): string => (t === undefined ? "-" : `${((100 * (t.wins + t.draws / 2)) / Math.max(1, t.wins + t.draws + t.losses)).toFixed(0)}%`);
-const elo = (g: GameEvaluation | undefined): string => (g === undefined ? "-" : `${g.elo.toFixed(0)} ± ${g.eloStderr.toFixed(0)}`);
+const elo = (g: GameEvaluation | undefined): string => (g === undefined ? "-" : `${Math.round(g.elo) || 0} ± ${g.eloStderr.toFixed(0)}`);
 
 /** The promoted model's evaluation after each round (the base's until a candidate is promoted). */
 export function promotedCurve(result: GameRunResult): (GameEvaluation | undefined)[] {
