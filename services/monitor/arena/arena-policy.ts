@@ -1,4 +1,4 @@
-// The arena policy in force, versioned in the registry (`monitor.arena-policy`) like the gating
+// The arena policy in force, versioned in the registry (its arena-policy key) like the gating
 // policy: a monitor started with other arena settings than the stored ones writes them as the next
 // version, and every game gate decision records the version it was made under.
 import { isKvConflict } from "../../../src/platform/bus/index.js";
