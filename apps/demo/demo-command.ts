@@ -11,6 +11,7 @@ import type { DemoOutput } from "./progress.js";
 import { runDemo } from "./run-demo.js";
 import { selectVariants } from "./variants.js";
 import { writeDemoReport } from "./write-report.js";
+import { namesGameTask } from "./game-demo.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -67,6 +68,8 @@ const ORDER = ["default", "no-consensus", "validation-all", "replace"];
  */
 export async function demoCommand(argv: readonly string[], io: { out?: DemoOutput; signal?: AbortSignal } = {}): Promise<number> {
   const out: DemoOutput = io.out ?? { isTTY: process.stdout.isTTY === true, write: (s) => void process.stdout.write(s) };
+  // A game task runs self-play instead (apps/demo/game-demo.ts).
+  if (namesGameTask(argv)) return (await import("./game-demo.js")).gameDemoCommand(argv, { write: (s) => out.write(s), ...(io.signal ? { signal: io.signal } : {}) });
   const parsed = demoOptions.parse(argv, process.env);
   if (parsed.help) {
     out.write(demoOptions.help({ usage: "autodidact demo [options]" }) + "\n");

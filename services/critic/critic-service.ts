@@ -30,6 +30,7 @@ import {
   type SwapResult,
 } from "../../src/domain/serving/index.js";
 import { createCritic } from "./critic.js";
+import { withGameRules } from "./game-judge.js";
 import { MESH_TOPOLOGY } from "../../src/domain/topology/index.js";
 import {
   createAcceptAllJudge,
@@ -139,7 +140,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
         break;
       }
       case "rules":
-        judge = createRulesJudge(cfg.maxCompletionChars > 0 ? { maxCompletionChars: cfg.maxCompletionChars } : {});
+        judge = withGameRules(createRulesJudge(cfg.maxCompletionChars > 0 ? { maxCompletionChars: cfg.maxCompletionChars } : {}));
         break;
       case "novelty":
         judge = createNoveltyJudge({ n: cfg.ngram, window: cfg.noveltyWindow, ...(cfg.threshold !== undefined ? { threshold: cfg.threshold } : {}) });
