@@ -1,8 +1,8 @@
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { GraphBuilder } from "../graph/builder.js";
 import type { ValueInfo } from "../graph/ir.js";
-import { headDim, type TransformerConfig } from "./config.js";
-import type { ParamSpec } from "./params.js";
+import { headDim, kvHeads, type TransformerConfig } from "./config.js";
+import { paramNames, type ParamSpec } from "./params.js";
 
 // Pieces shared by the forward (training) graph and the serving graphs of transformer.ts / serving.ts.
 
@@ -108,9 +108,10 @@ export function norm(ctx: Ctx, x: ValueInfo, weight: string, bias: string): Valu
   return b.mul(b.div(x, b.sqrt(b.add(ms, scalar(b, c.normEps, dtype)))), w);
 }
 
-/** The MLP activation of the config (erf or tanh GELU). */
+/** The MLP activation of the config (erf or tanh GELU, or SiLU). */
 export function gelu(ctx: Ctx, x: ValueInfo): ValueInfo {
   const { b, c, dtype } = ctx;
+  if (c.activation === "silu") return b.mul(x, b.op("Sigmoid", [x], [{ dtype, shape: x.shape }])[0]!);
   if (c.activation === "gelu") {
     if (ctx.fused && dtype === "float32") return b.msGelu(x);
     const scaled = b.mul(x, scalar(b, Math.SQRT1_2, dtype));
@@ -124,3 +125,30 @@ export function gelu(ctx: Ctx, x: ValueInfo): ValueInfo {
   return b.mul(b.mul(x, scalar(b, 0.5, dtype)), b.add(b.tanh(inner), scalar(b, 1, dtype)));
 }
 
+
+/**
+ * Grouped-query attention: repeats each of the kvHeads key/value heads of x [B,T,kvH·hd] for the
+ * numHeads/kvHeads query heads that share it → [B,T,H·hd] (head h reads kv head ⌊h/g⌋, as the
+ * Hugging Face `repeat_kv` does). Identity without GQA.
+ */
+export function repeatKv(ctx: Ctx, x: ValueInfo): ValueInfo {
+  const { b, c } = ctx;
+  const kv = kvHeads(c);
+  if (kv === c.numHeads) return x;
+  const g = c.numHeads / kv;
+  const hd = headDim(c);
+  const grouped = b.reshape(x, [0, 0, kv, 1, hd]);
+  const [wide] = b.op("Expand", [grouped, b.ints([1, 1, 1, g, 1])], [{ dtype: ctx.dtype, shape: [x.shape[0] ?? null, x.shape[1] ?? null, kv, g, hd] }]);
+  return b.reshape(wide!, [0, 0, c.hiddenSize]);
+}
+
+/**
+ * The MLP of layer i on its normed input: down(act(up(x))), or down(act(gate(x))·up(x)) for
+ * `mlp: "gated"` (SwiGLU when the activation is silu).
+ */
+export function mlpBlock(ctx: Ctx, x: ValueInfo, i: number, spec: (name: string) => ParamSpec): ValueInfo {
+  const { b, c } = ctx;
+  const up = ctx.linear(x, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
+  const hidden = c.mlp === "gated" ? b.mul(gelu(ctx, ctx.linear(x, spec(paramNames.mlp(i, "gate_proj")), paramNames.mlp(i, "gate_proj", "bias"))), up) : gelu(ctx, up);
+  return ctx.linear(hidden, spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias"));
+}

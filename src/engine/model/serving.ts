@@ -1,9 +1,9 @@
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { GraphBuilder } from "../graph/builder.js";
 import { attr, MS_DOMAIN, type Dim, type Model, type ValueInfo } from "../graph/ir.js";
-import { headDim, type TransformerConfig } from "./config.js";
+import { hasBias, headDim, kvHeads, type TransformerConfig } from "./config.js";
 import { checkParameters, paramNames, parameterSpecs, type ParamSpec, type Parameters } from "./params.js";
-import { applyRope, attend, gelu, MASK_VALUE, norm, ropeTables, scalar, splitHeads, type Ctx, type FloatDType } from "./layers.js";
+import { applyRope, attend, MASK_VALUE, mlpBlock, norm, repeatKv, ropeTables, scalar, splitHeads, type Ctx, type FloatDType } from "./layers.js";
 
 // Serving graphs: the HF decoder signature, the fast `buffer` decoding graph, and greedy decoding in one run.
 
@@ -99,8 +99,8 @@ export function buildServingGraph(c: TransformerConfig, params: Parameters, opti
       return out as ValueInfo;
     }
     let qh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "q_proj")), paramNames.attn(i, "q_proj", "bias")));
-    let kh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "k_proj")), paramNames.attn(i, "k_proj", "bias")));
-    const vh = splitHeads(ctx, ctx.linear(a, spec(paramNames.attn(i, "v_proj")), paramNames.attn(i, "v_proj", "bias")));
+    let kh = splitHeads(ctx, repeatKv(ctx, ctx.linear(a, spec(paramNames.attn(i, "k_proj")), paramNames.attn(i, "k_proj", "bias"))));
+    const vh = splitHeads(ctx, repeatKv(ctx, ctx.linear(a, spec(paramNames.attn(i, "v_proj")), paramNames.attn(i, "v_proj", "bias"))));
     if (rope) {
       qh = applyRope(ctx, qh, rope.cos, rope.sin);
       kh = applyRope(ctx, kh, rope.cos, rope.sin);
@@ -262,7 +262,7 @@ function servingCtx(b: GraphBuilder, c: TransformerConfig, params: Parameters, f
         transposed.set(spec.name, wt);
       }
       let y = ops.matMul(x, wt);
-      if (biasName && c.bias) y = ops.add(y, weight(biasName));
+      if (biasName && spec.module !== undefined && hasBias(c, spec.module)) y = ops.add(y, weight(biasName));
       return y;
     },
   });
@@ -311,8 +311,7 @@ function decoderStack(
     const o = ctx.linear(attention(i, a, rope), spec(paramNames.attn(i, "o_proj")), paramNames.attn(i, "o_proj", "bias"));
     const post = addNorm(h, o, paramNames.postAttnNorm(i), paramNames.postAttnNorm(i, "bias"));
     h = post.sum;
-    const up = ctx.linear(post.normed, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
-    const down = ctx.linear(gelu(ctx, up), spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias"));
+    const down = mlpBlock(ctx, post.normed, i, spec);
     const last = i === c.numLayers - 1;
     const next = addNorm(h, down, last ? paramNames.finalNorm : paramNames.inputNorm(i + 1), last ? paramNames.finalNormBias : paramNames.inputNorm(i + 1, "bias"));
     h = next.sum;
@@ -322,16 +321,20 @@ function decoderStack(
   return ctx.linear(a, headSpec);
 }
 
-/** Layer i's q, k, v [B,S,D] of a fused serving graph (packed projection, then rotary if any). */
+/**
+ * Layer i's q, k, v [B,S,D] of a fused serving graph (packed projection, then rotary if any;
+ * grouped-query k and v repeated to every query head after rotary, so caches hold numHeads heads).
+ */
 function fusedQkv(ctx: Ctx, a: ValueInfo, i: number, params: Parameters, rope: { cos: ValueInfo; sin: ValueInfo } | null): [ValueInfo, ValueInfo, ValueInfo] {
   const { b, c } = ctx;
   let [q, k, v] = packedQkv(ctx, a, i, params) as [ValueInfo, ValueInfo, ValueInfo];
   if (rope) {
-    const rot = (x: ValueInfo): ValueInfo => b.reshape(applyRope(ctx, b.reshape(x, [0, 0, c.numHeads, headDim(c)]), rope.cos, rope.sin), [0, 0, c.hiddenSize]);
-    q = rot(q);
-    k = rot(k);
+    const rot = (x: ValueInfo, heads: number): ValueInfo =>
+      b.reshape(applyRope(ctx, b.reshape(x, [0, 0, heads, headDim(c)]), rope.cos, rope.sin), [0, 0, heads * headDim(c)]);
+    q = rot(q, c.numHeads);
+    k = rot(k, kvHeads(c));
   }
-  return [q, k, v];
+  return [q, repeatKv(ctx, k), repeatKv(ctx, v)];
 }
 
 /**
@@ -356,7 +359,7 @@ function packedQkv(ctx: Ctx, x: ValueInfo, i: number, params: Parameters): Value
   });
   const once = (name: string, dims: number[], data: Float32Array): ValueInfo => (ctx.root.has(name) ? ctx.root.get(name) : ctx.root.initializer(name, "float32", dims, data));
   let y = b.matMul(x, once(`qkv_packed.${i}`, [inDim, width], packed));
-  if (c.bias) {
+  if (hasBias(c, "q_proj")) {
     const bias = new Float32Array(width);
     let off = 0;
     (["q_proj", "k_proj", "v_proj"] as const).forEach((m, k) => {

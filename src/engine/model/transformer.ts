@@ -1,9 +1,9 @@
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { GraphBuilder } from "../graph/builder.js";
 import { AD_DOMAIN, attr, MS_DOMAIN, type Dim, type Model, type ValueInfo } from "../graph/ir.js";
-import { headDim, type TransformerConfig } from "./config.js";
+import { hasBias, headDim, type TransformerConfig } from "./config.js";
 import { paramNames, parameterSpecs, type ParamSpec } from "./params.js";
-import { applyRope, attend, causalMaskTable, gelu, norm, ropeTables, scalar, splitHeads, type Ctx, type FloatDType } from "./layers.js";
+import { applyRope, attend, causalMaskTable, mlpBlock, norm, repeatKv, ropeTables, scalar, splitHeads, type Ctx, type FloatDType } from "./layers.js";
 
 export type { FloatDType } from "./layers.js";
 export { MASK_VALUE } from "./layers.js";
@@ -107,7 +107,7 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
   const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
   const transposed = new Map<string, ValueInfo>();
   const scaledGelu = options.scaledGelu ?? false;
-  if (scaledGelu && !(options.fused && dtype === "float32" && c.activation === "gelu")) {
+  if (scaledGelu && !(options.fused && dtype === "float32" && c.activation === "gelu" && c.mlp !== "gated")) {
     throw new AutodidactError("scaledGelu needs a fused float32 graph of an erf-GELU model", Code.InvalidArgument);
   }
   const ctx: Ctx = {
@@ -131,7 +131,7 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
       let y = b.matMul(x, wt);
       const delta = loraDelta(x, spec, scale);
       if (delta) y = b.add(y, delta);
-      if (biasName && c.bias) {
+      if (biasName && spec.module !== undefined && hasBias(c, spec.module)) {
         const bias = ctx.weight(biasName);
         y = b.add(y, scaleBias && scale !== 1 ? b.mul(bias, scalar(b, scale, dtype)) : bias);
       }
@@ -159,7 +159,7 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
     const ws = mods.map((m) => ctx.weight(paramNames.attn(i, m)));
     const packed = b.concat([b.mul(ws[0]!, s), ws[1]!, ws[2]!], 0);
     let y = b.matMul(x, b.transpose(packed, [1, 0]));
-    if (c.bias) {
+    if (hasBias(c, "q_proj")) {
       const bs = mods.map((m) => ctx.weight(paramNames.attn(i, m, "bias")));
       y = b.add(y, b.concat([b.mul(bs[0]!, s), bs[1]!, bs[2]!], 0));
     }
@@ -201,7 +201,8 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
   for (let i = 0; i < c.numLayers; i++) {
     const a = norm(ctx, h, paramNames.inputNorm(i), paramNames.inputNorm(i, "bias"));
     // q comes out already scaled by 1/√hd.
-    const [q, k, v] = projectQkv(a, i);
+    const [q, k0, v0] = projectQkv(a, i);
+    const [k, v] = [repeatKv(ctx, k0), repeatKv(ctx, v0)];
     let qh = splitHeads(ctx, q);
     const vh = splitHeads(ctx, v);
     let kT: ValueInfo;
@@ -221,8 +222,7 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
       const y = b.op(SCALED_GELU, [u], [{ dtype, shape: u.shape }], { domain: AD_DOMAIN })[0]!;
       down = ctx.linear(y, spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias"), Math.sqrt(2 / Math.PI), false);
     } else {
-      const up = ctx.linear(m, spec(paramNames.mlp(i, "up_proj")), paramNames.mlp(i, "up_proj", "bias"));
-      down = ctx.linear(gelu(ctx, up), spec(paramNames.mlp(i, "down_proj")), paramNames.mlp(i, "down_proj", "bias"));
+      down = mlpBlock(ctx, m, i, spec);
     }
     h = b.add(h, down);
   }
