@@ -9,28 +9,13 @@ import { buildForwardGraph, buildServingGraph } from "../src/engine/model/transf
 import { createSession } from "../src/engine/runtime/session.js";
 import type { TensorMap } from "../src/engine/runtime/tensor.js";
 import { reference, torchMissing } from "./reference/reference.js";
+import { TINY } from "./reference/tiny-models.js";
 
 // Parity of the engine's Hugging Face imports with a PyTorch reference written from the HF
 // modelling semantics (tests/reference/hf_reference.py): tiny random checkpoints in HF layout.
 
 const missing = torchMissing();
 if (missing) console.warn(`skipping Hugging Face parity tests: ${missing}`);
-
-/** Tiny configs of every supported family and option: GQA, sharded, bf16, Qwen2 biases, tied/untied. */
-export const TINY: Record<string, { config: Record<string, unknown>; shards?: number; dtype?: string }> = {
-  gpt2: { config: { model_type: "gpt2", vocab_size: 50, n_embd: 32, n_layer: 2, n_head: 4, n_positions: 32, layer_norm_epsilon: 1e-5, activation_function: "gelu_new" } },
-  llama: {
-    config: { model_type: "llama", vocab_size: 50, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 48, max_position_embeddings: 64, rms_norm_eps: 1e-6, rope_theta: 10000, hidden_act: "silu", tie_word_embeddings: false },
-    shards: 2,
-  },
-  qwen2: {
-    config: { model_type: "qwen2", vocab_size: 50, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 1, intermediate_size: 40, max_position_embeddings: 64, rms_norm_eps: 1e-6, rope_theta: 1000000, hidden_act: "silu", tie_word_embeddings: true, use_sliding_window: false, sliding_window: 4096 },
-  },
-  smollm: {
-    config: { model_type: "llama", vocab_size: 50, hidden_size: 36, num_hidden_layers: 2, num_attention_heads: 3, num_key_value_heads: 1, intermediate_size: 64, max_position_embeddings: 64, rms_norm_eps: 1e-5, rope_theta: 100000, hidden_act: "silu", tie_word_embeddings: true },
-    dtype: "BF16",
-  },
-};
 
 /** Left-padded batch of mixed lengths. */
 const PROMPTS = [

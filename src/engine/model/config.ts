@@ -34,6 +34,11 @@ export interface TransformerConfig {
   readonly mlp?: MlpKind;
   /** Biases on the q, k, v projections only (Qwen2), when `bias` is false. */
   readonly qkvBias?: boolean;
+  /**
+   * The Hugging Face family whose module names the model keeps (set by imports): LoRA targets,
+   * PEFT keys and exports use them. Absent for our own models (Llama-style names).
+   */
+  readonly family?: "gpt2" | "llama";
 }
 
 /** The reference model of the benchmarks: ~0.8M parameters for the addition task. */

@@ -3,6 +3,7 @@ import { GraphBuilder } from "../graph/builder.js";
 import { AD_DOMAIN, attr, MS_DOMAIN, type Dim, type Model, type ValueInfo } from "../graph/ir.js";
 import { hasBias, headDim, type TransformerConfig } from "./config.js";
 import { paramNames, parameterSpecs, type ParamSpec } from "./params.js";
+import { loraSites, type LoraSite } from "./lora-sites.js";
 import { applyRope, attend, causalMaskTable, mlpBlock, norm, repeatKv, ropeTables, scalar, splitHeads, type Ctx, type FloatDType } from "./layers.js";
 
 export type { FloatDType } from "./layers.js";
@@ -62,8 +63,10 @@ export interface ForwardGraph {
 /** One LoRA input of a forward graph. */
 export interface LoraInput {
   readonly name: string;
-  /** The base weight it adapts. */
+  /** The base weight it adapts (the first of a packed site such as GPT-2's c_attn). */
   readonly base: string;
+  /** The PEFT module path of its site. */
+  readonly module: string;
   readonly which: "A" | "B";
   readonly shape: readonly number[];
 }
@@ -89,19 +92,18 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
   const specs = parameterSpecs(c);
   const values = new Map<string, ValueInfo>();
   for (const s of specs) values.set(s.name, b.input(s.name, dtype, s.shape));
-  const loraInputs: LoraInput[] = [];
   const lora = options.lora;
-  if (lora) {
-    if (!(lora.rank > 0)) throw new AutodidactError("LoRA rank must be positive", Code.InvalidArgument);
-    for (const s of specs) {
-      if (s.kind !== "linear" || !s.module || !lora.targetModules.includes(s.module)) continue;
-      const { a, b: bn } = loraParamNames(s.name);
-      const [out, inp] = s.shape as [number, number];
-      b.input(a, dtype, [lora.rank, inp]);
-      b.input(bn, dtype, [out, lora.rank]);
-      loraInputs.push({ name: a, base: s.name, which: "A", shape: [lora.rank, inp] }, { name: bn, base: s.name, which: "B", shape: [out, lora.rank] });
-    }
-    if (loraInputs.length === 0) throw new AutodidactError(`LoRA target modules [${lora.targetModules.join(",")}] match no linear`, Code.InvalidArgument);
+  if (lora && !(lora.rank > 0)) throw new AutodidactError("LoRA rank must be positive", Code.InvalidArgument);
+  const sites = lora ? loraSites(c, lora.targetModules) : [];
+  const siteByBase = new Map<string, LoraSite>();
+  const loraInputs: LoraInput[] = [];
+  for (const site of sites) {
+    const out = site.outs.reduce((n, o) => n + o, 0);
+    const rank = (lora as LoraGraphOptions).rank;
+    b.input(site.a, dtype, [rank, site.in]);
+    b.input(site.b, dtype, [out, rank]);
+    loraInputs.push({ name: site.a, base: site.bases[0]!, module: site.module, which: "A", shape: [rank, site.in] }, { name: site.b, base: site.bases[0]!, module: site.module, which: "B", shape: [out, rank] });
+    for (const base of site.bases) siteByBase.set(base, site);
   }
   const specByName = new Map(specs.map((s) => [s.name, s]));
   const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
@@ -138,13 +140,17 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
       return y;
     },
   };
-  /** The adapter path s·(x·Aᵀ)·Bᵀ of a LoRA-targeted linear (null when not targeted), times `extraScale`. */
+  /** The adapter path s·(x·Aᵀ)·Bᵀ of a LoRA site, times `extraScale`. */
+  const sitePath = (x: ValueInfo, site: LoraSite, extraScale: number): ValueInfo => {
+    const l = lora as LoraGraphOptions;
+    const down = b.matMul(x, b.transpose(b.get(site.a), [1, 0]));
+    const up = b.matMul(down, b.transpose(b.get(site.b), [1, 0]));
+    return b.mul(up, scalar(b, (l.alpha / l.rank) * extraScale, dtype));
+  };
+  /** The adapter path of a LoRA-targeted single linear (null when not targeted or packed). */
   const loraDelta = (x: ValueInfo, spec: ParamSpec, extraScale: number): ValueInfo | null => {
-    if (!(lora && spec.module && lora.targetModules.includes(spec.module))) return null;
-    const { a, b: bn } = loraParamNames(spec.name);
-    const down = b.matMul(x, b.transpose(b.get(a), [1, 0]));
-    const up = b.matMul(down, b.transpose(b.get(bn), [1, 0]));
-    return b.mul(up, scalar(b, (lora.alpha / lora.rank) * extraScale, dtype));
+    const site = siteByBase.get(spec.name);
+    return site && site.bases.length === 1 ? sitePath(x, site, extraScale) : null;
   };
   /**
    * q, k, v of layer `i` from ONE MatMul against [Wq·s; Wk; Wv] (concatenated in the graph, so
@@ -166,6 +172,13 @@ export function buildForwardGraph(c: TransformerConfig, options: ForwardGraphOpt
     const outs = ws.map((w) => w.shape[0] as number);
     const sizes = b.constant("int64", [3], BigInt64Array.from(outs.map((n) => BigInt(n))));
     const parts = b.op("Split", [y, sizes], outs.map((n) => ({ dtype, shape: [...y.shape.slice(0, -1), n] })), { attrs: { axis: attr.int(-1) } });
+    const packedSite = siteByBase.get(paramNames.attn(i, "q_proj"));
+    if (packedSite && packedSite.bases.length === 3) {
+      // GPT-2's c_attn: one adapter on the packed output, split like it; q's part carries the scale.
+      const delta = sitePath(x, packedSite, 1);
+      const dparts = b.op("Split", [delta, sizes], outs.map((n) => ({ dtype, shape: [...y.shape.slice(0, -1), n] })), { attrs: { axis: attr.int(-1) } });
+      return mods.map((_, k) => b.add(parts[k]!, k === 0 ? b.mul(dparts[0]!, s) : dparts[k]!)) as [ValueInfo, ValueInfo, ValueInfo];
+    }
     return mods.map((m, k) => {
       const delta = loraDelta(x, spec(paramNames.attn(i, m)), k === 0 ? qScale : 1);
       return delta ? b.add(parts[k]!, delta) : parts[k]!;

@@ -71,6 +71,7 @@ function gpt2Config(r: FieldReader, o: ParseHfConfigOptions): TransformerConfig 
       normEps: r.num("layer_norm_epsilon", 1e-5),
       tieEmbeddings: r.bool("tie_word_embeddings", true),
       bias: true,
+      family: "gpt2",
     }),
   );
 }
@@ -115,6 +116,7 @@ function llamaConfig(r: FieldReader, modelType: string, o: ParseHfConfigOptions)
       tieEmbeddings: r.bool("tie_word_embeddings", false),
       bias: false,
       qkvBias: modelType === "qwen2",
+      family: "llama",
     }),
   );
 }
