@@ -2,7 +2,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeFile } from "node:fs/promises";
 import { importHfModel, type HfModel } from "../src/engine/checkpoint/hf-folder.js";
+import { openDecoder } from "../src/engine/generate/open-decoder.js";
+import { createWorkerPool, type WorkerPool } from "../src/engine/runtime/worker.js";
+import { createCharTokenizer } from "../src/engine/tokenizer/char-tokenizer.js";
 import { serialize } from "../src/engine/graph/serialize.js";
 import { headDim } from "../src/engine/model/config.js";
 import { buildForwardGraph, buildServingGraph } from "../src/engine/model/transformer.js";
@@ -16,6 +20,8 @@ import { TINY } from "./reference/tiny-models.js";
 
 const missing = torchMissing();
 if (missing) console.warn(`skipping Hugging Face parity tests: ${missing}`);
+
+const NEW_TOKENS = 8;
 
 /** Left-padded batch of mixed lengths. */
 const PROMPTS = [
@@ -56,27 +62,36 @@ describe.skipIf(missing !== null)("Hugging Face imports match the PyTorch refere
   const models: Record<string, HfModel> = {};
   const refLogits: Record<string, number[][][]> = {};
   const refSingle: Record<string, number[][][]> = {};
+  const refGreedy: Record<string, number[][]> = {};
+  let pool: WorkerPool;
   const batch = padLeft(PROMPTS);
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "hf-parity-"));
     const names = Object.keys(TINY);
     await reference(names.map((n, k) => ({ op: "make", dir: join(root, n), seed: k + 1, ...TINY[n] })));
+    // A 50-id character tokenizer (serving a folder needs tokenizer.json); prompts are given as ids.
+    const tok = createCharTokenizer({ alphabet: "abcdefghijklmnopqrstuvwxyz0123456789+-=*. ,;:!?" });
+    for (const n of names) await writeFile(join(root, n, "tokenizer.json"), JSON.stringify(tok.toJSON()));
+    pool = createWorkerPool({ size: 1 });
     const single = [PROMPTS[0]!];
     const outs = await reference<{ logits: number[][][] }>(
       names.flatMap((n) => [
         { op: "logits", dir: join(root, n), input_ids: batch.ids, attention_mask: batch.mask },
         { op: "logits", dir: join(root, n), input_ids: single, attention_mask: [single[0]!.map(() => 1)] },
+        { op: "greedy", dir: join(root, n), prompts: PROMPTS, max_new_tokens: NEW_TOKENS },
       ]),
     );
     for (const [k, n] of names.entries()) {
       models[n] = await importHfModel(join(root, n));
-      refLogits[n] = outs[2 * k]!.logits;
-      refSingle[n] = outs[2 * k + 1]!.logits;
+      refLogits[n] = outs[3 * k]!.logits;
+      refSingle[n] = outs[3 * k + 1]!.logits;
+      refGreedy[n] = (outs[3 * k + 2] as unknown as { tokens: number[][] }).tokens;
     }
   }, 120_000);
 
   afterAll(async () => {
+    await pool?.close();
     if (root) await rm(root, { recursive: true, force: true });
   });
 
@@ -101,5 +116,27 @@ describe.skipIf(missing !== null)("Hugging Face imports match the PyTorch refere
     const out = await session.run({ input_ids: int64([prompt]), ...m.params }, ["logits"]);
     await session.release();
     expect(maxDiff(out.logits!.data as Float32Array, refSingle[name]!, [prompt.map(() => 1)])).toBeLessThan(1e-4);
+  });
+
+  it.each(Object.keys(TINY))("%s: greedy generation through openDecoder (KV cache, batched, left-padded) is token-identical; scoring matches", async (name) => {
+    const m = models[name]!;
+    for (const fast of [true, false]) {
+      const d = await openDecoder(pool, m.dir, { fast });
+      const gens = await d.generator.generate(PROMPTS, { maxNewTokens: NEW_TOKENS, temperature: 0, addBos: false });
+      gens.forEach((g, i) => {
+        const want = refGreedy[name]![i]!;
+        // The tokenizer's EOS may stop a row early; up to there every token is the reference's.
+        expect(g.tokens, `fast=${fast} row ${i}`).toEqual(want.slice(0, g.tokens.length));
+        if (g.finishReason === "length") expect(g.tokens.length).toBe(NEW_TOKENS);
+      });
+      expect(Math.max(...gens.map((g) => g.tokens.length))).toBeGreaterThanOrEqual(4);
+      // Teacher-forced scoring: log p of the reference's continuation under the engine = the reference's log-softmax.
+      const scored = await d.generator.score([PROMPTS[0]!], [refGreedy[name]![0]!.slice(0, 3)], { addBos: false, addEos: false });
+      const logits = refSingle[name]![0]!;
+      const last = logits[logits.length - 1]!;
+      const lse = Math.log(last.reduce((s, v) => s + Math.exp(v), 0));
+      expect(scored[0]!.logprobs[0]!).toBeCloseTo(last[refGreedy[name]![0]![0]!]! - lse, 4);
+      await d.session.release();
+    }
   });
 });

@@ -9,6 +9,7 @@ import { tokenizerFromJson } from "../tokenizer/hf-tokenizer.js";
 import { loadTokenizer } from "../tokenizer/hf-tokenizer.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { readManifest, readVerified, writeCheckpointFiles, type Manifest, MANIFEST_FILE } from "./files.js";
+import { HF_FILES, importHfModel, isHfConfig } from "./hf-folder.js";
 import { decodeSafetensors, encodeSafetensors } from "./safetensors.js";
 
 /** File names of a model folder (the Hugging Face layout plus our manifest). */
@@ -143,12 +144,12 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
 /** A decoder folder ready to load into a runtime: ours or an optimum export. */
 export interface DecoderFolder {
   readonly dir: string;
-  readonly source: "autodidact" | "external";
+  readonly source: "autodidact" | "huggingface" | "external";
   /** config.json as read. */
   readonly hfConfig: Record<string, unknown>;
   readonly tokenizer: Tokenizer;
-  /** ONNX bytes of a decoder with the HF signature. */
-  readonly model: Uint8Array;
+  /** ONNX bytes of a decoder with the HF signature (absent for Hugging Face checkpoints: built from the weights). */
+  readonly model?: Uint8Array;
   /** Context length from the config, when it says. */
   readonly maxLength?: number;
   /** Only for our models. */
@@ -180,6 +181,7 @@ export async function loadDecoder(dir: string): Promise<DecoderFolder> {
       : serialize(buildServingGraph(m.config, m.params));
     return { dir, source: "autodidact", hfConfig, tokenizer: m.tokenizer, model, maxLength: m.config.maxPositions, config: m.config, params: m.params };
   }
+  if (isHfConfig(hfConfig) && ((await exists(join(dir, HF_FILES.weights))) || (await exists(join(dir, HF_FILES.index))))) return hfDecoder(dir);
   let onnxName: string | undefined;
   for (const name of EXTERNAL_ONNX) {
     if (await exists(join(dir, name))) {
@@ -195,6 +197,13 @@ export async function loadDecoder(dir: string): Promise<DecoderFolder> {
   const tokenizer = await loadTokenizer(dir);
   const maxPos = hfConfig.max_position_embeddings ?? hfConfig.n_positions ?? hfConfig.n_ctx;
   return { dir, source: "external", hfConfig, tokenizer, model, ...(typeof maxPos === "number" ? { maxLength: maxPos } : {}) };
+}
+
+/** A Hugging Face checkpoint folder as a decoder: weights imported, graphs built from them. */
+async function hfDecoder(dir: string): Promise<DecoderFolder> {
+  const m = await importHfModel(dir);
+  if (!m.tokenizer) throw new AutodidactError(`${dir}: serving a Hugging Face checkpoint needs its tokenizer.json`, Code.FailedPrecondition, { details: { file: join(dir, HF_FILES.tokenizer) } });
+  return { dir, source: "huggingface", hfConfig: m.hfConfig as Record<string, unknown>, tokenizer: m.tokenizer, maxLength: m.config.maxPositions, config: m.config, params: m.params };
 }
 
 async function exists(path: string): Promise<boolean> {
