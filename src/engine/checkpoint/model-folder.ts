@@ -1,5 +1,5 @@
 import { access, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { serialize } from "../graph/serialize.js";
 import { createTransformerConfig, type TransformerConfig } from "../model/config.js";
@@ -152,6 +152,8 @@ export interface DecoderFolder {
   readonly model?: Uint8Array;
   /** Context length from the config, when it says. */
   readonly maxLength?: number;
+  /** Folder of the ONNX file's external weights (`model.onnx_data`), when it has some. */
+  readonly externalDataDir?: string;
   /** Only for our models. */
   readonly config?: TransformerConfig;
   readonly params?: Parameters;
@@ -190,13 +192,12 @@ export async function loadDecoder(dir: string): Promise<DecoderFolder> {
     }
   }
   if (!onnxName) throw new AutodidactError(`${dir}: no ONNX decoder found (looked for ${EXTERNAL_ONNX.join(", ")})`, Code.NotFound);
-  if (await exists(join(dir, `${onnxName}_data`))) {
-    throw new AutodidactError(`${join(dir, onnxName)} keeps weights in external data, which loading from bytes does not support yet`, Code.Unimplemented);
-  }
+  // Exports above 2 GB keep their weights in `model.onnx_data` next to the graph: the session reads them from that folder.
+  const externalDataDir = (await exists(join(dir, `${onnxName}_data`))) ? dirname(join(dir, onnxName)) : undefined;
   const model = new Uint8Array(await readFile(join(dir, onnxName)));
   const tokenizer = await loadTokenizer(dir);
   const maxPos = hfConfig.max_position_embeddings ?? hfConfig.n_positions ?? hfConfig.n_ctx;
-  return { dir, source: "external", hfConfig, tokenizer, model, ...(typeof maxPos === "number" ? { maxLength: maxPos } : {}) };
+  return { dir, source: "external", hfConfig, tokenizer, model, ...(typeof maxPos === "number" ? { maxLength: maxPos } : {}), ...(externalDataDir ? { externalDataDir } : {}) };
 }
 
 /** A Hugging Face checkpoint folder as a decoder: weights imported, graphs built from them. */

@@ -38,7 +38,8 @@ export interface OpenDecoder {
  */
 export async function openDecoder(host: SessionHost, dir: string, options: OpenDecoderOptions = {}): Promise<OpenDecoder> {
   const folder = await loadDecoder(dir);
-  const { fast = true, adapter, ...sessionOptions } = options;
+  const { fast = true, adapter, ...rest } = options;
+  const sessionOptions: SessionOptions = folder.externalDataDir !== undefined ? { ...rest, externalDataDir: folder.externalDataDir } : rest;
   let params = folder.params;
   if (adapter !== undefined) {
     if (!folder.config || !params) throw new AutodidactError(`${dir}: LoRA adapters can only be merged into our own model folders`, Code.FailedPrecondition);
