@@ -238,7 +238,7 @@ export async function accuracyByLength(
   size: number,
   bos = false,
 ): Promise<{ length: number; accuracy: number }[]> {
-  const sets = lengths.map((n) => pack.evalSet(n, Math.min(size, pack.evalSet(n).length)));
+  const sets = lengths.map((n) => pack.heldOut("test", n, Math.min(size, pack.heldOut("test", n).length)));
   const all: TaskExample[] = sets.flat();
   const answers = await greedyAnswers(
     generator,

@@ -8,22 +8,40 @@ import {
   applyGate,
   checkGatePolicy,
   DEFAULT_GATE_POLICY,
+  emptyEvaluation,
   evaluateModel,
+  isEmptyRange,
   labelAccuracy,
+  measureLabelFree,
   signalsOf,
   thresholdsOf,
+  type DifficultyRangePlain,
   type EvaluationReport,
   type GateOutcome,
   type GatePolicy,
+  type LabelFreeDifficulty,
 } from "./evaluation/index.js";
 import { checkpointRefOf, openMonitorRecords, type CheckpointRecord, type MonitorRecords, type Registry, type RoundStats } from "../../src/domain/registry/index.js";
 import { summarizeManifest } from "./evaluation/index.js";
 import { loadDecoderModel } from "../../src/domain/serving/index.js";
-import { getTaskPack } from "../../src/domain/tasks/index.js";
+import { getTaskPack, type TaskPack } from "../../src/domain/tasks/index.js";
 import { createLogger, getMeter, type Logger } from "../../src/platform/telemetry/index.js";
 
-/** An evaluation as the monitor stores it: the report plus which checkpoint and baseline it concerns. */
+/** The results part of an evaluation: one split's per-difficulty accuracy and frontier. */
+export type SplitReport = Pick<EvaluationReport, "split" | "perDifficulty" | "accuracy" | "evalSetDigest" | "frontier">;
+
+/**
+ * An evaluation as the monitor stores it. The report fields it extends are the gate's: the validation
+ * split within the gating policy's validation range (empty when the policy allows none). `test` holds
+ * the results, which no decision reads; `labelFree` what the gate compared beyond the validation range.
+ */
 export interface StoredEvaluation extends EvaluationReport {
+  /** The test split: per-difficulty accuracy and frontier, reported as results only. */
+  readonly test: SplitReport;
+  /** Label-free signals the gate compared (empty until the checkpoint is gated, or when none apply). */
+  readonly labelFree: readonly LabelFreeDifficulty[];
+  /** What was evaluated (split difficulties and sizes): a cached evaluation under another plan is stale. */
+  readonly plan: string;
   readonly lineage: string;
   readonly version: number;
   readonly baselineVersion: number;
@@ -83,6 +101,47 @@ export interface Monitor {
   setPolicy(policy: Omit<GatePolicy, "version" | "updatedAt">, expectedVersion?: number): Promise<GatePolicy>;
 }
 
+/** Which difficulties and how many problems of each split an evaluation covers, under a policy. */
+export interface EvaluationPlan {
+  readonly validation: readonly number[];
+  readonly test: readonly number[];
+  readonly validationLimit: number;
+  readonly testLimit: number;
+}
+
+const rangeOf = (r: DifficultyRangePlain, pack: TaskPack): number[] => {
+  const out: number[] = [];
+  for (let d = Math.max(r.min, pack.difficulty.min); d <= Math.min(r.max, pack.difficulty.max); d++) out.push(d);
+  return out;
+};
+
+/**
+ * The evaluation plan a gating policy implies: validation at the configured difficulties inside the
+ * policy's validation range (all of them when it sets none), test over its test range (the configured
+ * difficulties when it sets none). A request's limit overrides the policy's sizes, which override
+ * the monitor's default limit.
+ */
+export function evaluationPlan(policy: GatePolicy, pack: TaskPack, configured: readonly number[] | undefined, defaultLimit: number, requestLimit?: number): EvaluationPlan {
+  const all = configured ?? rangeOf(pack.difficulty, pack);
+  const v = policy.validation;
+  return {
+    validation: v === undefined ? all : isEmptyRange(v) ? [] : all.filter((d) => d >= v.min && d <= v.max),
+    test: policy.test === undefined ? all : rangeOf(policy.test, pack),
+    validationLimit: requestLimit ?? (policy.validationSize || defaultLimit),
+    testLimit: requestLimit ?? (policy.testSize || defaultLimit),
+  };
+}
+
+/** The label-free range of a candidate: above the validation range, up to its hardest synthetic training difficulty. */
+function labelFreeDifficulties(policy: GatePolicy, pack: TaskPack, record: CheckpointRecord): number[] {
+  if (policy.labelFreeProbeSize === 0 || policy.validation === undefined) return [];
+  const mix = record.manifest["mix"] as { syntheticByDifficulty?: Record<string, number> } | undefined;
+  const trained = Object.entries(mix?.syntheticByDifficulty ?? {}).filter(([, n]) => Number(n) > 0).map(([d]) => Number(d)).filter(Number.isInteger);
+  if (trained.length === 0) return [];
+  const lo = isEmptyRange(policy.validation) ? pack.difficulty.min : policy.validation.max + 1;
+  return rangeOf({ min: lo, max: Math.max(...trained) }, pack);
+}
+
 /** Creates the monitor logic; see {@link Monitor}. */
 export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
   const { bus, registry, host } = options;
@@ -90,7 +149,7 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
   // Evaluations, the gating policy and round statistics live in the registry, under its accessors.
   const records: MonitorRecords<StoredEvaluation, GatePolicy> = openMonitorRecords(bus);
   const meter = getMeter("autodidact.monitor");
-  const evalAccuracy = meter.createHistogram("autodidact.monitor.eval_accuracy", { description: "held-out exact-match accuracy of each evaluated checkpoint", unit: "1" });
+  const evalAccuracy = meter.createHistogram("autodidact.monitor.eval_accuracy", { description: "held-out exact-match accuracy of each evaluated checkpoint (attribute split: validation, test)", unit: "1" });
   const decisions = meter.createCounter("autodidact.monitor.decisions", { description: "gate outcomes and rollbacks (attribute outcome: promoted, rejected, rolled_back)" });
   const alarmCount = meter.createCounter("autodidact.monitor.alarms", { description: "collapse alarms raised by evaluations (attributes kind, stage, severity)" });
   // Telemetry never throws into the caller.
@@ -116,7 +175,8 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
   };
   const getEvaluation = (lineage: string, version: number): Promise<StoredEvaluation | undefined> => records.getEvaluation(lineage, version);
 
-  const getPolicy = async (): Promise<GatePolicy> => (await records.getGatePolicy())?.policy ?? DEFAULT_GATE_POLICY;
+  // A policy stored by an older monitor lacks the newer fields: they read as their defaults.
+  const getPolicy = async (): Promise<GatePolicy> => ({ ...DEFAULT_GATE_POLICY, ...(await records.getGatePolicy())?.policy });
 
   // One evaluation at a time: the model worker is shared and evaluations are CPU-bound.
   let queue: Promise<unknown> = Promise.resolve();
@@ -128,29 +188,49 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
 
   const evaluate: Monitor["evaluate"] = (lineage, version, o = {}) =>
     serial(async () => {
-      if (!o.force) {
-        const cached = await getEvaluation(lineage, version);
-        if (cached !== undefined && o.limitPerDifficulty === undefined) return cached;
-      }
       const record = await mustGet(lineage, version);
       const summary = summarizeManifest(record);
       const pack = getTaskPack(summary.task ?? options.defaultTask);
+      const policy = await getPolicy();
+      const plan = evaluationPlan(policy, pack, options.difficulties, options.limitPerDifficulty ?? 0, o.limitPerDifficulty);
+      const planKey = JSON.stringify(plan);
+      if (!o.force) {
+        const cached = await getEvaluation(lineage, version);
+        // Records of an older monitor (no test split) or of another plan are stale.
+        if (cached !== undefined && cached.test !== undefined && cached.plan === planKey) return cached;
+      }
       const promoted = await registry.getPromoted(lineage);
       const baselineVersion = promoted && promoted.version !== version ? promoted.version : record.parentVersion;
-      const baseline = baselineVersion > 0 ? await getEvaluation(lineage, baselineVersion) : undefined;
-      const policy = await getPolicy();
+      const baselineRecord = baselineVersion > 0 ? await getEvaluation(lineage, baselineVersion) : undefined;
+      const baseline = baselineRecord?.split === "validation" && baselineRecord.perDifficulty.length > 0 ? baselineRecord : undefined;
       const dir = await registry.materialize(lineage, version);
       const loaded = await loadDecoderModel(host, dir, `${lineage}@${version}`, { fetcher: registry });
       let report: EvaluationReport;
+      let test: EvaluationReport;
       try {
-        const limit = o.limitPerDifficulty ?? options.limitPerDifficulty ?? 0;
-        report = await evaluateModel(loaded.model.generator, pack, {
-          ...(limit > 0 ? { limitPerDifficulty: limit } : {}),
-          ...(options.difficulties ? { difficulties: options.difficulties } : {}),
+        const common = {
           ...(options.samplesPerDifficulty ? { samplesPerDifficulty: options.samplesPerDifficulty } : {}),
-          ...(baseline ? { reference: signalsOf(baseline) } : {}),
           thresholds: thresholdsOf(policy),
           seed: `${lineage}@${version}`,
+        };
+        // The gate's evaluation: validation only, only where the policy allows labels.
+        report =
+          plan.validation.length === 0
+            ? emptyEvaluation(pack, "validation")
+            : await evaluateModel(loaded.model.generator, pack, {
+                ...common,
+                split: "validation",
+                difficulties: plan.validation,
+                ...(plan.validationLimit > 0 ? { limitPerDifficulty: plan.validationLimit } : {}),
+                ...(baseline ? { reference: signalsOf(baseline) } : {}),
+              });
+        // The results: greedy accuracy on the test split, which no decision reads.
+        test = await evaluateModel(loaded.model.generator, pack, {
+          ...common,
+          split: "test",
+          accuracyOnly: true,
+          difficulties: plan.test,
+          ...(plan.testLimit > 0 ? { limitPerDifficulty: plan.testLimit } : {}),
         });
       } finally {
         await loaded.release();
@@ -167,6 +247,10 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       }
       const stored: StoredEvaluation = {
         ...report,
+        durationMs: report.durationMs + test.durationMs,
+        test: { split: test.split, perDifficulty: test.perDifficulty, accuracy: test.accuracy, evalSetDigest: test.evalSetDigest, frontier: test.frontier },
+        labelFree: [],
+        plan: planKey,
         lineage,
         version,
         baselineVersion: baseline ? baselineVersion : 0,
@@ -176,10 +260,11 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       };
       await records.putEvaluation(stored);
       measure(() => {
-        evalAccuracy.record(report.accuracy, { lineage, task: pack.name });
+        evalAccuracy.record(test.accuracy, { lineage, task: pack.name, split: "test" });
+        if (report.perDifficulty.length > 0) evalAccuracy.record(report.accuracy, { lineage, task: pack.name, split: "validation" });
         for (const a of report.alarms) alarmCount.add(1, { kind: a.kind, stage: a.stage, severity: a.severity });
       });
-      log.info("evaluated", { lineage, version, accuracy: report.accuracy, loss: report.loss, alarms: report.alarms.length });
+      log.info("evaluated", { lineage, version, validationAccuracy: report.accuracy, testAccuracy: test.accuracy, testFrontier: test.frontier, alarms: report.alarms.length });
       changed();
       return stored;
     });
@@ -208,15 +293,44 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     throw new AutodidactError("unreachable", Code.Internal);
   };
 
+  /** Loads the models a label-free check compares and measures it (nothing when the policy asks for none). */
+  const measureLabelFreeOf = async (record: CheckpointRecord, incumbentVersion: number, policy: GatePolicy): Promise<LabelFreeDifficulty[]> => {
+    const pack = getTaskPack(summarizeManifest(record).task ?? options.defaultTask);
+    const difficulties = labelFreeDifficulties(policy, pack, record);
+    if (difficulties.length === 0) return [];
+    const loaded: { release(): Promise<void> }[] = [];
+    const load = async (lineage: string, version: number) => {
+      const m = await loadDecoderModel(host, await registry.materialize(lineage, version), `${lineage}@${version}`, { fetcher: registry });
+      loaded.push(m);
+      return m.model.generator;
+    };
+    try {
+      const peers = [];
+      for (const peer of policy.peerLineages) {
+        if (peer === record.lineage) continue;
+        const p = await registry.getPromoted(peer);
+        if (p !== undefined) peers.push(await load(peer, p.version));
+      }
+      const candidate = await load(record.lineage, record.version);
+      const incumbent = incumbentVersion > 0 ? await load(record.lineage, incumbentVersion) : undefined;
+      return await measureLabelFree({ candidate, ...(incumbent ? { incumbent } : {}), peers }, pack, difficulties, policy.labelFreeProbeSize, `${record.lineage}@${record.version}`);
+    } finally {
+      for (const m of loaded) await m.release();
+    }
+  };
+
   const promote: Monitor["promote"] = async (lineage, version, o = {}) => {
     const record = await mustGet(lineage, version);
     const promoted = await registry.getPromoted(lineage);
-    const evaluation = await evaluate(lineage, version);
+    const evaluated = await evaluate(lineage, version);
     const policy = await getPolicy();
     const incumbentVersion = promoted && promoted.version !== version ? promoted.version : 0;
-    const incumbent = incumbentVersion > 0 ? (await getEvaluation(lineage, incumbentVersion)) ?? (await evaluate(lineage, incumbentVersion)) : undefined;
-    const gate = applyGate(policy, evaluation, incumbent);
-    await records.putEvaluation({ ...evaluation, gate });
+    // evaluate() returns the cached evaluation when it was made under the current plan, else evaluates again.
+    const incumbent = incumbentVersion > 0 ? await evaluate(lineage, incumbentVersion) : undefined;
+    const labelFree = await serial(() => measureLabelFreeOf(record, incumbentVersion, policy));
+    const gate = applyGate(policy, evaluated, incumbent, labelFree);
+    const evaluation: StoredEvaluation = { ...evaluated, labelFree, gate };
+    await records.putEvaluation(evaluation);
     if (!gate.passed && !o.force) {
       let updated = record;
       if (o.rejectOnFail ?? true) {
@@ -276,7 +390,7 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       const policy = await getPolicy();
       const record = await mustGet(lineage, current.version);
       const live = await evaluate(lineage, current.version, { force: true });
-      const parentEval = record.parentVersion > 0 ? await getEvaluation(lineage, record.parentVersion) : undefined;
+      const parentEval = record.parentVersion > 0 ? await evaluate(lineage, record.parentVersion) : undefined;
       const gate = applyGate(policy, live, parentEval);
       if (gate.passed || !policy.autoRollback) return { rolledBack: false, reasons: gate.reasons };
       const before = (await registry.listCheckpoints(lineage)).some((r) => r.version < current.version && (r.status === "promoted" || r.status === "rolled_back"));

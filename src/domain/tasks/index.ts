@@ -1,15 +1,16 @@
 /**
  * Task packs: everything the mesh knows about a task (tokenizer spec, seeded prompt sampler,
- * anchor data, held-out evaluation sets disjoint from both, answer equivalence, format rules,
+ * anchor data, named held-out splits (validation, test) disjoint from both and from each other, answer equivalence, format rules,
  * rare slices, optional verifier). Built-ins: `addition` (reversed, Lee et al. 2025) and `reverse`.
  */
 export { createRng } from "./rng.js";
 export type { Rng } from "./rng.js";
 export { createTaskTokenizer } from "./tokenizer-spec.js";
 export type { CharTokenizerSpec } from "./tokenizer-spec.js";
-export { defineTaskPack } from "./task-pack.js";
+export { defineTaskPack, HELD_OUT_SPLITS, SMALL_SPACE_TEST_SHARE } from "./task-pack.js";
 export type {
   FormatCheck,
+  HeldOutSplit,
   TaskExample,
   TaskPack,
   TaskPackDefinition,

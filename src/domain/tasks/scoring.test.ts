@@ -26,7 +26,7 @@ describe("ensembleVote", () => {
 
 describe("scoreAnswers", () => {
   it("scores overall, per difficulty and per rare slice", () => {
-    const examples = [...task.evalSet(2, 20), ...task.evalSet(3, 20)];
+    const examples = [...task.heldOut("test", 2, 20), ...task.heldOut("test", 3, 20)];
     // Right on every difficulty-2 problem, wrong on difficulty 3 unless the answer has a final carry.
     const answers = examples.map((e) => (e.difficulty === 2 || e.slices.includes("final_carry") ? `${e.answer}<eos>` : `${e.answer}9`));
     const r = scoreAnswers(task, examples, answers);

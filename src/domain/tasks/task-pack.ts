@@ -3,6 +3,23 @@ import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { CharTokenizerSpec } from "./tokenizer-spec.js";
 import { createRng, type Rng } from "./rng.js";
 
+/**
+ * The named held-out splits of real labelled problems. `validation`: problems the gate may read within
+ * the range a run's gating policy allows. `test`: never read by any decision; every number called a
+ * result (frontier, per-length accuracy) comes from it.
+ */
+export type HeldOutSplit = "validation" | "test";
+
+/** Every held-out split, in a fixed order (test first: it is the prefix of the reserved draw). */
+export const HELD_OUT_SPLITS: readonly HeldOutSplit[] = ["test", "validation"];
+
+/**
+ * Share of the held-out problems that goes to the test split when the problem space is too small for
+ * both splits at full size (at most half a space is held out: 1-digit addition holds out 50 of 100
+ * problems, 30 test and 20 validation).
+ */
+export const SMALL_SPACE_TEST_SHARE = 0.6;
+
 /** One problem: the prompt the model continues, and how hard it is on the task's curriculum. */
 export interface TaskProblem {
   /** Stable id of the problem (same prompt, same id, in every round): lineage `prompt_id`. */
@@ -47,23 +64,27 @@ export interface TaskPack {
   readonly difficulty: { readonly min: number; readonly max: number };
   /** Names of every rare-slice tag {@link rareSlices} may return. */
   readonly sliceNames: readonly string[];
-  /** Default size of the held-out evaluation set per difficulty (smaller when the problem space is tiny). */
+  /**
+   * Size of each held-out split (validation, test) per difficulty; smaller when the problem space is
+   * tiny (then at most half the space is held out in all, {@link SMALL_SPACE_TEST_SHARE} of it test).
+   */
   readonly heldOutSize: number;
   /**
-   * Prompts for the generator at a fixed difficulty. Deterministic per seed; never yields a held-out
-   * evaluation problem, so self-generated data cannot leak the test set.
+   * Prompts for the generator at a fixed difficulty. Deterministic per seed; never yields a problem of
+   * either held-out split, so self-generated data cannot leak validation or test problems.
    */
   createPromptSampler(options: { seed: number | string; difficulty: number }): TaskStream<TaskProblem>;
   /**
    * Real (anchor) examples with true answers, difficulties drawn uniformly from the range.
-   * Deterministic per seed; disjoint from every held-out set (checked, not hoped for).
+   * Deterministic per seed; disjoint from both held-out splits (checked, not hoped for).
    */
   createAnchorSource(options: { seed: number | string; minDifficulty: number; maxDifficulty: number }): TaskStream<TaskExample>;
   /**
-   * The held-out evaluation set of one difficulty: deterministic (independent of any seed), free of
-   * duplicates. `size` takes a prefix of the reserved set and may not exceed it.
+   * One held-out split at one difficulty: deterministic (independent of any seed), free of duplicates,
+   * disjoint from the other split, from anchor data and from prompt samplers by construction (all are
+   * drawn outside one reserved set). `size` takes a prefix of the split and may not exceed it.
    */
-  evalSet(difficulty: number, size?: number): readonly TaskExample[];
+  heldOut(split: HeldOutSplit, difficulty: number, size?: number): readonly TaskExample[];
   /** Canonical form of a completion: end token and anything after it cut, whitespace removed. */
   normalize(completion: string): string;
   /** Task-defined answer equivalence, used by model critics to compare answers. */
@@ -116,6 +137,21 @@ export interface TaskPackDefinition {
   readonly exposeVerifier: boolean;
 }
 
+/** The reserved held-out problems of one difficulty: both splits, and every prompt of either. */
+interface Reserved {
+  readonly test: readonly TaskExample[];
+  readonly validation: readonly TaskExample[];
+  readonly prompts: ReadonlySet<string>;
+}
+
+/** Per-split sizes at a difficulty: full size each, or a small space's half split test / validation. */
+function splitSizes(def: TaskPackDefinition, difficulty: number): { test: number; validation: number } {
+  const half = Math.floor(def.problemSpace(difficulty) / 2);
+  if (half >= 2 * def.heldOutSize) return { test: def.heldOutSize, validation: def.heldOutSize };
+  const test = Math.min(def.heldOutSize, Math.ceil(half * SMALL_SPACE_TEST_SHARE));
+  return { test, validation: Math.min(def.heldOutSize, half - test) };
+}
+
 /** Draws a problem not in `exclude`, giving up with a clear error when the space is exhausted. */
 function drawAvoiding(rng: Rng, def: TaskPackDefinition, difficulty: number, exclude: ReadonlySet<string>): string {
   for (let attempt = 0; attempt < 10_000; attempt++) {
@@ -130,7 +166,7 @@ function drawAvoiding(rng: Rng, def: TaskPackDefinition, difficulty: number, exc
 
 /** Builds a full {@link TaskPack} from its task-specific definition. */
 export function defineTaskPack(def: TaskPackDefinition): TaskPack {
-  const heldOut = new Map<number, { examples: TaskExample[]; prompts: Set<string> }>();
+  const heldOut = new Map<number, Reserved>();
 
   const checkDifficulty = (difficulty: number): void => {
     if (!Number.isInteger(difficulty) || difficulty < def.difficulty.min || difficulty > def.difficulty.max) {
@@ -150,17 +186,18 @@ export function defineTaskPack(def: TaskPackDefinition): TaskPack {
     slices: def.rareSlices(prompt),
   });
 
-  const reserved = (difficulty: number): { examples: TaskExample[]; prompts: Set<string> } => {
+  const reserved = (difficulty: number): Reserved => {
     checkDifficulty(difficulty);
-    let entry = heldOut.get(difficulty);
-    if (entry !== undefined) return entry;
-    // At most half of a small problem space is held out, so anchor and generator data remain.
-    const size = Math.min(def.heldOutSize, Math.floor(def.problemSpace(difficulty) / 2));
+    const cached = heldOut.get(difficulty);
+    if (cached !== undefined) return cached;
+    // One seed-independent draw of distinct problems: the test split first, then validation. Anchor
+    // sources and prompt samplers draw outside the union, so all four are disjoint by construction.
+    const sizes = splitSizes(def, difficulty);
     const rng = createRng(def.name, "held-out", difficulty);
     const prompts = new Set<string>();
     const examples: TaskExample[] = [];
     let misses = 0;
-    while (examples.length < size && misses < 100_000) {
+    while (examples.length < sizes.test + sizes.validation && misses < 100_000) {
       const prompt = def.sample(rng, difficulty);
       if (prompts.has(prompt)) {
         misses++;
@@ -169,7 +206,7 @@ export function defineTaskPack(def: TaskPackDefinition): TaskPack {
       prompts.add(prompt);
       examples.push(example(prompt, difficulty));
     }
-    entry = { examples, prompts };
+    const entry: Reserved = { test: examples.slice(0, sizes.test), validation: examples.slice(sizes.test), prompts };
     heldOut.set(difficulty, entry);
     return entry;
   };
@@ -217,12 +254,15 @@ export function defineTaskPack(def: TaskPackDefinition): TaskPack {
         return example(drawAvoiding(rng, def, difficulty, reserved(difficulty).prompts), difficulty);
       });
     },
-    evalSet(difficulty, size) {
-      const all = reserved(difficulty).examples;
+    heldOut(split, difficulty, size) {
+      if (split !== "test" && split !== "validation") {
+        throw new AutodidactError(`task ${def.name}: unknown held-out split ${JSON.stringify(split)} (validation, test)`, Code.InvalidArgument);
+      }
+      const all = reserved(difficulty)[split];
       if (size === undefined) return all;
       if (!Number.isInteger(size) || size < 0 || size > all.length) {
         throw new AutodidactError(
-          `task ${def.name}: eval set size ${size} must be an integer in 0..${all.length} at difficulty ${difficulty}`,
+          `task ${def.name}: ${split} split size ${size} must be an integer in 0..${all.length} at difficulty ${difficulty}`,
           Code.OutOfRange,
         );
       }

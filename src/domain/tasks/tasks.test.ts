@@ -9,10 +9,13 @@ import {
   defineTaskPack,
   formatAdditionPrompt,
   getTaskPack,
+  HELD_OUT_SPLITS,
   listTaskPacks,
   parseAdditionPrompt,
   registerTaskPack,
+  SMALL_SPACE_TEST_SHARE,
   solveAddition,
+  type HeldOutSplit,
 } from "./index.js";
 
 const rev = (s: string): string => [...s].reverse().join("");
@@ -50,7 +53,9 @@ describe("registry", () => {
     expect(getTaskPack("upper")).toBe(upper);
     expect(listTaskPacks()).toContain("upper");
     expect(upper.verifier).toBeUndefined();
-    expect(upper.evalSet(1)).toHaveLength(1); // half of a 3-problem space, rounded down
+    // Half of a 3-problem space, rounded down, is held out: the one problem goes to test.
+    expect(upper.heldOut("test", 1)).toHaveLength(1);
+    expect(upper.heldOut("validation", 1)).toHaveLength(0);
     expect(() => registerTaskPack(upper)).toThrow(/already registered/);
     expect(() => registerTaskPack({ ...upper, name: "addition" })).toThrow(/already registered/);
   });
@@ -136,41 +141,57 @@ describe("addition task", () => {
     expect(many.some((p) => p.a.length === p.b.length)).toBe(true);
   });
 
-  it("holds out a deterministic, duplicate-free evaluation set per difficulty", () => {
+  it("holds out deterministic, duplicate-free validation and test splits per difficulty", () => {
     const fresh = createAdditionTask();
     for (const n of [3, 10]) {
-      const set = task.evalSet(n);
-      expect(set).toHaveLength(task.heldOutSize);
-      expect(fresh.evalSet(n)).toEqual(set);
-      expect(new Set(set.map((e) => e.prompt)).size).toBe(set.length);
-      for (const e of set) {
-        expect(e.difficulty).toBe(n);
-        expect(fromReversed(e.answer)).toBe(fromReversed(parseAdditionPrompt(e.prompt).a) + fromReversed(parseAdditionPrompt(e.prompt).b));
+      for (const split of HELD_OUT_SPLITS) {
+        const set = task.heldOut(split, n);
+        expect(set).toHaveLength(task.heldOutSize);
+        expect(fresh.heldOut(split, n)).toEqual(set);
+        expect(new Set(set.map((e) => e.prompt)).size).toBe(set.length);
+        for (const e of set) {
+          expect(e.difficulty).toBe(n);
+          expect(fromReversed(e.answer)).toBe(fromReversed(parseAdditionPrompt(e.prompt).a) + fromReversed(parseAdditionPrompt(e.prompt).b));
+        }
       }
+      const test = new Set(task.heldOut("test", n).map((e) => e.prompt));
+      for (const e of task.heldOut("validation", n)) expect(test.has(e.prompt)).toBe(false);
     }
-    expect(task.evalSet(3, 10)).toEqual(task.evalSet(3).slice(0, 10));
-    expect(() => task.evalSet(3, task.heldOutSize + 1)).toThrow(AutodidactError);
-    expect(() => task.evalSet(0)).toThrow(/outside 1..128/);
+    expect(task.heldOut("test", 3, 10)).toEqual(task.heldOut("test", 3).slice(0, 10));
+    expect(task.heldOut("validation", 3, 10)).toEqual(task.heldOut("validation", 3).slice(0, 10));
+    expect(() => task.heldOut("test", 3, task.heldOutSize + 1)).toThrow(AutodidactError);
+    expect(() => task.heldOut("validation", 0)).toThrow(/outside 1..128/);
+    expect(() => task.heldOut("train" as HeldOutSplit, 3)).toThrow(/unknown held-out split/);
   });
 
-  it("keeps anchor data and generator prompts disjoint from the held-out set even in a tiny space", () => {
-    // 1-digit addition has only 100 problems: half is held out, the rest must still be reachable.
-    const heldOut = new Set(task.evalSet(1).map((e) => e.prompt));
-    expect(heldOut.size).toBe(50);
+  it("keeps anchor data, generator prompts and both splits disjoint even in a tiny space", () => {
+    // 1-digit addition has only 100 problems: half is held out (30 test, 20 validation), the rest must still be reachable.
+    const test = new Set(task.heldOut("test", 1).map((e) => e.prompt));
+    const validation = new Set(task.heldOut("validation", 1).map((e) => e.prompt));
+    expect(test.size).toBe(30);
+    expect(validation.size).toBe(20);
+    expect(Math.round(50 * SMALL_SPACE_TEST_SHARE)).toBe(30);
+    for (const p of validation) expect(test.has(p)).toBe(false);
     const anchors = task.createAnchorSource({ seed: 7, minDifficulty: 1, maxDifficulty: 1 }).take(2000);
     const prompts = task.createPromptSampler({ seed: 7, difficulty: 1 }).take(2000);
-    for (const p of [...anchors, ...prompts]) expect(heldOut.has(p.prompt)).toBe(false);
+    for (const p of [...anchors, ...prompts]) {
+      expect(test.has(p.prompt)).toBe(false);
+      expect(validation.has(p.prompt)).toBe(false);
+    }
     const seen = new Set(anchors.map((a) => a.prompt));
     expect(seen.size).toBe(50);
-    // Larger difficulties: the same check over the whole range.
+    // Larger difficulties: the same check over the whole range, both splits.
     const source = task.createAnchorSource({ seed: "s", minDifficulty: 2, maxDifficulty: 4 });
-    const held = new Map([2, 3, 4].map((n) => [n, new Set(task.evalSet(n).map((e) => e.prompt))]));
+    const held = new Map(
+      [2, 3, 4].map((n) => [n, new Set([...task.heldOut("test", n), ...task.heldOut("validation", n)].map((e) => e.prompt))]),
+    );
     const drawn = source.take(3000);
     for (const a of drawn) {
       expect(held.get(a.difficulty)?.has(a.prompt)).toBe(false);
       expect(a.answer).toBe(solveAddition(a.prompt));
     }
     expect(new Set(drawn.map((a) => a.difficulty))).toEqual(new Set([2, 3, 4]));
+    for (const p of task.createPromptSampler({ seed: 3, difficulty: 2 }).take(3000)) expect(held.get(2)?.has(p.prompt)).toBe(false);
   });
 
   it("gives every problem a stable id and reads difficulty back from the prompt", () => {
@@ -180,7 +201,7 @@ describe("addition task", () => {
     expect(createAdditionTask().promptId("21+93=")).toBe(task.promptId("21+93="));
     expect(task.promptId("21+93=")).not.toBe(task.promptId("93+21="));
     expect(getTaskPack("reverse").promptId("21+93=")).not.toBe(task.promptId("21+93="));
-    expect(task.evalSet(4)[0]?.id).toBe(task.promptId(task.evalSet(4)[0]?.prompt ?? ""));
+    expect(task.heldOut("test", 4)[0]?.id).toBe(task.promptId(task.heldOut("test", 4)[0]?.prompt ?? ""));
     expect(task.difficultyOf("21+93=")).toBe(2);
     expect(task.difficultyOf("1+00001=")).toBe(5);
     expect(() => task.difficultyOf("x")).toThrow(AutodidactError);
@@ -271,8 +292,10 @@ describe("reverse task (the interface is generic)", () => {
     expect(task.checkFormat("abc=", "zzz")).toEqual({ ok: true });
     expect(task.rareSlices("abba=")).toEqual(["palindrome"]);
     expect(task.rareSlices("xaaay=")).toEqual(["letter_run"]);
-    expect(task.evalSet(1)).toHaveLength(13);
-    const held = new Set(task.evalSet(1).map((e) => e.prompt));
+    // 26 one-letter problems: 13 held out, 8 test and 5 validation.
+    expect(task.heldOut("test", 1)).toHaveLength(8);
+    expect(task.heldOut("validation", 1)).toHaveLength(5);
+    const held = new Set([...task.heldOut("test", 1), ...task.heldOut("validation", 1)].map((e) => e.prompt));
     for (const a of task.createAnchorSource({ seed: 0, minDifficulty: 1, maxDifficulty: 1 }).take(300)) {
       expect(held.has(a.prompt)).toBe(false);
       expect(a.answer).toBe(a.prompt.slice(0, -1));

@@ -24,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file autodidact/v1/common.proto.
  */
 export const file_autodidact_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChphdXRvZGlkYWN0L3YxL2NvbW1vbi5wcm90bxINYXV0b2RpZGFjdC52MSJXCg5TYW1wbGluZ1BhcmFtcxITCgt0ZW1wZXJhdHVyZRgBIAEoARINCgV0b3BfcBgCIAEoARINCgV0b3BfaxgDIAEoDRISCgptYXhfdG9rZW5zGAQgASgNIhAKDkdldEluZm9SZXF1ZXN0ImkKC1NlcnZlZE1vZGVsEgwKBHJvbGUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIaChJjaGVja3BvaW50X3ZlcnNpb24YAyABKAQSDwoHbGluZWFnZRgEIAEoCRIOCgZkaWdlc3QYBSABKAkiwwIKC1NlcnZpY2VJbmZvEhQKDHNlcnZpY2VfbmFtZRgBIAEoCRITCgtpbnN0YW5jZV9pZBgCIAEoCRIYChBzb2Z0d2FyZV92ZXJzaW9uGAMgASgJEioKBm1vZGVscxgEIAMoCzIaLmF1dG9kaWRhY3QudjEuU2VydmVkTW9kZWwSEQoJdXB0aW1lX21zGAUgASgEEi4KCnN0YXJ0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXRhc2tzGAcgAygJEj4KCmF0dHJpYnV0ZXMYCCADKAsyKi5hdXRvZGlkYWN0LnYxLlNlcnZpY2VJbmZvLkF0dHJpYnV0ZXNFbnRyeRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChphdXRvZGlkYWN0L3YxL2NvbW1vbi5wcm90bxINYXV0b2RpZGFjdC52MSJXCg5TYW1wbGluZ1BhcmFtcxITCgt0ZW1wZXJhdHVyZRgBIAEoARINCgV0b3BfcBgCIAEoARINCgV0b3BfaxgDIAEoDRISCgptYXhfdG9rZW5zGAQgASgNIhAKDkdldEluZm9SZXF1ZXN0ImkKC1NlcnZlZE1vZGVsEgwKBHJvbGUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIaChJjaGVja3BvaW50X3ZlcnNpb24YAyABKAQSDwoHbGluZWFnZRgEIAEoCRIOCgZkaWdlc3QYBSABKAkiwwIKC1NlcnZpY2VJbmZvEhQKDHNlcnZpY2VfbmFtZRgBIAEoCRITCgtpbnN0YW5jZV9pZBgCIAEoCRIYChBzb2Z0d2FyZV92ZXJzaW9uGAMgASgJEioKBm1vZGVscxgEIAMoCzIaLmF1dG9kaWRhY3QudjEuU2VydmVkTW9kZWwSEQoJdXB0aW1lX21zGAUgASgEEi4KCnN0YXJ0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXRhc2tzGAcgAygJEj4KCmF0dHJpYnV0ZXMYCCADKAsyKi5hdXRvZGlkYWN0LnYxLlNlcnZpY2VJbmZvLkF0dHJpYnV0ZXNFbnRyeRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIrCg9EaWZmaWN1bHR5UmFuZ2USCwoDbWluGAEgASgFEgsKA21heBgCIAEoBWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Sampling parameters a generator used (or is asked to use) for one completion.
@@ -201,4 +201,28 @@ export type ServiceInfo = Message<"autodidact.v1.ServiceInfo"> & {
  */
 export const ServiceInfoSchema: GenMessage<ServiceInfo> = /*@__PURE__*/
   messageDesc(file_autodidact_v1_common, 3);
+
+/**
+ * A range of task difficulties, both ends inclusive. An empty range (max < min) means none.
+ *
+ * @generated from message autodidact.v1.DifficultyRange
+ */
+export type DifficultyRange = Message<"autodidact.v1.DifficultyRange"> & {
+  /**
+   * @generated from field: int32 min = 1;
+   */
+  min: number;
+
+  /**
+   * @generated from field: int32 max = 2;
+   */
+  max: number;
+};
+
+/**
+ * Describes the message autodidact.v1.DifficultyRange.
+ * Use `create(DifficultyRangeSchema)` to create a new message.
+ */
+export const DifficultyRangeSchema: GenMessage<DifficultyRange> = /*@__PURE__*/
+  messageDesc(file_autodidact_v1_common, 4);
 

@@ -6,7 +6,7 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { CheckpointRef } from "./checkpoint_pb.js";
 import { file_autodidact_v1_checkpoint } from "./checkpoint_pb.js";
-import type { GetInfoRequestSchema, ServiceInfoSchema } from "./common_pb.js";
+import type { DifficultyRange, GetInfoRequestSchema, ServiceInfoSchema } from "./common_pb.js";
 import { file_autodidact_v1_common } from "./common_pb.js";
 import type { ConsensusPolicy } from "./consensus_pb.js";
 import { file_autodidact_v1_consensus } from "./consensus_pb.js";
@@ -22,31 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file autodidact/v1/conductor.proto.
  */
 export const file_autodidact_v1_conductor: GenFile = /*@__PURE__*/
-  fileDesc("Ch1hdXRvZGlkYWN0L3YxL2NvbmR1Y3Rvci5wcm90bxINYXV0b2RpZGFjdC52MSIrCg9EaWZmaWN1bHR5UmFuZ2USCwoDbWluGAEgASgFEgsKA21heBgCIAEoBSLRAQoRSW5mb3JtYXRpb25SZWdpbWUSLgoGYW5jaG9yGAEgASgLMh4uYXV0b2RpZGFjdC52MS5EaWZmaWN1bHR5UmFuZ2USMgoKdmFsaWRhdGlvbhgCIAEoCzIeLmF1dG9kaWRhY3QudjEuRGlmZmljdWx0eVJhbmdlEiwKBHRlc3QYAyABKAsyHi5hdXRvZGlkYWN0LnYxLkRpZmZpY3VsdHlSYW5nZRIXCg92YWxpZGF0aW9uX3NpemUYBCABKA0SEQoJdGVzdF9zaXplGAUgASgNIoUCChBDdXJyaWN1bHVtUG9saWN5EjIKBGtpbmQYASABKA4yJC5hdXRvZGlkYWN0LnYxLkN1cnJpY3VsdW1Qb2xpY3kuS2luZBINCgVzdGFydBgCIAEoBRILCgNtYXgYAyABKAUSGgoSbWluX2FjY2VwdGVkX3NoYXJlGAQgASgBEhUKDW1pbl9hZ3JlZW1lbnQYBSABKAESEgoKcHJvYmVfc2l6ZRgGIAEoDSJaCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABITCg9LSU5EX0ZJWEVEX1NURVAQARITCg9LSU5EX0FDQ0VQVEFOQ0UQAhISCg5LSU5EX0FHUkVFTUVOVBADIlAKCUNyaXRpY1JlZhIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEg8KB2xpbmVhZ2UYAyABKAkSGAoQdHJ1c3RlZF92ZXJpZmllchgEIAEoCCIvCgtMaW5lYWdlU3BlYxIMCgRuYW1lGAEgASgJEhIKCmJhc2VfbW9kZWwYAiABKAkiNgoIU3RvcFJ1bGUSEgoKbWF4X3JvdW5kcxgBIAEoDRIWCg5tYXhfZGlmZmljdWx0eRgCIAEoBSL9AwoHUnVuU3BlYxIMCgRuYW1lGAEgASgJEgwKBHRhc2sYAiABKAkSLAoIbGluZWFnZXMYAyADKAsyGi5hdXRvZGlkYWN0LnYxLkxpbmVhZ2VTcGVjEjMKCmN1cnJpY3VsdW0YBCABKAsyHy5hdXRvZGlkYWN0LnYxLkN1cnJpY3VsdW1Qb2xpY3kSGwoTcHJvcG9zYWxzX3Blcl9yb3VuZBgFIAEoDRIlCgRzdG9wGAYgASgLMhcuYXV0b2RpZGFjdC52MS5TdG9wUnVsZRIpCgdjcml0aWNzGAcgAygLMhguYXV0b2RpZGFjdC52MS5Dcml0aWNSZWYSMQoJY29uc2Vuc3VzGAggASgLMh4uYXV0b2RpZGFjdC52MS5Db25zZW5zdXNQb2xpY3kSLwoIdHJhaW5pbmcYCSABKAsyHS5hdXRvZGlkYWN0LnYxLlRyYWluaW5nQ29uZmlnEikKBGdhdGUYCiABKAsyGy5hdXRvZGlkYWN0LnYxLkdhdGluZ1BvbGljeRIwCgZsYWJlbHMYCyABKAsyIC5hdXRvZGlkYWN0LnYxLkluZm9ybWF0aW9uUmVnaW1lEgwKBHNlZWQYDCABKAQSIAoYZGVjaXNpb25fdGltZW91dF9zZWNvbmRzGA0gASgNEhMKC3RlbXBlcmF0dXJlGA4gASgBIqEBCgxMaW5lYWdlUm91bmQSDwoHbGluZWFnZRgBIAEoCRIWCg5wYXJlbnRfdmVyc2lvbhgCIAEoBBIZChFjYW5kaWRhdGVfdmVyc2lvbhgDIAEoBBIYChBwcm9tb3RlZF92ZXJzaW9uGAQgASgEEg4KBnN0YXR1cxgFIAEoCRIPCgdyZWFzb25zGAYgAygJEhIKCmZpbmFsX2xvc3MYByABKAEiRgoLUHJvYmVSZXN1bHQSEgoKZGlmZmljdWx0eRgBIAEoBRIQCghwcm9ibGVtcxgCIAEoDRIRCglhZ3JlZW1lbnQYAyABKAEi5gIKDFJvdW5kU3VtbWFyeRINCgVyb3VuZBgBIAEoDRISCgpkaWZmaWN1bHR5GAIgASgFEhAKCHByb3Bvc2VkGAMgASgEEhAKCGFjY2VwdGVkGAQgASgEEi0KCGxpbmVhZ2VzGAUgAygLMhsuYXV0b2RpZGFjdC52MS5MaW5lYWdlUm91bmQSKgoGcHJvYmVzGAYgAygLMhouYXV0b2RpZGFjdC52MS5Qcm9iZVJlc3VsdBJECg1waGFzZV9zZWNvbmRzGAcgAygLMi0uYXV0b2RpZGFjdC52MS5Sb3VuZFN1bW1hcnkuUGhhc2VTZWNvbmRzRW50cnkSDwoHc2Vjb25kcxgIIAEoARIXCg9uZXh0X2RpZmZpY3VsdHkYCSABKAUSDwoHZGVjaWRlZBgKIAEoBBozChFQaGFzZVNlY29uZHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIvYDCgpSb3VuZFN0YXRlEg0KBXJvdW5kGAEgASgNEhIKCmRpZmZpY3VsdHkYAiABKAUSGwoTZGVjaXNpb25zX2FmdGVyX3NlcRgDIAEoBBIQCghwcm9wb3NlZBgEIAEoBBIPCgdkZWNpZGVkGAUgASgEEhAKCGFjY2VwdGVkGAYgASgEEhkKEWxhc3RfZGVjaXNpb25fc2VxGAcgASgEEi0KCGxpbmVhZ2VzGAggAygLMhsuYXV0b2RpZGFjdC52MS5MaW5lYWdlUm91bmQSKgoGcHJvYmVzGAkgAygLMhouYXV0b2RpZGFjdC52MS5Qcm9iZVJlc3VsdBJCCg1waGFzZV9zZWNvbmRzGAogAygLMisuYXV0b2RpZGFjdC52MS5Sb3VuZFN0YXRlLlBoYXNlU2Vjb25kc0VudHJ5Ei4KCnN0YXJ0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEHBoYXNlX3N0YXJ0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGF0dGVtcHRzGA0gASgNEgwKBHBvb2wYDiABKAQaMwoRUGhhc2VTZWNvbmRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASL6AwoDUnVuEgoKAmlkGAEgASgJEiQKBHNwZWMYAiABKAsyFi5hdXRvZGlkYWN0LnYxLlJ1blNwZWMSKAoGc3RhdHVzGAMgASgOMhguYXV0b2RpZGFjdC52MS5SdW5TdGF0dXMSDQoFcm91bmQYBCABKA0SKAoFcGhhc2UYBSABKA4yGS5hdXRvZGlkYWN0LnYxLlJvdW5kUGhhc2USEgoKZGlmZmljdWx0eRgGIAEoBRIrCgZyb3VuZHMYByADKAsyGy5hdXRvZGlkYWN0LnYxLlJvdW5kU3VtbWFyeRIPCgdtZXNzYWdlGAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmRyaXZlchgLIAEoCRIPCgdzZWNvbmRzGAwgASgBEioKB2N1cnJlbnQYDSABKAsyGS5hdXRvZGlkYWN0LnYxLlJvdW5kU3RhdGUSEwoLZmlyc3Rfcm91bmQYDiABKA0SFgoObGFzdF9ldmVudF9zZXEYDyABKAQSMgoQcmVxdWVzdGVkX3N0YXR1cxgQIAEoDjIYLmF1dG9kaWRhY3QudjEuUnVuU3RhdHVzIloKCVN0b3JlZFJ1bhIfCgNydW4YASABKAsyEi5hdXRvZGlkYWN0LnYxLlJ1bhIsCgt1bnB1Ymxpc2hlZBgCIAMoCzIXLmF1dG9kaWRhY3QudjEuUnVuRXZlbnQiZgoNUGhhc2VQcm9ncmVzcxIoCgVwaGFzZRgBIAEoDjIZLmF1dG9kaWRhY3QudjEuUm91bmRQaGFzZRIMCgRkb25lGAIgASgEEg0KBXRvdGFsGAMgASgEEg4KBmRldGFpbBgEIAEoCSKmAgoIUnVuRXZlbnQSDgoGcnVuX2lkGAEgASgJEgsKA3NlcRgCIAEoBBImCgJhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJAoGc3RhdHVzGAQgASgLMhIuYXV0b2RpZGFjdC52MS5SdW5IABIyCg1waGFzZV9zdGFydGVkGAUgASgOMhkuYXV0b2RpZGFjdC52MS5Sb3VuZFBoYXNlSAASMAoIcHJvZ3Jlc3MYBiABKAsyHC5hdXRvZGlkYWN0LnYxLlBoYXNlUHJvZ3Jlc3NIABIxCgpyb3VuZF9kb25lGAcgASgLMhsuYXV0b2RpZGFjdC52MS5Sb3VuZFN1bW1hcnlIABINCgVyb3VuZBgIIAEoDUIHCgVldmVudCI4ChBDcmVhdGVSdW5SZXF1ZXN0EiQKBHNwZWMYASABKAsyFi5hdXRvZGlkYWN0LnYxLlJ1blNwZWMiGwoNR2V0UnVuUmVxdWVzdBIKCgJpZBgBIAEoCSIRCg9MaXN0UnVuc1JlcXVlc3QiNAoQTGlzdFJ1bnNSZXNwb25zZRIgCgRydW5zGAEgAygLMhIuYXV0b2RpZGFjdC52MS5SdW4iLwoPV2F0Y2hSdW5SZXF1ZXN0EgoKAmlkGAEgASgJEhAKCGZyb21fc2VxGAIgASgEIhQKBlJ1blJlZhIKCgJpZBgBIAEoCSJCChJJbXBvcnRNb2RlbFJlcXVlc3QSDwoHbGluZWFnZRgBIAEoCRINCgVtb2RlbBgCIAEoCRIMCgR0YXNrGAMgASgJIlkKE0ltcG9ydE1vZGVsUmVzcG9uc2USMAoKY2hlY2twb2ludBgBIAEoCzIcLmF1dG9kaWRhY3QudjEuQ2hlY2twb2ludFJlZhIQCghpbXBvcnRlZBgCIAEoCCq5AQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSVU5fU1RBVFVTX1BFTkRJTkcQARIWChJSVU5fU1RBVFVTX1JVTk5JTkcQAhIVChFSVU5fU1RBVFVTX1BBVVNFRBADEhgKFFJVTl9TVEFUVVNfU1VDQ0VFREVEEAQSFQoRUlVOX1NUQVRVU19GQUlMRUQQBRIYChRSVU5fU1RBVFVTX0NBTkNFTExFRBAGKuIBCgpSb3VuZFBoYXNlEhsKF1JPVU5EX1BIQVNFX1VOU1BFQ0lGSUVEEAASFgoSUk9VTkRfUEhBU0VfSU1QT1JUEAESFQoRUk9VTkRfUEhBU0VfU0VSVkUQAhIXChNST1VORF9QSEFTRV9QUk9QT1NFEAMSFQoRUk9VTkRfUEhBU0VfSlVER0UQBBIVChFST1VORF9QSEFTRV9UUkFJThAFEhQKEFJPVU5EX1BIQVNFX0dBVEUQBhIVChFST1VORF9QSEFTRV9QUk9CRRAHEhQKEFJPVU5EX1BIQVNFX0RPTkUQCDLnBAoQQ29uZHVjdG9yU2VydmljZRJACglDcmVhdGVSdW4SHy5hdXRvZGlkYWN0LnYxLkNyZWF0ZVJ1blJlcXVlc3QaEi5hdXRvZGlkYWN0LnYxLlJ1bhI6CgZHZXRSdW4SHC5hdXRvZGlkYWN0LnYxLkdldFJ1blJlcXVlc3QaEi5hdXRvZGlkYWN0LnYxLlJ1bhJLCghMaXN0UnVucxIeLmF1dG9kaWRhY3QudjEuTGlzdFJ1bnNSZXF1ZXN0Gh8uYXV0b2RpZGFjdC52MS5MaXN0UnVuc1Jlc3BvbnNlEkUKCFdhdGNoUnVuEh4uYXV0b2RpZGFjdC52MS5XYXRjaFJ1blJlcXVlc3QaFy5hdXRvZGlkYWN0LnYxLlJ1bkV2ZW50MAESNQoIUGF1c2VSdW4SFS5hdXRvZGlkYWN0LnYxLlJ1blJlZhoSLmF1dG9kaWRhY3QudjEuUnVuEjYKCVJlc3VtZVJ1bhIVLmF1dG9kaWRhY3QudjEuUnVuUmVmGhIuYXV0b2RpZGFjdC52MS5SdW4SNgoJQ2FuY2VsUnVuEhUuYXV0b2RpZGFjdC52MS5SdW5SZWYaEi5hdXRvZGlkYWN0LnYxLlJ1bhJUCgtJbXBvcnRNb2RlbBIhLmF1dG9kaWRhY3QudjEuSW1wb3J0TW9kZWxSZXF1ZXN0GiIuYXV0b2RpZGFjdC52MS5JbXBvcnRNb2RlbFJlc3BvbnNlEkQKB0dldEluZm8SHS5hdXRvZGlkYWN0LnYxLkdldEluZm9SZXF1ZXN0GhouYXV0b2RpZGFjdC52MS5TZXJ2aWNlSW5mb2IGcHJvdG8z", [file_autodidact_v1_checkpoint, file_autodidact_v1_common, file_autodidact_v1_consensus, file_autodidact_v1_report, file_autodidact_v1_training, file_google_protobuf_timestamp]);
-
-/**
- * A range of task difficulties, both ends inclusive. An empty range (max < min) means none.
- *
- * @generated from message autodidact.v1.DifficultyRange
- */
-export type DifficultyRange = Message<"autodidact.v1.DifficultyRange"> & {
-  /**
-   * @generated from field: int32 min = 1;
-   */
-  min: number;
-
-  /**
-   * @generated from field: int32 max = 2;
-   */
-  max: number;
-};
-
-/**
- * Describes the message autodidact.v1.DifficultyRange.
- * Use `create(DifficultyRangeSchema)` to create a new message.
- */
-export const DifficultyRangeSchema: GenMessage<DifficultyRange> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 0);
+  fileDesc("Ch1hdXRvZGlkYWN0L3YxL2NvbmR1Y3Rvci5wcm90bxINYXV0b2RpZGFjdC52MSL8AQoRSW5mb3JtYXRpb25SZWdpbWUSLgoGYW5jaG9yGAEgASgLMh4uYXV0b2RpZGFjdC52MS5EaWZmaWN1bHR5UmFuZ2USMgoKdmFsaWRhdGlvbhgCIAEoCzIeLmF1dG9kaWRhY3QudjEuRGlmZmljdWx0eVJhbmdlEiwKBHRlc3QYAyABKAsyHi5hdXRvZGlkYWN0LnYxLkRpZmZpY3VsdHlSYW5nZRIXCg92YWxpZGF0aW9uX3NpemUYBCABKA0SEQoJdGVzdF9zaXplGAUgASgNEikKIWFibGF0aW9uX3ZhbGlkYXRpb25fYmV5b25kX2FuY2hvchgQIAEoCCKFAgoQQ3VycmljdWx1bVBvbGljeRIyCgRraW5kGAEgASgOMiQuYXV0b2RpZGFjdC52MS5DdXJyaWN1bHVtUG9saWN5LktpbmQSDQoFc3RhcnQYAiABKAUSCwoDbWF4GAMgASgFEhoKEm1pbl9hY2NlcHRlZF9zaGFyZRgEIAEoARIVCg1taW5fYWdyZWVtZW50GAUgASgBEhIKCnByb2JlX3NpemUYBiABKA0iWgoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASEwoPS0lORF9GSVhFRF9TVEVQEAESEwoPS0lORF9BQ0NFUFRBTkNFEAISEgoOS0lORF9BR1JFRU1FTlQQAyJQCglDcml0aWNSZWYSCgoCaWQYASABKAkSDAoEa2luZBgCIAEoCRIPCgdsaW5lYWdlGAMgASgJEhgKEHRydXN0ZWRfdmVyaWZpZXIYBCABKAgiLwoLTGluZWFnZVNwZWMSDAoEbmFtZRgBIAEoCRISCgpiYXNlX21vZGVsGAIgASgJIjYKCFN0b3BSdWxlEhIKCm1heF9yb3VuZHMYASABKA0SFgoObWF4X2RpZmZpY3VsdHkYAiABKAUi/QMKB1J1blNwZWMSDAoEbmFtZRgBIAEoCRIMCgR0YXNrGAIgASgJEiwKCGxpbmVhZ2VzGAMgAygLMhouYXV0b2RpZGFjdC52MS5MaW5lYWdlU3BlYxIzCgpjdXJyaWN1bHVtGAQgASgLMh8uYXV0b2RpZGFjdC52MS5DdXJyaWN1bHVtUG9saWN5EhsKE3Byb3Bvc2Fsc19wZXJfcm91bmQYBSABKA0SJQoEc3RvcBgGIAEoCzIXLmF1dG9kaWRhY3QudjEuU3RvcFJ1bGUSKQoHY3JpdGljcxgHIAMoCzIYLmF1dG9kaWRhY3QudjEuQ3JpdGljUmVmEjEKCWNvbnNlbnN1cxgIIAEoCzIeLmF1dG9kaWRhY3QudjEuQ29uc2Vuc3VzUG9saWN5Ei8KCHRyYWluaW5nGAkgASgLMh0uYXV0b2RpZGFjdC52MS5UcmFpbmluZ0NvbmZpZxIpCgRnYXRlGAogASgLMhsuYXV0b2RpZGFjdC52MS5HYXRpbmdQb2xpY3kSMAoGbGFiZWxzGAsgASgLMiAuYXV0b2RpZGFjdC52MS5JbmZvcm1hdGlvblJlZ2ltZRIMCgRzZWVkGAwgASgEEiAKGGRlY2lzaW9uX3RpbWVvdXRfc2Vjb25kcxgNIAEoDRITCgt0ZW1wZXJhdHVyZRgOIAEoASKhAQoMTGluZWFnZVJvdW5kEg8KB2xpbmVhZ2UYASABKAkSFgoOcGFyZW50X3ZlcnNpb24YAiABKAQSGQoRY2FuZGlkYXRlX3ZlcnNpb24YAyABKAQSGAoQcHJvbW90ZWRfdmVyc2lvbhgEIAEoBBIOCgZzdGF0dXMYBSABKAkSDwoHcmVhc29ucxgGIAMoCRISCgpmaW5hbF9sb3NzGAcgASgBIkYKC1Byb2JlUmVzdWx0EhIKCmRpZmZpY3VsdHkYASABKAUSEAoIcHJvYmxlbXMYAiABKA0SEQoJYWdyZWVtZW50GAMgASgBIuYCCgxSb3VuZFN1bW1hcnkSDQoFcm91bmQYASABKA0SEgoKZGlmZmljdWx0eRgCIAEoBRIQCghwcm9wb3NlZBgDIAEoBBIQCghhY2NlcHRlZBgEIAEoBBItCghsaW5lYWdlcxgFIAMoCzIbLmF1dG9kaWRhY3QudjEuTGluZWFnZVJvdW5kEioKBnByb2JlcxgGIAMoCzIaLmF1dG9kaWRhY3QudjEuUHJvYmVSZXN1bHQSRAoNcGhhc2Vfc2Vjb25kcxgHIAMoCzItLmF1dG9kaWRhY3QudjEuUm91bmRTdW1tYXJ5LlBoYXNlU2Vjb25kc0VudHJ5Eg8KB3NlY29uZHMYCCABKAESFwoPbmV4dF9kaWZmaWN1bHR5GAkgASgFEg8KB2RlY2lkZWQYCiABKAQaMwoRUGhhc2VTZWNvbmRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASL2AwoKUm91bmRTdGF0ZRINCgVyb3VuZBgBIAEoDRISCgpkaWZmaWN1bHR5GAIgASgFEhsKE2RlY2lzaW9uc19hZnRlcl9zZXEYAyABKAQSEAoIcHJvcG9zZWQYBCABKAQSDwoHZGVjaWRlZBgFIAEoBBIQCghhY2NlcHRlZBgGIAEoBBIZChFsYXN0X2RlY2lzaW9uX3NlcRgHIAEoBBItCghsaW5lYWdlcxgIIAMoCzIbLmF1dG9kaWRhY3QudjEuTGluZWFnZVJvdW5kEioKBnByb2JlcxgJIAMoCzIaLmF1dG9kaWRhY3QudjEuUHJvYmVSZXN1bHQSQgoNcGhhc2Vfc2Vjb25kcxgKIAMoCzIrLmF1dG9kaWRhY3QudjEuUm91bmRTdGF0ZS5QaGFzZVNlY29uZHNFbnRyeRIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBwaGFzZV9zdGFydGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghhdHRlbXB0cxgNIAEoDRIMCgRwb29sGA4gASgEGjMKEVBoYXNlU2Vjb25kc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEi+gMKA1J1bhIKCgJpZBgBIAEoCRIkCgRzcGVjGAIgASgLMhYuYXV0b2RpZGFjdC52MS5SdW5TcGVjEigKBnN0YXR1cxgDIAEoDjIYLmF1dG9kaWRhY3QudjEuUnVuU3RhdHVzEg0KBXJvdW5kGAQgASgNEigKBXBoYXNlGAUgASgOMhkuYXV0b2RpZGFjdC52MS5Sb3VuZFBoYXNlEhIKCmRpZmZpY3VsdHkYBiABKAUSKwoGcm91bmRzGAcgAygLMhsuYXV0b2RpZGFjdC52MS5Sb3VuZFN1bW1hcnkSDwoHbWVzc2FnZRgIIAEoCRIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZkcml2ZXIYCyABKAkSDwoHc2Vjb25kcxgMIAEoARIqCgdjdXJyZW50GA0gASgLMhkuYXV0b2RpZGFjdC52MS5Sb3VuZFN0YXRlEhMKC2ZpcnN0X3JvdW5kGA4gASgNEhYKDmxhc3RfZXZlbnRfc2VxGA8gASgEEjIKEHJlcXVlc3RlZF9zdGF0dXMYECABKA4yGC5hdXRvZGlkYWN0LnYxLlJ1blN0YXR1cyJaCglTdG9yZWRSdW4SHwoDcnVuGAEgASgLMhIuYXV0b2RpZGFjdC52MS5SdW4SLAoLdW5wdWJsaXNoZWQYAiADKAsyFy5hdXRvZGlkYWN0LnYxLlJ1bkV2ZW50ImYKDVBoYXNlUHJvZ3Jlc3MSKAoFcGhhc2UYASABKA4yGS5hdXRvZGlkYWN0LnYxLlJvdW5kUGhhc2USDAoEZG9uZRgCIAEoBBINCgV0b3RhbBgDIAEoBBIOCgZkZXRhaWwYBCABKAkipgIKCFJ1bkV2ZW50Eg4KBnJ1bl9pZBgBIAEoCRILCgNzZXEYAiABKAQSJgoCYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBnN0YXR1cxgEIAEoCzISLmF1dG9kaWRhY3QudjEuUnVuSAASMgoNcGhhc2Vfc3RhcnRlZBgFIAEoDjIZLmF1dG9kaWRhY3QudjEuUm91bmRQaGFzZUgAEjAKCHByb2dyZXNzGAYgASgLMhwuYXV0b2RpZGFjdC52MS5QaGFzZVByb2dyZXNzSAASMQoKcm91bmRfZG9uZRgHIAEoCzIbLmF1dG9kaWRhY3QudjEuUm91bmRTdW1tYXJ5SAASDQoFcm91bmQYCCABKA1CBwoFZXZlbnQiOAoQQ3JlYXRlUnVuUmVxdWVzdBIkCgRzcGVjGAEgASgLMhYuYXV0b2RpZGFjdC52MS5SdW5TcGVjIhsKDUdldFJ1blJlcXVlc3QSCgoCaWQYASABKAkiEQoPTGlzdFJ1bnNSZXF1ZXN0IjQKEExpc3RSdW5zUmVzcG9uc2USIAoEcnVucxgBIAMoCzISLmF1dG9kaWRhY3QudjEuUnVuIi8KD1dhdGNoUnVuUmVxdWVzdBIKCgJpZBgBIAEoCRIQCghmcm9tX3NlcRgCIAEoBCIUCgZSdW5SZWYSCgoCaWQYASABKAkiQgoSSW1wb3J0TW9kZWxSZXF1ZXN0Eg8KB2xpbmVhZ2UYASABKAkSDQoFbW9kZWwYAiABKAkSDAoEdGFzaxgDIAEoCSJZChNJbXBvcnRNb2RlbFJlc3BvbnNlEjAKCmNoZWNrcG9pbnQYASABKAsyHC5hdXRvZGlkYWN0LnYxLkNoZWNrcG9pbnRSZWYSEAoIaW1wb3J0ZWQYAiABKAgquQEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSUlVOX1NUQVRVU19QRU5ESU5HEAESFgoSUlVOX1NUQVRVU19SVU5OSU5HEAISFQoRUlVOX1NUQVRVU19QQVVTRUQQAxIYChRSVU5fU1RBVFVTX1NVQ0NFRURFRBAEEhUKEVJVTl9TVEFUVVNfRkFJTEVEEAUSGAoUUlVOX1NUQVRVU19DQU5DRUxMRUQQBiriAQoKUm91bmRQaGFzZRIbChdST1VORF9QSEFTRV9VTlNQRUNJRklFRBAAEhYKElJPVU5EX1BIQVNFX0lNUE9SVBABEhUKEVJPVU5EX1BIQVNFX1NFUlZFEAISFwoTUk9VTkRfUEhBU0VfUFJPUE9TRRADEhUKEVJPVU5EX1BIQVNFX0pVREdFEAQSFQoRUk9VTkRfUEhBU0VfVFJBSU4QBRIUChBST1VORF9QSEFTRV9HQVRFEAYSFQoRUk9VTkRfUEhBU0VfUFJPQkUQBxIUChBST1VORF9QSEFTRV9ET05FEAgy5wQKEENvbmR1Y3RvclNlcnZpY2USQAoJQ3JlYXRlUnVuEh8uYXV0b2RpZGFjdC52MS5DcmVhdGVSdW5SZXF1ZXN0GhIuYXV0b2RpZGFjdC52MS5SdW4SOgoGR2V0UnVuEhwuYXV0b2RpZGFjdC52MS5HZXRSdW5SZXF1ZXN0GhIuYXV0b2RpZGFjdC52MS5SdW4SSwoITGlzdFJ1bnMSHi5hdXRvZGlkYWN0LnYxLkxpc3RSdW5zUmVxdWVzdBofLmF1dG9kaWRhY3QudjEuTGlzdFJ1bnNSZXNwb25zZRJFCghXYXRjaFJ1bhIeLmF1dG9kaWRhY3QudjEuV2F0Y2hSdW5SZXF1ZXN0GhcuYXV0b2RpZGFjdC52MS5SdW5FdmVudDABEjUKCFBhdXNlUnVuEhUuYXV0b2RpZGFjdC52MS5SdW5SZWYaEi5hdXRvZGlkYWN0LnYxLlJ1bhI2CglSZXN1bWVSdW4SFS5hdXRvZGlkYWN0LnYxLlJ1blJlZhoSLmF1dG9kaWRhY3QudjEuUnVuEjYKCUNhbmNlbFJ1bhIVLmF1dG9kaWRhY3QudjEuUnVuUmVmGhIuYXV0b2RpZGFjdC52MS5SdW4SVAoLSW1wb3J0TW9kZWwSIS5hdXRvZGlkYWN0LnYxLkltcG9ydE1vZGVsUmVxdWVzdBoiLmF1dG9kaWRhY3QudjEuSW1wb3J0TW9kZWxSZXNwb25zZRJECgdHZXRJbmZvEh0uYXV0b2RpZGFjdC52MS5HZXRJbmZvUmVxdWVzdBoaLmF1dG9kaWRhY3QudjEuU2VydmljZUluZm9iBnByb3RvMw", [file_autodidact_v1_checkpoint, file_autodidact_v1_common, file_autodidact_v1_consensus, file_autodidact_v1_report, file_autodidact_v1_training, file_google_protobuf_timestamp]);
 
 /**
  * Which real labelled data exists, at which difficulties, and who may read it (the honest information
@@ -89,6 +65,16 @@ export type InformationRegime = Message<"autodidact.v1.InformationRegime"> & {
    * @generated from field: uint32 test_size = 5;
    */
   testSize: number;
+
+  /**
+   * ABLATION ONLY: lets `validation` reach beyond `anchor`, i.e. the gate reads labelled problems at
+   * difficulties no real training data exists for (answers a real deployment would not have). Off in
+   * every honest run; a run with it on is named as such in its report (`autodidact demo --labels
+   * validation-all`).
+   *
+   * @generated from field: bool ablation_validation_beyond_anchor = 16;
+   */
+  ablationValidationBeyondAnchor: boolean;
 };
 
 /**
@@ -96,7 +82,7 @@ export type InformationRegime = Message<"autodidact.v1.InformationRegime"> & {
  * Use `create(InformationRegimeSchema)` to create a new message.
  */
 export const InformationRegimeSchema: GenMessage<InformationRegime> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 1);
+  messageDesc(file_autodidact_v1_conductor, 0);
 
 /**
  * How the conductor chooses the difficulty each round labels. The choice uses label-free facts only
@@ -151,7 +137,7 @@ export type CurriculumPolicy = Message<"autodidact.v1.CurriculumPolicy"> & {
  * Use `create(CurriculumPolicySchema)` to create a new message.
  */
 export const CurriculumPolicySchema: GenMessage<CurriculumPolicy> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 2);
+  messageDesc(file_autodidact_v1_conductor, 1);
 
 /**
  * @generated from enum autodidact.v1.CurriculumPolicy.Kind
@@ -192,7 +178,7 @@ export enum CurriculumPolicy_Kind {
  * Describes the enum autodidact.v1.CurriculumPolicy.Kind.
  */
 export const CurriculumPolicy_KindSchema: GenEnum<CurriculumPolicy_Kind> = /*@__PURE__*/
-  enumDesc(file_autodidact_v1_conductor, 2, 0);
+  enumDesc(file_autodidact_v1_conductor, 1, 0);
 
 /**
  * A critic the run's consensus counts on. Critics are deployed services; the spec names them so the
@@ -233,7 +219,7 @@ export type CriticRef = Message<"autodidact.v1.CriticRef"> & {
  * Use `create(CriticRefSchema)` to create a new message.
  */
 export const CriticRefSchema: GenMessage<CriticRef> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 3);
+  messageDesc(file_autodidact_v1_conductor, 2);
 
 /**
  * One lineage of a run: an independently trained model with its own trainer.
@@ -260,7 +246,7 @@ export type LineageSpec = Message<"autodidact.v1.LineageSpec"> & {
  * Use `create(LineageSpecSchema)` to create a new message.
  */
 export const LineageSpecSchema: GenMessage<LineageSpec> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 4);
+  messageDesc(file_autodidact_v1_conductor, 3);
 
 /**
  * When a run ends on its own (at least one rule must be set).
@@ -288,7 +274,7 @@ export type StopRule = Message<"autodidact.v1.StopRule"> & {
  * Use `create(StopRuleSchema)` to create a new message.
  */
 export const StopRuleSchema: GenMessage<StopRule> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 5);
+  messageDesc(file_autodidact_v1_conductor, 4);
 
 /**
  * Everything a run is made of.
@@ -390,7 +376,7 @@ export type RunSpec = Message<"autodidact.v1.RunSpec"> & {
  * Use `create(RunSpecSchema)` to create a new message.
  */
 export const RunSpecSchema: GenMessage<RunSpec> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 6);
+  messageDesc(file_autodidact_v1_conductor, 5);
 
 /**
  * What happened to one lineage in one round.
@@ -443,7 +429,7 @@ export type LineageRound = Message<"autodidact.v1.LineageRound"> & {
  * Use `create(LineageRoundSchema)` to create a new message.
  */
 export const LineageRoundSchema: GenMessage<LineageRound> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 7);
+  messageDesc(file_autodidact_v1_conductor, 6);
 
 /**
  * Label-free agreement of the lineages at one difficulty (the AGREEMENT curriculum's probe).
@@ -472,7 +458,7 @@ export type ProbeResult = Message<"autodidact.v1.ProbeResult"> & {
  * Use `create(ProbeResultSchema)` to create a new message.
  */
 export const ProbeResultSchema: GenMessage<ProbeResult> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 8);
+  messageDesc(file_autodidact_v1_conductor, 7);
 
 /**
  * One finished round, as the conductor saw it (no ground truth in it).
@@ -544,7 +530,7 @@ export type RoundSummary = Message<"autodidact.v1.RoundSummary"> & {
  * Use `create(RoundSummarySchema)` to create a new message.
  */
 export const RoundSummarySchema: GenMessage<RoundSummary> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 9);
+  messageDesc(file_autodidact_v1_conductor, 8);
 
 /**
  * The round in progress as the conductor persists it, so that a restarted conductor resumes it where
@@ -640,7 +626,7 @@ export type RoundState = Message<"autodidact.v1.RoundState"> & {
  * Use `create(RoundStateSchema)` to create a new message.
  */
 export const RoundStateSchema: GenMessage<RoundState> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 10);
+  messageDesc(file_autodidact_v1_conductor, 9);
 
 /**
  * @generated from message autodidact.v1.Run
@@ -750,7 +736,7 @@ export type Run = Message<"autodidact.v1.Run"> & {
  * Use `create(RunSchema)` to create a new message.
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 11);
+  messageDesc(file_autodidact_v1_conductor, 10);
 
 /**
  * How the conductor stores a run in its KV bucket (key `run.<id>`): the run, and the events its last
@@ -776,7 +762,7 @@ export type StoredRun = Message<"autodidact.v1.StoredRun"> & {
  * Use `create(StoredRunSchema)` to create a new message.
  */
 export const StoredRunSchema: GenMessage<StoredRun> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 12);
+  messageDesc(file_autodidact_v1_conductor, 11);
 
 /**
  * Progress inside a phase (e.g. decisions seen, training steps).
@@ -810,7 +796,7 @@ export type PhaseProgress = Message<"autodidact.v1.PhaseProgress"> & {
  * Use `create(PhaseProgressSchema)` to create a new message.
  */
 export const PhaseProgressSchema: GenMessage<PhaseProgress> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 13);
+  messageDesc(file_autodidact_v1_conductor, 12);
 
 /**
  * @generated from message autodidact.v1.RunEvent
@@ -877,7 +863,7 @@ export type RunEvent = Message<"autodidact.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 14);
+  messageDesc(file_autodidact_v1_conductor, 13);
 
 /**
  * @generated from message autodidact.v1.CreateRunRequest
@@ -894,7 +880,7 @@ export type CreateRunRequest = Message<"autodidact.v1.CreateRunRequest"> & {
  * Use `create(CreateRunRequestSchema)` to create a new message.
  */
 export const CreateRunRequestSchema: GenMessage<CreateRunRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 15);
+  messageDesc(file_autodidact_v1_conductor, 14);
 
 /**
  * @generated from message autodidact.v1.GetRunRequest
@@ -911,7 +897,7 @@ export type GetRunRequest = Message<"autodidact.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 16);
+  messageDesc(file_autodidact_v1_conductor, 15);
 
 /**
  * @generated from message autodidact.v1.ListRunsRequest
@@ -924,7 +910,7 @@ export type ListRunsRequest = Message<"autodidact.v1.ListRunsRequest"> & {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 17);
+  messageDesc(file_autodidact_v1_conductor, 16);
 
 /**
  * @generated from message autodidact.v1.ListRunsResponse
@@ -941,7 +927,7 @@ export type ListRunsResponse = Message<"autodidact.v1.ListRunsResponse"> & {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 18);
+  messageDesc(file_autodidact_v1_conductor, 17);
 
 /**
  * @generated from message autodidact.v1.WatchRunRequest
@@ -963,7 +949,7 @@ export type WatchRunRequest = Message<"autodidact.v1.WatchRunRequest"> & {
  * Use `create(WatchRunRequestSchema)` to create a new message.
  */
 export const WatchRunRequestSchema: GenMessage<WatchRunRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 19);
+  messageDesc(file_autodidact_v1_conductor, 18);
 
 /**
  * @generated from message autodidact.v1.RunRef
@@ -980,7 +966,7 @@ export type RunRef = Message<"autodidact.v1.RunRef"> & {
  * Use `create(RunRefSchema)` to create a new message.
  */
 export const RunRefSchema: GenMessage<RunRef> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 20);
+  messageDesc(file_autodidact_v1_conductor, 19);
 
 /**
  * @generated from message autodidact.v1.ImportModelRequest
@@ -1009,7 +995,7 @@ export type ImportModelRequest = Message<"autodidact.v1.ImportModelRequest"> & {
  * Use `create(ImportModelRequestSchema)` to create a new message.
  */
 export const ImportModelRequestSchema: GenMessage<ImportModelRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 21);
+  messageDesc(file_autodidact_v1_conductor, 20);
 
 /**
  * @generated from message autodidact.v1.ImportModelResponse
@@ -1035,7 +1021,7 @@ export type ImportModelResponse = Message<"autodidact.v1.ImportModelResponse"> &
  * Use `create(ImportModelResponseSchema)` to create a new message.
  */
 export const ImportModelResponseSchema: GenMessage<ImportModelResponse> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 22);
+  messageDesc(file_autodidact_v1_conductor, 21);
 
 /**
  * @generated from enum autodidact.v1.RunStatus
