@@ -117,6 +117,8 @@ export interface LoadedModel {
  * (InvalidArgument naming the file on a shape mismatch).
  */
 export async function loadModel(dir: string): Promise<LoadedModel> {
+  const hf = await hfFolderConfig(dir);
+  if (hf) return loadHfAsModel(dir);
   const manifest = await readManifest(dir);
   const configPath = join(dir, MODEL_FILES.config);
   const configJson = parseJson(await readVerified(dir, MODEL_FILES.config, manifest), configPath);
@@ -198,6 +200,35 @@ export async function loadDecoder(dir: string): Promise<DecoderFolder> {
   const tokenizer = await loadTokenizer(dir);
   const maxPos = hfConfig.max_position_embeddings ?? hfConfig.n_positions ?? hfConfig.n_ctx;
   return { dir, source: "external", hfConfig, tokenizer, model, ...(typeof maxPos === "number" ? { maxLength: maxPos } : {}), ...(externalDataDir ? { externalDataDir } : {}) };
+}
+
+/** The config.json of a Hugging Face checkpoint folder (a supported family, no autodidact section), else null. */
+async function hfFolderConfig(dir: string): Promise<Record<string, unknown> | null> {
+  let raw: Buffer;
+  try {
+    raw = await readFile(join(dir, MODEL_FILES.config));
+  } catch {
+    return null;
+  }
+  let json: Record<string, unknown>;
+  try {
+    json = parseJson(raw, join(dir, MODEL_FILES.config));
+  } catch {
+    return null;
+  }
+  return isHfConfig(json) && json.autodidact === undefined ? json : null;
+}
+
+/**
+ * A Hugging Face checkpoint folder read as a model (what the trainer loads as a base): imported
+ * weights under the engine's names, the config keeping the family. Such folders have no
+ * manifest.json; the manifest returned lists no files (the registry digests the folder itself).
+ */
+async function loadHfAsModel(dir: string): Promise<LoadedModel> {
+  const m = await importHfModel(dir);
+  if (!m.tokenizer) throw new AutodidactError(`${dir}: a Hugging Face checkpoint needs its tokenizer.json here`, Code.FailedPrecondition, { details: { file: join(dir, HF_FILES.tokenizer) } });
+  const manifest: Manifest = { format: "autodidact.checkpoint/1", kind: "model", createdAt: new Date(0).toISOString(), files: {} };
+  return { config: m.config, params: m.params, tokenizer: m.tokenizer, manifest, metadata: { source: "huggingface", model_type: m.modelType } };
 }
 
 /** A Hugging Face checkpoint folder as a decoder: weights imported, graphs built from them. */

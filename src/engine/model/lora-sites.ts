@@ -53,9 +53,23 @@ export function allLoraSites(c: TransformerConfig): LoraSite[] {
   return specs.filter((s) => s.kind === "linear").map((s) => site(s.name.replace(/\.weight$/, ""), [s.name]));
 }
 
+/**
+ * Engine (Llama-style) module names accepted as targets on GPT-2 too, so family-blind callers
+ * (the trainer's default q_proj, v_proj) work: q/k/v select the packed c_attn.
+ */
+export const GPT2_TARGET_ALIASES: Readonly<Record<string, string>> = {
+  q_proj: "attn.c_attn",
+  k_proj: "attn.c_attn",
+  v_proj: "attn.c_attn",
+  o_proj: "attn.c_proj",
+  up_proj: "mlp.c_fc",
+  down_proj: "mlp.c_proj",
+};
+
 /** The sites `targetModules` select; InvalidArgument when none match. */
 export function loraSites(c: TransformerConfig, targetModules: readonly string[]): LoraSite[] {
-  const out = allLoraSites(c).filter((s) => targetModules.some((t) => targetMatches(t, s.module)));
+  const targets = c.family === "gpt2" ? targetModules.map((t) => GPT2_TARGET_ALIASES[t] ?? t) : targetModules;
+  const out = allLoraSites(c).filter((s) => targets.some((t) => targetMatches(t, s.module)));
   if (out.length === 0) throw new AutodidactError(`LoRA target modules [${targetModules.join(",")}] match no linear`, Code.InvalidArgument);
   return out;
 }

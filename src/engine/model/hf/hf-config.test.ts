@@ -5,6 +5,9 @@ import { describe, expect, it } from "vitest";
 import { AutodidactError, Code } from "../../../platform/errors/index.js";
 import { encodeSafetensors } from "../../checkpoint/safetensors.js";
 import { importHfModel } from "../../checkpoint/hf-folder.js";
+import { loadModel } from "../../checkpoint/model-folder.js";
+import { createCharTokenizer } from "../../tokenizer/char-tokenizer.js";
+import { loraSites } from "../lora-sites.js";
 import { initParameters } from "../params.js";
 import { parseHfConfig } from "./config.js";
 import { fromHfTensors, toHfTensors } from "./names.js";
@@ -54,6 +57,32 @@ describe("Hugging Face config.json", () => {
     expect(hf["transformer.h.0.attn.c_attn.weight"]?.dims).toEqual([32, 96]);
     const back = fromHfTensors("gpt2", config, hf).params;
     for (const [name, t] of Object.entries(params)) expect(back[name]?.data, name).toEqual(t.data);
+  });
+
+  it("GPT-2 LoRA sites: c_attn is one packed site; engine names alias onto GPT-2 modules", () => {
+    const { config } = parseHfConfig(GPT2);
+    const sites = loraSites(config, ["c_attn"]);
+    expect(sites.map((s) => s.module)).toEqual(["transformer.h.0.attn.c_attn", "transformer.h.1.attn.c_attn"]);
+    expect(sites[0]).toMatchObject({ outs: [32, 32, 32], in: 32, a: "base_model.model.transformer.h.0.attn.c_attn.lora_A.weight" });
+    expect(loraSites(config, ["q_proj", "v_proj"]).map((s) => s.module)).toEqual(sites.map((s) => s.module));
+    expect(loraSites(config, ["c_proj"]).map((s) => s.module)).toEqual(["transformer.h.0.attn.c_proj", "transformer.h.0.mlp.c_proj", "transformer.h.1.attn.c_proj", "transformer.h.1.mlp.c_proj"]);
+    expect(() => loraSites(config, ["gate_proj"])).toThrow(/match no linear/);
+  });
+
+  it("loadModel reads a Hugging Face folder (what the trainer loads as a base), keeping the family", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "hf-model-"));
+    try {
+      const { config } = parseHfConfig(LLAMA);
+      await writeFile(join(dir, "config.json"), JSON.stringify(LLAMA));
+      await writeFile(join(dir, "model.safetensors"), encodeSafetensors(toHfTensors("llama", config, initParameters(config, 3))));
+      await writeFile(join(dir, "tokenizer.json"), JSON.stringify(createCharTokenizer({ alphabet: "abc" }).toJSON()));
+      const m = await loadModel(dir);
+      expect(m.config.family).toBe("llama");
+      expect(m.metadata).toMatchObject({ source: "huggingface", model_type: "llama" });
+      expect(m.params["model.layers.1.mlp.gate_proj.weight"]?.dims).toEqual([48, 32]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("a corrupt or truncated safetensors file fails with DataLoss naming the file", async () => {
