@@ -118,16 +118,16 @@ const rangeOf = (r: DifficultyRangePlain, pack: TaskPack): number[] => {
 };
 
 /**
- * The evaluation plan a gating policy implies: validation at the configured difficulties inside the
- * policy's validation range (all of them when it sets none), test over its test range (the configured
- * difficulties when it sets none). A request's limit overrides the policy's sizes, which override
+ * The evaluation plan a gating policy implies: validation over the policy's validation range (none
+ * when it is empty, the configured difficulties when it sets none), test over its test range (the
+ * configured difficulties when it sets none), both clipped to the task's range. A request's limit overrides the policy's sizes, which override
  * the monitor's default limit.
  */
 export function evaluationPlan(policy: GatePolicy, pack: TaskPack, configured: readonly number[] | undefined, defaultLimit: number, requestLimit?: number): EvaluationPlan {
   const all = configured ?? rangeOf(pack.difficulty, pack);
   const v = policy.validation;
   return {
-    validation: v === undefined ? all : isEmptyRange(v) ? [] : all.filter((d) => d >= v.min && d <= v.max),
+    validation: v === undefined ? all : rangeOf(v, pack),
     test: policy.test === undefined ? all : rangeOf(policy.test, pack),
     validationLimit: requestLimit ?? (policy.validationSize || defaultLimit),
     testLimit: requestLimit ?? (policy.testSize || defaultLimit),
