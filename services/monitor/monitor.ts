@@ -10,13 +10,11 @@ import {
   DEFAULT_GATE_POLICY,
   emptyEvaluation,
   evaluateModel,
-  isEmptyRange,
   labelAccuracy,
   AnswerCache,
   measureLabelFree,
   signalsOf,
   thresholdsOf,
-  type DifficultyRangePlain,
   type EvaluationReport,
   type GateOutcome,
   type GatePolicy,
@@ -30,6 +28,7 @@ import { getTaskPack, type TaskPack } from "../../src/domain/tasks/index.js";
 import { isGameTask, type ArenaPolicy } from "../../src/domain/games/index.js";
 import type { ArenaGate } from "./arena/arena-gate.js";
 import { gameReport, type GameEvaluation } from "./arena/game-evaluation.js";
+import { evaluationPlan, labelFreeDifficulties } from "./evaluation-plan.js";
 import { createLogger, getMeter, type Logger } from "../../src/platform/telemetry/index.js";
 
 /** The results part of an evaluation: one split's per-difficulty accuracy and frontier. */
@@ -108,47 +107,6 @@ export interface Monitor {
   lineage(lineage: string, version: number): Promise<CheckpointRecord[]>;
   getPolicy(): Promise<GatePolicy>;
   setPolicy(policy: Omit<GatePolicy, "version" | "updatedAt">, expectedVersion?: number): Promise<GatePolicy>;
-}
-
-/** Which difficulties and how many problems of each split an evaluation covers, under a policy. */
-export interface EvaluationPlan {
-  readonly validation: readonly number[];
-  readonly test: readonly number[];
-  readonly validationLimit: number;
-  readonly testLimit: number;
-}
-
-const rangeOf = (r: DifficultyRangePlain, pack: TaskPack): number[] => {
-  const out: number[] = [];
-  for (let d = Math.max(r.min, pack.difficulty.min); d <= Math.min(r.max, pack.difficulty.max); d++) out.push(d);
-  return out;
-};
-
-/**
- * The evaluation plan a gating policy implies: validation at the configured difficulties inside the
- * policy's validation range (all of them when it sets none), test over its test range (the configured
- * difficulties when it sets none). A request's limit overrides the policy's sizes, which override
- * the monitor's default limit.
- */
-export function evaluationPlan(policy: GatePolicy, pack: TaskPack, configured: readonly number[] | undefined, defaultLimit: number, requestLimit?: number): EvaluationPlan {
-  const all = configured ?? rangeOf(pack.difficulty, pack);
-  const v = policy.validation;
-  return {
-    validation: v === undefined ? all : isEmptyRange(v) ? [] : all.filter((d) => d >= v.min && d <= v.max),
-    test: policy.test === undefined ? all : rangeOf(policy.test, pack),
-    validationLimit: requestLimit ?? (policy.validationSize || defaultLimit),
-    testLimit: requestLimit ?? (policy.testSize || defaultLimit),
-  };
-}
-
-/** The label-free range of a candidate: above the validation range, up to its hardest synthetic training difficulty. */
-function labelFreeDifficulties(policy: GatePolicy, pack: TaskPack, record: CheckpointRecord): number[] {
-  if (policy.labelFreeProbeSize === 0 || policy.validation === undefined) return [];
-  const mix = record.manifest["mix"] as { syntheticByDifficulty?: Record<string, number> } | undefined;
-  const trained = Object.entries(mix?.syntheticByDifficulty ?? {}).filter(([, n]) => Number(n) > 0).map(([d]) => Number(d)).filter(Number.isInteger);
-  if (trained.length === 0) return [];
-  const lo = isEmptyRange(policy.validation) ? pack.difficulty.min : policy.validation.max + 1;
-  return rangeOf({ min: lo, max: Math.max(...trained) }, pack);
 }
 
 /** Creates the monitor logic; see {@link Monitor}. */
