@@ -86,7 +86,8 @@ async function startMesh(o: RunDemoOptions, spec: RunSpec): Promise<LocalMesh> {
   const members = demoMembers(config, variant, o.stateDir);
   members.find((m) => m.kind === "conductor")!.args!.push("--run-spec-file", specFile);
   const critics = variant.consensus ? `${config.recipe.seeds.length - 1} model critics${config.rulesCritic ? " + rules" : ""}${config.noveltyCritic ? " + novelty" : ""}` : "an accept-all critic (model critics only probe)";
-  o.out.write(`starting the mesh (${variant.name}): nats-server${o.natsUrl === undefined ? " with per-service credentials" : ""}, generator, ${critics}, consensus, a trainer per lineage, monitor, conductor\n`);
+  o.out.write(`starting the mesh (${variant.name}): nats-server${o.natsUrl === undefined ? " with per-service credentials" : ""}, generator, ${critics}, consensus, a trainer per lineage, monitor, conductor\n` +
+      `  (the conductor imports the bases and the monitor evaluates each before the model critics can serve them: minutes)\n`);
   return startLocalMesh({
     stateDir: o.stateDir,
     ...(o.natsUrl !== undefined ? { natsUrl: o.natsUrl, auth: false } : { auth: true }),
@@ -95,8 +96,9 @@ async function startMesh(o: RunDemoOptions, spec: RunSpec): Promise<LocalMesh> {
     restartPolicy: { initialDelayMs: 500, maxDelayMs: 3_000, stableAfterMs: 10_000 },
     // Services log at info into their files (the dashboard's address is read from there).
     env: { AUTODIDACT_LOG_LEVEL: "info" },
-    // Generous: model critics become ready only once the conductor imported their bases (the monitor evaluates each).
-    readyTimeoutMs: 900_000,
+    // Model critics become ready only once the conductor imported their bases and the monitor evaluated
+    // each (minutes on a loaded machine): the wait is bounded by Ctrl-C rather than a guess.
+    readyTimeoutMs: 6 * 3_600_000,
     ...(o.signal ? { signal: o.signal } : {}),
   });
 }
