@@ -24,6 +24,8 @@ Commands:
                      runs of the self-improvement loop on the conductor (\`run --help\`)
   models import <dir> --lineage <name> [--task <task>]
                      a base model becomes a lineage's first checkpoint (copied into the conductor's models dir)
+  task check <name|module> | task list
+                     check a task pack (built-in, task module or data-set folder) before the mesh runs it
   topology           create or verify the JetStream streams and buckets (run once with the admin identity)
   nats-auth          generate per-service NATS nkeys and the nats-server authorization (for Kubernetes Secrets)
   status             health and version of every service of the local mesh
@@ -127,6 +129,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await (await import("./run-commands.js")).runCommand(rest);
       case "models":
         return await (await import("./models-commands.js")).modelsCommand(rest);
+      case "task":
+        return await (await import("./task-commands.js")).taskCommand(rest);
       default: {
         const load = SERVICES[command];
         if (load) return await runService(await load(), rest);

@@ -53,3 +53,5 @@ export { recordTaskIdentity, taskIdentity, taskIdentities } from "./registry.js"
 export { loadTaskModules, packFromExport, startTaskModules } from "./modules.js";
 export type { TaskModuleApi, TaskModuleConfig } from "./modules.js";
 export type { TaskIdentity } from "../task-modules/index.js";
+export { checkTaskPack } from "./check.js";
+export type { TaskCheck, TaskCheckOptions, TaskCheckReport } from "./check.js";
