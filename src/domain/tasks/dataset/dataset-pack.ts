@@ -146,7 +146,7 @@ export function defineDatasetPack(def: DatasetPackDefinition): DatasetPack {
 /** Lookups over the checked rows: by split and difficulty, by prompt. */
 class DatasetIndex {
   readonly bySplit: Record<DatasetSplit, Bucket>;
-  readonly byPrompt = new Map<string, { difficulty: number; answer?: string }>();
+  readonly byPrompt = new Map<string, CheckedRow>();
   readonly difficulty: { min: number; max: number };
   /** Length of a text in the pack's tokens. */
   readonly measure: (text: string) => number;
@@ -168,12 +168,16 @@ class DatasetIndex {
     this.bySplit = { anchor: bucket(rows.anchor), validation: bucket(rows.validation), test: bucket(rows.test), pool: bucket(rows.pool) };
     const all = DATASET_SPLITS.flatMap((s) => rows[s]);
     if (all.length === 0) throw new AutodidactError(`task ${def.name}: the data set has no rows`, Code.InvalidArgument);
-    for (const r of all) this.byPrompt.set(r.prompt, { difficulty: r.difficulty, ...(r.answer !== undefined ? { answer: r.answer } : {}) });
+    for (const r of all) this.byPrompt.set(r.prompt, r);
     this.difficulty = { min: maxOf(all, (r) => -r.difficulty) * -1, max: maxOf(all, (r) => r.difficulty) };
     ({ measure: this.measure, covers: this.covers } = tokenMeasures(tokenizer));
     const len = this.measure;
     const hash = createHash("sha256");
-    for (const s of DATASET_SPLITS) for (const r of rows[s]) hash.update(JSON.stringify([s, r.prompt, r.answer ?? null, r.difficulty])).update("\n");
+    for (const s of DATASET_SPLITS) {
+      // Chunked: one update per row costs more than the hashing itself on large data sets.
+      const lines = rows[s].map((r) => JSON.stringify([s, r.prompt, r.answer ?? null, r.difficulty]));
+      for (let i = 0; i < lines.length; i += 4096) hash.update(lines.slice(i, i + 4096).join("\n") + "\n");
+    }
     this.digest = hash.digest("hex");
     const labelled = [...rows.anchor, ...rows.validation, ...rows.test];
     this.labelledBy = bucket(labelled);
