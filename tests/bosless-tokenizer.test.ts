@@ -71,7 +71,7 @@ describe("a tokenizer without a BOS token", () => {
     expect(tokenizer.bosId).toBeNull();
     const config = createTransformerConfig({ vocabSize: tokenizer.vocabSize, numLayers: 1, hiddenSize: 16, numHeads: 2, intermediateSize: 32, maxPositions: 32, positional: "rotary" });
     await saveModel(join(dir, "model"), { config, params: initParameters(config, 5), tokenizer });
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     for (const s of running) await s.stop();
@@ -106,5 +106,5 @@ describe("a tokenizer without a BOS token", () => {
       expect(Number.isFinite(verdict.score)).toBe(true);
       expect(verdict.reason).not.toMatch(/bos|error|fail/i);
     }
-  }, 60_000);
+  }, 180_000);
 });
