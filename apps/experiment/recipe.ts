@@ -60,9 +60,9 @@ export interface SelfImprovementConfig {
   /** Exact-match accuracy that counts a length as mastered (the frontier). */
   readonly frontierThreshold: number;
   /**
-   * First length the frontier must cover. 2 in the recipes: 1-digit problems are a 100-problem
-   * space of which the task holds out half, so length 1 measures recall of 50 pairs, not the
-   * algorithm the frontier is about.
+   * First length the frontier must cover: 1 in the recipes, so the frontier is "the largest L with
+   * every length 1..L at >= the threshold on the test split" — losing the easy tail (1-digit
+   * problems) lowers it, as it should.
    */
   readonly frontierFrom: number;
   /** Prepend the tokenizer's bos to every prompt (an attention sink / counting anchor for NoPE). */
@@ -97,7 +97,7 @@ export const DEFAULT_RECIPE: SelfImprovementConfig = Object.freeze({
   minAcceptedShare: 0.1,
   evalSize: 128,
   frontierThreshold: 0.95,
-  frontierFrom: 2,
+  frontierFrom: 1,
   bos: true,
   threads: 1,
 }) as SelfImprovementConfig;

@@ -361,18 +361,22 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
   const promote: Monitor["promote"] = async (lineage, version, o = {}) => {
     const record = await mustGet(lineage, version);
     const promoted = await registry.getPromoted(lineage);
-    const evaluation = await evaluate(lineage, version);
+    const evaluated = await evaluate(lineage, version);
     const policy = await getPolicy();
     const incumbentVersion = promoted && promoted.version !== version ? promoted.version : 0;
     let gate: GateOutcome;
-    if (evaluation.game !== undefined && evaluation.gate !== undefined) {
-      gate = evaluation.gate; // a game candidate: its arena decided (arena/), stored with its evaluation
+    let evaluation: StoredEvaluation;
+    if (evaluated.game !== undefined && evaluated.gate !== undefined) {
+      // A game candidate: its arena decided (arena/), stored with its evaluation.
+      gate = evaluated.gate;
+      evaluation = evaluated;
     } else {
       // evaluate() returns the cached evaluation when it was made under the current plan, else evaluates again.
       const incumbent = incumbentVersion > 0 ? await evaluate(lineage, incumbentVersion) : undefined;
       const labelFree = await serial(() => measureLabelFreeOf(record, incumbentVersion, policy));
-      gate = applyGate(policy, evaluation, incumbent, labelFree);
-      await records.putEvaluation({ ...evaluation, labelFree, gate });
+      gate = applyGate(policy, evaluated, incumbent, labelFree);
+      evaluation = { ...evaluated, labelFree, gate };
+      await records.putEvaluation(evaluation);
     }
     if (!gate.passed && !o.force) {
       let updated = record;
