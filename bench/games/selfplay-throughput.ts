@@ -61,7 +61,7 @@ const mesh = await startLocalMesh({
     { name: "generator", kind: "generator", args: ["--task", pack.name, "--model", modelDir, "--simulations", String(simulations), "--game-concurrency", String(concurrency), "--log-level", "warn"] },
     { name: "critic-rules", kind: "critic", args: ["--task", pack.name, "--kind", "rules", "--critic-id", "rules", "--log-level", "warn"] },
   ],
-  readyTimeoutMs: 180_000,
+  readyTimeoutMs: 900_000,
 });
 const generator = createClient(GeneratorService, mesh.address("generator"), { deadlineMs: Infinity });
 const viaMesh = async (rep: number): Promise<{ positions: number; seconds: number }> => {
