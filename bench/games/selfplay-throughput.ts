@@ -67,7 +67,7 @@ const generator = createClient(GeneratorService, mesh.address("generator"), { de
 const viaMesh = async (rep: number): Promise<{ positions: number; seconds: number }> => {
   const t0 = performance.now();
   let positions = 0;
-  for await (const s of generator.generate({ task: pack.name, count: games, publish: true, seed: BigInt(1000 + rep), idPrefix: `bench-${Date.now()}-${rep}`, round: rep })) {
+  for await (const s of generator.generate({ task: pack.name, count: games, publish: true, seed: BigInt(1001 + rep), idPrefix: `bench-${Date.now()}-${rep + 1}`, round: rep + 1 })) {
     positions += s.game?.moves.length ?? 0;
   }
   return { positions, seconds: (performance.now() - t0) / 1000 };
