@@ -4,9 +4,12 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { recipes } from "../experiment/index.js";
-import { demoMembers, VARIANTS } from "./run-demo.js";
+import { demoMembers } from "./members.js";
 import { overrideRecipe, parseOverride, quickDemoRecipe, resolveDemoConfig } from "./config.js";
-import { selectVariants } from "./demo-command.js";
+import { selectVariants, VARIANTS } from "./variants.js";
+import { demoRunSpec, longestLength } from "./run-spec.js";
+import { CurriculumPolicy_Kind } from "../../src/gen/autodidact/v1/conductor_pb.js";
+import { TimeoutOutcome } from "../../src/gen/autodidact/v1/consensus_pb.js";
 
 let dir = "";
 beforeAll(async () => {
@@ -64,7 +67,8 @@ describe("demo configuration", () => {
       [["seeds=[1]"], "seeds"],
       [["samplesPerRound=0"], "samplesPerRound"],
       [["round.lr=-1"], "round.lr"],
-      [["advance=sometimes"], "advance"],
+      [["curriculum=sometimes"], "curriculum"],
+      [["seed=-1"], "seed"],
     ] as const) {
       const err = await bad([...o]);
       expect(err.code).toBe(Code.InvalidArgument);
@@ -78,11 +82,13 @@ describe("demo configuration", () => {
     expect(selectVariants({ consensus: true }).map((v) => v.name)).toEqual(["default"]);
     expect(selectVariants({ consensus: false }).map((v) => v.name)).toEqual(["no-consensus"]);
     expect(selectVariants({ consensus: true, replace: true }).map((v) => v.name)).toEqual(["replace"]);
-    expect(selectVariants({ consensus: true, all: true }).map((v) => v.name)).toEqual(["default", "no-consensus", "replace"]);
+    expect(selectVariants({ consensus: true, labels: "validation-all" }).map((v) => v.name)).toEqual(["validation-all"]);
+    expect(selectVariants({ consensus: false, labels: "validation-all" })[0]).toMatchObject({ name: "no-consensus-validation-all", consensus: false, labels: "all" });
+    expect(selectVariants({ consensus: true, all: true }).map((v) => v.name)).toEqual(["default", "no-consensus", "validation-all"]);
   });
 
-  it("builds the mesh: model critics for every lineage but the generator's, vetoes, a trainer per lineage; the ablation only an accept-all critic", async () => {
-    const c = await resolveDemoConfig({ quick: true, baseDir: "/b", overrides: ["seeds=7,8,9,10"] });
+  it("builds the mesh: model critics for every lineage but the generator's, vetoes, a trainer per lineage, monitor, conductor; the ablation an accept-all critic beside the model critics", async () => {
+    const c = await resolveDemoConfig({ quick: true, baseDir: "/b", overrides: ["seeds=7,8,9,10", "noveltyCritic=true"] });
     const names = demoMembers(c, VARIANTS.default, "/s").map((m) => m.name);
     expect(names).toEqual([
       "generator",
@@ -96,10 +102,33 @@ describe("demo configuration", () => {
       "trainer-lineage-9",
       "trainer-lineage-10",
       "monitor",
+      "conductor",
     ]);
     const ablation = demoMembers(c, VARIANTS["no-consensus"], "/s");
-    expect(ablation.filter((m) => m.kind === "critic").map((m) => m.name)).toEqual(["critic-accept-all"]);
-    const trainer = demoMembers(c, VARIANTS.replace, "/s").find((m) => m.name === "trainer-lineage-7")!;
-    expect(trainer.args).toEqual(expect.arrayContaining(["--mix", "replace", "--anchor-max-difficulty", String(c.recipe.baseDigits)]));
+    expect(ablation.filter((m) => m.kind === "critic").map((m) => m.name)).toEqual(["critic-lineage-8", "critic-lineage-9", "critic-lineage-10", "critic-accept-all"]);
+  });
+});
+
+describe("the demo's run spec", () => {
+  it("default: validation labels only in the base range, test at every length, the AGREEMENT curriculum from one digit past the base", async () => {
+    const c = await resolveDemoConfig({ quick: false, baseDir: "/b", overrides: ["seed=4"] });
+    const spec = demoRunSpec(c, VARIANTS.default);
+    const base = c.recipe.baseDigits;
+    expect(spec.name).toBe("demo-default-s4");
+    expect(spec.seed).toBe(4n);
+    expect(spec.labels).toMatchObject({ anchor: { min: 1, max: base }, validation: { min: 1, max: base }, test: { min: 1, max: longestLength(c) }, ablationValidationBeyondAnchor: false });
+    expect(spec.curriculum).toMatchObject({ kind: CurriculumPolicy_Kind.AGREEMENT, start: base + 1 });
+    expect(spec.training?.anchor).toMatchObject({ minDifficulty: 1, maxDifficulty: base });
+    expect(spec.consensus?.requiredCritics).toEqual(["rules"]);
+    expect(spec.stop?.maxRounds).toBe(c.recipe.rounds);
+  });
+
+  it("ablations: validation-all is the named ablation field; no-consensus accepts through an accept-all critic only", async () => {
+    const c = await resolveDemoConfig({ quick: true, baseDir: "/b", overrides: [] });
+    const all = demoRunSpec(c, VARIANTS["validation-all"]);
+    expect(all.labels).toMatchObject({ validation: { min: 1, max: longestLength(c) }, ablationValidationBeyondAnchor: true });
+    const none = demoRunSpec(c, VARIANTS["no-consensus"]);
+    expect(none.consensus).toMatchObject({ critics: ["accept-all"], k: 1, onTimeout: TimeoutOutcome.ACCEPT_ALL });
+    expect(none.critics.map((x) => x.kind)).toEqual(["model", "model", "accept-all"]);
   });
 });

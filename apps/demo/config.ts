@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { checkConfig, recipes, type SelfImprovementConfig } from "../experiment/index.js";
+import { demoTask } from "./demo-tasks.js";
 
 /**
  * Everything one demo run is made of: the self-improvement recipe (task, lineages, model shape,
@@ -27,14 +28,26 @@ export interface DemoConfig {
   readonly noveltyThreshold: number;
   /** Gate: no length may lose more than this accuracy versus the promoted parent. */
   readonly maxLengthRegression: number;
-  /** Gate: minimum change of overall held-out accuracy versus the parent (may be negative). */
+  /** Gate: minimum change of overall validation accuracy versus the parent (may be negative). */
   readonly minAccuracyDelta: number;
   /**
-   * When labelling moves one digit on: `mastered` (default) once every lineage's promoted model (the
-   * generator's and the model critics') reaches the frontier threshold on the labelled length, otherwise
-   * that length is labelled again with new problems; `accepted` once a round's acceptance share reaches the recipe's `minAcceptedShare`.
+   * Gate beyond the validation range (label-free): fresh unlabelled problems per length, up to the
+   * candidate's hardest training length, on which its agreement with the other lineages' promoted
+   * models may not fall more than `maxAgreementRegression` below the incumbent's (0: no such check).
    */
-  readonly advance: "mastered" | "accepted";
+  readonly labelFreeProbeSize: number;
+  readonly maxAgreementRegression: number;
+  /**
+   * How the conductor chooses each round's length, from label-free facts only: `agreement` (probe
+   * `probeSize` fresh unlabelled problems per length after every gate; label the first length where the
+   * model critics agree with the generator on fewer than `minAgreement` of them) or `fixed-step` (one
+   * digit longer every round, Lee et al. 2025's schedule).
+   */
+  readonly curriculum: "agreement" | "fixed-step";
+  readonly minAgreement: number;
+  readonly probeSize: number;
+  /** The run's seed (proposals, probes, training mixes); `--seed`. */
+  readonly seed: number;
   /**
    * Temperature-1 answers the monitor samples per length for its diversity and drift signals (0: one per
    * held-out problem). Sampling decodes token by token and was half of every gate's time at 128.
@@ -52,15 +65,16 @@ export interface DemoConfig {
 
 /**
  * `--quick`: the default recipe's path with the same (shipped) base models, made small — 2 rounds
- * of 128 proposals, 100 training steps, 32 held-out problems per length — so it runs in minutes.
+ * of 64 proposals, 40 training steps, 16 held-out problems per length and split — so the CI run
+ * through the whole mesh and its conductor takes about a minute.
  */
 export function quickDemoRecipe(): SelfImprovementConfig {
   const d = recipes.default;
-  return { ...d, rounds: 2, samplesPerRound: 128, round: { ...d.round, steps: 100, warmupSteps: 10 }, evalSize: 32 };
+  return { ...d, rounds: 2, samplesPerRound: 64, round: { ...d.round, steps: 40, warmupSteps: 4 }, evalSize: 16 };
 }
 
 /** The demo's defaults around a recipe. */
-export function defaultDemoConfig(recipe: SelfImprovementConfig, baseDir: string): DemoConfig {
+export function defaultDemoConfig(recipe: SelfImprovementConfig, baseDir: string, quick = false): DemoConfig {
   return {
     recipe,
     baseDir,
@@ -68,12 +82,21 @@ export function defaultDemoConfig(recipe: SelfImprovementConfig, baseDir: string
     modelApprovals: Math.max(1, recipe.seeds.length - 1),
     modelMinLogprob: null,
     rulesCritic: true,
-    noveltyCritic: true,
+    // Off: 3-gram Jaccard >= 0.95 rejects only exact duplicates on this task (nothing to filter).
+    noveltyCritic: false,
     noveltyThreshold: 0.95,
-    maxLengthRegression: 0.1,
-    advance: "mastered",
+    // Easy tails kept: on the 20 validation problems of 1-digit addition one more error (0.05) rejects;
+    // on the 128 of a longer length up to 5 do.
+    maxLengthRegression: 0.04,
+    curriculum: "agreement",
+    minAgreement: 0.85,
+    probeSize: quick ? 16 : 128,
+    seed: 1,
     minAccuracyDelta: -0.02,
-    evalSamples: 32,
+    labelFreeProbeSize: quick ? 8 : 64,
+    maxAgreementRegression: 0.05,
+    // Diversity and drift are not gated on here; a few samples per length keep them on the dashboard.
+    evalSamples: quick ? 4 : 8,
     hardestShare: 0.33,
     decisionTimeoutSec: 300,
   };
@@ -127,11 +150,12 @@ export function overrideRecipe(recipe: SelfImprovementConfig, overrides: readonl
 }
 
 /**
- * Resolves the configuration of a demo: the named recipe, then the config file (JSON, the same shape
+ * Resolves the configuration of a demo: the task's recipe (`addition` by default) and its demo defaults, then the config file (JSON, the same shape
  * as {@link DemoConfig} with any subset of fields), then `--set` overrides; checked before anything starts.
  */
-export async function resolveDemoConfig(o: { quick: boolean; baseDir: string; configFile?: string; overrides: readonly string[] }): Promise<DemoConfig> {
-  let config: DemoConfig = defaultDemoConfig(o.quick ? quickDemoRecipe() : recipes.default, o.baseDir);
+export async function resolveDemoConfig(o: { quick: boolean; baseDir: string; configFile?: string; overrides: readonly string[]; task?: string }): Promise<DemoConfig> {
+  const task = demoTask(o.task ?? "addition");
+  let config: DemoConfig = { ...defaultDemoConfig(o.quick ? task.quick : task.recipe, o.baseDir, o.quick), ...task.config };
   if (o.configFile !== undefined) {
     let text: string;
     try {
@@ -172,9 +196,14 @@ export function checkDemoConfig(c: DemoConfig): void {
   if (c.modelMinLogprob !== null && !(typeof c.modelMinLogprob === "number" && c.modelMinLogprob <= 0)) bad("modelMinLogprob must be a log-probability (<= 0) or null");
   if (!(c.maxLengthRegression >= 0)) bad("maxLengthRegression must be >= 0");
   if (!Number.isFinite(c.minAccuracyDelta)) bad("minAccuracyDelta must be a number");
+  if (!(Number.isInteger(c.labelFreeProbeSize) && c.labelFreeProbeSize >= 0 && c.labelFreeProbeSize <= 4096)) bad("labelFreeProbeSize must be an integer in 0..4096");
+  if (!(c.maxAgreementRegression >= 0 && c.maxAgreementRegression <= 1)) bad("maxAgreementRegression must be in [0, 1]");
   if (!(c.decisionTimeoutSec > 0)) bad("decisionTimeoutSec must be > 0");
   if (!(Number.isInteger(c.evalSamples) && c.evalSamples >= 0)) bad("evalSamples must be an integer >= 0");
   if (!(c.hardestShare >= 0 && c.hardestShare < 1)) bad("hardestShare must be in [0, 1)");
-  if (c.advance !== "mastered" && c.advance !== "accepted") bad(`advance must be "mastered" or "accepted", got ${JSON.stringify(c.advance)}`);
-  if (c.recipe.samplesPerRound < 1 || c.recipe.samplesPerRound > 100_000) bad("recipe.samplesPerRound must be in 1..100000");
+  if (c.curriculum !== "agreement" && c.curriculum !== "fixed-step") bad(`curriculum must be "agreement" or "fixed-step", got ${JSON.stringify(c.curriculum)}`);
+  if (!(c.minAgreement > 0 && c.minAgreement <= 1)) bad("minAgreement must be in (0, 1]");
+  if (!(Number.isInteger(c.probeSize) && c.probeSize >= 1 && c.probeSize <= 4096)) bad("probeSize must be an integer in 1..4096");
+  if (!(Number.isInteger(c.seed) && c.seed >= 0)) bad("seed must be an integer >= 0");
+  if (c.recipe.samplesPerRound < 1 || c.recipe.samplesPerRound > 4096) bad("recipe.samplesPerRound must be in 1..4096 (one Generate call of the conductor)");
 }

@@ -6,18 +6,24 @@ import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import type { DemoReport, DemoRun } from "../report/types.js";
 import { ensureBaseModels } from "./base-models.js";
 import { resolveDemoConfig, type DemoConfig } from "./config.js";
+import { demoTask, taskMinDifficulty } from "./demo-tasks.js";
 import type { DemoOutput } from "./progress.js";
-import { runDemo, VARIANTS, type RunVariant } from "./run-demo.js";
+import { runDemo } from "./run-demo.js";
+import { selectVariants } from "./variants.js";
 import { writeDemoReport } from "./write-report.js";
+import { namesGameTask } from "./game-demo.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Flags of `autodidact demo` (and `npm start`). */
 export const demoOptions = defineOptions({
-  quick: { type: "bool", help: "a small run of the same path (fewer rounds, samples and steps): a few minutes" },
+  task: { type: "enum", values: ["addition", "g2p"], help: "the task: reversed addition, or grapheme-to-phoneme on the CMU dictionary (real data)", default: "addition" },
+  quick: { type: "bool", help: "a small run of the same path (fewer rounds, samples and steps): about a minute (CI)" },
+  seed: { type: "int", help: "the run's seed (proposals, probes, training mixes); seeded runs of one configuration differ only by it", min: 0, max: 2 ** 31 - 1 },
+  labels: { type: "enum", values: ["base", "validation-all"], help: "where the gate may read validation labels: the base range (what a real user has) or, as the named ablation, every length", default: "base" },
   consensus: { type: "bool", help: "critics must reach consensus (--no-consensus: every proposed sample is accepted, the ablation)", default: true },
   replace: { type: "bool", help: "each round's accepted samples replace the earlier ones instead of accumulating (ablation)" },
-  all: { type: "bool", help: "run the default and both ablations (--no-consensus, --replace) one after the other" },
+  all: { type: "bool", help: "run the default and both ablations (--no-consensus, --labels validation-all) one after the other" },
   rounds: { type: "int", help: "self-improvement rounds (default: the recipe's)", min: 0, max: 64 },
   samples: { type: "int", help: "problems proposed per round (default: the recipe's)", min: 1, max: 100_000 },
   seeds: { type: "list", help: "one independently seeded lineage per seed; the first generates, the others are model critics (default: the recipe's)" },
@@ -29,17 +35,6 @@ export const demoOptions = defineOptions({
   natsUrl: { type: "string", help: "use this NATS (JetStream on) instead of starting nats-server", env: "NATS_URL" },
   keepOpen: { type: "bool", help: "keep the mesh and its dashboard running after the report until Ctrl-C (default: on a terminal)" },
 });
-
-/** The variants one invocation runs, from the flags. */
-export function selectVariants(v: { all?: boolean; consensus: boolean; replace?: boolean }): RunVariant[] {
-  if (v.all) return [VARIANTS.default, VARIANTS["no-consensus"], VARIANTS.replace];
-  if (!v.consensus && v.replace) {
-    return [{ name: "no-consensus-replace", description: "every proposed sample accepted; each round's data replaces the previous", consensus: false, data: "replace" }];
-  }
-  if (!v.consensus) return [VARIANTS["no-consensus"]];
-  if (v.replace) return [VARIANTS.replace];
-  return [VARIANTS.default];
-}
 
 /** Earlier runs of the same configuration kept in `<out>/runs/`, so the report shows the ablations side by side. */
 async function previousRuns(outDir: string, configKey: string): Promise<DemoRun[]> {
@@ -65,7 +60,7 @@ async function saveRun(outDir: string, configKey: string, run: DemoRun): Promise
   await rename(`${path}.tmp`, path);
 }
 
-const ORDER = ["default", "no-consensus", "replace"];
+const ORDER = ["default", "no-consensus", "validation-all", "replace"];
 
 /**
  * `autodidact demo`: the self-improvement experiment on a local mesh, with a live per-round table,
@@ -73,6 +68,8 @@ const ORDER = ["default", "no-consensus", "replace"];
  */
 export async function demoCommand(argv: readonly string[], io: { out?: DemoOutput; signal?: AbortSignal } = {}): Promise<number> {
   const out: DemoOutput = io.out ?? { isTTY: process.stdout.isTTY === true, write: (s) => void process.stdout.write(s) };
+  // A game task runs self-play instead (apps/demo/game-demo.ts).
+  if (namesGameTask(argv)) return (await import("./game-demo.js")).gameDemoCommand(argv, { write: (s) => out.write(s), ...(io.signal ? { signal: io.signal } : {}) });
   const parsed = demoOptions.parse(argv, process.env);
   if (parsed.help) {
     out.write(demoOptions.help({ usage: "autodidact demo [options]" }) + "\n");
@@ -86,16 +83,18 @@ export async function demoCommand(argv: readonly string[], io: { out?: DemoOutpu
   if (v.samples !== undefined) overrides.push(`samplesPerRound=${v.samples}`);
   if (v.seeds !== undefined && v.seeds.length > 0) overrides.push(`seeds=${JSON.stringify(v.seeds.map(Number))}`);
   if (v.modelApprovals !== undefined) overrides.push(`modelApprovals=${v.modelApprovals}`);
+  if (v.seed !== undefined) overrides.push(`seed=${v.seed}`);
   const quick = v.quick === true;
   const config: DemoConfig = await resolveDemoConfig({
     quick,
-    baseDir: v.base ?? join(repoRoot, "models", "addition-base"),
+    baseDir: v.base ?? join(repoRoot, "models", demoTask(v.task).baseDir),
+    task: v.task,
     ...(v.config !== undefined ? { configFile: v.config } : {}),
     overrides,
   });
   const outDir = resolve(v.out);
-  const configKey = JSON.stringify(config.recipe);
-  const variants = selectVariants({ all: v.all === true, consensus: v.consensus, replace: v.replace === true });
+  const configKey = JSON.stringify({ recipe: config.recipe, seed: config.seed });
+  const variants = selectVariants({ all: v.all === true, consensus: v.consensus, replace: v.replace === true, labels: v.labels });
   const keepOpen = v.keepOpen ?? out.isTTY;
 
   const controller = new AbortController();
@@ -106,10 +105,10 @@ export async function demoCommand(argv: readonly string[], io: { out?: DemoOutpu
   try {
     const r = config.recipe;
     out.write(
-      `Autodidact demo: ${r.task}, ${r.seeds.length} lineages (${r.model.numLayers} layers x ${r.model.hiddenSize}, NoPE), base 1..${r.baseDigits} digits, ` +
+      `Autodidact demo: ${r.task}, ${r.seeds.length} lineages (${r.model.numLayers} layers x ${r.model.hiddenSize}, NoPE), base ${taskMinDifficulty(r)}..${r.baseDigits}, ` +
         `${r.rounds} rounds x ${r.samplesPerRound} proposals, ${r.round.steps} ${r.mode} steps per lineage per round\n`,
     );
-    const baseDirs = await ensureBaseModels(config, out);
+    await ensureBaseModels(config, out);
     let last: Awaited<ReturnType<typeof runDemo>> | undefined;
     for (const variant of variants) {
       await last?.stop();
@@ -120,7 +119,6 @@ export async function demoCommand(argv: readonly string[], io: { out?: DemoOutpu
       last = await runDemo({
         config,
         variant,
-        baseDirs,
         stateDir,
         out,
         signal,
@@ -129,8 +127,6 @@ export async function demoCommand(argv: readonly string[], io: { out?: DemoOutpu
         onRound: (run) => saveRun(outDir, configKey, run),
       });
       await saveRun(outDir, configKey, last.run);
-      const f = last.run.rounds.at(-1)?.frontier ?? last.run.base.frontier;
-      out.write(`run ${variant.name}: frontier ${last.run.base.frontier} -> ${f} in ${last.run.seconds.toFixed(0)} s\n`);
     }
     const runs = (await previousRuns(outDir, configKey)).sort((a, b) => ORDER.indexOf(a.name) - ORDER.indexOf(b.name));
     const report: DemoReport = {

@@ -2,7 +2,7 @@ import { loadModel, saveModel, type Parameters } from "../../src/engine/index.js
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { createTaskTokenizer } from "../../src/domain/tasks/index.js";
 import type { SelfImprovementConfig } from "./recipe.js";
-import { modelConfig, recipeTask } from "./self-improve.js";
+import { modelConfig, recipeTask } from "./base-training.js";
 
 /**
  * Saves one base lineage as an engine model folder, with the recipe facts (seed, base digits,

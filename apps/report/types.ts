@@ -35,9 +35,9 @@ export interface DemoRound {
   readonly proposedLabelAccuracy: number | null;
   /** Accepted samples in the training pool after this round (accumulated or replaced). */
   readonly poolSize: number;
-  /** Held-out accuracy per length of the generator lineage's promoted model after the round. */
+  /** Test-split accuracy per length of the generator lineage's promoted model after the round. */
   readonly accuracyByLength: readonly { readonly length: number; readonly accuracy: number }[];
-  /** Frontier of the generator lineage's promoted model after the round. */
+  /** Test frontier of the generator lineage's promoted model after the round (largest L with every length from `frontierFrom` to L at >= the threshold). */
   readonly frontier: number;
   /** "promoted" when the generator lineage's candidate was promoted, else "rejected" etc. */
   readonly status: LineageRound["status"];
@@ -48,6 +48,8 @@ export interface DemoRound {
    * reports written before phases were timed.
    */
   readonly phaseSeconds?: RoundPhaseSeconds;
+  /** The curriculum's label-free agreement probes after the round (length, share), if it probed. */
+  readonly probes?: readonly { readonly length: number; readonly agreement: number }[];
 }
 
 /**
@@ -60,6 +62,8 @@ export interface RoundPhaseSeconds {
   readonly judge: number;
   readonly train: number;
   readonly gate: number;
+  /** The curriculum's agreement probe after the gate (runs driven by the conductor). */
+  readonly probe?: number;
 }
 
 /** One run of the experiment (the default, or an ablation). */
@@ -79,6 +83,14 @@ export interface DemoRun {
   /** Lineage whose promoted model served the generator (the loss figure follows it); optional, the
    * report falls back to the first lineage listed in the rounds. */
   readonly generatorLineage?: string;
+  /**
+   * The run's labels regime in words (where validation labels exist; an ablation says so), e.g.
+   * "validation 1..6 (base range)"; absent in reports written before runs had one.
+   */
+  readonly labels?: string;
+  /** The run's seed and its id at the conductor. */
+  readonly seed?: number;
+  readonly runId?: string;
 }
 
 /** The whole report: one or more runs of the same configuration. */

@@ -61,6 +61,12 @@ describe("normalizeRunSpec", () => {
     expect(refusal({ labels: { validation: { min: 1, max: 2 }, test: { min: 1, max: 8 } } })).toMatch(/labels\.validation must lie inside labels\.anchor/);
   });
 
+  it("validation beyond the anchor range only as a named ablation", () => {
+    const ablation = { anchor: { min: 1, max: 3 }, validation: { min: 1, max: 8 }, test: { min: 1, max: 8 }, ablationValidationBeyondAnchor: true };
+    expect(normalizeRunSpec(testSpec({ labels: ablation })).labels?.ablationValidationBeyondAnchor).toBe(true);
+    expect(refusal({ labels: { ...ablation, ablationValidationBeyondAnchor: false } })).toMatch(/set ablation_validation_beyond_anchor for the ablation/);
+  });
+
   it("a stop rule, a consensus policy over the run's critics, a gate that decides on its own", () => {
     expect(refusal({ stop: undefined })).toMatch(/stop must set max_rounds or max_difficulty/);
     expect(refusal({ stop: { maxRounds: 0, maxDifficulty: 0 } })).toMatch(/stop must set/);

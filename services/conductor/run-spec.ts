@@ -92,9 +92,13 @@ function checkLabels(spec: RunSpec): void {
   checkRange("labels.anchor", labels!.anchor, false);
   checkRange("labels.test", labels!.test, true);
   checkRange("labels.validation", labels!.validation, false);
-  // Real labels exist only where the anchor data is: the gate may not read validation data beyond it.
-  if (!empty(labels!.validation) && !inside(labels!.validation!, labels!.anchor)) {
-    bad("labels.validation", `must lie inside labels.anchor (where real labels exist), got ${labels!.validation!.min}..${labels!.validation!.max}`);
+  // Real labels exist only where the anchor data is: the gate may not read validation data beyond it,
+  // unless the spec names itself an ablation (answers a real deployment would not have).
+  if (!empty(labels!.validation) && !inside(labels!.validation!, labels!.anchor) && !labels!.ablationValidationBeyondAnchor) {
+    bad(
+      "labels.validation",
+      `must lie inside labels.anchor (where real labels exist), got ${labels!.validation!.min}..${labels!.validation!.max}; set ablation_validation_beyond_anchor for the ablation`,
+    );
   }
 }
 

@@ -45,6 +45,7 @@ export const trainerOptions = {
   trainThreads: { type: "int", help: "onnxruntime intra-op threads of a training session (0 = all cores)", default: 1, min: 0 },
   abortGradNorm: { type: "float", help: "a gradient norm above this aborts the round (exploding gradient), no candidate", default: 1e6, ...bounds("abortGradNorm") },
   durable: { type: "string", help: "durable consumer name on decisions (replicas would share it)", default: Durables.trainer.name },
+  gameWindow: { type: "int", help: "game tasks: a round trains on the newest this many accepted games (with their symmetric images)", default: 1200, min: 1, max: 1_000_000 },
 } as const;
 
 /** The trainer's flags as the defaults of every TrainingConfig field a StartRound leaves unset. */
@@ -96,7 +97,7 @@ export const trainerService: ServiceSpec<typeof trainerOptions> = {
       journal,
       dataDir,
       logger: ctx.logger,
-      defaults: { lineages, training, threads: cfg.trainThreads },
+      defaults: { lineages, training, threads: cfg.trainThreads, gameWindow: cfg.gameWindow },
     });
     const accepted = getMeter("autodidact-trainer").createCounter("autodidact.trainer.samples_accepted", {
       description: "accepted samples added to the training set",

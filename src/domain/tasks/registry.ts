@@ -2,6 +2,7 @@ import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { softwareVersion } from "../../platform/rpc/service-info.js";
 import type { TaskIdentity } from "../task-modules/index.js";
 import { createAdditionTask } from "./addition.js";
+import { createG2pTask, G2P } from "./g2p.js";
 import { createPaddedAdditionTask, PADDED_ADDITION } from "./padded-addition.js";
 import { createReverseTask } from "./reverse.js";
 import type { TaskPack } from "./task-pack.js";
@@ -12,6 +13,7 @@ const builtins: ReadonlyArray<[string, () => TaskPack]> = [
   ["addition", createAdditionTask],
   ["reverse", createReverseTask],
   [PADDED_ADDITION, createPaddedAdditionTask],
+  [G2P, () => createG2pTask()],
 ];
 
 /** Names of every known task (built-ins plus registered ones), sorted. */

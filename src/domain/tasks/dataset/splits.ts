@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { Code } from "../../../platform/errors/index.js";
 import { rowsError, type DatasetRow, type RowProblem } from "./rows.js";
 
@@ -31,7 +31,8 @@ export interface CheckedRow {
  * without hashing every row of a large data set.
  */
 export function promptHash(prompt: string): string {
-  return createHash("sha256").update(prompt, "utf8").digest("hex");
+  // One-shot crypto.hash: the same digest as createHash, several times faster on large data sets.
+  return hash("sha256", prompt, "hex");
 }
 
 /** What {@link checkSplits} needs from the pack: answer normalization and the difficulty rule. */
