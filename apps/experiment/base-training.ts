@@ -33,7 +33,7 @@ export function recipeTask(name: SelfImprovementConfig["task"]): TaskPack {
 
 /** The task's transformer config for a model shape (NoPE, as in Lee et al. 2025). */
 export function modelConfig(shape: ModelShape, tokenizer: CharTokenizer): TransformerConfig {
-  return createTransformerConfig({ ...shape, vocabSize: tokenizer.vocabSize, positional: "none" });
+  return createTransformerConfig({ ...shape, vocabSize: tokenizer.vocabSize, positional: shape.positional ?? "none" });
 }
 
 /** Tokenizes a prompt/answer pair as a supervised example (answer followed by eos). */
@@ -166,7 +166,7 @@ export async function trainBase(options: {
   const pack = recipeTask(c.task);
   const tokenizer = createTaskTokenizer(pack);
   const mc = modelConfig(c.model, tokenizer);
-  const anchor = pack.createAnchorSource({ seed: `base:${options.seed}`, minDifficulty: 1, maxDifficulty: c.baseDigits });
+  const anchor = pack.createAnchorSource({ seed: `base:${options.seed}`, minDifficulty: pack.difficulty.min, maxDifficulty: c.baseDigits });
   return trainPhase({
     host: options.host,
     config: mc,

@@ -3,6 +3,7 @@ import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import type { Sample } from "../../src/gen/autodidact/v1/sample_pb.js";
 import type { ClassifierModel, ModelHolder } from "../../src/domain/serving/index.js";
 import { createTaskTokenizer, type TaskPack } from "../../src/domain/tasks/index.js";
+import type { GamePack } from "../../src/domain/games/index.js";
 
 /** The critic methods a critic instance can run (`--kind`). */
 export const CRITIC_KINDS = ["model", "likelihood", "rules", "novelty", "classifier", "verifier", "accept-all"] as const;
@@ -27,6 +28,8 @@ export interface Judgement {
 export interface Judge {
   readonly kind: CriticKind;
   judge(sample: Sample, task: TaskPack): Promise<Judgement>;
+  /** Judges a game task's sample (its typed game record); critics without it reject game samples. */
+  judgeGame?(sample: Sample, pack: GamePack): Promise<Judgement>;
   /** Told about every accepted decision (novelty remembers them). */
   noteAccepted?(sample: Sample): void;
 }
@@ -58,6 +61,9 @@ export function createAcceptAllJudge(): Judge {
   return {
     kind: "accept-all",
     async judge() {
+      return { approve: true, score: 1, reason: "accept-all critic (no filtering: ablation)", modelVersion: "" };
+    },
+    async judgeGame() {
       return { approve: true, score: 1, reason: "accept-all critic (no filtering: ablation)", modelVersion: "" };
     },
   };

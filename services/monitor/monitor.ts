@@ -26,6 +26,9 @@ import { summarizeManifest } from "./evaluation/index.js";
 import { loadDecoderModel } from "../../src/domain/serving/index.js";
 import { getTaskPack } from "../../src/domain/tasks/index.js";
 import { evaluationPlan, labelFreeDifficulties } from "./evaluation-plan.js";
+import { isGameTask, type ArenaPolicy } from "../../src/domain/games/index.js";
+import type { ArenaGate } from "./arena/arena-gate.js";
+import { gameReport, type GameEvaluation } from "./arena/game-evaluation.js";
 import { createLogger, getMeter, type Logger } from "../../src/platform/telemetry/index.js";
 
 /** The results part of an evaluation: one split's per-difficulty accuracy and frontier. */
@@ -52,6 +55,8 @@ export interface StoredEvaluation extends EvaluationReport {
   readonly labelAccuracyProposed: number;
   readonly evaluatedAt: string;
   readonly gate?: GateOutcome;
+  /** A game checkpoint's evaluation: Elo against fixed opponents, the arena, the alarms (arena/). */
+  readonly game?: GameEvaluation;
 }
 
 /** Outcome of {@link Monitor.promote}. */
@@ -80,6 +85,8 @@ export interface MonitorOptions {
   readonly logger?: Logger;
   /** Called after every change (evaluation, promotion, rollback): the dashboard's live feed. */
   readonly onChange?: () => void;
+  /** Game tasks: the arena gate and the arena policy in force (without them game checkpoints are refused). */
+  readonly games?: { readonly gate: ArenaGate; policy(): Promise<ArenaPolicy> };
 }
 
 /**
@@ -150,6 +157,10 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     serial(async () => {
       const record = await mustGet(lineage, version);
       const summary = summarizeManifest(record);
+      if (isGameTask(summary.task ?? options.defaultTask)) {
+        const cached = o.force ? undefined : await getEvaluation(lineage, version);
+        return cached?.game !== undefined ? cached : evaluateGame(record);
+      }
       const pack = getTaskPack(summary.task ?? options.defaultTask);
       const policy = await getPolicy();
       const plan = evaluationPlan(policy, pack, options.difficulties, options.limitPerDifficulty ?? 0, o.limitPerDifficulty);
@@ -229,6 +240,34 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       return stored;
     });
 
+  /** A game checkpoint: the arena gate against the promoted version and Elo against the fixed opponents. */
+  const evaluateGame = async (record: CheckpointRecord): Promise<StoredEvaluation> => {
+    if (options.games === undefined) throw new AutodidactError(`this monitor gates no games (${record.lineage}@${record.version})`, Code.FailedPrecondition);
+    const { lineage, version } = record;
+    const t0 = performance.now();
+    const promoted = await registry.getPromoted(lineage);
+    const incumbent = promoted !== undefined && promoted.version !== version ? { version: promoted.version, evaluation: (await getEvaluation(lineage, promoted.version))?.game } : undefined;
+    const g = await options.games.gate.evaluate(record, await options.games.policy(), incumbent);
+    const report = gameReport(g, performance.now() - t0);
+    const stored: StoredEvaluation = {
+      ...report,
+      test: { split: "test", perDifficulty: [], accuracy: report.accuracy, evalSetDigest: report.evalSetDigest, frontier: 0 },
+      labelFree: [],
+      plan: "game",
+      lineage,
+      version,
+      baselineVersion: incumbent?.version ?? 0,
+      labelAccuracy: -1,
+      labelAccuracyProposed: -1,
+      evaluatedAt: new Date().toISOString(),
+      gate: { passed: g.passed, reasons: [...g.reasons], policyVersion: g.arenaPolicyVersion },
+    };
+    await records.putEvaluation(stored);
+    log.info("game checkpoint evaluated", { lineage, version, elo: Math.round(g.elo), arena: g.arena ? `${g.arena.tally.wins}-${g.arena.tally.draws}-${g.arena.tally.losses}` : "-", passed: g.passed });
+    changed();
+    return stored;
+  };
+
   /**
    * Records what the monitor did on the promotion audit subject, after the promoted pointer moved
    * (the pointer is the signal generator and critics follow; this record drives nothing).
@@ -298,12 +337,20 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     const evaluated = await evaluate(lineage, version);
     const policy = await getPolicy();
     const incumbentVersion = promoted && promoted.version !== version ? promoted.version : 0;
-    // evaluate() returns the cached evaluation when it was made under the current plan, else evaluates again.
-    const incumbent = incumbentVersion > 0 ? await evaluate(lineage, incumbentVersion) : undefined;
-    const labelFree = await serial(() => measureLabelFreeOf(record, incumbentVersion, policy));
-    const gate = applyGate(policy, evaluated, incumbent, labelFree);
-    const evaluation: StoredEvaluation = { ...evaluated, labelFree, gate };
-    await records.putEvaluation(evaluation);
+    let evaluation: StoredEvaluation;
+    let gate: GateOutcome;
+    if (evaluated.game !== undefined && evaluated.gate !== undefined) {
+      // A game candidate: its arena decided (arena/), stored with its evaluation.
+      gate = evaluated.gate;
+      evaluation = evaluated;
+    } else {
+      // evaluate() returns the cached evaluation when it was made under the current plan, else evaluates again.
+      const incumbent = incumbentVersion > 0 ? await evaluate(lineage, incumbentVersion) : undefined;
+      const labelFree = await serial(() => measureLabelFreeOf(record, incumbentVersion, policy));
+      gate = applyGate(policy, evaluated, incumbent, labelFree);
+      evaluation = { ...evaluated, labelFree, gate };
+      await records.putEvaluation(evaluation);
+    }
     if (!gate.passed && !o.force) {
       let updated = record;
       if (o.rejectOnFail ?? true) {
@@ -363,8 +410,9 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       const policy = await getPolicy();
       const record = await mustGet(lineage, current.version);
       const live = await evaluate(lineage, current.version, { force: true });
-      const parentEval = record.parentVersion > 0 ? await evaluate(lineage, record.parentVersion) : undefined;
-      const gate = applyGate(policy, live, parentEval);
+      // A game's live evaluation is its arena gate's (it has no validation split to compare).
+      const parentEval = live.game === undefined && record.parentVersion > 0 ? await evaluate(lineage, record.parentVersion) : undefined;
+      const gate = live.game !== undefined && live.gate !== undefined ? live.gate : applyGate(policy, live, parentEval);
       if (gate.passed || !policy.autoRollback) return { rolledBack: false, reasons: gate.reasons };
       const before = (await registry.listCheckpoints(lineage)).some((r) => r.version < current.version && (r.status === "promoted" || r.status === "rolled_back"));
       if (!before) return { rolledBack: false, reasons: gate.reasons };
