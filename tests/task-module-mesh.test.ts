@@ -68,13 +68,13 @@ describe("a task module through the real mesh", () => {
     mesh = await startLocalMesh({
       stateDir,
       members,
-      readyTimeoutMs: 120_000,
+      readyTimeoutMs: 240_000,
       beforeServices: async (admin) => {
         const credentials = await resolveNatsCredentials({ natsNkeyFile: join(stateDir, "secrets", "admin.nk") });
         bus = await connectBus({ servers: `nats://${admin.nc.getServer()}`, name: "task-module-mesh-test", ...(credentials ? { credentials } : {}) });
       },
     });
-  }, 180_000);
+  }, 300_000);
 
   afterAll(async () => {
     await bus?.close();

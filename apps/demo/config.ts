@@ -188,6 +188,7 @@ export function checkDemoConfig(c: DemoConfig): void {
   const bad = (msg: string): never => {
     throw new AutodidactError(`demo config: ${msg}`, Code.InvalidArgument);
   };
+  if (c.recipe.rounds < 1) bad("recipe.rounds must be >= 1 (the run's stop rule)");
   if (c.recipe.seeds.length < 2) bad("recipe.seeds needs at least 2 lineages (a generator and a model critic)");
   if (!(Number.isInteger(c.modelApprovals) && c.modelApprovals >= 1 && c.modelApprovals <= c.recipe.seeds.length - 1)) {
     bad(`modelApprovals must be an integer in 1..${c.recipe.seeds.length - 1} (model critics)`);

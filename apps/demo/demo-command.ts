@@ -18,14 +18,14 @@ const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 /** Flags of `autodidact demo` (and `npm start`). */
 export const demoOptions = defineOptions({
   task: { type: "enum", values: ["addition", "g2p"], help: "the task: reversed addition, or grapheme-to-phoneme on the CMU dictionary (real data)", default: "addition" },
-  quick: { type: "bool", help: "a small run of the same path (fewer rounds, samples and steps): about a minute (CI)" },
+  quick: { type: "bool", help: "a small run of the same path (fewer rounds, samples and steps): a few minutes (CI)" },
   seed: { type: "int", help: "the run's seed (proposals, probes, training mixes); seeded runs of one configuration differ only by it", min: 0, max: 2 ** 31 - 1 },
   labels: { type: "enum", values: ["base", "validation-all"], help: "where the gate may read validation labels: the base range (what a real user has) or, as the named ablation, every length", default: "base" },
   consensus: { type: "bool", help: "critics must reach consensus (--no-consensus: every proposed sample is accepted, the ablation)", default: true },
   replace: { type: "bool", help: "each round's accepted samples replace the earlier ones instead of accumulating (ablation)" },
   all: { type: "bool", help: "run the default and both ablations (--no-consensus, --labels validation-all) one after the other" },
-  rounds: { type: "int", help: "self-improvement rounds (default: the recipe's)", min: 0, max: 64 },
-  samples: { type: "int", help: "problems proposed per round (default: the recipe's)", min: 1, max: 100_000 },
+  rounds: { type: "int", help: "self-improvement rounds (default: the recipe's)", min: 1, max: 64 },
+  samples: { type: "int", help: "problems proposed per round (default: the recipe's)", min: 1, max: 4096 },
   seeds: { type: "list", help: "one independently seeded lineage per seed; the first generates, the others are model critics (default: the recipe's)" },
   modelApprovals: { type: "int", help: "model critics that must give the generator's answer (default: all of them)", min: 1 },
   config: { type: "string", help: "JSON file with any part of the demo configuration (recipe, critics, policy, gate)", placeholder: "<file>" },

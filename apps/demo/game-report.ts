@@ -60,8 +60,8 @@ export function eloFigure(result: GameRunResult): Figure {
     xLabel: "round",
     yLabel: "Elo",
     series: [
-      { name: "promoted", points: [[x0, result.base?.elo ?? 0], ...result.rows.flatMap((r, i) => (promoted[i] ? [[r.round, promoted[i]!.elo] as const] : []))] },
       { name: "candidate", points: result.rows.flatMap((r) => (r.candidate ? [[r.round, r.candidate.elo] as const] : [])) },
+      { name: "promoted", points: [[x0, result.base?.elo ?? 0], ...result.rows.flatMap((r, i) => (promoted[i] ? [[r.round, promoted[i]!.elo] as const] : []))] },
       ...Object.entries(anchors).map(([name, e]) => ({ name, dashed: true, points: [[x0, e], [x1, e]] as const })),
     ],
   };

@@ -152,7 +152,7 @@ export async function runGameDemo(o: RunGameDemoOptions): Promise<GameRunResult>
       ...(o.natsUrl !== undefined ? { natsUrl: o.natsUrl, auth: false } : { auth: true }),
       members: gameMembers(c, c.minutes > 0),
       modelsDir,
-      readyTimeoutMs: 180_000,
+      readyTimeoutMs: 900_000, // seven processes starting on a loaded machine can take minutes
       ...(o.signal ? { signal: o.signal } : {}),
     });
     const adminSeed = mesh.secrets?.seedFileOf("admin");

@@ -125,7 +125,9 @@ async function runPart(part: string, size: string, dir: string): Promise<{ value
 function spawnPart(part: string, size: string, dir: string): { value: number; maxRssMb: number } {
   const r = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), part, size, dir], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`bench part ${part} failed (exit ${r.status}): ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split("\n").pop()!) as { value: number; maxRssMb: number };
+  const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as { value: number; maxRssMb: number };
+  console.log(`  engine ${part}: ${out.value.toFixed(2)}, peak RSS ${out.maxRssMb.toFixed(0)} MB`);
+  return out;
 }
 
 type TorchResult = Record<string, number>;
@@ -138,15 +140,25 @@ function runTorch(dir: string, mode: string, blas: number): TorchResult {
   return { ...(JSON.parse(py.stdout.trim().split("\n").pop()!) as TorchResult), blasThreads: blas };
 }
 
-/** PyTorch's best over OpenBLAS at 1 and 2 threads (OpenMP at 2): its figure and that run's peak RSS. */
+/**
+ * OpenBLAS thread counts PyTorch is measured with (OpenMP always at THREADS). Default 1 and 2;
+ * `BENCH_TORCH_BLAS=1` keeps the setting bench/engine/README.md found best on this machine.
+ */
+const TORCH_BLAS = (process.env.BENCH_TORCH_BLAS ?? `1,${THREADS}`).split(",").map(Number);
+
+/** PyTorch's best over {@link TORCH_BLAS}: its figure and that run's peak RSS. */
 function bestTorch(dir: string, mode: string, targets: string[]): { value: number; maxRssMb: number } {
   let top = { value: 0, maxRssMb: 0 };
-  for (const blas of [1, THREADS]) {
+  for (const blas of TORCH_BLAS) {
     const r = runTorch(dir, `${mode}:${targets.join(",")}`, blas);
+    console.log(`  pytorch ${mode} (OpenBLAS ${blas}): ${r.value!.toFixed(2)}, peak RSS ${r.maxRssMb!.toFixed(0)} MB`);
     if (r.value! > top.value) top = { value: r.value!, maxRssMb: r.maxRssMb! };
   }
   return top;
 }
+
+/** Parts measured (`BENCH_PARTS=first-token,gen-1,train,gen-8` by default, in that order). */
+const PARTS = (process.env.BENCH_PARTS ?? "first-token,gen-1,train,gen-8").split(",");
 
 async function main(size: string): Promise<void> {
   if (!SIZES[size]) throw new Error(`--size must be one of ${Object.keys(SIZES).join(", ")}`);
@@ -162,11 +174,13 @@ async function main(size: string): Promise<void> {
       rows.push([`  peak RSS MB`, e.maxRssMb.toFixed(0), t.maxRssMb.toFixed(0), (e.maxRssMb / t.maxRssMb).toFixed(2), "<= 1"]);
       console.log(rows.at(-2)!.join("  "), "|", rows.at(-1)!.join("  "));
     };
-    add(`LoRA r16 training tokens/s (seq ${SEQ}, batch ${TRAIN_BATCH})`, spawnPart("train", size, dir), bestTorch(dir, "train", targets), ">= 1.5");
-    add("generation tokens/s, batch 1", spawnPart("gen-1", size, dir), bestTorch(dir, "gen-1", targets), ">= 2");
-    add("generation tokens/s, batch 8", spawnPart("gen-8", size, dir), bestTorch(dir, "gen-8", targets), "");
-    const first = spawnPart("first-token", size, dir);
-    rows.push(["import folder → first token, s", first.value.toFixed(2), "", "", "< 10"]);
+    for (const part of PARTS) {
+      if (part === "train") add(`LoRA r16 training tokens/s (seq ${SEQ}, batch ${TRAIN_BATCH})`, spawnPart("train", size, dir), bestTorch(dir, "train", targets), ">= 1.5");
+      else if (part === "gen-1") add("generation tokens/s, batch 1", spawnPart("gen-1", size, dir), bestTorch(dir, "gen-1", targets), ">= 2");
+      else if (part === "gen-8") add("generation tokens/s, batch 8", spawnPart("gen-8", size, dir), bestTorch(dir, "gen-8", targets), "");
+      else if (part === "first-token") rows.push(["import folder → first token, s", spawnPart("first-token", size, dir).value.toFixed(2), "", "", "< 10"]);
+      else throw new Error(`unknown part ${part}`);
+    }
     console.log(`load average at end: ${loadavg()[0]!.toFixed(2)} (2 cores; > 2 means contention)`);
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) console.log(r.map((cell, i) => cell.padEnd(widths[i]!)).join("  "));

@@ -61,13 +61,13 @@ const mesh = await startLocalMesh({
     { name: "generator", kind: "generator", args: ["--task", pack.name, "--model", modelDir, "--simulations", String(simulations), "--game-concurrency", String(concurrency), "--log-level", "warn"] },
     { name: "critic-rules", kind: "critic", args: ["--task", pack.name, "--kind", "rules", "--critic-id", "rules", "--log-level", "warn"] },
   ],
-  readyTimeoutMs: 180_000,
+  readyTimeoutMs: 900_000,
 });
 const generator = createClient(GeneratorService, mesh.address("generator"), { deadlineMs: Infinity });
 const viaMesh = async (rep: number): Promise<{ positions: number; seconds: number }> => {
   const t0 = performance.now();
   let positions = 0;
-  for await (const s of generator.generate({ task: pack.name, count: games, publish: true, seed: BigInt(1000 + rep), idPrefix: `bench-${Date.now()}-${rep}`, round: rep })) {
+  for await (const s of generator.generate({ task: pack.name, count: games, publish: true, seed: BigInt(1001 + rep), idPrefix: `bench-${Date.now()}-${rep + 1}`, round: rep + 1 })) {
     positions += s.game?.moves.length ?? 0;
   }
   return { positions, seconds: (performance.now() - t0) / 1000 };

@@ -38,6 +38,7 @@ export const monitorOptions = {
   arenaGames: { type: "int", help: "game tasks: arena games (the cap of an SPRT)", default: 40, min: 1, max: 100_000 },
   arenaThreshold: { type: "float", help: "game tasks: score the candidate needs under the threshold rule", default: 0.55, min: 0.01, max: 1 },
   arenaSimulations: { type: "int", help: "game tasks: search simulations per arena move", default: 64, min: 1, max: 100_000 },
+  arenaPlay: { type: "enum", values: ["search", "policy"], help: "game tasks: arena players search (PUCT at --arena-simulations) or play the raw policy's most probable move", default: "search" },
   arenaSprtElo1: { type: "float", help: "game tasks: the SPRT's H1 (Elo over the promoted model; H0 is 0)", default: 35, min: 1 },
   eloGames: { type: "int", help: "game tasks: games of every evaluated model against each fixed opponent", default: 20, min: 2, max: 10_000 },
   eloSimulations: { type: "int", help: "game tasks: search simulations per move against the fixed opponents", default: 64, min: 1, max: 100_000 },

@@ -10,6 +10,7 @@ import {
   mctsAgent,
   NetworkEvaluator,
   playMatch,
+  policyAgent,
   runArena,
   type Agent,
   type ArenaPolicy,
@@ -125,8 +126,10 @@ export function createArenaGate(options: ArenaGateOptions): ArenaGate {
         const incumbent = await open(record.lineage, promoted.version);
         loaded.push(incumbent);
         const t1 = performance.now();
-        const sims = policy.play.simulations;
-        const arena = await runArena(game, player(candidate, sims), player(incumbent, sims), policy, `arena-${name}-vs-${promoted.version}`);
+        // Search players, or the raw policies (most probable move) when the arena policy says so.
+        const arenaPlayer = (m: LoadedModel<PolicyValueModel>): Agent<unknown> =>
+          policy.play.mode === "policy" ? (policyAgent(game, new NetworkEvaluator(game, m.model.network), m.version) as Agent<unknown>) : player(m, policy.play.simulations);
+        const arena = await runArena(game, arenaPlayer(candidate), arenaPlayer(incumbent), policy, `arena-${name}-vs-${promoted.version}`);
         const arenaSeconds = (performance.now() - t1) / 1000;
         const alarms = promoted.evaluation ? forgettingAlarms(arena.tally, tallies, promoted.evaluation.anchors) : [];
         const passed = arena.decision.verdict === "accept";

@@ -12,6 +12,8 @@ export interface ArenaFlags {
   readonly arenaThreshold: number;
   readonly arenaSimulations: number;
   readonly arenaSprtElo1: number;
+  /** `search` (PUCT at arenaSimulations) or `policy` (the network's most probable move). */
+  readonly arenaPlay?: string;
 }
 
 /** An arena policy from the flags (version 0: {@link installArenaPolicy} numbers it). */
@@ -23,7 +25,7 @@ export function arenaPolicyOf(f: ArenaFlags): ArenaPolicy {
     maxGames: f.arenaGames,
     threshold: f.arenaThreshold,
     sprt: { ...DEFAULT_ARENA_POLICY.sprt, elo1: f.arenaSprtElo1 },
-    play: { mode: "search", simulations: f.arenaSimulations },
+    play: { mode: (f.arenaPlay ?? "search") as ArenaPolicy["play"]["mode"], simulations: f.arenaSimulations },
     chunk: Math.min(DEFAULT_ARENA_POLICY.chunk, f.arenaGames),
     note: f.arenaRule === "none" ? "no gate (ablation): every candidate promoted" : "monitor flags",
   });

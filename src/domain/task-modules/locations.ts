@@ -56,7 +56,7 @@ export interface ResolvedTaskModule {
 /**
  * Resolves a module reference to a file inside the configured locations. A path is taken relative to
  * `cwd` when it exists there, else to each location in turn; a package name is resolved from each
- * location's `node_modules`. PermissionDenied naming the file when it lies outside every location;
+ * location's `node_modules`, then as a path relative to `cwd`. PermissionDenied naming the file when it lies outside every location;
  * NotFound when nothing matches.
  */
 export async function resolveTaskModule(ref: string, locations: TaskModuleLocations, cwd: string = process.cwd()): Promise<ResolvedTaskModule> {
@@ -73,6 +73,8 @@ export async function resolveTaskModule(ref: string, locations: TaskModuleLocati
         // not installed under this location
       }
     }
+    // A bare name may also be a folder or file next to the caller (`my-task` for ./my-task).
+    candidates.push(resolve(cwd, ref));
   }
   for (const candidate of candidates) {
     let real: string;

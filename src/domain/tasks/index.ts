@@ -5,8 +5,8 @@
  */
 export { createRng } from "./rng.js";
 export type { Rng } from "./rng.js";
-export { createTaskTokenizer } from "./tokenizer-spec.js";
-export type { CharTokenizerSpec } from "./tokenizer-spec.js";
+export { createTaskTokenizer, hfTokenizerSpec } from "./tokenizer-spec.js";
+export type { CharTokenizerSpec, HfTokenizerSpec, TaskTokenizerSpec } from "./tokenizer-spec.js";
 export { defineTaskPack, HELD_OUT_SPLITS, SMALL_SPACE_TEST_SHARE } from "./task-pack.js";
 export type {
   FormatCheck,
@@ -66,3 +66,5 @@ export { recordTaskIdentity, taskIdentity, taskIdentities } from "./registry.js"
 export { loadTaskModules, packFromExport, startTaskModules } from "./modules.js";
 export type { TaskModuleApi, TaskModuleConfig } from "./modules.js";
 export type { TaskIdentity } from "../task-modules/index.js";
+export { checkTaskPack } from "./check.js";
+export type { TaskCheck, TaskCheckOptions, TaskCheckReport } from "./check.js";

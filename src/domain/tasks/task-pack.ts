@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
-import type { CharTokenizerSpec } from "./tokenizer-spec.js";
+import type { CharTokenizerSpec, TaskTokenizerSpec } from "./tokenizer-spec.js";
 import { createRng, type Rng } from "./rng.js";
 
 /**
@@ -63,7 +63,7 @@ export interface TaskPack {
   /** sha256 over a data-set pack's rows, so a change of data shows in the task identity. */
   readonly dataDigest?: string;
   readonly description: string;
-  readonly tokenizer: CharTokenizerSpec;
+  readonly tokenizer: TaskTokenizerSpec;
   /** Inclusive difficulty range the pack can produce. */
   readonly difficulty: { readonly min: number; readonly max: number };
   /** Names of every rare-slice tag {@link rareSlices} may return. */

@@ -1,6 +1,6 @@
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { GraphBuilder } from "../graph/builder.js";
-import type { ValueInfo } from "../graph/ir.js";
+import { attr, type ValueInfo } from "../graph/ir.js";
 import { headDim, kvHeads, type TransformerConfig } from "./config.js";
 import { paramNames, type ParamSpec } from "./params.js";
 
@@ -103,6 +103,10 @@ export function norm(ctx: Ctx, x: ValueInfo, weight: string, bias: string): Valu
     const variance = b.reduceMean(b.mul(xc, xc), [-1]);
     const y = b.div(xc, b.sqrt(b.add(variance, scalar(b, c.normEps, dtype))));
     return b.add(b.mul(y, w), ctx.weight(bias));
+  }
+  if (ctx.fused) {
+    // One kernel (ORT's RMSNorm; autodiff has its rule) instead of five.
+    return b.op("SimplifiedLayerNormalization", [x, w], [{ dtype, shape: x.shape }], { attrs: { axis: attr.int(-1), epsilon: attr.float(c.normEps) } })[0]!;
   }
   const ms = b.reduceMean(b.mul(x, x), [-1]);
   return b.mul(b.div(x, b.sqrt(b.add(ms, scalar(b, c.normEps, dtype)))), w);

@@ -295,11 +295,18 @@ function decoderStack(
   const specByName = new Map(parameterSpecs(c).map((s) => [s.name, s]));
   const spec = (name: string): ParamSpec => specByName.get(name) as ParamSpec;
   const addNorm = (x: ValueInfo, delta: ValueInfo, w: string, bias: string): { sum: ValueInfo; normed: ValueInfo } => {
+    const stat = { dtype, shape: [...x.shape.slice(0, -1), 1] };
+    if (fused && c.norm === "rmsnorm") {
+      const [normed, , , sum] = b.op("SkipSimplifiedLayerNormalization", [x, delta, ctx.weight(w)], [{ dtype, shape: x.shape }, stat, stat, { dtype, shape: x.shape }], {
+        domain: MS_DOMAIN,
+        attrs: { epsilon: attr.float(c.normEps) },
+      });
+      return { sum: sum as ValueInfo, normed: normed as ValueInfo };
+    }
     if (!(fused && c.norm === "layernorm")) {
       const sum = b.add(x, delta);
       return { sum, normed: norm(ctx, sum, w, bias) };
     }
-    const stat = { dtype, shape: [...x.shape.slice(0, -1), 1] };
     const [normed, , , sum] = b.op("SkipLayerNormalization", [x, delta, ctx.weight(w), ctx.weight(bias)], [{ dtype, shape: x.shape }, stat, stat, { dtype, shape: x.shape }], {
       domain: MS_DOMAIN,
       attrs: { epsilon: attr.float(c.normEps) },

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { AutodidactError, Code } from "../../../platform/errors/index.js";
 import { createRng } from "../rng.js";
-import type { CharTokenizerSpec } from "../tokenizer-spec.js";
+import { createTaskTokenizer, type CharTokenizerSpec, type TaskTokenizerSpec } from "../tokenizer-spec.js";
 import type { FormatCheck, HeldOutSplit, TaskExample, TaskPack, TaskProblem, TaskStream } from "../task-pack.js";
 import { checkSplits, DATASET_SPLITS, type CheckedRow, type DatasetSplit, type DatasetSplitRows } from "./splits.js";
 
@@ -30,8 +30,12 @@ export interface DatasetPackDefinition {
    * only if such prompts reach {@link TaskPack.difficultyOf}; data prompts use their row's value.
    */
   readonly difficulty?: (prompt: string, answer: string | undefined) => number;
-  /** Character tokenizer; default: every character of every prompt and answer, sorted, plus `<pad>`, `<bos>`, `<eos>`. */
-  readonly tokenizer?: CharTokenizerSpec;
+  /**
+   * Character tokenizer, or a subword `tokenizer.json` ({@link hfTokenizerSpec}); default: every character
+   * of every prompt and answer, sorted, plus `<pad>`, `<bos>`, `<eos>`. Lengths (context sizes, answer
+   * limits) are counted in its tokens.
+   */
+  readonly tokenizer?: TaskTokenizerSpec;
   /** Default `collapse`. */
   readonly answerWhitespace?: AnswerWhitespace;
   /** Held-out examples per difficulty by default (a prefix of the split, in file order). Default 128. */
@@ -142,9 +146,12 @@ export function defineDatasetPack(def: DatasetPackDefinition): DatasetPack {
 /** Lookups over the checked rows: by split and difficulty, by prompt. */
 class DatasetIndex {
   readonly bySplit: Record<DatasetSplit, Bucket>;
-  readonly byPrompt = new Map<string, { difficulty: number; answer?: string }>();
+  readonly byPrompt = new Map<string, CheckedRow>();
   readonly difficulty: { min: number; max: number };
-  readonly vocabulary: Set<string>;
+  /** Length of a text in the pack's tokens. */
+  readonly measure: (text: string) => number;
+  /** Whether the tokenizer encodes a text without unknown tokens. */
+  readonly covers: (text: string) => boolean;
   readonly digest: string;
   /** Whether every pool row carries a (hidden) answer: then the pack has a verifier for everything it proposes. */
   readonly poolLabelled: boolean;
@@ -156,16 +163,21 @@ class DatasetIndex {
   constructor(
     readonly def: DatasetPackDefinition,
     readonly rows: Record<DatasetSplit, CheckedRow[]>,
-    readonly tokenizer: CharTokenizerSpec,
+    readonly tokenizer: TaskTokenizerSpec,
   ) {
     this.bySplit = { anchor: bucket(rows.anchor), validation: bucket(rows.validation), test: bucket(rows.test), pool: bucket(rows.pool) };
     const all = DATASET_SPLITS.flatMap((s) => rows[s]);
     if (all.length === 0) throw new AutodidactError(`task ${def.name}: the data set has no rows`, Code.InvalidArgument);
-    for (const r of all) this.byPrompt.set(r.prompt, { difficulty: r.difficulty, ...(r.answer !== undefined ? { answer: r.answer } : {}) });
+    for (const r of all) this.byPrompt.set(r.prompt, r);
     this.difficulty = { min: maxOf(all, (r) => -r.difficulty) * -1, max: maxOf(all, (r) => r.difficulty) };
-    this.vocabulary = new Set(tokenizer.alphabet);
+    ({ measure: this.measure, covers: this.covers } = tokenMeasures(tokenizer));
+    const len = this.measure;
     const hash = createHash("sha256");
-    for (const s of DATASET_SPLITS) for (const r of rows[s]) hash.update(JSON.stringify([s, r.prompt, r.answer ?? null, r.difficulty])).update("\n");
+    for (const s of DATASET_SPLITS) {
+      // Chunked: one update per row costs more than the hashing itself on large data sets.
+      const lines = rows[s].map((r) => JSON.stringify([s, r.prompt, r.answer ?? null, r.difficulty]));
+      for (let i = 0; i < lines.length; i += 4096) hash.update(lines.slice(i, i + 4096).join("\n") + "\n");
+    }
     this.digest = hash.digest("hex");
     const labelled = [...rows.anchor, ...rows.validation, ...rows.test];
     this.labelledBy = bucket(labelled);
@@ -182,14 +194,14 @@ class DatasetIndex {
 
   maxPromptLength(d: number): number {
     const at = DATASET_SPLITS.flatMap((s) => this.bySplit[s].get(d) ?? []);
-    return at.length > 0 ? maxOf(at, (r) => len(r.prompt)) : this.longestPrompt;
+    return at.length > 0 ? maxOf(at, (r) => this.measure(r.prompt)) : this.longestPrompt;
   }
 
   maxAnswerLength(d: number): number {
     if (this.def.maxAnswerLength) return this.def.maxAnswerLength(d);
     let limit = this.answerLimits.get(d);
     if (limit === undefined) {
-      const measured = maxOf(this.labelledBy.get(d) ?? [], (r) => len(r.answer as string));
+      const measured = maxOf(this.labelledBy.get(d) ?? [], (r) => this.measure(r.answer as string));
       limit = Math.max(measured, Math.ceil(this.answerRatio * this.maxPromptLength(d)));
       this.answerLimits.set(d, limit);
     }
@@ -210,6 +222,33 @@ function maxOf<T>(items: readonly T[], f: (item: T) => number): number {
 
 function len(text: string): number {
   return [...text].length;
+}
+
+/**
+ * Token length and coverage for a tokenizer spec: characters for a character tokenizer (fast, no
+ * encoding); the encoded length, and "no unknown token", for a subword one.
+ */
+export function tokenMeasures(spec: TaskTokenizerSpec): { measure: (text: string) => number; covers: (text: string) => boolean } {
+  if (spec.kind === "char") {
+    const alphabet = new Set(spec.alphabet);
+    return { measure: len, covers: (text) => [...text].every((ch) => alphabet.has(ch)) };
+  }
+  const tok = createTaskTokenizer({ tokenizer: spec });
+  const model = spec.json.model as { unk_token?: unknown } | undefined;
+  const unk = typeof model?.unk_token === "string" ? tok.tokenToId(model.unk_token) : undefined;
+  return {
+    measure: (text) => tok.encode(text).length,
+    covers(text) {
+      try {
+        const ids = tok.encode(text);
+        if (unk !== undefined) return !ids.includes(unk);
+        // No unknown token: a vocabulary that drops what it cannot encode shows it in the round trip.
+        return tok.decode(ids, { skipSpecial: true }).replace(/\s+/g, "") === text.replace(/\s+/g, "");
+      } catch {
+        return false;
+      }
+    },
+  };
 }
 
 function promptIdOf(task: string, prompt: string): string {
@@ -238,11 +277,13 @@ function buildPack(def: DatasetPackDefinition, ix: DatasetIndex, normalize: (s: 
   const checkFormat = (prompt: string, completion: string): FormatCheck => {
     const answer = normalize(completion);
     if (answer === "") return { ok: false, reason: "empty answer" };
-    const outside = [...answer].find((ch) => !ix.vocabulary.has(ch));
-    if (outside !== undefined) return { ok: false, reason: `answer has ${JSON.stringify(outside)}, not in the task's vocabulary` };
+    if (!ix.covers(answer)) {
+      const outside = [...answer].find((ch) => !ix.covers(ch));
+      return { ok: false, reason: `answer has ${outside !== undefined ? JSON.stringify(outside) : "text"} outside the task's vocabulary` };
+    }
     const known = ix.byPrompt.get(prompt);
-    if (known !== undefined && len(answer) > ix.maxAnswerLength(known.difficulty)) {
-      return { ok: false, reason: `answer has ${len(answer)} tokens, more than ${ix.maxAnswerLength(known.difficulty)} at difficulty ${known.difficulty}` };
+    if (known !== undefined && ix.measure(answer) > ix.maxAnswerLength(known.difficulty)) {
+      return { ok: false, reason: `answer has ${ix.measure(answer)} tokens, more than ${ix.maxAnswerLength(known.difficulty)} at difficulty ${known.difficulty}` };
     }
     return def.checkFormat ? def.checkFormat(prompt, answer) : { ok: true };
   };

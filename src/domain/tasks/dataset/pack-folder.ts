@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AutodidactError, Code } from "../../../platform/errors/index.js";
-import type { CharTokenizerSpec } from "../tokenizer-spec.js";
+import { hfTokenizerSpec, type CharTokenizerSpec, type TaskTokenizerSpec } from "../tokenizer-spec.js";
 import { defineDatasetPack, DATASET_SPECIALS, type AnswerWhitespace, type DatasetPack, type DatasetPackDefinition } from "./dataset-pack.js";
 import { readDatasetFile, type DatasetColumns, type DatasetRow } from "./rows.js";
 import { DATASET_SPLITS, type DatasetSplit } from "./splits.js";
@@ -22,8 +22,13 @@ export interface PackManifest {
   readonly columns?: DatasetColumns;
   /** Difficulty of rows without one: `prompt-length` (characters, default) or `prompt-words`. */
   readonly difficulty?: "prompt-length" | "prompt-words";
-  /** `{ "alphabet": [...] }` to fix the character set (special tokens default to `<pad>`, `<bos>`, `<eos>`); default: derived from the data. */
-  readonly tokenizer?: { readonly alphabet?: readonly string[] };
+  /**
+   * `{ "alphabet": [...] }` fixes the character set (special tokens `<pad>`, `<bos>`, `<eos>`);
+   * `{ "file": "tokenizer.json" }` names a Hugging Face tokenizer (BPE, WordPiece, Unigram), its special
+   * tokens found by name or given as `"eos"`, `"pad"`, `"bos"` (a tokenizer without bos works).
+   * Default: characters derived from the data.
+   */
+  readonly tokenizer?: { readonly alphabet?: readonly string[]; readonly file?: string; readonly eos?: string; readonly pad?: string; readonly bos?: string };
   readonly answerWhitespace?: AnswerWhitespace;
   readonly heldOutSize?: number;
 }
@@ -56,6 +61,7 @@ export function parseManifest(value: unknown, file: string): PackManifest {
   if (m.difficulty !== undefined && !(typeof m.difficulty === "string" && m.difficulty in DIFFICULTY_RULES)) {
     fail(`"difficulty" must be one of ${Object.keys(DIFFICULTY_RULES).join(", ")}`);
   }
+  if (m.tokenizer !== undefined && (m.tokenizer === null || typeof m.tokenizer !== "object" || Array.isArray(m.tokenizer))) fail(`"tokenizer" must be an object ({ "file": "tokenizer.json" } or { "alphabet": [...] })`);
   if (m.answerWhitespace !== undefined && m.answerWhitespace !== "collapse" && m.answerWhitespace !== "remove") fail(`"answerWhitespace" must be "collapse" or "remove"`);
   if (m.heldOutSize !== undefined && !(Number.isInteger(m.heldOutSize) && (m.heldOutSize as number) > 0)) fail(`"heldOutSize" must be a positive integer`);
   return m as unknown as PackManifest;
@@ -69,6 +75,22 @@ function inside(dir: string, file: string, manifest: string): string {
     throw new AutodidactError(`${manifest}: data file "${file}" is outside the pack folder`, Code.InvalidArgument);
   }
   return full;
+}
+
+/** The tokenizer a manifest names: an alphabet, a `tokenizer.json` in the folder, or none (derived from the data). */
+async function manifestTokenizer(dir: string, m: PackManifest, manifestPath: string): Promise<TaskTokenizerSpec | undefined> {
+  const t = m.tokenizer;
+  if (t === undefined) return undefined;
+  if (t.file !== undefined && t.alphabet !== undefined) throw new AutodidactError(`${manifestPath}: tokenizer names both "file" and "alphabet"`, Code.InvalidArgument);
+  if (t.alphabet !== undefined) return { kind: "char", alphabet: t.alphabet, special: DATASET_SPECIALS } satisfies CharTokenizerSpec;
+  if (t.file === undefined) return undefined;
+  const path = inside(dir, t.file, manifestPath);
+  try {
+    const json = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
+    return hfTokenizerSpec(json, { ...(t.eos ? { eos: t.eos } : {}), ...(t.pad ? { pad: t.pad } : {}), ...(t.bos ? { bos: t.bos } : {}) });
+  } catch (cause) {
+    throw new AutodidactError(`${path}: ${(cause as Error).message}`, Code.InvalidArgument, { cause });
+  }
 }
 
 /**
@@ -101,7 +123,7 @@ export async function loadDatasetPack(folder: string | URL, overrides: DatasetFo
     for (const f of files) rows.push(...(await readDatasetFile(inside(dir, f, manifestPath), { name: f, ...(m.columns ? { columns: m.columns } : {}) })));
     splits[split] = rows;
   }
-  const tokenizer: CharTokenizerSpec | undefined = m.tokenizer?.alphabet ? { kind: "char", alphabet: m.tokenizer.alphabet, special: DATASET_SPECIALS } : undefined;
+  const tokenizer = await manifestTokenizer(dir, m, manifestPath);
   const difficulty = m.difficulty ? DIFFICULTY_RULES[m.difficulty] : undefined;
   return defineDatasetPack({
     name: m.name,

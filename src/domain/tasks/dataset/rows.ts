@@ -64,12 +64,10 @@ export function rowFromRecord(record: unknown, source: string, columns: DatasetC
   if (difficulty !== undefined && difficulty !== null && !(typeof difficulty === "number" && Number.isInteger(difficulty))) {
     return { source, reason: `"${dCol}" must be an integer, got ${describe(difficulty)}` };
   }
-  return {
-    prompt,
-    source,
-    ...(typeof answer === "string" ? { answer } : {}),
-    ...(typeof difficulty === "number" ? { difficulty } : {}),
-  };
+  const row: { prompt: string; source: string; answer?: string; difficulty?: number } = { prompt, source };
+  if (typeof answer === "string") row.answer = answer;
+  if (typeof difficulty === "number") row.difficulty = difficulty;
+  return row;
 }
 
 function describe(v: unknown): string {

@@ -17,17 +17,19 @@ export const LABELLED_SPLITS: ReadonlySet<DatasetSplit> = new Set(["anchor", "va
 /** Rows of every split (a missing split is empty). */
 export type DatasetSplitRows = { readonly [S in DatasetSplit]?: readonly DatasetRow[] };
 
-/** A checked row: its prompt's content hash, its difficulty and its normalized answer (labelled splits). */
+/** A checked row: its prompt, its difficulty and its normalized answer (labelled splits). */
 export interface CheckedRow {
   readonly prompt: string;
   readonly answer?: string;
   readonly difficulty: number;
   readonly source: string;
-  /** sha256 of the prompt: the content hash that disjointness is checked on. */
-  readonly hash: string;
 }
 
-/** Content hash of a prompt: what "the same problem" means across splits. */
+/**
+ * Content hash of a prompt (sha256 hex): what "the same problem" means across splits. Disjointness is
+ * checked on the prompt's exact content — as a map key, which is the same test as comparing the hashes
+ * without hashing every row of a large data set.
+ */
 export function promptHash(prompt: string): string {
   // One-shot crypto.hash: the same digest as createHash, several times faster on large data sets.
   return hash("sha256", prompt, "hex");
@@ -42,7 +44,7 @@ export interface SplitRules {
 }
 
 /**
- * Checks every split and returns its rows with hashes and difficulties. Refuses, naming the rows
+ * Checks every split and returns its rows with difficulties. Refuses, naming the rows
  * (`file:line`): labelled rows without an answer (or whose answer normalizes to nothing), rows whose
  * difficulty cannot be computed, and the same prompt (by content hash) twice — within a split or across
  * splits. Pool rows may carry an answer: it is kept apart as ground truth only (never trained on).
@@ -81,18 +83,18 @@ function checkRow(row: DatasetRow, split: DatasetSplit, rules: SplitRules): Chec
     }
     if (!Number.isInteger(difficulty)) return { source: row.source, reason: `difficulty rule returned ${difficulty}, not an integer` };
   }
-  return { prompt: row.prompt, difficulty, source: row.source, hash: promptHash(row.prompt), ...(answer !== undefined ? { answer } : {}) };
+  return answer !== undefined ? { prompt: row.prompt, answer, difficulty, source: row.source } : { prompt: row.prompt, difficulty, source: row.source };
 }
 
-/** Every row whose prompt hash was already seen, naming both rows and their splits. */
+/** Every row whose prompt (content) was already seen, naming both rows and their splits. */
 function findDuplicates(splits: Record<DatasetSplit, CheckedRow[]>): RowProblem[] {
   const seen = new Map<string, { split: DatasetSplit; source: string }>();
   const problems: RowProblem[] = [];
   for (const split of DATASET_SPLITS) {
     for (const row of splits[split]) {
-      const first = seen.get(row.hash);
+      const first = seen.get(row.prompt);
       if (first === undefined) {
-        seen.set(row.hash, { split, source: row.source });
+        seen.set(row.prompt, { split, source: row.source });
         continue;
       }
       const where = first.split === split ? `again in ${split}` : `in ${split}, already in ${first.split}`;
