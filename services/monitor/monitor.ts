@@ -24,11 +24,11 @@ import {
 import { checkpointRefOf, openMonitorRecords, type CheckpointRecord, type MonitorRecords, type Registry, type RoundStats } from "../../src/domain/registry/index.js";
 import { summarizeManifest } from "./evaluation/index.js";
 import { loadDecoderModel } from "../../src/domain/serving/index.js";
-import { getTaskPack, type TaskPack } from "../../src/domain/tasks/index.js";
+import { getTaskPack } from "../../src/domain/tasks/index.js";
+import { evaluationPlan, labelFreeDifficulties } from "./evaluation-plan.js";
 import { isGameTask, type ArenaPolicy } from "../../src/domain/games/index.js";
 import type { ArenaGate } from "./arena/arena-gate.js";
 import { gameReport, type GameEvaluation } from "./arena/game-evaluation.js";
-import { evaluationPlan, labelFreeDifficulties } from "./evaluation-plan.js";
 import { createLogger, getMeter, type Logger } from "../../src/platform/telemetry/index.js";
 
 /** The results part of an evaluation: one split's per-difficulty accuracy and frontier. */
@@ -410,8 +410,9 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       const policy = await getPolicy();
       const record = await mustGet(lineage, current.version);
       const live = await evaluate(lineage, current.version, { force: true });
-      const parentEval = record.parentVersion > 0 ? await evaluate(lineage, record.parentVersion) : undefined;
-      const gate = applyGate(policy, live, parentEval);
+      // A game's live evaluation is its arena gate's (it has no validation split to compare).
+      const parentEval = live.game === undefined && record.parentVersion > 0 ? await evaluate(lineage, record.parentVersion) : undefined;
+      const gate = live.game !== undefined && live.gate !== undefined ? live.gate : applyGate(policy, live, parentEval);
       if (gate.passed || !policy.autoRollback) return { rolledBack: false, reasons: gate.reasons };
       const before = (await registry.listCheckpoints(lineage)).some((r) => r.version < current.version && (r.status === "promoted" || r.status === "rolled_back"));
       if (!before) return { rolledBack: false, reasons: gate.reasons };
