@@ -225,6 +225,17 @@ describe("the conductor never reads ground truth", () => {
     expect(modules).toContain("services/conductor/conductor-service.ts");
     for (const m of modules) expect([...importClosure(files, m)].filter(groundTruth), m).toEqual([]);
   });
+
+  it("no module of the conductor reads a verifier, a held-out split or a result over the wire either", () => {
+    // The monitor's replies carry results (the test split, verifier-judged round statistics): the
+    // conductor may read a gate's outcome and reasons, never these fields or RPCs.
+    const conductor = files.filter((f) => f.path.startsWith("services/conductor/") && !isTest(f.path));
+    expect(conductor.length).toBeGreaterThan(5);
+    const reads = /\.(verifier|heldOut|splits|frontier|perDifficulty|labelAccuracy|labelFree)\b|heldOut\(|[Gg]etRoundStats|\.evaluate\(|\bevaluation\.(accuracy|loss)\b/;
+    expect(findings(conductor, reads)).toEqual([]);
+    // The rule can fire: the same pattern finds these reads where they belong (the monitor).
+    expect(findings(files.filter((f) => f.path.startsWith("services/monitor/")), reads).length).toBeGreaterThan(0);
+  });
 });
 
 describe("one owner of the conductor bucket: services/conductor/run-store.ts", () => {

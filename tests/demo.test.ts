@@ -13,7 +13,9 @@ import { connectBus, openKv, startNatsServer, type Bus, type NatsServerProcess }
 import { readDecisions } from "../services/consensus/test-support.js";
 import { frontierOf } from "../apps/experiment/index.js";
 import { createRegistry, openMonitorRecords } from "../src/domain/registry/index.js";
-import { StoredRunSchema, RunStatus } from "../src/gen/autodidact/v1/conductor_pb.js";
+import { RunEventSchema, RunStatus } from "../src/gen/autodidact/v1/conductor_pb.js";
+import { Streams } from "../src/domain/topology/index.js";
+import { readStream } from "../bench/chaos/streams.js";
 import type { DemoReport, DemoRun } from "../apps/report/types.js";
 
 const cli = fileURLToPath(new URL("../bin/autodidact.mjs", import.meta.url));
@@ -84,11 +86,14 @@ describe("autodidact demo --quick", () => {
     const records = openMonitorRecords<StoredEval, { version: number }>(bus);
     const registry = createRegistry(bus, { cacheDir: join(outDir, "test-cache") });
 
-    // The conductor ran the loop: its run record holds every round the report shows, and it proposed every sample (ids `<run>-r<round>-<i>`).
-    const stored = fromBinary(StoredRunSchema, (await (await openKv(bus, "conductor")).get(`run.${RUN_ID}`))!.value);
-    expect(stored.run!.status).toBe(RunStatus.SUCCEEDED);
-    expect(stored.run!.rounds.map((r) => [r.round, r.difficulty, Number(r.accepted)])).toEqual(run.rounds.map((r) => [r.round, r.labelLength, r.accepted]));
-    expect(stored.run!.spec!.labels).toMatchObject({ validation: { min: 1, max: 6 }, ablationValidationBeyondAnchor: false });
+    // The conductor ran the loop: its events hold every round the report shows, once each, and the run's
+    // spec with its labels regime; it proposed every sample (ids `<run>-r<round>-<i>`).
+    const events = (await readStream(bus, Streams.Runs)).map((m) => fromBinary(RunEventSchema, m.data)).filter((e, i, all) => e.runId === RUN_ID && all.findIndex((x) => x.runId === RUN_ID && x.seq === e.seq) === i);
+    const done = events.flatMap((e) => (e.event.case === "roundDone" ? [e.event.value] : []));
+    expect(done.map((r) => [r.round, r.difficulty, Number(r.accepted)])).toEqual(run.rounds.map((r) => [r.round, r.labelLength, r.accepted]));
+    const statuses = events.flatMap((e) => (e.event.case === "status" ? [e.event.value] : []));
+    expect(statuses.at(-1)?.status).toBe(RunStatus.SUCCEEDED);
+    expect(statuses.at(-1)?.spec?.labels).toMatchObject({ validation: { min: 1, max: 6 }, ablationValidationBeyondAnchor: false });
 
     const ids = decisions.map((d) => d.sampleId);
     expect(new Set(ids).size, "a sample decided twice").toBe(ids.length);

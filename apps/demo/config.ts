@@ -28,8 +28,15 @@ export interface DemoConfig {
   readonly noveltyThreshold: number;
   /** Gate: no length may lose more than this accuracy versus the promoted parent. */
   readonly maxLengthRegression: number;
-  /** Gate: minimum change of overall held-out accuracy versus the parent (may be negative). */
+  /** Gate: minimum change of overall validation accuracy versus the parent (may be negative). */
   readonly minAccuracyDelta: number;
+  /**
+   * Gate beyond the validation range (label-free): fresh unlabelled problems per length, up to the
+   * candidate's hardest training length, on which its agreement with the other lineages' promoted
+   * models may not fall more than `maxAgreementRegression` below the incumbent's (0: no such check).
+   */
+  readonly labelFreeProbeSize: number;
+  readonly maxAgreementRegression: number;
   /**
    * How the conductor chooses each round's length, from label-free facts only: `agreement` (probe
    * `probeSize` fresh unlabelled problems per length after every gate; label the first length where the
@@ -78,13 +85,18 @@ export function defaultDemoConfig(recipe: SelfImprovementConfig, baseDir: string
     // Off: 3-gram Jaccard >= 0.95 rejects only exact duplicates on this task (nothing to filter).
     noveltyCritic: false,
     noveltyThreshold: 0.95,
-    maxLengthRegression: 0.1,
+    // Easy tails kept: on the 20 validation problems of 1-digit addition one more error (0.05) rejects;
+    // on the 128 of a longer length up to 5 do.
+    maxLengthRegression: 0.04,
     curriculum: "agreement",
     minAgreement: 0.85,
     probeSize: quick ? 16 : 128,
     seed: 1,
     minAccuracyDelta: -0.02,
-    evalSamples: quick ? 4 : 32,
+    labelFreeProbeSize: quick ? 8 : 64,
+    maxAgreementRegression: 0.05,
+    // Diversity and drift are not gated on here; a few samples per length keep them on the dashboard.
+    evalSamples: quick ? 4 : 8,
     hardestShare: 0.33,
     decisionTimeoutSec: 300,
   };
@@ -184,6 +196,8 @@ export function checkDemoConfig(c: DemoConfig): void {
   if (c.modelMinLogprob !== null && !(typeof c.modelMinLogprob === "number" && c.modelMinLogprob <= 0)) bad("modelMinLogprob must be a log-probability (<= 0) or null");
   if (!(c.maxLengthRegression >= 0)) bad("maxLengthRegression must be >= 0");
   if (!Number.isFinite(c.minAccuracyDelta)) bad("minAccuracyDelta must be a number");
+  if (!(Number.isInteger(c.labelFreeProbeSize) && c.labelFreeProbeSize >= 0 && c.labelFreeProbeSize <= 4096)) bad("labelFreeProbeSize must be an integer in 0..4096");
+  if (!(c.maxAgreementRegression >= 0 && c.maxAgreementRegression <= 1)) bad("maxAgreementRegression must be in [0, 1]");
   if (!(c.decisionTimeoutSec > 0)) bad("decisionTimeoutSec must be > 0");
   if (!(Number.isInteger(c.evalSamples) && c.evalSamples >= 0)) bad("evalSamples must be an integer >= 0");
   if (!(c.hardestShare >= 0 && c.hardestShare < 1)) bad("hardestShare must be in [0, 1)");

@@ -11,12 +11,13 @@ import type { DemoOutput } from "./progress.js";
 import { runDemo } from "./run-demo.js";
 import { selectVariants } from "./variants.js";
 import { writeDemoReport } from "./write-report.js";
+import { namesGameTask } from "./game-demo.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Flags of `autodidact demo` (and `npm start`). */
 export const demoOptions = defineOptions({
-  task: { type: "enum", values: ["addition", "g2p"], help: "the task: reversed addition, or grapheme-to-phoneme on the CMU dictionary (real data)", default: "addition" },
+  task: { type: "enum", values: ["addition", "g2p"], help: "the task: reversed addition, or grapheme-to-phoneme on the CMU dictionary (real data); a game name runs self-play instead", default: "addition" },
   quick: { type: "bool", help: "a small run of the same path (fewer rounds, samples and steps): about a minute (CI)" },
   seed: { type: "int", help: "the run's seed (proposals, probes, training mixes); seeded runs of one configuration differ only by it", min: 0, max: 2 ** 31 - 1 },
   labels: { type: "enum", values: ["base", "validation-all"], help: "where the gate may read validation labels: the base range (what a real user has) or, as the named ablation, every length", default: "base" },
@@ -67,6 +68,8 @@ const ORDER = ["default", "no-consensus", "validation-all", "replace"];
  */
 export async function demoCommand(argv: readonly string[], io: { out?: DemoOutput; signal?: AbortSignal } = {}): Promise<number> {
   const out: DemoOutput = io.out ?? { isTTY: process.stdout.isTTY === true, write: (s) => void process.stdout.write(s) };
+  // A game task runs self-play instead (apps/demo/game-demo.ts).
+  if (namesGameTask(argv)) return (await import("./game-demo.js")).gameDemoCommand(argv, { write: (s) => out.write(s), ...(io.signal ? { signal: io.signal } : {}) });
   const parsed = demoOptions.parse(argv, process.env);
   if (parsed.help) {
     out.write(demoOptions.help({ usage: "autodidact demo [options]" }) + "\n");

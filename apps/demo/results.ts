@@ -15,9 +15,11 @@ type Accuracy = DemoRun["base"]["accuracyByLength"];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Per-length accuracy on the test split of a stored evaluation. */
+/** Per-length accuracy on the test split of a stored evaluation (the results; the top-level metrics are the gate's validation split). */
 export function testAccuracyOf(e: GetEvaluationResponse): Accuracy {
-  return (e.evaluation?.perDifficulty ?? []).map((d) => ({ length: d.difficulty, accuracy: d.accuracy })).sort((a, b) => a.length - b.length);
+  const test = e.evaluation?.splits.find((s) => s.split === "test");
+  if (test === undefined) throw new AutodidactError(`the monitor's evaluation of ${e.evaluation?.lineage}@${e.evaluation?.version} has no test split`, Code.FailedPrecondition);
+  return test.perDifficulty.map((d) => ({ length: d.difficulty, accuracy: d.accuracy })).sort((a, b) => a.length - b.length);
 }
 
 /** Settings of the reader. */

@@ -96,7 +96,8 @@ async function startMesh(o: RunDemoOptions, spec: RunSpec): Promise<LocalMesh> {
     restartPolicy: { initialDelayMs: 500, maxDelayMs: 3_000, stableAfterMs: 10_000 },
     // Services log at info into their files (the dashboard's address is read from there).
     env: { AUTODIDACT_LOG_LEVEL: "info" },
-    readyTimeoutMs: 300_000,
+    // Generous: model critics become ready only once the conductor imported their bases (the monitor evaluates each).
+    readyTimeoutMs: 900_000,
     ...(o.signal ? { signal: o.signal } : {}),
   });
 }

@@ -121,7 +121,10 @@ export function demoRunSpec(c: DemoConfig, v: RunVariant): RunSpec {
       maxDriftKl: 1000,
       autoPromote: true,
       autoRollback: false,
-      note: `demo ${v.name}: promote unless validation accuracy drops (overall by more than ${-c.minAccuracyDelta}, any length by more than ${c.maxLengthRegression})`,
+      // Beyond the validation range: the candidate's agreement with the other lineages (label-free).
+      labelFreeProbeSize: c.labelFreeProbeSize,
+      maxAgreementRegression: c.maxAgreementRegression,
+      note: `demo ${v.name}: promote unless validation accuracy drops (overall by more than ${-c.minAccuracyDelta}, any length by more than ${c.maxLengthRegression}) or, beyond it, agreement with the other lineages by more than ${c.maxAgreementRegression}`,
     },
     labels: labels(c, v),
     seed: BigInt(c.seed),

@@ -55,9 +55,9 @@ function summaryTable(report: DemoReport): string {
     const final = last?.frontier ?? run.base.frontier;
     const delta = final - run.base.frontier;
     const promoted = run.rounds.filter((r) => r.status === "promoted").length;
-    return `<tr data-run="${escapeHtml(run.name)}"><td><b>${escapeHtml(run.name)}</b></td><td>${escapeHtml(run.description)}</td><td>${run.consensus ? "on" : "off"}</td><td>${run.data}</td><td>${run.rounds.length}</td><td class="frontier-change">${run.base.frontier} &rarr; ${final} <span class="${delta > 0 ? "ok" : delta < 0 ? "bad" : "muted"}">(${delta >= 0 ? "+" : ""}${delta})</span></td><td>${promoted}/${run.rounds.length}</td><td>${accuracyCell(last?.accuracyByLength ?? run.base.accuracyByLength, report.frontierThreshold)}</td><td>${num(run.seconds, 1)}</td></tr>`;
+    return `<tr data-run="${escapeHtml(run.name)}"><td><b>${escapeHtml(run.name)}</b></td><td>${escapeHtml(run.description)}</td><td>${run.consensus ? "on" : "off"}</td><td>${run.data}</td><td class="labels">${escapeHtml(run.labels ?? "–")}${run.seed !== undefined ? ` <span class="muted">(seed ${run.seed})</span>` : ""}</td><td>${run.rounds.length}</td><td class="frontier-change">${run.base.frontier} &rarr; ${final} <span class="${delta > 0 ? "ok" : delta < 0 ? "bad" : "muted"}">(${delta >= 0 ? "+" : ""}${delta})</span></td><td>${promoted}/${run.rounds.length}</td><td>${accuracyCell(last?.accuracyByLength ?? run.base.accuracyByLength, report.frontierThreshold)}</td><td>${num(run.seconds, 1)}</td></tr>`;
   });
-  return `<table id="summary"><thead><tr><th>run</th><th>what differs</th><th>consensus</th><th>data</th><th>rounds</th><th>frontier base &rarr; final</th><th>promoted</th><th>final accuracy per length</th><th>seconds</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+  return `<table id="summary"><thead><tr><th>run</th><th>what differs</th><th>consensus</th><th>data</th><th>labels regime</th><th>rounds</th><th>test frontier base &rarr; final</th><th>promoted</th><th>final accuracy per length</th><th>seconds</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }
 
 /** Flattens nested objects into dotted keys (arrays stay whole), so each setting gets its own row. */

@@ -4,7 +4,8 @@ import { clone, create, equals } from "@bufbuild/protobuf";
 import { isAbsolute, normalize, sep } from "node:path";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { policyFromProto } from "../../src/domain/consensus/index.js";
-import { CurriculumPolicy_Kind, CurriculumPolicySchema, RunSpecSchema, type DifficultyRange, type RunSpec } from "../../src/gen/autodidact/v1/conductor_pb.js";
+import { CurriculumPolicy_Kind, CurriculumPolicySchema, RunSpecSchema, type RunSpec } from "../../src/gen/autodidact/v1/conductor_pb.js";
+import type { DifficultyRange } from "../../src/gen/autodidact/v1/common_pb.js";
 import { ConsensusPolicySchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
 import { DataMix } from "../../src/gen/autodidact/v1/training_pb.js";
 
@@ -118,6 +119,8 @@ function checkPolicies(spec: RunSpec): void {
   }
   // The conductor waits for the monitor's own gate on every candidate: it must decide on its own.
   if (spec.gate !== undefined && !spec.gate.autoPromote) bad("gate.auto_promote", "must be true: the monitor gates each candidate as it arrives");
+  // Which labels the gate may read is the labels regime's to say, once (gate-policy.ts writes it in).
+  if (spec.gate?.validation !== undefined || spec.gate?.test !== undefined) bad("gate.validation", "and gate.test come from labels.validation and labels.test: set them there");
 }
 
 /**

@@ -3,11 +3,11 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { CheckpointRef } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
 import type { GetEvaluationResponseSchema, LineageEntrySchema, RoundStatsSchema } from "../../src/gen/autodidact/v1/monitor_pb.js";
-import { AlarmSeverity, type EvaluationSchema, type GateResultSchema, type GatingPolicy, type GatingPolicySchema } from "../../src/gen/autodidact/v1/report_pb.js";
-import type { GateOutcome, GatePolicy } from "./evaluation/index.js";
+import { AlarmSeverity, type EvaluationSchema, type GateResultSchema, type GatingPolicy, type GatingPolicySchema, type SplitEvaluationSchema } from "../../src/gen/autodidact/v1/report_pb.js";
+import { FRONTIER_THRESHOLD, type DifficultyRangePlain, type DifficultyReport, type GateOutcome, type GatePolicy } from "./evaluation/index.js";
 import { checkpointRefOf, type CheckpointRecord, type RoundStats } from "../../src/domain/registry/index.js";
 import { summarizeManifest } from "./evaluation/index.js";
-import type { StoredEvaluation } from "./monitor.js";
+import type { SplitReport, StoredEvaluation } from "./monitor.js";
 
 const ts = (iso: string): Timestamp | undefined => {
   const d = new Date(iso);
@@ -22,7 +22,9 @@ export function refWithEvaluation(record: CheckpointRecord, evaluation?: StoredE
   if (evaluation === undefined) return checkpointRefOf(record);
   return checkpointRefOf(record, {
     metrics: {
-      eval_accuracy: evaluation.accuracy,
+      // The results (test split); the gate's validation numbers are in the evaluation itself.
+      eval_accuracy: evaluation.test?.accuracy ?? evaluation.accuracy,
+      eval_frontier: evaluation.test?.frontier ?? 0,
       eval_loss: evaluation.loss,
       calibration_ece: evaluation.calibrationEce,
       tail_coverage: evaluation.tailCoverage,
@@ -60,16 +62,37 @@ export function toLineageEntry(record: CheckpointRecord): MessageInitShape<typeo
   };
 }
 
-/** A stored evaluation as the wire `Evaluation`. */
+const difficultyMetrics = (d: DifficultyReport): { difficulty: number; count: bigint; accuracy: number; loss: number; calibrationEce: number } => ({
+  difficulty: d.difficulty,
+  count: BigInt(d.count),
+  accuracy: d.accuracy,
+  loss: d.loss,
+  calibrationEce: d.calibrationEce,
+});
+
+const splitEvaluation = (s: SplitReport): MessageInitShape<typeof SplitEvaluationSchema> => ({
+  split: s.split,
+  perDifficulty: s.perDifficulty.map(difficultyMetrics),
+  accuracy: s.accuracy,
+  evalSetDigest: s.evalSetDigest,
+  frontier: s.frontier,
+});
+
+/**
+ * A stored evaluation as the wire `Evaluation`: per-difficulty accuracy, accuracy and frontier are the
+ * test split's (results); `splits` carries both splits per difficulty; the diagnostics are the gate's
+ * validation evaluation.
+ */
 export function toEvaluation(e: StoredEvaluation): MessageInitShape<typeof EvaluationSchema> {
   const at = ts(e.evaluatedAt);
+  const splits = [...(e.test ? [e.test] : []), ...(e.perDifficulty.length > 0 ? [e] : [])];
   return {
     version: BigInt(e.version),
     lineage: e.lineage,
     task: e.task,
     ...(at ? { evaluatedAt: at } : {}),
-    perDifficulty: e.perDifficulty.map((d) => ({ difficulty: d.difficulty, count: BigInt(d.count), accuracy: d.accuracy, loss: d.loss, calibrationEce: d.calibrationEce })),
-    accuracy: e.accuracy,
+    perDifficulty: (e.test ?? e).perDifficulty.map(difficultyMetrics),
+    accuracy: (e.test ?? e).accuracy,
     loss: e.loss,
     calibrationEce: e.calibrationEce,
     overconfidentWrongRate: e.overconfidentWrongRate,
@@ -90,6 +113,11 @@ export function toEvaluation(e: StoredEvaluation): MessageInitShape<typeof Evalu
     baselineVersion: BigInt(e.baselineVersion),
     evalSetDigest: e.evalSetDigest,
     durationMs: e.durationMs,
+    splits: splits.map(splitEvaluation),
+    frontier: e.test?.frontier ?? 0,
+    frontierThreshold: FRONTIER_THRESHOLD,
+    labelFree: (e.labelFree ?? []).map((f) => ({ difficulty: f.difficulty, count: f.count, signal: f.signal, candidate: f.candidate, incumbent: f.incumbent })),
+    ...(e.taskIdentity ? { taskIdentity: e.taskIdentity } : {}),
   };
 }
 
@@ -114,8 +142,17 @@ export function toGatingPolicy(p: GatePolicy): MessageInitShape<typeof GatingPol
     autoRollback: p.autoRollback,
     note: p.note,
     ...(at ? { updatedAt: at } : {}),
+    ...(p.validation ? { validation: { ...p.validation } } : {}),
+    ...(p.test ? { test: { ...p.test } } : {}),
+    validationSize: p.validationSize,
+    testSize: p.testSize,
+    labelFreeProbeSize: p.labelFreeProbeSize,
+    maxAgreementRegression: p.maxAgreementRegression,
+    peerLineages: [...p.peerLineages],
   };
 }
+
+const plainRange = (r: { min: number; max: number } | undefined): DifficultyRangePlain | undefined => (r === undefined ? undefined : { min: r.min, max: r.max });
 
 /** The wire gating policy as the plain form (version and time are assigned by the store). */
 export function fromGatingPolicy(p: GatingPolicy): Omit<GatePolicy, "version" | "updatedAt"> {
@@ -130,6 +167,13 @@ export function fromGatingPolicy(p: GatingPolicy): Omit<GatePolicy, "version" | 
     autoPromote: p.autoPromote,
     autoRollback: p.autoRollback,
     note: p.note,
+    ...(p.validation ? { validation: plainRange(p.validation)! } : {}),
+    ...(p.test ? { test: plainRange(p.test)! } : {}),
+    validationSize: p.validationSize,
+    testSize: p.testSize,
+    labelFreeProbeSize: p.labelFreeProbeSize,
+    maxAgreementRegression: p.maxAgreementRegression,
+    peerLineages: [...p.peerLineages],
   };
 }
 

@@ -2,28 +2,51 @@ import { toBinary } from "@bufbuild/protobuf";
 import { CheckpointRefSchema } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
 import { isKvConflict, type Bus } from "../../src/platform/bus/index.js";
 import { Subjects, type PromotionAuditEvent } from "../../src/domain/topology/index.js";
-import type { SessionHost } from "../../src/engine/index.js";
+import type { SessionHost, TextGenerator } from "../../src/engine/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import {
   applyGate,
   checkGatePolicy,
   DEFAULT_GATE_POLICY,
+  emptyEvaluation,
   evaluateModel,
+  isEmptyRange,
   labelAccuracy,
+  AnswerCache,
+  measureLabelFree,
   signalsOf,
   thresholdsOf,
+  type DifficultyRangePlain,
   type EvaluationReport,
   type GateOutcome,
   type GatePolicy,
+  type LabelFreeDifficulty,
+  type LabelFreeModel,
 } from "./evaluation/index.js";
 import { checkpointRefOf, openMonitorRecords, type CheckpointRecord, type MonitorRecords, type Registry, type RoundStats } from "../../src/domain/registry/index.js";
 import { summarizeManifest } from "./evaluation/index.js";
 import { loadDecoderModel } from "../../src/domain/serving/index.js";
-import { getTaskPack } from "../../src/domain/tasks/index.js";
+import { getTaskPack, type TaskPack } from "../../src/domain/tasks/index.js";
+import { isGameTask, type ArenaPolicy } from "../../src/domain/games/index.js";
+import type { ArenaGate } from "./arena/arena-gate.js";
+import { gameReport, type GameEvaluation } from "./arena/game-evaluation.js";
 import { createLogger, getMeter, type Logger } from "../../src/platform/telemetry/index.js";
 
-/** An evaluation as the monitor stores it: the report plus which checkpoint and baseline it concerns. */
+/** The results part of an evaluation: one split's per-difficulty accuracy and frontier. */
+export type SplitReport = Pick<EvaluationReport, "split" | "perDifficulty" | "accuracy" | "evalSetDigest" | "frontier">;
+
+/**
+ * An evaluation as the monitor stores it. The report fields it extends are the gate's: the validation
+ * split within the gating policy's validation range (empty when the policy allows none). `test` holds
+ * the results, which no decision reads; `labelFree` what the gate compared beyond the validation range.
+ */
 export interface StoredEvaluation extends EvaluationReport {
+  /** The test split: per-difficulty accuracy and frontier, reported as results only. */
+  readonly test: SplitReport;
+  /** Label-free signals the gate compared (empty until the checkpoint is gated, or when none apply). */
+  readonly labelFree: readonly LabelFreeDifficulty[];
+  /** What was evaluated (split difficulties and sizes): a cached evaluation under another plan is stale. */
+  readonly plan: string;
   readonly lineage: string;
   readonly version: number;
   readonly baselineVersion: number;
@@ -33,6 +56,8 @@ export interface StoredEvaluation extends EvaluationReport {
   readonly labelAccuracyProposed: number;
   readonly evaluatedAt: string;
   readonly gate?: GateOutcome;
+  /** A game checkpoint's evaluation: Elo against fixed opponents, the arena, the alarms (arena/). */
+  readonly game?: GameEvaluation;
 }
 
 /** Outcome of {@link Monitor.promote}. */
@@ -61,6 +86,8 @@ export interface MonitorOptions {
   readonly logger?: Logger;
   /** Called after every change (evaluation, promotion, rollback): the dashboard's live feed. */
   readonly onChange?: () => void;
+  /** Game tasks: the arena gate and the arena policy in force (without them game checkpoints are refused). */
+  readonly games?: { readonly gate: ArenaGate; policy(): Promise<ArenaPolicy> };
 }
 
 /**
@@ -83,6 +110,47 @@ export interface Monitor {
   setPolicy(policy: Omit<GatePolicy, "version" | "updatedAt">, expectedVersion?: number): Promise<GatePolicy>;
 }
 
+/** Which difficulties and how many problems of each split an evaluation covers, under a policy. */
+export interface EvaluationPlan {
+  readonly validation: readonly number[];
+  readonly test: readonly number[];
+  readonly validationLimit: number;
+  readonly testLimit: number;
+}
+
+const rangeOf = (r: DifficultyRangePlain, pack: TaskPack): number[] => {
+  const out: number[] = [];
+  for (let d = Math.max(r.min, pack.difficulty.min); d <= Math.min(r.max, pack.difficulty.max); d++) out.push(d);
+  return out;
+};
+
+/**
+ * The evaluation plan a gating policy implies: validation at the configured difficulties inside the
+ * policy's validation range (all of them when it sets none), test over its test range (the configured
+ * difficulties when it sets none). A request's limit overrides the policy's sizes, which override
+ * the monitor's default limit.
+ */
+export function evaluationPlan(policy: GatePolicy, pack: TaskPack, configured: readonly number[] | undefined, defaultLimit: number, requestLimit?: number): EvaluationPlan {
+  const all = configured ?? rangeOf(pack.difficulty, pack);
+  const v = policy.validation;
+  return {
+    validation: v === undefined ? all : isEmptyRange(v) ? [] : all.filter((d) => d >= v.min && d <= v.max),
+    test: policy.test === undefined ? all : rangeOf(policy.test, pack),
+    validationLimit: requestLimit ?? (policy.validationSize || defaultLimit),
+    testLimit: requestLimit ?? (policy.testSize || defaultLimit),
+  };
+}
+
+/** The label-free range of a candidate: above the validation range, up to its hardest synthetic training difficulty. */
+function labelFreeDifficulties(policy: GatePolicy, pack: TaskPack, record: CheckpointRecord): number[] {
+  if (policy.labelFreeProbeSize === 0 || policy.validation === undefined) return [];
+  const mix = record.manifest["mix"] as { syntheticByDifficulty?: Record<string, number> } | undefined;
+  const trained = Object.entries(mix?.syntheticByDifficulty ?? {}).filter(([, n]) => Number(n) > 0).map(([d]) => Number(d)).filter(Number.isInteger);
+  if (trained.length === 0) return [];
+  const lo = isEmptyRange(policy.validation) ? pack.difficulty.min : policy.validation.max + 1;
+  return rangeOf({ min: lo, max: Math.max(...trained) }, pack);
+}
+
 /** Creates the monitor logic; see {@link Monitor}. */
 export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
   const { bus, registry, host } = options;
@@ -90,7 +158,7 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
   // Evaluations, the gating policy and round statistics live in the registry, under its accessors.
   const records: MonitorRecords<StoredEvaluation, GatePolicy> = openMonitorRecords(bus);
   const meter = getMeter("autodidact.monitor");
-  const evalAccuracy = meter.createHistogram("autodidact.monitor.eval_accuracy", { description: "held-out exact-match accuracy of each evaluated checkpoint", unit: "1" });
+  const evalAccuracy = meter.createHistogram("autodidact.monitor.eval_accuracy", { description: "held-out exact-match accuracy of each evaluated checkpoint (attribute split: validation, test)", unit: "1" });
   const decisions = meter.createCounter("autodidact.monitor.decisions", { description: "gate outcomes and rollbacks (attribute outcome: promoted, rejected, rolled_back)" });
   const alarmCount = meter.createCounter("autodidact.monitor.alarms", { description: "collapse alarms raised by evaluations (attributes kind, stage, severity)" });
   // Telemetry never throws into the caller.
@@ -116,7 +184,8 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
   };
   const getEvaluation = (lineage: string, version: number): Promise<StoredEvaluation | undefined> => records.getEvaluation(lineage, version);
 
-  const getPolicy = async (): Promise<GatePolicy> => (await records.getGatePolicy())?.policy ?? DEFAULT_GATE_POLICY;
+  // A policy stored by an older monitor lacks the newer fields: they read as their defaults.
+  const getPolicy = async (): Promise<GatePolicy> => ({ ...DEFAULT_GATE_POLICY, ...(await records.getGatePolicy())?.policy });
 
   // One evaluation at a time: the model worker is shared and evaluations are CPU-bound.
   let queue: Promise<unknown> = Promise.resolve();
@@ -128,29 +197,53 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
 
   const evaluate: Monitor["evaluate"] = (lineage, version, o = {}) =>
     serial(async () => {
-      if (!o.force) {
-        const cached = await getEvaluation(lineage, version);
-        if (cached !== undefined && o.limitPerDifficulty === undefined) return cached;
-      }
       const record = await mustGet(lineage, version);
       const summary = summarizeManifest(record);
+      if (isGameTask(summary.task ?? options.defaultTask)) {
+        const cached = o.force ? undefined : await getEvaluation(lineage, version);
+        return cached?.game !== undefined ? cached : evaluateGame(record);
+      }
       const pack = getTaskPack(summary.task ?? options.defaultTask);
+      const policy = await getPolicy();
+      const plan = evaluationPlan(policy, pack, options.difficulties, options.limitPerDifficulty ?? 0, o.limitPerDifficulty);
+      const planKey = JSON.stringify(plan);
+      if (!o.force) {
+        const cached = await getEvaluation(lineage, version);
+        // Records of an older monitor (no test split) or of another plan are stale.
+        if (cached !== undefined && cached.test !== undefined && cached.plan === planKey) return cached;
+      }
       const promoted = await registry.getPromoted(lineage);
       const baselineVersion = promoted && promoted.version !== version ? promoted.version : record.parentVersion;
-      const baseline = baselineVersion > 0 ? await getEvaluation(lineage, baselineVersion) : undefined;
-      const policy = await getPolicy();
+      const baselineRecord = baselineVersion > 0 ? await getEvaluation(lineage, baselineVersion) : undefined;
+      const baseline = baselineRecord?.split === "validation" && baselineRecord.perDifficulty.length > 0 ? baselineRecord : undefined;
       const dir = await registry.materialize(lineage, version);
       const loaded = await loadDecoderModel(host, dir, `${lineage}@${version}`, { fetcher: registry });
       let report: EvaluationReport;
+      let test: EvaluationReport;
       try {
-        const limit = o.limitPerDifficulty ?? options.limitPerDifficulty ?? 0;
-        report = await evaluateModel(loaded.model.generator, pack, {
-          ...(limit > 0 ? { limitPerDifficulty: limit } : {}),
-          ...(options.difficulties ? { difficulties: options.difficulties } : {}),
+        const common = {
           ...(options.samplesPerDifficulty ? { samplesPerDifficulty: options.samplesPerDifficulty } : {}),
-          ...(baseline ? { reference: signalsOf(baseline) } : {}),
           thresholds: thresholdsOf(policy),
           seed: `${lineage}@${version}`,
+        };
+        // The gate's evaluation: validation only, only where the policy allows labels.
+        report =
+          plan.validation.length === 0
+            ? emptyEvaluation(pack, "validation")
+            : await evaluateModel(loaded.model.generator, pack, {
+                ...common,
+                split: "validation",
+                difficulties: plan.validation,
+                ...(plan.validationLimit > 0 ? { limitPerDifficulty: plan.validationLimit } : {}),
+                ...(baseline ? { reference: signalsOf(baseline) } : {}),
+              });
+        // The results: greedy accuracy on the test split, which no decision reads.
+        test = await evaluateModel(loaded.model.generator, pack, {
+          ...common,
+          split: "test",
+          accuracyOnly: true,
+          difficulties: plan.test,
+          ...(plan.testLimit > 0 ? { limitPerDifficulty: plan.testLimit } : {}),
         });
       } finally {
         await loaded.release();
@@ -167,6 +260,10 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       }
       const stored: StoredEvaluation = {
         ...report,
+        durationMs: report.durationMs + test.durationMs,
+        test: { split: test.split, perDifficulty: test.perDifficulty, accuracy: test.accuracy, evalSetDigest: test.evalSetDigest, frontier: test.frontier },
+        labelFree: [],
+        plan: planKey,
         lineage,
         version,
         baselineVersion: baseline ? baselineVersion : 0,
@@ -176,13 +273,42 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       };
       await records.putEvaluation(stored);
       measure(() => {
-        evalAccuracy.record(report.accuracy, { lineage, task: pack.name });
+        evalAccuracy.record(test.accuracy, { lineage, task: pack.name, split: "test" });
+        if (report.perDifficulty.length > 0) evalAccuracy.record(report.accuracy, { lineage, task: pack.name, split: "validation" });
         for (const a of report.alarms) alarmCount.add(1, { kind: a.kind, stage: a.stage, severity: a.severity });
       });
-      log.info("evaluated", { lineage, version, accuracy: report.accuracy, loss: report.loss, alarms: report.alarms.length });
+      log.info("evaluated", { lineage, version, validationAccuracy: report.accuracy, testAccuracy: test.accuracy, testFrontier: test.frontier, alarms: report.alarms.length });
       changed();
       return stored;
     });
+
+  /** A game checkpoint: the arena gate against the promoted version and Elo against the fixed opponents. */
+  const evaluateGame = async (record: CheckpointRecord): Promise<StoredEvaluation> => {
+    if (options.games === undefined) throw new AutodidactError(`this monitor gates no games (${record.lineage}@${record.version})`, Code.FailedPrecondition);
+    const { lineage, version } = record;
+    const t0 = performance.now();
+    const promoted = await registry.getPromoted(lineage);
+    const incumbent = promoted !== undefined && promoted.version !== version ? { version: promoted.version, evaluation: (await getEvaluation(lineage, promoted.version))?.game } : undefined;
+    const g = await options.games.gate.evaluate(record, await options.games.policy(), incumbent);
+    const report = gameReport(g, performance.now() - t0);
+    const stored: StoredEvaluation = {
+      ...report,
+      test: { split: "test", perDifficulty: [], accuracy: report.accuracy, evalSetDigest: report.evalSetDigest, frontier: 0 },
+      labelFree: [],
+      plan: "game",
+      lineage,
+      version,
+      baselineVersion: incumbent?.version ?? 0,
+      labelAccuracy: -1,
+      labelAccuracyProposed: -1,
+      evaluatedAt: new Date().toISOString(),
+      gate: { passed: g.passed, reasons: [...g.reasons], policyVersion: g.arenaPolicyVersion },
+    };
+    await records.putEvaluation(stored);
+    log.info("game checkpoint evaluated", { lineage, version, elo: Math.round(g.elo), arena: g.arena ? `${g.arena.tally.wins}-${g.arena.tally.draws}-${g.arena.tally.losses}` : "-", passed: g.passed });
+    changed();
+    return stored;
+  };
 
   /**
    * Records what the monitor did on the promotion audit subject, after the promoted pointer moved
@@ -208,15 +334,65 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     throw new AutodidactError("unreachable", Code.Internal);
   };
 
+  // Greedy answers of label-free checks, shared by the candidates of a round (see AnswerCache).
+  const answers = new AnswerCache();
+
+  /**
+   * Measures the label-free check of a candidate (nothing when the policy asks for none). Prompts are
+   * seeded by the task and the candidate's round, so every lineage's candidate of a round is compared
+   * on the same prompts and each model answers them once; models load only when an answer is missing.
+   */
+  const measureLabelFreeOf = async (record: CheckpointRecord, incumbentVersion: number, policy: GatePolicy): Promise<LabelFreeDifficulty[]> => {
+    const pack = getTaskPack(summarizeManifest(record).task ?? options.defaultTask);
+    const difficulties = labelFreeDifficulties(policy, pack, record);
+    if (difficulties.length === 0) return [];
+    const loaded: { release(): Promise<void> }[] = [];
+    const model = (lineage: string, version: number): LabelFreeModel => {
+      let generator: Promise<TextGenerator> | undefined;
+      return {
+        key: `${lineage}@${version}`,
+        generator: () =>
+          (generator ??= (async () => {
+            const m = await loadDecoderModel(host, await registry.materialize(lineage, version), `${lineage}@${version}`, { fetcher: registry });
+            loaded.push(m);
+            return m.model.generator;
+          })()),
+      };
+    };
+    try {
+      const peers: LabelFreeModel[] = [];
+      for (const peer of policy.peerLineages) {
+        if (peer === record.lineage) continue;
+        const p = await registry.getPromoted(peer);
+        if (p !== undefined) peers.push(model(peer, p.version));
+      }
+      const models = { candidate: model(record.lineage, record.version), ...(incumbentVersion > 0 ? { incumbent: model(record.lineage, incumbentVersion) } : {}), peers };
+      return await measureLabelFree(models, pack, { difficulties, probeSize: policy.labelFreeProbeSize, seed: `${pack.name}:round-${record.round}`, cache: answers });
+    } finally {
+      for (const m of loaded) await m.release();
+    }
+  };
+
   const promote: Monitor["promote"] = async (lineage, version, o = {}) => {
     const record = await mustGet(lineage, version);
     const promoted = await registry.getPromoted(lineage);
-    const evaluation = await evaluate(lineage, version);
+    const evaluated = await evaluate(lineage, version);
     const policy = await getPolicy();
     const incumbentVersion = promoted && promoted.version !== version ? promoted.version : 0;
-    const incumbent = incumbentVersion > 0 ? (await getEvaluation(lineage, incumbentVersion)) ?? (await evaluate(lineage, incumbentVersion)) : undefined;
-    const gate = applyGate(policy, evaluation, incumbent);
-    await records.putEvaluation({ ...evaluation, gate });
+    let evaluation: StoredEvaluation;
+    let gate: GateOutcome;
+    if (evaluated.game !== undefined && evaluated.gate !== undefined) {
+      // A game candidate: its arena decided (arena/), stored with its evaluation.
+      gate = evaluated.gate;
+      evaluation = evaluated;
+    } else {
+      // evaluate() returns the cached evaluation when it was made under the current plan, else evaluates again.
+      const incumbent = incumbentVersion > 0 ? await evaluate(lineage, incumbentVersion) : undefined;
+      const labelFree = await serial(() => measureLabelFreeOf(record, incumbentVersion, policy));
+      gate = applyGate(policy, evaluated, incumbent, labelFree);
+      evaluation = { ...evaluated, labelFree, gate };
+      await records.putEvaluation(evaluation);
+    }
     if (!gate.passed && !o.force) {
       let updated = record;
       if (o.rejectOnFail ?? true) {
@@ -276,7 +452,7 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       const policy = await getPolicy();
       const record = await mustGet(lineage, current.version);
       const live = await evaluate(lineage, current.version, { force: true });
-      const parentEval = record.parentVersion > 0 ? await getEvaluation(lineage, record.parentVersion) : undefined;
+      const parentEval = record.parentVersion > 0 ? await evaluate(lineage, record.parentVersion) : undefined;
       const gate = applyGate(policy, live, parentEval);
       if (gate.passed || !policy.autoRollback) return { rolledBack: false, reasons: gate.reasons };
       const before = (await registry.listCheckpoints(lineage)).some((r) => r.version < current.version && (r.status === "promoted" || r.status === "rolled_back"));

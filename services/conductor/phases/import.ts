@@ -9,6 +9,7 @@ import { RoundPhase, RunStatus, type Run, type RunSpec } from "../../../src/gen/
 import { ConsensusPolicySchema } from "../../../src/gen/autodidact/v1/consensus_pb.js";
 import { GatingPolicySchema, type GatingPolicy } from "../../../src/gen/autodidact/v1/report_pb.js";
 import { capDifficulty } from "../curriculum.js";
+import { runGatePolicy } from "../gate-policy.js";
 import { newRoundState } from "../round-end.js";
 import type { ConductorServices, Phase, PhaseInput, PhaseOutcome } from "./phase.js";
 import { throwIfStopped } from "./wait.js";
@@ -22,7 +23,7 @@ function gateRule(p: GatingPolicy): GatingPolicy {
   return c;
 }
 
-/** Sets the run's consensus policy (named after its task) and gating policy through the monitor, unless they are set already. */
+/** Sets the run's consensus policy (named after its task) and gating policy (with the run's labels regime) through the monitor, unless they are set already. */
 async function setPolicies(services: ConductorServices, spec: RunSpec): Promise<void> {
   const monitor = services.peers.monitor();
   const desired = clone(ConsensusPolicySchema, spec.consensus!);
@@ -36,8 +37,10 @@ async function setPolicies(services: ConductorServices, spec: RunSpec): Promise<
     desired.note = desired.note || `run ${spec.name}`;
     await monitor.setConsensusPolicy({ policy: desired });
   }
-  if (spec.gate !== undefined && !equals(GatingPolicySchema, gateRule(await monitor.getPolicy({})), gateRule(spec.gate))) {
-    const gate = clone(GatingPolicySchema, spec.gate);
+  // The gate always carries the run's labels regime (validation and test ranges), even when the spec names no gate.
+  const currentGate = await monitor.getPolicy({});
+  const gate = runGatePolicy(spec, currentGate);
+  if (!equals(GatingPolicySchema, gateRule(currentGate), gateRule(gate))) {
     gate.note = gate.note || `run ${spec.name}`;
     await monitor.setPolicy({ policy: gate });
   }

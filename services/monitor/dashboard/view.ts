@@ -1,10 +1,13 @@
 import type { CollapseAlarm, EvaluationReport } from "../evaluation/index.js";
 import type { CheckpointRecord } from "../../../src/domain/registry/index.js";
 import { escapeHtml, lineChart, type Series } from "../../../src/platform/charts/index.js";
+import { renderGameSection } from "./game-view.js";
 
 /** An evaluation as the dashboard reads it (the monitor's stored evaluation). */
 export interface DashboardEvaluation extends EvaluationReport {
   readonly version: number;
+  /** The results: test-split accuracy per difficulty and frontier (absent in records of an older monitor). */
+  readonly test?: Pick<EvaluationReport, "perDifficulty" | "accuracy" | "frontier">;
   readonly labelAccuracy: number;
   readonly labelAccuracyProposed: number;
   readonly evaluatedAt: string;
@@ -43,9 +46,11 @@ const pointsOf = (cps: readonly DashboardCheckpoint[], f: (c: DashboardCheckpoin
 /** The plots of the state: id → SVG. One point per evaluated checkpoint, x = its round. */
 export function renderPlots(state: DashboardState): Record<string, string> {
   const cps = [...state.checkpoints].filter((c) => c.evaluation !== undefined).sort((a, b) => a.record.round - b.record.round || a.record.version - b.record.version);
-  const difficulties = [...new Set(cps.flatMap((c) => c.evaluation!.perDifficulty.map((d) => d.difficulty)))].sort((a, b) => a - b);
-  const accSeries: Series[] = difficulties.map((d) => ({ name: `len ${d}`, points: pointsOf(cps, (c) => c.evaluation!.perDifficulty.find((x) => x.difficulty === d)?.accuracy) }));
-  accSeries.push({ name: "overall", points: pointsOf(cps, (c) => c.evaluation!.accuracy), color: "#111827", dashed: true });
+  // Results come from the test split (the top-level numbers are the gate's validation evaluation).
+  const results = (c: DashboardCheckpoint): Pick<EvaluationReport, "perDifficulty" | "accuracy" | "frontier"> => c.evaluation!.test ?? c.evaluation!;
+  const difficulties = [...new Set(cps.flatMap((c) => results(c).perDifficulty.map((d) => d.difficulty)))].sort((a, b) => a - b);
+  const accSeries: Series[] = difficulties.map((d) => ({ name: `len ${d}`, points: pointsOf(cps, (c) => results(c).perDifficulty.find((x) => x.difficulty === d)?.accuracy) }));
+  accSeries.push({ name: "overall", points: pointsOf(cps, (c) => results(c).accuracy), color: "#111827", dashed: true });
   const trainLoss = (c: DashboardCheckpoint): number | undefined => {
     const curve = c.record.manifest.lossCurve ?? c.record.manifest.loss_curve;
     if (!Array.isArray(curve) || curve.length === 0) return undefined;
@@ -54,8 +59,8 @@ export function renderPlots(state: DashboardState): Record<string, string> {
   };
   const alarms = (c: DashboardCheckpoint, sev: CollapseAlarm["severity"]): number => c.evaluation!.alarms.filter((a) => a.severity === sev).length;
   return {
-    accuracy: lineChart({ id: "accuracy", title: "Held-out accuracy by difficulty", xLabel: "round", series: accSeries, yMin: 0, yMax: 1 }),
-    frontier: lineChart({ id: "frontier", title: "Frontier (longest length mastered)", xLabel: "round", series: [{ name: "frontier", points: pointsOf(cps, (c) => c.evaluation!.frontier) }], yMin: 0 }),
+    accuracy: lineChart({ id: "accuracy", title: "Test-split accuracy by difficulty", xLabel: "round", series: accSeries, yMin: 0, yMax: 1 }),
+    frontier: lineChart({ id: "frontier", title: "Frontier (every length 1..L at >= 95 % on the test split)", xLabel: "round", series: [{ name: "frontier", points: pointsOf(cps, (c) => results(c).frontier) }], yMin: 0 }),
     loss: lineChart({
       id: "loss",
       title: "Loss (nats/token)",
@@ -131,6 +136,7 @@ export function renderFragment(state: DashboardState): string {
     `<section class="plots">${Object.values(plots).join("")}</section>`,
     `<h2>Checkpoints</h2><table id="history"><thead><tr><th>version</th><th>round</th><th>parent</th><th>status</th><th>accuracy</th><th>loss</th><th>alarms</th><th>reason</th></tr></thead><tbody>${rows}</tbody></table>`,
     `<h2>Lineage of the promoted checkpoint</h2><ol id="lineage">${chain || "<li>none</li>"}</ol>`,
+    renderGameSection(state),
   ].join("\n");
 }
 

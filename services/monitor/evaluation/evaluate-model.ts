@@ -1,11 +1,29 @@
 import { createHash } from "node:crypto";
 import type { TextGenerator } from "../../../src/engine/index.js";
 import { AutodidactError, Code } from "../../../src/platform/errors/index.js";
-import type { TaskExample, TaskPack } from "../../../src/domain/tasks/index.js";
+import { taskIdentity, type HeldOutSplit, type TaskExample, type TaskIdentity, type TaskPack } from "../../../src/domain/tasks/index.js";
 import { detectCollapse, type CollapseAlarm, type CollapseSignals, type CollapseThresholds } from "./detectors.js";
 import { distinctN, entropy, expectedCalibrationError, klDivergence, overconfidentWrongRate, tokenCounts } from "./metrics.js";
 
-/** Metrics of one difficulty level of the held-out set. */
+/**
+ * Accuracy a difficulty needs to count for the frontier. One number for every frontier the monitor
+ * reports (the README's definition: every length from 1 to L at >= 95 %).
+ */
+export const FRONTIER_THRESHOLD = 0.95;
+
+/**
+ * The frontier of per-difficulty accuracies: the largest L such that every difficulty from `from`
+ * (the task's easiest, 1 for the built-in tasks) to L was evaluated and reached `threshold`;
+ * `from - 1` when `from` did not. A gap or a miss at an easy length ends it: easy tails count.
+ */
+export function frontierOf(perDifficulty: readonly { difficulty: number; accuracy: number }[], from: number, threshold = FRONTIER_THRESHOLD): number {
+  const byDifficulty = new Map(perDifficulty.map((d) => [d.difficulty, d.accuracy]));
+  let frontier = from - 1;
+  while ((byDifficulty.get(frontier + 1) ?? -1) >= threshold) frontier++;
+  return frontier;
+}
+
+/** Metrics of one difficulty level of one held-out split. */
 export interface DifficultyReport {
   readonly difficulty: number;
   readonly count: number;
@@ -21,6 +39,8 @@ export interface DifficultyReport {
  */
 export interface EvaluationReport {
   readonly task: string;
+  /** The held-out split evaluated: every number below comes from it alone. */
+  readonly split: HeldOutSplit;
   readonly perDifficulty: readonly DifficultyReport[];
   readonly accuracy: number;
   readonly loss: number;
@@ -36,16 +56,25 @@ export interface EvaluationReport {
   readonly sliceAccuracy: Readonly<Record<string, number>>;
   /** KL (nats) of the sampled answers' token distribution from the real answers'. */
   readonly driftKl: number;
-  /** Highest difficulty with accuracy >= the frontier threshold (0 if none): the curriculum frontier. */
+  /** {@link frontierOf} this split's accuracies at {@link FRONTIER_THRESHOLD} (the test split's is the result). */
   readonly frontier: number;
   /** SHA-256 of the evaluated problem ids: evaluations compare only on the same set. */
   readonly evalSetDigest: string;
+  /** The task code and data evaluated with (absent in evaluations stored before it was recorded). */
+  readonly taskIdentity?: TaskIdentity;
   readonly alarms: readonly CollapseAlarm[];
   readonly durationMs: number;
 }
 
 /** Options of {@link evaluateModel}. */
 export interface EvaluateModelOptions {
+  /** The held-out split to evaluate (the gate reads validation; results come from test). */
+  readonly split: HeldOutSplit;
+  /**
+   * Greedy accuracy only (no teacher-forced loss, no sampled answers): what a results-only
+   * evaluation needs, at about a third of the cost. Loss, calibration, diversity and drift read 0.
+   */
+  readonly accuracyOnly?: boolean;
   /** Difficulties to evaluate; default the pack's whole range. */
   readonly difficulties?: readonly number[];
   /** Cap on problems per difficulty (default: the whole held-out set). */
@@ -59,8 +88,6 @@ export interface EvaluateModelOptions {
   readonly samplesPerDifficulty?: number;
   /** Confidence (sequence probability) above which a wrong answer counts as overconfident. Default 0.9. */
   readonly overconfidenceThreshold?: number;
-  /** Accuracy that counts a difficulty as mastered for the frontier. Default 0.9. */
-  readonly frontierThreshold?: number;
   /** Seed of the sampled generations (diversity, drift). */
   readonly seed?: number | string;
   /** Rows per engine call. Default 64. */
@@ -89,13 +116,35 @@ export function signalsOf(report: EvaluationReport): CollapseSignals {
   };
 }
 
+/** An evaluation of no problems (a split the policy allows nowhere): zeros, no alarms. */
+export function emptyEvaluation(pack: TaskPack, split: HeldOutSplit): EvaluationReport {
+  return {
+    task: pack.name,
+    split,
+    perDifficulty: [],
+    accuracy: 0,
+    loss: 0,
+    calibrationEce: 0,
+    overconfidentWrongRate: 0,
+    distinctN: {},
+    tokenEntropy: 0,
+    tailCoverage: 1,
+    sliceAccuracy: {},
+    driftKl: 0,
+    frontier: pack.difficulty.min - 1,
+    evalSetDigest: createHash("sha256").update(`${split}:`).digest("hex"),
+    alarms: [],
+    durationMs: 0,
+  };
+}
+
 /**
- * Evaluates a decoder on the pack's real held-out sets: greedy answers judged by the verifier (exact
+ * Evaluates a decoder on one of the pack's real held-out splits: greedy answers judged by the verifier (exact
  * match), teacher-forced loss of the true answers, calibration of the greedy answer's sequence
  * probability, diversity and drift of sampled answers, tail coverage on rare slices, and the collapse
  * alarms against `reference`. Runs on the engine's worker (never blocks the event loop).
  */
-export async function evaluateModel(generator: TextGenerator, pack: TaskPack, options: EvaluateModelOptions = {}): Promise<EvaluationReport> {
+export async function evaluateModel(generator: TextGenerator, pack: TaskPack, options: EvaluateModelOptions): Promise<EvaluationReport> {
   const started = performance.now();
   const difficulties = options.difficulties ?? Array.from({ length: pack.difficulty.max - pack.difficulty.min + 1 }, (_, i) => pack.difficulty.min + i);
   const batchSize = options.batchSize ?? 64;
@@ -113,13 +162,15 @@ export async function evaluateModel(generator: TextGenerator, pack: TaskPack, op
   let lossSum = 0;
   let lossTokens = 0;
   for (const d of difficulties) {
-    const full = pack.heldOut("test", d);
+    const full = pack.heldOut(options.split, d);
     const set = options.limitPerDifficulty ? full.slice(0, options.limitPerDifficulty) : full;
     if (set.length === 0) continue;
     const maxNewTokens = pack.maxAnswerLength(d) + 1;
     const greedy = await inBatches(set, batchSize, (b) => generator.generate(b.map((e) => e.prompt), { maxNewTokens, greedy: true, addBos: true }));
-    const scored = await inBatches(set, batchSize, (b) => generator.score(b.map((e) => e.prompt), b.map((e) => `${e.answer}${eos}`), { addBos: true }));
-    const toSample = options.samplesPerDifficulty ? set.slice(0, options.samplesPerDifficulty) : set;
+    const scored = options.accuracyOnly
+      ? set.map(() => ({ total: 0, logprobs: [] as number[] }))
+      : await inBatches(set, batchSize, (b) => generator.score(b.map((e) => e.prompt), b.map((e) => `${e.answer}${eos}`), { addBos: true }));
+    const toSample = options.accuracyOnly ? [] : options.samplesPerDifficulty ? set.slice(0, options.samplesPerDifficulty) : set;
     const samples = await inBatches(toSample, batchSize, (b) =>
       generator.generate(b.map((e) => e.prompt), { maxNewTokens, temperature: 1, seed: `${options.seed ?? 0}:${d}`, addBos: true }),
     );
@@ -155,7 +206,7 @@ export async function evaluateModel(generator: TextGenerator, pack: TaskPack, op
     lossSum += dLoss;
     lossTokens += dTokens;
   }
-  if (allRight.length === 0) throw new AutodidactError(`task ${pack.name}: no held-out problems to evaluate at difficulties ${difficulties.join(",")}`, Code.FailedPrecondition);
+  if (allRight.length === 0) throw new AutodidactError(`task ${pack.name}: no ${options.split} problems to evaluate at difficulties ${difficulties.join(",")}`, Code.FailedPrecondition);
   let tailN = 0;
   let tailRight = 0;
   const sliceAccuracy: Record<string, number> = {};
@@ -164,10 +215,10 @@ export async function evaluateModel(generator: TextGenerator, pack: TaskPack, op
     tailN += e.n;
     tailRight += e.right;
   }
-  const frontierThreshold = options.frontierThreshold ?? 0.9;
-  const frontier = perDifficulty.filter((d) => d.accuracy >= frontierThreshold).reduce((m, d) => Math.max(m, d.difficulty), 0);
   const base = {
     task: pack.name,
+    split: options.split,
+    taskIdentity: taskIdentity(pack.name),
     perDifficulty,
     accuracy: allRight.filter(Boolean).length / allRight.length,
     loss: lossTokens ? lossSum / lossTokens : 0,
@@ -178,15 +229,15 @@ export async function evaluateModel(generator: TextGenerator, pack: TaskPack, op
     tailCoverage: tailN ? tailRight / tailN : 1,
     sliceAccuracy,
     driftKl: klDivergence(tokenCounts(sampled), tokenCounts(realAnswers)),
-    frontier,
+    frontier: frontierOf(perDifficulty, pack.difficulty.min),
     // A capped sample count is part of the set: distinct-n and drift compare only at the same count.
     evalSetDigest: createHash("sha256")
-      .update(ids.join("\n") + (options.samplesPerDifficulty ? `\nsamples per difficulty: ${options.samplesPerDifficulty}` : ""))
+      .update(`${options.split}:` + ids.join("\n") + (options.accuracyOnly ? "\naccuracy only" : "") + (options.samplesPerDifficulty ? `\nsamples per difficulty: ${options.samplesPerDifficulty}` : ""))
       .digest("hex"),
     alarms: [] as CollapseAlarm[],
     durationMs: 0,
   };
-  const alarms = detectCollapse(signalsOf(base), options.reference, options.thresholds);
+  const alarms = options.accuracyOnly ? [] : detectCollapse(signalsOf(base), options.reference, options.thresholds);
   return { ...base, alarms, durationMs: performance.now() - started };
 }
 

@@ -2,9 +2,29 @@ import { AutodidactError, Code } from "../../../src/platform/errors/index.js";
 import { DEFAULT_THRESHOLDS, hasCritical, type CollapseThresholds } from "./detectors.js";
 import type { EvaluationReport } from "./evaluate-model.js";
 
+/** An inclusive difficulty range (plain form of the wire `DifficultyRange`); max < min is empty. */
+export interface DifficultyRangePlain {
+  readonly min: number;
+  readonly max: number;
+}
+
 /**
- * The gate a candidate must pass to be promoted (plain form of the wire `GatingPolicy`): no worse than
- * the incumbent on the real anchor evaluation beyond a tolerance, and no critical collapse alarm.
+ * A label-free signal the gate compares at one difficulty beyond the validation range, measured on
+ * fresh unlabelled prompts for the candidate and the incumbent alike (see label-free.ts).
+ */
+export interface LabelFreeDifficulty {
+  readonly difficulty: number;
+  readonly count: number;
+  readonly signal: "peer_agreement" | "self_consistency";
+  readonly candidate: number;
+  /** -1 when there is no incumbent. */
+  readonly incumbent: number;
+}
+
+/**
+ * The gate a candidate must pass to be promoted (plain form of the wire `GatingPolicy`): within the
+ * validation range, no worse than the incumbent on real validation data beyond a tolerance (difficulty
+ * 1 included); beyond it, no drop of the label-free signal; and no critical collapse alarm.
  */
 export interface GatePolicy {
   readonly version: number;
@@ -23,13 +43,30 @@ export interface GatePolicy {
   readonly autoRollback: boolean;
   readonly note: string;
   readonly updatedAt: string;
+  /** Difficulties whose validation split the gate may read; undefined = every evaluated difficulty (no run set it). */
+  readonly validation?: DifficultyRangePlain;
+  /** Difficulties evaluated on the test split for results; undefined = the monitor's configured ones. */
+  readonly test?: DifficultyRangePlain;
+  /** Problems per difficulty of the validation / test split (0 = the monitor's --eval-limit). */
+  readonly validationSize: number;
+  readonly testSize: number;
+  /** Fresh unlabelled prompts per difficulty for the label-free check beyond the validation range (0 = off). */
+  readonly labelFreeProbeSize: number;
+  /** Largest tolerated drop of the label-free signal below the incumbent's. */
+  readonly maxAgreementRegression: number;
+  /** Lineages whose promoted models the candidate is compared with (none: self-consistency). */
+  readonly peerLineages: readonly string[];
 }
+
+/** Whether a range holds no difficulty. */
+export const isEmptyRange = (r: DifficultyRangePlain): boolean => r.max < r.min;
 
 /** The policy used until an operator sets one. */
 export const DEFAULT_GATE_POLICY: GatePolicy = {
   version: 0,
   minAccuracyDelta: -0.02,
-  maxDifficultyRegression: 0.1,
+  // Tight, difficulty 1 included: a 10-point tolerance let 1-digit accuracy slide to 92 % unnoticed.
+  maxDifficultyRegression: 0.05,
   maxCalibrationEce: 1,
   maxOverconfidentWrongRate: 0.5,
   minDiversityRatio: 0.5,
@@ -39,6 +76,11 @@ export const DEFAULT_GATE_POLICY: GatePolicy = {
   autoRollback: true,
   note: "default",
   updatedAt: new Date(0).toISOString(),
+  validationSize: 0,
+  testSize: 0,
+  labelFreeProbeSize: 0,
+  maxAgreementRegression: 0.05,
+  peerLineages: [],
 };
 
 /** Rejects a policy whose numbers are not numbers or whose limits make no sense. */
@@ -51,6 +93,15 @@ export function checkGatePolicy(p: GatePolicy): GatePolicy {
     throw new AutodidactError("gating policy limits must be >= 0 (only minAccuracyDelta may be negative)", Code.InvalidArgument);
   }
   if (p.minTailCoverage < 0 || p.minTailCoverage > 1) throw new AutodidactError(`minTailCoverage must be in [0, 1], got ${p.minTailCoverage}`, Code.InvalidArgument);
+  for (const [name, r] of [["validation", p.validation], ["test", p.test]] as const) {
+    if (r === undefined || isEmptyRange(r)) continue;
+    if (!Number.isInteger(r.min) || !Number.isInteger(r.max) || r.min < 1) throw new AutodidactError(`gating policy ${name} range must be integers from 1, got ${r.min}..${r.max}`, Code.InvalidArgument);
+  }
+  if (p.test !== undefined && isEmptyRange(p.test)) throw new AutodidactError("gating policy test range must not be empty when set (results come from it)", Code.InvalidArgument);
+  for (const k of ["validationSize", "testSize", "labelFreeProbeSize"] as const) {
+    if (!Number.isInteger(p[k]) || p[k] < 0 || p[k] > 4096) throw new AutodidactError(`gating policy ${k} must be an integer in 0..4096, got ${p[k]}`, Code.InvalidArgument);
+  }
+  if (!(p.maxAgreementRegression >= 0 && p.maxAgreementRegression <= 1)) throw new AutodidactError(`maxAgreementRegression must be in [0, 1], got ${p.maxAgreementRegression}`, Code.InvalidArgument);
   return p;
 }
 
@@ -75,13 +126,23 @@ export interface GateOutcome {
 }
 
 /**
- * Applies the gate to a candidate's evaluation against the incumbent's (none: only absolute limits
- * and alarms apply). Pure; the monitor service decides what to do with the outcome.
+ * Applies the gate to a candidate's validation evaluation against the incumbent's (none: only
+ * absolute limits and alarms apply), and to the label-free signals measured beyond the validation
+ * range. Pure; the monitor service decides what to do with the outcome. The gate reads the validation
+ * split only: handed an evaluation of the test split it refuses (Internal), so no result steers it.
  */
-export function applyGate(policy: GatePolicy, candidate: EvaluationReport, incumbent: EvaluationReport | undefined): GateOutcome {
+export function applyGate(policy: GatePolicy, candidate: EvaluationReport, incumbent: EvaluationReport | undefined, labelFree: readonly LabelFreeDifficulty[] = []): GateOutcome {
+  for (const e of [candidate, incumbent]) {
+    if (e !== undefined && e.split !== "validation") throw new AutodidactError(`the gate reads the validation split only, was handed the ${e.split} split`, Code.Internal);
+  }
   const reasons: string[] = [];
+  for (const f of labelFree) {
+    if (f.incumbent >= 0 && f.incumbent - f.candidate > policy.maxAgreementRegression) {
+      reasons.push(`difficulty ${f.difficulty} (label-free): ${f.signal.replace("_", " ")} ${f.candidate.toFixed(3)} fell from the incumbent's ${f.incumbent.toFixed(3)} by more than ${policy.maxAgreementRegression}`);
+    }
+  }
   if (incumbent !== undefined) {
-    if (incumbent.evalSetDigest !== candidate.evalSetDigest) reasons.push("evaluated on a different held-out set than the incumbent");
+    if (incumbent.evalSetDigest !== candidate.evalSetDigest) reasons.push("evaluated on a different validation set than the incumbent");
     const delta = candidate.accuracy - incumbent.accuracy;
     if (delta < policy.minAccuracyDelta) {
       reasons.push(`accuracy ${candidate.accuracy.toFixed(3)} vs incumbent ${incumbent.accuracy.toFixed(3)}: delta ${delta.toFixed(3)} < ${policy.minAccuracyDelta}`);
@@ -89,7 +150,7 @@ export function applyGate(policy: GatePolicy, candidate: EvaluationReport, incum
     for (const d of candidate.perDifficulty) {
       const base = incumbent.perDifficulty.find((x) => x.difficulty === d.difficulty);
       if (base && base.accuracy - d.accuracy > policy.maxDifficultyRegression) {
-        reasons.push(`difficulty ${d.difficulty}: accuracy ${d.accuracy.toFixed(3)} regressed from ${base.accuracy.toFixed(3)} by more than ${policy.maxDifficultyRegression}`);
+        reasons.push(`difficulty ${d.difficulty} (validation): accuracy ${d.accuracy.toFixed(3)} regressed from ${base.accuracy.toFixed(3)} by more than ${policy.maxDifficultyRegression}`);
       }
     }
     const d2 = candidate.distinctN[2];

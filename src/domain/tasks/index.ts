@@ -62,3 +62,7 @@ export type {
   DatasetHeldOutSplit,
   PackManifest,
 } from "./dataset/index.js";
+export { recordTaskIdentity, taskIdentity, taskIdentities } from "./registry.js";
+export { loadTaskModules, packFromExport, startTaskModules } from "./modules.js";
+export type { TaskModuleApi, TaskModuleConfig } from "./modules.js";
+export type { TaskIdentity } from "../task-modules/index.js";

@@ -58,6 +58,10 @@ export interface TaskStream<T> {
  */
 export interface TaskPack {
   readonly name: string;
+  /** The pack's own version (task modules; recorded in every sample, checkpoint and report). Built-ins have none. */
+  readonly version?: string;
+  /** sha256 over a data-set pack's rows, so a change of data shows in the task identity. */
+  readonly dataDigest?: string;
   readonly description: string;
   readonly tokenizer: CharTokenizerSpec;
   /** Inclusive difficulty range the pack can produce. */
@@ -114,6 +118,8 @@ export interface TaskPack {
 /** The task-specific part of a pack; {@link defineTaskPack} adds seeding, held-out sets and disjointness. */
 export interface TaskPackDefinition {
   readonly name: string;
+  /** See {@link TaskPack.version}. */
+  readonly version?: string;
   readonly description: string;
   readonly tokenizer: CharTokenizerSpec;
   readonly difficulty: { readonly min: number; readonly max: number };
@@ -229,6 +235,7 @@ export function defineTaskPack(def: TaskPackDefinition): TaskPack {
 
   const pack: TaskPack = {
     name: def.name,
+    ...(def.version !== undefined ? { version: def.version } : {}),
     description: def.description,
     tokenizer: def.tokenizer,
     difficulty: def.difficulty,

@@ -69,7 +69,7 @@ describe("registry", () => {
     }
     expect(caught).toBeInstanceOf(AutodidactError);
     expect((caught as AutodidactError).code).toBe(Code.InvalidArgument);
-    expect((caught as AutodidactError).message).toMatch(/unknown task "multiplication", known: addition, addition-padded, g2p, reverse/);
+    expect((caught as AutodidactError).message).toMatch(/unknown task "multiplication", known: addition, addition-padded, g2p, reverse, upper$/);
   });
 });
 

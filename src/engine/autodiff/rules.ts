@@ -1,3 +1,6 @@
+// Longer than the project's ~500-line guide on purpose: this is the table of gradient rules, one short
+// entry per ONNX op (as in tinygrad's gradient.py), so all of autodiff's math reads in one place; the
+// helpers the rules share sit above the table, optimisations live in separate rewrite passes.
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { AD_DOMAIN, attr, MS_DOMAIN, shapeSize, type Attr, type Dim, type DType, type Node, type Shape, type ValueInfo } from "../graph/ir.js";
 import type { GraphEmitter } from "./emitter.js";

@@ -1,3 +1,6 @@
+// Longer than the project's ~500-line guide on purpose: GraphBuilder is the engine's ONNX vocabulary,
+// one small method per op with its shape inference; kept in one class so an op is found where the
+// others are, and the model files read as plain calls on it.
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import {
   attr,

@@ -2,11 +2,11 @@ import { createHash } from "node:crypto";
 import { AutodidactError, Code } from "../../../platform/errors/index.js";
 import { createRng } from "../rng.js";
 import type { CharTokenizerSpec } from "../tokenizer-spec.js";
-import type { FormatCheck, TaskExample, TaskPack, TaskProblem, TaskStream } from "../task-pack.js";
+import type { FormatCheck, HeldOutSplit, TaskExample, TaskPack, TaskProblem, TaskStream } from "../task-pack.js";
 import { checkSplits, DATASET_SPLITS, type CheckedRow, type DatasetSplit, type DatasetSplitRows } from "./splits.js";
 
-/** The held-out splits of a data-set pack (labelled, never trained on). */
-export type DatasetHeldOutSplit = Extract<DatasetSplit, "validation" | "test">;
+/** The held-out splits of a data-set pack (labelled, never trained on): the task packs' {@link HeldOutSplit}. */
+export type DatasetHeldOutSplit = HeldOutSplit;
 
 /** How whitespace in answers is canonicalized: runs become one space and ends are trimmed, or all of it goes. */
 export type AnswerWhitespace = "collapse" | "remove";

@@ -6,7 +6,7 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { CheckpointRef } from "./checkpoint_pb.js";
 import { file_autodidact_v1_checkpoint } from "./checkpoint_pb.js";
-import type { GetInfoRequestSchema, ServiceInfoSchema } from "./common_pb.js";
+import type { DifficultyRange, GetInfoRequestSchema, ServiceInfoSchema, TaskIdentity } from "./common_pb.js";
 import { file_autodidact_v1_common } from "./common_pb.js";
 import type { ConsensusPolicy } from "./consensus_pb.js";
 import { file_autodidact_v1_consensus } from "./consensus_pb.js";
@@ -22,31 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file autodidact/v1/conductor.proto.
  */
 export const file_autodidact_v1_conductor: GenFile = /*@__PURE__*/
-  fileDesc("Ch1hdXRvZGlkYWN0L3YxL2NvbmR1Y3Rvci5wcm90bxINYXV0b2RpZGFjdC52MSIrCg9EaWZmaWN1bHR5UmFuZ2USCwoDbWluGAEgASgFEgsKA21heBgCIAEoBSL8AQoRSW5mb3JtYXRpb25SZWdpbWUSLgoGYW5jaG9yGAEgASgLMh4uYXV0b2RpZGFjdC52MS5EaWZmaWN1bHR5UmFuZ2USMgoKdmFsaWRhdGlvbhgCIAEoCzIeLmF1dG9kaWRhY3QudjEuRGlmZmljdWx0eVJhbmdlEiwKBHRlc3QYAyABKAsyHi5hdXRvZGlkYWN0LnYxLkRpZmZpY3VsdHlSYW5nZRIXCg92YWxpZGF0aW9uX3NpemUYBCABKA0SEQoJdGVzdF9zaXplGAUgASgNEikKIWFibGF0aW9uX3ZhbGlkYXRpb25fYmV5b25kX2FuY2hvchgQIAEoCCKFAgoQQ3VycmljdWx1bVBvbGljeRIyCgRraW5kGAEgASgOMiQuYXV0b2RpZGFjdC52MS5DdXJyaWN1bHVtUG9saWN5LktpbmQSDQoFc3RhcnQYAiABKAUSCwoDbWF4GAMgASgFEhoKEm1pbl9hY2NlcHRlZF9zaGFyZRgEIAEoARIVCg1taW5fYWdyZWVtZW50GAUgASgBEhIKCnByb2JlX3NpemUYBiABKA0iWgoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASEwoPS0lORF9GSVhFRF9TVEVQEAESEwoPS0lORF9BQ0NFUFRBTkNFEAISEgoOS0lORF9BR1JFRU1FTlQQAyJQCglDcml0aWNSZWYSCgoCaWQYASABKAkSDAoEa2luZBgCIAEoCRIPCgdsaW5lYWdlGAMgASgJEhgKEHRydXN0ZWRfdmVyaWZpZXIYBCABKAgiLwoLTGluZWFnZVNwZWMSDAoEbmFtZRgBIAEoCRISCgpiYXNlX21vZGVsGAIgASgJIjYKCFN0b3BSdWxlEhIKCm1heF9yb3VuZHMYASABKA0SFgoObWF4X2RpZmZpY3VsdHkYAiABKAUi/QMKB1J1blNwZWMSDAoEbmFtZRgBIAEoCRIMCgR0YXNrGAIgASgJEiwKCGxpbmVhZ2VzGAMgAygLMhouYXV0b2RpZGFjdC52MS5MaW5lYWdlU3BlYxIzCgpjdXJyaWN1bHVtGAQgASgLMh8uYXV0b2RpZGFjdC52MS5DdXJyaWN1bHVtUG9saWN5EhsKE3Byb3Bvc2Fsc19wZXJfcm91bmQYBSABKA0SJQoEc3RvcBgGIAEoCzIXLmF1dG9kaWRhY3QudjEuU3RvcFJ1bGUSKQoHY3JpdGljcxgHIAMoCzIYLmF1dG9kaWRhY3QudjEuQ3JpdGljUmVmEjEKCWNvbnNlbnN1cxgIIAEoCzIeLmF1dG9kaWRhY3QudjEuQ29uc2Vuc3VzUG9saWN5Ei8KCHRyYWluaW5nGAkgASgLMh0uYXV0b2RpZGFjdC52MS5UcmFpbmluZ0NvbmZpZxIpCgRnYXRlGAogASgLMhsuYXV0b2RpZGFjdC52MS5HYXRpbmdQb2xpY3kSMAoGbGFiZWxzGAsgASgLMiAuYXV0b2RpZGFjdC52MS5JbmZvcm1hdGlvblJlZ2ltZRIMCgRzZWVkGAwgASgEEiAKGGRlY2lzaW9uX3RpbWVvdXRfc2Vjb25kcxgNIAEoDRITCgt0ZW1wZXJhdHVyZRgOIAEoASKhAQoMTGluZWFnZVJvdW5kEg8KB2xpbmVhZ2UYASABKAkSFgoOcGFyZW50X3ZlcnNpb24YAiABKAQSGQoRY2FuZGlkYXRlX3ZlcnNpb24YAyABKAQSGAoQcHJvbW90ZWRfdmVyc2lvbhgEIAEoBBIOCgZzdGF0dXMYBSABKAkSDwoHcmVhc29ucxgGIAMoCRISCgpmaW5hbF9sb3NzGAcgASgBIkYKC1Byb2JlUmVzdWx0EhIKCmRpZmZpY3VsdHkYASABKAUSEAoIcHJvYmxlbXMYAiABKA0SEQoJYWdyZWVtZW50GAMgASgBIuYCCgxSb3VuZFN1bW1hcnkSDQoFcm91bmQYASABKA0SEgoKZGlmZmljdWx0eRgCIAEoBRIQCghwcm9wb3NlZBgDIAEoBBIQCghhY2NlcHRlZBgEIAEoBBItCghsaW5lYWdlcxgFIAMoCzIbLmF1dG9kaWRhY3QudjEuTGluZWFnZVJvdW5kEioKBnByb2JlcxgGIAMoCzIaLmF1dG9kaWRhY3QudjEuUHJvYmVSZXN1bHQSRAoNcGhhc2Vfc2Vjb25kcxgHIAMoCzItLmF1dG9kaWRhY3QudjEuUm91bmRTdW1tYXJ5LlBoYXNlU2Vjb25kc0VudHJ5Eg8KB3NlY29uZHMYCCABKAESFwoPbmV4dF9kaWZmaWN1bHR5GAkgASgFEg8KB2RlY2lkZWQYCiABKAQaMwoRUGhhc2VTZWNvbmRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASL2AwoKUm91bmRTdGF0ZRINCgVyb3VuZBgBIAEoDRISCgpkaWZmaWN1bHR5GAIgASgFEhsKE2RlY2lzaW9uc19hZnRlcl9zZXEYAyABKAQSEAoIcHJvcG9zZWQYBCABKAQSDwoHZGVjaWRlZBgFIAEoBBIQCghhY2NlcHRlZBgGIAEoBBIZChFsYXN0X2RlY2lzaW9uX3NlcRgHIAEoBBItCghsaW5lYWdlcxgIIAMoCzIbLmF1dG9kaWRhY3QudjEuTGluZWFnZVJvdW5kEioKBnByb2JlcxgJIAMoCzIaLmF1dG9kaWRhY3QudjEuUHJvYmVSZXN1bHQSQgoNcGhhc2Vfc2Vjb25kcxgKIAMoCzIrLmF1dG9kaWRhY3QudjEuUm91bmRTdGF0ZS5QaGFzZVNlY29uZHNFbnRyeRIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBwaGFzZV9zdGFydGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghhdHRlbXB0cxgNIAEoDRIMCgRwb29sGA4gASgEGjMKEVBoYXNlU2Vjb25kc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEi+gMKA1J1bhIKCgJpZBgBIAEoCRIkCgRzcGVjGAIgASgLMhYuYXV0b2RpZGFjdC52MS5SdW5TcGVjEigKBnN0YXR1cxgDIAEoDjIYLmF1dG9kaWRhY3QudjEuUnVuU3RhdHVzEg0KBXJvdW5kGAQgASgNEigKBXBoYXNlGAUgASgOMhkuYXV0b2RpZGFjdC52MS5Sb3VuZFBoYXNlEhIKCmRpZmZpY3VsdHkYBiABKAUSKwoGcm91bmRzGAcgAygLMhsuYXV0b2RpZGFjdC52MS5Sb3VuZFN1bW1hcnkSDwoHbWVzc2FnZRgIIAEoCRIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZkcml2ZXIYCyABKAkSDwoHc2Vjb25kcxgMIAEoARIqCgdjdXJyZW50GA0gASgLMhkuYXV0b2RpZGFjdC52MS5Sb3VuZFN0YXRlEhMKC2ZpcnN0X3JvdW5kGA4gASgNEhYKDmxhc3RfZXZlbnRfc2VxGA8gASgEEjIKEHJlcXVlc3RlZF9zdGF0dXMYECABKA4yGC5hdXRvZGlkYWN0LnYxLlJ1blN0YXR1cyJaCglTdG9yZWRSdW4SHwoDcnVuGAEgASgLMhIuYXV0b2RpZGFjdC52MS5SdW4SLAoLdW5wdWJsaXNoZWQYAiADKAsyFy5hdXRvZGlkYWN0LnYxLlJ1bkV2ZW50ImYKDVBoYXNlUHJvZ3Jlc3MSKAoFcGhhc2UYASABKA4yGS5hdXRvZGlkYWN0LnYxLlJvdW5kUGhhc2USDAoEZG9uZRgCIAEoBBINCgV0b3RhbBgDIAEoBBIOCgZkZXRhaWwYBCABKAkipgIKCFJ1bkV2ZW50Eg4KBnJ1bl9pZBgBIAEoCRILCgNzZXEYAiABKAQSJgoCYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBnN0YXR1cxgEIAEoCzISLmF1dG9kaWRhY3QudjEuUnVuSAASMgoNcGhhc2Vfc3RhcnRlZBgFIAEoDjIZLmF1dG9kaWRhY3QudjEuUm91bmRQaGFzZUgAEjAKCHByb2dyZXNzGAYgASgLMhwuYXV0b2RpZGFjdC52MS5QaGFzZVByb2dyZXNzSAASMQoKcm91bmRfZG9uZRgHIAEoCzIbLmF1dG9kaWRhY3QudjEuUm91bmRTdW1tYXJ5SAASDQoFcm91bmQYCCABKA1CBwoFZXZlbnQiOAoQQ3JlYXRlUnVuUmVxdWVzdBIkCgRzcGVjGAEgASgLMhYuYXV0b2RpZGFjdC52MS5SdW5TcGVjIhsKDUdldFJ1blJlcXVlc3QSCgoCaWQYASABKAkiEQoPTGlzdFJ1bnNSZXF1ZXN0IjQKEExpc3RSdW5zUmVzcG9uc2USIAoEcnVucxgBIAMoCzISLmF1dG9kaWRhY3QudjEuUnVuIi8KD1dhdGNoUnVuUmVxdWVzdBIKCgJpZBgBIAEoCRIQCghmcm9tX3NlcRgCIAEoBCIUCgZSdW5SZWYSCgoCaWQYASABKAkiQgoSSW1wb3J0TW9kZWxSZXF1ZXN0Eg8KB2xpbmVhZ2UYASABKAkSDQoFbW9kZWwYAiABKAkSDAoEdGFzaxgDIAEoCSJZChNJbXBvcnRNb2RlbFJlc3BvbnNlEjAKCmNoZWNrcG9pbnQYASABKAsyHC5hdXRvZGlkYWN0LnYxLkNoZWNrcG9pbnRSZWYSEAoIaW1wb3J0ZWQYAiABKAgquQEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSUlVOX1NUQVRVU19QRU5ESU5HEAESFgoSUlVOX1NUQVRVU19SVU5OSU5HEAISFQoRUlVOX1NUQVRVU19QQVVTRUQQAxIYChRSVU5fU1RBVFVTX1NVQ0NFRURFRBAEEhUKEVJVTl9TVEFUVVNfRkFJTEVEEAUSGAoUUlVOX1NUQVRVU19DQU5DRUxMRUQQBiriAQoKUm91bmRQaGFzZRIbChdST1VORF9QSEFTRV9VTlNQRUNJRklFRBAAEhYKElJPVU5EX1BIQVNFX0lNUE9SVBABEhUKEVJPVU5EX1BIQVNFX1NFUlZFEAISFwoTUk9VTkRfUEhBU0VfUFJPUE9TRRADEhUKEVJPVU5EX1BIQVNFX0pVREdFEAQSFQoRUk9VTkRfUEhBU0VfVFJBSU4QBRIUChBST1VORF9QSEFTRV9HQVRFEAYSFQoRUk9VTkRfUEhBU0VfUFJPQkUQBxIUChBST1VORF9QSEFTRV9ET05FEAgy5wQKEENvbmR1Y3RvclNlcnZpY2USQAoJQ3JlYXRlUnVuEh8uYXV0b2RpZGFjdC52MS5DcmVhdGVSdW5SZXF1ZXN0GhIuYXV0b2RpZGFjdC52MS5SdW4SOgoGR2V0UnVuEhwuYXV0b2RpZGFjdC52MS5HZXRSdW5SZXF1ZXN0GhIuYXV0b2RpZGFjdC52MS5SdW4SSwoITGlzdFJ1bnMSHi5hdXRvZGlkYWN0LnYxLkxpc3RSdW5zUmVxdWVzdBofLmF1dG9kaWRhY3QudjEuTGlzdFJ1bnNSZXNwb25zZRJFCghXYXRjaFJ1bhIeLmF1dG9kaWRhY3QudjEuV2F0Y2hSdW5SZXF1ZXN0GhcuYXV0b2RpZGFjdC52MS5SdW5FdmVudDABEjUKCFBhdXNlUnVuEhUuYXV0b2RpZGFjdC52MS5SdW5SZWYaEi5hdXRvZGlkYWN0LnYxLlJ1bhI2CglSZXN1bWVSdW4SFS5hdXRvZGlkYWN0LnYxLlJ1blJlZhoSLmF1dG9kaWRhY3QudjEuUnVuEjYKCUNhbmNlbFJ1bhIVLmF1dG9kaWRhY3QudjEuUnVuUmVmGhIuYXV0b2RpZGFjdC52MS5SdW4SVAoLSW1wb3J0TW9kZWwSIS5hdXRvZGlkYWN0LnYxLkltcG9ydE1vZGVsUmVxdWVzdBoiLmF1dG9kaWRhY3QudjEuSW1wb3J0TW9kZWxSZXNwb25zZRJECgdHZXRJbmZvEh0uYXV0b2RpZGFjdC52MS5HZXRJbmZvUmVxdWVzdBoaLmF1dG9kaWRhY3QudjEuU2VydmljZUluZm9iBnByb3RvMw", [file_autodidact_v1_checkpoint, file_autodidact_v1_common, file_autodidact_v1_consensus, file_autodidact_v1_report, file_autodidact_v1_training, file_google_protobuf_timestamp]);
-
-/**
- * A range of task difficulties, both ends inclusive. An empty range (max < min) means none.
- *
- * @generated from message autodidact.v1.DifficultyRange
- */
-export type DifficultyRange = Message<"autodidact.v1.DifficultyRange"> & {
-  /**
-   * @generated from field: int32 min = 1;
-   */
-  min: number;
-
-  /**
-   * @generated from field: int32 max = 2;
-   */
-  max: number;
-};
-
-/**
- * Describes the message autodidact.v1.DifficultyRange.
- * Use `create(DifficultyRangeSchema)` to create a new message.
- */
-export const DifficultyRangeSchema: GenMessage<DifficultyRange> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 0);
+  fileDesc("Ch1hdXRvZGlkYWN0L3YxL2NvbmR1Y3Rvci5wcm90bxINYXV0b2RpZGFjdC52MSL8AQoRSW5mb3JtYXRpb25SZWdpbWUSLgoGYW5jaG9yGAEgASgLMh4uYXV0b2RpZGFjdC52MS5EaWZmaWN1bHR5UmFuZ2USMgoKdmFsaWRhdGlvbhgCIAEoCzIeLmF1dG9kaWRhY3QudjEuRGlmZmljdWx0eVJhbmdlEiwKBHRlc3QYAyABKAsyHi5hdXRvZGlkYWN0LnYxLkRpZmZpY3VsdHlSYW5nZRIXCg92YWxpZGF0aW9uX3NpemUYBCABKA0SEQoJdGVzdF9zaXplGAUgASgNEikKIWFibGF0aW9uX3ZhbGlkYXRpb25fYmV5b25kX2FuY2hvchgQIAEoCCKFAgoQQ3VycmljdWx1bVBvbGljeRIyCgRraW5kGAEgASgOMiQuYXV0b2RpZGFjdC52MS5DdXJyaWN1bHVtUG9saWN5LktpbmQSDQoFc3RhcnQYAiABKAUSCwoDbWF4GAMgASgFEhoKEm1pbl9hY2NlcHRlZF9zaGFyZRgEIAEoARIVCg1taW5fYWdyZWVtZW50GAUgASgBEhIKCnByb2JlX3NpemUYBiABKA0iWgoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASEwoPS0lORF9GSVhFRF9TVEVQEAESEwoPS0lORF9BQ0NFUFRBTkNFEAISEgoOS0lORF9BR1JFRU1FTlQQAyJQCglDcml0aWNSZWYSCgoCaWQYASABKAkSDAoEa2luZBgCIAEoCRIPCgdsaW5lYWdlGAMgASgJEhgKEHRydXN0ZWRfdmVyaWZpZXIYBCABKAgiLwoLTGluZWFnZVNwZWMSDAoEbmFtZRgBIAEoCRISCgpiYXNlX21vZGVsGAIgASgJIjYKCFN0b3BSdWxlEhIKCm1heF9yb3VuZHMYASABKA0SFgoObWF4X2RpZmZpY3VsdHkYAiABKAUikgQKB1J1blNwZWMSDAoEbmFtZRgBIAEoCRIMCgR0YXNrGAIgASgJEiwKCGxpbmVhZ2VzGAMgAygLMhouYXV0b2RpZGFjdC52MS5MaW5lYWdlU3BlYxIzCgpjdXJyaWN1bHVtGAQgASgLMh8uYXV0b2RpZGFjdC52MS5DdXJyaWN1bHVtUG9saWN5EhsKE3Byb3Bvc2Fsc19wZXJfcm91bmQYBSABKA0SJQoEc3RvcBgGIAEoCzIXLmF1dG9kaWRhY3QudjEuU3RvcFJ1bGUSKQoHY3JpdGljcxgHIAMoCzIYLmF1dG9kaWRhY3QudjEuQ3JpdGljUmVmEjEKCWNvbnNlbnN1cxgIIAEoCzIeLmF1dG9kaWRhY3QudjEuQ29uc2Vuc3VzUG9saWN5Ei8KCHRyYWluaW5nGAkgASgLMh0uYXV0b2RpZGFjdC52MS5UcmFpbmluZ0NvbmZpZxIpCgRnYXRlGAogASgLMhsuYXV0b2RpZGFjdC52MS5HYXRpbmdQb2xpY3kSMAoGbGFiZWxzGAsgASgLMiAuYXV0b2RpZGFjdC52MS5JbmZvcm1hdGlvblJlZ2ltZRIMCgRzZWVkGAwgASgEEiAKGGRlY2lzaW9uX3RpbWVvdXRfc2Vjb25kcxgNIAEoDRITCgt0ZW1wZXJhdHVyZRgOIAEoARITCgt0YXNrX21vZHVsZRgUIAEoCSKhAQoMTGluZWFnZVJvdW5kEg8KB2xpbmVhZ2UYASABKAkSFgoOcGFyZW50X3ZlcnNpb24YAiABKAQSGQoRY2FuZGlkYXRlX3ZlcnNpb24YAyABKAQSGAoQcHJvbW90ZWRfdmVyc2lvbhgEIAEoBBIOCgZzdGF0dXMYBSABKAkSDwoHcmVhc29ucxgGIAMoCRISCgpmaW5hbF9sb3NzGAcgASgBIkYKC1Byb2JlUmVzdWx0EhIKCmRpZmZpY3VsdHkYASABKAUSEAoIcHJvYmxlbXMYAiABKA0SEQoJYWdyZWVtZW50GAMgASgBIuYCCgxSb3VuZFN1bW1hcnkSDQoFcm91bmQYASABKA0SEgoKZGlmZmljdWx0eRgCIAEoBRIQCghwcm9wb3NlZBgDIAEoBBIQCghhY2NlcHRlZBgEIAEoBBItCghsaW5lYWdlcxgFIAMoCzIbLmF1dG9kaWRhY3QudjEuTGluZWFnZVJvdW5kEioKBnByb2JlcxgGIAMoCzIaLmF1dG9kaWRhY3QudjEuUHJvYmVSZXN1bHQSRAoNcGhhc2Vfc2Vjb25kcxgHIAMoCzItLmF1dG9kaWRhY3QudjEuUm91bmRTdW1tYXJ5LlBoYXNlU2Vjb25kc0VudHJ5Eg8KB3NlY29uZHMYCCABKAESFwoPbmV4dF9kaWZmaWN1bHR5GAkgASgFEg8KB2RlY2lkZWQYCiABKAQaMwoRUGhhc2VTZWNvbmRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASL2AwoKUm91bmRTdGF0ZRINCgVyb3VuZBgBIAEoDRISCgpkaWZmaWN1bHR5GAIgASgFEhsKE2RlY2lzaW9uc19hZnRlcl9zZXEYAyABKAQSEAoIcHJvcG9zZWQYBCABKAQSDwoHZGVjaWRlZBgFIAEoBBIQCghhY2NlcHRlZBgGIAEoBBIZChFsYXN0X2RlY2lzaW9uX3NlcRgHIAEoBBItCghsaW5lYWdlcxgIIAMoCzIbLmF1dG9kaWRhY3QudjEuTGluZWFnZVJvdW5kEioKBnByb2JlcxgJIAMoCzIaLmF1dG9kaWRhY3QudjEuUHJvYmVSZXN1bHQSQgoNcGhhc2Vfc2Vjb25kcxgKIAMoCzIrLmF1dG9kaWRhY3QudjEuUm91bmRTdGF0ZS5QaGFzZVNlY29uZHNFbnRyeRIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBwaGFzZV9zdGFydGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghhdHRlbXB0cxgNIAEoDRIMCgRwb29sGA4gASgEGjMKEVBoYXNlU2Vjb25kc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEirgQKA1J1bhIKCgJpZBgBIAEoCRIkCgRzcGVjGAIgASgLMhYuYXV0b2RpZGFjdC52MS5SdW5TcGVjEigKBnN0YXR1cxgDIAEoDjIYLmF1dG9kaWRhY3QudjEuUnVuU3RhdHVzEg0KBXJvdW5kGAQgASgNEigKBXBoYXNlGAUgASgOMhkuYXV0b2RpZGFjdC52MS5Sb3VuZFBoYXNlEhIKCmRpZmZpY3VsdHkYBiABKAUSKwoGcm91bmRzGAcgAygLMhsuYXV0b2RpZGFjdC52MS5Sb3VuZFN1bW1hcnkSDwoHbWVzc2FnZRgIIAEoCRIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZkcml2ZXIYCyABKAkSDwoHc2Vjb25kcxgMIAEoARIqCgdjdXJyZW50GA0gASgLMhkuYXV0b2RpZGFjdC52MS5Sb3VuZFN0YXRlEhMKC2ZpcnN0X3JvdW5kGA4gASgNEhYKDmxhc3RfZXZlbnRfc2VxGA8gASgEEjIKEHJlcXVlc3RlZF9zdGF0dXMYECABKA4yGC5hdXRvZGlkYWN0LnYxLlJ1blN0YXR1cxIyCg10YXNrX2lkZW50aXR5GBQgASgLMhsuYXV0b2RpZGFjdC52MS5UYXNrSWRlbnRpdHkiWgoJU3RvcmVkUnVuEh8KA3J1bhgBIAEoCzISLmF1dG9kaWRhY3QudjEuUnVuEiwKC3VucHVibGlzaGVkGAIgAygLMhcuYXV0b2RpZGFjdC52MS5SdW5FdmVudCJmCg1QaGFzZVByb2dyZXNzEigKBXBoYXNlGAEgASgOMhkuYXV0b2RpZGFjdC52MS5Sb3VuZFBoYXNlEgwKBGRvbmUYAiABKAQSDQoFdG90YWwYAyABKAQSDgoGZGV0YWlsGAQgASgJIqYCCghSdW5FdmVudBIOCgZydW5faWQYASABKAkSCwoDc2VxGAIgASgEEiYKAmF0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCgZzdGF0dXMYBCABKAsyEi5hdXRvZGlkYWN0LnYxLlJ1bkgAEjIKDXBoYXNlX3N0YXJ0ZWQYBSABKA4yGS5hdXRvZGlkYWN0LnYxLlJvdW5kUGhhc2VIABIwCghwcm9ncmVzcxgGIAEoCzIcLmF1dG9kaWRhY3QudjEuUGhhc2VQcm9ncmVzc0gAEjEKCnJvdW5kX2RvbmUYByABKAsyGy5hdXRvZGlkYWN0LnYxLlJvdW5kU3VtbWFyeUgAEg0KBXJvdW5kGAggASgNQgcKBWV2ZW50IjgKEENyZWF0ZVJ1blJlcXVlc3QSJAoEc3BlYxgBIAEoCzIWLmF1dG9kaWRhY3QudjEuUnVuU3BlYyIbCg1HZXRSdW5SZXF1ZXN0EgoKAmlkGAEgASgJIhEKD0xpc3RSdW5zUmVxdWVzdCI0ChBMaXN0UnVuc1Jlc3BvbnNlEiAKBHJ1bnMYASADKAsyEi5hdXRvZGlkYWN0LnYxLlJ1biIvCg9XYXRjaFJ1blJlcXVlc3QSCgoCaWQYASABKAkSEAoIZnJvbV9zZXEYAiABKAQiFAoGUnVuUmVmEgoKAmlkGAEgASgJIkIKEkltcG9ydE1vZGVsUmVxdWVzdBIPCgdsaW5lYWdlGAEgASgJEg0KBW1vZGVsGAIgASgJEgwKBHRhc2sYAyABKAkiWQoTSW1wb3J0TW9kZWxSZXNwb25zZRIwCgpjaGVja3BvaW50GAEgASgLMhwuYXV0b2RpZGFjdC52MS5DaGVja3BvaW50UmVmEhAKCGltcG9ydGVkGAIgASgIKrkBCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElJVTl9TVEFUVVNfUEVORElORxABEhYKElJVTl9TVEFUVVNfUlVOTklORxACEhUKEVJVTl9TVEFUVVNfUEFVU0VEEAMSGAoUUlVOX1NUQVRVU19TVUNDRUVERUQQBBIVChFSVU5fU1RBVFVTX0ZBSUxFRBAFEhgKFFJVTl9TVEFUVVNfQ0FOQ0VMTEVEEAYq4gEKClJvdW5kUGhhc2USGwoXUk9VTkRfUEhBU0VfVU5TUEVDSUZJRUQQABIWChJST1VORF9QSEFTRV9JTVBPUlQQARIVChFST1VORF9QSEFTRV9TRVJWRRACEhcKE1JPVU5EX1BIQVNFX1BST1BPU0UQAxIVChFST1VORF9QSEFTRV9KVURHRRAEEhUKEVJPVU5EX1BIQVNFX1RSQUlOEAUSFAoQUk9VTkRfUEhBU0VfR0FURRAGEhUKEVJPVU5EX1BIQVNFX1BST0JFEAcSFAoQUk9VTkRfUEhBU0VfRE9ORRAIMucEChBDb25kdWN0b3JTZXJ2aWNlEkAKCUNyZWF0ZVJ1bhIfLmF1dG9kaWRhY3QudjEuQ3JlYXRlUnVuUmVxdWVzdBoSLmF1dG9kaWRhY3QudjEuUnVuEjoKBkdldFJ1bhIcLmF1dG9kaWRhY3QudjEuR2V0UnVuUmVxdWVzdBoSLmF1dG9kaWRhY3QudjEuUnVuEksKCExpc3RSdW5zEh4uYXV0b2RpZGFjdC52MS5MaXN0UnVuc1JlcXVlc3QaHy5hdXRvZGlkYWN0LnYxLkxpc3RSdW5zUmVzcG9uc2USRQoIV2F0Y2hSdW4SHi5hdXRvZGlkYWN0LnYxLldhdGNoUnVuUmVxdWVzdBoXLmF1dG9kaWRhY3QudjEuUnVuRXZlbnQwARI1CghQYXVzZVJ1bhIVLmF1dG9kaWRhY3QudjEuUnVuUmVmGhIuYXV0b2RpZGFjdC52MS5SdW4SNgoJUmVzdW1lUnVuEhUuYXV0b2RpZGFjdC52MS5SdW5SZWYaEi5hdXRvZGlkYWN0LnYxLlJ1bhI2CglDYW5jZWxSdW4SFS5hdXRvZGlkYWN0LnYxLlJ1blJlZhoSLmF1dG9kaWRhY3QudjEuUnVuElQKC0ltcG9ydE1vZGVsEiEuYXV0b2RpZGFjdC52MS5JbXBvcnRNb2RlbFJlcXVlc3QaIi5hdXRvZGlkYWN0LnYxLkltcG9ydE1vZGVsUmVzcG9uc2USRAoHR2V0SW5mbxIdLmF1dG9kaWRhY3QudjEuR2V0SW5mb1JlcXVlc3QaGi5hdXRvZGlkYWN0LnYxLlNlcnZpY2VJbmZvYgZwcm90bzM", [file_autodidact_v1_checkpoint, file_autodidact_v1_common, file_autodidact_v1_consensus, file_autodidact_v1_report, file_autodidact_v1_training, file_google_protobuf_timestamp]);
 
 /**
  * Which real labelled data exists, at which difficulties, and who may read it (the honest information
@@ -106,7 +82,7 @@ export type InformationRegime = Message<"autodidact.v1.InformationRegime"> & {
  * Use `create(InformationRegimeSchema)` to create a new message.
  */
 export const InformationRegimeSchema: GenMessage<InformationRegime> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 1);
+  messageDesc(file_autodidact_v1_conductor, 0);
 
 /**
  * How the conductor chooses the difficulty each round labels. The choice uses label-free facts only
@@ -161,7 +137,7 @@ export type CurriculumPolicy = Message<"autodidact.v1.CurriculumPolicy"> & {
  * Use `create(CurriculumPolicySchema)` to create a new message.
  */
 export const CurriculumPolicySchema: GenMessage<CurriculumPolicy> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 2);
+  messageDesc(file_autodidact_v1_conductor, 1);
 
 /**
  * @generated from enum autodidact.v1.CurriculumPolicy.Kind
@@ -202,7 +178,7 @@ export enum CurriculumPolicy_Kind {
  * Describes the enum autodidact.v1.CurriculumPolicy.Kind.
  */
 export const CurriculumPolicy_KindSchema: GenEnum<CurriculumPolicy_Kind> = /*@__PURE__*/
-  enumDesc(file_autodidact_v1_conductor, 2, 0);
+  enumDesc(file_autodidact_v1_conductor, 1, 0);
 
 /**
  * A critic the run's consensus counts on. Critics are deployed services; the spec names them so the
@@ -243,7 +219,7 @@ export type CriticRef = Message<"autodidact.v1.CriticRef"> & {
  * Use `create(CriticRefSchema)` to create a new message.
  */
 export const CriticRefSchema: GenMessage<CriticRef> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 3);
+  messageDesc(file_autodidact_v1_conductor, 2);
 
 /**
  * One lineage of a run: an independently trained model with its own trainer.
@@ -270,7 +246,7 @@ export type LineageSpec = Message<"autodidact.v1.LineageSpec"> & {
  * Use `create(LineageSpecSchema)` to create a new message.
  */
 export const LineageSpecSchema: GenMessage<LineageSpec> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 4);
+  messageDesc(file_autodidact_v1_conductor, 3);
 
 /**
  * When a run ends on its own (at least one rule must be set).
@@ -298,7 +274,7 @@ export type StopRule = Message<"autodidact.v1.StopRule"> & {
  * Use `create(StopRuleSchema)` to create a new message.
  */
 export const StopRuleSchema: GenMessage<StopRule> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 5);
+  messageDesc(file_autodidact_v1_conductor, 4);
 
 /**
  * Everything a run is made of.
@@ -393,6 +369,15 @@ export type RunSpec = Message<"autodidact.v1.RunSpec"> & {
    * @generated from field: double temperature = 14;
    */
   temperature: number;
+
+  /**
+   * The task module that defines `task` (path or package, as the services' --task-module names it);
+   * empty for a built-in task. Only a module inside the conductor's configured task module
+   * directories is accepted (never an arbitrary path): the services load it from their own flags.
+   *
+   * @generated from field: string task_module = 20;
+   */
+  taskModule: string;
 };
 
 /**
@@ -400,7 +385,7 @@ export type RunSpec = Message<"autodidact.v1.RunSpec"> & {
  * Use `create(RunSpecSchema)` to create a new message.
  */
 export const RunSpecSchema: GenMessage<RunSpec> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 6);
+  messageDesc(file_autodidact_v1_conductor, 5);
 
 /**
  * What happened to one lineage in one round.
@@ -453,7 +438,7 @@ export type LineageRound = Message<"autodidact.v1.LineageRound"> & {
  * Use `create(LineageRoundSchema)` to create a new message.
  */
 export const LineageRoundSchema: GenMessage<LineageRound> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 7);
+  messageDesc(file_autodidact_v1_conductor, 6);
 
 /**
  * Label-free agreement of the lineages at one difficulty (the AGREEMENT curriculum's probe).
@@ -482,7 +467,7 @@ export type ProbeResult = Message<"autodidact.v1.ProbeResult"> & {
  * Use `create(ProbeResultSchema)` to create a new message.
  */
 export const ProbeResultSchema: GenMessage<ProbeResult> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 8);
+  messageDesc(file_autodidact_v1_conductor, 7);
 
 /**
  * One finished round, as the conductor saw it (no ground truth in it).
@@ -554,7 +539,7 @@ export type RoundSummary = Message<"autodidact.v1.RoundSummary"> & {
  * Use `create(RoundSummarySchema)` to create a new message.
  */
 export const RoundSummarySchema: GenMessage<RoundSummary> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 9);
+  messageDesc(file_autodidact_v1_conductor, 8);
 
 /**
  * The round in progress as the conductor persists it, so that a restarted conductor resumes it where
@@ -650,7 +635,7 @@ export type RoundState = Message<"autodidact.v1.RoundState"> & {
  * Use `create(RoundStateSchema)` to create a new message.
  */
 export const RoundStateSchema: GenMessage<RoundState> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 10);
+  messageDesc(file_autodidact_v1_conductor, 9);
 
 /**
  * @generated from message autodidact.v1.Run
@@ -753,6 +738,14 @@ export type Run = Message<"autodidact.v1.Run"> & {
    * @generated from field: autodidact.v1.RunStatus requested_status = 16;
    */
   requestedStatus: RunStatus;
+
+  /**
+   * The task module of `spec.task_module` as the conductor found it at creation (module, sha256 of its
+   * file); every generator and model critic serving the run must report the same digest for the task.
+   *
+   * @generated from field: autodidact.v1.TaskIdentity task_identity = 20;
+   */
+  taskIdentity?: TaskIdentity | undefined;
 };
 
 /**
@@ -760,7 +753,7 @@ export type Run = Message<"autodidact.v1.Run"> & {
  * Use `create(RunSchema)` to create a new message.
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 11);
+  messageDesc(file_autodidact_v1_conductor, 10);
 
 /**
  * How the conductor stores a run in its KV bucket (key `run.<id>`): the run, and the events its last
@@ -786,7 +779,7 @@ export type StoredRun = Message<"autodidact.v1.StoredRun"> & {
  * Use `create(StoredRunSchema)` to create a new message.
  */
 export const StoredRunSchema: GenMessage<StoredRun> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 12);
+  messageDesc(file_autodidact_v1_conductor, 11);
 
 /**
  * Progress inside a phase (e.g. decisions seen, training steps).
@@ -820,7 +813,7 @@ export type PhaseProgress = Message<"autodidact.v1.PhaseProgress"> & {
  * Use `create(PhaseProgressSchema)` to create a new message.
  */
 export const PhaseProgressSchema: GenMessage<PhaseProgress> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 13);
+  messageDesc(file_autodidact_v1_conductor, 12);
 
 /**
  * @generated from message autodidact.v1.RunEvent
@@ -887,7 +880,7 @@ export type RunEvent = Message<"autodidact.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 14);
+  messageDesc(file_autodidact_v1_conductor, 13);
 
 /**
  * @generated from message autodidact.v1.CreateRunRequest
@@ -904,7 +897,7 @@ export type CreateRunRequest = Message<"autodidact.v1.CreateRunRequest"> & {
  * Use `create(CreateRunRequestSchema)` to create a new message.
  */
 export const CreateRunRequestSchema: GenMessage<CreateRunRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 15);
+  messageDesc(file_autodidact_v1_conductor, 14);
 
 /**
  * @generated from message autodidact.v1.GetRunRequest
@@ -921,7 +914,7 @@ export type GetRunRequest = Message<"autodidact.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 16);
+  messageDesc(file_autodidact_v1_conductor, 15);
 
 /**
  * @generated from message autodidact.v1.ListRunsRequest
@@ -934,7 +927,7 @@ export type ListRunsRequest = Message<"autodidact.v1.ListRunsRequest"> & {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 17);
+  messageDesc(file_autodidact_v1_conductor, 16);
 
 /**
  * @generated from message autodidact.v1.ListRunsResponse
@@ -951,7 +944,7 @@ export type ListRunsResponse = Message<"autodidact.v1.ListRunsResponse"> & {
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 18);
+  messageDesc(file_autodidact_v1_conductor, 17);
 
 /**
  * @generated from message autodidact.v1.WatchRunRequest
@@ -973,7 +966,7 @@ export type WatchRunRequest = Message<"autodidact.v1.WatchRunRequest"> & {
  * Use `create(WatchRunRequestSchema)` to create a new message.
  */
 export const WatchRunRequestSchema: GenMessage<WatchRunRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 19);
+  messageDesc(file_autodidact_v1_conductor, 18);
 
 /**
  * @generated from message autodidact.v1.RunRef
@@ -990,7 +983,7 @@ export type RunRef = Message<"autodidact.v1.RunRef"> & {
  * Use `create(RunRefSchema)` to create a new message.
  */
 export const RunRefSchema: GenMessage<RunRef> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 20);
+  messageDesc(file_autodidact_v1_conductor, 19);
 
 /**
  * @generated from message autodidact.v1.ImportModelRequest
@@ -1019,7 +1012,7 @@ export type ImportModelRequest = Message<"autodidact.v1.ImportModelRequest"> & {
  * Use `create(ImportModelRequestSchema)` to create a new message.
  */
 export const ImportModelRequestSchema: GenMessage<ImportModelRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 21);
+  messageDesc(file_autodidact_v1_conductor, 20);
 
 /**
  * @generated from message autodidact.v1.ImportModelResponse
@@ -1045,7 +1038,7 @@ export type ImportModelResponse = Message<"autodidact.v1.ImportModelResponse"> &
  * Use `create(ImportModelResponseSchema)` to create a new message.
  */
 export const ImportModelResponseSchema: GenMessage<ImportModelResponse> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_conductor, 22);
+  messageDesc(file_autodidact_v1_conductor, 21);
 
 /**
  * @generated from enum autodidact.v1.RunStatus

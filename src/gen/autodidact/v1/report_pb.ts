@@ -6,6 +6,8 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { CheckpointRef, LossPoint, MixComposition } from "./checkpoint_pb.js";
 import { file_autodidact_v1_checkpoint } from "./checkpoint_pb.js";
+import type { DifficultyRange, TaskIdentity } from "./common_pb.js";
+import { file_autodidact_v1_common } from "./common_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file autodidact/v1/report.proto.
  */
 export const file_autodidact_v1_report: GenFile = /*@__PURE__*/
-  fileDesc("ChphdXRvZGlkYWN0L3YxL3JlcG9ydC5wcm90bxINYXV0b2RpZGFjdC52MSLGAwoLUm91bmRSZXBvcnQSDQoFcm91bmQYASABKA0SDwoHbGluZWFnZRgCIAEoCRIMCgR0YXNrGAMgASgJEhgKEHNhbXBsZXNfcHJvcG9zZWQYBCABKAQSGAoQc2FtcGxlc19hY2NlcHRlZBgFIAEoBBIUCgxzYW1wbGVzX3VzZWQYBiABKAQSKgoDbWl4GAcgASgLMh0uYXV0b2RpZGFjdC52MS5NaXhDb21wb3NpdGlvbhIsCgpsb3NzX2N1cnZlGAggAygLMhguYXV0b2RpZGFjdC52MS5Mb3NzUG9pbnQSGQoRY2FuZGlkYXRlX3ZlcnNpb24YCSABKAQSFAoMYmFzZV92ZXJzaW9uGAogASgEEhMKC2R1cmF0aW9uX21zGAsgASgBEi4KCnN0YXJ0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVzdGVwcxgOIAEoBBIvCgljYW5kaWRhdGUYDyABKAsyHC5hdXRvZGlkYWN0LnYxLkNoZWNrcG9pbnRSZWYibwoRRGlmZmljdWx0eU1ldHJpY3MSEgoKZGlmZmljdWx0eRgBIAEoBRINCgVjb3VudBgCIAEoBBIQCghhY2N1cmFjeRgDIAEoARIMCgRsb3NzGAQgASgBEhcKD2NhbGlicmF0aW9uX2VjZRgFIAEoASKcAQoFQWxhcm0SDAoEa2luZBgBIAEoCRIOCgZtZXRyaWMYAiABKAkSDQoFdmFsdWUYAyABKAESEQoJdGhyZXNob2xkGAQgASgBEi4KCHNldmVyaXR5GAUgASgOMhwuYXV0b2RpZGFjdC52MS5BbGFybVNldmVyaXR5Eg8KB21lc3NhZ2UYBiABKAkSEgoKZGlmZmljdWx0eRgHIAEoBSK5BAoKRXZhbHVhdGlvbhIPCgd2ZXJzaW9uGAEgASgEEg8KB2xpbmVhZ2UYAiABKAkSDAoEdGFzaxgDIAEoCRIwCgxldmFsdWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjgKDnBlcl9kaWZmaWN1bHR5GAUgAygLMiAuYXV0b2RpZGFjdC52MS5EaWZmaWN1bHR5TWV0cmljcxIQCghhY2N1cmFjeRgGIAEoARIMCgRsb3NzGAcgASgBEhcKD2NhbGlicmF0aW9uX2VjZRgIIAEoARIgChhvdmVyY29uZmlkZW50X3dyb25nX3JhdGUYCSABKAESPAoKZGlzdGluY3RfbhgKIAMoCzIoLmF1dG9kaWRhY3QudjEuRXZhbHVhdGlvbi5EaXN0aW5jdE5FbnRyeRIVCg10b2tlbl9lbnRyb3B5GAsgASgBEhUKDXRhaWxfY292ZXJhZ2UYDCABKAESEAoIZHJpZnRfa2wYDSABKAESFgoObGFiZWxfYWNjdXJhY3kYDiABKAESJAoGYWxhcm1zGA8gAygLMhQuYXV0b2RpZGFjdC52MS5BbGFybRIYChBiYXNlbGluZV92ZXJzaW9uGBAgASgEEhcKD2V2YWxfc2V0X2RpZ2VzdBgRIAEoCRITCgtkdXJhdGlvbl9tcxgSIAEoARowCg5EaXN0aW5jdE5FbnRyeRILCgNrZXkYASABKA0SDQoFdmFsdWUYAiABKAE6AjgBItoCCgxHYXRpbmdQb2xpY3kSDwoHdmVyc2lvbhgBIAEoBBIaChJtaW5fYWNjdXJhY3lfZGVsdGEYAiABKAESIQoZbWF4X2RpZmZpY3VsdHlfcmVncmVzc2lvbhgDIAEoARIbChNtYXhfY2FsaWJyYXRpb25fZWNlGAQgASgBEiQKHG1heF9vdmVyY29uZmlkZW50X3dyb25nX3JhdGUYBSABKAESGwoTbWluX2RpdmVyc2l0eV9yYXRpbxgGIAEoARIZChFtaW5fdGFpbF9jb3ZlcmFnZRgHIAEoARIUCgxtYXhfZHJpZnRfa2wYCCABKAESFAoMYXV0b19wcm9tb3RlGAkgASgIEhUKDWF1dG9fcm9sbGJhY2sYCiABKAgSLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEbm90ZRgMIAEoCSJFCgpHYXRlUmVzdWx0Eg4KBnBhc3NlZBgBIAEoCBIPCgdyZWFzb25zGAIgAygJEhYKDnBvbGljeV92ZXJzaW9uGAMgASgEKmgKDUFsYXJtU2V2ZXJpdHkSHgoaQUxBUk1fU0VWRVJJVFlfVU5TUEVDSUZJRUQQABIaChZBTEFSTV9TRVZFUklUWV9XQVJOSU5HEAESGwoXQUxBUk1fU0VWRVJJVFlfQ1JJVElDQUwQAmIGcHJvdG8z", [file_autodidact_v1_checkpoint, file_google_protobuf_timestamp]);
+  fileDesc("ChphdXRvZGlkYWN0L3YxL3JlcG9ydC5wcm90bxINYXV0b2RpZGFjdC52MSL6AwoLUm91bmRSZXBvcnQSDQoFcm91bmQYASABKA0SDwoHbGluZWFnZRgCIAEoCRIMCgR0YXNrGAMgASgJEhgKEHNhbXBsZXNfcHJvcG9zZWQYBCABKAQSGAoQc2FtcGxlc19hY2NlcHRlZBgFIAEoBBIUCgxzYW1wbGVzX3VzZWQYBiABKAQSKgoDbWl4GAcgASgLMh0uYXV0b2RpZGFjdC52MS5NaXhDb21wb3NpdGlvbhIsCgpsb3NzX2N1cnZlGAggAygLMhguYXV0b2RpZGFjdC52MS5Mb3NzUG9pbnQSGQoRY2FuZGlkYXRlX3ZlcnNpb24YCSABKAQSFAoMYmFzZV92ZXJzaW9uGAogASgEEhMKC2R1cmF0aW9uX21zGAsgASgBEi4KCnN0YXJ0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVzdGVwcxgOIAEoBBIvCgljYW5kaWRhdGUYDyABKAsyHC5hdXRvZGlkYWN0LnYxLkNoZWNrcG9pbnRSZWYSMgoNdGFza19pZGVudGl0eRgUIAEoCzIbLmF1dG9kaWRhY3QudjEuVGFza0lkZW50aXR5Im8KEURpZmZpY3VsdHlNZXRyaWNzEhIKCmRpZmZpY3VsdHkYASABKAUSDQoFY291bnQYAiABKAQSEAoIYWNjdXJhY3kYAyABKAESDAoEbG9zcxgEIAEoARIXCg9jYWxpYnJhdGlvbl9lY2UYBSABKAEinAEKBUFsYXJtEgwKBGtpbmQYASABKAkSDgoGbWV0cmljGAIgASgJEg0KBXZhbHVlGAMgASgBEhEKCXRocmVzaG9sZBgEIAEoARIuCghzZXZlcml0eRgFIAEoDjIcLmF1dG9kaWRhY3QudjEuQWxhcm1TZXZlcml0eRIPCgdtZXNzYWdlGAYgASgJEhIKCmRpZmZpY3VsdHkYByABKAUilwEKD1NwbGl0RXZhbHVhdGlvbhINCgVzcGxpdBgBIAEoCRI4Cg5wZXJfZGlmZmljdWx0eRgCIAMoCzIgLmF1dG9kaWRhY3QudjEuRGlmZmljdWx0eU1ldHJpY3MSEAoIYWNjdXJhY3kYAyABKAESFwoPZXZhbF9zZXRfZGlnZXN0GAQgASgJEhAKCGZyb250aWVyGAUgASgFImsKEExhYmVsRnJlZU1ldHJpY3MSEgoKZGlmZmljdWx0eRgBIAEoBRINCgVjb3VudBgCIAEoDRIOCgZzaWduYWwYAyABKAkSEQoJY2FuZGlkYXRlGAQgASgBEhEKCWluY3VtYmVudBgFIAEoASKGBgoKRXZhbHVhdGlvbhIPCgd2ZXJzaW9uGAEgASgEEg8KB2xpbmVhZ2UYAiABKAkSDAoEdGFzaxgDIAEoCRIwCgxldmFsdWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjgKDnBlcl9kaWZmaWN1bHR5GAUgAygLMiAuYXV0b2RpZGFjdC52MS5EaWZmaWN1bHR5TWV0cmljcxIQCghhY2N1cmFjeRgGIAEoARIMCgRsb3NzGAcgASgBEhcKD2NhbGlicmF0aW9uX2VjZRgIIAEoARIgChhvdmVyY29uZmlkZW50X3dyb25nX3JhdGUYCSABKAESPAoKZGlzdGluY3RfbhgKIAMoCzIoLmF1dG9kaWRhY3QudjEuRXZhbHVhdGlvbi5EaXN0aW5jdE5FbnRyeRIVCg10b2tlbl9lbnRyb3B5GAsgASgBEhUKDXRhaWxfY292ZXJhZ2UYDCABKAESEAoIZHJpZnRfa2wYDSABKAESFgoObGFiZWxfYWNjdXJhY3kYDiABKAESJAoGYWxhcm1zGA8gAygLMhQuYXV0b2RpZGFjdC52MS5BbGFybRIYChBiYXNlbGluZV92ZXJzaW9uGBAgASgEEhcKD2V2YWxfc2V0X2RpZ2VzdBgRIAEoCRITCgtkdXJhdGlvbl9tcxgSIAEoARIuCgZzcGxpdHMYFCADKAsyHi5hdXRvZGlkYWN0LnYxLlNwbGl0RXZhbHVhdGlvbhIQCghmcm9udGllchgVIAEoBRIaChJmcm9udGllcl90aHJlc2hvbGQYFiABKAESMwoKbGFiZWxfZnJlZRgXIAMoCzIfLmF1dG9kaWRhY3QudjEuTGFiZWxGcmVlTWV0cmljcxIyCg10YXNrX2lkZW50aXR5GBggASgLMhsuYXV0b2RpZGFjdC52MS5UYXNrSWRlbnRpdHkaMAoORGlzdGluY3RORW50cnkSCwoDa2V5GAEgASgNEg0KBXZhbHVlGAIgASgBOgI4AUoECBMQFCLABAoMR2F0aW5nUG9saWN5Eg8KB3ZlcnNpb24YASABKAQSGgoSbWluX2FjY3VyYWN5X2RlbHRhGAIgASgBEiEKGW1heF9kaWZmaWN1bHR5X3JlZ3Jlc3Npb24YAyABKAESGwoTbWF4X2NhbGlicmF0aW9uX2VjZRgEIAEoARIkChxtYXhfb3ZlcmNvbmZpZGVudF93cm9uZ19yYXRlGAUgASgBEhsKE21pbl9kaXZlcnNpdHlfcmF0aW8YBiABKAESGQoRbWluX3RhaWxfY292ZXJhZ2UYByABKAESFAoMbWF4X2RyaWZ0X2tsGAggASgBEhQKDGF1dG9fcHJvbW90ZRgJIAEoCBIVCg1hdXRvX3JvbGxiYWNrGAogASgIEi4KCnVwZGF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBG5vdGUYDCABKAkSMgoKdmFsaWRhdGlvbhgNIAEoCzIeLmF1dG9kaWRhY3QudjEuRGlmZmljdWx0eVJhbmdlEiwKBHRlc3QYDiABKAsyHi5hdXRvZGlkYWN0LnYxLkRpZmZpY3VsdHlSYW5nZRIXCg92YWxpZGF0aW9uX3NpemUYDyABKA0SEQoJdGVzdF9zaXplGBAgASgNEh0KFWxhYmVsX2ZyZWVfcHJvYmVfc2l6ZRgRIAEoDRIgChhtYXhfYWdyZWVtZW50X3JlZ3Jlc3Npb24YEiABKAESFQoNcGVlcl9saW5lYWdlcxgTIAMoCSJFCgpHYXRlUmVzdWx0Eg4KBnBhc3NlZBgBIAEoCBIPCgdyZWFzb25zGAIgAygJEhYKDnBvbGljeV92ZXJzaW9uGAMgASgEKmgKDUFsYXJtU2V2ZXJpdHkSHgoaQUxBUk1fU0VWRVJJVFlfVU5TUEVDSUZJRUQQABIaChZBTEFSTV9TRVZFUklUWV9XQVJOSU5HEAESGwoXQUxBUk1fU0VWRVJJVFlfQ1JJVElDQUwQAmIGcHJvdG8z", [file_autodidact_v1_checkpoint, file_autodidact_v1_common, file_google_protobuf_timestamp]);
 
 /**
  * The outcome of one training round, sent by the trainer when a candidate checkpoint is ready.
@@ -110,6 +112,13 @@ export type RoundReport = Message<"autodidact.v1.RoundReport"> & {
    * @generated from field: autodidact.v1.CheckpointRef candidate = 15;
    */
   candidate?: CheckpointRef | undefined;
+
+  /**
+   * The task code and data of the round.
+   *
+   * @generated from field: autodidact.v1.TaskIdentity task_identity = 20;
+   */
+  taskIdentity?: TaskIdentity | undefined;
 };
 
 /**
@@ -120,7 +129,7 @@ export const RoundReportSchema: GenMessage<RoundReport> = /*@__PURE__*/
   messageDesc(file_autodidact_v1_report, 0);
 
 /**
- * Metrics of one difficulty level of the held-out real evaluation set.
+ * Metrics of one difficulty level of one held-out split.
  *
  * @generated from message autodidact.v1.DifficultyMetrics
  */
@@ -222,7 +231,108 @@ export const AlarmSchema: GenMessage<Alarm> = /*@__PURE__*/
   messageDesc(file_autodidact_v1_report, 2);
 
 /**
- * The monitor's evaluation of one checkpoint on real held-out data.
+ * One held-out split's accuracy in an evaluation.
+ *
+ * @generated from message autodidact.v1.SplitEvaluation
+ */
+export type SplitEvaluation = Message<"autodidact.v1.SplitEvaluation"> & {
+  /**
+   * "test" (every result) or "validation" (what the gate may read, within its policy's range).
+   *
+   * @generated from field: string split = 1;
+   */
+  split: string;
+
+  /**
+   * @generated from field: repeated autodidact.v1.DifficultyMetrics per_difficulty = 2;
+   */
+  perDifficulty: DifficultyMetrics[];
+
+  /**
+   * Over the split's evaluated problems.
+   *
+   * @generated from field: double accuracy = 3;
+   */
+  accuracy: number;
+
+  /**
+   * SHA-256 of the split's evaluated problem ids.
+   *
+   * @generated from field: string eval_set_digest = 4;
+   */
+  evalSetDigest: string;
+
+  /**
+   * Largest L such that every difficulty 1..L was evaluated and reached the frontier threshold (0 when
+   * difficulty 1 did not). The frontier the monitor reports as a result is the test split's.
+   *
+   * @generated from field: int32 frontier = 5;
+   */
+  frontier: number;
+};
+
+/**
+ * Describes the message autodidact.v1.SplitEvaluation.
+ * Use `create(SplitEvaluationSchema)` to create a new message.
+ */
+export const SplitEvaluationSchema: GenMessage<SplitEvaluation> = /*@__PURE__*/
+  messageDesc(file_autodidact_v1_report, 3);
+
+/**
+ * A label-free signal the gate compared at one difficulty beyond the validation range, on fresh
+ * unlabelled prompts (never a held-out problem).
+ *
+ * @generated from message autodidact.v1.LabelFreeMetrics
+ */
+export type LabelFreeMetrics = Message<"autodidact.v1.LabelFreeMetrics"> & {
+  /**
+   * @generated from field: int32 difficulty = 1;
+   */
+  difficulty: number;
+
+  /**
+   * Prompts compared.
+   *
+   * @generated from field: uint32 count = 2;
+   */
+  count: number;
+
+  /**
+   * "peer_agreement": share of the prompts on which a model's greedy answer matches a peer lineage's
+   * promoted model (averaged over peers); "self_consistency": share of its temperature-1 samples that
+   * match its own greedy answer (when no peer lineage is named).
+   *
+   * @generated from field: string signal = 3;
+   */
+  signal: string;
+
+  /**
+   * @generated from field: double candidate = 4;
+   */
+  candidate: number;
+
+  /**
+   * The incumbent's value on the same prompts; -1 when there is no incumbent.
+   *
+   * @generated from field: double incumbent = 5;
+   */
+  incumbent: number;
+};
+
+/**
+ * Describes the message autodidact.v1.LabelFreeMetrics.
+ * Use `create(LabelFreeMetricsSchema)` to create a new message.
+ */
+export const LabelFreeMetricsSchema: GenMessage<LabelFreeMetrics> = /*@__PURE__*/
+  messageDesc(file_autodidact_v1_report, 4);
+
+/**
+ * The monitor's evaluation of one checkpoint on real held-out data, in named splits. Results come
+ * from the test split, which no decision reads: `per_difficulty`, `accuracy` and `frontier` are the
+ * test split's (the same numbers as splits["test"]). The gate reads the validation split only, within
+ * the gating policy's validation range: splits["validation"], and the diagnostics below (loss,
+ * calibration, overconfidence, diversity, entropy, tail coverage, drift, alarms, eval_set_digest) are
+ * measured on it (zero / empty when the policy allows no validation labels).
  *
  * @generated from message autodidact.v1.Evaluation
  */
@@ -248,18 +358,22 @@ export type Evaluation = Message<"autodidact.v1.Evaluation"> & {
   evaluatedAt?: Timestamp | undefined;
 
   /**
+   * Test split (results).
+   *
    * @generated from field: repeated autodidact.v1.DifficultyMetrics per_difficulty = 5;
    */
   perDifficulty: DifficultyMetrics[];
 
   /**
-   * Overall accuracy and loss (averaged over problems).
+   * Test split (results), over its evaluated problems.
    *
    * @generated from field: double accuracy = 6;
    */
   accuracy: number;
 
   /**
+   * Validation split: mean per-token loss of the reference answers.
+   *
    * @generated from field: double loss = 7;
    */
   loss: number;
@@ -326,7 +440,7 @@ export type Evaluation = Message<"autodidact.v1.Evaluation"> & {
   baselineVersion: bigint;
 
   /**
-   * SHA-256 of the evaluation set, so evaluations are only compared on the same data.
+   * SHA-256 of the validation problems the gate compared, so evaluations are only compared on the same data.
    *
    * @generated from field: string eval_set_digest = 17;
    */
@@ -336,6 +450,42 @@ export type Evaluation = Message<"autodidact.v1.Evaluation"> & {
    * @generated from field: double duration_ms = 18;
    */
   durationMs: number;
+
+  /**
+   * Every held-out split evaluated: "test" (per-difficulty accuracy reported as results) and
+   * "validation" (what the gate read).
+   *
+   * @generated from field: repeated autodidact.v1.SplitEvaluation splits = 20;
+   */
+  splits: SplitEvaluation[];
+
+  /**
+   * The result: the test split's frontier (see SplitEvaluation.frontier).
+   *
+   * @generated from field: int32 frontier = 21;
+   */
+  frontier: number;
+
+  /**
+   * Accuracy a difficulty needs to count for the frontier (0.95).
+   *
+   * @generated from field: double frontier_threshold = 22;
+   */
+  frontierThreshold: number;
+
+  /**
+   * Label-free signals the gate compared beyond the validation range (set once the checkpoint was gated).
+   *
+   * @generated from field: repeated autodidact.v1.LabelFreeMetrics label_free = 23;
+   */
+  labelFree: LabelFreeMetrics[];
+
+  /**
+   * The task code and data of the evaluated model's task.
+   *
+   * @generated from field: autodidact.v1.TaskIdentity task_identity = 24;
+   */
+  taskIdentity?: TaskIdentity | undefined;
 };
 
 /**
@@ -343,7 +493,7 @@ export type Evaluation = Message<"autodidact.v1.Evaluation"> & {
  * Use `create(EvaluationSchema)` to create a new message.
  */
 export const EvaluationSchema: GenMessage<Evaluation> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_report, 3);
+  messageDesc(file_autodidact_v1_report, 5);
 
 /**
  * The gate a candidate must pass to be promoted.
@@ -420,6 +570,61 @@ export type GatingPolicy = Message<"autodidact.v1.GatingPolicy"> & {
    * @generated from field: string note = 12;
    */
   note: string;
+
+  /**
+   * Difficulties whose validation split the gate may read (the run's labels.validation; the conductor
+   * sets it at run start). Unset: every difficulty the monitor evaluates (a monitor gating without a
+   * run). Empty (max < min): none — the gate then rests on label-free signals alone.
+   * max_difficulty_regression and min_accuracy_delta apply to this range, difficulty 1 included.
+   *
+   * @generated from field: autodidact.v1.DifficultyRange validation = 13;
+   */
+  validation?: DifficultyRange | undefined;
+
+  /**
+   * Difficulties evaluated on the test split, for results only (no gate check reads them). Unset: the
+   * monitor's configured difficulties.
+   *
+   * @generated from field: autodidact.v1.DifficultyRange test = 14;
+   */
+  test?: DifficultyRange | undefined;
+
+  /**
+   * Problems per difficulty of each held-out split (0 = the monitor's --eval-limit).
+   *
+   * @generated from field: uint32 validation_size = 15;
+   */
+  validationSize: number;
+
+  /**
+   * @generated from field: uint32 test_size = 16;
+   */
+  testSize: number;
+
+  /**
+   * Beyond the validation range, up to the hardest difficulty of the candidate's synthetic training
+   * data: fresh unlabelled prompts per difficulty on which the candidate's label-free signal is
+   * compared with the incumbent's (0 = no label-free check).
+   *
+   * @generated from field: uint32 label_free_probe_size = 17;
+   */
+  labelFreeProbeSize: number;
+
+  /**
+   * Largest tolerated drop of the candidate's label-free signal below the incumbent's at any of those
+   * difficulties.
+   *
+   * @generated from field: double max_agreement_regression = 18;
+   */
+  maxAgreementRegression: number;
+
+  /**
+   * Lineages whose promoted models the candidate's answers are compared with (peer agreement; its own
+   * lineage is skipped). None: the candidate's self-consistency.
+   *
+   * @generated from field: repeated string peer_lineages = 19;
+   */
+  peerLineages: string[];
 };
 
 /**
@@ -427,7 +632,7 @@ export type GatingPolicy = Message<"autodidact.v1.GatingPolicy"> & {
  * Use `create(GatingPolicySchema)` to create a new message.
  */
 export const GatingPolicySchema: GenMessage<GatingPolicy> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_report, 4);
+  messageDesc(file_autodidact_v1_report, 6);
 
 /**
  * Result of applying a GatingPolicy to an Evaluation.
@@ -458,7 +663,7 @@ export type GateResult = Message<"autodidact.v1.GateResult"> & {
  * Use `create(GateResultSchema)` to create a new message.
  */
 export const GateResultSchema: GenMessage<GateResult> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_report, 5);
+  messageDesc(file_autodidact_v1_report, 7);
 
 /**
  * Severity of a collapse alarm.
