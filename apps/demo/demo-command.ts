@@ -17,7 +17,7 @@ const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Flags of `autodidact demo` (and `npm start`). */
 export const demoOptions = defineOptions({
-  task: { type: "enum", values: ["addition", "g2p"], help: "the task: reversed addition, or grapheme-to-phoneme on the CMU dictionary (real data)", default: "addition" },
+  task: { type: "enum", values: ["addition", "g2p"], help: "the task: reversed addition, or grapheme-to-phoneme on the CMU dictionary (real data); a game name runs self-play instead", default: "addition" },
   quick: { type: "bool", help: "a small run of the same path (fewer rounds, samples and steps): a few minutes (CI)" },
   seed: { type: "int", help: "the run's seed (proposals, probes, training mixes); seeded runs of one configuration differ only by it", min: 0, max: 2 ** 31 - 1 },
   labels: { type: "enum", values: ["base", "validation-all"], help: "where the gate may read validation labels: the base range (what a real user has) or, as the named ablation, every length", default: "base" },
