@@ -6,6 +6,7 @@ import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import type { DemoReport, DemoRun } from "../report/types.js";
 import { ensureBaseModels } from "./base-models.js";
 import { resolveDemoConfig, type DemoConfig } from "./config.js";
+import { demoTask, taskMinDifficulty } from "./demo-tasks.js";
 import type { DemoOutput } from "./progress.js";
 import { runDemo } from "./run-demo.js";
 import { selectVariants } from "./variants.js";
@@ -16,14 +17,15 @@ const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Flags of `autodidact demo` (and `npm start`). */
 export const demoOptions = defineOptions({
-  quick: { type: "bool", help: "a small run of the same path (fewer rounds, samples and steps): about a minute (CI)" },
+  task: { type: "enum", values: ["addition", "g2p"], help: "the task: reversed addition, or grapheme-to-phoneme on the CMU dictionary (real data)", default: "addition" },
+  quick: { type: "bool", help: "a small run of the same path (fewer rounds, samples and steps): a few minutes (CI)" },
   seed: { type: "int", help: "the run's seed (proposals, probes, training mixes); seeded runs of one configuration differ only by it", min: 0, max: 2 ** 31 - 1 },
   labels: { type: "enum", values: ["base", "validation-all"], help: "where the gate may read validation labels: the base range (what a real user has) or, as the named ablation, every length", default: "base" },
   consensus: { type: "bool", help: "critics must reach consensus (--no-consensus: every proposed sample is accepted, the ablation)", default: true },
   replace: { type: "bool", help: "each round's accepted samples replace the earlier ones instead of accumulating (ablation)" },
   all: { type: "bool", help: "run the default and both ablations (--no-consensus, --labels validation-all) one after the other" },
-  rounds: { type: "int", help: "self-improvement rounds (default: the recipe's)", min: 0, max: 64 },
-  samples: { type: "int", help: "problems proposed per round (default: the recipe's)", min: 1, max: 100_000 },
+  rounds: { type: "int", help: "self-improvement rounds (default: the recipe's)", min: 1, max: 64 },
+  samples: { type: "int", help: "problems proposed per round (default: the recipe's)", min: 1, max: 4096 },
   seeds: { type: "list", help: "one independently seeded lineage per seed; the first generates, the others are model critics (default: the recipe's)" },
   modelApprovals: { type: "int", help: "model critics that must give the generator's answer (default: all of them)", min: 1 },
   config: { type: "string", help: "JSON file with any part of the demo configuration (recipe, critics, policy, gate)", placeholder: "<file>" },
@@ -85,7 +87,8 @@ export async function demoCommand(argv: readonly string[], io: { out?: DemoOutpu
   const quick = v.quick === true;
   const config: DemoConfig = await resolveDemoConfig({
     quick,
-    baseDir: v.base ?? join(repoRoot, "models", "addition-base"),
+    baseDir: v.base ?? join(repoRoot, "models", demoTask(v.task).baseDir),
+    task: v.task,
     ...(v.config !== undefined ? { configFile: v.config } : {}),
     overrides,
   });
@@ -102,7 +105,7 @@ export async function demoCommand(argv: readonly string[], io: { out?: DemoOutpu
   try {
     const r = config.recipe;
     out.write(
-      `Autodidact demo: ${r.task}, ${r.seeds.length} lineages (${r.model.numLayers} layers x ${r.model.hiddenSize}, NoPE), base 1..${r.baseDigits} digits, ` +
+      `Autodidact demo: ${r.task}, ${r.seeds.length} lineages (${r.model.numLayers} layers x ${r.model.hiddenSize}, NoPE), base ${taskMinDifficulty(r)}..${r.baseDigits}, ` +
         `${r.rounds} rounds x ${r.samplesPerRound} proposals, ${r.round.steps} ${r.mode} steps per lineage per round\n`,
     );
     await ensureBaseModels(config, out);

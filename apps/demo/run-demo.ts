@@ -23,6 +23,7 @@ import { demoMembers } from "./members.js";
 import type { DemoOutput } from "./progress.js";
 import { RoundResults } from "./results.js";
 import { demoRunSpec, longestLength } from "./run-spec.js";
+import { taskMinDifficulty } from "./demo-tasks.js";
 import { printSummary } from "./table.js";
 import type { RunVariant } from "./variants.js";
 
@@ -69,8 +70,8 @@ async function dashboardAddress(stateDir: string): Promise<string | undefined> {
 /** The labels regime in words, for the table and the report. */
 export function labelsOf(config: DemoConfig, variant: RunVariant): string {
   return variant.labels === "all"
-    ? `ABLATION validation-all: validation labels at 1..${longestLength(config)} (beyond the anchor range)`
-    : `validation labels only at 1..${config.recipe.baseDigits} (the base range)`;
+    ? `ABLATION validation-all: validation labels at ${taskMinDifficulty(config.recipe)}..${longestLength(config)} (beyond the anchor range)`
+    : `validation labels only at ${taskMinDifficulty(config.recipe)}..${config.recipe.baseDigits} (the base range)`;
 }
 
 /**
@@ -86,7 +87,8 @@ async function startMesh(o: RunDemoOptions, spec: RunSpec): Promise<LocalMesh> {
   const members = demoMembers(config, variant, o.stateDir);
   members.find((m) => m.kind === "conductor")!.args!.push("--run-spec-file", specFile);
   const critics = variant.consensus ? `${config.recipe.seeds.length - 1} model critics${config.rulesCritic ? " + rules" : ""}${config.noveltyCritic ? " + novelty" : ""}` : "an accept-all critic (model critics only probe)";
-  o.out.write(`starting the mesh (${variant.name}): nats-server${o.natsUrl === undefined ? " with per-service credentials" : ""}, generator, ${critics}, consensus, a trainer per lineage, monitor, conductor\n`);
+  o.out.write(`starting the mesh (${variant.name}): nats-server${o.natsUrl === undefined ? " with per-service credentials" : ""}, generator, ${critics}, consensus, a trainer per lineage, monitor, conductor\n` +
+      `  (the conductor imports the bases and the monitor evaluates each before the model critics can serve them: minutes)\n`);
   return startLocalMesh({
     stateDir: o.stateDir,
     ...(o.natsUrl !== undefined ? { natsUrl: o.natsUrl, auth: false } : { auth: true }),
@@ -95,8 +97,9 @@ async function startMesh(o: RunDemoOptions, spec: RunSpec): Promise<LocalMesh> {
     restartPolicy: { initialDelayMs: 500, maxDelayMs: 3_000, stableAfterMs: 10_000 },
     // Services log at info into their files (the dashboard's address is read from there).
     env: { AUTODIDACT_LOG_LEVEL: "info" },
-    // Generous: model critics become ready only once the conductor imported their bases (the monitor evaluates each).
-    readyTimeoutMs: 900_000,
+    // Model critics become ready only once the conductor imported their bases and the monitor evaluated
+    // each (minutes on a loaded machine): the wait is bounded by Ctrl-C rather than a guess.
+    readyTimeoutMs: 6 * 3_600_000,
     ...(o.signal ? { signal: o.signal } : {}),
   });
 }
@@ -139,7 +142,7 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
 
     const r = config.recipe;
     const labels = labelsOf(config, variant);
-    out.write(`run ${spec.name} at the conductor: ${labels}; test split 1..${longestLength(config)}\n`);
+    out.write(`run ${spec.name} at the conductor: ${labels}; test split ${taskMinDifficulty(config.recipe)}..${longestLength(config)}\n`);
     const results = new RoundResults(monitor, registry, { task: r.task, threshold: r.frontierThreshold, from: r.frontierFrom, data: variant.data }, signal);
     const follower = new RunFollower({
       out,

@@ -1,3 +1,4 @@
+import { startTaskModules, taskIdentities } from "../../src/domain/tasks/index.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { tmpdir } from "node:os";
@@ -83,6 +84,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
     const kind = cfg.kind as CriticKind;
     const criticId = cfg.criticId ?? ctx.instanceId;
     const logger = ctx.logger;
+    await startTaskModules(cfg, logger);
     const needsModel = kind === "model" || kind === "likelihood" || kind === "classifier";
     const modelRef = cfg.model ?? (needsModel && cfg.modelFile !== undefined ? await readModelRefFile(cfg.modelFile) : undefined);
     if (needsModel && modelRef === undefined && !(cfg.followPromoted && kind !== "classifier")) {
@@ -182,6 +184,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
     const info = createInfoHandler(CriticService, {
       instanceId: ctx.instanceId,
       tasks: cfg.task,
+      taskIdentities: taskIdentities(cfg.task),
       attributes: { criticId, kind, executionProvider: selectedExecutionProvider() },
       models: () => {
         const v = models?.holder.version;

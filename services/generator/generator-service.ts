@@ -18,7 +18,7 @@ import {
   type ModelSource,
   type PromotedRegistry,
 } from "../../src/domain/serving/index.js";
-import { getTaskPack } from "../../src/domain/tasks/index.js";
+import { getTaskPack, startTaskModules, taskIdentities } from "../../src/domain/tasks/index.js";
 import { isGameTask } from "../../src/domain/games/index.js";
 import { MESH_TOPOLOGY } from "../../src/domain/topology/index.js";
 import { createProposer } from "./proposer.js";
@@ -58,6 +58,7 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
   async start(ctx) {
     const cfg = ctx.config;
     const logger = ctx.logger;
+    await startTaskModules(cfg, logger);
     const defaultTask = cfg.task[0];
     if (defaultTask === undefined) throw new AutodidactError("--task needs at least one task", Code.InvalidArgument);
     // A game task: self-play with the promoted policy/value model (game-generator.ts).
@@ -117,6 +118,7 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
     const info = createInfoHandler(GeneratorService, {
       instanceId: ctx.instanceId,
       tasks: cfg.task,
+      taskIdentities: taskIdentities(cfg.task),
       attributes: { lineage: cfg.lineage, propose: String(cfg.propose), executionProvider: selectedExecutionProvider() },
       models: () => {
         const v = holder.version;

@@ -117,6 +117,7 @@ export function toEvaluation(e: StoredEvaluation): MessageInitShape<typeof Evalu
     frontier: e.test?.frontier ?? 0,
     frontierThreshold: FRONTIER_THRESHOLD,
     labelFree: (e.labelFree ?? []).map((f) => ({ difficulty: f.difficulty, count: f.count, signal: f.signal, candidate: f.candidate, incumbent: f.incumbent })),
+    ...(e.taskIdentity ? { taskIdentity: e.taskIdentity } : {}),
   };
 }
 

@@ -12,7 +12,7 @@ import { MonitorService } from "../../src/gen/autodidact/v1/monitor_pb.js";
 import type { ServiceSpec } from "../../src/platform/host/index.js";
 import { createRegistry } from "../../src/domain/registry/index.js";
 import { createInfoHandler, implement } from "../../src/platform/rpc/index.js";
-import { getTaskPack } from "../../src/domain/tasks/index.js";
+import { getTaskPack, startTaskModules, taskIdentities } from "../../src/domain/tasks/index.js";
 import { startDashboard, type DashboardServer } from "./dashboard/index.js";
 import { fromGatingPolicy, refWithEvaluation, toEvaluation, toGateResult, toGatingPolicy, toLineageEntry, toRoundStats } from "./convert.js";
 import { createMonitor, type Monitor } from "./monitor.js";
@@ -25,10 +25,10 @@ export const monitorOptions = {
   task: { type: "list", help: "task packs this instance handles (the first one evaluates checkpoints whose manifest names none)", env: "AUTODIDACT_TASKS", default: ["addition"] },
   lineage: { type: "string", help: "checkpoint lineage it gates by default", env: "AUTODIDACT_LINEAGE", default: "main" },
   cacheDir: { type: "string", help: "where registry checkpoints are downloaded", env: "AUTODIDACT_CACHE_DIR" },
-  evalLimit: { type: "int", help: "held-out problems per difficulty evaluated for each checkpoint (0 = the whole set)", env: "AUTODIDACT_EVAL_LIMIT", default: 32, min: 0 },
+  evalLimit: { type: "int", help: "held-out problems per difficulty and split evaluated for each checkpoint when the gating policy sets no size (0 = the whole split)", env: "AUTODIDACT_EVAL_LIMIT", default: 32, min: 0 },
   evalSamples: { type: "int", help: "temperature-1 answers sampled per difficulty for diversity and drift (0 = one per evaluated problem)", env: "AUTODIDACT_EVAL_SAMPLES", default: 0, min: 0 },
-  evalMinDifficulty: { type: "int", help: "lowest difficulty evaluated", env: "AUTODIDACT_EVAL_MIN_DIFFICULTY", default: 1, min: 1 },
-  evalMaxDifficulty: { type: "int", help: "highest difficulty evaluated (0 = the task's maximum)", env: "AUTODIDACT_EVAL_MAX_DIFFICULTY", default: 8, min: 0 },
+  evalMinDifficulty: { type: "int", help: "lowest difficulty evaluated when the gating policy sets no range", env: "AUTODIDACT_EVAL_MIN_DIFFICULTY", default: 1, min: 1 },
+  evalMaxDifficulty: { type: "int", help: "highest difficulty evaluated when the gating policy sets no range (0 = the task's maximum)", env: "AUTODIDACT_EVAL_MAX_DIFFICULTY", default: 8, min: 0 },
   dashboardPort: { type: "int", help: "HTTP port of the dashboard (0 = ephemeral, -1 = off)", env: "AUTODIDACT_DASHBOARD_PORT", default: 0, min: -1, max: 65535 },
   dashboardHost: { type: "string", help: "interface the dashboard binds", env: "AUTODIDACT_DASHBOARD_HOST", default: "127.0.0.1" },
   roundStats: { type: "bool", help: "measure acceptance, label accuracy (verifier) and critic agreement per round from decisions.>", default: true },
@@ -69,6 +69,7 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
   async start(ctx) {
     const cfg = ctx.config;
     const log = ctx.logger;
+    await startTaskModules(cfg, log);
     const registry = createRegistry(ctx.bus, { cacheDir: cfg.cacheDir ?? join(tmpdir(), "autodidact-cache", `monitor-${ctx.instanceId}`) });
     const worker: ModelWorker = createModelWorker({ name: "monitor-eval" });
     let dashboard: DashboardServer | undefined;
@@ -159,6 +160,7 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
     const info = createInfoHandler(MonitorService, {
       instanceId: ctx.instanceId,
       tasks: cfg.task,
+      taskIdentities: taskIdentities(cfg.task),
       attributes: { lineage: cfg.lineage, ...(dashboard ? { dashboardUrl: dashboard.url } : {}) },
     });
 

@@ -12,7 +12,7 @@ import type { RoundEvent } from "../../src/gen/autodidact/v1/trainer_pb.js";
 import { checkpointRefOf, listCheckpointFiles, type CheckpointRecord, type Registry } from "../../src/domain/registry/index.js";
 import { softwareVersion } from "../../src/platform/rpc/index.js";
 import type { Logger } from "../../src/platform/telemetry/index.js";
-import { getTaskPack, type TaskExample, type TaskPack } from "../../src/domain/tasks/index.js";
+import { getTaskPack, taskIdentity, type TaskExample, type TaskPack } from "../../src/domain/tasks/index.js";
 import { buildMix, type Mix } from "./mix.js";
 import { isGameTask } from "../../src/domain/games/index.js";
 import { trainGameLineage } from "./game-round.js";
@@ -171,6 +171,7 @@ async function writeCandidateFolder(
     parentVersion: parent,
     round: p.round,
     task: p.task,
+    taskIdentity: taskIdentity(p.task),
     adaptation: p.mode,
     hyperparameters: hyperparametersOf(p, lm.anchor, lm.seed, curve.length),
     mix: {

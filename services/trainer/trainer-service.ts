@@ -1,3 +1,4 @@
+import { startTaskModules, taskIdentities } from "../../src/domain/tasks/index.js";
 import { join, resolve } from "node:path";
 import { consume, type ConsumerHandle } from "../../src/platform/bus/index.js";
 import { Durables, MESH_TOPOLOGY } from "../../src/domain/topology/index.js";
@@ -79,6 +80,7 @@ export const trainerService: ServiceSpec<typeof trainerOptions> = {
   topology: MESH_TOPOLOGY,
   async start(ctx) {
     const cfg = ctx.config;
+    await startTaskModules(cfg, ctx.logger);
     const dataDir = resolve(cfg.dataDir);
     const tasks = new Set(cfg.task);
     const lineages = cfg.lineages;
@@ -132,6 +134,7 @@ export const trainerService: ServiceSpec<typeof trainerOptions> = {
     const info = createInfoHandler(TrainerService, {
       instanceId: ctx.instanceId,
       tasks: ctx.config.task,
+      taskIdentities: taskIdentities(ctx.config.task),
       // durable: its intake of decisions (a conductor trains a round once it has acknowledged the round's decisions).
       attributes: { lineages: lineages.join(","), mode: cfg.mode, mix: cfg.mix, anchorRatio: String(cfg.anchorRatio), durable: cfg.durable },
     });

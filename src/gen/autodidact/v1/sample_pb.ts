@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { SamplingParams } from "./common_pb.js";
+import type { SamplingParams, TaskIdentity } from "./common_pb.js";
 import { file_autodidact_v1_common } from "./common_pb.js";
 import type { GameRecord } from "./game_pb.js";
 import { file_autodidact_v1_game } from "./game_pb.js";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file autodidact/v1/sample.proto.
  */
 export const file_autodidact_v1_sample: GenFile = /*@__PURE__*/
-  fileDesc("ChphdXRvZGlkYWN0L3YxL3NhbXBsZS5wcm90bxINYXV0b2RpZGFjdC52MSJYCg1TYW1wbGVMaW5lYWdlEhkKEWdlbmVyYXRvcl9saW5lYWdlGAEgASgJEhEKCXByb21wdF9pZBgCIAEoCRIZChFwYXJlbnRfc2FtcGxlX2lkcxgDIAMoCSKNAwoGU2FtcGxlEgoKAmlkGAEgASgJEgwKBHRhc2sYAiABKAkSDgoGcHJvbXB0GAMgASgJEhIKCmNvbXBsZXRpb24YBCABKAkSFgoOdG9rZW5fbG9ncHJvYnMYBSADKAISEgoKZGlmZmljdWx0eRgGIAEoBRIfChdnZW5lcmF0b3JfbW9kZWxfdmVyc2lvbhgHIAEoCRItCgdsaW5lYWdlGAggASgLMhwuYXV0b2RpZGFjdC52MS5TYW1wbGVMaW5lYWdlEg0KBXJvdW5kGAkgASgNEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHNlZWQYCyABKAQSLwoIc2FtcGxpbmcYDCABKAsyHS5hdXRvZGlkYWN0LnYxLlNhbXBsaW5nUGFyYW1zEgwKBHJlYWwYDSABKAgSFAoMZ2VuZXJhdG9yX2lkGA4gASgJEicKBGdhbWUYDyABKAsyGS5hdXRvZGlkYWN0LnYxLkdhbWVSZWNvcmQi5AEKB1ZlcmRpY3QSEQoJc2FtcGxlX2lkGAEgASgJEhEKCWNyaXRpY19pZBgCIAEoCRITCgtjcml0aWNfa2luZBgDIAEoCRIcChRjcml0aWNfbW9kZWxfdmVyc2lvbhgEIAEoCRIPCgdhcHByb3ZlGAUgASgIEg0KBXNjb3JlGAYgASgBEg4KBnJlYXNvbhgHIAEoCRISCgpsYXRlbmN5X21zGAggASgBEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHRhc2sYCiABKAliBnByb3RvMw", [file_autodidact_v1_common, file_autodidact_v1_game, file_google_protobuf_timestamp]);
+  fileDesc("ChphdXRvZGlkYWN0L3YxL3NhbXBsZS5wcm90bxINYXV0b2RpZGFjdC52MSJYCg1TYW1wbGVMaW5lYWdlEhkKEWdlbmVyYXRvcl9saW5lYWdlGAEgASgJEhEKCXByb21wdF9pZBgCIAEoCRIZChFwYXJlbnRfc2FtcGxlX2lkcxgDIAMoCSLBAwoGU2FtcGxlEgoKAmlkGAEgASgJEgwKBHRhc2sYAiABKAkSDgoGcHJvbXB0GAMgASgJEhIKCmNvbXBsZXRpb24YBCABKAkSFgoOdG9rZW5fbG9ncHJvYnMYBSADKAISEgoKZGlmZmljdWx0eRgGIAEoBRIfChdnZW5lcmF0b3JfbW9kZWxfdmVyc2lvbhgHIAEoCRItCgdsaW5lYWdlGAggASgLMhwuYXV0b2RpZGFjdC52MS5TYW1wbGVMaW5lYWdlEg0KBXJvdW5kGAkgASgNEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHNlZWQYCyABKAQSLwoIc2FtcGxpbmcYDCABKAsyHS5hdXRvZGlkYWN0LnYxLlNhbXBsaW5nUGFyYW1zEgwKBHJlYWwYDSABKAgSFAoMZ2VuZXJhdG9yX2lkGA4gASgJEicKBGdhbWUYDyABKAsyGS5hdXRvZGlkYWN0LnYxLkdhbWVSZWNvcmQSMgoNdGFza19pZGVudGl0eRgUIAEoCzIbLmF1dG9kaWRhY3QudjEuVGFza0lkZW50aXR5IuQBCgdWZXJkaWN0EhEKCXNhbXBsZV9pZBgBIAEoCRIRCgljcml0aWNfaWQYAiABKAkSEwoLY3JpdGljX2tpbmQYAyABKAkSHAoUY3JpdGljX21vZGVsX3ZlcnNpb24YBCABKAkSDwoHYXBwcm92ZRgFIAEoCBINCgVzY29yZRgGIAEoARIOCgZyZWFzb24YByABKAkSEgoKbGF0ZW5jeV9tcxgIIAEoARIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgR0YXNrGAogASgJYgZwcm90bzM", [file_autodidact_v1_common, file_autodidact_v1_game, file_google_protobuf_timestamp]);
 
 /**
  * Where a sample came from, so a training mix can be traced back to the model and prompts that made it.
@@ -164,6 +164,13 @@ export type Sample = Message<"autodidact.v1.Sample"> & {
    * @generated from field: autodidact.v1.GameRecord game = 15;
    */
   game?: GameRecord | undefined;
+
+  /**
+   * The task code and data the prompt came from.
+   *
+   * @generated from field: autodidact.v1.TaskIdentity task_identity = 20;
+   */
+  taskIdentity?: TaskIdentity | undefined;
 };
 
 /**
