@@ -15,7 +15,7 @@ import { promotedCurve, writeGameReport } from "./game-report.js";
 /** Flags of `autodidact demo --task <game>`. */
 export const gameDemoOptions = defineOptions({
   task: { type: "string", help: `the game (${listGamePacks().join(", ")})`, placeholder: "<game>" },
-  quick: { type: "bool", help: "a tiny run of the same path (two rounds of a few short games): about a minute" },
+  quick: { type: "bool", help: "a tiny run of the same path (two rounds of a few short games): about two minutes, most of it starting the mesh" },
   gate: { type: "bool", help: "the arena gate decides promotions (--no-gate: every candidate promoted, the ablation)", default: true },
   sprt: { type: "bool", help: "gate with the sequential probability ratio test instead of the 55 % threshold" },
   rounds: { type: "int", help: "rounds at most (default 60; the time budget usually ends the run first)", min: 1, max: 10_000 },

@@ -3,6 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { RoundEventSchema, type RoundEvent } from "../../src/gen/autodidact/v1/trainer_pb.js";
 import { checkpointRefOf, type CheckpointRecord } from "../../src/domain/registry/index.js";
 import { taskIdentity } from "../../src/domain/tasks/index.js";
+import { isGameTask } from "../../src/domain/games/index.js";
 import type { RoundPlan } from "./round-journal.js";
 
 /** A progress event of a running round (StartRound streams these before the report). */
@@ -27,7 +28,8 @@ export function roundReport(p: RoundPlan, records: readonly CheckpointRecord[], 
         round: p.round,
         lineage: first?.lineage ?? "",
         task: p.task,
-        taskIdentity: taskIdentity(p.task),
+        // Game packs are built in and carry no task-module identity.
+        ...(isGameTask(p.task) ? {} : { taskIdentity: taskIdentity(p.task) }),
         samplesAccepted: BigInt(p.to - p.from),
         samplesUsed: BigInt(m.sampleCount ?? 0),
         mix: {
