@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { connectBus, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
+import { connectBus, openKv, startNatsServer, type Bus, type NatsServerProcess } from "../src/platform/bus/index.js";
 import { readDecisions } from "../services/consensus/test-support.js";
 import { frontierOf } from "../apps/experiment/index.js";
 import { createRegistry, openMonitorRecords } from "../src/domain/registry/index.js";

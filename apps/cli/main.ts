@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { clientSecurityFromOptions, generateToken, ROLES, type Role } from "../../src/platform/auth/index.js";
 import { connectBus } from "../../src/platform/bus/index.js";
 import { clientSecurityOptions, defineOptions, serviceOptions } from "../../src/platform/config/index.js";
@@ -24,6 +24,8 @@ Commands:
                      runs of the self-improvement loop on the conductor (\`run --help\`)
   models import <dir> --lineage <name> [--task <task>]
                      a base model becomes a lineage's first checkpoint (copied into the conductor's models dir)
+  task check <name|module> | task list
+                     check a task pack (built-in, task module or data-set folder) before the mesh runs it
   topology           create or verify the JetStream streams and buckets (run once with the admin identity)
   nats-auth          generate per-service NATS nkeys and the nats-server authorization (for Kubernetes Secrets)
   status             health and version of every service of the local mesh
@@ -64,6 +66,9 @@ const upOptions = defineOptions({
     help: "Prometheus /metrics of every service on a free port, listed by `autodidact status` (--no-metrics to turn off)",
     default: true,
   },
+  task: { type: "list", help: "task pack(s) the services handle (default: their own default, addition)", env: "AUTODIDACT_TASKS" },
+  taskModule: serviceOptions.taskModule,
+  taskModuleDir: serviceOptions.taskModuleDir,
 });
 
 const natsAuthOptions = defineOptions({
@@ -127,6 +132,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await (await import("./run-commands.js")).runCommand(rest);
       case "models":
         return await (await import("./models-commands.js")).modelsCommand(rest);
+      case "task":
+        return await (await import("./task-commands.js")).taskCommand(rest);
       default: {
         const load = SERVICES[command];
         if (load) return await runService(await load(), rest);
@@ -166,7 +173,7 @@ async function up(argv: readonly string[]): Promise<number> {
         auth,
         natsReplicas: parsed.values.natsReplicas,
         // Every service on a free port of its own (one fixed port cannot serve several processes); -1 = off.
-        env: { AUTODIDACT_METRICS_PORT: metrics ? "0" : "-1" },
+        env: { AUTODIDACT_METRICS_PORT: metrics ? "0" : "-1", ...taskEnv(parsed.values) },
         signal: signals.stop.signal,
         onAlert: (name, line) => process.stderr.write(`[${name}] ${line}\n`),
       });
@@ -205,6 +212,19 @@ async function up(argv: readonly string[]): Promise<number> {
   } finally {
     signals.dispose();
   }
+}
+
+/**
+ * The task flags of `up` as every service's environment (absolute paths: services start in other
+ * directories), so each one loads the same task modules from the same directories.
+ */
+function taskEnv(v: { task: readonly string[]; taskModule: readonly string[]; taskModuleDir: readonly string[] }): Record<string, string> {
+  const abs = (xs: readonly string[]): string => xs.map((x) => (x.startsWith(".") || x.includes("/") ? resolve(x) : x)).join(",");
+  return {
+    ...(v.task.length > 0 ? { AUTODIDACT_TASKS: v.task.join(",") } : {}),
+    ...(v.taskModule.length > 0 ? { AUTODIDACT_TASK_MODULES: abs(v.taskModule) } : {}),
+    ...(v.taskModuleDir.length > 0 ? { AUTODIDACT_TASK_MODULE_PATH: abs(v.taskModuleDir) } : {}),
+  };
 }
 
 async function topology(argv: readonly string[]): Promise<number> {

@@ -2,7 +2,7 @@
 // lineage. The conductor imports only from its own models directory, so the folder is copied there
 // first (the local mesh's conductor runs on this machine); `--in-place` names a folder already in it
 // (a conductor elsewhere, e.g. a volume on Kubernetes).
-import { cp, mkdir, stat } from "node:fs/promises";
+import { cp, mkdir, readFile, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { ConductorService } from "../../src/gen/autodidact/v1/conductor_pb.js";
 import { clientSecurityFromOptions } from "../../src/platform/auth/index.js";
@@ -10,6 +10,7 @@ import { defineOptions } from "../../src/platform/config/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { createClient } from "../../src/platform/rpc/index.js";
 import { listCheckpointFiles } from "../../src/domain/registry/index.js";
+import { importHfModel, isHfConfig } from "../../src/engine/index.js";
 import { conductorAddress, conductorClientOptions } from "./run-commands.js";
 
 const options = defineOptions({
@@ -37,6 +38,23 @@ async function copyIntoModels(dir: string, modelsDir: string, name: string): Pro
   await cp(dir, target, { recursive: true, errorOnExist: true, force: false });
 }
 
+/**
+ * Reads a Hugging Face checkpoint folder (GPT-2 / Llama family) before anything is copied, so an
+ * unsupported option (rope scaling, sliding window, MoE…) or a corrupt file fails here with the
+ * field or file named, not later inside the services. Other folders are the services' to check.
+ */
+async function checkImportable(dir: string): Promise<void> {
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+  } catch {
+    return;
+  }
+  if (!isHfConfig(json) || json.autodidact !== undefined) return;
+  const m = await importHfModel(dir);
+  if (!m.tokenizer) throw new AutodidactError(`${dir}: a Hugging Face checkpoint needs its tokenizer.json to be served and trained`, Code.FailedPrecondition);
+}
+
 /** `autodidact models import …`; writes to `out`, returns the exit code. */
 export async function modelsCommand(argv: readonly string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   const [sub, ...rest] = argv;
@@ -54,6 +72,7 @@ export async function modelsCommand(argv: readonly string[], out: (s: string) =>
   const v = parsed.values;
   const dir = parsed.positionals[0];
   if (dir === undefined) throw new AutodidactError(`usage: ${usage}`, Code.InvalidArgument);
+  if (!v.inPlace) await checkImportable(resolve(dir));
   const client = createClient(ConductorService, await conductorAddress(v.conductor, v.stateDir), { deadlineMs: 30 * 60_000, ...clientSecurityFromOptions(v, process.env) });
   try {
     let model = dir;

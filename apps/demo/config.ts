@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { checkConfig, recipes, type SelfImprovementConfig } from "../experiment/index.js";
+import { demoTask } from "./demo-tasks.js";
 
 /**
  * Everything one demo run is made of: the self-improvement recipe (task, lineages, model shape,
@@ -149,11 +150,12 @@ export function overrideRecipe(recipe: SelfImprovementConfig, overrides: readonl
 }
 
 /**
- * Resolves the configuration of a demo: the named recipe, then the config file (JSON, the same shape
+ * Resolves the configuration of a demo: the task's recipe (`addition` by default) and its demo defaults, then the config file (JSON, the same shape
  * as {@link DemoConfig} with any subset of fields), then `--set` overrides; checked before anything starts.
  */
-export async function resolveDemoConfig(o: { quick: boolean; baseDir: string; configFile?: string; overrides: readonly string[] }): Promise<DemoConfig> {
-  let config: DemoConfig = defaultDemoConfig(o.quick ? quickDemoRecipe() : recipes.default, o.baseDir, o.quick);
+export async function resolveDemoConfig(o: { quick: boolean; baseDir: string; configFile?: string; overrides: readonly string[]; task?: string }): Promise<DemoConfig> {
+  const task = demoTask(o.task ?? "addition");
+  let config: DemoConfig = { ...defaultDemoConfig(o.quick ? task.quick : task.recipe, o.baseDir, o.quick), ...task.config };
   if (o.configFile !== undefined) {
     let text: string;
     try {

@@ -6,15 +6,18 @@ import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import type { DemoReport, DemoRun } from "../report/types.js";
 import { ensureBaseModels } from "./base-models.js";
 import { resolveDemoConfig, type DemoConfig } from "./config.js";
+import { demoTask, taskMinDifficulty } from "./demo-tasks.js";
 import type { DemoOutput } from "./progress.js";
 import { runDemo } from "./run-demo.js";
 import { selectVariants } from "./variants.js";
 import { writeDemoReport } from "./write-report.js";
+import { namesGameTask } from "./game-demo.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Flags of `autodidact demo` (and `npm start`). */
 export const demoOptions = defineOptions({
+  task: { type: "enum", values: ["addition", "g2p"], help: "the task: reversed addition, or grapheme-to-phoneme on the CMU dictionary (real data)", default: "addition" },
   quick: { type: "bool", help: "a small run of the same path (fewer rounds, samples and steps): a few minutes (CI)" },
   seed: { type: "int", help: "the run's seed (proposals, probes, training mixes); seeded runs of one configuration differ only by it", min: 0, max: 2 ** 31 - 1 },
   labels: { type: "enum", values: ["base", "validation-all"], help: "where the gate may read validation labels: the base range (what a real user has) or, as the named ablation, every length", default: "base" },
@@ -65,6 +68,8 @@ const ORDER = ["default", "no-consensus", "validation-all", "replace"];
  */
 export async function demoCommand(argv: readonly string[], io: { out?: DemoOutput; signal?: AbortSignal } = {}): Promise<number> {
   const out: DemoOutput = io.out ?? { isTTY: process.stdout.isTTY === true, write: (s) => void process.stdout.write(s) };
+  // A game task runs self-play instead (apps/demo/game-demo.ts).
+  if (namesGameTask(argv)) return (await import("./game-demo.js")).gameDemoCommand(argv, { write: (s) => out.write(s), ...(io.signal ? { signal: io.signal } : {}) });
   const parsed = demoOptions.parse(argv, process.env);
   if (parsed.help) {
     out.write(demoOptions.help({ usage: "autodidact demo [options]" }) + "\n");
@@ -82,7 +87,8 @@ export async function demoCommand(argv: readonly string[], io: { out?: DemoOutpu
   const quick = v.quick === true;
   const config: DemoConfig = await resolveDemoConfig({
     quick,
-    baseDir: v.base ?? join(repoRoot, "models", "addition-base"),
+    baseDir: v.base ?? join(repoRoot, "models", demoTask(v.task).baseDir),
+    task: v.task,
     ...(v.config !== undefined ? { configFile: v.config } : {}),
     overrides,
   });
@@ -99,7 +105,7 @@ export async function demoCommand(argv: readonly string[], io: { out?: DemoOutpu
   try {
     const r = config.recipe;
     out.write(
-      `Autodidact demo: ${r.task}, ${r.seeds.length} lineages (${r.model.numLayers} layers x ${r.model.hiddenSize}, NoPE), base 1..${r.baseDigits} digits, ` +
+      `Autodidact demo: ${r.task}, ${r.seeds.length} lineages (${r.model.numLayers} layers x ${r.model.hiddenSize}, NoPE), base ${taskMinDifficulty(r)}..${r.baseDigits}, ` +
         `${r.rounds} rounds x ${r.samplesPerRound} proposals, ${r.round.steps} ${r.mode} steps per lineage per round\n`,
     );
     await ensureBaseModels(config, out);

@@ -23,6 +23,7 @@ import { demoMembers } from "./members.js";
 import type { DemoOutput } from "./progress.js";
 import { RoundResults } from "./results.js";
 import { demoRunSpec, longestLength } from "./run-spec.js";
+import { taskMinDifficulty } from "./demo-tasks.js";
 import { printSummary } from "./table.js";
 import type { RunVariant } from "./variants.js";
 
@@ -69,8 +70,8 @@ async function dashboardAddress(stateDir: string): Promise<string | undefined> {
 /** The labels regime in words, for the table and the report. */
 export function labelsOf(config: DemoConfig, variant: RunVariant): string {
   return variant.labels === "all"
-    ? `ABLATION validation-all: validation labels at 1..${longestLength(config)} (beyond the anchor range)`
-    : `validation labels only at 1..${config.recipe.baseDigits} (the base range)`;
+    ? `ABLATION validation-all: validation labels at ${taskMinDifficulty(config.recipe)}..${longestLength(config)} (beyond the anchor range)`
+    : `validation labels only at ${taskMinDifficulty(config.recipe)}..${config.recipe.baseDigits} (the base range)`;
 }
 
 /**
@@ -141,7 +142,7 @@ export async function runDemo(o: RunDemoOptions): Promise<DemoRunResult> {
 
     const r = config.recipe;
     const labels = labelsOf(config, variant);
-    out.write(`run ${spec.name} at the conductor: ${labels}; test split 1..${longestLength(config)}\n`);
+    out.write(`run ${spec.name} at the conductor: ${labels}; test split ${taskMinDifficulty(config.recipe)}..${longestLength(config)}\n`);
     const results = new RoundResults(monitor, registry, { task: r.task, threshold: r.frontierThreshold, from: r.frontierFrom, data: variant.data }, signal);
     const follower = new RunFollower({
       out,

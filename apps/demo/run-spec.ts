@@ -8,6 +8,7 @@ import { ConsensusKind, TimeoutOutcome, type ConsensusPolicySchema } from "../..
 import { AdaptationMode, DataMix } from "../../src/gen/autodidact/v1/training_pb.js";
 import { normalizeRunSpec } from "../../services/conductor/index.js";
 import { lineageName, type DemoConfig } from "./config.js";
+import { taskMinDifficulty } from "./demo-tasks.js";
 import type { RunVariant } from "./variants.js";
 
 /** Critic id of the model critic judging with `lineage`'s promoted model. */
@@ -54,8 +55,9 @@ function consensus(c: DemoConfig, v: RunVariant): MessageInitShape<typeof Consen
 
 /** The labels regime: anchor and validation in the base range (validation everywhere only as the named ablation), test at every length. */
 function labels(c: DemoConfig, v: RunVariant): NonNullable<RunSpec["labels"]> {
-  const base = { min: 1, max: c.recipe.baseDigits };
-  const all = { min: 1, max: longestLength(c) };
+  const min = taskMinDifficulty(c.recipe);
+  const base = { min, max: c.recipe.baseDigits };
+  const all = { min, max: longestLength(c) };
   return create(RunSpecSchema.field.labels.message!, {
     anchor: base,
     validation: v.labels === "all" ? all : base,
@@ -82,7 +84,7 @@ function training(c: DemoConfig, v: RunVariant): NonNullable<RunSpec["training"]
     maxReuse: 1_000_000,
     hardestShare: c.hardestShare,
     seed: `demo:${c.seed}`,
-    anchor: { ratio: r.anchorShare, minDifficulty: 1, maxDifficulty: r.baseDigits },
+    anchor: { ratio: r.anchorShare, minDifficulty: taskMinDifficulty(r), maxDifficulty: r.baseDigits },
   }) as NonNullable<RunSpec["training"]>;
 }
 

@@ -7,7 +7,7 @@ import {
   initParameters,
   makeBatch,
   openWeights,
-  type CharTokenizer,
+  type Tokenizer,
   type Example,
   type ModelWorker,
   type Parameters,
@@ -32,12 +32,12 @@ export function recipeTask(name: SelfImprovementConfig["task"]): TaskPack {
 }
 
 /** The task's transformer config for a model shape (NoPE, as in Lee et al. 2025). */
-export function modelConfig(shape: ModelShape, tokenizer: CharTokenizer): TransformerConfig {
-  return createTransformerConfig({ ...shape, vocabSize: tokenizer.vocabSize, positional: "none" });
+export function modelConfig(shape: ModelShape, tokenizer: Tokenizer): TransformerConfig {
+  return createTransformerConfig({ ...shape, vocabSize: tokenizer.vocabSize, positional: shape.positional ?? "none" });
 }
 
 /** Tokenizes a prompt/answer pair as a supervised example (answer followed by eos). */
-export function toExample(tokenizer: CharTokenizer, prompt: string, answer: string, bos = false): Example {
+export function toExample(tokenizer: Tokenizer, prompt: string, answer: string, bos = false): Example {
   const eos = tokenizer.eosId;
   if (eos === null) throw new AutodidactError("the task tokenizer has no eos token", Code.FailedPrecondition);
   return { prompt: tokenizer.encode(prompt, { addBos: bos }), completion: [...tokenizer.encode(answer), eos] };
@@ -111,7 +111,7 @@ export async function greedyAnswers(generator: TextGenerator, prompts: readonly 
 export async function withGenerator<T>(
   lineage: Lineage,
   config: TransformerConfig,
-  tokenizer: CharTokenizer,
+  tokenizer: Tokenizer,
   threads: number,
   fn: (g: TextGenerator) => Promise<T>,
 ): Promise<T> {
@@ -166,7 +166,7 @@ export async function trainBase(options: {
   const pack = recipeTask(c.task);
   const tokenizer = createTaskTokenizer(pack);
   const mc = modelConfig(c.model, tokenizer);
-  const anchor = pack.createAnchorSource({ seed: `base:${options.seed}`, minDifficulty: 1, maxDifficulty: c.baseDigits });
+  const anchor = pack.createAnchorSource({ seed: `base:${options.seed}`, minDifficulty: pack.difficulty.min, maxDifficulty: c.baseDigits });
   return trainPhase({
     host: options.host,
     config: mc,

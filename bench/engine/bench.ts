@@ -1,5 +1,6 @@
 /**
- * Engine benchmark (on demand: `npm run bench:engine`, never part of `npm test`).
+ * Engine benchmark (on demand: `npm run bench:engine`, never part of `npm test`;
+ * `npm run bench:engine -- --size smollm-135m|gpt2-124m` runs the real-size mode of hf-bench.ts).
  *
  * One run measures, on the reference model (vocab 16, 4 layers, width 128, 4 heads, MLP 512,
  * sequence 48, batch 64), with 2 threads for both engines:
@@ -322,7 +323,15 @@ async function main(): Promise<void> {
 
 
 const [part, workDir] = process.argv.slice(2);
-if (part !== undefined) {
+if (part === "--size") {
+  // Real-size mode (SmolLM-135M / GPT-2 small, Hugging Face layout): see hf-bench.ts.
+  import("./hf-bench.js")
+    .then((m) => m.runSizeBench(workDir ?? ""))
+    .catch((e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    });
+} else if (part !== undefined) {
   runPart(part, workDir).then(
     (r) => {
       console.log(JSON.stringify(r));

@@ -13,6 +13,7 @@ import { MESH_TOPOLOGY } from "../../src/domain/topology/index.js";
 import { ConductorService } from "../../src/gen/autodidact/v1/conductor_pb.js";
 import { BaseImporter } from "./base-import.js";
 import { conductorHandlers, createRun } from "./handlers.js";
+import { TaskModuleGate } from "./task-module.js";
 import { parseAssignments, Peers } from "./peers.js";
 import type { ConductorServices, DriverSettings } from "./phases/index.js";
 import { RunEventLog } from "./run-events.js";
@@ -67,6 +68,7 @@ export const conductorService: ServiceSpec<typeof conductorOptions> = {
       },
       security,
     );
+    const taskModules = await TaskModuleGate.open(cfg);
     const registry = createRegistry(ctx.bus, { cacheDir: cfg.cacheDir ?? join(tmpdir(), "autodidact-cache", ctx.instanceId) });
     const events = new RunEventLog(ctx.bus, logger);
     const store = await RunStore.open(ctx.bus, events, logger);
@@ -89,7 +91,7 @@ export const conductorService: ServiceSpec<typeof conductorOptions> = {
         const spec = normalizeRunSpec(await readRunSpecFile(cfg.runSpecFile));
         const missing = peers.missing(spec.lineages.map((l) => l.name), spec.critics.filter((c) => c.kind === "model").map((c) => c.id));
         if (missing.length > 0) throw new AutodidactError(`--run-spec-file: run ${spec.name} needs ${missing.join(", ")}`, Code.InvalidArgument);
-        const run = await createRun({ store, peers, scheduler }, spec);
+        const run = await createRun({ store, peers, scheduler, taskModules }, spec);
         logger.info("run from --run-spec-file", { run: run.id });
       } catch (err) {
         // A run of that name with another spec, or another active run of the task: the file names a
@@ -113,7 +115,7 @@ export const conductorService: ServiceSpec<typeof conductorOptions> = {
       },
     });
     return {
-      services: [implement(ConductorService, conductorHandlers({ store, events, scheduler, importer, peers, info: () => info() }))],
+      services: [implement(ConductorService, conductorHandlers({ store, events, scheduler, importer, peers, taskModules, info: () => info() }))],
       async stop() {
         await scheduler.stop();
         peers.close();

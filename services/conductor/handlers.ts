@@ -1,4 +1,5 @@
 // The ConductorService RPCs over the run store, the scheduler and the base importer.
+import type { TaskModuleGate } from "./task-module.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
@@ -21,6 +22,8 @@ export interface HandlerDeps {
   readonly importer: BaseImporter;
   readonly peers: Peers;
   readonly info: () => ServiceInfo;
+  /** Resolves a run spec's task module inside the configured directories (none: specs may not name one). */
+  readonly taskModules?: TaskModuleGate;
 }
 
 const ENDED = new Set([RunStatus.SUCCEEDED, RunStatus.CANCELLED, RunStatus.FAILED]);
@@ -31,7 +34,7 @@ const createdMs = (r: Run): number => (r.createdAt === undefined ? 0 : timestamp
  * same, ALREADY_EXISTS when it differs. Refused while another run of the task is active (one loop per
  * task: rounds, intake and the consensus policy are the task's).
  */
-export async function createRun(deps: Pick<HandlerDeps, "store" | "peers" | "scheduler">, input: RunSpec): Promise<Run> {
+export async function createRun(deps: Pick<HandlerDeps, "store" | "peers" | "scheduler" | "taskModules">, input: RunSpec): Promise<Run> {
   const spec = normalizeRunSpec(input);
   const existing = await deps.store.get(spec.name);
   if (existing?.stored.run !== undefined) {
@@ -46,6 +49,9 @@ export async function createRun(deps: Pick<HandlerDeps, "store" | "peers" | "sch
   const busy = (await deps.store.list()).find((r) => r.id !== spec.name && r.spec?.task === spec.task && isActive(r));
   if (busy !== undefined) throw new AutodidactError(`run ${busy.id} of task ${spec.task} is ${RunStatus[busy.status]}: cancel it first (one run per task)`, Code.FailedPrecondition);
   const run = newRun(spec);
+  const identity = await deps.taskModules?.identify(spec.task, spec.taskModule);
+  if (identity !== undefined) run.taskIdentity = identity;
+  else if (spec.taskModule !== "") throw new AutodidactError(`run ${spec.name} names task module ${spec.taskModule}, but this conductor has no task module directory configured`, Code.PermissionDenied);
   try {
     await deps.store.create(run, [statusSnapshot(run)]);
   } catch (err) {

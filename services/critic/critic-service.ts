@@ -1,3 +1,4 @@
+import { startTaskModules, taskIdentities } from "../../src/domain/tasks/index.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { tmpdir } from "node:os";
@@ -29,6 +30,7 @@ import {
   type SwapResult,
 } from "../../src/domain/serving/index.js";
 import { createCritic } from "./critic.js";
+import { withGameRules } from "./game-judge.js";
 import { MESH_TOPOLOGY } from "../../src/domain/topology/index.js";
 import {
   createAcceptAllJudge,
@@ -53,13 +55,13 @@ export const criticOptions = {
   modelFilePoll: { type: "duration", help: "how often --model-file is checked for a new reference", default: 2_000, min: 100 },
   lineage: { type: "string", help: "lineage of SwapModel checkpoint versions (and of --follow-promoted)", env: "AUTODIDACT_LINEAGE", default: "main" },
   followPromoted: { type: "bool", help: "serve the promoted checkpoint of --lineage and swap on every promotion or rollback", default: false },
-  threshold: { type: "float", help: "approval threshold (likelihood: mean log-prob; novelty: max Jaccard; model: agreeing share; classifier: probability)", env: "AUTODIDACT_CRITIC_THRESHOLD" },
+  threshold: { type: "float", help: "approval threshold (likelihood: mean log-prob; novelty: max Jaccard of the near-duplicate measure; model: agreeing share; classifier: probability)", env: "AUTODIDACT_CRITIC_THRESHOLD" },
   samples: { type: "int", help: "model kind: own answers per sample (1 = greedy)", default: 1, min: 1, max: 64 },
   minLogprob: { type: "float", help: "model kind: an own answer agrees only if its least likely token has at least this log-prob (e.g. -0.01; default: any)", env: "AUTODIDACT_CRITIC_MIN_LOGPROB" },
   temperature: { type: "float", help: "model kind: temperature of its own answers when samples > 1", default: 0.7, min: 0 },
   classifierLabel: { type: "int", help: "classifier kind: index of the 'good sample' label", default: 1, min: 0 },
   ngram: { type: "int", help: "novelty kind: character n-gram size", default: 3, min: 1, max: 16 },
-  noveltyWindow: { type: "int", help: "novelty kind: accepted samples remembered per task", default: 1000, min: 1 },
+  noveltyWindow: { type: "int", help: "novelty kind: accepted samples per task the near-duplicate measure compares with (the already-labelled check remembers up to 100000 prompts)", default: 1000, min: 1 },
   maxCompletionChars: { type: "int", help: "rules kind: longest completion accepted (0 = the task's own limit)", default: 0, min: 0 },
   maxInFlight: { type: "int", help: "samples judged at once by this process", default: 16, min: 1, max: 1024 },
   ackWait: { type: "duration", help: "how long a sample taken by a replica that died waits before redelivery", default: 30_000, min: 100 },
@@ -82,6 +84,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
     const kind = cfg.kind as CriticKind;
     const criticId = cfg.criticId ?? ctx.instanceId;
     const logger = ctx.logger;
+    await startTaskModules(cfg, logger);
     const needsModel = kind === "model" || kind === "likelihood" || kind === "classifier";
     const modelRef = cfg.model ?? (needsModel && cfg.modelFile !== undefined ? await readModelRefFile(cfg.modelFile) : undefined);
     if (needsModel && modelRef === undefined && !(cfg.followPromoted && kind !== "classifier")) {
@@ -137,7 +140,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
         break;
       }
       case "rules":
-        judge = createRulesJudge(cfg.maxCompletionChars > 0 ? { maxCompletionChars: cfg.maxCompletionChars } : {});
+        judge = withGameRules(createRulesJudge(cfg.maxCompletionChars > 0 ? { maxCompletionChars: cfg.maxCompletionChars } : {}));
         break;
       case "novelty":
         judge = createNoveltyJudge({ n: cfg.ngram, window: cfg.noveltyWindow, ...(cfg.threshold !== undefined ? { threshold: cfg.threshold } : {}) });
@@ -181,6 +184,7 @@ export const criticService: ServiceSpec<typeof criticOptions> = {
     const info = createInfoHandler(CriticService, {
       instanceId: ctx.instanceId,
       tasks: cfg.task,
+      taskIdentities: taskIdentities(cfg.task),
       attributes: { criticId, kind, executionProvider: selectedExecutionProvider() },
       models: () => {
         const v = models?.holder.version;

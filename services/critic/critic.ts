@@ -9,6 +9,7 @@ import { CriticAgreementSchema, DecisionSchema, PairwiseAgreementSchema, type De
 import { GetAgreementResponseSchema, type GetAgreementResponse } from "../../src/gen/autodidact/v1/critic_pb.js";
 import { SampleSchema, VerdictSchema, type Sample, type Verdict } from "../../src/gen/autodidact/v1/sample_pb.js";
 import { getTaskPack, type TaskPack } from "../../src/domain/tasks/index.js";
+import { getGamePack, isGameTask } from "../../src/domain/games/index.js";
 import { createLogger, getMeter, type Logger } from "../../src/platform/telemetry/index.js";
 import type { Judge } from "./judges.js";
 
@@ -140,6 +141,7 @@ export function createCritic(options: CriticOptions): Critic {
       throw new AutodidactError(`sample has no usable id ${JSON.stringify(sample.id.slice(0, 80))}: use [A-Za-z0-9_-]`, Code.InvalidArgument);
     }
     if (!TASK.test(sample.task)) throw new AutodidactError(`sample ${sample.id} has an invalid task ${JSON.stringify(sample.task.slice(0, 80))}`, Code.InvalidArgument);
+    if (isGameTask(sample.task)) return judgeGameSample(sample, t0);
     let task: TaskPack;
     try {
       task = getTaskPack(sample.task);
@@ -156,6 +158,18 @@ export function createCritic(options: CriticOptions): Critic {
     }
     try {
       return verdict(sample, await judge.judge(sample, task), t0);
+    } catch (err) {
+      if (err instanceof AutodidactError && MALFORMED.has(err.code)) return reject(sample, errorMessage(err), t0);
+      throw err;
+    }
+  };
+
+  /** A game task's sample: only a judge with a game method judges it (the rules judge replays the record). */
+  const judgeGameSample = async (sample: Sample, t0: number): Promise<Verdict> => {
+    if (judge.judgeGame === undefined) return reject(sample, `critic kind ${judge.kind} does not judge games`, t0);
+    if (sample.game === undefined) return reject(sample, `a ${sample.task} sample must carry its game record`, t0);
+    try {
+      return verdict(sample, await judge.judgeGame(sample, getGamePack(sample.task)), t0);
     } catch (err) {
       if (err instanceof AutodidactError && MALFORMED.has(err.code)) return reject(sample, errorMessage(err), t0);
       throw err;

@@ -13,4 +13,4 @@ export {
   CRITIC_KINDS,
   jaccard,
 } from "./judges.js";
-export type { CriticKind, Judge, Judgement, ModelJudgeOptions } from "./judges.js";
+export type { CriticKind, Judge, Judgement, ModelJudgeOptions, NoveltyOptions } from "./judges.js";

@@ -15,6 +15,7 @@ import {
 } from "../../src/domain/serving/index.js";
 import { createTaskTokenizer, getTaskPack, solveAddition } from "../../src/domain/tasks/index.js";
 import {
+  charNgrams,
   createAcceptAllJudge,
   createClassifierJudge,
   createLikelihoodJudge,
@@ -22,6 +23,7 @@ import {
   createNoveltyJudge,
   createRulesJudge,
   createVerifierJudge,
+  jaccard,
 } from "./judges.js";
 import { saveTinyClassifier, saveTinyDecoder } from "../../src/domain/serving/test-models.js";
 
@@ -93,6 +95,25 @@ describe("critic judges on crafted samples", () => {
     expect(dup.reason).toContain("s1");
     expect((await nov.judge(sample("s3", "98+7=", "501"), task)).approve).toBe(true);
     expect((await nov.judge(first, task)).approve).toBe(true); // a redelivery of the accepted sample is not its own duplicate
+  });
+
+  it("novelty: rejects a prompt already labelled in an earlier round, not a repeat within the round or a redelivery", async () => {
+    const nov = createNoveltyJudge();
+    const at = (id: string, prompt: string, completion: string, round: number): Sample => create(SampleSchema, { id, task: "addition", prompt, completion, round });
+    const first = at("r1-a", "21+93=", "141", 1);
+    expect((await nov.judge(first, task)).approve).toBe(true);
+    nov.noteAccepted!(first);
+    // Same round, same prompt (another answer): decisions of one round race each other, so no verdict depends on their order.
+    expect((await nov.judge(at("r1-b", "21+93=", "151", 1), task)).approve).toBe(true);
+    // A later round proposes the same problem again (any answer): already labelled.
+    const again = await nov.judge(at("r2-a", "21+93=", "151", 2), task);
+    expect(again).toMatchObject({ approve: false, score: 0 });
+    expect(again.reason).toBe(`already labelled: prompt ${task.promptId("21+93=")} was accepted in round 1 (sample r1-a)`);
+    // The 3-gram measure alone would not have caught it: these two texts are below its default threshold.
+    expect(jaccard(charNgrams("21+93=141", 3), charNgrams("21+93=151", 3))).toBeLessThan(0.8);
+    // Another problem of the same length, and a redelivery of the accepted sample, pass.
+    expect((await nov.judge(at("r2-b", "12+39=", "411", 2), task)).approve).toBe(true);
+    expect((await nov.judge(at("r1-a", "21+93=", "141", 3), task)).approve).toBe(true);
   });
 
   it("classifier: HF signature model approves by label probability", async () => {

@@ -3,6 +3,7 @@ import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import type { Sample } from "../../src/gen/autodidact/v1/sample_pb.js";
 import type { ClassifierModel, ModelHolder } from "../../src/domain/serving/index.js";
 import { createTaskTokenizer, type TaskPack } from "../../src/domain/tasks/index.js";
+import type { GamePack } from "../../src/domain/games/index.js";
 
 /** The critic methods a critic instance can run (`--kind`). */
 export const CRITIC_KINDS = ["model", "likelihood", "rules", "novelty", "classifier", "verifier", "accept-all"] as const;
@@ -27,6 +28,8 @@ export interface Judgement {
 export interface Judge {
   readonly kind: CriticKind;
   judge(sample: Sample, task: TaskPack): Promise<Judgement>;
+  /** Judges a game task's sample (its typed game record); critics without it reject game samples. */
+  judgeGame?(sample: Sample, pack: GamePack): Promise<Judgement>;
   /** Told about every accepted decision (novelty remembers them). */
   noteAccepted?(sample: Sample): void;
 }
@@ -58,6 +61,9 @@ export function createAcceptAllJudge(): Judge {
   return {
     kind: "accept-all",
     async judge() {
+      return { approve: true, score: 1, reason: "accept-all critic (no filtering: ablation)", modelVersion: "" };
+    },
+    async judgeGame() {
       return { approve: true, score: 1, reason: "accept-all critic (no filtering: ablation)", modelVersion: "" };
     },
   };
@@ -97,22 +103,62 @@ export function jaccard(a: ReadonlySet<string>, b: ReadonlySet<string>): number 
   return inter / (a.size + b.size - inter);
 }
 
+/** Options of {@link createNoveltyJudge}. */
+export interface NoveltyOptions {
+  /** Character n-gram size of the near-duplicate measure. Default 3. */
+  readonly n?: number;
+  /** Jaccard similarity above which a sample is a near-duplicate of a recent accepted one. Default 0.8. */
+  readonly threshold?: number;
+  /** Accepted samples per task the near-duplicate measure compares with. Default 1000. */
+  readonly window?: number;
+  /** Accepted prompts per task remembered for the already-labelled check. Default 100 000. */
+  readonly promptMemory?: number;
+}
+
 /**
- * Novelty critic: rejects a sample whose prompt+completion n-gram set has Jaccard similarity above
- * `threshold` with one of the last `window` accepted samples of its task (near-duplicates add no
- * information and narrow the training distribution: early collapse).
+ * Novelty critic. Two measures, in order:
+ * 1. **already labelled**: the sample's prompt (the task's prompt id) was accepted in an earlier round.
+ *    A second label for the same problem adds no information and weights that problem twice in an
+ *    accumulated training pool. This is what fires on short-answer tasks like addition, where text
+ *    similarity cannot: two different random problems of the same length share few n-grams, and
+ *    near-identical texts are the same problem. Within one round it does not fire (decisions of a
+ *    round race each other, so the outcome would depend on timing); a redelivery of the accepted
+ *    sample itself is not a repeat.
+ * 2. **near-duplicate text**: prompt+completion character n-grams with Jaccard similarity above
+ *    `threshold` to one of the last `window` accepted samples of the task (free-text tasks).
+ * Memory comes from the accepted decisions the critic sees while it runs (not replayed on restart).
  */
-export function createNoveltyJudge(options: { n?: number; threshold?: number; window?: number } = {}): Judge {
+export function createNoveltyJudge(options: NoveltyOptions = {}): Judge {
   const n = options.n ?? 3;
   const threshold = options.threshold ?? 0.8;
   const capacity = options.window ?? 1000;
+  const promptCapacity = options.promptMemory ?? 100_000;
   const recent = new Map<string, Array<{ id: string; grams: Set<string> }>>();
+  /** task → prompt → the first accepted sample of it. */
+  const labelled = new Map<string, Map<string, { id: string; round: number }>>();
   const text = (s: Sample, task: TaskPack): string => `${s.prompt}${task.normalize(s.completion)}`;
   const tasks = new Map<string, TaskPack>();
+  const remember = (sample: Sample): void => {
+    let prompts = labelled.get(sample.task);
+    if (prompts === undefined) labelled.set(sample.task, (prompts = new Map()));
+    if (prompts.has(sample.prompt)) return;
+    prompts.set(sample.prompt, { id: sample.id, round: sample.round });
+    // Oldest first out (a Map iterates in insertion order).
+    if (prompts.size > promptCapacity) prompts.delete(prompts.keys().next().value as string);
+  };
   return {
     kind: "novelty",
     async judge(sample, task) {
       tasks.set(task.name, task);
+      const first = labelled.get(task.name)?.get(sample.prompt);
+      if (first !== undefined && first.id !== sample.id && first.round < sample.round) {
+        return {
+          approve: false,
+          score: 0,
+          reason: `already labelled: prompt ${task.promptId(sample.prompt)} was accepted in round ${first.round} (sample ${first.id})`,
+          modelVersion: "",
+        };
+      }
       const grams = charNgrams(text(sample, task), n);
       let best = 0;
       let bestId = "";
@@ -128,11 +174,12 @@ export function createNoveltyJudge(options: { n?: number; threshold?: number; wi
       return {
         approve,
         score: clamp01(1 - best),
-        reason: approve ? `max similarity ${best.toFixed(3)} <= ${threshold}` : `near-duplicate of accepted sample ${bestId} (Jaccard ${best.toFixed(3)} > ${threshold})`,
+        reason: approve ? `prompt not labelled in an earlier round; max similarity ${best.toFixed(3)} <= ${threshold}` : `near-duplicate of accepted sample ${bestId} (Jaccard ${best.toFixed(3)} > ${threshold})`,
         modelVersion: "",
       };
     },
     noteAccepted(sample) {
+      remember(sample);
       let list = recent.get(sample.task);
       if (list === undefined) recent.set(sample.task, (list = []));
       if (list.some((r) => r.id === sample.id)) return;

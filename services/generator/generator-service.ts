@@ -18,9 +18,11 @@ import {
   type ModelSource,
   type PromotedRegistry,
 } from "../../src/domain/serving/index.js";
-import { getTaskPack } from "../../src/domain/tasks/index.js";
+import { getTaskPack, startTaskModules, taskIdentities } from "../../src/domain/tasks/index.js";
+import { isGameTask } from "../../src/domain/games/index.js";
 import { MESH_TOPOLOGY } from "../../src/domain/topology/index.js";
 import { createProposer } from "./proposer.js";
+import { startGameGenerator } from "./game-generator.js";
 
 /** Flags of the generator service beyond the ones every service takes. */
 export const generatorOptions = {
@@ -40,6 +42,11 @@ export const generatorOptions = {
   maxNewTokens: { type: "int", help: "tokens generated per completion (0 = the task's longest answer + end)", default: 0, min: 0 },
   round: { type: "int", help: "round recorded in proposed samples", default: 0, min: 0 },
   cacheDir: { type: "string", help: "where registry checkpoints are downloaded", env: "AUTODIDACT_CACHE_DIR" },
+  simulations: { type: "int", help: "game tasks: PUCT simulations per self-play move", env: "AUTODIDACT_SIMULATIONS", default: 64, min: 1, max: 100_000 },
+  temperatureMoves: { type: "int", help: "game tasks: opening plies played in proportion to visits (then the most visited move)", default: 8, min: 0 },
+  gameConcurrency: { type: "int", help: "game tasks: games in flight at once (their leaves share one engine call)", default: 128, min: 1, max: 4096 },
+  dirichletAlpha: { type: "float", help: "game tasks: Dirichlet noise concentration at the root", default: 1, min: 0 },
+  dirichletEpsilon: { type: "float", help: "game tasks: share of root noise in the prior", default: 0.25, min: 0, max: 1 },
 } as const;
 
 /** The generator service: proposes synthetic samples with the promoted model */
@@ -51,8 +58,11 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
   async start(ctx) {
     const cfg = ctx.config;
     const logger = ctx.logger;
+    await startTaskModules(cfg, logger);
     const defaultTask = cfg.task[0];
     if (defaultTask === undefined) throw new AutodidactError("--task needs at least one task", Code.InvalidArgument);
+    // A game task: self-play with the promoted policy/value model (game-generator.ts).
+    if (isGameTask(defaultTask)) return startGameGenerator(ctx, defaultTask);
     getTaskPack(defaultTask);
     const holder = createModelHolder<OpenDecoder>({ name: "generator model", validate: validateDecoderModel, logger });
     let worker: ModelWorker | undefined;
@@ -108,6 +118,7 @@ export const generatorService: ServiceSpec<typeof generatorOptions> = {
     const info = createInfoHandler(GeneratorService, {
       instanceId: ctx.instanceId,
       tasks: cfg.task,
+      taskIdentities: taskIdentities(cfg.task),
       attributes: { lineage: cfg.lineage, propose: String(cfg.propose), executionProvider: selectedExecutionProvider() },
       models: () => {
         const v = holder.version;

@@ -9,7 +9,7 @@ import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { SamplingParamsSchema } from "../../src/gen/autodidact/v1/common_pb.js";
 import { SampleLineageSchema, SampleSchema, type Sample } from "../../src/gen/autodidact/v1/sample_pb.js";
 import type { ModelHolder } from "../../src/domain/serving/index.js";
-import { getTaskPack, type TaskPack, type TaskProblem, type TaskStream } from "../../src/domain/tasks/index.js";
+import { getTaskPack, taskIdentity, type TaskPack, type TaskProblem, type TaskStream } from "../../src/domain/tasks/index.js";
 import { createLogger, getMeter, getTracer, type Logger } from "../../src/platform/telemetry/index.js";
 
 /** Most samples one Generate call may ask for. */
@@ -170,6 +170,7 @@ export function createProposer(options: ProposerOptions): Proposer {
           sampling: create(SamplingParamsSchema, { temperature, topP, topK, maxTokens: maxNewTokens }),
           real: false,
           generatorId: options.generatorId,
+          taskIdentity: taskIdentity(task.name),
         });
       });
     });

@@ -79,8 +79,9 @@ const splitEvaluation = (s: SplitReport): MessageInitShape<typeof SplitEvaluatio
 });
 
 /**
- * A stored evaluation as the wire `Evaluation`: the top-level metrics are the gate's (validation),
- * `splits` carries both splits per difficulty and `frontier` the test split's.
+ * A stored evaluation as the wire `Evaluation`: per-difficulty accuracy, accuracy and frontier are the
+ * test split's (results); `splits` carries both splits per difficulty; the diagnostics are the gate's
+ * validation evaluation.
  */
 export function toEvaluation(e: StoredEvaluation): MessageInitShape<typeof EvaluationSchema> {
   const at = ts(e.evaluatedAt);
@@ -90,8 +91,8 @@ export function toEvaluation(e: StoredEvaluation): MessageInitShape<typeof Evalu
     lineage: e.lineage,
     task: e.task,
     ...(at ? { evaluatedAt: at } : {}),
-    perDifficulty: e.perDifficulty.map(difficultyMetrics),
-    accuracy: e.accuracy,
+    perDifficulty: (e.test ?? e).perDifficulty.map(difficultyMetrics),
+    accuracy: (e.test ?? e).accuracy,
     loss: e.loss,
     calibrationEce: e.calibrationEce,
     overconfidentWrongRate: e.overconfidentWrongRate,
@@ -112,11 +113,11 @@ export function toEvaluation(e: StoredEvaluation): MessageInitShape<typeof Evalu
     baselineVersion: BigInt(e.baselineVersion),
     evalSetDigest: e.evalSetDigest,
     durationMs: e.durationMs,
-    split: e.split ?? "validation",
     splits: splits.map(splitEvaluation),
     frontier: e.test?.frontier ?? 0,
     frontierThreshold: FRONTIER_THRESHOLD,
     labelFree: (e.labelFree ?? []).map((f) => ({ difficulty: f.difficulty, count: f.count, signal: f.signal, candidate: f.candidate, incumbent: f.incumbent })),
+    ...(e.taskIdentity ? { taskIdentity: e.taskIdentity } : {}),
   };
 }
 

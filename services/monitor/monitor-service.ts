@@ -12,10 +12,12 @@ import { MonitorService } from "../../src/gen/autodidact/v1/monitor_pb.js";
 import type { ServiceSpec } from "../../src/platform/host/index.js";
 import { createRegistry } from "../../src/domain/registry/index.js";
 import { createInfoHandler, implement } from "../../src/platform/rpc/index.js";
-import { getTaskPack } from "../../src/domain/tasks/index.js";
+import { getTaskPack, startTaskModules, taskIdentities } from "../../src/domain/tasks/index.js";
 import { startDashboard, type DashboardServer } from "./dashboard/index.js";
 import { fromGatingPolicy, refWithEvaluation, toEvaluation, toGateResult, toGatingPolicy, toLineageEntry, toRoundStats } from "./convert.js";
 import { createMonitor, type Monitor } from "./monitor.js";
+import { isGameTask } from "../../src/domain/games/index.js";
+import { startArena } from "./arena/start-arena.js";
 import { followRoundStats, readRoundStat, readRoundStats, roundRates } from "./round-stats.js";
 
 /** Flags of the monitor service beyond the ones every service takes. */
@@ -23,15 +25,25 @@ export const monitorOptions = {
   task: { type: "list", help: "task packs this instance handles (the first one evaluates checkpoints whose manifest names none)", env: "AUTODIDACT_TASKS", default: ["addition"] },
   lineage: { type: "string", help: "checkpoint lineage it gates by default", env: "AUTODIDACT_LINEAGE", default: "main" },
   cacheDir: { type: "string", help: "where registry checkpoints are downloaded", env: "AUTODIDACT_CACHE_DIR" },
-  evalLimit: { type: "int", help: "held-out problems per difficulty evaluated for each checkpoint (0 = the whole set)", env: "AUTODIDACT_EVAL_LIMIT", default: 32, min: 0 },
+  evalLimit: { type: "int", help: "held-out problems per difficulty and split evaluated for each checkpoint when the gating policy sets no size (0 = the whole split)", env: "AUTODIDACT_EVAL_LIMIT", default: 32, min: 0 },
   evalSamples: { type: "int", help: "temperature-1 answers sampled per difficulty for diversity and drift (0 = one per evaluated problem)", env: "AUTODIDACT_EVAL_SAMPLES", default: 0, min: 0 },
-  evalMinDifficulty: { type: "int", help: "lowest difficulty evaluated", env: "AUTODIDACT_EVAL_MIN_DIFFICULTY", default: 1, min: 1 },
-  evalMaxDifficulty: { type: "int", help: "highest difficulty evaluated (0 = the task's maximum)", env: "AUTODIDACT_EVAL_MAX_DIFFICULTY", default: 8, min: 0 },
+  evalMinDifficulty: { type: "int", help: "lowest difficulty evaluated when the gating policy sets no range", env: "AUTODIDACT_EVAL_MIN_DIFFICULTY", default: 1, min: 1 },
+  evalMaxDifficulty: { type: "int", help: "highest difficulty evaluated when the gating policy sets no range (0 = the task's maximum)", env: "AUTODIDACT_EVAL_MAX_DIFFICULTY", default: 8, min: 0 },
   dashboardPort: { type: "int", help: "HTTP port of the dashboard (0 = ephemeral, -1 = off)", env: "AUTODIDACT_DASHBOARD_PORT", default: 0, min: -1, max: 65535 },
   dashboardHost: { type: "string", help: "interface the dashboard binds", env: "AUTODIDACT_DASHBOARD_HOST", default: "127.0.0.1" },
   roundStats: { type: "bool", help: "measure acceptance, label accuracy (verifier) and critic agreement per round from decisions.>", default: true },
   consumeCandidates: { type: "bool", help: "evaluate and gate every checkpoints.candidate event", default: true },
   liveCheck: { type: "duration", help: "re-evaluate the promoted checkpoint this often and roll back on regression (0 = off)", default: 0, min: 0 },
+  arenaRule: { type: "enum", values: ["threshold", "sprt", "none"], help: "game tasks: the arena gate (threshold: score over N games; sprt: sequential test; none: every candidate promoted, the ablation)", default: "threshold" },
+  arenaGames: { type: "int", help: "game tasks: arena games (the cap of an SPRT)", default: 40, min: 1, max: 100_000 },
+  arenaThreshold: { type: "float", help: "game tasks: score the candidate needs under the threshold rule", default: 0.55, min: 0.01, max: 1 },
+  arenaSimulations: { type: "int", help: "game tasks: search simulations per arena move", default: 64, min: 1, max: 100_000 },
+  arenaPlay: { type: "enum", values: ["search", "policy"], help: "game tasks: arena players search (PUCT at --arena-simulations) or play the raw policy's most probable move", default: "search" },
+  arenaSprtElo1: { type: "float", help: "game tasks: the SPRT's H1 (Elo over the promoted model; H0 is 0)", default: 35, min: 1 },
+  eloGames: { type: "int", help: "game tasks: games of every evaluated model against each fixed opponent", default: 20, min: 2, max: 10_000 },
+  eloSimulations: { type: "int", help: "game tasks: search simulations per move against the fixed opponents", default: 64, min: 1, max: 100_000 },
+  anchorDepths: { type: "list", help: "game tasks: alpha-beta depths of the fixed opponents (beside random play and the random/depth-1 mix)", default: ["1", "2", "4"] },
+  calibrationGames: { type: "int", help: "game tasks: games per pair of fixed opponents when their Elo ladder is calibrated (random = 0)", default: 40, min: 2, max: 10_000 },
 } as const;
 
 const version = (v: bigint): number => {
@@ -57,17 +69,21 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
   async start(ctx) {
     const cfg = ctx.config;
     const log = ctx.logger;
+    await startTaskModules(cfg, log);
     const registry = createRegistry(ctx.bus, { cacheDir: cfg.cacheDir ?? join(tmpdir(), "autodidact-cache", `monitor-${ctx.instanceId}`) });
     const worker: ModelWorker = createModelWorker({ name: "monitor-eval" });
     let dashboard: DashboardServer | undefined;
+    const defaultTask = cfg.task[0] ?? "addition";
+    const games = cfg.task.some(isGameTask) ? await startArena(ctx.bus, registry, worker, cfg, log) : undefined;
     const monitor: Monitor = await createMonitor({
       bus: ctx.bus,
       registry,
       host: worker,
-      defaultTask: cfg.task[0] ?? "addition",
+      defaultTask,
       limitPerDifficulty: cfg.evalLimit,
       ...(cfg.evalSamples > 0 ? { samplesPerDifficulty: cfg.evalSamples } : {}),
-      difficulties: evalDifficulties(cfg.task[0] ?? "addition", cfg.evalMinDifficulty, cfg.evalMaxDifficulty),
+      ...(isGameTask(defaultTask) ? {} : { difficulties: evalDifficulties(defaultTask, cfg.evalMinDifficulty, cfg.evalMaxDifficulty) }),
+      ...(games !== undefined ? { games } : {}),
       logger: log,
       onChange: () => dashboard?.notify(),
     });
@@ -144,6 +160,7 @@ export const monitorService: ServiceSpec<typeof monitorOptions> = {
     const info = createInfoHandler(MonitorService, {
       instanceId: ctx.instanceId,
       tasks: cfg.task,
+      taskIdentities: taskIdentities(cfg.task),
       attributes: { lineage: cfg.lineage, ...(dashboard ? { dashboardUrl: dashboard.url } : {}) },
     });
 

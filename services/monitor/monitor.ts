@@ -2,7 +2,7 @@ import { toBinary } from "@bufbuild/protobuf";
 import { CheckpointRefSchema } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
 import { isKvConflict, type Bus } from "../../src/platform/bus/index.js";
 import { Subjects, type PromotionAuditEvent } from "../../src/domain/topology/index.js";
-import type { SessionHost } from "../../src/engine/index.js";
+import type { SessionHost, TextGenerator } from "../../src/engine/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import {
   applyGate,
@@ -10,21 +10,25 @@ import {
   DEFAULT_GATE_POLICY,
   emptyEvaluation,
   evaluateModel,
-  isEmptyRange,
   labelAccuracy,
+  AnswerCache,
   measureLabelFree,
   signalsOf,
   thresholdsOf,
-  type DifficultyRangePlain,
   type EvaluationReport,
   type GateOutcome,
   type GatePolicy,
   type LabelFreeDifficulty,
+  type LabelFreeModel,
 } from "./evaluation/index.js";
 import { checkpointRefOf, openMonitorRecords, type CheckpointRecord, type MonitorRecords, type Registry, type RoundStats } from "../../src/domain/registry/index.js";
 import { summarizeManifest } from "./evaluation/index.js";
 import { loadDecoderModel } from "../../src/domain/serving/index.js";
 import { getTaskPack, type TaskPack } from "../../src/domain/tasks/index.js";
+import { isGameTask, type ArenaPolicy } from "../../src/domain/games/index.js";
+import type { ArenaGate } from "./arena/arena-gate.js";
+import { gameReport, type GameEvaluation } from "./arena/game-evaluation.js";
+import { evaluationPlan, labelFreeDifficulties } from "./evaluation-plan.js";
 import { createLogger, getMeter, type Logger } from "../../src/platform/telemetry/index.js";
 
 /** The results part of an evaluation: one split's per-difficulty accuracy and frontier. */
@@ -51,6 +55,8 @@ export interface StoredEvaluation extends EvaluationReport {
   readonly labelAccuracyProposed: number;
   readonly evaluatedAt: string;
   readonly gate?: GateOutcome;
+  /** A game checkpoint's evaluation: Elo against fixed opponents, the arena, the alarms (arena/). */
+  readonly game?: GameEvaluation;
 }
 
 /** Outcome of {@link Monitor.promote}. */
@@ -79,6 +85,8 @@ export interface MonitorOptions {
   readonly logger?: Logger;
   /** Called after every change (evaluation, promotion, rollback): the dashboard's live feed. */
   readonly onChange?: () => void;
+  /** Game tasks: the arena gate and the arena policy in force (without them game checkpoints are refused). */
+  readonly games?: { readonly gate: ArenaGate; policy(): Promise<ArenaPolicy> };
 }
 
 /**
@@ -99,47 +107,6 @@ export interface Monitor {
   lineage(lineage: string, version: number): Promise<CheckpointRecord[]>;
   getPolicy(): Promise<GatePolicy>;
   setPolicy(policy: Omit<GatePolicy, "version" | "updatedAt">, expectedVersion?: number): Promise<GatePolicy>;
-}
-
-/** Which difficulties and how many problems of each split an evaluation covers, under a policy. */
-export interface EvaluationPlan {
-  readonly validation: readonly number[];
-  readonly test: readonly number[];
-  readonly validationLimit: number;
-  readonly testLimit: number;
-}
-
-const rangeOf = (r: DifficultyRangePlain, pack: TaskPack): number[] => {
-  const out: number[] = [];
-  for (let d = Math.max(r.min, pack.difficulty.min); d <= Math.min(r.max, pack.difficulty.max); d++) out.push(d);
-  return out;
-};
-
-/**
- * The evaluation plan a gating policy implies: validation at the configured difficulties inside the
- * policy's validation range (all of them when it sets none), test over its test range (the configured
- * difficulties when it sets none). A request's limit overrides the policy's sizes, which override
- * the monitor's default limit.
- */
-export function evaluationPlan(policy: GatePolicy, pack: TaskPack, configured: readonly number[] | undefined, defaultLimit: number, requestLimit?: number): EvaluationPlan {
-  const all = configured ?? rangeOf(pack.difficulty, pack);
-  const v = policy.validation;
-  return {
-    validation: v === undefined ? all : isEmptyRange(v) ? [] : all.filter((d) => d >= v.min && d <= v.max),
-    test: policy.test === undefined ? all : rangeOf(policy.test, pack),
-    validationLimit: requestLimit ?? (policy.validationSize || defaultLimit),
-    testLimit: requestLimit ?? (policy.testSize || defaultLimit),
-  };
-}
-
-/** The label-free range of a candidate: above the validation range, up to its hardest synthetic training difficulty. */
-function labelFreeDifficulties(policy: GatePolicy, pack: TaskPack, record: CheckpointRecord): number[] {
-  if (policy.labelFreeProbeSize === 0 || policy.validation === undefined) return [];
-  const mix = record.manifest["mix"] as { syntheticByDifficulty?: Record<string, number> } | undefined;
-  const trained = Object.entries(mix?.syntheticByDifficulty ?? {}).filter(([, n]) => Number(n) > 0).map(([d]) => Number(d)).filter(Number.isInteger);
-  if (trained.length === 0) return [];
-  const lo = isEmptyRange(policy.validation) ? pack.difficulty.min : policy.validation.max + 1;
-  return rangeOf({ min: lo, max: Math.max(...trained) }, pack);
 }
 
 /** Creates the monitor logic; see {@link Monitor}. */
@@ -190,6 +157,10 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     serial(async () => {
       const record = await mustGet(lineage, version);
       const summary = summarizeManifest(record);
+      if (isGameTask(summary.task ?? options.defaultTask)) {
+        const cached = o.force ? undefined : await getEvaluation(lineage, version);
+        return cached?.game !== undefined ? cached : evaluateGame(record);
+      }
       const pack = getTaskPack(summary.task ?? options.defaultTask);
       const policy = await getPolicy();
       const plan = evaluationPlan(policy, pack, options.difficulties, options.limitPerDifficulty ?? 0, o.limitPerDifficulty);
@@ -269,6 +240,34 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
       return stored;
     });
 
+  /** A game checkpoint: the arena gate against the promoted version and Elo against the fixed opponents. */
+  const evaluateGame = async (record: CheckpointRecord): Promise<StoredEvaluation> => {
+    if (options.games === undefined) throw new AutodidactError(`this monitor gates no games (${record.lineage}@${record.version})`, Code.FailedPrecondition);
+    const { lineage, version } = record;
+    const t0 = performance.now();
+    const promoted = await registry.getPromoted(lineage);
+    const incumbent = promoted !== undefined && promoted.version !== version ? { version: promoted.version, evaluation: (await getEvaluation(lineage, promoted.version))?.game } : undefined;
+    const g = await options.games.gate.evaluate(record, await options.games.policy(), incumbent);
+    const report = gameReport(g, performance.now() - t0);
+    const stored: StoredEvaluation = {
+      ...report,
+      test: { split: "test", perDifficulty: [], accuracy: report.accuracy, evalSetDigest: report.evalSetDigest, frontier: 0 },
+      labelFree: [],
+      plan: "game",
+      lineage,
+      version,
+      baselineVersion: incumbent?.version ?? 0,
+      labelAccuracy: -1,
+      labelAccuracyProposed: -1,
+      evaluatedAt: new Date().toISOString(),
+      gate: { passed: g.passed, reasons: [...g.reasons], policyVersion: g.arenaPolicyVersion },
+    };
+    await records.putEvaluation(stored);
+    log.info("game checkpoint evaluated", { lineage, version, elo: Math.round(g.elo), arena: g.arena ? `${g.arena.tally.wins}-${g.arena.tally.draws}-${g.arena.tally.losses}` : "-", passed: g.passed });
+    changed();
+    return stored;
+  };
+
   /**
    * Records what the monitor did on the promotion audit subject, after the promoted pointer moved
    * (the pointer is the signal generator and critics follow; this record drives nothing).
@@ -293,27 +292,40 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
     throw new AutodidactError("unreachable", Code.Internal);
   };
 
-  /** Loads the models a label-free check compares and measures it (nothing when the policy asks for none). */
+  // Greedy answers of label-free checks, shared by the candidates of a round (see AnswerCache).
+  const answers = new AnswerCache();
+
+  /**
+   * Measures the label-free check of a candidate (nothing when the policy asks for none). Prompts are
+   * seeded by the task and the candidate's round, so every lineage's candidate of a round is compared
+   * on the same prompts and each model answers them once; models load only when an answer is missing.
+   */
   const measureLabelFreeOf = async (record: CheckpointRecord, incumbentVersion: number, policy: GatePolicy): Promise<LabelFreeDifficulty[]> => {
     const pack = getTaskPack(summarizeManifest(record).task ?? options.defaultTask);
     const difficulties = labelFreeDifficulties(policy, pack, record);
     if (difficulties.length === 0) return [];
     const loaded: { release(): Promise<void> }[] = [];
-    const load = async (lineage: string, version: number) => {
-      const m = await loadDecoderModel(host, await registry.materialize(lineage, version), `${lineage}@${version}`, { fetcher: registry });
-      loaded.push(m);
-      return m.model.generator;
+    const model = (lineage: string, version: number): LabelFreeModel => {
+      let generator: Promise<TextGenerator> | undefined;
+      return {
+        key: `${lineage}@${version}`,
+        generator: () =>
+          (generator ??= (async () => {
+            const m = await loadDecoderModel(host, await registry.materialize(lineage, version), `${lineage}@${version}`, { fetcher: registry });
+            loaded.push(m);
+            return m.model.generator;
+          })()),
+      };
     };
     try {
-      const peers = [];
+      const peers: LabelFreeModel[] = [];
       for (const peer of policy.peerLineages) {
         if (peer === record.lineage) continue;
         const p = await registry.getPromoted(peer);
-        if (p !== undefined) peers.push(await load(peer, p.version));
+        if (p !== undefined) peers.push(model(peer, p.version));
       }
-      const candidate = await load(record.lineage, record.version);
-      const incumbent = incumbentVersion > 0 ? await load(record.lineage, incumbentVersion) : undefined;
-      return await measureLabelFree({ candidate, ...(incumbent ? { incumbent } : {}), peers }, pack, difficulties, policy.labelFreeProbeSize, `${record.lineage}@${record.version}`);
+      const models = { candidate: model(record.lineage, record.version), ...(incumbentVersion > 0 ? { incumbent: model(record.lineage, incumbentVersion) } : {}), peers };
+      return await measureLabelFree(models, pack, { difficulties, probeSize: policy.labelFreeProbeSize, seed: `${pack.name}:round-${record.round}`, cache: answers });
     } finally {
       for (const m of loaded) await m.release();
     }
@@ -322,14 +334,23 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
   const promote: Monitor["promote"] = async (lineage, version, o = {}) => {
     const record = await mustGet(lineage, version);
     const promoted = await registry.getPromoted(lineage);
-    const evaluation = await evaluate(lineage, version);
+    const evaluated = await evaluate(lineage, version);
     const policy = await getPolicy();
     const incumbentVersion = promoted && promoted.version !== version ? promoted.version : 0;
-    // evaluate() returns the cached evaluation when it was made under the current plan, else evaluates again.
-    const incumbent = incumbentVersion > 0 ? await evaluate(lineage, incumbentVersion) : undefined;
-    const labelFree = await serial(() => measureLabelFreeOf(record, incumbentVersion, policy));
-    const gate = applyGate(policy, evaluation, incumbent, labelFree);
-    await records.putEvaluation({ ...evaluation, labelFree, gate });
+    let evaluation: StoredEvaluation;
+    let gate: GateOutcome;
+    if (evaluated.game !== undefined && evaluated.gate !== undefined) {
+      // A game candidate: its arena decided (arena/), stored with its evaluation.
+      gate = evaluated.gate;
+      evaluation = evaluated;
+    } else {
+      // evaluate() returns the cached evaluation when it was made under the current plan, else evaluates again.
+      const incumbent = incumbentVersion > 0 ? await evaluate(lineage, incumbentVersion) : undefined;
+      const labelFree = await serial(() => measureLabelFreeOf(record, incumbentVersion, policy));
+      gate = applyGate(policy, evaluated, incumbent, labelFree);
+      evaluation = { ...evaluated, labelFree, gate };
+      await records.putEvaluation(evaluation);
+    }
     if (!gate.passed && !o.force) {
       let updated = record;
       if (o.rejectOnFail ?? true) {

@@ -12,8 +12,10 @@ import type { RoundEvent } from "../../src/gen/autodidact/v1/trainer_pb.js";
 import { checkpointRefOf, listCheckpointFiles, type CheckpointRecord, type Registry } from "../../src/domain/registry/index.js";
 import { softwareVersion } from "../../src/platform/rpc/index.js";
 import type { Logger } from "../../src/platform/telemetry/index.js";
-import { getTaskPack, type TaskExample, type TaskPack } from "../../src/domain/tasks/index.js";
+import { getTaskPack, taskIdentity, type TaskExample, type TaskPack } from "../../src/domain/tasks/index.js";
 import { buildMix, type Mix } from "./mix.js";
+import { isGameTask } from "../../src/domain/games/index.js";
+import { trainGameLineage } from "./game-round.js";
 import type { RoundJournal, RoundPlan, RoundState } from "./round-journal.js";
 import { hyperparametersOf, LORA_TARGETS, type RoundDefaults } from "./round-plan.js";
 import { progress } from "./round-report.js";
@@ -118,12 +120,23 @@ function optimizerOf(p: RoundPlan, steps: number) {
 }
 
 /** A checkpoint folder written in full under a temp name and renamed into place. */
-interface CandidateFolder {
+export interface CandidateFolder {
   readonly version: number;
   readonly path: string;
   readonly manifest: Record<string, unknown>;
   readonly files: Awaited<ReturnType<typeof listCheckpointFiles>>;
   readonly createdAt: string;
+}
+
+/** The round's version of a lineage: allocated once per (round, lineage) and journaled (a repeat after a crash gets it back). */
+export async function allocateCandidateVersion(ctx: LineageContext, p: RoundPlan, state: RoundState, lineage: string): Promise<number> {
+  let version = state.allocated.get(lineage);
+  if (version === undefined) {
+    const owner = `trainer:${p.task}:round-${p.round}`;
+    version = await retryTransient(`allocating a version of ${lineage}`, ctx.logger, () => ctx.registry.allocateVersion(lineage, owner));
+    await ctx.journal.append({ kind: "allocated", round: p.round, lineage, version });
+  }
+  return version;
 }
 
 /**
@@ -140,12 +153,7 @@ async function writeCandidateFolder(
 ): Promise<CandidateFolder> {
   const { base, trainer, curve, lm } = run;
   const parent = p.parents[lineage]!;
-  let version = state.allocated.get(lineage);
-  if (version === undefined) {
-    const owner = `trainer:${p.task}:round-${p.round}`;
-    version = await retryTransient(`allocating a version of ${lineage}`, ctx.logger, () => ctx.registry.allocateVersion(lineage, owner));
-    await ctx.journal.append({ kind: "allocated", round: p.round, lineage, version });
-  }
+  const version = await allocateCandidateVersion(ctx, p, state, lineage);
   const root = join(ctx.dataDir, "checkpoints", lineage);
   const final = join(root, String(version));
   const tmp = join(root, `.tmp-${version}-${randomBytes(4).toString("hex")}`);
@@ -163,6 +171,7 @@ async function writeCandidateFolder(
     parentVersion: parent,
     round: p.round,
     task: p.task,
+    taskIdentity: taskIdentity(p.task),
     adaptation: p.mode,
     hyperparameters: hyperparametersOf(p, lm.anchor, lm.seed, curve.length),
     mix: {
@@ -192,9 +201,8 @@ async function writeCandidateFolder(
 }
 
 /** Registers a written candidate (idempotent across a timed-out attempt that did land), announces it, journals it. */
-async function registerCandidate(ctx: LineageContext, p: RoundPlan, lineage: string, folder: CandidateFolder, curve: readonly StepResult[]): Promise<CheckpointRecord> {
+export async function registerCandidate(ctx: LineageContext, p: RoundPlan, lineage: string, folder: CandidateFolder, metrics: Record<string, number>): Promise<CheckpointRecord> {
   const parent = p.parents[lineage]!;
-  const last = curve[curve.length - 1];
   const record: CheckpointRecord = {
     lineage,
     version: folder.version,
@@ -204,7 +212,7 @@ async function registerCandidate(ctx: LineageContext, p: RoundPlan, lineage: str
     statusReason: `trained in round ${p.round} from ${lineage}@${parent}`,
     files: folder.files,
     manifest: folder.manifest,
-    metrics: last ? { final_loss: last.loss, steps: curve.length } : {},
+    metrics,
     createdAt: folder.createdAt,
   };
   await retryTransient(`registering ${lineage}@${folder.version}`, ctx.logger, async (attempt) => {
@@ -221,7 +229,7 @@ async function registerCandidate(ctx: LineageContext, p: RoundPlan, lineage: str
   });
   await retryTransient(`announcing ${lineage}@${folder.version}`, ctx.logger, () => publishCandidate(ctx.bus, record));
   await ctx.journal.append({ kind: "candidate", round: p.round, lineage, version: folder.version });
-  ctx.logger.info("candidate checkpoint", { lineage, version: folder.version, round: p.round, loss: last?.loss });
+  ctx.logger.info("candidate checkpoint", { lineage, version: folder.version, round: p.round, loss: metrics["final_loss"] });
   return record;
 }
 
@@ -234,6 +242,8 @@ export async function trainLineage(
   index: number,
   emit: (e: RoundEvent) => void,
 ): Promise<CheckpointRecord> {
+  // A game task's round trains a policy/value network on recent games (game-round.ts).
+  if (isGameTask(p.task)) return trainGameLineage(ctx, p, state, lineage, emit);
   const lm = await mixForLineage(ctx, p, lineage);
   emit(progress("mix", `${lineage}: ${lm.poolSize} accepted samples, anchor ratio ${p.anchorRatio}`));
   const parent = p.parents[lineage]!;
@@ -271,7 +281,8 @@ export async function trainLineage(
     emit(progress("checkpoint", `${lineage}: writing checkpoint`));
     const folder = await writeCandidateFolder(ctx, p, state, lineage, { base, trainer, curve, lm });
     emit(progress("publish", `${lineage}@${folder.version}: uploading`));
-    return await registerCandidate(ctx, p, lineage, folder, curve);
+    const last = curve[curve.length - 1];
+    return await registerCandidate(ctx, p, lineage, folder, last ? { final_loss: last.loss, steps: curve.length } : {});
   } finally {
     await trainer.close();
   }

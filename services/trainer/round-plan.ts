@@ -1,4 +1,8 @@
 import { getTaskPack } from "../../src/domain/tasks/index.js";
+import { getGamePack, isGameTask } from "../../src/domain/games/index.js";
+
+/** A task's canonical name: a game pack's or a labelled task pack's (NotFound for neither). */
+const taskName = (task: string): string => (isGameTask(task) ? getGamePack(task).name : getTaskPack(task).name);
 import type { Registry } from "../../src/domain/registry/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import type { TrainingConfig } from "../../src/gen/autodidact/v1/training_pb.js";
@@ -13,6 +17,8 @@ export interface RoundDefaults {
   training: TrainingDefaults;
   /** ORT intra-op threads of a training session (0 = ORT default). */
   threads: number;
+  /** Game tasks: games in a round's training window (the newest accepted ones); default 1200. */
+  gameWindow?: number;
 }
 
 /** What a caller asks for (StartRound fields; zero values and unset training fields mean "configured default"). */
@@ -40,7 +46,7 @@ export interface PlanSources {
  * once the round's candidate is promoted).
  */
 export function planMismatch(p: RoundPlan, req: RoundRequest, t: ResolvedTraining): string | undefined {
-  if (p.task !== getTaskPack(req.task).name) return `task (${p.task})`;
+  if (p.task !== taskName(req.task)) return `task (${p.task})`;
   if ((req.maxSamples ?? 0) !== p.maxSamples) return `max_samples (${p.maxSamples})`;
   if (req.baseVersion !== undefined && req.baseVersion > 0 && p.lineages.some((l) => p.parents[l] !== req.baseVersion)) return "base version";
   const pairs: [keyof RoundPlan, unknown][] = [
@@ -86,7 +92,7 @@ export function hyperparametersOf(p: RoundPlan, anchor: { min: number; max: numb
  */
 export async function planRound(sources: PlanSources, req: RoundRequest): Promise<RoundPlan> {
   const { registry, journal, trainingSet, defaults } = sources;
-  const pack = getTaskPack(req.task);
+  const pack = { name: taskName(req.task) };
   const t = resolveTraining(req.training, defaults.training);
   const lineages = req.lineages && req.lineages.length > 0 ? req.lineages : defaults.lineages;
   // Round numbers stay unique across trainer data dirs too: never below a round the registry knows.

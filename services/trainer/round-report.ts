@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { RoundEventSchema, type RoundEvent } from "../../src/gen/autodidact/v1/trainer_pb.js";
 import { checkpointRefOf, type CheckpointRecord } from "../../src/domain/registry/index.js";
+import { taskIdentity } from "../../src/domain/tasks/index.js";
 import type { RoundPlan } from "./round-journal.js";
 
 /** A progress event of a running round (StartRound streams these before the report). */
@@ -26,6 +27,7 @@ export function roundReport(p: RoundPlan, records: readonly CheckpointRecord[], 
         round: p.round,
         lineage: first?.lineage ?? "",
         task: p.task,
+        taskIdentity: taskIdentity(p.task),
         samplesAccepted: BigInt(p.to - p.from),
         samplesUsed: BigInt(m.sampleCount ?? 0),
         mix: {

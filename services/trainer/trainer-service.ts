@@ -1,3 +1,4 @@
+import { startTaskModules, taskIdentities } from "../../src/domain/tasks/index.js";
 import { join, resolve } from "node:path";
 import { consume, type ConsumerHandle } from "../../src/platform/bus/index.js";
 import { Durables, MESH_TOPOLOGY } from "../../src/domain/topology/index.js";
@@ -44,6 +45,7 @@ export const trainerOptions = {
   trainThreads: { type: "int", help: "onnxruntime intra-op threads of a training session (0 = all cores)", default: 1, min: 0 },
   abortGradNorm: { type: "float", help: "a gradient norm above this aborts the round (exploding gradient), no candidate", default: 1e6, ...bounds("abortGradNorm") },
   durable: { type: "string", help: "durable consumer name on decisions (replicas would share it)", default: Durables.trainer.name },
+  gameWindow: { type: "int", help: "game tasks: a round trains on the newest this many accepted games (with their symmetric images)", default: 1200, min: 1, max: 1_000_000 },
 } as const;
 
 /** The trainer's flags as the defaults of every TrainingConfig field a StartRound leaves unset. */
@@ -78,6 +80,7 @@ export const trainerService: ServiceSpec<typeof trainerOptions> = {
   topology: MESH_TOPOLOGY,
   async start(ctx) {
     const cfg = ctx.config;
+    await startTaskModules(cfg, ctx.logger);
     const dataDir = resolve(cfg.dataDir);
     const tasks = new Set(cfg.task);
     const lineages = cfg.lineages;
@@ -94,7 +97,7 @@ export const trainerService: ServiceSpec<typeof trainerOptions> = {
       journal,
       dataDir,
       logger: ctx.logger,
-      defaults: { lineages, training, threads: cfg.trainThreads },
+      defaults: { lineages, training, threads: cfg.trainThreads, gameWindow: cfg.gameWindow },
     });
     const accepted = getMeter("autodidact-trainer").createCounter("autodidact.trainer.samples_accepted", {
       description: "accepted samples added to the training set",
@@ -131,6 +134,7 @@ export const trainerService: ServiceSpec<typeof trainerOptions> = {
     const info = createInfoHandler(TrainerService, {
       instanceId: ctx.instanceId,
       tasks: ctx.config.task,
+      taskIdentities: taskIdentities(ctx.config.task),
       // durable: its intake of decisions (a conductor trains a round once it has acknowledged the round's decisions).
       attributes: { lineages: lineages.join(","), mode: cfg.mode, mix: cfg.mix, anchorRatio: String(cfg.anchorRatio), durable: cfg.durable },
     });

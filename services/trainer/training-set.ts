@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { DecisionSchema } from "../../src/gen/autodidact/v1/consensus_pb.js";
+import { gameRecordFromProto, type GameRecord } from "../../src/domain/games/index.js";
 
 /** One critic's vote, as kept next to an accepted sample (traceability of every checkpoint). */
 export interface StoredVote {
@@ -25,6 +26,8 @@ export interface TrainingSample {
   votes: StoredVote[];
   outcome: string;
   decidedAt: string;
+  /** A game task's sample: its game record (what a game round trains on). */
+  game?: GameRecord;
 }
 
 /**
@@ -136,5 +139,6 @@ export function sampleFromDecision(data: Uint8Array): Omit<TrainingSample, "inde
     votes: d.votes.map((v) => ({ criticId: v.criticId, criticKind: v.criticKind, approve: v.approve, score: v.score, reason: v.reason })),
     outcome: d.outcomeDetail,
     decidedAt: d.decidedAt ? new Date(Number(d.decidedAt.seconds) * 1000 + Math.floor(d.decidedAt.nanos / 1e6)).toISOString() : "",
+    ...(s.game !== undefined ? { game: gameRecordFromProto(s.game) } : {}),
   };
 }

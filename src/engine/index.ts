@@ -36,6 +36,9 @@ export {
   serialize,
   shapeSize,
   toModelProto,
+  serializeWithExternalData,
+  EXTERNAL_DATA_SUFFIX,
+  EXTERNAL_DATA_THRESHOLD,
   validate,
 } from "./graph/index.js";
 export type {
@@ -132,7 +135,12 @@ export type {
   SafetensorsContent,
   SaveLoraOptions,
   SaveModelOptions,
+  HfModel,
+  SaveHfModelOptions,
 } from "./checkpoint/index.js";
+export { HF_FILES, importHfModel, isHfConfig, saveHfModel, widenHalf } from "./checkpoint/index.js";
+export type { HfFamily, HfModelConfig, HfNaming, LoraSite, MlpKind, ParseHfConfigOptions } from "./model/index.js";
+export { allLoraSites, DEFAULT_MAX_POSITIONS, fromHfTensors, hasBias, HF_MODEL_TYPES, kvHeads, loraSites, parseHfConfig, peftKeys, targetMatches, toHfTensors } from "./model/index.js";
 export {
   ADAPTER_FILES,
   decodeSafetensors,

@@ -5,6 +5,7 @@ import type { Run } from "../../../src/gen/autodidact/v1/conductor_pb.js";
 import type { ServiceInfo } from "../../../src/gen/autodidact/v1/common_pb.js";
 import type { ConductorServices } from "./phase.js";
 import { waitUntil } from "./wait.js";
+import { checkTaskIdentity } from "../task-module.js";
 
 /** The model critics of a run: critic id → the lineage it serves. */
 export function modelCritics(run: Run): Map<string, string> {
@@ -36,10 +37,14 @@ export async function waitForServing(services: ConductorServices, run: Run, sign
   await waitUntil(
     async () => {
       const info = await services.peers.generator().getInfo({}, { deadlineMs: 10_000 }).catch(() => undefined);
-      if (info === undefined || !serves(info, generatorLineage, want.get(generatorLineage)!)) return undefined;
+      if (info === undefined) return undefined;
+      checkTaskIdentity(run.taskIdentity, info, "the generator");
+      if (!serves(info, generatorLineage, want.get(generatorLineage)!)) return undefined;
       for (const [id, lineage] of critics) {
         const c = await services.peers.critic(id).getInfo({}, { deadlineMs: 10_000 }).catch(() => undefined);
-        if (c === undefined || !serves(c, lineage, want.get(lineage)!)) return undefined;
+        if (c === undefined) return undefined;
+        checkTaskIdentity(run.taskIdentity, c, `critic ${id}`);
+        if (!serves(c, lineage, want.get(lineage)!)) return undefined;
       }
       return true;
     },

@@ -1,6 +1,7 @@
 import type { CollapseAlarm, EvaluationReport } from "../evaluation/index.js";
 import type { CheckpointRecord } from "../../../src/domain/registry/index.js";
 import { escapeHtml, lineChart, type Series } from "../../../src/platform/charts/index.js";
+import { renderGameSection } from "./game-view.js";
 
 /** An evaluation as the dashboard reads it (the monitor's stored evaluation). */
 export interface DashboardEvaluation extends EvaluationReport {
@@ -135,6 +136,7 @@ export function renderFragment(state: DashboardState): string {
     `<section class="plots">${Object.values(plots).join("")}</section>`,
     `<h2>Checkpoints</h2><table id="history"><thead><tr><th>version</th><th>round</th><th>parent</th><th>status</th><th>accuracy</th><th>loss</th><th>alarms</th><th>reason</th></tr></thead><tbody>${rows}</tbody></table>`,
     `<h2>Lineage of the promoted checkpoint</h2><ol id="lineage">${chain || "<li>none</li>"}</ol>`,
+    renderGameSection(state),
   ].join("\n");
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { TextGenerator } from "../../../src/engine/index.js";
 import { AutodidactError, Code } from "../../../src/platform/errors/index.js";
-import type { HeldOutSplit, TaskExample, TaskPack } from "../../../src/domain/tasks/index.js";
+import { taskIdentity, type HeldOutSplit, type TaskExample, type TaskIdentity, type TaskPack } from "../../../src/domain/tasks/index.js";
 import { detectCollapse, type CollapseAlarm, type CollapseSignals, type CollapseThresholds } from "./detectors.js";
 import { distinctN, entropy, expectedCalibrationError, klDivergence, overconfidentWrongRate, tokenCounts } from "./metrics.js";
 
@@ -60,6 +60,8 @@ export interface EvaluationReport {
   readonly frontier: number;
   /** SHA-256 of the evaluated problem ids: evaluations compare only on the same set. */
   readonly evalSetDigest: string;
+  /** The task code and data evaluated with (absent in evaluations stored before it was recorded). */
+  readonly taskIdentity?: TaskIdentity;
   readonly alarms: readonly CollapseAlarm[];
   readonly durationMs: number;
 }
@@ -216,6 +218,7 @@ export async function evaluateModel(generator: TextGenerator, pack: TaskPack, op
   const base = {
     task: pack.name,
     split: options.split,
+    taskIdentity: taskIdentity(pack.name),
     perDifficulty,
     accuracy: allRight.filter(Boolean).length / allRight.length,
     loss: lossTokens ? lossSum / lossTokens : 0,

@@ -65,7 +65,8 @@ export const isEmptyRange = (r: DifficultyRangePlain): boolean => r.max < r.min;
 export const DEFAULT_GATE_POLICY: GatePolicy = {
   version: 0,
   minAccuracyDelta: -0.02,
-  maxDifficultyRegression: 0.1,
+  // Tight, difficulty 1 included: a 10-point tolerance let 1-digit accuracy slide to 92 % unnoticed.
+  maxDifficultyRegression: 0.05,
   maxCalibrationEce: 1,
   maxOverconfidentWrongRate: 0.5,
   minDiversityRatio: 0.5,

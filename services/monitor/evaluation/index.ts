@@ -12,7 +12,7 @@ export { emptyEvaluation, evaluateModel, FRONTIER_THRESHOLD, frontierOf, labelAc
 export type { DifficultyReport, EvaluateModelOptions, EvaluationReport, LabeledSample } from "./evaluate-model.js";
 export { applyGate, checkGatePolicy, DEFAULT_GATE_POLICY, isEmptyRange, thresholdsOf } from "./gate.js";
 export type { DifficultyRangePlain, GateOutcome, GatePolicy, LabelFreeDifficulty } from "./gate.js";
-export { agreementShare, measureLabelFree, SELF_CONSISTENCY_SAMPLES } from "./label-free.js";
-export type { LabelFreeModels } from "./label-free.js";
+export { agreementShare, AnswerCache, measureLabelFree, SELF_CONSISTENCY_SAMPLES } from "./label-free.js";
+export type { LabelFreeModel, LabelFreeModels, LabelFreeOptions } from "./label-free.js";
 export { summarizeManifest } from "./manifest.js";
 export type { ManifestSummary } from "./manifest.js";

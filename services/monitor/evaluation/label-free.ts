@@ -9,12 +9,44 @@ import type { LabelFreeDifficulty } from "./gate.js";
 /** Temperature-1 samples per prompt for self-consistency. */
 export const SELF_CONSISTENCY_SAMPLES = 4;
 
+/**
+ * A model a label-free check may ask for answers: `key` names its weights (`lineage@version`), and
+ * `generator` loads it only when an answer is not cached already.
+ */
+export interface LabelFreeModel {
+  readonly key: string;
+  generator(): Promise<TextGenerator>;
+}
+
 /** The models a label-free measurement compares. */
 export interface LabelFreeModels {
-  readonly candidate: TextGenerator;
-  readonly incumbent?: TextGenerator;
+  readonly candidate: LabelFreeModel;
+  readonly incumbent?: LabelFreeModel;
   /** Other lineages' promoted models; none: self-consistency instead of agreement. */
-  readonly peers: readonly TextGenerator[];
+  readonly peers: readonly LabelFreeModel[];
+}
+
+/**
+ * Greedy answers by (model, seed, difficulty, count). The candidates of one round share their prompts
+ * (seeded by the round), and one lineage's incumbent is the others' peer: each model answers once.
+ */
+export class AnswerCache {
+  readonly #entries = new Map<string, string[]>();
+  readonly #capacity: number;
+
+  constructor(capacity = 256) {
+    this.#capacity = capacity;
+  }
+
+  /** The cached answers under `key`, else `compute()`'s, remembered (oldest dropped past capacity). */
+  async get(key: string, compute: () => Promise<string[]>): Promise<string[]> {
+    const hit = this.#entries.get(key);
+    if (hit !== undefined) return hit;
+    const answers = await compute();
+    this.#entries.set(key, answers);
+    if (this.#entries.size > this.#capacity) this.#entries.delete(this.#entries.keys().next().value as string);
+    return answers;
+  }
 }
 
 /** Share of positions where two answer lists agree under the task's equivalence (0 for none). */
@@ -25,49 +57,53 @@ export function agreementShare(pack: TaskPack, a: readonly string[], b: readonly
   return same / a.length;
 }
 
-async function greedy(g: TextGenerator, pack: TaskPack, prompts: readonly string[], difficulty: number): Promise<string[]> {
-  const out = await g.generate([...prompts], { maxNewTokens: pack.maxAnswerLength(difficulty) + 1, greedy: true, addBos: true });
-  return out.map((o) => pack.normalize(o.text));
-}
-
-/** Mean share of a model's temperature-1 samples that match its own greedy answer. */
-async function selfConsistency(g: TextGenerator, pack: TaskPack, prompts: readonly string[], difficulty: number, seed: string): Promise<number> {
-  const base = await greedy(g, pack, prompts, difficulty);
-  let sum = 0;
-  for (let k = 0; k < SELF_CONSISTENCY_SAMPLES; k++) {
-    const out = await g.generate([...prompts], { maxNewTokens: pack.maxAnswerLength(difficulty) + 1, temperature: 1, seed: `${seed}:${k}`, addBos: true });
-    sum += agreementShare(pack, base, out.map((o) => pack.normalize(o.text)));
-  }
-  return sum / SELF_CONSISTENCY_SAMPLES;
+/** Options of {@link measureLabelFree}. */
+export interface LabelFreeOptions {
+  readonly difficulties: readonly number[];
+  readonly probeSize: number;
+  /** Seeds the prompts (and the samples of self-consistency): the same seed, the same prompts. */
+  readonly seed: string;
+  readonly cache?: AnswerCache;
 }
 
 /**
  * Measures the candidate's and the incumbent's label-free signal at each difficulty on the same
- * `probeSize` fresh prompts (seeded by `seed` and the difficulty): agreement with the peers' greedy
- * answers averaged over peers, or self-consistency when there are no peers.
+ * `probeSize` fresh prompts: agreement with the peers' greedy answers averaged over peers, or
+ * self-consistency (share of temperature-1 samples matching the greedy answer) when there are no peers.
  */
-export async function measureLabelFree(
-  models: LabelFreeModels,
-  pack: TaskPack,
-  difficulties: readonly number[],
-  probeSize: number,
-  seed: string,
-): Promise<LabelFreeDifficulty[]> {
+export async function measureLabelFree(models: LabelFreeModels, pack: TaskPack, o: LabelFreeOptions): Promise<LabelFreeDifficulty[]> {
+  const cache = o.cache ?? new AnswerCache();
   const out: LabelFreeDifficulty[] = [];
-  for (const d of difficulties) {
-    const prompts = pack.createPromptSampler({ seed: `label-free:${seed}`, difficulty: d }).take(probeSize).map((p) => p.prompt);
+  for (const d of o.difficulties) {
+    const prompts = pack.createPromptSampler({ seed: `label-free:${o.seed}`, difficulty: d }).take(o.probeSize).map((p) => p.prompt);
+    const maxNewTokens = pack.maxAnswerLength(d) + 1;
+    const greedy = (m: LabelFreeModel): Promise<string[]> =>
+      cache.get(`${m.key}|${o.seed}|${d}|${prompts.length}`, async () => {
+        const answers = await (await m.generator()).generate(prompts, { maxNewTokens, greedy: true, addBos: true });
+        return answers.map((a) => pack.normalize(a.text));
+      });
     if (models.peers.length > 0) {
-      const peerAnswers = await Promise.all(models.peers.map((p) => greedy(p, pack, prompts, d)));
-      const score = async (g: TextGenerator): Promise<number> => {
-        const mine = await greedy(g, pack, prompts, d);
+      const peerAnswers = await Promise.all(models.peers.map(greedy));
+      const score = async (m: LabelFreeModel): Promise<number> => {
+        const mine = await greedy(m);
         return peerAnswers.reduce((s, theirs) => s + agreementShare(pack, mine, theirs), 0) / peerAnswers.length;
       };
       const candidate = await score(models.candidate);
       const incumbent = models.incumbent ? await score(models.incumbent) : -1;
       out.push({ difficulty: d, count: prompts.length, signal: "peer_agreement", candidate, incumbent });
     } else {
-      const candidate = await selfConsistency(models.candidate, pack, prompts, d, `${seed}:${d}`);
-      const incumbent = models.incumbent ? await selfConsistency(models.incumbent, pack, prompts, d, `${seed}:${d}`) : -1;
+      const selfConsistency = async (m: LabelFreeModel): Promise<number> => {
+        const base = await greedy(m);
+        const g = await m.generator();
+        let sum = 0;
+        for (let k = 0; k < SELF_CONSISTENCY_SAMPLES; k++) {
+          const samples = await g.generate(prompts, { maxNewTokens, temperature: 1, seed: `${o.seed}:${d}:${k}`, addBos: true });
+          sum += agreementShare(pack, base, samples.map((s) => pack.normalize(s.text)));
+        }
+        return sum / SELF_CONSISTENCY_SAMPLES;
+      };
+      const candidate = await selfConsistency(models.candidate);
+      const incumbent = models.incumbent ? await selfConsistency(models.incumbent) : -1;
       out.push({ difficulty: d, count: prompts.length, signal: "self_consistency", candidate, incumbent });
     }
   }

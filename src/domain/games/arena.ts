@@ -31,8 +31,12 @@ export interface ArenaPlay {
  */
 export interface ArenaPolicy {
   readonly version: number;
-  /** `threshold`: score ≥ threshold over maxGames games; `sprt`: stop as soon as the test decides. */
-  readonly rule: "threshold" | "sprt";
+  /**
+   * `threshold`: score ≥ threshold over maxGames games; `sprt`: stop as soon as the test decides;
+   * `none`: the `--no-gate` ablation, every candidate promoted after maxGames games (played to
+   * record what got through).
+   */
+  readonly rule: "threshold" | "sprt" | "none";
   /** Games of a threshold arena; the cap of an SPRT (reaching it without a decision rejects). */
   readonly maxGames: number;
   /** Score (wins + draws/2) / games the candidate needs under `threshold`. Leela Zero: 0.55. */
@@ -64,7 +68,7 @@ export function checkArenaPolicy(p: ArenaPolicy): ArenaPolicy {
   const fail = (msg: string): never => {
     throw new AutodidactError(`arena policy: ${msg}`, Code.InvalidArgument);
   };
-  if (p.rule !== "threshold" && p.rule !== "sprt") fail(`rule must be "threshold" or "sprt", got "${String(p.rule)}"`);
+  if (p.rule !== "threshold" && p.rule !== "sprt" && p.rule !== "none") fail(`rule must be "threshold", "sprt" or "none", got "${String(p.rule)}"`);
   if (!Number.isInteger(p.maxGames) || p.maxGames < 1) fail(`maxGames must be a positive integer, got ${p.maxGames}`);
   if (!Number.isInteger(p.chunk) || p.chunk < 1) fail(`chunk must be a positive integer, got ${p.chunk}`);
   if (!(p.threshold > 0 && p.threshold <= 1)) fail(`threshold must be in (0, 1], got ${p.threshold}`);
@@ -131,6 +135,10 @@ export function arenaDecision(policy: ArenaPolicy, t: Tally): ArenaDecision {
   const { games, score } = tallyScore(t);
   const base = { games, score, policyVersion: policy.version };
   const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+  if (policy.rule === "none") {
+    if (games >= policy.maxGames) return { ...base, verdict: "accept", reason: `no gate (ablation): promoted at ${pct(score)} over ${games} games` };
+    return { ...base, verdict: "continue", reason: `${games} of ${policy.maxGames} games (no gate)` };
+  }
   if (policy.rule === "threshold") {
     const N = policy.maxGames;
     const points = t.wins + t.draws / 2;

@@ -24,3 +24,7 @@ export type { TrainingExample } from "./replay.js";
 export { examplesFromRecord, ReplayWindow } from "./replay.js";
 export type { NetworkEvaluatorOptions, NetworkSize } from "./network.js";
 export { NetworkEvaluator, policyValueConfigFor, toPolicyValueBatch } from "./network.js";
+export type { GamePack } from "./game-pack.js";
+export { getGamePack, isGameTask, listGamePacks, registerGamePack } from "./game-pack.js";
+export type { RecordCheck } from "./game-record.js";
+export { checkGameRecord, gameRecordFromProto, gameRecordToProto, movesText, recordKey } from "./game-record.js";

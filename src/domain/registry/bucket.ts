@@ -67,6 +67,7 @@ export const registryKeys = {
   promoted: (lineage: string): string => `${K.promoted.prefix}.${lineage}`,
   consensusPolicy: (name: string): string => `${K.consensusPolicy.prefix}.${name}`,
   gatePolicy: (): string => K.gatePolicy.prefix,
+  arenaPolicy: (): string => K.arenaPolicy.prefix,
   evaluation: (lineage: string, version: number): string => `${K.evaluation.prefix}.${lineage}.${version}`,
   roundStats: (task: string, round: number): string => `${K.roundStats.prefix}.${task}.${round}`,
   /** Filter over one task's round statistics. */

@@ -49,6 +49,10 @@ export interface MonitorRecords<E extends EvaluationRecordKey, P extends GatePol
   getGatePolicy(): Promise<{ policy: P; revision: number } | undefined>;
   /** Writes the gating policy: creates it when `revision` is 0, else compare-and-set on `revision`. */
   putGatePolicy(policy: P, revision: number): Promise<number>;
+  /** The stored arena policy (game gates) with its revision, or undefined when never set. */
+  getArenaPolicy<A extends GatePolicyRecordKey>(): Promise<{ policy: A; revision: number } | undefined>;
+  /** Writes the arena policy: creates it when `revision` is 0, else compare-and-set on `revision`. */
+  putArenaPolicy<A extends GatePolicyRecordKey>(policy: A, revision: number): Promise<number>;
   getRoundStats(task: string, round: number): Promise<RoundStats | undefined>;
   /** Read-modify-write of one round's statistics with compare-and-set (zeros when none yet). */
   updateRoundStats(task: string, round: number, update: (stats: RoundStats) => void): Promise<RoundStats>;
@@ -81,6 +85,14 @@ export function openMonitorRecords<E extends EvaluationRecordKey, P extends Gate
     async putGatePolicy(policy, revision) {
       const kv = await stores.kv();
       return revision === 0 ? await kv.createJson(registryKeys.gatePolicy(), policy) : await kv.updateJson(registryKeys.gatePolicy(), policy, revision);
+    },
+    async getArenaPolicy<A extends GatePolicyRecordKey>() {
+      const entry = await (await stores.kv()).getJson<A>(registryKeys.arenaPolicy());
+      return entry === null ? undefined : { policy: entry.value, revision: entry.revision };
+    },
+    async putArenaPolicy(policy, revision) {
+      const kv = await stores.kv();
+      return revision === 0 ? await kv.createJson(registryKeys.arenaPolicy(), policy) : await kv.updateJson(registryKeys.arenaPolicy(), policy, revision);
     },
     async getRoundStats(task, round) {
       return (await (await stores.kv()).getJson<RoundStats>(roundKey(task, round)))?.value ?? undefined;

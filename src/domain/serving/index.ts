@@ -14,3 +14,5 @@ export { followPromoted } from "./follow-promoted.js";
 export type { FollowPromotedOptions } from "./follow-promoted.js";
 export { readModelRefFile, watchModelRefFile } from "./model-ref-file.js";
 export type { WatchModelRefFileOptions } from "./model-ref-file.js";
+export { loadPolicyValueServing, validatePolicyValueModel } from "./policy-value-model.js";
+export type { PolicyValueModel } from "./policy-value-model.js";

@@ -1,14 +1,19 @@
 import { AutodidactError, Code } from "../../platform/errors/index.js";
+import { softwareVersion } from "../../platform/rpc/service-info.js";
+import type { TaskIdentity } from "../task-modules/index.js";
 import { createAdditionTask } from "./addition.js";
+import { createG2pTask, G2P } from "./g2p.js";
 import { createPaddedAdditionTask, PADDED_ADDITION } from "./padded-addition.js";
 import { createReverseTask } from "./reverse.js";
 import type { TaskPack } from "./task-pack.js";
 
 const packs = new Map<string, TaskPack>();
+const identities = new Map<string, TaskIdentity>();
 const builtins: ReadonlyArray<[string, () => TaskPack]> = [
   ["addition", createAdditionTask],
   ["reverse", createReverseTask],
   [PADDED_ADDITION, createPaddedAdditionTask],
+  [G2P, () => createG2pTask()],
 ];
 
 /** Names of every known task (built-ins plus registered ones), sorted. */
@@ -40,4 +45,30 @@ export function registerTaskPack(pack: TaskPack): void {
     throw new AutodidactError(`task ${JSON.stringify(pack.name)} is already registered`, Code.AlreadyExists);
   }
   packs.set(pack.name, pack);
+}
+
+/** Records where a registered pack came from (its module and digest); see {@link taskIdentity}. */
+export function recordTaskIdentity(identity: TaskIdentity): void {
+  identities.set(identity.name, identity);
+}
+
+/**
+ * The identity of a known task, recorded in every sample, checkpoint manifest and report: a task
+ * module's (name, version, module, digest, data digest), or for a built-in pack the software version
+ * and digest `builtin`. Throws like {@link getTaskPack} for an unknown name.
+ */
+export function taskIdentity(name: string): TaskIdentity {
+  const pack = getTaskPack(name);
+  return identities.get(name) ?? { name, version: pack.version ?? softwareVersion(), module: "", digest: "builtin", dataDigest: pack.dataDigest ?? "" };
+}
+
+/** Identities of the named tasks that are known (unknown names are left out): what GetInfo reports. */
+export function taskIdentities(names: readonly string[]): TaskIdentity[] {
+  return names.flatMap((n) => {
+    try {
+      return [taskIdentity(n)];
+    } catch {
+      return [];
+    }
+  });
 }

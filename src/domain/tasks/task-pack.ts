@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
-import type { CharTokenizerSpec } from "./tokenizer-spec.js";
+import type { CharTokenizerSpec, TaskTokenizerSpec } from "./tokenizer-spec.js";
 import { createRng, type Rng } from "./rng.js";
 
 /**
@@ -58,8 +58,12 @@ export interface TaskStream<T> {
  */
 export interface TaskPack {
   readonly name: string;
+  /** The pack's own version (task modules; recorded in every sample, checkpoint and report). Built-ins have none. */
+  readonly version?: string;
+  /** sha256 over a data-set pack's rows, so a change of data shows in the task identity. */
+  readonly dataDigest?: string;
   readonly description: string;
-  readonly tokenizer: CharTokenizerSpec;
+  readonly tokenizer: TaskTokenizerSpec;
   /** Inclusive difficulty range the pack can produce. */
   readonly difficulty: { readonly min: number; readonly max: number };
   /** Names of every rare-slice tag {@link rareSlices} may return. */
@@ -114,6 +118,8 @@ export interface TaskPack {
 /** The task-specific part of a pack; {@link defineTaskPack} adds seeding, held-out sets and disjointness. */
 export interface TaskPackDefinition {
   readonly name: string;
+  /** See {@link TaskPack.version}. */
+  readonly version?: string;
   readonly description: string;
   readonly tokenizer: CharTokenizerSpec;
   readonly difficulty: { readonly min: number; readonly max: number };
@@ -229,6 +235,7 @@ export function defineTaskPack(def: TaskPackDefinition): TaskPack {
 
   const pack: TaskPack = {
     name: def.name,
+    ...(def.version !== undefined ? { version: def.version } : {}),
     description: def.description,
     tokenizer: def.tokenizer,
     difficulty: def.difficulty,

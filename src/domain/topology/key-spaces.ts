@@ -74,6 +74,15 @@ export const RegistryKeySpaces = {
     exclusive: false,
     purpose: "the monitor's versioned gating policy",
   },
+  arenaPolicy: {
+    bucket: KvBuckets.Registry,
+    prefix: "monitor.arena-policy",
+    shape: "monitor.arena-policy",
+    single: true,
+    writers: ["monitor"],
+    exclusive: false,
+    purpose: "the monitor's versioned arena policy: how game candidates are gated against the promoted model",
+  },
   evaluation: {
     bucket: KvBuckets.Registry,
     prefix: "monitor.evaluation",

@@ -93,11 +93,25 @@ describe("safetensors", () => {
     new DataView(overlap.buffer).setBigUint64(0, BigInt(json.length), true);
     overlap.set(Buffer.from(json), 8);
     expect(err(() => decodeSafetensors(overlap)).message).toContain("overlap");
-    const f16 = JSON.stringify({ a: { dtype: "F16", shape: [1], data_offsets: [0, 2] } });
-    const half = new Uint8Array(8 + f16.length + 2);
-    new DataView(half.buffer).setBigUint64(0, BigInt(f16.length), true);
-    half.set(Buffer.from(f16), 8);
-    expect(err(() => decodeSafetensors(half)).code).toBe(Code.Unimplemented);
+    const f8 = JSON.stringify({ a: { dtype: "F8_E4M3", shape: [1], data_offsets: [0, 1] } });
+    const quarter = new Uint8Array(8 + f8.length + 1);
+    new DataView(quarter.buffer).setBigUint64(0, BigInt(f8.length), true);
+    quarter.set(Buffer.from(f8), 8);
+    expect(err(() => decodeSafetensors(quarter)).code).toBe(Code.Unimplemented);
+  });
+
+  it("widens float16 and bfloat16 tensors to float32", () => {
+    const header = JSON.stringify({ h: { dtype: "F16", shape: [3], data_offsets: [0, 6] }, b: { dtype: "BF16", shape: [2], data_offsets: [6, 10] } });
+    const bytes = new Uint8Array(8 + header.length + 10);
+    const view = new DataView(bytes.buffer);
+    view.setBigUint64(0, BigInt(header.length), true);
+    bytes.set(Buffer.from(header), 8);
+    const d = 8 + header.length;
+    [0x3c00, 0xc000, 0x0001].forEach((v, i) => view.setUint16(d + 2 * i, v, true)); // 1, -2, 2^-24
+    [0x3fc0, 0xc120].forEach((v, i) => view.setUint16(d + 6 + 2 * i, v, true)); // 1.5, -10
+    const t = decodeSafetensors(bytes).tensors;
+    expect([...(t.h!.data as Float32Array)]).toEqual([1, -2, 2 ** -24]);
+    expect([...(t.b!.data as Float32Array)]).toEqual([1.5, -10]);
   });
 });
 

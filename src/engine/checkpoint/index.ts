@@ -8,3 +8,6 @@ export type { AdapterTensors, LoadedLoraAdapter, PeftLoraConfig, SaveLoraOptions
 export { ADAPTER_FILES, expectedAdapterShapes, loadLoraAdapter, peftConfig, saveLoraAdapter } from "./peft.js";
 export type { LoadedPolicyValueModel, SavePolicyValueOptions } from "./policy-value-folder.js";
 export { loadPolicyValueModel, POLICY_VALUE_MODEL_TYPE, savePolicyValueModel } from "./policy-value-folder.js";
+export type { HfModel, SaveHfModelOptions } from "./hf-folder.js";
+export { HF_FILES, importHfModel, isHfConfig, saveHfModel } from "./hf-folder.js";
+export { widenHalf } from "./safetensors.js";

@@ -1,5 +1,5 @@
 import { access, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { serialize } from "../graph/serialize.js";
 import { createTransformerConfig, type TransformerConfig } from "../model/config.js";
@@ -9,6 +9,7 @@ import { tokenizerFromJson } from "../tokenizer/hf-tokenizer.js";
 import { loadTokenizer } from "../tokenizer/hf-tokenizer.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { readManifest, readVerified, writeCheckpointFiles, type Manifest, MANIFEST_FILE } from "./files.js";
+import { HF_FILES, importHfModel, isHfConfig } from "./hf-folder.js";
 import { decodeSafetensors, encodeSafetensors } from "./safetensors.js";
 
 /** File names of a model folder (the Hugging Face layout plus our manifest). */
@@ -116,6 +117,8 @@ export interface LoadedModel {
  * (InvalidArgument naming the file on a shape mismatch).
  */
 export async function loadModel(dir: string): Promise<LoadedModel> {
+  const hf = await hfFolderConfig(dir);
+  if (hf) return loadHfAsModel(dir);
   const manifest = await readManifest(dir);
   const configPath = join(dir, MODEL_FILES.config);
   const configJson = parseJson(await readVerified(dir, MODEL_FILES.config, manifest), configPath);
@@ -143,14 +146,16 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
 /** A decoder folder ready to load into a runtime: ours or an optimum export. */
 export interface DecoderFolder {
   readonly dir: string;
-  readonly source: "autodidact" | "external";
+  readonly source: "autodidact" | "huggingface" | "external";
   /** config.json as read. */
   readonly hfConfig: Record<string, unknown>;
   readonly tokenizer: Tokenizer;
-  /** ONNX bytes of a decoder with the HF signature. */
-  readonly model: Uint8Array;
+  /** ONNX bytes of a decoder with the HF signature (absent for Hugging Face checkpoints: built from the weights). */
+  readonly model?: Uint8Array;
   /** Context length from the config, when it says. */
   readonly maxLength?: number;
+  /** Folder of the ONNX file's external weights (`model.onnx_data`), when it has some. */
+  readonly externalDataDir?: string;
   /** Only for our models. */
   readonly config?: TransformerConfig;
   readonly params?: Parameters;
@@ -180,6 +185,7 @@ export async function loadDecoder(dir: string): Promise<DecoderFolder> {
       : serialize(buildServingGraph(m.config, m.params));
     return { dir, source: "autodidact", hfConfig, tokenizer: m.tokenizer, model, maxLength: m.config.maxPositions, config: m.config, params: m.params };
   }
+  if (isHfConfig(hfConfig) && ((await exists(join(dir, HF_FILES.weights))) || (await exists(join(dir, HF_FILES.index))))) return hfDecoder(dir);
   let onnxName: string | undefined;
   for (const name of EXTERNAL_ONNX) {
     if (await exists(join(dir, name))) {
@@ -188,13 +194,48 @@ export async function loadDecoder(dir: string): Promise<DecoderFolder> {
     }
   }
   if (!onnxName) throw new AutodidactError(`${dir}: no ONNX decoder found (looked for ${EXTERNAL_ONNX.join(", ")})`, Code.NotFound);
-  if (await exists(join(dir, `${onnxName}_data`))) {
-    throw new AutodidactError(`${join(dir, onnxName)} keeps weights in external data, which loading from bytes does not support yet`, Code.Unimplemented);
-  }
+  // Exports above 2 GB keep their weights in `model.onnx_data` next to the graph: the session reads them from that folder.
+  const externalDataDir = (await exists(join(dir, `${onnxName}_data`))) ? dirname(join(dir, onnxName)) : undefined;
   const model = new Uint8Array(await readFile(join(dir, onnxName)));
   const tokenizer = await loadTokenizer(dir);
   const maxPos = hfConfig.max_position_embeddings ?? hfConfig.n_positions ?? hfConfig.n_ctx;
-  return { dir, source: "external", hfConfig, tokenizer, model, ...(typeof maxPos === "number" ? { maxLength: maxPos } : {}) };
+  return { dir, source: "external", hfConfig, tokenizer, model, ...(typeof maxPos === "number" ? { maxLength: maxPos } : {}), ...(externalDataDir ? { externalDataDir } : {}) };
+}
+
+/** The config.json of a Hugging Face checkpoint folder (a supported family, no autodidact section), else null. */
+async function hfFolderConfig(dir: string): Promise<Record<string, unknown> | null> {
+  let raw: Buffer;
+  try {
+    raw = await readFile(join(dir, MODEL_FILES.config));
+  } catch {
+    return null;
+  }
+  let json: Record<string, unknown>;
+  try {
+    json = parseJson(raw, join(dir, MODEL_FILES.config));
+  } catch {
+    return null;
+  }
+  return isHfConfig(json) && json.autodidact === undefined ? json : null;
+}
+
+/**
+ * A Hugging Face checkpoint folder read as a model (what the trainer loads as a base): imported
+ * weights under the engine's names, the config keeping the family. Such folders have no
+ * manifest.json; the manifest returned lists no files (the registry digests the folder itself).
+ */
+async function loadHfAsModel(dir: string): Promise<LoadedModel> {
+  const m = await importHfModel(dir);
+  if (!m.tokenizer) throw new AutodidactError(`${dir}: a Hugging Face checkpoint needs its tokenizer.json here`, Code.FailedPrecondition, { details: { file: join(dir, HF_FILES.tokenizer) } });
+  const manifest: Manifest = { format: "autodidact.checkpoint/1", kind: "model", createdAt: new Date(0).toISOString(), files: {} };
+  return { config: m.config, params: m.params, tokenizer: m.tokenizer, manifest, metadata: { source: "huggingface", model_type: m.modelType } };
+}
+
+/** A Hugging Face checkpoint folder as a decoder: weights imported, graphs built from them. */
+async function hfDecoder(dir: string): Promise<DecoderFolder> {
+  const m = await importHfModel(dir);
+  if (!m.tokenizer) throw new AutodidactError(`${dir}: serving a Hugging Face checkpoint needs its tokenizer.json`, Code.FailedPrecondition, { details: { file: join(dir, HF_FILES.tokenizer) } });
+  return { dir, source: "huggingface", hfConfig: m.hfConfig as Record<string, unknown>, tokenizer: m.tokenizer, maxLength: m.config.maxPositions, config: m.config, params: m.params };
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -2,8 +2,7 @@ import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { TransformerConfig } from "../model/config.js";
-import { parameterSpecs } from "../model/params.js";
-import { loraParamNames } from "../model/transformer.js";
+import { loraSites } from "../model/lora-sites.js";
 import type { HostTensor } from "../runtime/tensor.js";
 import { MANIFEST_FILE, readManifest, readVerified, writeCheckpointFiles, type Manifest } from "./files.js";
 import { decodeSafetensors, encodeSafetensors } from "./safetensors.js";
@@ -21,7 +20,8 @@ export interface PeftLoraConfig {
   readonly target_modules: readonly string[];
   readonly base_model_name_or_path: string;
   readonly bias: "none";
-  readonly fan_in_fan_out: false;
+  /** True for GPT-2, whose Conv1D weights are [in, out]; adapters' shapes are the same either way. */
+  readonly fan_in_fan_out: boolean;
   readonly inference_mode: boolean;
 }
 
@@ -38,10 +38,12 @@ export interface SaveLoraOptions {
   /** The base checkpoint this adapter applies to (a path or a version id). */
   readonly baseModel: string;
   readonly metadata?: Record<string, string>;
+  /** PEFT's flag for Conv1D bases (GPT-2); default false. */
+  readonly fanInFanOut?: boolean;
 }
 
 /** Builds the adapter_config.json document. */
-export function peftConfig(o: Pick<SaveLoraOptions, "rank" | "alpha" | "targetModules" | "dropout" | "baseModel">): PeftLoraConfig {
+export function peftConfig(o: Pick<SaveLoraOptions, "rank" | "alpha" | "targetModules" | "dropout" | "baseModel" | "fanInFanOut">): PeftLoraConfig {
   return {
     peft_type: "LORA",
     task_type: "CAUSAL_LM",
@@ -51,7 +53,7 @@ export function peftConfig(o: Pick<SaveLoraOptions, "rank" | "alpha" | "targetMo
     target_modules: [...o.targetModules],
     base_model_name_or_path: o.baseModel,
     bias: "none",
-    fan_in_fan_out: false,
+    fan_in_fan_out: o.fanInFanOut ?? false,
     inference_mode: true,
   };
 }
@@ -59,12 +61,9 @@ export function peftConfig(o: Pick<SaveLoraOptions, "rank" | "alpha" | "targetMo
 /** The adapter names and shapes a base config + LoRA settings require (A: [r, in], B: [out, r]). */
 export function expectedAdapterShapes(c: TransformerConfig, rank: number, targetModules: readonly string[]): Map<string, readonly number[]> {
   const out = new Map<string, readonly number[]>();
-  for (const s of parameterSpecs(c)) {
-    if (s.kind !== "linear" || !s.module || !targetModules.includes(s.module)) continue;
-    const [o, i] = s.shape as [number, number];
-    const { a, b } = loraParamNames(s.name);
-    out.set(a, [rank, i]);
-    out.set(b, [o, rank]);
+  for (const s of loraSites(c, targetModules)) {
+    out.set(s.a, [rank, s.in]);
+    out.set(s.b, [s.outs.reduce((n, o) => n + o, 0), rank]);
   }
   return out;
 }

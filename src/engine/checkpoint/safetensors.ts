@@ -85,7 +85,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = "safetensors"): Sa
     if (!e || typeof e.dtype !== "string" || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets) || e.data_offsets.length !== 2) {
       throw fail(`tensor "${name}" has a malformed header entry`);
     }
-    const dtype = FROM_ST[e.dtype];
+    const half = e.dtype === "F16" || e.dtype === "BF16";
+    const dtype = half ? "float32" : FROM_ST[e.dtype];
     if (!dtype) throw fail(`tensor "${name}" has unsupported dtype ${e.dtype}`, Code.Unimplemented);
     const shape = e.shape as unknown[];
     if (!shape.every((d) => Number.isInteger(d) && (d as number) >= 0)) throw fail(`tensor "${name}" has an invalid shape`);
@@ -97,8 +98,13 @@ export function decodeSafetensors(bytes: Uint8Array, source = "safetensors"): Sa
     const e0 = end as number;
     if (e0 > dataLen) throw fail(`tensor "${name}" data [${b0}, ${e0}) goes beyond the end of the file (${dataLen} data bytes): truncated?`);
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
-    if (count * bytesPer(dtype) !== e0 - b0) throw fail(`tensor "${name}" shape [${shape.join(",")}] ${e.dtype} needs ${count * bytesPer(dtype)} bytes, offsets give ${e0 - b0}`);
+    const width = half ? 2 : bytesPer(dtype);
+    if (count * width !== e0 - b0) throw fail(`tensor "${name}" shape [${shape.join(",")}] ${e.dtype} needs ${count * width} bytes, offsets give ${e0 - b0}`);
     ranges.push([b0, e0, name]);
+    if (half) {
+      tensors[name] = { dtype: "float32", dims: shape as number[], data: widenHalf(bytes.subarray(dataStart + b0, dataStart + e0), e.dtype as "F16" | "BF16") };
+      continue;
+    }
     // Copy into an aligned buffer (offsets in the file need not be aligned for the element size).
     const copy = bytes.slice(dataStart + b0, dataStart + e0);
     tensors[name] = { dtype, dims: shape as number[], data: arrayFor(dtype, copy.buffer, 0, count) } as HostTensor;
@@ -110,6 +116,31 @@ export function decodeSafetensors(bytes: Uint8Array, source = "safetensors"): Sa
     if (cur[0] < prev[1]) throw fail(`tensors "${prev[2]}" and "${cur[2]}" overlap`);
   }
   return { tensors, metadata };
+}
+
+/**
+ * float16 / bfloat16 little-endian bytes → float32 values: checkpoints published in half
+ * precision load into the engine, which computes in float32.
+ */
+export function widenHalf(bytes: Uint8Array, kind: "F16" | "BF16"): Float32Array {
+  const n = bytes.length >> 1;
+  const out = new Float32Array(n);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (kind === "BF16") {
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++) bits[i] = view.getUint16(2 * i, true) << 16;
+    return out;
+  }
+  for (let i = 0; i < n; i++) {
+    const h = view.getUint16(2 * i, true);
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) out[i] = sign * frac * 2 ** -24;
+    else if (exp === 31) out[i] = frac === 0 ? sign * Infinity : NaN;
+    else out[i] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+  return out;
 }
 
 /** Reads and decodes a safetensors file; errors name the path. */

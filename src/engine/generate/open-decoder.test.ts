@@ -6,6 +6,7 @@ import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { expectedAdapterShapes, saveLoraAdapter, saveModel } from "../checkpoint/index.js";
 import { mergeLora } from "../train/lora.js";
 import { serialize } from "../graph/index.js";
+import { serializeWithExternalData } from "../graph/external-data.js";
 import { buildServingGraph, createTransformerConfig, initParameters } from "../model/index.js";
 import { createRng } from "../random.js";
 import { createModelWorker } from "../runtime/index.js";
@@ -55,6 +56,25 @@ describe("openDecoder", () => {
     // The context cap comes from max_position_embeddings: 6 prompt tokens + at most 10 new.
     const long = await b.generator.generate(["12+34="], { maxNewTokens: 100, greedy: true, stopTokens: [] });
     expect(long[0]!.tokens).toHaveLength(10);
+  });
+
+  it("opens an optimum-style folder whose weights are external data (model.onnx + model.onnx_data)", async () => {
+    const ours = await tempDir();
+    await saveModel(ours, { config, params, tokenizer });
+    const external = await tempDir();
+    const { model, data } = serializeWithExternalData(buildServingGraph(config, params), "model.onnx_data");
+    expect(model.length).toBeLessThan(serialize(buildServingGraph(config, params)).length - data.length / 2);
+    await writeFile(join(external, "model.onnx"), model);
+    await writeFile(join(external, "model.onnx_data"), data);
+    await writeFile(join(external, "config.json"), JSON.stringify({ model_type: "llama", num_hidden_layers: 2, max_position_embeddings: 16 }));
+    await writeFile(join(external, "tokenizer.json"), JSON.stringify(tokenizer.toJSON()));
+    const a = await openDecoder(worker, ours);
+    const b = await openDecoder(worker, external);
+    expect(b.folder?.externalDataDir).toBe(external);
+    const opts = { maxNewTokens: 8, temperature: 0.9, seed: 5, stopTokens: [] };
+    const ga = await a.generator.generate(["12+34=", "9"], opts);
+    const gb = await b.generator.generate(["12+34=", "9"], opts);
+    expect(gb.map((g) => g.tokens)).toEqual(ga.map((g) => g.tokens));
   });
 
   it("merges a PEFT adapter when opening, like serving the merged weights directly", async () => {

@@ -38,7 +38,8 @@ export interface OpenDecoder {
  */
 export async function openDecoder(host: SessionHost, dir: string, options: OpenDecoderOptions = {}): Promise<OpenDecoder> {
   const folder = await loadDecoder(dir);
-  const { fast = true, adapter, ...sessionOptions } = options;
+  const { fast = true, adapter, ...rest } = options;
+  const sessionOptions: SessionOptions = folder.externalDataDir !== undefined ? { ...rest, externalDataDir: folder.externalDataDir } : rest;
   let params = folder.params;
   if (adapter !== undefined) {
     if (!folder.config || !params) throw new AutodidactError(`${dir}: LoRA adapters can only be merged into our own model folders`, Code.FailedPrecondition);
@@ -53,7 +54,10 @@ export async function openDecoder(host: SessionHost, dir: string, options: OpenD
   // Our own models decode through the buffer-layout graph built from their weights (same outputs,
   // ~2x faster: the cache never comes back across the JS boundary); others use their ONNX file.
   const ours = folder.config && params && (fast || adapter !== undefined) ? { config: folder.config, params } : null;
-  const model = ours ? serialize(buildServingGraph(ours.config, ours.params, fast ? { kvLayout: "buffer" } : {})) : folder.model;
+  const model = ours
+    ? serialize(buildServingGraph(ours.config, ours.params, fast ? { kvLayout: "buffer" } : {}))
+    : (folder.model ?? (folder.config && params ? serialize(buildServingGraph(folder.config, params)) : null));
+  if (model === null) throw new AutodidactError(`${dir}: no decoder graph`, Code.Internal);
   // Greedy requests to our fast models decode in one run (an ONNX Loop built from the same weights,
   // loaded on the first greedy request).
   const greedy = ours && fast ? () => serialize(buildGreedyDecodingGraph(ours.config, ours.params)) : undefined;

@@ -19,3 +19,4 @@ export { createGraphBuilder, dtypeFromOnnx, GraphBuilder, onnxTypeCode } from ".
 export { IR_VERSION, parseModel, serialize, toModelProto } from "./serialize.js";
 export { graphIssues, validate } from "./validate.js";
 export { broadcastShapes, matMulShape, reshapeShape } from "./shape.js";
+export { EXTERNAL_DATA_SUFFIX, EXTERNAL_DATA_THRESHOLD, serializeWithExternalData } from "./external-data.js";

@@ -4,8 +4,10 @@ import { AutodidactError, Code } from "../../platform/errors/index.js";
 export type PositionalEncoding = "none" | "learned" | "rotary";
 /** Normalization layer kind. */
 export type NormKind = "layernorm" | "rmsnorm";
-/** MLP activation: exact (erf) GELU or its tanh approximation. */
-export type Activation = "gelu" | "gelu_tanh";
+/** MLP activation: exact (erf) GELU, its tanh approximation, or SiLU (x·σ(x), the Llama family's). */
+export type Activation = "gelu" | "gelu_tanh" | "silu";
+/** MLP shape: `plain` down(act(up(x))), or `gated` down(act(gate(x))·up(x)) (SwiGLU with silu). */
+export type MlpKind = "plain" | "gated";
 
 /** Shape and flavour of a decoder-only transformer; everything a graph builder needs. */
 export interface TransformerConfig {
@@ -26,6 +28,17 @@ export interface TransformerConfig {
   readonly tieEmbeddings: boolean;
   /** Biases on attention/MLP projections. */
   readonly bias: boolean;
+  /** Key/value heads (grouped-query attention when fewer than numHeads; default numHeads). */
+  readonly numKvHeads?: number;
+  /** MLP shape (default `plain`). */
+  readonly mlp?: MlpKind;
+  /** Biases on the q, k, v projections only (Qwen2), when `bias` is false. */
+  readonly qkvBias?: boolean;
+  /**
+   * The Hugging Face family whose module names the model keeps (set by imports): LoRA targets,
+   * PEFT keys and exports use them. Absent for our own models (Llama-style names).
+   */
+  readonly family?: "gpt2" | "llama";
 }
 
 /** The reference model of the benchmarks: ~0.8M parameters for the addition task. */
@@ -60,7 +73,12 @@ export function createTransformerConfig(partial: Partial<TransformerConfig> & Pi
   }
   if (!["none", "learned", "rotary"].includes(c.positional)) throw new AutodidactError(`transformer config: positional "${c.positional}"`, Code.InvalidArgument);
   if (!["layernorm", "rmsnorm"].includes(c.norm)) throw new AutodidactError(`transformer config: norm "${c.norm}"`, Code.InvalidArgument);
-  if (!["gelu", "gelu_tanh"].includes(c.activation)) throw new AutodidactError(`transformer config: activation "${c.activation}"`, Code.InvalidArgument);
+  const kv = c.numKvHeads ?? c.numHeads;
+  if (!Number.isInteger(kv) || kv <= 0 || c.numHeads % kv !== 0) {
+    throw new AutodidactError(`transformer config: numKvHeads ${kv} must be a positive divisor of numHeads ${c.numHeads}`, Code.InvalidArgument);
+  }
+  if (c.mlp !== undefined && !["plain", "gated"].includes(c.mlp)) throw new AutodidactError(`transformer config: mlp "${c.mlp}"`, Code.InvalidArgument);
+  if (!["gelu", "gelu_tanh", "silu"].includes(c.activation)) throw new AutodidactError(`transformer config: activation "${c.activation}"`, Code.InvalidArgument);
   if (!(c.normEps > 0)) throw new AutodidactError("transformer config: normEps must be > 0", Code.InvalidArgument);
   return c;
 }
@@ -68,4 +86,15 @@ export function createTransformerConfig(partial: Partial<TransformerConfig> & Pi
 /** Size of one attention head. */
 export function headDim(c: TransformerConfig): number {
   return c.hiddenSize / c.numHeads;
+}
+
+/** Key/value heads (numHeads unless grouped-query attention). */
+export function kvHeads(c: TransformerConfig): number {
+  return c.numKvHeads ?? c.numHeads;
+}
+
+/** Whether the linear of `module` has a bias under this config. */
+export function hasBias(c: TransformerConfig, module: string): boolean {
+  if (c.bias) return module !== "lm_head";
+  return (c.qkvBias ?? false) && (module === "q_proj" || module === "k_proj" || module === "v_proj");
 }

@@ -8,3 +8,11 @@ export type { PolicyValueArch, PolicyValueConfig, PolicyValueGraphOptions, Polic
 export { buildPolicyValueGraph, buildPolicyValueLossGraph, checkPolicyValueParams, createPolicyValueConfig, initPolicyValueParams, POLICY_VALUE_IO, policyValueNames, policyValueParameterCount, policyValueParamSpecs } from "./policy-value.js";
 export type { OpenPolicyValueOptions, PolicyValueNetwork, PolicyValueOutputs } from "./policy-value-network.js";
 export { openPolicyValueNetwork } from "./policy-value-network.js";
+export type { HfFamily, HfModelConfig, ParseHfConfigOptions } from "./hf/config.js";
+export { DEFAULT_MAX_POSITIONS, HF_MODEL_TYPES, parseHfConfig } from "./hf/config.js";
+export type { HfNaming } from "./hf/names.js";
+export { fromHfTensors, toHfTensors } from "./hf/names.js";
+export type { LoraSite } from "./lora-sites.js";
+export { allLoraSites, loraSites, peftKeys, targetMatches } from "./lora-sites.js";
+export type { MlpKind } from "./config.js";
+export { hasBias, kvHeads } from "./config.js";

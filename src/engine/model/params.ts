@@ -1,7 +1,7 @@
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { createRng } from "../random.js";
 import type { HostTensor } from "../runtime/tensor.js";
-import type { TransformerConfig } from "./config.js";
+import { hasBias, kvHeads, headDim, type TransformerConfig } from "./config.js";
 
 /** Role of a parameter; init and LoRA targeting key on it. */
 export type ParamKind = "embedding" | "linear" | "bias" | "norm_weight" | "norm_bias";
@@ -30,7 +30,7 @@ export const paramNames = {
   layer: (i: number, sub: string): string => `model.layers.${i}.${sub}`,
   attn: (i: number, proj: "q_proj" | "k_proj" | "v_proj" | "o_proj", what: "weight" | "bias" = "weight"): string =>
     `model.layers.${i}.self_attn.${proj}.${what}`,
-  mlp: (i: number, proj: "up_proj" | "down_proj", what: "weight" | "bias" = "weight"): string => `model.layers.${i}.mlp.${proj}.${what}`,
+  mlp: (i: number, proj: "up_proj" | "down_proj" | "gate_proj", what: "weight" | "bias" = "weight"): string => `model.layers.${i}.mlp.${proj}.${what}`,
   inputNorm: (i: number, what: "weight" | "bias" = "weight"): string => `model.layers.${i}.input_layernorm.${what}`,
   postAttnNorm: (i: number, what: "weight" | "bias" = "weight"): string => `model.layers.${i}.post_attention_layernorm.${what}`,
 } as const;
@@ -47,12 +47,14 @@ export function parameterSpecs(c: TransformerConfig): ParamSpec[] {
   };
   const linear = (layer: number, module: string, weight: string, bias: string, out: number, inp: number): void => {
     specs.push({ name: weight, shape: [out, inp], kind: "linear", module, layer });
-    if (c.bias) specs.push({ name: bias, shape: [out], kind: "bias", module, layer });
+    if (hasBias(c, module)) specs.push({ name: bias, shape: [out], kind: "bias", module, layer });
   };
   for (let i = 0; i < c.numLayers; i++) {
     norm((w) => paramNames.inputNorm(i, w), i);
-    for (const p of ["q_proj", "k_proj", "v_proj", "o_proj"] as const) linear(i, p, paramNames.attn(i, p), paramNames.attn(i, p, "bias"), D, D);
+    const kvDim = kvHeads(c) * headDim(c);
+    for (const p of ["q_proj", "k_proj", "v_proj", "o_proj"] as const) linear(i, p, paramNames.attn(i, p), paramNames.attn(i, p, "bias"), p === "k_proj" || p === "v_proj" ? kvDim : D, D);
     norm((w) => paramNames.postAttnNorm(i, w), i);
+    if (c.mlp === "gated") linear(i, "gate_proj", paramNames.mlp(i, "gate_proj"), paramNames.mlp(i, "gate_proj", "bias"), M, D);
     linear(i, "up_proj", paramNames.mlp(i, "up_proj"), paramNames.mlp(i, "up_proj", "bias"), M, D);
     linear(i, "down_proj", paramNames.mlp(i, "down_proj"), paramNames.mlp(i, "down_proj", "bias"), D, M);
   }

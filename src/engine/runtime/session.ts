@@ -16,6 +16,11 @@ export interface SessionOptions {
   readonly intraOpThreads?: number;
   readonly interOpThreads?: number;
   readonly graphOptimization?: "disabled" | "basic" | "extended" | "all";
+  /**
+   * Folder holding the external weights file(s) a model loaded from bytes refers to
+   * (`model.onnx_data` of optimum exports above 2 GB); ORT refuses such models without it.
+   */
+  readonly externalDataDir?: string;
 }
 
 /**
@@ -87,6 +92,7 @@ export async function createSession(model: Uint8Array, options: SessionOptions =
     logSeverityLevel: 3,
     ...(options.intraOpThreads !== undefined ? { intraOpNumThreads: options.intraOpThreads } : {}),
     ...(options.interOpThreads !== undefined ? { interOpNumThreads: options.interOpThreads } : {}),
+    ...(options.externalDataDir !== undefined ? { extra: { session: { model_external_initializers_file_folder_path: options.externalDataDir } } } : {}),
   };
   let session: ort.InferenceSession | undefined;
   let ep: "cpu" | "cuda" = "cpu";

@@ -67,7 +67,7 @@ export function createCharTokenizer(options: CharTokenizerOptions): CharTokenize
     specialIds,
     encode(text: string, opts: EncodeOptions = {}): number[] {
       const out: number[] = [];
-      if (opts.addBos) out.push(required(self.bosId, "bos"));
+      if (opts.addBos && self.bosId !== null) out.push(self.bosId); // none: see EncodeOptions.addBos
       for (let i = 0; i < text.length; ) {
         const code = text.charCodeAt(i);
         if (specialStarts.has(text[i] as string)) {

@@ -69,10 +69,8 @@ export function createHfTokenizer(json: Record<string, unknown>, config: Record<
     specialIds: [...all].sort((a, b) => a - b),
     encode(text: string, opts: EncodeOptions = {}): number[] {
       const ids = hf.encode(text, { add_special_tokens: false }).ids;
-      if (opts.addBos) {
-        if (bosId === null) throw new AutodidactError("tokenizer has no bos token", Code.FailedPrecondition);
-        ids.unshift(bosId);
-      }
+      // No bos token: the sequence starts with the text (see EncodeOptions.addBos).
+      if (opts.addBos && bosId !== null) ids.unshift(bosId);
       if (opts.addEos) {
         if (eosId === null) throw new AutodidactError("tokenizer has no eos token", Code.FailedPrecondition);
         ids.push(eosId);

@@ -23,7 +23,13 @@ export interface Tokenizer {
 
 /** Options of {@link Tokenizer.encode}. */
 export interface EncodeOptions {
+  /**
+   * Prepend the beginning-of-sequence token when the tokenizer has one. Many tokenizers (Qwen, most
+   * BPE vocabularies of our own) have none: their models see the prompt alone, in training and in
+   * serving alike, so asking for bos never fails.
+   */
   readonly addBos?: boolean;
+  /** Append the end-of-sequence token; FailedPrecondition when the tokenizer has none (a model could not stop). */
   readonly addEos?: boolean;
 }
 

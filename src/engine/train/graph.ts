@@ -108,7 +108,7 @@ function lossGraphWith(c: TransformerConfig, options: TrainingGraphOptions, mark
     batch: options.batch ?? "batch",
     seq: options.seq ?? "seq",
     fused,
-    scaledGelu: fused && dtype === "float32" && c.activation === "gelu",
+    scaledGelu: fused && dtype === "float32" && c.activation === "gelu" && c.mlp !== "gated",
     ...(lora !== undefined ? { lora: { rank: lora.rank, alpha: lora.alpha, targetModules: lora.targetModules } } : {}),
   });
   let graph = fwd.model.graph;

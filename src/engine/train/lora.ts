@@ -1,7 +1,7 @@
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { TransformerConfig } from "../model/config.js";
-import { parameterSpecs, type Parameters } from "../model/params.js";
-import { loraParamNames } from "../model/transformer.js";
+import { loraSites } from "../model/lora-sites.js";
+import type { Parameters } from "../model/params.js";
 import { createRng } from "../random.js";
 import type { HostTensor } from "../runtime/tensor.js";
 import { validateLora, type LoraOptions } from "./graph.js";
@@ -9,27 +9,23 @@ import { validateLora, type LoraOptions } from "./graph.js";
 /** LoRA adapter tensors keyed by their PEFT names (`base_model.model.<module>.lora_A.weight`). */
 export type Adapters = Record<string, HostTensor<"float32">>;
 
-/** One adapted linear: its base weight and adapter tensor names, with shapes. */
+/** One adapted site: its base weight(s) and adapter tensor names, with shapes. */
 export interface AdaptedLinear {
+  /** The base weight (the first of a packed site such as GPT-2's c_attn). */
   readonly base: string;
+  /** Every base weight the site covers, in output-row order. */
+  readonly bases: readonly string[];
   readonly a: string;
   readonly b: string;
-  /** [out, in] of the base weight. */
+  /** Output rows (all bases) and input width: A is [r, in], B is [out, r]. */
   readonly out: number;
   readonly in: number;
 }
 
-/** The linears a LoRA config adapts, in parameter order. */
+/** The sites a LoRA config adapts, in parameter order (PEFT module matching, see lora-sites). */
 export function adaptedLinears(c: TransformerConfig, lora: LoraOptions): AdaptedLinear[] {
   validateLora(lora);
-  const out: AdaptedLinear[] = [];
-  for (const s of parameterSpecs(c)) {
-    if (s.kind !== "linear" || s.module === undefined || !lora.targetModules.includes(s.module)) continue;
-    const names = loraParamNames(s.name);
-    out.push({ base: s.name, a: names.a, b: names.b, out: s.shape[0]!, in: s.shape[1]! });
-  }
-  if (out.length === 0) throw new AutodidactError(`LoRA target modules [${lora.targetModules.join(",")}] match no linear`, Code.InvalidArgument);
-  return out;
+  return loraSites(c, lora.targetModules).map((s) => ({ base: s.bases[0]!, bases: s.bases, a: s.a, b: s.b, out: s.outs.reduce((n, o) => n + o, 0), in: s.in }));
 }
 
 /**
@@ -78,21 +74,26 @@ export function mergeLora(c: TransformerConfig, params: Parameters, adapters: Re
   const r = lora.rank;
   const merged: Parameters = { ...params };
   for (const l of adaptedLinears(c, lora)) {
-    const w = params[l.base];
-    if (w === undefined) throw new AutodidactError(`merge: base weight ${l.base} missing`, Code.InvalidArgument);
     const a = adapters[l.a]!.data as ArrayLike<number>;
     const b = adapters[l.b]!.data as ArrayLike<number>;
-    const out = Float32Array.from(w.data);
-    for (let i = 0; i < l.out; i++) {
-      for (let k = 0; k < r; k++) {
-        const bik = scale * b[i * r + k]!;
-        if (bik === 0) continue;
-        const row = i * l.in;
-        const arow = k * l.in;
-        for (let j = 0; j < l.in; j++) out[row + j]! += bik * a[arow + j]!;
+    let first = 0; // the site's output row where this base starts
+    for (const base of l.bases) {
+      const w = params[base];
+      if (w === undefined) throw new AutodidactError(`merge: base weight ${base} missing`, Code.InvalidArgument);
+      const out = Float32Array.from(w.data);
+      const rows = w.dims[0] as number;
+      for (let i = 0; i < rows; i++) {
+        for (let k = 0; k < r; k++) {
+          const bik = scale * b[(first + i) * r + k]!;
+          if (bik === 0) continue;
+          const row = i * l.in;
+          const arow = k * l.in;
+          for (let j = 0; j < l.in; j++) out[row + j]! += bik * a[arow + j]!;
+        }
       }
+      merged[base] = { dtype: "float32", dims: [...w.dims], data: out };
+      first += rows;
     }
-    merged[l.base] = { dtype: "float32", dims: [...w.dims], data: out };
   }
   return merged;
 }

@@ -84,6 +84,16 @@ export const serviceOptions = {
     env: "AUTODIDACT_LOG_LEVEL",
     default: "info",
   },
+  taskModule: {
+    type: "list",
+    help: "task module(s) to load at start (ES module path or package exporting a task pack), from --task-module-dir only",
+    env: "AUTODIDACT_TASK_MODULES",
+  },
+  taskModuleDir: {
+    type: "list",
+    help: "directories task modules may load from (also PATH-style lists); a module anywhere else is refused",
+    env: "AUTODIDACT_TASK_MODULE_PATH",
+  },
   shutdownTimeout: {
     type: "duration",
     help: "how long to finish in-flight work on SIGTERM before exiting",

@@ -1,7 +1,7 @@
 import { create, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { readFileSync } from "node:fs";
-import { ServedModelSchema, ServiceInfoSchema, type ServiceInfo } from "../../gen/autodidact/v1/common_pb.js";
+import { ServedModelSchema, ServiceInfoSchema, TaskIdentitySchema, type ServiceInfo } from "../../gen/autodidact/v1/common_pb.js";
 
 /** What a service tells {@link createInfoHandler} about itself. */
 export interface InfoSource {
@@ -13,6 +13,8 @@ export interface InfoSource {
   models?: () => ReadonlyArray<MessageInitShape<typeof ServedModelSchema>>;
   /** Task packs handled. */
   tasks?: readonly string[];
+  /** Identity (name, version, module, digest) of each handled task pack, so a conductor can check every service runs the same task code. */
+  taskIdentities?: ReadonlyArray<MessageInitShape<typeof TaskIdentitySchema>>;
   /** Extra facts (host, execution provider...). */
   attributes?: Readonly<Record<string, string>>;
 }
@@ -48,6 +50,7 @@ export function createInfoHandler(service: DescService, source: InfoSource): () 
       uptimeMs: BigInt(Math.max(0, Date.now() - started.getTime())),
       startedAt: timestampFromDate(started),
       tasks: [...(source.tasks ?? [])],
+      taskIdentities: (source.taskIdentities ?? []).map((t) => create(TaskIdentitySchema, t)),
       attributes: { ...source.attributes },
     });
 }

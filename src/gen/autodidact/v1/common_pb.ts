@@ -24,7 +24,57 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file autodidact/v1/common.proto.
  */
 export const file_autodidact_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChphdXRvZGlkYWN0L3YxL2NvbW1vbi5wcm90bxINYXV0b2RpZGFjdC52MSJXCg5TYW1wbGluZ1BhcmFtcxITCgt0ZW1wZXJhdHVyZRgBIAEoARINCgV0b3BfcBgCIAEoARINCgV0b3BfaxgDIAEoDRISCgptYXhfdG9rZW5zGAQgASgNIhAKDkdldEluZm9SZXF1ZXN0ImkKC1NlcnZlZE1vZGVsEgwKBHJvbGUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIaChJjaGVja3BvaW50X3ZlcnNpb24YAyABKAQSDwoHbGluZWFnZRgEIAEoCRIOCgZkaWdlc3QYBSABKAkiwwIKC1NlcnZpY2VJbmZvEhQKDHNlcnZpY2VfbmFtZRgBIAEoCRITCgtpbnN0YW5jZV9pZBgCIAEoCRIYChBzb2Z0d2FyZV92ZXJzaW9uGAMgASgJEioKBm1vZGVscxgEIAMoCzIaLmF1dG9kaWRhY3QudjEuU2VydmVkTW9kZWwSEQoJdXB0aW1lX21zGAUgASgEEi4KCnN0YXJ0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXRhc2tzGAcgAygJEj4KCmF0dHJpYnV0ZXMYCCADKAsyKi5hdXRvZGlkYWN0LnYxLlNlcnZpY2VJbmZvLkF0dHJpYnV0ZXNFbnRyeRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIrCg9EaWZmaWN1bHR5UmFuZ2USCwoDbWluGAEgASgFEgsKA21heBgCIAEoBWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChphdXRvZGlkYWN0L3YxL2NvbW1vbi5wcm90bxINYXV0b2RpZGFjdC52MSJiCgxUYXNrSWRlbnRpdHkSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg4KBm1vZHVsZRgDIAEoCRIOCgZkaWdlc3QYBCABKAkSEwoLZGF0YV9kaWdlc3QYBSABKAkiVwoOU2FtcGxpbmdQYXJhbXMSEwoLdGVtcGVyYXR1cmUYASABKAESDQoFdG9wX3AYAiABKAESDQoFdG9wX2sYAyABKA0SEgoKbWF4X3Rva2VucxgEIAEoDSIQCg5HZXRJbmZvUmVxdWVzdCJpCgtTZXJ2ZWRNb2RlbBIMCgRyb2xlGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSGgoSY2hlY2twb2ludF92ZXJzaW9uGAMgASgEEg8KB2xpbmVhZ2UYBCABKAkSDgoGZGlnZXN0GAUgASgJIvkCCgtTZXJ2aWNlSW5mbxIUCgxzZXJ2aWNlX25hbWUYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSGAoQc29mdHdhcmVfdmVyc2lvbhgDIAEoCRIqCgZtb2RlbHMYBCADKAsyGi5hdXRvZGlkYWN0LnYxLlNlcnZlZE1vZGVsEhEKCXVwdGltZV9tcxgFIAEoBBIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgV0YXNrcxgHIAMoCRI+CgphdHRyaWJ1dGVzGAggAygLMiouYXV0b2RpZGFjdC52MS5TZXJ2aWNlSW5mby5BdHRyaWJ1dGVzRW50cnkSNAoPdGFza19pZGVudGl0aWVzGBQgAygLMhsuYXV0b2RpZGFjdC52MS5UYXNrSWRlbnRpdHkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiKwoPRGlmZmljdWx0eVJhbmdlEgsKA21pbhgBIAEoBRILCgNtYXgYAiABKAViBnByb3RvMw", [file_google_protobuf_timestamp]);
+
+/**
+ * Which task code and data something came from: recorded in every sample, checkpoint manifest and
+ * report, so a run can be traced back to the exact task.
+ *
+ * @generated from message autodidact.v1.TaskIdentity
+ */
+export type TaskIdentity = Message<"autodidact.v1.TaskIdentity"> & {
+  /**
+   * Task pack name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The pack's own version (a task module's), or the software version for a built-in pack.
+   *
+   * @generated from field: string version = 2;
+   */
+  version: string;
+
+  /**
+   * How the task module was named (path or package); empty for a built-in pack.
+   *
+   * @generated from field: string module = 3;
+   */
+  module: string;
+
+  /**
+   * SHA-256 hex of the task module's entry file; "builtin" for a built-in pack.
+   *
+   * @generated from field: string digest = 4;
+   */
+  digest: string;
+
+  /**
+   * SHA-256 hex over a data-set pack's rows; empty for packs without data.
+   *
+   * @generated from field: string data_digest = 5;
+   */
+  dataDigest: string;
+};
+
+/**
+ * Describes the message autodidact.v1.TaskIdentity.
+ * Use `create(TaskIdentitySchema)` to create a new message.
+ */
+export const TaskIdentitySchema: GenMessage<TaskIdentity> = /*@__PURE__*/
+  messageDesc(file_autodidact_v1_common, 0);
 
 /**
  * Sampling parameters a generator used (or is asked to use) for one completion.
@@ -66,7 +116,7 @@ export type SamplingParams = Message<"autodidact.v1.SamplingParams"> & {
  * Use `create(SamplingParamsSchema)` to create a new message.
  */
 export const SamplingParamsSchema: GenMessage<SamplingParams> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_common, 0);
+  messageDesc(file_autodidact_v1_common, 1);
 
 /**
  * GetInfo takes no arguments; the message exists so the RPC can grow without breaking callers.
@@ -81,7 +131,7 @@ export type GetInfoRequest = Message<"autodidact.v1.GetInfoRequest"> & {
  * Use `create(GetInfoRequestSchema)` to create a new message.
  */
 export const GetInfoRequestSchema: GenMessage<GetInfoRequest> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_common, 1);
+  messageDesc(file_autodidact_v1_common, 2);
 
 /**
  * One model a service is serving right now, by role ("generator", "critic", "eval", ...).
@@ -130,7 +180,7 @@ export type ServedModel = Message<"autodidact.v1.ServedModel"> & {
  * Use `create(ServedModelSchema)` to create a new message.
  */
 export const ServedModelSchema: GenMessage<ServedModel> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_common, 2);
+  messageDesc(file_autodidact_v1_common, 3);
 
 /**
  * Identity and state of a running service instance, answered by every service's GetInfo.
@@ -193,6 +243,13 @@ export type ServiceInfo = Message<"autodidact.v1.ServiceInfo"> & {
    * @generated from field: map<string, string> attributes = 8;
    */
   attributes: { [key: string]: string };
+
+  /**
+   * Identity of each task pack in `tasks` (same order).
+   *
+   * @generated from field: repeated autodidact.v1.TaskIdentity task_identities = 20;
+   */
+  taskIdentities: TaskIdentity[];
 };
 
 /**
@@ -200,7 +257,7 @@ export type ServiceInfo = Message<"autodidact.v1.ServiceInfo"> & {
  * Use `create(ServiceInfoSchema)` to create a new message.
  */
 export const ServiceInfoSchema: GenMessage<ServiceInfo> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_common, 3);
+  messageDesc(file_autodidact_v1_common, 4);
 
 /**
  * A range of task difficulties, both ends inclusive. An empty range (max < min) means none.
@@ -224,5 +281,5 @@ export type DifficultyRange = Message<"autodidact.v1.DifficultyRange"> & {
  * Use `create(DifficultyRangeSchema)` to create a new message.
  */
 export const DifficultyRangeSchema: GenMessage<DifficultyRange> = /*@__PURE__*/
-  messageDesc(file_autodidact_v1_common, 4);
+  messageDesc(file_autodidact_v1_common, 5);
 

@@ -44,7 +44,8 @@ export type EvaluateRequest = Message<"autodidact.v1.EvaluateRequest"> & {
   task: string;
 
   /**
-   * Cap on problems per difficulty level; 0 means the whole held-out set.
+   * Cap on problems per difficulty level of each split; 0 means the gating policy's sizes (or the
+   * monitor's --eval-limit).
    *
    * @generated from field: uint32 limit_per_difficulty = 4;
    */
@@ -569,8 +570,10 @@ export const SetConsensusPolicyRequestSchema: GenMessage<SetConsensusPolicyReque
   messageDesc(file_autodidact_v1_monitor, 17);
 
 /**
- * Evaluates checkpoints on real held-out data, watches for collapse, gates promotion, rolls back,
- * and owns the policies (gating and consensus).
+ * Evaluates checkpoints on real held-out data in named splits (validation: what the gate may read,
+ * within the gating policy's range; test: results, read by no decision), watches for collapse, gates
+ * promotion (beyond the validation range on label-free signals), rolls back, and owns the policies
+ * (gating and consensus).
  *
  * Promotion signal: promoting or rolling back moves the registry's promoted pointer of the lineage
  * (KV key `promoted.<lineage>` in the `registry` bucket, see src/domain/topology). That pointer is
@@ -596,8 +599,10 @@ export const MonitorService: GenService<{
     output: typeof EvaluationSchema;
   },
   /**
-   * The stored evaluation of a checkpoint with the gate it went through, without evaluating again.
-   * NOT_FOUND when it was never evaluated.
+   * The stored evaluation of a checkpoint with the gate it went through, without evaluating again:
+   * per-difficulty accuracy of the test split (results, the frontier) and of the validation split
+   * (what the gate read), and the label-free signals the gate compared. NOT_FOUND when it was never
+   * evaluated.
    *
    * @generated from rpc autodidact.v1.MonitorService.GetEvaluation
    */

@@ -6,7 +6,7 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { CheckpointRef, LossPoint, MixComposition } from "./checkpoint_pb.js";
 import { file_autodidact_v1_checkpoint } from "./checkpoint_pb.js";
-import type { DifficultyRange } from "./common_pb.js";
+import type { DifficultyRange, TaskIdentity } from "./common_pb.js";
 import { file_autodidact_v1_common } from "./common_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file autodidact/v1/report.proto.
  */
 export const file_autodidact_v1_report: GenFile = /*@__PURE__*/
-  fileDesc("ChphdXRvZGlkYWN0L3YxL3JlcG9ydC5wcm90bxINYXV0b2RpZGFjdC52MSLGAwoLUm91bmRSZXBvcnQSDQoFcm91bmQYASABKA0SDwoHbGluZWFnZRgCIAEoCRIMCgR0YXNrGAMgASgJEhgKEHNhbXBsZXNfcHJvcG9zZWQYBCABKAQSGAoQc2FtcGxlc19hY2NlcHRlZBgFIAEoBBIUCgxzYW1wbGVzX3VzZWQYBiABKAQSKgoDbWl4GAcgASgLMh0uYXV0b2RpZGFjdC52MS5NaXhDb21wb3NpdGlvbhIsCgpsb3NzX2N1cnZlGAggAygLMhguYXV0b2RpZGFjdC52MS5Mb3NzUG9pbnQSGQoRY2FuZGlkYXRlX3ZlcnNpb24YCSABKAQSFAoMYmFzZV92ZXJzaW9uGAogASgEEhMKC2R1cmF0aW9uX21zGAsgASgBEi4KCnN0YXJ0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVzdGVwcxgOIAEoBBIvCgljYW5kaWRhdGUYDyABKAsyHC5hdXRvZGlkYWN0LnYxLkNoZWNrcG9pbnRSZWYibwoRRGlmZmljdWx0eU1ldHJpY3MSEgoKZGlmZmljdWx0eRgBIAEoBRINCgVjb3VudBgCIAEoBBIQCghhY2N1cmFjeRgDIAEoARIMCgRsb3NzGAQgASgBEhcKD2NhbGlicmF0aW9uX2VjZRgFIAEoASKcAQoFQWxhcm0SDAoEa2luZBgBIAEoCRIOCgZtZXRyaWMYAiABKAkSDQoFdmFsdWUYAyABKAESEQoJdGhyZXNob2xkGAQgASgBEi4KCHNldmVyaXR5GAUgASgOMhwuYXV0b2RpZGFjdC52MS5BbGFybVNldmVyaXR5Eg8KB21lc3NhZ2UYBiABKAkSEgoKZGlmZmljdWx0eRgHIAEoBSKXAQoPU3BsaXRFdmFsdWF0aW9uEg0KBXNwbGl0GAEgASgJEjgKDnBlcl9kaWZmaWN1bHR5GAIgAygLMiAuYXV0b2RpZGFjdC52MS5EaWZmaWN1bHR5TWV0cmljcxIQCghhY2N1cmFjeRgDIAEoARIXCg9ldmFsX3NldF9kaWdlc3QYBCABKAkSEAoIZnJvbnRpZXIYBSABKAUiawoQTGFiZWxGcmVlTWV0cmljcxISCgpkaWZmaWN1bHR5GAEgASgFEg0KBWNvdW50GAIgASgNEg4KBnNpZ25hbBgDIAEoCRIRCgljYW5kaWRhdGUYBCABKAESEQoJaW5jdW1iZW50GAUgASgBItsFCgpFdmFsdWF0aW9uEg8KB3ZlcnNpb24YASABKAQSDwoHbGluZWFnZRgCIAEoCRIMCgR0YXNrGAMgASgJEjAKDGV2YWx1YXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOAoOcGVyX2RpZmZpY3VsdHkYBSADKAsyIC5hdXRvZGlkYWN0LnYxLkRpZmZpY3VsdHlNZXRyaWNzEhAKCGFjY3VyYWN5GAYgASgBEgwKBGxvc3MYByABKAESFwoPY2FsaWJyYXRpb25fZWNlGAggASgBEiAKGG92ZXJjb25maWRlbnRfd3JvbmdfcmF0ZRgJIAEoARI8CgpkaXN0aW5jdF9uGAogAygLMiguYXV0b2RpZGFjdC52MS5FdmFsdWF0aW9uLkRpc3RpbmN0TkVudHJ5EhUKDXRva2VuX2VudHJvcHkYCyABKAESFQoNdGFpbF9jb3ZlcmFnZRgMIAEoARIQCghkcmlmdF9rbBgNIAEoARIWCg5sYWJlbF9hY2N1cmFjeRgOIAEoARIkCgZhbGFybXMYDyADKAsyFC5hdXRvZGlkYWN0LnYxLkFsYXJtEhgKEGJhc2VsaW5lX3ZlcnNpb24YECABKAQSFwoPZXZhbF9zZXRfZGlnZXN0GBEgASgJEhMKC2R1cmF0aW9uX21zGBIgASgBEg0KBXNwbGl0GBMgASgJEi4KBnNwbGl0cxgUIAMoCzIeLmF1dG9kaWRhY3QudjEuU3BsaXRFdmFsdWF0aW9uEhAKCGZyb250aWVyGBUgASgFEhoKEmZyb250aWVyX3RocmVzaG9sZBgWIAEoARIzCgpsYWJlbF9mcmVlGBcgAygLMh8uYXV0b2RpZGFjdC52MS5MYWJlbEZyZWVNZXRyaWNzGjAKDkRpc3RpbmN0TkVudHJ5EgsKA2tleRgBIAEoDRINCgV2YWx1ZRgCIAEoAToCOAEiwAQKDEdhdGluZ1BvbGljeRIPCgd2ZXJzaW9uGAEgASgEEhoKEm1pbl9hY2N1cmFjeV9kZWx0YRgCIAEoARIhChltYXhfZGlmZmljdWx0eV9yZWdyZXNzaW9uGAMgASgBEhsKE21heF9jYWxpYnJhdGlvbl9lY2UYBCABKAESJAocbWF4X292ZXJjb25maWRlbnRfd3JvbmdfcmF0ZRgFIAEoARIbChNtaW5fZGl2ZXJzaXR5X3JhdGlvGAYgASgBEhkKEW1pbl90YWlsX2NvdmVyYWdlGAcgASgBEhQKDG1heF9kcmlmdF9rbBgIIAEoARIUCgxhdXRvX3Byb21vdGUYCSABKAgSFQoNYXV0b19yb2xsYmFjaxgKIAEoCBIuCgp1cGRhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRub3RlGAwgASgJEjIKCnZhbGlkYXRpb24YDSABKAsyHi5hdXRvZGlkYWN0LnYxLkRpZmZpY3VsdHlSYW5nZRIsCgR0ZXN0GA4gASgLMh4uYXV0b2RpZGFjdC52MS5EaWZmaWN1bHR5UmFuZ2USFwoPdmFsaWRhdGlvbl9zaXplGA8gASgNEhEKCXRlc3Rfc2l6ZRgQIAEoDRIdChVsYWJlbF9mcmVlX3Byb2JlX3NpemUYESABKA0SIAoYbWF4X2FncmVlbWVudF9yZWdyZXNzaW9uGBIgASgBEhUKDXBlZXJfbGluZWFnZXMYEyADKAkiRQoKR2F0ZVJlc3VsdBIOCgZwYXNzZWQYASABKAgSDwoHcmVhc29ucxgCIAMoCRIWCg5wb2xpY3lfdmVyc2lvbhgDIAEoBCpoCg1BbGFybVNldmVyaXR5Eh4KGkFMQVJNX1NFVkVSSVRZX1VOU1BFQ0lGSUVEEAASGgoWQUxBUk1fU0VWRVJJVFlfV0FSTklORxABEhsKF0FMQVJNX1NFVkVSSVRZX0NSSVRJQ0FMEAJiBnByb3RvMw", [file_autodidact_v1_checkpoint, file_autodidact_v1_common, file_google_protobuf_timestamp]);
+  fileDesc("ChphdXRvZGlkYWN0L3YxL3JlcG9ydC5wcm90bxINYXV0b2RpZGFjdC52MSL6AwoLUm91bmRSZXBvcnQSDQoFcm91bmQYASABKA0SDwoHbGluZWFnZRgCIAEoCRIMCgR0YXNrGAMgASgJEhgKEHNhbXBsZXNfcHJvcG9zZWQYBCABKAQSGAoQc2FtcGxlc19hY2NlcHRlZBgFIAEoBBIUCgxzYW1wbGVzX3VzZWQYBiABKAQSKgoDbWl4GAcgASgLMh0uYXV0b2RpZGFjdC52MS5NaXhDb21wb3NpdGlvbhIsCgpsb3NzX2N1cnZlGAggAygLMhguYXV0b2RpZGFjdC52MS5Mb3NzUG9pbnQSGQoRY2FuZGlkYXRlX3ZlcnNpb24YCSABKAQSFAoMYmFzZV92ZXJzaW9uGAogASgEEhMKC2R1cmF0aW9uX21zGAsgASgBEi4KCnN0YXJ0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVzdGVwcxgOIAEoBBIvCgljYW5kaWRhdGUYDyABKAsyHC5hdXRvZGlkYWN0LnYxLkNoZWNrcG9pbnRSZWYSMgoNdGFza19pZGVudGl0eRgUIAEoCzIbLmF1dG9kaWRhY3QudjEuVGFza0lkZW50aXR5Im8KEURpZmZpY3VsdHlNZXRyaWNzEhIKCmRpZmZpY3VsdHkYASABKAUSDQoFY291bnQYAiABKAQSEAoIYWNjdXJhY3kYAyABKAESDAoEbG9zcxgEIAEoARIXCg9jYWxpYnJhdGlvbl9lY2UYBSABKAEinAEKBUFsYXJtEgwKBGtpbmQYASABKAkSDgoGbWV0cmljGAIgASgJEg0KBXZhbHVlGAMgASgBEhEKCXRocmVzaG9sZBgEIAEoARIuCghzZXZlcml0eRgFIAEoDjIcLmF1dG9kaWRhY3QudjEuQWxhcm1TZXZlcml0eRIPCgdtZXNzYWdlGAYgASgJEhIKCmRpZmZpY3VsdHkYByABKAUilwEKD1NwbGl0RXZhbHVhdGlvbhINCgVzcGxpdBgBIAEoCRI4Cg5wZXJfZGlmZmljdWx0eRgCIAMoCzIgLmF1dG9kaWRhY3QudjEuRGlmZmljdWx0eU1ldHJpY3MSEAoIYWNjdXJhY3kYAyABKAESFwoPZXZhbF9zZXRfZGlnZXN0GAQgASgJEhAKCGZyb250aWVyGAUgASgFImsKEExhYmVsRnJlZU1ldHJpY3MSEgoKZGlmZmljdWx0eRgBIAEoBRINCgVjb3VudBgCIAEoDRIOCgZzaWduYWwYAyABKAkSEQoJY2FuZGlkYXRlGAQgASgBEhEKCWluY3VtYmVudBgFIAEoASKGBgoKRXZhbHVhdGlvbhIPCgd2ZXJzaW9uGAEgASgEEg8KB2xpbmVhZ2UYAiABKAkSDAoEdGFzaxgDIAEoCRIwCgxldmFsdWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjgKDnBlcl9kaWZmaWN1bHR5GAUgAygLMiAuYXV0b2RpZGFjdC52MS5EaWZmaWN1bHR5TWV0cmljcxIQCghhY2N1cmFjeRgGIAEoARIMCgRsb3NzGAcgASgBEhcKD2NhbGlicmF0aW9uX2VjZRgIIAEoARIgChhvdmVyY29uZmlkZW50X3dyb25nX3JhdGUYCSABKAESPAoKZGlzdGluY3RfbhgKIAMoCzIoLmF1dG9kaWRhY3QudjEuRXZhbHVhdGlvbi5EaXN0aW5jdE5FbnRyeRIVCg10b2tlbl9lbnRyb3B5GAsgASgBEhUKDXRhaWxfY292ZXJhZ2UYDCABKAESEAoIZHJpZnRfa2wYDSABKAESFgoObGFiZWxfYWNjdXJhY3kYDiABKAESJAoGYWxhcm1zGA8gAygLMhQuYXV0b2RpZGFjdC52MS5BbGFybRIYChBiYXNlbGluZV92ZXJzaW9uGBAgASgEEhcKD2V2YWxfc2V0X2RpZ2VzdBgRIAEoCRITCgtkdXJhdGlvbl9tcxgSIAEoARIuCgZzcGxpdHMYFCADKAsyHi5hdXRvZGlkYWN0LnYxLlNwbGl0RXZhbHVhdGlvbhIQCghmcm9udGllchgVIAEoBRIaChJmcm9udGllcl90aHJlc2hvbGQYFiABKAESMwoKbGFiZWxfZnJlZRgXIAMoCzIfLmF1dG9kaWRhY3QudjEuTGFiZWxGcmVlTWV0cmljcxIyCg10YXNrX2lkZW50aXR5GBggASgLMhsuYXV0b2RpZGFjdC52MS5UYXNrSWRlbnRpdHkaMAoORGlzdGluY3RORW50cnkSCwoDa2V5GAEgASgNEg0KBXZhbHVlGAIgASgBOgI4AUoECBMQFCLABAoMR2F0aW5nUG9saWN5Eg8KB3ZlcnNpb24YASABKAQSGgoSbWluX2FjY3VyYWN5X2RlbHRhGAIgASgBEiEKGW1heF9kaWZmaWN1bHR5X3JlZ3Jlc3Npb24YAyABKAESGwoTbWF4X2NhbGlicmF0aW9uX2VjZRgEIAEoARIkChxtYXhfb3ZlcmNvbmZpZGVudF93cm9uZ19yYXRlGAUgASgBEhsKE21pbl9kaXZlcnNpdHlfcmF0aW8YBiABKAESGQoRbWluX3RhaWxfY292ZXJhZ2UYByABKAESFAoMbWF4X2RyaWZ0X2tsGAggASgBEhQKDGF1dG9fcHJvbW90ZRgJIAEoCBIVCg1hdXRvX3JvbGxiYWNrGAogASgIEi4KCnVwZGF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBG5vdGUYDCABKAkSMgoKdmFsaWRhdGlvbhgNIAEoCzIeLmF1dG9kaWRhY3QudjEuRGlmZmljdWx0eVJhbmdlEiwKBHRlc3QYDiABKAsyHi5hdXRvZGlkYWN0LnYxLkRpZmZpY3VsdHlSYW5nZRIXCg92YWxpZGF0aW9uX3NpemUYDyABKA0SEQoJdGVzdF9zaXplGBAgASgNEh0KFWxhYmVsX2ZyZWVfcHJvYmVfc2l6ZRgRIAEoDRIgChhtYXhfYWdyZWVtZW50X3JlZ3Jlc3Npb24YEiABKAESFQoNcGVlcl9saW5lYWdlcxgTIAMoCSJFCgpHYXRlUmVzdWx0Eg4KBnBhc3NlZBgBIAEoCBIPCgdyZWFzb25zGAIgAygJEhYKDnBvbGljeV92ZXJzaW9uGAMgASgEKmgKDUFsYXJtU2V2ZXJpdHkSHgoaQUxBUk1fU0VWRVJJVFlfVU5TUEVDSUZJRUQQABIaChZBTEFSTV9TRVZFUklUWV9XQVJOSU5HEAESGwoXQUxBUk1fU0VWRVJJVFlfQ1JJVElDQUwQAmIGcHJvdG8z", [file_autodidact_v1_checkpoint, file_autodidact_v1_common, file_google_protobuf_timestamp]);
 
 /**
  * The outcome of one training round, sent by the trainer when a candidate checkpoint is ready.
@@ -112,6 +112,13 @@ export type RoundReport = Message<"autodidact.v1.RoundReport"> & {
    * @generated from field: autodidact.v1.CheckpointRef candidate = 15;
    */
   candidate?: CheckpointRef | undefined;
+
+  /**
+   * The task code and data of the round.
+   *
+   * @generated from field: autodidact.v1.TaskIdentity task_identity = 20;
+   */
+  taskIdentity?: TaskIdentity | undefined;
 };
 
 /**
@@ -320,10 +327,12 @@ export const LabelFreeMetricsSchema: GenMessage<LabelFreeMetrics> = /*@__PURE__*
   messageDesc(file_autodidact_v1_report, 4);
 
 /**
- * The monitor's evaluation of one checkpoint on real held-out data. The top-level metrics
- * (per_difficulty through alarms, eval_set_digest) are the gate's: measured on the validation split
- * within the gating policy's validation range (empty when the policy allows none). Results come from
- * the test split (`splits`, `frontier`), which no decision reads.
+ * The monitor's evaluation of one checkpoint on real held-out data, in named splits. Results come
+ * from the test split, which no decision reads: `per_difficulty`, `accuracy` and `frontier` are the
+ * test split's (the same numbers as splits["test"]). The gate reads the validation split only, within
+ * the gating policy's validation range: splits["validation"], and the diagnostics below (loss,
+ * calibration, overconfidence, diversity, entropy, tail coverage, drift, alarms, eval_set_digest) are
+ * measured on it (zero / empty when the policy allows no validation labels).
  *
  * @generated from message autodidact.v1.Evaluation
  */
@@ -349,18 +358,22 @@ export type Evaluation = Message<"autodidact.v1.Evaluation"> & {
   evaluatedAt?: Timestamp | undefined;
 
   /**
+   * Test split (results).
+   *
    * @generated from field: repeated autodidact.v1.DifficultyMetrics per_difficulty = 5;
    */
   perDifficulty: DifficultyMetrics[];
 
   /**
-   * Overall accuracy and loss (averaged over problems).
+   * Test split (results), over its evaluated problems.
    *
    * @generated from field: double accuracy = 6;
    */
   accuracy: number;
 
   /**
+   * Validation split: mean per-token loss of the reference answers.
+   *
    * @generated from field: double loss = 7;
    */
   loss: number;
@@ -427,7 +440,7 @@ export type Evaluation = Message<"autodidact.v1.Evaluation"> & {
   baselineVersion: bigint;
 
   /**
-   * SHA-256 of the evaluation set, so evaluations are only compared on the same data.
+   * SHA-256 of the validation problems the gate compared, so evaluations are only compared on the same data.
    *
    * @generated from field: string eval_set_digest = 17;
    */
@@ -437,13 +450,6 @@ export type Evaluation = Message<"autodidact.v1.Evaluation"> & {
    * @generated from field: double duration_ms = 18;
    */
   durationMs: number;
-
-  /**
-   * The split the top-level metrics were measured on ("validation").
-   *
-   * @generated from field: string split = 19;
-   */
-  split: string;
 
   /**
    * Every held-out split evaluated: "test" (per-difficulty accuracy reported as results) and
@@ -473,6 +479,13 @@ export type Evaluation = Message<"autodidact.v1.Evaluation"> & {
    * @generated from field: repeated autodidact.v1.LabelFreeMetrics label_free = 23;
    */
   labelFree: LabelFreeMetrics[];
+
+  /**
+   * The task code and data of the evaluated model's task.
+   *
+   * @generated from field: autodidact.v1.TaskIdentity task_identity = 24;
+   */
+  taskIdentity?: TaskIdentity | undefined;
 };
 
 /**

@@ -4,8 +4,10 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { SamplingParams } from "./common_pb.js";
+import type { SamplingParams, TaskIdentity } from "./common_pb.js";
 import { file_autodidact_v1_common } from "./common_pb.js";
+import type { GameRecord } from "./game_pb.js";
+import { file_autodidact_v1_game } from "./game_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file autodidact/v1/sample.proto.
  */
 export const file_autodidact_v1_sample: GenFile = /*@__PURE__*/
-  fileDesc("ChphdXRvZGlkYWN0L3YxL3NhbXBsZS5wcm90bxINYXV0b2RpZGFjdC52MSJYCg1TYW1wbGVMaW5lYWdlEhkKEWdlbmVyYXRvcl9saW5lYWdlGAEgASgJEhEKCXByb21wdF9pZBgCIAEoCRIZChFwYXJlbnRfc2FtcGxlX2lkcxgDIAMoCSLkAgoGU2FtcGxlEgoKAmlkGAEgASgJEgwKBHRhc2sYAiABKAkSDgoGcHJvbXB0GAMgASgJEhIKCmNvbXBsZXRpb24YBCABKAkSFgoOdG9rZW5fbG9ncHJvYnMYBSADKAISEgoKZGlmZmljdWx0eRgGIAEoBRIfChdnZW5lcmF0b3JfbW9kZWxfdmVyc2lvbhgHIAEoCRItCgdsaW5lYWdlGAggASgLMhwuYXV0b2RpZGFjdC52MS5TYW1wbGVMaW5lYWdlEg0KBXJvdW5kGAkgASgNEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHNlZWQYCyABKAQSLwoIc2FtcGxpbmcYDCABKAsyHS5hdXRvZGlkYWN0LnYxLlNhbXBsaW5nUGFyYW1zEgwKBHJlYWwYDSABKAgSFAoMZ2VuZXJhdG9yX2lkGA4gASgJIuQBCgdWZXJkaWN0EhEKCXNhbXBsZV9pZBgBIAEoCRIRCgljcml0aWNfaWQYAiABKAkSEwoLY3JpdGljX2tpbmQYAyABKAkSHAoUY3JpdGljX21vZGVsX3ZlcnNpb24YBCABKAkSDwoHYXBwcm92ZRgFIAEoCBINCgVzY29yZRgGIAEoARIOCgZyZWFzb24YByABKAkSEgoKbGF0ZW5jeV9tcxgIIAEoARIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgR0YXNrGAogASgJYgZwcm90bzM", [file_autodidact_v1_common, file_google_protobuf_timestamp]);
+  fileDesc("ChphdXRvZGlkYWN0L3YxL3NhbXBsZS5wcm90bxINYXV0b2RpZGFjdC52MSJYCg1TYW1wbGVMaW5lYWdlEhkKEWdlbmVyYXRvcl9saW5lYWdlGAEgASgJEhEKCXByb21wdF9pZBgCIAEoCRIZChFwYXJlbnRfc2FtcGxlX2lkcxgDIAMoCSLBAwoGU2FtcGxlEgoKAmlkGAEgASgJEgwKBHRhc2sYAiABKAkSDgoGcHJvbXB0GAMgASgJEhIKCmNvbXBsZXRpb24YBCABKAkSFgoOdG9rZW5fbG9ncHJvYnMYBSADKAISEgoKZGlmZmljdWx0eRgGIAEoBRIfChdnZW5lcmF0b3JfbW9kZWxfdmVyc2lvbhgHIAEoCRItCgdsaW5lYWdlGAggASgLMhwuYXV0b2RpZGFjdC52MS5TYW1wbGVMaW5lYWdlEg0KBXJvdW5kGAkgASgNEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHNlZWQYCyABKAQSLwoIc2FtcGxpbmcYDCABKAsyHS5hdXRvZGlkYWN0LnYxLlNhbXBsaW5nUGFyYW1zEgwKBHJlYWwYDSABKAgSFAoMZ2VuZXJhdG9yX2lkGA4gASgJEicKBGdhbWUYDyABKAsyGS5hdXRvZGlkYWN0LnYxLkdhbWVSZWNvcmQSMgoNdGFza19pZGVudGl0eRgUIAEoCzIbLmF1dG9kaWRhY3QudjEuVGFza0lkZW50aXR5IuQBCgdWZXJkaWN0EhEKCXNhbXBsZV9pZBgBIAEoCRIRCgljcml0aWNfaWQYAiABKAkSEwoLY3JpdGljX2tpbmQYAyABKAkSHAoUY3JpdGljX21vZGVsX3ZlcnNpb24YBCABKAkSDwoHYXBwcm92ZRgFIAEoCBINCgVzY29yZRgGIAEoARIOCgZyZWFzb24YByABKAkSEgoKbGF0ZW5jeV9tcxgIIAEoARIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgR0YXNrGAogASgJYgZwcm90bzM", [file_autodidact_v1_common, file_autodidact_v1_game, file_google_protobuf_timestamp]);
 
 /**
  * Where a sample came from, so a training mix can be traced back to the model and prompts that made it.
@@ -154,6 +156,21 @@ export type Sample = Message<"autodidact.v1.Sample"> & {
    * @generated from field: string generator_id = 14;
    */
   generatorId: string;
+
+  /**
+   * A game task's sample: the self-play game record (the prompt is the start position's text, the
+   * completion the moves as text); unset for every other task.
+   *
+   * @generated from field: autodidact.v1.GameRecord game = 15;
+   */
+  game?: GameRecord | undefined;
+
+  /**
+   * The task code and data the prompt came from.
+   *
+   * @generated from field: autodidact.v1.TaskIdentity task_identity = 20;
+   */
+  taskIdentity?: TaskIdentity | undefined;
 };
 
 /**
