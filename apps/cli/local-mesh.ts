@@ -268,6 +268,8 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
           () => reject(new Error(`${member.name} did not become ready in ${readyTimeout} ms (see its log)`)),
           readyTimeout,
         );
+        // A mesh that failed to start (or was interrupted) must not be kept alive by this timer.
+        timer.unref();
         waiting.set(member.name, () => {
           clearTimeout(timer);
           waiting.delete(member.name);
