@@ -4,30 +4,17 @@
 // continues it, `run watch` follows it to the end, `run list` / `run get` show it, `run cancel` ends
 // another; a phase that keeps failing fails its run with the reason and `run resume` retries it; bad
 // input gets a clear message and exit code 2, a refused change exit code 1.
-import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { runCli } from "./cli-support.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalMesh, type LocalMesh, type MeshMember } from "../apps/cli/local-mesh.js";
 import { saveTinyDecoder } from "../src/domain/serving/test-models.js";
 
-const cli = fileURLToPath(new URL("../bin/autodidact.mjs", import.meta.url));
 
-/** Runs the CLI; resolves with its exit code and output. */
-function autodidact(args: string[], stateDir: string): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, AUTODIDACT_STATE_DIR: stateDir };
-    delete env.AUTODIDACT_CONDUCTOR;
-    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-    child.once("exit", (code) => resolve({ code, out, err }));
-  });
-}
+/** Runs the CLI against the mesh whose state is in `stateDir`. */
+const autodidact = (args: string[], stateDir: string) => runCli(args, { set: { AUTODIDACT_STATE_DIR: stateDir }, unset: ["AUTODIDACT_CONDUCTOR"] });
 
 const spec = (name: string, rounds: number, training = "{ steps: 4, batchSize: 4 }"): string =>
   [

@@ -1,27 +1,16 @@
 // `autodidact task check` as a user runs it: the example module passes every check (exit 0); a pack whose
 // sampler is not deterministic per seed fails (exit 1) saying so; an unknown task is bad usage (exit 2).
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runCli } from "./cli-support.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const cli = fileURLToPath(new URL("../bin/autodidact.mjs", import.meta.url));
 const example = fileURLToPath(new URL("../examples/tasks/number-words.ts", import.meta.url));
 
-function autodidact(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const env = { ...process.env };
-    delete env.AUTODIDACT_TASK_MODULE_PATH;
-    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-    child.once("exit", (code) => resolve({ code, out, err }));
-  });
-}
+/** Runs the CLI without a configured task module directory. */
+const autodidact = (args: string[]) => runCli(args, { unset: ["AUTODIDACT_TASK_MODULE_PATH"] });
 
 /** A generator-function pack (sample + solve) whose sampler ignores its rng: Math.random. */
 const NONDETERMINISTIC = `

@@ -2,13 +2,13 @@
 // data set) runs a round through the real mesh: every service loads it from its --task-module flag (inside
 // its --task-module-dir), the run spec names it, the conductor records its digest and checks the services
 // run the same code, and every sample and checkpoint manifest carries the task identity.
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { create, fromBinary, toJsonString } from "@bufbuild/protobuf";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runCli } from "./cli-support.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalMesh, type LocalMesh, type MeshMember } from "../apps/cli/local-mesh.js";
 import { connectBus, type Bus } from "../src/platform/bus/index.js";
@@ -24,20 +24,9 @@ import { readStream } from "../bench/chaos/streams.js";
 
 const EXAMPLES = fileURLToPath(new URL("../examples/tasks", import.meta.url));
 const MODULE = join(EXAMPLES, "number-words.ts");
-const cli = fileURLToPath(new URL("../bin/autodidact.mjs", import.meta.url));
 
-function autodidact(args: string[], stateDir: string): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, AUTODIDACT_STATE_DIR: stateDir };
-    delete env.AUTODIDACT_CONDUCTOR;
-    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-    child.once("exit", (code) => resolve({ code, out, err }));
-  });
-}
+/** Runs the CLI against the mesh whose state is in `stateDir`. */
+const autodidact = (args: string[], stateDir: string) => runCli(args, { set: { AUTODIDACT_STATE_DIR: stateDir }, unset: ["AUTODIDACT_CONDUCTOR"] });
 
 /** A tiny random decoder sized from the pack's own tokenizer. */
 async function saveTinyBase(dir: string): Promise<void> {
