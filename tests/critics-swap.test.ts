@@ -99,6 +99,8 @@ describe("critic SwapModel", () => {
     await writeFile(join(dir, "wrong", "config.json"), JSON.stringify({ model_type: "llama", num_hidden_layers: 1 }));
     await copyFile(join(dir, "cls.onnx"), join(dir, "wrong", "model.onnx"));
     await rm(join(dir, "wrong", "onnx"), { recursive: true, force: true });
+    // Only an ONNX export: with safetensors beside a Hugging Face config the folder would be imported as a checkpoint.
+    await rm(join(dir, "wrong", "model.safetensors"), { force: true });
     const e2 = await client.swapModel({ source: { case: "path", value: join(dir, "wrong") } }).catch((e: unknown) => e);
     expect([Code.FailedPrecondition, Code.InvalidArgument]).toContain((e2 as AutodidactError).code);
     expect((e2 as Error).message).toContain("past_key_values");
