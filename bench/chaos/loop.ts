@@ -29,7 +29,8 @@ export async function prepareChaosRun(stateDir: string, modelsDir: string, o: { 
     critics: o.critics.map((id) => ({ id, kind: id === o.verifier ? "verifier" : "rules", trustedVerifier: id === o.verifier })),
     consensus: { kind: ConsensusKind.K_OF_N, critics: [...o.critics], k: 2, timeoutMs: 20_000n, onTimeout: TimeoutOutcome.REJECT },
     training: { steps: BigInt(o.trainSteps), batchSize: 8, maxReuse: 1000 },
-    labels: { anchor: { min: 1, max: 6 }, validation: { min: 1, max: 3 }, test: { min: 1, max: 8 } },
+    // Small held-out sets: the chaos run checks the loop's invariants, not accuracy, and each gate must fit between kills.
+    labels: { anchor: { min: 1, max: 6 }, validation: { min: 1, max: 3 }, test: { min: 1, max: 8 }, validationSize: 16, testSize: 16 },
     seed: 1n,
     decisionTimeoutSeconds: 180,
   });
