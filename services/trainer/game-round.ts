@@ -7,14 +7,12 @@ import { join } from "node:path";
 import { createPolicyValueTrainer, createRng, loadPolicyValueModel, savePolicyValueModel, type PolicyValueStepResult } from "../../src/engine/index.js";
 import { getGamePack, ReplayWindow, toPolicyValueBatch, type GameRecord } from "../../src/domain/games/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
-import { mkdir, rename, rm } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
 import type { CheckpointRecord } from "../../src/domain/registry/index.js";
 import { listCheckpointFiles } from "../../src/domain/registry/index.js";
 import { softwareVersion } from "../../src/platform/rpc/index.js";
 import type { RoundEvent } from "../../src/gen/autodidact/v1/trainer_pb.js";
 import type { CandidateFiles } from "./candidate.js";
-import { allocateCandidateVersion, registerCandidate, type LineageContext } from "./lineage-round.js";
+import { allocateCandidateVersion, registerCandidate, sealCandidateFolder, stageCandidateFolder, type LineageContext } from "./lineage-round.js";
 import type { RoundPlan, RoundState } from "./round-journal.js";
 import { progress } from "./round-report.js";
 import type { TrainingSample } from "./training-set.js";
@@ -133,10 +131,7 @@ export async function trainGameLineage(ctx: LineageContext, p: RoundPlan, state:
   });
   emit(progress("checkpoint", `${lineage}: writing checkpoint`));
   const version = await allocateCandidateVersion(ctx, p, state, lineage);
-  const root = join(ctx.dataDir, "checkpoints", lineage);
-  const final = join(root, String(version));
-  const tmp = join(root, `.tmp-${version}-${randomBytes(4).toString("hex")}`);
-  await mkdir(tmp, { recursive: true });
+  const { tmp, final } = await stageCandidateFolder(ctx, lineage, version);
   await files.write(tmp, { lineage, version: String(version), parent: String(parent), round: String(p.round) });
   const modelFiles = await listCheckpointFiles(tmp);
   const createdAt = new Date().toISOString();
@@ -152,10 +147,7 @@ export async function trainGameLineage(ctx: LineageContext, p: RoundPlan, state:
     createdAt,
     softwareVersion: softwareVersion(),
   };
-  await writeFile(join(tmp, "training-manifest.json"), JSON.stringify(manifest, null, 2));
-  const listed = await listCheckpointFiles(tmp);
-  await rm(final, { recursive: true, force: true }); // a half-done folder of a crashed attempt at this version
-  await rename(tmp, final);
+  const listed = await sealCandidateFolder(tmp, final, manifest);
   emit(progress("publish", `${lineage}@${version}: uploading`));
   return registerCandidate(ctx, p, lineage, { version, path: final, manifest, files: listed, createdAt }, files.metrics);
 }

@@ -139,6 +139,23 @@ export async function allocateCandidateVersion(ctx: LineageContext, p: RoundPlan
   return version;
 }
 
+/** A candidate's folder while it is written: a temp name beside the final one, so a crash leaves no half folder in place. */
+export async function stageCandidateFolder(ctx: LineageContext, lineage: string, version: number): Promise<{ tmp: string; final: string }> {
+  const root = join(ctx.dataDir, "checkpoints", lineage);
+  const tmp = join(root, `.tmp-${version}-${randomBytes(4).toString("hex")}`);
+  await mkdir(tmp, { recursive: true });
+  return { tmp, final: join(root, String(version)) };
+}
+
+/** Writes the training manifest into a staged folder, lists its files and moves it into place; returns the files. */
+export async function sealCandidateFolder(tmp: string, final: string, manifest: Record<string, unknown>): Promise<Awaited<ReturnType<typeof listCheckpointFiles>>> {
+  await writeFile(join(tmp, "training-manifest.json"), JSON.stringify(manifest, null, 2));
+  const files = await listCheckpointFiles(tmp);
+  await rm(final, { recursive: true, force: true }); // a half-done folder of a crashed attempt at this version
+  await rename(tmp, final);
+  return files;
+}
+
 /**
  * Writes the candidate's folder: merged weights, the LoRA adapter, the mix log and the training manifest.
  * The version is allocated once per (round, lineage) and journaled, so a crash before the journal entry
@@ -154,10 +171,7 @@ async function writeCandidateFolder(
   const { base, trainer, curve, lm } = run;
   const parent = p.parents[lineage]!;
   const version = await allocateCandidateVersion(ctx, p, state, lineage);
-  const root = join(ctx.dataDir, "checkpoints", lineage);
-  const final = join(root, String(version));
-  const tmp = join(root, `.tmp-${version}-${randomBytes(4).toString("hex")}`);
-  await mkdir(tmp, { recursive: true });
+  const { tmp, final } = await stageCandidateFolder(ctx, lineage, version);
   const metadata = { lineage, version: String(version), parent: String(parent), round: String(p.round) };
   await saveModel(tmp, { config: base.config, params: await trainer.getMergedWeights(), tokenizer: base.tokenizer, metadata });
   if (p.mode === "lora") await trainer.saveAdapter(join(tmp, "adapter"), { baseModel: `${lineage}@${parent}`, metadata });
@@ -193,10 +207,7 @@ async function writeCandidateFolder(
     createdAt,
     softwareVersion: softwareVersion(),
   };
-  await writeFile(join(tmp, "training-manifest.json"), JSON.stringify(manifest, null, 2));
-  const files = await listCheckpointFiles(tmp);
-  await rm(final, { recursive: true, force: true }); // a half-done folder of a crashed attempt at this version
-  await rename(tmp, final);
+  const files = await sealCandidateFolder(tmp, final, manifest);
   return { version, path: final, manifest, files, createdAt };
 }
 
