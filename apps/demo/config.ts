@@ -85,11 +85,13 @@ export function defaultDemoConfig(recipe: SelfImprovementConfig, baseDir: string
     // Off: 3-gram Jaccard >= 0.95 rejects only exact duplicates on this task (nothing to filter).
     noveltyCritic: false,
     noveltyThreshold: 0.95,
-    // Easy tails kept: on the 20 validation problems of 1-digit addition one more error (0.05) rejects;
-    // on the 128 of a longer length up to 5 do.
-    maxLengthRegression: 0.04,
+    // Easy tails kept: on the 20 validation problems of 1-digit addition two more errors (0.10) reject,
+    // one does not (at 0.04 one miss held the generator lineage back for two rounds, docs/results.md);
+    // on the 128 of a longer length up to 7 do.
+    maxLengthRegression: 0.06,
     curriculum: "agreement",
-    minAgreement: 0.85,
+    // 0.85 labelled 13 and 14 digits two and three times each (agreement 83-84 %) in seed 1's 11 rounds.
+    minAgreement: 0.8,
     probeSize: quick ? 16 : 128,
     seed: 1,
     minAccuracyDelta: -0.02,
