@@ -234,4 +234,12 @@ describe("monitor: gated promotion, rollback, history and lineage", () => {
     expect(await registry.getPromoted("broken")).toBeUndefined();
     expect(Number((await client.history({ lineage: L })).promotedVersion)).toBe(v1.version);
   }, 90_000);
+
+  it("two forced promotions of a lineage's first checkpoint at once both succeed (a base import repeated after a crash)", async () => {
+    const base = await registerCandidate(registry, work, { lineage: "imported", seed: 7, parentVersion: 0, round: 0 });
+    const promote = () => client.promote({ lineage: "imported", version: BigInt(base.version), force: true, reason: "base import" });
+    const [a, b] = await Promise.all([promote(), promote()]);
+    expect([a.promoted, b.promoted]).toEqual([true, true]);
+    expect((await registry.getPromoted("imported"))?.version).toBe(base.version);
+  }, 60_000);
 });

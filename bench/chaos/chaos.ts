@@ -50,6 +50,12 @@ export interface ChaosOptions {
   /** Progress lines. */
   log?: (line: string) => void;
   /**
+   * The conductor's lease time to live (default "3s": a killed conductor's run is taken over within
+   * seconds). A conductor stops driving when a renewal stalls for half of it, so on a cluster, where
+   * a leader election holds writes for several seconds, it must be longer than twice an election.
+   */
+  leaseTtl?: string;
+  /**
    * Run the mesh on NATS the caller started (e.g. the 3-node cluster of bench/chaos/cluster.ts), with
    * this many replicas, instead of a nats-server of its own (then without NATS authentication, and
    * `natsRestarts` must be 0: the caller brings its own faults through `duringChaos`).
@@ -168,7 +174,7 @@ const errCode = (err: unknown): string => (err instanceof AutodidactError ? code
 const bump = (m: Record<string, number>, k: string, by = 1): void => void (m[k] = (m[k] ?? 0) + by);
 
 /** The mesh members of a chaos run: small models, short timeouts, everything inside `stateDir`. */
-function chaosMembers(stateDir: string, trainSteps: number, runSpecFile: string): MeshMember[] {
+function chaosMembers(stateDir: string, trainSteps: number, runSpecFile: string, leaseTtl: string): MeshMember[] {
   const critic = (name: string, kind: string): MeshMember => ({
     name,
     kind: "critic",
@@ -194,7 +200,7 @@ function chaosMembers(stateDir: string, trainSteps: number, runSpecFile: string)
       kind: "conductor",
       // A short lease: a killed conductor's run is taken over within seconds. Phases that fail while
       // NATS restarts are retried rather than failing the run.
-      args: ["--run-spec-file", runSpecFile, "--lease-ttl", "3s", "--poll-interval", "200ms", "--retry-delay", "500ms", "--phase-attempts", "30", "--log-level", "warn"],
+      args: ["--run-spec-file", runSpecFile, "--lease-ttl", leaseTtl, "--poll-interval", "200ms", "--retry-delay", "500ms", "--phase-attempts", "30", "--log-level", "info"],
     },
   ];
 }
@@ -273,7 +279,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     critics: CRITICS,
     verifier: "critic-b",
   });
-  const members = chaosMembers(stateDir, trainSteps, runSpecFile);
+  const members = chaosMembers(stateDir, trainSteps, runSpecFile, options.leaseTtl ?? "3s");
   const scheduleRng = createRng(`chaos-schedule:${options.seed}`);
 
   const report: ChaosReport = {

@@ -192,6 +192,8 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
     const base = await runChaos({
       ...options,
       natsRestarts: 0,
+      // Elections after a node loss hold writes for up to ~10 s here: a 20 s lease rides one out.
+      leaseTtl: options.leaseTtl ?? "20s",
       nats: { url: cluster.url, replicas: 3 },
       duringChaos: ({ chaosMs, log: line }) => killer.run(chaosMs, line),
     });

@@ -1,6 +1,12 @@
 // One conductor drives a run at a time: the holder of its lease (`lease.<id>`: holder + expiry),
 // renewed by compare-and-set every third of its time to live. A holder that cannot renew stops
 // driving before the lease expires; an expired lease (its holder was killed) may be taken over.
+//
+// Renewals never overlap. A second renewal started while the first still waits on NATS (a leader
+// election can hold a write for seconds) would expect the same revision, find the first one's write
+// in its place and report the lease as taken by another conductor — which, after node kills, made a
+// conductor take a run's lease and lose it at every first renewal. Instead a slow renewal is waited
+// for, and the driver stops when the lease it can prove would expire before the renewal returns.
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import type { Logger } from "../../src/platform/telemetry/index.js";
 import type { LeaseRecord, RunStore } from "./run-store.js";
@@ -17,6 +23,10 @@ export class Lease {
   #expiresAt: number;
   #timer: NodeJS.Timeout | undefined;
   #renewing: Promise<void> = Promise.resolve();
+  /** Whether a renewal is waiting on NATS. */
+  #inFlight = false;
+  /** When the last renewal started (or the lease was taken). */
+  #lastStart: number;
 
   private constructor(store: RunStore, runId: string, holder: string, ttlMs: number, logger: Logger, revision: number, expiresAt: number) {
     this.#store = store;
@@ -26,9 +36,10 @@ export class Lease {
     this.#logger = logger;
     this.#revision = revision;
     this.#expiresAt = expiresAt;
-    this.#timer = setInterval(() => {
-      this.#renewing = this.#renew();
-    }, Math.max(50, Math.floor(ttlMs / 3)));
+    this.#lastStart = expiresAt - ttlMs;
+    // Ticks finer than the renewal period, so a renewal starts on time after a slow one and a stuck
+    // one is noticed before the lease runs out.
+    this.#timer = setInterval(() => this.#tick(), Math.max(20, Math.floor(ttlMs / 12)));
     this.#timer.unref();
   }
 
@@ -78,6 +89,25 @@ export class Lease {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     if (!this.#lost.signal.aborted) this.#lost.abort(new AutodidactError(`lease of run ${this.runId} ${why}`, Code.Aborted));
+  }
+
+  /** Starts a renewal when one is due and none is waiting; stops driving when a waiting one is too late. */
+  #tick(): void {
+    if (this.#lost.signal.aborted) return;
+    const now = Date.now();
+    if (this.#inFlight) {
+      if (now > this.#expiresAt - this.#ttlMs / 6) {
+        this.#logger.warn("renewing the lease of a run takes too long (NATS unavailable?); stopping", { run: this.runId });
+        this.#stop("expired");
+      }
+      return;
+    }
+    if (now - this.#lastStart < this.#ttlMs / 3) return;
+    this.#inFlight = true;
+    this.#lastStart = now;
+    this.#renewing = this.#renew().finally(() => {
+      this.#inFlight = false;
+    });
   }
 
   async #renew(): Promise<void> {

@@ -285,7 +285,8 @@ export async function createMonitor(options: MonitorOptions): Promise<Monitor> {
         await registry.setPromoted(lineage, version, current?.revision ?? 0);
         return current?.version ?? 0;
       } catch (err) {
-        const conflict = isKvConflict(err) || (err instanceof AutodidactError && err.code === Code.Aborted);
+        // Aborted: moved meanwhile; AlreadyExists: a first pointer created meanwhile (a repeated base import).
+        const conflict = isKvConflict(err) || (err instanceof AutodidactError && (err.code === Code.Aborted || err.code === Code.AlreadyExists));
         if (!conflict || attempt === 4) throw err;
       }
     }
