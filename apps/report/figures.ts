@@ -47,7 +47,7 @@ const present = (points: readonly (readonly [number, number | null])[]): Point[]
  * interpolation); a null (nothing accepted, nothing proposed) is left out rather than drawn as 0.
  *
  * - `frontier`: frontier per round, one series per run (round 0 = the base models).
- * - `accuracy-<run>`: held-out accuracy per length, one series per round (base dashed), per run.
+ * - `accuracy-<run>`: test-split accuracy per length, one series per round (base dashed), per run.
  * - `samples`: proposed (dashed) and accepted counts per round, per run.
  * - `label-accuracy`: verifier accuracy of accepted and of proposed (dashed) labels per round, per run.
  * - `loss`: training loss curve of each round of the default run's generator lineage (rounds that
@@ -58,7 +58,7 @@ export function reportFigures(report: DemoReport): Figure[] {
   const figures: Figure[] = [];
   figures.push({
     id: "frontier",
-    title: `Frontier per round (accuracy >= ${report.frontierThreshold})`,
+    title: `Test-split frontier per round (accuracy >= ${report.frontierThreshold})`,
     xLabel: "round",
     yLabel: "frontier (digits)",
     series: report.runs.map((run) => ({
@@ -73,7 +73,7 @@ export function reportFigures(report: DemoReport): Figure[] {
     ];
     figures.push({
       id: `accuracy-${slugs[i]}`,
-      title: `Held-out accuracy per length (${run.name})`,
+      title: `Test-split accuracy per length (${run.name})`,
       xLabel: "length (digits)",
       yLabel: "exact-match accuracy",
       yMin: 0,
