@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Histogram } from "@opentelemetry/api";
 import type { Bus } from "../../src/platform/bus/index.js";
 import { Subjects } from "../../src/domain/topology/index.js";
-import { createTrainer, loadModel, makeBatch, saveModel, type Example, type StepResult, type Trainer } from "../../src/engine/index.js";
+import { createTrainer, loadModel, loraSites, makeBatch, peftTargetModules, saveHfModel, saveModel, type Example, type LoadedModel, type StepResult, type Trainer } from "../../src/engine/index.js";
 import { AutodidactError, Code } from "../../src/platform/errors/index.js";
 import { CheckpointRefSchema } from "../../src/gen/autodidact/v1/checkpoint_pb.js";
 import type { RoundEvent } from "../../src/gen/autodidact/v1/trainer_pb.js";
@@ -157,6 +157,27 @@ export async function sealCandidateFolder(tmp: string, final: string, manifest: 
 }
 
 /**
+ * Writes a candidate's merged weights in the kind of folder its base is: a Hugging Face base (an
+ * imported checkpoint) gives a folder of the same family — its config.json, tensor names and tokenizer
+ * files — that Hugging Face tools and the next round read as they read the import; ours gives ours.
+ */
+async function saveMergedModel(dir: string, base: LoadedModel, params: LoadedModel["params"], metadata: Record<string, string>): Promise<void> {
+  if (base.hf === undefined) return void (await saveModel(dir, { config: base.config, params, tokenizer: base.tokenizer, metadata }));
+  const { family, hfConfig, naming, dir: from } = base.hf;
+  await saveHfModel(dir, { family, config: base.config, params, hfConfig, naming, copyFrom: from, metadata });
+}
+
+/** The manifest's record of the model's format: a Hugging Face family and model type, or ours. */
+function modelFormatOf(base: LoadedModel): Record<string, string> {
+  return base.hf === undefined ? { format: "autodidact" } : { format: "huggingface", family: base.hf.family, modelType: base.hf.modelType };
+}
+
+/** The manifest's record of the LoRA sites: the adapter's PEFT target_modules and every module path adapted. */
+function loraManifestOf(base: LoadedModel, targets: readonly string[]): { targetModules: string[]; modules: string[] } {
+  return { targetModules: peftTargetModules(base.config, targets), modules: loraSites(base.config, targets).map((s) => s.module) };
+}
+
+/**
  * Writes the candidate's folder: merged weights, the LoRA adapter, the mix log and the training manifest.
  * The version is allocated once per (round, lineage) and journaled, so a crash before the journal entry
  * gets the same version back.
@@ -173,7 +194,7 @@ async function writeCandidateFolder(
   const version = await allocateCandidateVersion(ctx, p, state, lineage);
   const { tmp, final } = await stageCandidateFolder(ctx, lineage, version);
   const metadata = { lineage, version: String(version), parent: String(parent), round: String(p.round) };
-  await saveModel(tmp, { config: base.config, params: await trainer.getMergedWeights(), tokenizer: base.tokenizer, metadata });
+  await saveMergedModel(tmp, base, await trainer.getMergedWeights(), metadata);
   if (p.mode === "lora") await trainer.saveAdapter(join(tmp, "adapter"), { baseModel: `${lineage}@${parent}`, metadata });
   await writeFile(join(tmp, "mix-log.jsonl"), lm.mixLog);
   const modelFiles = await listCheckpointFiles(tmp);
@@ -187,6 +208,8 @@ async function writeCandidateFolder(
     task: p.task,
     taskIdentity: taskIdentity(p.task),
     adaptation: p.mode,
+    model: modelFormatOf(base),
+    ...(p.mode === "lora" ? { lora: loraManifestOf(base, LORA_TARGETS) } : {}),
     hyperparameters: hyperparametersOf(p, lm.anchor, lm.seed, curve.length),
     mix: {
       syntheticCount: mix.syntheticCount,

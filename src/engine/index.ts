@@ -129,6 +129,7 @@ export type {
   AdapterTensors,
   DecoderFolder,
   LoadedLoraAdapter,
+  HfProvenance,
   LoadedModel,
   Manifest,
   PeftLoraConfig,
@@ -140,7 +141,7 @@ export type {
 } from "./checkpoint/index.js";
 export { HF_FILES, importHfModel, isHfConfig, saveHfModel, widenHalf } from "./checkpoint/index.js";
 export type { HfFamily, HfModelConfig, HfNaming, LoraSite, MlpKind, ParseHfConfigOptions } from "./model/index.js";
-export { allLoraSites, DEFAULT_MAX_POSITIONS, fromHfTensors, hasBias, HF_MODEL_TYPES, kvHeads, loraSites, parseHfConfig, peftKeys, targetMatches, toHfTensors } from "./model/index.js";
+export { allLoraSites, DEFAULT_MAX_POSITIONS, fromHfTensors, hasBias, HF_MODEL_TYPES, kvHeads, loraSites, parseHfConfig, peftKeys, peftTargetModules, targetMatches, toHfTensors } from "./model/index.js";
 export {
   ADAPTER_FILES,
   decodeSafetensors,

@@ -1,4 +1,8 @@
-// Tiny random Hugging Face checkpoints the parity tests build with tests/reference/hf_reference.py.
+// Tiny random Hugging Face checkpoints: the parity tests build them with tests/reference/hf_reference.py,
+// the mesh test with saveTinyHfCheckpoint (no PyTorch needed).
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { initParameters, parseHfConfig, saveHfModel } from "../../src/engine/index.js";
 
 /** Tiny configs of every supported family and option: GQA, sharded, bf16, Qwen2 biases, tied/untied. */
 export const TINY: Record<string, { config: Record<string, unknown>; shards?: number; dtype?: string }> = {
@@ -15,3 +19,21 @@ export const TINY: Record<string, { config: Record<string, unknown>; shards?: nu
     dtype: "BF16",
   },
 };
+
+/**
+ * Writes a tiny random checkpoint of one {@link TINY} family in the Hugging Face layout without
+ * PyTorch (config.json, model.safetensors with the family's tensor names, tokenizer.json and
+ * tokenizer_config.json), its vocabulary sized to `tokenizerJson`: what a user brings to
+ * `autodidact models import` for the mesh tests.
+ */
+export async function saveTinyHfCheckpoint(
+  dir: string,
+  o: { name: keyof typeof TINY; seed: number; vocabSize: number; tokenizerJson: Record<string, unknown>; tokenizerConfig: Record<string, unknown> },
+): Promise<void> {
+  const architectures: Record<string, string> = { gpt2: "GPT2LMHeadModel", qwen2: "Qwen2ForCausalLM" };
+  const hfConfig = { architectures: [architectures[o.name] ?? "LlamaForCausalLM"], ...TINY[o.name]!.config, vocab_size: o.vocabSize, torch_dtype: "float32" };
+  const { family, config } = parseHfConfig(hfConfig);
+  await saveHfModel(dir, { family, config, params: initParameters(config, o.seed), hfConfig });
+  await writeFile(join(dir, "tokenizer.json"), JSON.stringify(o.tokenizerJson));
+  await writeFile(join(dir, "tokenizer_config.json"), JSON.stringify(o.tokenizerConfig));
+}

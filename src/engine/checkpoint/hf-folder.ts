@@ -97,6 +97,8 @@ export interface SaveHfModelOptions {
   readonly naming?: HfNaming;
   /** A folder to copy tokenizer and generation files from (the imported one). */
   readonly copyFrom?: string;
+  /** String metadata for the safetensors header (lineage, version…). */
+  readonly metadata?: Record<string, string>;
 }
 
 /**
@@ -107,7 +109,7 @@ export interface SaveHfModelOptions {
 export async function saveHfModel(dir: string, o: SaveHfModelOptions): Promise<void> {
   await mkdir(dir, { recursive: true });
   const tensors = toHfTensors(o.family, o.config, o.params, o.naming);
-  await writeFileAtomic(join(dir, HF_FILES.weights), encodeSafetensors(tensors, { format: "pt" }));
+  await writeFileAtomic(join(dir, HF_FILES.weights), encodeSafetensors(tensors, { ...o.metadata, format: "pt" }));
   await writeFileAtomic(join(dir, HF_FILES.config), JSON.stringify(o.hfConfig, null, 2));
   if (o.copyFrom === undefined) return;
   for (const f of [HF_FILES.tokenizer, HF_FILES.tokenizerConfig, HF_FILES.generation, HF_FILES.specialTokens]) {

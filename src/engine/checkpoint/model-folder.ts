@@ -2,7 +2,9 @@ import { access, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { serialize } from "../graph/serialize.js";
-import { createTransformerConfig, type TransformerConfig } from "../model/config.js";
+import { createTransformerConfig, kvHeads, type TransformerConfig } from "../model/config.js";
+import type { HfFamily } from "../model/hf/config.js";
+import type { HfNaming } from "../model/hf/names.js";
 import { checkParameters, type Parameters } from "../model/params.js";
 import { buildServingGraph } from "../model/transformer.js";
 import { tokenizerFromJson } from "../tokenizer/hf-tokenizer.js";
@@ -25,6 +27,9 @@ export const MODEL_FILES = {
 /** `model_type` our models declare in config.json. */
 export const MODEL_TYPE = "autodidact";
 
+/** Hugging Face `hidden_act` names of the engine's activations. */
+const HF_ACTIVATIONS: Record<TransformerConfig["activation"], string> = { gelu: "gelu", gelu_tanh: "gelu_pytorch_tanh", silu: "silu" };
+
 /**
  * Hugging Face-style config.json for a transformer config: the standard keys other tools read,
  * plus an `autodidact` section holding our exact config (the source of truth on load).
@@ -37,10 +42,10 @@ export function toHfConfig(c: TransformerConfig, tokenizer?: Tokenizer, extra: R
     hidden_size: c.hiddenSize,
     num_hidden_layers: c.numLayers,
     num_attention_heads: c.numHeads,
-    num_key_value_heads: c.numHeads,
+    num_key_value_heads: kvHeads(c),
     intermediate_size: c.intermediateSize,
     max_position_embeddings: c.maxPositions,
-    hidden_act: c.activation === "gelu" ? "gelu" : "gelu_pytorch_tanh",
+    hidden_act: HF_ACTIVATIONS[c.activation],
     [c.norm === "rmsnorm" ? "rms_norm_eps" : "layer_norm_eps"]: c.normEps,
     ...(c.positional === "rotary" ? { rope_theta: c.ropeTheta } : {}),
     tie_word_embeddings: c.tieEmbeddings,
@@ -109,6 +114,18 @@ export interface LoadedModel {
   readonly manifest: Manifest;
   /** safetensors `__metadata__`. */
   readonly metadata: Record<string, string>;
+  /** Set when the folder is a Hugging Face checkpoint: what writing a model of the same family and names needs. */
+  readonly hf?: HfProvenance;
+}
+
+/** Where a model loaded from a Hugging Face folder came from, so what is trained from it is saved in kind. */
+export interface HfProvenance {
+  readonly dir: string;
+  readonly family: HfFamily;
+  readonly modelType: string;
+  /** config.json as read. */
+  readonly hfConfig: Readonly<Record<string, unknown>>;
+  readonly naming: HfNaming;
 }
 
 /**
@@ -228,7 +245,8 @@ async function loadHfAsModel(dir: string): Promise<LoadedModel> {
   const m = await importHfModel(dir);
   if (!m.tokenizer) throw new AutodidactError(`${dir}: a Hugging Face checkpoint needs its tokenizer.json here`, Code.FailedPrecondition, { details: { file: join(dir, HF_FILES.tokenizer) } });
   const manifest: Manifest = { format: "autodidact.checkpoint/1", kind: "model", createdAt: new Date(0).toISOString(), files: {} };
-  return { config: m.config, params: m.params, tokenizer: m.tokenizer, manifest, metadata: { source: "huggingface", model_type: m.modelType } };
+  const hf: HfProvenance = { dir, family: m.family, modelType: m.modelType, hfConfig: m.hfConfig, naming: m.naming };
+  return { config: m.config, params: m.params, tokenizer: m.tokenizer, manifest, metadata: { source: "huggingface", model_type: m.modelType }, hf };
 }
 
 /** A Hugging Face checkpoint folder as a decoder: weights imported, graphs built from them. */

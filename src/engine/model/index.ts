@@ -13,6 +13,6 @@ export { DEFAULT_MAX_POSITIONS, HF_MODEL_TYPES, parseHfConfig } from "./hf/confi
 export type { HfNaming } from "./hf/names.js";
 export { fromHfTensors, toHfTensors } from "./hf/names.js";
 export type { LoraSite } from "./lora-sites.js";
-export { allLoraSites, loraSites, peftKeys, targetMatches } from "./lora-sites.js";
+export { allLoraSites, loraSites, peftKeys, peftTargetModules, targetMatches } from "./lora-sites.js";
 export type { MlpKind } from "./config.js";
 export { hasBias, kvHeads } from "./config.js";

@@ -66,6 +66,16 @@ export const GPT2_TARGET_ALIASES: Readonly<Record<string, string>> = {
   down_proj: "mlp.c_proj",
 };
 
+/**
+ * The `target_modules` to record for family-blind targets, as PEFT matches them on this family: on
+ * GPT-2 the aliases become its module names (q_proj and v_proj both `attn.c_attn`, once), so an
+ * adapter config written with them selects the same sites in PEFT; other families keep their names.
+ */
+export function peftTargetModules(c: TransformerConfig, targetModules: readonly string[]): string[] {
+  if (c.family !== "gpt2") return [...targetModules];
+  return [...new Set(targetModules.map((t) => GPT2_TARGET_ALIASES[t] ?? t))];
+}
+
 /** The sites `targetModules` select; InvalidArgument when none match. */
 export function loraSites(c: TransformerConfig, targetModules: readonly string[]): LoraSite[] {
   const targets = c.family === "gpt2" ? targetModules.map((t) => GPT2_TARGET_ALIASES[t] ?? t) : targetModules;

@@ -7,6 +7,7 @@ import { AutodidactError, Code } from "../../platform/errors/index.js";
 import { decodeBatch } from "../generate/decode.js";
 import { serialize } from "../graph/serialize.js";
 import { createTransformerConfig } from "../model/config.js";
+import { parseHfConfig } from "../model/hf/config.js";
 import { initParameters, type Parameters } from "../model/params.js";
 import { buildServingGraph } from "../model/transformer.js";
 import { createRng } from "../random.js";
@@ -211,5 +212,21 @@ describe("Trainer (worker thread)", () => {
     const full = await createTrainer({ config, weights: merged, mode: "full", optimizer: { lr: 0 } });
     open.push(full);
     expect(await full.evaluate(evalBatch)).toBeCloseTo(loss1, 4);
+  });
+
+  it("LoRA on a GPT-2 import: the adapter config records the modules PEFT matches there (c_attn) and its Conv1D flag", async () => {
+    const { config: gpt2 } = parseHfConfig({ model_type: "gpt2", vocab_size: 10, n_embd: 16, n_layer: 1, n_head: 2, n_positions: 16 });
+    const trainer = await createTrainer({ config: gpt2, weights: initParameters(gpt2, 1), mode: "lora", lora: { rank: 2, alpha: 4, targetModules: ["q_proj", "v_proj"] }, optimizer: { lr: 1e-2 } });
+    open.push(trainer);
+    const dir = await mkdtemp(join(tmpdir(), "adapter-gpt2-"));
+    try {
+      await trainer.saveAdapter(dir, { baseModel: "gpt2-base" });
+      const loaded = await loadLoraAdapter(dir, gpt2);
+      expect(loaded.config.target_modules).toEqual(["attn.c_attn"]);
+      expect(loaded.config.fan_in_fan_out).toBe(true);
+      expect(Object.keys(loaded.adapters).sort()).toEqual(["base_model.model.transformer.h.0.attn.c_attn.lora_A.weight", "base_model.model.transformer.h.0.attn.c_attn.lora_B.weight"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,6 +2,7 @@ import { AutodidactError, Code } from "../../platform/errors/index.js";
 import type { Manifest } from "../checkpoint/files.js";
 import { saveLoraAdapter } from "../checkpoint/peft.js";
 import type { TransformerConfig } from "../model/config.js";
+import { peftTargetModules } from "../model/lora-sites.js";
 import type { Parameters } from "../model/params.js";
 import { createModelWorker, type SessionHost } from "../runtime/worker.js";
 import type { Batch } from "./batch.js";
@@ -109,7 +110,9 @@ export async function createTrainer(options: CreateTrainerOptions): Promise<Trai
         adapters,
         rank: lora.rank,
         alpha: lora.alpha,
-        targetModules: lora.targetModules,
+        // The names PEFT matches on this family (GPT-2: c_attn for q/k/v), with its Conv1D flag.
+        targetModules: peftTargetModules(rest.config, lora.targetModules),
+        fanInFanOut: rest.config.family === "gpt2",
         dropout: lora.dropout ?? 0,
         baseModel: o.baseModel,
         ...(o.metadata ? { metadata: o.metadata } : {}),

@@ -7,7 +7,7 @@ import { encodeSafetensors } from "../../checkpoint/safetensors.js";
 import { importHfModel } from "../../checkpoint/hf-folder.js";
 import { loadModel } from "../../checkpoint/model-folder.js";
 import { createCharTokenizer } from "../../tokenizer/char-tokenizer.js";
-import { loraSites } from "../lora-sites.js";
+import { loraSites, peftTargetModules } from "../lora-sites.js";
 import { initParameters } from "../params.js";
 import { parseHfConfig } from "./config.js";
 import { fromHfTensors, toHfTensors } from "./names.js";
@@ -67,6 +67,10 @@ describe("Hugging Face config.json", () => {
     expect(loraSites(config, ["q_proj", "v_proj"]).map((s) => s.module)).toEqual(sites.map((s) => s.module));
     expect(loraSites(config, ["c_proj"]).map((s) => s.module)).toEqual(["transformer.h.0.attn.c_proj", "transformer.h.0.mlp.c_proj", "transformer.h.1.attn.c_proj", "transformer.h.1.mlp.c_proj"]);
     expect(() => loraSites(config, ["gate_proj"])).toThrow(/match no linear/);
+    // What an adapter config records for family-blind targets: the names PEFT matches on GPT-2, once each.
+    expect(peftTargetModules(config, ["q_proj", "v_proj", "o_proj"])).toEqual(["attn.c_attn", "attn.c_proj"]);
+    expect(loraSites(config, peftTargetModules(config, ["q_proj", "v_proj"])).map((s) => s.module)).toEqual(sites.map((s) => s.module));
+    expect(peftTargetModules(parseHfConfig(LLAMA).config, ["q_proj", "v_proj"])).toEqual(["q_proj", "v_proj"]);
   });
 
   it("loadModel reads a Hugging Face folder (what the trainer loads as a base), keeping the family", async () => {
@@ -79,6 +83,8 @@ describe("Hugging Face config.json", () => {
       const m = await loadModel(dir);
       expect(m.config.family).toBe("llama");
       expect(m.metadata).toMatchObject({ source: "huggingface", model_type: "llama" });
+      // What a trainer needs to write what it trains from it as a folder of the same family.
+      expect(m.hf).toMatchObject({ dir, family: "llama", modelType: "llama", hfConfig: LLAMA, naming: { prefix: "" } });
       expect(m.params["model.layers.1.mlp.gate_proj.weight"]?.dims).toEqual([48, 32]);
     } finally {
       await rm(dir, { recursive: true, force: true });
