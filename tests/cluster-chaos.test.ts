@@ -14,7 +14,8 @@ describe("cluster chaos run (CI size)", () => {
       seed,
       kills: 4,
       nodeKills: 3,
-      chaosMs: 60_000,
+      // Long enough for a round between a conductor kill's takeover (a 10 s lease) and the node kills.
+      chaosMs: 90_000,
       settleTimeoutMs: 120_000,
       proposalsPerRound: 16,
       trainSteps: 6,

@@ -192,8 +192,10 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
     const base = await runChaos({
       ...options,
       natsRestarts: 0,
-      // Elections after a node loss hold writes for up to ~10 s here: a 20 s lease rides one out.
-      leaseTtl: options.leaseTtl ?? "20s",
+      // Elections after a node loss hold writes for 5-10 s here. A conductor whose renewal stalls past half
+      // its lease stops and, being the holder, takes the run again as soon as writes are back; a longer lease
+      // would only delay the takeover after a conductor kill.
+      leaseTtl: options.leaseTtl ?? "10s",
       nats: { url: cluster.url, replicas: 3 },
       duringChaos: ({ chaosMs, log: line }) => killer.run(chaosMs, line),
     });
